@@ -1,0 +1,84 @@
+/**
+ * `rsock send`: write messages to a listening socket, like the seed's `client.R`
+ * (`make.socket` + `write.socket`), from arguments or standard input.
+ *
+ * @module
+ */
+
+import { connect, formatProgress } from "../socket/mod.ts";
+import {
+  type Command,
+  netHost,
+  type Output,
+  type ParsedArgs,
+  parsePort,
+  requirePermissions,
+  stringFlag,
+  UsageError,
+} from "./_common.ts";
+
+const HELP = `rsock send — send messages to a listening TCP port or Unix socket
+
+Usage: rsock send [--port 6000] [--hostname localhost] [--unix PATH] [MESSAGE…]
+       rsock send [--port 6000] --progress DONE/TOTAL [LABEL]
+
+  --port N          TCP port to connect to (default 6000)
+  --hostname H      host to connect to (default localhost)
+  --unix PATH       connect to a Unix socket instead of TCP
+  --progress D/T    send one progress report ("#progress D/T LABEL")
+
+Each MESSAGE is sent as one line. With no MESSAGE, standard input is sent line by line as it
+arrives (so "tail -f app.log | rsock send" relays a log).
+
+Permissions: --allow-net=HOST:PORT (or --allow-read=PATH --allow-write=PATH with --unix).
+
+R server:  s <- make.socket(port = 6000, server = TRUE); repeat print(read.socket(s))`;
+
+/** The `send` subcommand. */
+export const sendCommand: Command = {
+  name: "send",
+  summary: "send messages (arguments or standard input) to a listening socket",
+  help: HELP,
+  positionals: true,
+  options: {
+    port: { type: "string", short: "p" },
+    hostname: { type: "string" },
+    unix: { type: "string" },
+    progress: { type: "string" },
+  },
+  async run(args: ParsedArgs, _output: Output): Promise<number> {
+    const port = parsePort(stringFlag(args, "port"), 6000);
+    const hostname = stringFlag(args, "hostname") ?? "localhost";
+    const path = stringFlag(args, "unix");
+    const progress = stringFlag(args, "progress");
+    let lines: string[] | undefined = args.positionals.length > 0
+      ? [...args.positionals]
+      : undefined;
+    if (progress !== undefined) {
+      const match = /^(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/.exec(progress);
+      if (match === null) {
+        throw new UsageError(`--progress must look like DONE/TOTAL (e.g. 3/10), got "${progress}"`);
+      }
+      lines = [formatProgress(Number(match[1]), Number(match[2]), args.positionals.join(" "))];
+    }
+    await requirePermissions(
+      path === undefined
+        ? [{ name: "net", host: netHost(hostname, port) }]
+        : [{ name: "read", path }, { name: "write", path }],
+    );
+    await using conn = await connect(path === undefined ? { hostname, port } : { path });
+    if (lines !== undefined) {
+      // One write, so a reader in chunk framing sees whole lines.
+      await conn.write(lines.map((line) => line + "\n").join(""));
+      return 0;
+    }
+    let last = 0x0a;
+    for await (const chunk of Deno.stdin.readable) {
+      if (chunk.length === 0) continue;
+      await conn.write(chunk);
+      last = chunk[chunk.length - 1] ?? last;
+    }
+    if (last !== 0x0a) await conn.write("\n");
+    return 0;
+  },
+};

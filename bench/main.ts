@@ -1,0 +1,15 @@
+/**
+ * `deno task bench`: every side-by-side benchmark in one run, each printing its ratios.
+ *
+ * @module
+ */
+
+const benches: [string, () => Promise<void>][] = [
+  ["socket", async () => (await import("./socket_bench.ts")).run()],
+];
+
+const only = Deno.args[0];
+for (const [name, run] of benches) {
+  if (only !== undefined && only !== name) continue;
+  await run();
+}

@@ -1,0 +1,100 @@
+/**
+ * The `rsock` command line: one door to every transport, each subcommand gated by the exact
+ * Deno permissions it needs.
+ *
+ * ```sh
+ * deno run -A jsr:@x/rsock/cli listen --port 6000
+ * deno run --allow-net=localhost:6000 jsr:@x/rsock/cli send --port 6000 "hello"
+ * ```
+ *
+ * @example Run a subcommand from code
+ * ```ts
+ * import { main } from "@x/rsock/cli";
+ * const status = await main(["--version"]);
+ * ```
+ *
+ * @module
+ */
+
+import denoJson from "./deno.json" with { type: "json" };
+import {
+  type Command,
+  type Output,
+  parseCommandArgs,
+  PermissionMissingError,
+  standardOutput,
+  UsageError,
+} from "./_cli/_common.ts";
+import { listenCommand } from "./_cli/listen.ts";
+import { sendCommand } from "./_cli/send.ts";
+
+/** The package version, from `deno.json`. */
+export const VERSION: string = denoJson.version;
+
+const COMMANDS: readonly Command[] = [listenCommand, sendCommand];
+
+function topHelp(): string {
+  const width = Math.max(...COMMANDS.map((command) => command.name.length));
+  const list = COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`);
+  return `rsock ${VERSION} — R's socket tools for Deno
+
+Usage: rsock <command> [options]
+       rsock <command> --help
+       rsock --version
+
+Commands:
+${list.join("\n")}
+`;
+}
+
+/**
+ * Runs the CLI with `args` (without the program name) and returns the exit status: 0 on
+ * success, 1 when the work failed (e.g. nothing listens), 2 for a usage or permission error.
+ *
+ * @example
+ * ```ts
+ * import { main } from "@x/rsock/cli";
+ * Deno.exit(await main(Deno.args));
+ * ```
+ */
+export async function main(args: string[], output: Output = standardOutput): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+    output.write(topHelp());
+    return first === undefined ? 2 : 0;
+  }
+  if (first === "--version" || first === "-V") {
+    output.write(`rsock ${VERSION}\n`);
+    return 0;
+  }
+  const command = COMMANDS.find((candidate) => candidate.name === first);
+  if (command === undefined) {
+    output.error(
+      `rsock: unknown command "${first}"; expected one of ${
+        COMMANDS.map((c) => c.name).join(", ")
+      } (see rsock --help)`,
+    );
+    return 2;
+  }
+  try {
+    const parsed = parseCommandArgs(command, rest);
+    if (parsed.values.help === true) {
+      output.write(command.help + "\n");
+      return 0;
+    }
+    return await command.run(parsed, output);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof PermissionMissingError) {
+      output.error(`rsock ${command.name}: ${error.message}`);
+      return 2;
+    }
+    output.error(
+      `rsock ${command.name}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

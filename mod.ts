@@ -1,0 +1,19 @@
+/**
+ * rsock: R's socket tools for inter-process communication, in Deno, on the same wire.
+ *
+ * Each transport is its own door; import the one you need:
+ * - `@x/rsock/socket`: plain message sockets (R's `make.socket`, `read.socket`, `write.socket`).
+ *
+ * @example
+ * ```ts
+ * import { connect, listen } from "@x/rsock";
+ *
+ * await using server = listen({ port: 0, framing: "line" });
+ * await using client = await connect({ hostname: "127.0.0.1", port: server.port });
+ * await client.writeLine("hello");
+ * ```
+ *
+ * @module
+ */
+
+export * from "./socket/mod.ts";

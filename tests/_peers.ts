@@ -1,0 +1,119 @@
+/**
+ * Real peers for interop tests. A test that needs a missing peer is ignored with a printed
+ * reason on a developer machine, and fails under CI (`CI=true`), where `deno task test` must
+ * have installed it.
+ *
+ * @module
+ */
+
+/** The peer programs the interop tests use, and how to tell one is installed. */
+export const PEERS = {
+  Rscript: { check: ["/usr/bin/Rscript", "--version"], install: "r-base-core" },
+  nngcat: { check: ["/usr/bin/nngcat", "--version"], install: "nng-utils" },
+  "python3-websockets": {
+    check: ["/usr/bin/python3", "-c", "import websockets"],
+    install: "python3-websockets",
+  },
+  chromium: { check: ["/usr/bin/chromium", "--version"], install: "chromium" },
+  "libnng-dev": { check: ["/usr/bin/test", "-f", "/usr/include/nng/nng.h"], install: "libnng-dev" },
+} as const;
+
+/** A peer name from {@linkcode PEERS}. */
+export type PeerName = keyof typeof PEERS;
+
+const cache = new Map<PeerName, boolean>();
+
+/** True when `peer` is installed and runs. */
+export function hasPeer(peer: PeerName): boolean {
+  let found = cache.get(peer);
+  if (found === undefined) {
+    const [command, ...args] = PEERS[peer].check;
+    try {
+      found = new Deno.Command(command, { args, stdout: "null", stderr: "null" }).outputSync()
+        .success;
+    } catch {
+      found = false;
+    }
+    cache.set(peer, found);
+  }
+  return found;
+}
+
+/** True under CI, where a missing peer is a failure. */
+export const IN_CI: boolean = (Deno.env.get("CI") ?? "") !== "" && Deno.env.get("CI") !== "false";
+
+/**
+ * Registers an interop test: ignored with a printed reason when a peer is missing locally,
+ * failing under CI.
+ */
+export function interopTest(
+  name: string,
+  peers: PeerName[],
+  fn: (t: Deno.TestContext) => Promise<void>,
+): void {
+  const missing = peers.filter((peer) => !hasPeer(peer));
+  if (missing.length > 0 && !IN_CI) {
+    // deno-lint-ignore no-console
+    console.warn(
+      `ignored "${name}": missing ${missing.join(", ")} (apt-get install ${
+        missing.map((peer) => PEERS[peer].install).join(" ")
+      }, or run deno task test as root)`,
+    );
+  }
+  Deno.test({
+    name,
+    ignore: missing.length > 0 && !IN_CI,
+    async fn(t) {
+      if (missing.length > 0) {
+        throw new Error(
+          `peer missing under CI: ${missing.join(", ")}; scripts/install_peers.sh should have ` +
+            `installed ${missing.map((peer) => PEERS[peer].install).join(" ")}`,
+        );
+      }
+      await fn(t);
+    },
+  });
+}
+
+/** Runs `fn` with a signal that aborts after `ms`, so a hang fails the test instead of CI. */
+export async function withTimeout<T>(ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new Error(`test body did not finish within ${ms} ms`)),
+    ms,
+  );
+  try {
+    return await Promise.race([
+      fn(controller.signal),
+      new Promise<never>((_, reject) => {
+        controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
+          once: true,
+        });
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+}
+
+/** Waits until `probe` resolves true, polling every 20 ms, up to `ms`. */
+export async function waitFor(
+  what: string,
+  probe: () => boolean | Promise<boolean>,
+  ms = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (for peers that must be told a port up front). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
