@@ -161,6 +161,7 @@ export class SocketServer implements AsyncIterable<SocketMessage>, AsyncDisposab
   readonly #path: string | undefined;
   #nextId = 1;
   #closing: Promise<void> | undefined;
+  readonly #closed = Promise.withResolvers<void>();
   #accepting: Promise<void>;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
@@ -192,6 +193,11 @@ export class SocketServer implements AsyncIterable<SocketMessage>, AsyncDisposab
   /** The clients connected now. */
   get clients(): SocketClient[] {
     return [...this.#clients.values()];
+  }
+
+  /** Resolves once the server has closed (by {@linkcode SocketServer.close} or its signal). */
+  get closed(): Promise<void> {
+    return this.#closed.promise;
   }
 
   /** Messages, connects, errors and disconnects, in order. Ends when the server closes. */
@@ -230,6 +236,7 @@ export class SocketServer implements AsyncIterable<SocketMessage>, AsyncDisposab
     if (this.#path !== undefined) {
       await Deno.remove(this.#path).catch(() => {});
     }
+    this.#closed.resolve();
   }
 
   async #acceptLoop(): Promise<void> {
