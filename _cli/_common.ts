@@ -78,7 +78,8 @@ export function parseCommandArgs(command: Command, args: string[]): ParsedArgs {
     return { values, positionals };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new UsageError(message.replace(/\. To specify.*$/s, ""));
+    // parseArgs explains over several lines; the CLI reports one.
+    throw new UsageError(message.replace(/\s*\n\s*/g, " "));
   }
 }
 

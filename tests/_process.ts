@@ -1,0 +1,83 @@
+/**
+ * A child process for tests: collects its output as it comes, waits for a pattern in it, and
+ * is always killed and reaped on dispose so the sanitizers stay happy.
+ *
+ * @module
+ */
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
+/** A running child whose output is collected as text. */
+export class TestProcess implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  stdout = "";
+  stderr = "";
+  readonly #pumps: Promise<void>[];
+  readonly status: Promise<Deno.CommandStatus>;
+
+  constructor(command: string, args: string[], options: { stdin?: "piped" | "null" } = {}) {
+    this.child = new Deno.Command(command, {
+      args,
+      stdin: options.stdin ?? "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    this.#pumps = [
+      this.#pump(this.child.stdout, (text) => this.stdout += text),
+      this.#pump(this.child.stderr, (text) => this.stderr += text),
+    ];
+    this.status = this.child.status;
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>, add: (text: string) => void): Promise<void> {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) add(text);
+  }
+
+  /** Waits until stdout+stderr matches `pattern`, or the process ends, or `ms` pass. */
+  async waitForOutput(pattern: RegExp, ms = 15_000): Promise<RegExpExecArray> {
+    const deadline = Date.now() + ms;
+    let exited = false;
+    this.status.then(() => exited = true);
+    while (true) {
+      const match = pattern.exec(this.stdout + this.stderr);
+      if (match !== null) return match;
+      if (exited || Date.now() > deadline) {
+        throw new Error(
+          `${exited ? "process exited" : `timed out after ${ms} ms`} before output matched ` +
+            `${pattern}\n--- stdout:\n${this.stdout}\n--- stderr:\n${this.stderr}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Waits for exit and for all output to be read. */
+  async finished(): Promise<Deno.CommandStatus> {
+    const status = await this.status;
+    await Promise.all(this.#pumps);
+    return status;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await this.finished();
+  }
+}
+
+/** Runs `rsock` (cli.ts) under the current Deno with the given Deno flags and CLI args. */
+export function rsock(
+  denoFlags: string[],
+  args: string[],
+  options: { stdin?: "piped" | "null" } = {},
+): TestProcess {
+  return new TestProcess(
+    Deno.execPath(),
+    ["run", "--no-prompt", ...denoFlags, CLI, ...args],
+    options,
+  );
+}

@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import denoJson from "../deno.json" with { type: "json" };
+import { main } from "../cli.ts";
+import type { Output } from "../_cli/_common.ts";
+import { freePort, withTimeout } from "./_peers.ts";
+import { rsock } from "./_process.ts";
+
+function captured(): Output & { out: string; err: string } {
+  return {
+    out: "",
+    err: "",
+    isTerminal: false,
+    write(text: string) {
+      this.out += text;
+    },
+    error(line: string) {
+      this.err += line + "\n";
+    },
+  };
+}
+
+Deno.test("--version and --help", async () => {
+  const output = captured();
+  assert.equal(await main(["--version"], output), 0);
+  assert.equal(output.out, `rsock ${denoJson.version}\n`);
+  const help = captured();
+  assert.equal(await main(["--help"], help), 0);
+  assert.match(help.out, /listen .*\n.*send /s);
+  const listenHelp = captured();
+  assert.equal(await main(["listen", "--help"], listenHelp), 0);
+  assert.match(listenHelp.out, /--once/);
+});
+
+Deno.test("bad command lines exit 2 with a one-line reason", async (t) => {
+  const cases: [string[], RegExp][] = [
+    [["listen", "--port", "70000"], /--port must be a whole number from 0 to 65535, got "70000"/],
+    [["listen", "--port", "abc"], /--port must be a whole number from 0 to 65535, got "abc"/],
+    [["send", "--port", "-1"], /--port/],
+    [["listen", "--bogus"], /Unknown option '--bogus'/],
+    [["listen", "stray"], /positional argument/i],
+    [["listen", "--max-bytes", "0"], /--max-bytes must be a whole number of at least 1/],
+    [["send", "--progress", "half"], /--progress must look like DONE\/TOTAL/],
+    [["frobnicate"], /unknown command "frobnicate"; expected one of listen, send/],
+  ];
+  for (const [args, pattern] of cases) {
+    await t.step(args.join(" "), async () => {
+      const output = captured();
+      assert.equal(await main(args, output), 2);
+      assert.match(output.err, pattern);
+      assert.equal(output.err.trim().split("\n").length, 1, "one line, no stack trace");
+    });
+  }
+});
+
+Deno.test("permission gating: without --allow-net the command names the exact flag", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    {
+      await using child = rsock([], ["listen", "--port", String(port)]);
+      const status = await child.finished();
+      assert.equal(status.code, 2);
+      assert.match(child.stderr, new RegExp(`--allow-net=127\\.0\\.0\\.1:${port}`));
+      assert.doesNotMatch(child.stderr, /^\s+at /m, "no stack trace");
+    }
+    {
+      // Access to another port is not enough.
+      await using child = rsock([`--allow-net=127.0.0.1:${port + 1}`], [
+        "send",
+        "--port",
+        String(port),
+        "x",
+      ]);
+      assert.equal((await child.finished()).code, 2);
+      assert.match(child.stderr, new RegExp(`--allow-net=localhost:${port}`));
+    }
+    {
+      await using child = rsock([], ["send", "--unix", "/tmp/rsock-nowhere.sock", "x"]);
+      assert.equal((await child.finished()).code, 2);
+      assert.match(
+        child.stderr,
+        /--allow-read=\/tmp\/rsock-nowhere\.sock --allow-write=\/tmp\/rsock-nowhere\.sock/,
+      );
+    }
+  });
+});
+
+Deno.test("rsock listen --once prints what rsock send sends, then exits", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    await using listener = rsock([`--allow-net=127.0.0.1:${port}`], [
+      "listen",
+      "--port",
+      String(port),
+      "--once",
+      "--lines",
+      "--timestamps",
+    ]);
+    await listener.waitForOutput(/listening on 127\.0\.0\.1:\d+/);
+    {
+      await using sender = rsock([`--allow-net=127.0.0.1:${port}`], [
+        "send",
+        "--hostname",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "first message",
+        "#progress 4/8 halfway",
+        "second é",
+      ]);
+      assert.equal((await sender.finished()).code, 0, sender.stderr);
+    }
+    const status = await listener.finished();
+    assert.equal(status.code, 0, listener.stderr);
+    const lines = listener.stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 3, listener.stdout);
+    const stamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[1\] /;
+    assert.match(lines[0]!, new RegExp(stamp.source + "first message$"));
+    assert.match(lines[1]!, new RegExp(stamp.source + "progress 4/8 \\(50%\\) halfway$"));
+    assert.match(lines[2]!, new RegExp(stamp.source + "second é$"));
+    assert.match(listener.stderr, /client 1 connected from 127\.0\.0\.1:\d+/);
+    assert.match(listener.stderr, /client 1 disconnected/);
+  });
+});
+
+Deno.test("rsock send relays standard input line by line; a refused connect exits 1", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    await using listener = rsock([`--allow-net=127.0.0.1:${port}`], [
+      "listen",
+      "--port",
+      String(port),
+      "--once",
+      "--raw",
+    ]);
+    await listener.waitForOutput(/listening on/);
+    {
+      await using sender = rsock([`--allow-net=127.0.0.1:${port}`], [
+        "send",
+        "--hostname",
+        "127.0.0.1",
+        "--port",
+        String(port),
+      ], { stdin: "piped" });
+      const writer = sender.child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode("from stdin 1\nfrom stdin 2\nno newline"));
+      await writer.close();
+      assert.equal((await sender.finished()).code, 0, sender.stderr);
+    }
+    assert.equal((await listener.finished()).code, 0);
+    assert.equal(listener.stdout, "from stdin 1\nfrom stdin 2\nno newline\n");
+    {
+      await using refused = rsock([`--allow-net=127.0.0.1:${port}`], [
+        "send",
+        "--hostname",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "x",
+      ]);
+      assert.equal((await refused.finished()).code, 1);
+      assert.match(
+        refused.stderr,
+        new RegExp(`Cannot connect to "127\\.0\\.0\\.1:${port}": connection refused`),
+      );
+    }
+  });
+});
