@@ -81,6 +81,8 @@ export const listenCommand: Command = {
     const server = listen({
       ...(path === undefined ? { port, hostname } : { path }),
       framing: booleanFlag(args, "lines") ? "line" : "chunk",
+      // The printer is done with each message before it asks for the next.
+      borrowBuffers: true,
       maxMessageBytes,
       ...(once ? { maxClients: 1 } : {}),
     });

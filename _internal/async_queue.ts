@@ -24,12 +24,23 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   #error: unknown = undefined;
   #failed = false;
   #onReturn: (() => void) | undefined;
+  #onRelease: ((item: T) => void) | undefined;
+  #delivered: { item: T } | undefined;
   readonly highWaterMark: number;
 
-  /** `onReturn` runs when the consumer stops early (`break`). */
-  constructor(highWaterMark = 1024, onReturn?: () => void) {
+  /**
+   * `onReturn` runs when the consumer stops early (`break`). `onRelease` runs for each item
+   * once the consumer is done with it (asks for the next one, or stops), so producers can
+   * lend buffers that are valid only until then.
+   */
+  constructor(
+    highWaterMark = 1024,
+    onReturn?: () => void,
+    onRelease?: (item: T) => void,
+  ) {
     this.highWaterMark = highWaterMark;
     this.#onReturn = onReturn;
+    this.#onRelease = onRelease;
   }
 
   /** Number of items waiting to be consumed. */
@@ -53,6 +64,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     const waiter = this.#waiter;
     if (waiter !== undefined) {
       this.#waiter = undefined;
+      this.#deliver(item);
       waiter.resolve({ value: item, done: false });
       return;
     }
@@ -84,8 +96,10 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
 
   /** Takes the next item, waiting for one. */
   next(): Promise<IteratorResult<T>> {
+    this.#release();
     if (this.size > 0) {
       const value = this.#items[this.#head] as T;
+      this.#deliver(value);
       this.#items[this.#head] = undefined as T;
       this.#head++;
       if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
@@ -114,6 +128,10 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
 
   /** Stops consuming: closes the queue and runs the `onReturn` hook. */
   return(): Promise<IteratorResult<T>> {
+    this.#release();
+    if (this.#onRelease !== undefined) {
+      for (let i = this.#head; i < this.#items.length; i++) this.#onRelease(this.#items[i] as T);
+    }
     this.#items = [];
     this.#head = 0;
     this.close();
@@ -123,6 +141,17 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  #deliver(item: T): void {
+    if (this.#onRelease !== undefined) this.#delivered = { item };
+  }
+
+  #release(): void {
+    const delivered = this.#delivered;
+    if (delivered === undefined) return;
+    this.#delivered = undefined;
+    this.#onRelease?.(delivered.item);
   }
 
   #wakeProducers(): void {

@@ -76,7 +76,10 @@ export function interopTest(
 }
 
 /** Runs `fn` with a signal that aborts after `ms`, so a hang fails the test instead of CI. */
-export async function withTimeout<T>(ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withTimeout<T>(
+  ms: number,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const controller = new AbortController();
   const timer = setTimeout(
     () => controller.abort(new Error(`test body did not finish within ${ms} ms`)),

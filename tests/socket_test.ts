@@ -261,3 +261,22 @@ Deno.test("read() with an AbortSignal stops waiting without losing the data that
     assert.equal(await conn.read(), "late");
   });
 });
+
+Deno.test("borrowBuffers: each chunk is intact while held, and close() does not wait on a held one", async () => {
+  await withTimeout(10_000, async () => {
+    const server = listen({ port: 0, borrowBuffers: true });
+    await using conn = await connect({ hostname: "127.0.0.1", port: server.port });
+    const iterator = server[Symbol.asyncIterator]();
+    await conn.write("first");
+    const first = await iterator.next();
+    // The reader may not reuse its buffer while we hold "first": more data must wait.
+    await conn.write("second");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(first.value?.text, "first");
+    assert.equal(decoder.decode(first.value?.data), "first");
+    const second = await iterator.next();
+    assert.equal(second.value?.text, "second");
+    await server.close();
+    assert.equal((await iterator.next()).done, true);
+  });
+});
