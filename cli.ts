@@ -28,6 +28,8 @@ import {
 import { listenCommand } from "./_cli/listen.ts";
 import { sendCommand } from "./_cli/send.ts";
 
+export type { Output } from "./_cli/_common.ts";
+
 /** The package version, from `deno.json`. */
 export const VERSION: string = denoJson.version;
 

@@ -8,6 +8,8 @@
 /** A connection could not be made, or broke. */
 export class ConnectionError extends Error {
   /**
+   * Creates the error; pass `{ cause }` to keep the underlying error.
+   *
    * @example
    * ```ts
    * import { ConnectionError } from "./errors.ts";
@@ -23,6 +25,8 @@ export class ConnectionError extends Error {
 /** The peer broke the protocol (bad header, bad frame, wrong peer). */
 export class ProtocolError extends Error {
   /**
+   * Creates the error; pass `{ cause }` to keep the underlying error.
+   *
    * @example
    * ```ts
    * import { ProtocolError } from "./errors.ts";
@@ -40,6 +44,8 @@ export class MessageTooLargeError extends Error {
   /** The limit in bytes that was exceeded. */
   readonly limit: number;
   /**
+   * Creates the error; pass `{ cause }` to keep the underlying error.
+   *
    * @example
    * ```ts
    * import { MessageTooLargeError } from "./errors.ts";
@@ -56,6 +62,8 @@ export class MessageTooLargeError extends Error {
 /** A wait ran past its time limit. */
 export class TimeoutError extends Error {
   /**
+   * Creates the error; pass `{ cause }` to keep the underlying error.
+   *
    * @example
    * ```ts
    * import { TimeoutError } from "./errors.ts";
