@@ -72,13 +72,26 @@ export const sendCommand: Command = {
       await conn.write(lines.map((line) => line + "\n").join(""));
       return 0;
     }
-    let last = 0x0a;
+    // Forward whole lines only, so a chunk-framed reader never sees half a line per read.
+    let pending: Uint8Array = new Uint8Array(0);
     for await (const chunk of Deno.stdin.readable) {
-      if (chunk.length === 0) continue;
-      await conn.write(chunk);
-      last = chunk[chunk.length - 1] ?? last;
+      const end = chunk.lastIndexOf(0x0a);
+      if (end === -1) {
+        pending = concat(pending, chunk);
+        continue;
+      }
+      await conn.write(concat(pending, chunk.subarray(0, end + 1)));
+      pending = chunk.slice(end + 1);
     }
-    if (last !== 0x0a) await conn.write("\n");
+    if (pending.length > 0) await conn.write(concat(pending, new Uint8Array([0x0a])));
     return 0;
   },
 };
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a);
+  joined.set(b, a.length);
+  return joined;
+}
