@@ -3,6 +3,7 @@
  *
  * Each transport is its own door; import the one you need:
  * - `@x/rsock/socket`: plain message sockets (R's `make.socket`, `read.socket`, `write.socket`).
+ * - `@x/rsock/eval`: a shared-session evaluation server and client on R svSocket's wire.
  *
  * @example
  * ```ts
@@ -17,3 +18,4 @@
  */
 
 export * from "./socket/mod.ts";
+export * from "./eval/mod.ts";

@@ -1,0 +1,203 @@
+/**
+ * How code is run: one `node:inspector` session on the current isolate, `Runtime.evaluate`
+ * with `replMode: true` (the mode Deno's own REPL uses), so `let`/`const`/`class` persist and
+ * can be redeclared and top-level `await` works; TypeScript is stripped only when the input is
+ * not valid JavaScript; console output is captured by swapping the console's methods for the
+ * duration of one evaluation (evaluations are serialized by the session, so one capture at a
+ * time is enough).
+ *
+ * Used in-process by the session and, unchanged, inside the worker of worker mode.
+ *
+ * @module
+ */
+
+import { Session } from "node:inspector";
+import { stripTypeScriptTypes } from "node:module";
+import { format } from "node:util";
+
+/** The outcome of one evaluation (see `EvaluationResult` in `_session.ts`). */
+export interface EngineResult {
+  readonly text: string;
+  readonly error: boolean;
+  readonly value: unknown;
+  /** The input ended inside a block, call, literal or template: more lines may complete it. */
+  readonly incomplete: boolean;
+}
+
+interface RemoteObject {
+  type: string;
+  subtype?: string;
+  className?: string;
+  value?: unknown;
+  unserializableValue?: string;
+  description?: string;
+  objectId?: string;
+}
+
+interface EvaluateReply {
+  result: RemoteObject;
+  exceptionDetails?: unknown;
+}
+
+/** Where `Runtime.callFunctionOn` drops the real value so we can read it back here. */
+const SLOT = Symbol.for("rsock.eval.value");
+const OBJECT_GROUP = "rsock-eval";
+// A rejected promise as the last value is shown, not fatal: mark it handled at once, before
+// Deno's unhandled-rejection check runs.
+const STORE = `function (value) {
+  if (value instanceof Promise) value.catch(() => {});
+  globalThis[Symbol.for("rsock.eval.value")] = value;
+}`;
+
+/** Methods whose output is captured; the rest of the console is left alone. */
+const CAPTURED = [
+  "log",
+  "info",
+  "debug",
+  "warn",
+  "error",
+  "trace",
+  "dir",
+  "dirxml",
+  "table",
+] as const;
+
+/** V8's messages for input that ended too early (the REPL keeps reading instead). */
+function isIncompleteMessage(message: string): boolean {
+  return message === "Unexpected end of input" || message.startsWith("Unterminated template");
+}
+
+function formatArgs(args: unknown[]): string {
+  if (typeof args[0] === "string" && args[0].includes("%")) return format(...args);
+  return args.map((arg) => typeof arg === "string" ? arg : Deno.inspect(arg)).join(" ");
+}
+
+/** The thrown value, printed like Deno's REPL prints an uncaught error (without the stack). */
+export function describeThrown(value: unknown): string {
+  if (value instanceof Error) return `Uncaught ${value.name}: ${value.message}`;
+  return `Uncaught ${Deno.inspect(value)}`;
+}
+
+function primitive(remote: RemoteObject): unknown {
+  if (remote.unserializableValue !== undefined) {
+    const text = remote.unserializableValue;
+    if (text.endsWith("n")) return BigInt(text.slice(0, -1));
+    if (text === "-0") return -0;
+    if (text === "NaN") return NaN;
+    return text === "Infinity" ? Infinity : -Infinity;
+  }
+  return remote.type === "undefined" ? undefined : remote.value;
+}
+
+/** One REPL over the current isolate. */
+export class InspectorEngine {
+  #session = new Session();
+  #closed = false;
+
+  constructor() {
+    this.#session.connect();
+  }
+
+  #post<T>(method: string, params: Record<string, unknown>): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.#session.post(method, params, (error: Error | null, result: unknown) => {
+        if (error) reject(error);
+        else resolve(result as T);
+      });
+    });
+  }
+
+  // Boxed: an async function returning a promise would adopt (await) it.
+  async #valueOf(remote: RemoteObject): Promise<{ value: unknown }> {
+    if (remote.objectId === undefined) return { value: primitive(remote) };
+    const global = globalThis as Record<symbol, unknown>;
+    try {
+      await this.#post("Runtime.callFunctionOn", {
+        objectId: remote.objectId,
+        functionDeclaration: STORE,
+        arguments: [{ objectId: remote.objectId }],
+      });
+      return { value: global[SLOT] };
+    } finally {
+      delete global[SLOT];
+      // Without this the inspector keeps every result alive forever.
+      this.#session.post("Runtime.releaseObjectGroup", { objectGroup: OBJECT_GROUP });
+    }
+  }
+
+  async #run(expression: string): Promise<{ thrown: boolean; value: unknown }> {
+    const reply = await this.#post<EvaluateReply>("Runtime.evaluate", {
+      expression,
+      replMode: true,
+      awaitPromise: true,
+      objectGroup: OBJECT_GROUP,
+    });
+    const { value } = await this.#valueOf(reply.result);
+    return { thrown: reply.exceptionDetails !== undefined, value };
+  }
+
+  /** Runs `code` (JavaScript, or TypeScript when it does not parse as JavaScript). */
+  async evaluate(code: string): Promise<EngineResult> {
+    if (this.#closed) throw new Error("the evaluation engine is closed");
+    const lines: string[] = [];
+    const console = globalThis.console as unknown as Record<string, unknown>;
+    const saved = CAPTURED.map((name) => console[name]);
+    for (const name of CAPTURED) {
+      console[name] = name === "trace"
+        ? (...args: unknown[]) => lines.push(["Trace:", formatArgs(args)].join(" ").trimEnd())
+        : (...args: unknown[]) => lines.push(formatArgs(args));
+    }
+    // Rejections nobody handles while this code runs are its own: reported, never fatal.
+    const onRejection = (event: PromiseRejectionEvent) => {
+      event.preventDefault();
+      lines.push(`Uncaught (in promise) ${describeThrown(event.reason).slice(9)}`);
+    };
+    globalThis.addEventListener("unhandledrejection", onRejection);
+    try {
+      let outcome = await this.#run(code);
+      if (outcome.thrown && outcome.value instanceof SyntaxError) {
+        const typescript = stripTypes(code);
+        if (typescript !== undefined) {
+          const retried = await this.#run(typescript);
+          // Keep the JavaScript diagnosis unless TypeScript got further.
+          if (!(retried.thrown && retried.value instanceof SyntaxError)) outcome = retried;
+          else if (isIncompleteMessage(retried.value.message)) outcome = retried;
+        }
+      }
+      if (outcome.thrown) {
+        const incomplete = outcome.value instanceof SyntaxError &&
+          isIncompleteMessage(outcome.value.message);
+        lines.push(describeThrown(outcome.value));
+        return { text: lines.join("\n"), error: true, value: undefined, incomplete };
+      }
+      const value = outcome.value;
+      // Deno reports unhandled rejections after the current macrotask: wait for that once.
+      if (value instanceof Promise) await new Promise((resolve) => setTimeout(resolve, 0));
+      if (value !== undefined) lines.push(Deno.inspect(value));
+      return { text: lines.join("\n"), error: false, value, incomplete: false };
+    } finally {
+      globalThis.removeEventListener("unhandledrejection", onRejection);
+      CAPTURED.forEach((name, i) => console[name] = saved[i]);
+    }
+  }
+
+  /** Disconnects the inspector session. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#session.disconnect();
+  }
+}
+
+/** TypeScript → JavaScript: erasable syntax is blanked out, the rest (enums…) transformed. */
+function stripTypes(code: string): string | undefined {
+  try {
+    return stripTypeScriptTypes(code);
+  } catch {
+    try {
+      return stripTypeScriptTypes(code, { mode: "transform" });
+    } catch {
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * The session: one REPL scope that every caller (TCP clients, the websocket console, NNG
+ * requests, the host) shares, with evaluations run one at a time in call order.
+ *
+ * @module
+ */
+
+import { type EngineResult, InspectorEngine } from "./_engine.ts";
+import type { FromWorker, ToWorker } from "./_worker.ts";
+
+/** What one evaluation gave. */
+export interface EvaluationResult {
+  /**
+   * What a console shows: console output of this evaluation, then the REPL-style printed
+   * value (`Deno.inspect`) when visible; lines joined by `"\n"`.
+   */
+  readonly text: string;
+  /** True for syntax errors, runtime errors, incomplete input and interrupts; `text` holds the message. */
+  readonly error: boolean;
+  /**
+   * The value of the last expression (undefined for errors; in worker mode a structured clone,
+   * or undefined when not cloneable).
+   */
+  readonly value: unknown;
+  /** True when the input ended early (an open block, call or template): more lines may complete it. */
+  readonly incomplete?: boolean;
+  /** True when the evaluation was stopped by its time limit or signal. */
+  readonly interrupted?: boolean;
+}
+
+/** Per-evaluation options. */
+export interface EvaluateOptions {
+  /** Stops waiting: a queued evaluation is dropped; in worker mode a running one is killed. */
+  readonly signal?: AbortSignal;
+  /**
+   * Time limit in milliseconds. Enforced only in worker mode (by terminating the worker);
+   * in-process, a running evaluation cannot be interrupted.
+   *
+   * @default the session's `timeout`
+   */
+  readonly timeout?: number;
+}
+
+/** A shared REPL scope. */
+export interface EvalSession extends AsyncDisposable {
+  /**
+   * Evaluates `code` after every evaluation asked for before it.
+   *
+   * @example
+   * ```ts
+   * import { createSession } from "@x/rsock/eval";
+   * await using session = await createSession();
+   * await session.evaluate("let n = 1");
+   * const { text } = await session.evaluate("n + 1"); // "2"
+   * ```
+   */
+  evaluate(code: string, options?: EvaluateOptions): Promise<EvaluationResult>;
+  /**
+   * Makes host functions callable from evaluated code as globals. In worker mode a call is
+   * forwarded to the host and returns `undefined` to the caller.
+   *
+   * @example
+   * ```ts
+   * import { createSession } from "@x/rsock/eval";
+   * await using session = await createSession();
+   * session.expose?.({ hello: () => "hi" });
+   * ```
+   */
+  expose?(functions: Record<string, (...args: unknown[]) => unknown>): void;
+  /**
+   * Waits for queued evaluations to stop and releases the engine (or the worker).
+   *
+   * @example
+   * ```ts
+   * import { createSession } from "@x/rsock/eval";
+   * const session = await createSession();
+   * await session.close();
+   * ```
+   */
+  close(): Promise<void>;
+}
+
+/** Options of {@linkcode createSession}. */
+export interface SessionOptions {
+  /**
+   * Run the code in a `Worker`, so a runaway evaluation can be interrupted (time limit or
+   * signal). Interrupting terminates the worker and starts a fresh one: **all state of the
+   * session (variables, functions, timers) is lost** then. The worker's globals are its own:
+   * the host program's globals are not visible to the code.
+   *
+   * @default false
+   */
+  readonly worker?: boolean;
+  /**
+   * Default time limit per evaluation in milliseconds (worker mode only; 0 = none).
+   *
+   * @default 0
+   */
+  readonly timeout?: number;
+}
+
+function interrupted(reason: string): EvaluationResult {
+  return { text: `Interrupted: ${reason}`, error: true, value: undefined, interrupted: true };
+}
+
+function toResult(result: EngineResult): EvaluationResult {
+  return {
+    text: result.text,
+    error: result.error,
+    value: result.value,
+    ...(result.incomplete ? { incomplete: true } : {}),
+  };
+}
+
+abstract class SerialSession implements EvalSession {
+  #tail: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  readonly #defaultTimeout: number;
+
+  constructor(timeout: number) {
+    this.#defaultTimeout = timeout;
+  }
+
+  evaluate(code: string, options: EvaluateOptions = {}): Promise<EvaluationResult> {
+    if (this.#closed) return Promise.reject(new Error("Cannot evaluate: the session is closed"));
+    const timeout = options.timeout ?? this.#defaultTimeout;
+    const run = this.#tail.then(() => {
+      if (options.signal?.aborted) return interrupted("cancelled before it started");
+      return this.run(code, timeout, options.signal);
+    });
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  abstract run(code: string, timeout: number, signal?: AbortSignal): Promise<EvaluationResult>;
+  abstract expose(functions: Record<string, (...args: unknown[]) => unknown>): void;
+  abstract release(): void;
+
+  async close(): Promise<void> {
+    if (this.#closed) return await this.#tail.then(() => {});
+    this.#closed = true;
+    await this.#tail;
+    this.release();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+class InProcessSession extends SerialSession {
+  #engine = new InspectorEngine();
+
+  override async run(code: string): Promise<EvaluationResult> {
+    return toResult(await this.#engine.evaluate(code));
+  }
+
+  override expose(functions: Record<string, (...args: unknown[]) => unknown>): void {
+    Object.assign(globalThis, functions);
+  }
+
+  override release(): void {
+    this.#engine.close();
+  }
+}
+
+class WorkerSession extends SerialSession {
+  #worker: Worker;
+  #nextId = 0;
+  #pending: { id: number; resolve(result: EvaluationResult): void } | undefined;
+  #functions: Record<string, (...args: unknown[]) => unknown> = {};
+
+  constructor(timeout: number) {
+    super(timeout);
+    this.#worker = this.#start();
+  }
+
+  #start(): Worker {
+    const worker = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module" });
+    worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      const message = event.data;
+      if (message.type === "call") {
+        try {
+          this.#functions[message.name]?.(...message.args);
+        } catch {
+          // A host function failing must not take the session down.
+        }
+        return;
+      }
+      if (this.#pending?.id !== message.id) return;
+      const { resolve } = this.#pending;
+      this.#pending = undefined;
+      resolve(toResult(message));
+    };
+    const names = Object.keys(this.#functions);
+    if (names.length > 0) worker.postMessage({ type: "expose", names } satisfies ToWorker);
+    return worker;
+  }
+
+  #restart(): void {
+    this.#worker.terminate();
+    this.#worker = this.#start();
+  }
+
+  override run(code: string, timeout: number, signal?: AbortSignal): Promise<EvaluationResult> {
+    const id = ++this.#nextId;
+    const { promise, resolve } = Promise.withResolvers<EvaluationResult>();
+    this.#pending = { id, resolve };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stop = (reason: string) => {
+      if (this.#pending?.id !== id) return;
+      this.#pending = undefined;
+      this.#restart();
+      resolve(interrupted(`${reason}; the worker was restarted and the session's state is lost`));
+    };
+    if (timeout > 0) timer = setTimeout(() => stop(`evaluation ran past ${timeout} ms`), timeout);
+    const onAbort = () => stop("evaluation aborted");
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#worker.postMessage({ type: "evaluate", id, code } satisfies ToWorker);
+    return promise.finally(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    });
+  }
+
+  override expose(functions: Record<string, (...args: unknown[]) => unknown>): void {
+    Object.assign(this.#functions, functions);
+    this.#worker.postMessage({ type: "expose", names: Object.keys(functions) } satisfies ToWorker);
+  }
+
+  override release(): void {
+    this.#worker.terminate();
+  }
+}
+
+/**
+ * Creates a shared REPL session: JavaScript or TypeScript, `let`/`const`/`class` persisting
+ * across evaluations and redeclarable, top-level `await`, values printed like Deno's REPL,
+ * console output of each evaluation captured into its result. By default the code runs in the
+ * host program's own global scope; with `worker: true` it runs in a worker that can be
+ * interrupted.
+ *
+ * @example
+ * ```ts
+ * import { createSession } from "@x/rsock/eval";
+ * await using session = await createSession();
+ * await session.evaluate("const greet = (name: string) => `hi ${name}`");
+ * const result = await session.evaluate("console.log(1); greet('R')");
+ * // result.text === "1\n'hi R'"
+ * ```
+ */
+export function createSession(options: SessionOptions = {}): Promise<EvalSession> {
+  const timeout = options.timeout ?? 0;
+  if (!Number.isFinite(timeout) || timeout < 0) {
+    throw new RangeError(`timeout must be a number of milliseconds ≥ 0, got ${timeout}`);
+  }
+  return Promise.resolve(
+    options.worker === true ? new WorkerSession(timeout) : new InProcessSession(timeout),
+  );
+}

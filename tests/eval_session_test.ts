@@ -1,0 +1,114 @@
+/**
+ * The session: REPL semantics, TypeScript, console capture, serialization, worker interrupts.
+ */
+import assert from "node:assert/strict";
+import { createSession } from "../eval/mod.ts";
+
+Deno.test("eval session (in-process): REPL semantics in the host's global scope", async (t) => {
+  await using session = await createSession();
+  await t.step("let/const/class persist and can be redeclared", async () => {
+    assert.equal((await session.evaluate("let s1 = 1")).text, "");
+    assert.equal((await session.evaluate("let s1 = 2; s1")).text, "2");
+    await session.evaluate("const s2 = 3");
+    assert.equal((await session.evaluate("const s2 = 4; s2 + s1")).value, 6);
+    await session.evaluate("class S3 { n = 1 }");
+    assert.equal((await session.evaluate("class S3 { n = 2 }; new S3().n")).value, 2);
+    assert.equal((await session.evaluate("function s4() { return 7 }")).text, "");
+    assert.equal((await session.evaluate("s4()")).value, 7);
+  });
+  await t.step("top-level await and values printed like Deno's REPL", async () => {
+    const result = await session.evaluate("await new Promise((r) => setTimeout(r, 1)); 'done'");
+    assert.deepEqual(result, { text: '"done"', error: false, value: "done" });
+    assert.equal(
+      (await session.evaluate("({ a: [1, 2], b: 'x' })")).text,
+      '{ a: [ 1, 2 ], b: "x" }',
+    );
+    assert.equal((await session.evaluate("10n ** 20n")).value, 10n ** 20n);
+    assert.ok(Object.is((await session.evaluate("-0")).value, -0));
+  });
+  await t.step("globals set by the code are visible to the host", async () => {
+    await session.evaluate("globalThis.sharedFromEval = 41");
+    assert.equal((globalThis as Record<string, unknown>).sharedFromEval, 41);
+    delete (globalThis as Record<string, unknown>).sharedFromEval;
+  });
+  await t.step("TypeScript input, erasable and not (enum)", async () => {
+    assert.equal(
+      (await session.evaluate("const tsf = (x: number): number => x * 2; tsf(21)")).value,
+      42,
+    );
+    assert.equal((await session.evaluate("enum Colour { Red, Green }; Colour.Green")).value, 1);
+    assert.equal((await session.evaluate("interface P { x: number }; ({ x: 1 } as P).x")).value, 1);
+  });
+  await t.step("console output is captured in order, before the value", async () => {
+    const result = await session.evaluate(
+      "console.log('a', { b: 1 }); console.error('%s!', 'c'); 5",
+    );
+    assert.equal(result.text, "a { b: 1 }\nc!\n5");
+  });
+  await t.step(
+    "errors: runtime, syntax, incomplete, rejected promise, thrown non-error",
+    async () => {
+      assert.deepEqual(await session.evaluate("throw new RangeError('boom')"), {
+        text: "Uncaught RangeError: boom",
+        error: true,
+        value: undefined,
+      });
+      const syntax = await session.evaluate("foo bar");
+      assert.equal(syntax.error, true);
+      assert.match(syntax.text, /^Uncaught SyntaxError: /);
+      assert.equal(syntax.incomplete, undefined);
+      for (const code of ["1 +", "function f() {", "[1, 2", "`abc", "g(1,"]) {
+        const result = await session.evaluate(code);
+        assert.equal(result.incomplete, true, code);
+        assert.equal(result.error, true, code);
+      }
+      assert.match(
+        (await session.evaluate("Promise.reject(new Error('r'))")).text,
+        /<rejected> Error: r/,
+      );
+      assert.equal((await session.evaluate("throw 5")).text, "Uncaught 5");
+      assert.equal((await session.evaluate("1 + 1")).value, 2, "the session goes on");
+    },
+  );
+  await t.step("evaluations run one at a time in call order", async () => {
+    await session.evaluate("let order: number[] = []");
+    const all = await Promise.all([
+      session.evaluate("await new Promise((r) => setTimeout(r, 20)); order.push(1)"),
+      session.evaluate("order.push(2)"),
+      session.evaluate("order.push(3); order"),
+    ]);
+    assert.deepEqual(all[2]!.value, [1, 2, 3]);
+  });
+  await t.step("a signal aborted before the turn drops the evaluation", async () => {
+    const result = await session.evaluate("1", { signal: AbortSignal.abort() });
+    assert.equal(result.error, true);
+    assert.equal(result.interrupted, true);
+  });
+});
+
+Deno.test("eval session (worker): a runaway evaluation is interrupted, the session goes on", async (t) => {
+  await using session = await createSession({ worker: true, timeout: 5_000 });
+  await t.step("same REPL semantics in the worker", async () => {
+    await session.evaluate("let w = 20");
+    const result = await session.evaluate("console.log('in worker'); w + 1");
+    assert.deepEqual(result, { text: "in worker\n21", error: false, value: 21 });
+    const fn = await session.evaluate("() => 1");
+    assert.equal(fn.value, undefined, "functions are not cloneable");
+    assert.equal(fn.text, "[Function (anonymous)]");
+  });
+  await t.step("time limit", async () => {
+    const result = await session.evaluate("while (true) {}", { timeout: 200 });
+    assert.equal(result.error, true);
+    assert.equal(result.interrupted, true);
+    assert.match(result.text, /^Interrupted: evaluation ran past 200 ms; .*state is lost/);
+    assert.equal((await session.evaluate("typeof w")).value, "undefined", "fresh worker");
+  });
+  await t.step("abort signal while running", async () => {
+    const controller = new AbortController();
+    const pending = session.evaluate("for (;;) {}", { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    const result = await pending;
+    assert.equal(result.interrupted, true);
+    assert.equal((await session.evaluate("6 * 7")).value, 42);
+  });
+});
