@@ -143,9 +143,9 @@ export class InspectorEngine {
     const console = globalThis.console as unknown as Record<string, unknown>;
     const saved = CAPTURED.map((name) => console[name]);
     for (const name of CAPTURED) {
-      console[name] = name === "trace"
-        ? (...args: unknown[]) => lines.push(["Trace:", formatArgs(args)].join(" ").trimEnd())
-        : (...args: unknown[]) => lines.push(formatArgs(args));
+      console[name] = (...args: unknown[]): void => {
+        lines.push(name === "trace" ? `Trace: ${formatArgs(args)}`.trimEnd() : formatArgs(args));
+      };
     }
     // Rejections nobody handles while this code runs are its own: reported, never fatal.
     const onRejection = (event: PromiseRejectionEvent) => {

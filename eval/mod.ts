@@ -25,3 +25,12 @@ export {
   type EvaluationResult,
   type SessionOptions,
 } from "./_session.ts";
+export {
+  type ClientSettings,
+  type EvalServer,
+  type EvalServerOptions,
+  type ProcessFunction,
+  startEvalServer,
+  type Transaction,
+} from "./_server.ts";
+export { defaultSettings, type ParsedLine, type StartMarker } from "./_protocol.ts";

@@ -1,0 +1,146 @@
+/**
+ * svSocket's line protocol, read from its source (`processSocket`/`process_socket_server`):
+ * per-client settings, the markers, and how a reply is put together. No I/O here.
+ *
+ * @module
+ */
+
+/** Per-client settings, with svSocket's names and defaults (`parSocket`). */
+export interface ClientSettings {
+  /** No prompt, no echo. @default true */
+  bare: boolean;
+  /** Prompt after a complete transaction (not in bare mode). @default ":> " */
+  prompt: string;
+  /** Prompt while multi-line code is pending (not in bare mode). @default ":+ " */
+  continue: string;
+  /** Echo the code in the reply (not in bare mode). @default false */
+  echo: boolean;
+  /** Keep incomplete code and wait for more lines (not in bare mode). @default true */
+  multiline: boolean;
+  /** Appended to every reply; `"\n\f"` lets a client read up to a form feed. @default "" */
+  last: string;
+  /** Pending multi-line code. @default "" */
+  code: string;
+}
+
+/** A fresh client's settings. */
+export function defaultSettings(): ClientSettings {
+  return {
+    bare: true,
+    prompt: ":> ",
+    continue: ":+ ",
+    echo: false,
+    multiline: true,
+    last: "",
+    code: "",
+  };
+}
+
+/** The marker that starts a line (after `<<<id=…>>>` and `<<<esc>>>`), if any. */
+export type StartMarker = "Q" | "q" | "e" | "h" | "H" | "u";
+
+/** One incoming line, markers taken apart. */
+export interface ParsedLine {
+  /** The client's name: `<<<id=NAME>>>` or the connection's name. */
+  readonly client: string;
+  /** The line started with `<<<esc>>>`: drop the pending multi-line code. */
+  readonly escape: boolean;
+  readonly marker: StartMarker | undefined;
+  /** The code, with `<<<n>>>` and `<<<s>>>` replaced. */
+  readonly code: string;
+}
+
+const ID = /^<<<id=([A-Za-z0-9]+)>>>/;
+const START = /^<<<([QqehHu])>>>/;
+
+/** Takes one line apart in svSocket's order: id, esc, `<<<n>>>`, `<<<s>>>`, start marker. */
+export function parseLine(line: string, connectionName: string, port: number): ParsedLine {
+  let rest = line;
+  let client = connectionName;
+  const id = ID.exec(rest);
+  if (id !== null) {
+    client = id[1]!;
+    rest = rest.slice(id[0].length);
+  }
+  const escape = rest.startsWith("<<<esc>>>");
+  if (escape) rest = rest.slice(9);
+  rest = rest.replaceAll("<<<n>>>", "\n").replaceAll("<<<s>>>", `"${client}", ${port}`);
+  const start = START.exec(rest);
+  const marker = start === null ? undefined : start[1] as StartMarker;
+  if (start !== null) rest = rest.slice(start[0].length);
+  return { client, escape, marker, code: rest };
+}
+
+/** True when the line asks to interrupt (`<<<esc>>>` after an optional `<<<id=…>>>`). */
+export function isEscape(line: string): boolean {
+  return line.replace(ID, "").startsWith("<<<esc>>>");
+}
+
+/** The changes a start marker makes to the client's settings before evaluation. */
+export function applyMarker(settings: ClientSettings, marker: StartMarker | undefined): void {
+  switch (marker) {
+    case "q":
+      settings.last = "\n\f";
+      return;
+    case "e":
+      Object.assign(settings, {
+        bare: false,
+        echo: true,
+        prompt: ":> ",
+        continue: ":+ ",
+        multiline: true,
+        last: "\n\f",
+      });
+      return;
+    case "h":
+      settings.bare = true;
+      settings.last = "\n\f";
+      return;
+    case "H":
+      settings.bare = true;
+      return;
+  }
+}
+
+/** Validates and applies changes from the settings function; throws on a wrong name or type. */
+export function changeSettings(settings: ClientSettings, changes: unknown): void {
+  if (changes === undefined || changes === null) return;
+  if (typeof changes !== "object") {
+    throw new TypeError(`settings must be an object like { bare: false }, got ${typeof changes}`);
+  }
+  const defaults = defaultSettings();
+  for (const [key, value] of Object.entries(changes)) {
+    if (!(key in defaults)) {
+      throw new TypeError(
+        `unknown setting "${key}"; expected one of ${Object.keys(defaults).join(", ")}`,
+      );
+    }
+    const expected = typeof defaults[key as keyof ClientSettings];
+    const actual = typeof value;
+    if (actual !== expected) {
+      throw new TypeError(`setting "${key}" must be a ${expected}, got ${actual}`);
+    }
+    (settings as unknown as Record<string, unknown>)[key] = value;
+  }
+}
+
+/** The code echoed in console mode: prompt before the first line, continue before the rest. */
+export function echoCode(code: string, prompt: string, continuation: string): string {
+  return code.split("\n").map((line, i) => (i === 0 ? prompt : continuation) + line).join("\n") +
+    "\n";
+}
+
+/** Results as svSocket returns them: the printed lines, each ending in a newline. */
+export function resultsText(text: string): string {
+  return text === "" ? "" : text + "\n";
+}
+
+/** What goes on the wire for a reply: nothing when empty, else reply + newline, line ends converted. */
+export function frameReply(reply: string, lineEnd: string): string {
+  if (reply === "") return "";
+  const text = reply + "\n";
+  return lineEnd === "\n" ? text : text.replaceAll("\n", lineEnd);
+}
+
+/** The error svSocket gives for incomplete input when multi-line input is off. */
+export const INCOMPLETE_SINGLE_LINE = "Error: incomplete command in single line mode\n";
