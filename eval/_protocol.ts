@@ -45,6 +45,7 @@ export interface ParsedLine {
   readonly client: string;
   /** The line started with `<<<esc>>>`: drop the pending multi-line code. */
   readonly escape: boolean;
+  /** The start marker (`<<<Q>>>`, `<<<q>>>`, `<<<e>>>`, `<<<h>>>`, `<<<H>>>`, `<<<u>>>`), if any. */
   readonly marker: StartMarker | undefined;
   /** The code, with `<<<n>>>` and `<<<s>>>` replaced. */
   readonly code: string;
