@@ -34,3 +34,12 @@ export {
   type Transaction,
 } from "./_server.ts";
 export { defaultSettings, type ParsedLine, type StartMarker } from "./_protocol.ts";
+export {
+  connectEvalServer,
+  type EvalClientOptions,
+  EvalConnection,
+  evalServer,
+  type RDecoder,
+  RemoteEvalError,
+  toRCode,
+} from "./_client.ts";

@@ -1,0 +1,362 @@
+/**
+ * The client side of svSocket's wire: one connection, a low-level `send(line)` that reads one
+ * reply, and `evalServer()` that moves values both ways, against rsock's server (JavaScript)
+ * or R's svSocket (R code, values through `serialize()`).
+ *
+ * @module
+ */
+
+import { ConnectionError, describeNetworkError } from "../_internal/errors.ts";
+
+/** The server evaluated the code and reported an error. */
+export class RemoteEvalError extends Error {
+  /** The code that failed. */
+  readonly code: string;
+  /**
+   * Creates the error.
+   *
+   * @example
+   * ```ts
+   * import { RemoteEvalError } from "@x/rsock/eval";
+   * throw new RemoteEvalError("Uncaught ReferenceError: x is not defined", "x + 1");
+   * ```
+   */
+  constructor(message: string, code: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RemoteEvalError";
+    this.code = code;
+  }
+}
+
+/** Options of {@linkcode connectEvalServer}. */
+export interface EvalClientOptions {
+  /** The server's port. @default 8888 */
+  readonly port?: number;
+  /** The server's address. @default "127.0.0.1" */
+  readonly hostname?: string;
+  /** Client name sent as `<<<id=NAME>>>` (letters and digits), so settings survive reconnects. */
+  readonly name?: string;
+  /** The server's token, sent as the first line. */
+  readonly token?: string;
+  /** Connect with TLS; `caCerts` adds trusted certificates (PEM). */
+  readonly tls?: { readonly caCerts?: string[] };
+  /**
+   * What the server evaluates: `"rsock"` (JavaScript) or `"r"` (R's svSocket). Decides how
+   * {@linkcode evalServer} wraps code and decodes values.
+   *
+   * @default "rsock"
+   */
+  readonly dialect?: "rsock" | "r";
+  /**
+   * For an R server: turns the bytes of `serialize(value, NULL)` into a JS value in
+   * {@linkcode evalServer}. Without it the raw bytes are returned.
+   */
+  readonly decode?: RDecoder;
+  /** Stops connecting, and closes the connection later, when aborted. */
+  readonly signal?: AbortSignal;
+}
+
+const encoder = new TextEncoder();
+const START = /^((?:<<<id=[A-Za-z0-9]+>>>)?(?:<<<esc>>>)?)(<<<[QqehHu]>>>)?/;
+
+/** A connection to an evaluation server (rsock's or R svSocket's). */
+export class EvalConnection implements AsyncDisposable {
+  /** How code is wrapped by {@linkcode evalServer}. */
+  readonly dialect: "rsock" | "r";
+  /** Decodes R values for {@linkcode evalServer} (dialect `"r"`). */
+  readonly decode: RDecoder | undefined;
+  /** The prompt that ended the last reply (`""` in bare mode, `":> "` or `":+ "` in console mode). */
+  prompt = "";
+  readonly #conn: Deno.Conn;
+  readonly #name: string | undefined;
+  readonly #decoder = new TextDecoder();
+  readonly #buffer = new Uint8Array(65_536);
+  #received = "";
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  /** Use {@linkcode connectEvalServer}. */
+  constructor(conn: Deno.Conn, options: EvalClientOptions) {
+    this.#conn = conn;
+    this.#name = options.name;
+    this.dialect = options.dialect ?? "rsock";
+    this.decode = options.decode;
+  }
+
+  /**
+   * Sends one line (a transaction) and returns the reply's results, line ends as `\n`, without
+   * the end marker; newlines inside `line` are sent as `<<<n>>>`. `<<<q>>>` is added (unless
+   * the line starts with another marker) so that every reply ends in a form feed and an empty
+   * reply is recognised. Lines starting with `<<<Q>>>`, `<<<H>>>` or `<<<u>>>` get no reply:
+   * they resolve to `""` once written.
+   *
+   * @example
+   * ```ts
+   * import { connectEvalServer } from "@x/rsock/eval";
+   * await using conn = await connectEvalServer({ port: 8888 });
+   * const text = await conn.send("1 + 1"); // "2"
+   * ```
+   */
+  send(line: string): Promise<string> {
+    const run = this.#queue.then(() => this.#send(line));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #send(line: string): Promise<string> {
+    if (this.#closed) throw new ConnectionError("Cannot send: the connection is closed");
+    let text = line.replaceAll("\r\n", "\n").replaceAll("\n", "<<<n>>>");
+    if (this.#name !== undefined && !text.startsWith("<<<id=")) {
+      text = `<<<id=${this.#name}>>>${text}`;
+    }
+    const match = START.exec(text)!;
+    const marker = match[2];
+    if (marker === undefined) {
+      text = `${match[1]}<<<q>>>${text.slice(match[1]!.length)}`;
+    }
+    await this.#write(text + "\n");
+    if (marker === "<<<Q>>>" || marker === "<<<H>>>" || marker === "<<<u>>>") return "";
+    return await this.#readReply();
+  }
+
+  async #write(text: string): Promise<void> {
+    const bytes = encoder.encode(text);
+    try {
+      let offset = 0;
+      while (offset < bytes.length) offset += await this.#conn.write(bytes.subarray(offset));
+    } catch (error) {
+      throw new ConnectionError(`Cannot send to the eval server: ${describeNetworkError(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async #readReply(): Promise<string> {
+    while (true) {
+      const feed = this.#received.indexOf("\f");
+      const end = feed < 0 ? -1 : this.#received.indexOf("\n", feed);
+      if (end >= 0) {
+        const body = this.#received.slice(0, feed);
+        this.prompt = this.#received.slice(feed + 1, end);
+        this.#received = this.#received.slice(end + 1);
+        // results + last ("\n\f"): drop last's newline and the results' final newline.
+        return body.endsWith("\n") ? body.slice(0, -1).replace(/\n$/, "") : body;
+      }
+      let n: number | null;
+      try {
+        n = await this.#conn.read(this.#buffer);
+      } catch (error) {
+        if (this.#closed) throw new ConnectionError("the connection was closed while waiting");
+        throw new ConnectionError(`eval server connection broke: ${describeNetworkError(error)}`, {
+          cause: error,
+        });
+      }
+      if (n === null) {
+        const partial = this.#received.trim();
+        this.#received = "";
+        throw new ConnectionError(
+          `the eval server closed the connection${partial === "" ? "" : `: ${partial}`}`,
+        );
+      }
+      this.#received += this.#decoder.decode(this.#buffer.subarray(0, n), { stream: true })
+        .replaceAll("\r\n", "\n");
+    }
+  }
+
+  /**
+   * Closes the connection (idempotent).
+   *
+   * @example
+   * ```ts
+   * import { connectEvalServer } from "@x/rsock/eval";
+   * const conn = await connectEvalServer({ port: 8888 });
+   * conn.close();
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Closes the connection. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Connects to an evaluation server (rsock's `startEvalServer`, or R's svSocket
+ * `startSocketServer()`), like svSocket's `socketClientConnection()`.
+ *
+ * @example
+ * ```ts
+ * import { connectEvalServer, evalServer } from "@x/rsock/eval";
+ * await using conn = await connectEvalServer({ port: 8888, name: "editor" });
+ * const sum = await evalServer(conn, "[1, 2, 3].reduce((a, b) => a + b)"); // 6
+ * ```
+ */
+export async function connectEvalServer(options: EvalClientOptions = {}): Promise<EvalConnection> {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const port = options.port ?? 8888;
+  if (options.name !== undefined && !/^[A-Za-z0-9]+$/.test(options.name)) {
+    throw new TypeError(`name must be letters and digits only, got "${options.name}"`);
+  }
+  let conn: Deno.Conn;
+  try {
+    conn = options.tls === undefined
+      ? await Deno.connect({
+        hostname,
+        port,
+        ...(options.signal ? { signal: options.signal } : {}),
+      })
+      : await Deno.connectTls({
+        hostname,
+        port,
+        ...(options.tls.caCerts ? { caCerts: options.tls.caCerts } : {}),
+      });
+  } catch (error) {
+    throw new ConnectionError(
+      `Cannot connect to "${hostname}:${port}": ${describeNetworkError(error)}`,
+      { cause: error },
+    );
+  }
+  const connection = new EvalConnection(conn, options);
+  if (options.token !== undefined) {
+    const bytes = encoder.encode(options.token + "\n");
+    await conn.write(bytes);
+  }
+  options.signal?.addEventListener("abort", () => connection.close(), { once: true });
+  return connection;
+}
+
+/** An R string literal for `text`. */
+export function rString(text: string): string {
+  return `"${
+    text.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")
+      .replaceAll("\r", "\\r").replaceAll("\t", "\\t")
+  }"`;
+}
+
+/**
+ * R code that rebuilds a JSON-like value (null, booleans, numbers, strings, arrays, plain
+ * objects) — what `evalServer(conn, name, value)` assigns on an R server.
+ */
+export function toRCode(value: unknown): string {
+  if (value === null || value === undefined) return "NULL";
+  if (typeof value === "boolean") return value ? "TRUE" : "FALSE";
+  if (typeof value === "number") {
+    if (Number.isNaN(value)) return "NaN";
+    if (!Number.isFinite(value)) return value > 0 ? "Inf" : "-Inf";
+    return Number.isInteger(value) ? `${value}` : `${value}`;
+  }
+  if (typeof value === "string") return rString(value);
+  if (Array.isArray(value)) {
+    const scalar = value.every((v) => typeof v === "number") ||
+      value.every((v) => typeof v === "string") || value.every((v) => typeof v === "boolean");
+    return `${scalar && value.length > 0 ? "c" : "list"}(${value.map(toRCode).join(", ")})`;
+  }
+  if (typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>);
+    return `list(${entries.map(([k, v]) => `${rString(k)} = ${toRCode(v)}`).join(", ")})`;
+  }
+  throw new TypeError(`Cannot send a ${typeof value} to R; expected JSON-like data`);
+}
+
+/** Decoder of R's `serialize()` bytes to a JS value (see {@linkcode EvalClientOptions.decode}). */
+export type RDecoder = (bytes: Uint8Array) => unknown;
+
+const VALUE_TAG = "\u0001rsock-value:";
+
+/**
+ * Evaluates `code` on the server and returns its value as a JS value, like svSocket's
+ * `evalServer(con, expr)`; with three arguments assigns `value` to the global `name` on the
+ * server (`evalServer(con, name, value)`).
+ *
+ * On an rsock server, `code` is JavaScript run through indirect `eval` in the global scope
+ * (so `let`/`const` inside it stay local; use the console or `send()` for REPL semantics) and
+ * the value travels as JSON. On an R server (`dialect: "r"`) `code` is R, evaluated in
+ * `.GlobalEnv`; the value travels as the hex of `serialize(value, NULL)` and is decoded by
+ * the connection's `decode` (e.g. rsock's R-serialization reader), else returned as bytes.
+ *
+ * @example
+ * ```ts
+ * import { connectEvalServer, evalServer } from "@x/rsock/eval";
+ * await using conn = await connectEvalServer({ port: 8888 });
+ * await evalServer(conn, "answer", 42);
+ * const value = await evalServer(conn, "answer + 1"); // 43
+ * ```
+ */
+export function evalServer(conn: EvalConnection, code: string): Promise<unknown>;
+/**
+ * Assigns `value` to the global `name` on the server (JSON-like data).
+ *
+ * @example
+ * ```ts
+ * import { connectEvalServer, evalServer } from "@x/rsock/eval";
+ * await using conn = await connectEvalServer({ port: 8888 });
+ * await evalServer(conn, "limits", { max: 10 });
+ * ```
+ */
+export function evalServer(conn: EvalConnection, name: string, value: unknown): Promise<void>;
+export async function evalServer(
+  conn: EvalConnection,
+  codeOrName: string,
+  ...value: unknown[]
+): Promise<unknown> {
+  if (value.length > 0) return await assign(conn, codeOrName, value[0]);
+  return await evaluateValue(conn, codeOrName);
+}
+
+async function assign(conn: EvalConnection, name: string, value: unknown): Promise<void> {
+  if (!/^[A-Za-z_$.][\w$.]*$/.test(name)) {
+    throw new TypeError(`name must be a plain identifier, got "${name}"`);
+  }
+  const line = conn.dialect === "r"
+    ? `<<<h>>>assign(${rString(name)}, ${toRCode(value)}, envir = .GlobalEnv)`
+    : `<<<h>>>globalThis[${JSON.stringify(name)}] = JSON.parse(${
+      JSON.stringify(JSON.stringify(value) ?? "null")
+    }); undefined`;
+  const reply = await conn.send(line);
+  if (reply !== "") throw new RemoteEvalError(reply, line);
+}
+
+async function evaluateValue(conn: EvalConnection, code: string): Promise<unknown> {
+  if (conn.dialect === "r") {
+    const line =
+      `<<<h>>>local({ v <- try(eval(parse(text = ${
+        rString(code)
+      }), envir = .GlobalEnv), silent = TRUE); if (inherits(v, "try-error")) cat("Error:", ` +
+      `conditionMessage(attr(v, "condition")), "\\n") else cat(${
+        rString(VALUE_TAG)
+      }, paste(serialize(v, NULL), collapse = ""), "\\n", sep = "") })`;
+    const reply = await conn.send(line);
+    const tagged = reply.split("\n").find((l) => l.startsWith(VALUE_TAG));
+    if (tagged === undefined) throw new RemoteEvalError(reply.trim(), code);
+    const hex = tagged.slice(VALUE_TAG.length).trim();
+    const bytes = hexToBytes(hex);
+    return conn.decode ? conn.decode(bytes) : bytes;
+  }
+  const line = `<<<h>>>console.log(${
+    JSON.stringify(VALUE_TAG)
+  } + JSON.stringify({ v: await (0, eval)(${JSON.stringify(code)}) }))`;
+  const reply = await conn.send(line);
+  const tagged = reply.split("\n").find((l) => l.startsWith(VALUE_TAG));
+  if (tagged === undefined) throw new RemoteEvalError(reply.trim(), code);
+  return (JSON.parse(tagged.slice(VALUE_TAG.length)) as { v?: unknown }).v;
+}
+
+/** Bytes of a hex string (`"580a"` → `[0x58, 0x0a]`). */
+export function hexToBytes(hex: string): Uint8Array {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
+    throw new TypeError(`expected an even number of hex digits, got ${hex.length} characters`);
+  }
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}

@@ -1,0 +1,79 @@
+/**
+ * The client against rsock's own server over TCP: send(), prompts, evalServer() both ways.
+ */
+import assert from "node:assert/strict";
+import {
+  connectEvalServer,
+  evalServer,
+  RemoteEvalError,
+  startEvalServer,
+  toRCode,
+} from "../eval/mod.ts";
+import { ConnectionError } from "../_internal/errors.ts";
+import { withTimeout } from "./_peers.ts";
+
+Deno.test("eval client: send, console mode prompts, evalServer both ways", async (t) => {
+  await withTimeout(20_000, async () => {
+    await using server = await startEvalServer({ port: 0 });
+    await using conn = await connectEvalServer({ port: server.port, name: "tester" });
+    await t.step("send returns the results, empty replies included", async () => {
+      assert.equal(await conn.send("1 + 1"), "2");
+      assert.equal(await conn.send("let c1 = 3"), "");
+      assert.equal(await conn.send("console.log('x'); console.log('y'); c1"), "x\ny\n3");
+      assert.equal(await conn.send("const c2 = [\n1, 2]\nc2.length"), "2", "newlines as <<<n>>>");
+      assert.equal(await conn.send("throw new Error('no')"), "Uncaught Error: no");
+      assert.equal(conn.prompt, "");
+    });
+    await t.step("console mode: echo and prompts", async () => {
+      assert.equal(await conn.send("<<<e>>>if (true) {"), "");
+      assert.equal(conn.prompt, ":+ ");
+      assert.equal(await conn.send("'inside' }"), ":> if (true) {\n:+ 'inside' }\n\"inside\"");
+      assert.equal(conn.prompt, ":> ");
+      await conn.send("parSocket(<<<s>>>, { bare: true })");
+      assert.equal(server.settings("tester").bare, true);
+    });
+    await t.step("evalServer returns values and assigns globals", async () => {
+      assert.deepEqual(await evalServer(conn, "({ a: [1, 2], b: 'x' })"), { a: [1, 2], b: "x" });
+      assert.equal(await evalServer(conn, "Promise.resolve(5)"), 5);
+      assert.equal(await evalServer(conn, "undefined"), undefined);
+      await evalServer(conn, "fromClient", { n: 41 });
+      assert.equal(await evalServer(conn, "fromClient.n + 1"), 42);
+      await assert.rejects(evalServer(conn, "nope.nope"), (error: unknown) => {
+        assert.ok(error instanceof RemoteEvalError);
+        assert.equal(error.message, "Uncaught ReferenceError: nope is not defined");
+        return true;
+      });
+      delete (globalThis as Record<string, unknown>).fromClient;
+    });
+  });
+});
+
+Deno.test("eval client: errors name what went wrong", async () => {
+  await withTimeout(10_000, async () => {
+    const server = await startEvalServer({ port: 0 });
+    const port = server.port;
+    await server.close();
+    await assert.rejects(connectEvalServer({ port }), (error: unknown) => {
+      assert.ok(error instanceof ConnectionError);
+      assert.match(error.message, /^Cannot connect to "127\.0\.0\.1:\d+": connection refused$/);
+      return true;
+    });
+    await assert.rejects(connectEvalServer({ port, name: "bad name" }), TypeError);
+    await using again = await startEvalServer({ port: 0 });
+    await using conn = await connectEvalServer({ port: again.port });
+    const pending = conn.send(
+      "<<<esc>>>stopSocketServer(); await new Promise((r) => setTimeout(r, 20))",
+    );
+    await assert.rejects(pending, ConnectionError);
+  });
+});
+
+Deno.test("toRCode writes R literals for JSON-like values", () => {
+  assert.equal(toRCode([1, 2.5]), "c(1, 2.5)");
+  assert.equal(
+    toRCode({ a: 'x"y', b: [true, false], c: null }),
+    'list("a" = "x\\"y", "b" = c(TRUE, FALSE), "c" = NULL)',
+  );
+  assert.equal(toRCode([1, "a"]), 'list(1, "a")');
+  assert.throws(() => toRCode(() => 1), TypeError);
+});
