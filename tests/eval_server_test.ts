@@ -186,3 +186,142 @@ Deno.test("eval server: markers and settings over TCP", async (t) => {
     });
   });
 });
+
+Deno.test("eval server: token, bind rule, line limit, vanishing clients", async (t) => {
+  await withTimeout(30_000, async () => {
+    await t.step("any address but loopback needs a token", async () => {
+      await assert.rejects(
+        startEvalServer({ port: 0, hostname: "0.0.0.0" }),
+        /binding "0\.0\.0\.0" exposes code evaluation.*pass a token/,
+      );
+    });
+    await t.step("token: right one first, wrong one gets one error line and a close", async () => {
+      await using server = await startEvalServer({ port: 0, token: "s3cret" });
+      await using good = await Raw.open(server.port);
+      await good.write("s3cret");
+      await good.exchange("6 * 7", "42\r\n\r\n");
+      await using bad = await Raw.open(server.port);
+      await bad.write("s3cre7");
+      await bad.write("globalThis.shouldNotRun = 1");
+      await bad.untilEnd();
+      assert.equal(
+        bad.received,
+        "Error: wrong token; the first line must be the server's token\r\n",
+      );
+      await good.exchange("typeof shouldNotRun", '"undefined"\r\n\r\n');
+    });
+    await t.step("a line over the limit: error reply, client closed, server goes on", async () => {
+      await using server = await startEvalServer({ port: 0, maxLineBytes: 1000 });
+      await using big = await Raw.open(server.port);
+      await big.conn.write(new TextEncoder().encode("'" + "x".repeat(5000)));
+      await big.untilEnd();
+      assert.equal(
+        big.received,
+        "Error: line longer than 1000 bytes refused; send shorter lines\r\n",
+      );
+      await using next = await Raw.open(server.port);
+      await next.exchange("'x'.repeat(3)", '"xxx"\r\n\r\n');
+    });
+    await t.step("clients that vanish mid-transaction do not stall the others", async () => {
+      await using server = await startEvalServer({ port: 0 });
+      for (let i = 0; i < 20; i++) {
+        const gone = await Raw.open(server.port);
+        await gone.write("await new Promise((r) => setTimeout(r, 5)); 'late'");
+        await gone[Symbol.asyncDispose]();
+      }
+      await using c = await Raw.open(server.port);
+      await c.exchange("'still here'", '"still here"\r\n\r\n');
+    });
+  });
+});
+
+Deno.test("eval server: push, client list and close, custom process, plain line ends", async (t) => {
+  await withTimeout(20_000, async () => {
+    await t.step(
+      "code reaches the server: getSocketClients, sendSocketClients, closeSocketClients",
+      async () => {
+        await using server = await startEvalServer({ port: 0 });
+        await using a = await Raw.open(server.port);
+        await using b = await Raw.open(server.port);
+        await a.exchange("getSocketClients().length", "2\r\n\r\n");
+        await a.exchange("sendSocketClients('hello b', getSocketClients()[1])", "");
+        assert.equal(await b.take(9), "hello b\r\n");
+        await server.push("to all");
+        assert.equal(await a.take(8), "to all\r\n");
+        assert.equal(await b.take(8), "to all\r\n");
+        await a.exchange("closeSocketClients(getSocketClients()[1])", "");
+        await b.untilEnd();
+        assert.deepEqual(server.clients.length, 1);
+      },
+    );
+    await t.step("a custom process function replaces the default", async () => {
+      await using server = await startEvalServer({
+        port: 0,
+        lineEnd: "\n",
+        process: async (tx) =>
+          tx.line === "ping" ? "pong" : `[${tx.parsed.client}] ${await tx.defaultProcess()}`,
+      });
+      await using c = await Raw.open(server.port);
+      await c.exchange("ping", "pong\n");
+      await c.exchange("<<<id=me>>>1 + 2", "[me] 3\n\n");
+    });
+    await t.step("output of a transaction goes to its own client only", async () => {
+      await using server = await startEvalServer({ port: 0 });
+      const clients = await Promise.all(Array.from({ length: 5 }, () => Raw.open(server.port)));
+      try {
+        await Promise.all(clients.map(async (c, i) => {
+          for (let k = 0; k < 5; k++) {
+            await c.exchange(
+              `console.log('from ${i}'); await new Promise((r) => setTimeout(r, 1)); ${k}`,
+              `from ${i}\r\n${k}\r\n\r\n`,
+            );
+          }
+        }));
+      } finally {
+        for (const c of clients) await c[Symbol.asyncDispose]();
+      }
+    });
+  });
+});
+
+Deno.test("eval server (worker mode): <<<esc>>> and the time limit interrupt a runaway", async () => {
+  await withTimeout(30_000, async () => {
+    await using server = await startEvalServer({ port: 0, worker: true, timeout: 3_000 });
+    await using c = await Raw.open(server.port);
+    await c.exchange("let kept = 1; kept", "1\r\n\r\n");
+    await c.write("while (true) {}");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await c.write("<<<esc>>>'after'");
+    const interrupted =
+      "Interrupted: evaluation aborted; the worker was restarted and the session's state is lost\r\n\r\n";
+    assert.equal(await c.take(interrupted.length), interrupted);
+    assert.equal(await c.take(11), '"after"\r\n\r\n', "then the <<<esc>>> line itself runs");
+    await c.exchange("typeof kept", '"undefined"\r\n\r\n');
+    await c.write("for (;;) {}");
+    const timedOut =
+      "Interrupted: evaluation ran past 3000 ms; the worker was restarted and the session's state is lost\r\n\r\n";
+    assert.equal(await c.take(timedOut.length), timedOut);
+    await c.exchange("1 + 1", "2\r\n\r\n");
+  });
+});
+
+Deno.test("eval server: 200 clients × 50 transactions on one counter", async () => {
+  await withTimeout(60_000, async () => {
+    await using server = await startEvalServer({ port: 0 });
+    await using setup = await Raw.open(server.port);
+    await setup.exchange("let sharedCounter = 0", "");
+    const clients = await Promise.all(Array.from({ length: 200 }, () => Raw.open(server.port)));
+    try {
+      await Promise.all(clients.map(async (c, i) => {
+        for (let k = 0; k < 50; k++) {
+          // Each reply names its client and step, so a misrouted reply fails the test.
+          await c.exchange(`sharedCounter++; '${i}:${k}'`, `"${i}:${k}"\r\n`);
+          assert.equal(await c.take(2), "\r\n");
+        }
+      }));
+    } finally {
+      for (const c of clients) await c[Symbol.asyncDispose]();
+    }
+    await setup.exchange("sharedCounter", "10000\r\n\r\n");
+  });
+});
