@@ -27,13 +27,15 @@ import {
 } from "./_cli/_common.ts";
 import { listenCommand } from "./_cli/listen.ts";
 import { sendCommand } from "./_cli/send.ts";
+import { evalCommand } from "./_cli/eval.ts";
+import { consoleCommand } from "./_cli/console.ts";
 
 export type { Output } from "./_cli/_common.ts";
 
 /** The package version, from `deno.json`. */
 export const VERSION: string = denoJson.version;
 
-const COMMANDS: readonly Command[] = [listenCommand, sendCommand];
+const COMMANDS: readonly Command[] = [listenCommand, sendCommand, evalCommand, consoleCommand];
 
 function topHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

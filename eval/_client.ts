@@ -74,6 +74,8 @@ export class EvalConnection implements AsyncDisposable {
   #received = "";
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  #skip = 0;
+  #busy = false;
 
   /** Use {@linkcode connectEvalServer}. */
   constructor(conn: Deno.Conn, options: EvalClientOptions) {
@@ -114,9 +116,14 @@ export class EvalConnection implements AsyncDisposable {
     if (marker === undefined) {
       text = `${match[1]}<<<q>>>${text.slice(match[1]!.length)}`;
     }
-    await this.#write(text + "\n");
-    if (marker === "<<<Q>>>" || marker === "<<<H>>>" || marker === "<<<u>>>") return "";
-    return await this.#readReply();
+    this.#busy = true;
+    try {
+      await this.#write(text + "\n");
+      if (marker === "<<<Q>>>" || marker === "<<<H>>>" || marker === "<<<u>>>") return "";
+      return await this.#readReply();
+    } finally {
+      this.#busy = false;
+    }
   }
 
   async #write(text: string): Promise<void> {
@@ -131,7 +138,40 @@ export class EvalConnection implements AsyncDisposable {
     }
   }
 
+  /**
+   * Sends `<<<esc>>>` at once, past any transaction in flight: on an rsock server in worker
+   * mode this interrupts the running evaluation of this client; everywhere it drops pending
+   * multi-line code. The extra reply it causes is skipped.
+   *
+   * @example
+   * ```ts
+   * import { connectEvalServer } from "@x/rsock/eval";
+   * await using conn = await connectEvalServer({ port: 8888 });
+   * const pending = conn.send("while (true) {}");
+   * await conn.interrupt();
+   * await pending; // "Interrupted: …" from a worker-mode server
+   * ```
+   */
+  async interrupt(): Promise<void> {
+    if (!this.#busy) {
+      await this.send("<<<esc>>>");
+      return;
+    }
+    const id = this.#name === undefined ? "" : `<<<id=${this.#name}>>>`;
+    this.#skip++;
+    await this.#write(`${id}<<<esc>>><<<q>>>\n`);
+  }
+
   async #readReply(): Promise<string> {
+    const reply = await this.#readOne();
+    while (this.#skip > 0) {
+      this.#skip--;
+      await this.#readOne();
+    }
+    return reply;
+  }
+
+  async #readOne(): Promise<string> {
     while (true) {
       const feed = this.#received.indexOf("\f");
       const end = feed < 0 ? -1 : this.#received.indexOf("\n", feed);

@@ -1,0 +1,69 @@
+/**
+ * `rsock eval` (in-process through main()) and `rsock console` (a real subprocess with piped
+ * standard input) against a server started by the test.
+ */
+import assert from "node:assert/strict";
+import { main } from "../cli.ts";
+import type { Output } from "../_cli/_common.ts";
+import { startEvalServer } from "../eval/mod.ts";
+import { withTimeout } from "./_peers.ts";
+import { rsock } from "./_process.ts";
+
+function captured(): Output & { out: string; err: string } {
+  return {
+    out: "",
+    err: "",
+    isTerminal: false,
+    write(text: string) {
+      this.out += text;
+    },
+    error(line: string) {
+      this.err += line + "\n";
+    },
+  };
+}
+
+Deno.test("rsock eval prints the result and exits non-zero on an error", async () => {
+  await withTimeout(20_000, async () => {
+    await using server = await startEvalServer({ port: 0 });
+    const port = String(server.port);
+    const ok = captured();
+    assert.equal(await main(["eval", "--port", port, "console.log('hi');", "6 * 7"], ok), 0);
+    assert.equal(ok.out, "hi\n42\n");
+    const failed = captured();
+    assert.equal(await main(["eval", "--port", port, "throw new Error('bad')"], failed), 1);
+    assert.equal(failed.err, "Uncaught Error: bad\n");
+    const incomplete = captured();
+    assert.equal(await main(["eval", "--port", port, "(1 +"], incomplete), 1);
+    assert.match(incomplete.err, /^Error: incomplete command in single line mode/);
+    const usage = captured();
+    assert.equal(await main(["eval", "--port", port], usage), 2);
+    assert.match(usage.err, /expected the CODE/);
+    const refused = captured();
+    await server.close();
+    assert.equal(await main(["eval", "--port", port, "1"], refused), 1);
+    assert.match(refused.err, /Cannot connect to "127\.0\.0\.1:\d+": connection refused/);
+  });
+});
+
+Deno.test("rsock console: prompts, multi-line input, shared state", async () => {
+  await withTimeout(30_000, async () => {
+    await using server = await startEvalServer({ port: 0 });
+    await server.session.evaluate("let fromHost = 'host value'");
+    await using child = rsock([`--allow-net=127.0.0.1:${server.port}`], [
+      "console",
+      "--port",
+      String(server.port),
+    ], { stdin: "piped" });
+    const writer = child.child.stdin.getWriter();
+    await writer.write(
+      new TextEncoder().encode(
+        "fromHost\nfunction twice(x: number) {\n  return 2 * x\n}\ntwice(21)\n",
+      ),
+    );
+    await writer.close();
+    const status = await child.finished();
+    assert.equal(status.code, 0, child.stderr);
+    assert.equal(child.stdout, ':> "host value"\n:> :+ :+ :> 42\n:> \n');
+  });
+});
