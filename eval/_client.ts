@@ -280,6 +280,8 @@ export function rString(text: string): string {
   return `"${
     text.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")
       .replaceAll("\r", "\\r").replaceAll("\t", "\\t")
+      // deno-lint-ignore no-control-regex
+      .replace(/[\x00-\x1f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
   }"`;
 }
 
@@ -311,7 +313,8 @@ export function toRCode(value: unknown): string {
 /** Decoder of R's `serialize()` bytes to a JS value (see {@linkcode EvalClientOptions.decode}). */
 export type RDecoder = (bytes: Uint8Array) => unknown;
 
-const VALUE_TAG = "\u0001rsock-value:";
+/** Starts the line that carries a value back to {@linkcode evalServer}. */
+export const VALUE_TAG = "\u0001rsock-value:";
 
 /**
  * Evaluates `code` on the server and returns its value as a JS value, like svSocket's
@@ -353,42 +356,58 @@ export async function evalServer(
   return await evaluateValue(conn, codeOrName);
 }
 
-async function assign(conn: EvalConnection, name: string, value: unknown): Promise<void> {
+/** The line {@linkcode evalServer} sends to assign `value` to `name` (exported for tests). */
+export function assignLine(dialect: "rsock" | "r", name: string, value: unknown): string {
   if (!/^[A-Za-z_$.][\w$.]*$/.test(name)) {
     throw new TypeError(`name must be a plain identifier, got "${name}"`);
   }
-  const line = conn.dialect === "r"
+  return dialect === "r"
     ? `<<<h>>>assign(${rString(name)}, ${toRCode(value)}, envir = .GlobalEnv)`
     : `<<<h>>>globalThis[${JSON.stringify(name)}] = JSON.parse(${
       JSON.stringify(JSON.stringify(value) ?? "null")
     }); undefined`;
+}
+
+/**
+ * The line {@linkcode evalServer} sends to get the value of `code` (exported for tests): the
+ * value comes back on one line starting with {@linkcode VALUE_TAG}, as JSON (rsock) or as the
+ * hex of R's `serialize(value, NULL)`.
+ */
+export function valueLine(dialect: "rsock" | "r", code: string): string {
+  if (dialect === "r") {
+    return `<<<h>>>local({ v <- try(eval(parse(text = ${
+      rString(code)
+    }), envir = .GlobalEnv), silent = TRUE); if (inherits(v, "try-error")) cat("Error:", ` +
+      `conditionMessage(attr(v, "condition")), "\\n") else cat(${
+        rString(VALUE_TAG)
+      }, paste(serialize(v, NULL), collapse = ""), "\\n", sep = "") })`;
+  }
+  return `<<<h>>>console.log(${JSON.stringify(VALUE_TAG)} + JSON.stringify({ v: await (0, eval)(${
+    JSON.stringify(code)
+  }) }))`;
+}
+
+/** The tagged value line of a reply, or undefined (the reply is then an error message). */
+export function taggedValue(reply: string): string | undefined {
+  const tagged = reply.split("\n").find((line) => line.startsWith(VALUE_TAG));
+  return tagged === undefined ? undefined : tagged.slice(VALUE_TAG.length).trim();
+}
+
+async function assign(conn: EvalConnection, name: string, value: unknown): Promise<void> {
+  const line = assignLine(conn.dialect, name, value);
   const reply = await conn.send(line);
   if (reply !== "") throw new RemoteEvalError(reply, line);
 }
 
 async function evaluateValue(conn: EvalConnection, code: string): Promise<unknown> {
+  const reply = await conn.send(valueLine(conn.dialect, code));
+  const tagged = taggedValue(reply);
+  if (tagged === undefined) throw new RemoteEvalError(reply.trim(), code);
   if (conn.dialect === "r") {
-    const line =
-      `<<<h>>>local({ v <- try(eval(parse(text = ${
-        rString(code)
-      }), envir = .GlobalEnv), silent = TRUE); if (inherits(v, "try-error")) cat("Error:", ` +
-      `conditionMessage(attr(v, "condition")), "\\n") else cat(${
-        rString(VALUE_TAG)
-      }, paste(serialize(v, NULL), collapse = ""), "\\n", sep = "") })`;
-    const reply = await conn.send(line);
-    const tagged = reply.split("\n").find((l) => l.startsWith(VALUE_TAG));
-    if (tagged === undefined) throw new RemoteEvalError(reply.trim(), code);
-    const hex = tagged.slice(VALUE_TAG.length).trim();
-    const bytes = hexToBytes(hex);
+    const bytes = hexToBytes(tagged);
     return conn.decode ? conn.decode(bytes) : bytes;
   }
-  const line = `<<<h>>>console.log(${
-    JSON.stringify(VALUE_TAG)
-  } + JSON.stringify({ v: await (0, eval)(${JSON.stringify(code)}) }))`;
-  const reply = await conn.send(line);
-  const tagged = reply.split("\n").find((l) => l.startsWith(VALUE_TAG));
-  if (tagged === undefined) throw new RemoteEvalError(reply.trim(), code);
-  return (JSON.parse(tagged.slice(VALUE_TAG.length)) as { v?: unknown }).v;
+  return (JSON.parse(tagged) as { v?: unknown }).v;
 }
 
 /** Bytes of a hex string (`"580a"` → `[0x58, 0x0a]`). */

@@ -1,0 +1,97 @@
+/**
+ * R against the eval server, both ways:
+ * - R as a client: base R `socketConnection()` + `cat(code, "\n", file = con)` + `readLines()`
+ *   (the seed's `runServer()` pattern) drives rsock's server with JavaScript;
+ * - the R side of rsock's svSocket client: svSocket cannot be installed here, so the exact R
+ *   code `evalServer()` sends is run through Rscript, and what R prints is decoded by the
+ *   client's own functions.
+ */
+import assert from "node:assert/strict";
+import { startEvalServer } from "../../eval/mod.ts";
+import { assignLine, hexToBytes, taggedValue, valueLine } from "../../eval/_client.ts";
+import { interopTest, withTimeout } from "../_peers.ts";
+import { TestProcess } from "../_process.ts";
+
+function rscript(code: string): TestProcess {
+  return new TestProcess("/usr/bin/Rscript", ["--vanilla", "-e", code]);
+}
+
+interopTest("R socketConnection client drives the rsock eval server", ["Rscript"], async () => {
+  await withTimeout(60_000, async () => {
+    await using server = await startEvalServer({ port: 0 });
+    await using r = rscript(`
+      con <- socketConnection(host = "127.0.0.1", port = ${server.port}, blocking = TRUE,
+                              open = "r+", timeout = 20)
+      # Bare mode, as the seed does it: one line out, the reply lines back.
+      cat("1 + 1", "\\n", file = con)
+      print(readLines(con, n = 2))
+      # <<<q>>>: every reply ends in a form feed, so empty replies are read too.
+      ask <- function(code) {
+        cat("<<<q>>>", code, "\\n", file = con, sep = "")
+        out <- character(0)
+        repeat {
+          line <- readLines(con, n = 1)
+          if (length(line) == 0 || line == "\\f") break
+          out <- c(out, line)
+        }
+        cat("REPLY", code, "=>", paste(head(out, -1), collapse = "|"), "\\n")
+      }
+      ask("let total = 0")
+      ask("for (let i = 1; i <= 10; i++) total += i; total")
+      ask("console.log('from JS'); [1, 2, 3].map((x) => x * 2)")
+      ask("const label: string = 'typed'; label")
+      ask("missing + 1")
+      ask("parSocket(<<<s>>>).last === '\\\\n\\\\f'")
+      close(con)
+    `);
+    const status = await r.finished();
+    assert.equal(status.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      [
+        '[1] "2" "" ',
+        "REPLY let total = 0 =>  ",
+        "REPLY for (let i = 1; i <= 10; i++) total += i; total => 55 ",
+        "REPLY console.log('from JS'); [1, 2, 3].map((x) => x * 2) => from JS|[ 2, 4, 6 ] ",
+        `REPLY const label: string = 'typed'; label => "typed" `,
+        "REPLY missing + 1 => Uncaught ReferenceError: missing is not defined ",
+        "REPLY parSocket(<<<s>>>).last === '\\n\\f' => true ",
+        "",
+      ].join("\n"),
+    );
+  });
+});
+
+/** Runs the R code of one client line (after its `<<<h>>>`) the way svSocket evaluates it. */
+async function runLineInR(lines: string[]): Promise<string> {
+  const code = lines.map((line) => line.replace(/^<<<h>>>/, "")).join("\n");
+  await using r = rscript(code);
+  const status = await r.finished();
+  assert.equal(status.code, 0, r.stderr);
+  return r.stdout.replaceAll("\r\n", "\n");
+}
+
+interopTest("evalServer's R code runs in R and its reply decodes", ["Rscript"], async () => {
+  await withTimeout(60_000, async () => {
+    const output = await runLineInR([
+      assignLine("r", "fromDeno", { n: [1, 2.5], s: 'q"uote', ok: true }),
+      `cat(identical(fromDeno, list(n = c(1, 2.5), s = 'q"uote', ok = TRUE)), "\\n")`,
+      valueLine("r", "fromDeno$n * 2"),
+      valueLine("r", "stop('boom')"),
+    ]);
+    const [identical, valueReply, errorReply] = output.split("\n");
+    assert.equal(identical, "TRUE ", "assign() rebuilt the value in R");
+    const hex = taggedValue(valueReply!);
+    assert.ok(hex !== undefined, output);
+    const bytes = hexToBytes(hex);
+    // serialize(c(2, 5), NULL): XDR ("X\\n"), version 3, a REALSXP (0x0e) of length 2.
+    assert.deepEqual([...bytes.subarray(0, 6)], [0x58, 0x0a, 0x00, 0x00, 0x00, 0x03]);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const tail = bytes.length - 2 * 8;
+    assert.equal(view.getUint32(tail - 8), 0x0e, "REALSXP");
+    assert.equal(view.getUint32(tail - 4), 2, "length 2");
+    assert.deepEqual([view.getFloat64(tail), view.getFloat64(tail + 8)], [2, 5]);
+    assert.equal(taggedValue(errorReply!), undefined);
+    assert.match(errorReply!, /^Error: boom/);
+  });
+});
