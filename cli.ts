@@ -29,13 +29,20 @@ import { listenCommand } from "./_cli/listen.ts";
 import { sendCommand } from "./_cli/send.ts";
 import { evalCommand } from "./_cli/eval.ts";
 import { consoleCommand } from "./_cli/console.ts";
+import { serveCommand } from "./_cli/serve.ts";
 
 export type { Output } from "./_cli/_common.ts";
 
 /** The package version, from `deno.json`. */
 export const VERSION: string = denoJson.version;
 
-const COMMANDS: readonly Command[] = [listenCommand, sendCommand, evalCommand, consoleCommand];
+const COMMANDS: readonly Command[] = [
+  listenCommand,
+  sendCommand,
+  evalCommand,
+  consoleCommand,
+  serveCommand,
+];
 
 function topHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

@@ -56,6 +56,8 @@ export interface Command {
   readonly options: ParseArgsOptionsConfig;
   /** Whether it takes positional arguments. */
   readonly positionals: boolean;
+  /** Rewrites argv before parsing (e.g. flags whose value is optional). */
+  preprocess?(args: string[]): string[];
   /** Runs with parsed arguments; returns the exit status. */
   run(args: ParsedArgs, output: Output): Promise<number>;
 }
@@ -70,7 +72,7 @@ export interface ParsedArgs {
 export function parseCommandArgs(command: Command, args: string[]): ParsedArgs {
   try {
     const { values, positionals } = parseArgs({
-      args,
+      args: command.preprocess?.(args) ?? args,
       options: { ...command.options, help: { type: "boolean", short: "h" } },
       allowPositionals: command.positionals,
       strict: true,
@@ -122,7 +124,9 @@ export type Needed =
   | { readonly name: "read"; readonly path: string }
   | { readonly name: "write"; readonly path: string }
   | { readonly name: "run"; readonly command: string }
-  | { readonly name: "env"; readonly variable: string };
+  | { readonly name: "env"; readonly variable: string }
+  /** All of sys: `node:inspector` (the eval engine) has no narrower grant. */
+  | { readonly name: "sys" };
 
 /** A permission that was not granted: status 2 and the flags to add. */
 export class PermissionMissingError extends Error {
@@ -147,6 +151,8 @@ function descriptor(need: Needed): Deno.PermissionDescriptor {
       return { name: "run", command: need.command };
     case "env":
       return { name: "env", variable: need.variable };
+    case "sys":
+      return { name: "sys" };
   }
 }
 
@@ -161,6 +167,8 @@ function flagFor(need: Needed): string {
       return need.command;
     case "env":
       return need.variable;
+    case "sys":
+      return "";
   }
 }
 
@@ -186,7 +194,9 @@ export async function requirePermissions(needs: Needed[]): Promise<void> {
     if (!list.includes(value)) list.push(value);
     byFlag.set(need.name, list);
   }
-  const flags = [...byFlag].map(([name, values]) => `--allow-${name}=${values.join(",")}`);
+  const flags = [...byFlag].map(([name, values]) =>
+    values.join("") === "" ? `--allow-${name}` : `--allow-${name}=${values.join(",")}`
+  );
   throw new PermissionMissingError(flags);
 }
 

@@ -111,13 +111,16 @@ export const listenCommand: Command = {
   },
 };
 
-interface PrinterOptions {
+/** How a {@linkcode Printer} shows messages. */
+export interface PrinterOptions {
   readonly timestamps: boolean;
   readonly raw: boolean;
+  /** Put before each client tag, e.g. `"socket "` in `rsock serve`'s log. */
+  readonly prefix?: string;
 }
 
 /** Prints server events; keeps a progress bar on the current terminal line when it can. */
-class Printer {
+export class Printer {
   readonly #output: Output;
   readonly #options: PrinterOptions;
   #barOpen = false;
@@ -131,10 +134,12 @@ class Printer {
     const { client } = event;
     switch (event.type) {
       case "connect":
-        this.#status(`rsock: client ${client.id} connected from ${client.remoteAddress}`);
+        this.#status(
+          `rsock: ${this.#tag}client ${client.id} connected from ${client.remoteAddress}`,
+        );
         return;
       case "disconnect":
-        this.#status(`rsock: client ${client.id} disconnected`);
+        this.#status(`rsock: ${this.#tag}client ${client.id} disconnected`);
         return;
       case "error":
         this.#status(`rsock: ${event.error.message}`);
@@ -153,8 +158,13 @@ class Printer {
     this.#closeBar();
   }
 
+  get #tag(): string {
+    return this.#options.prefix ?? "";
+  }
+
   #line(client: SocketClient, line: string): void {
-    const stamp = this.#options.timestamps ? new Date().toISOString() + " " : "";
+    const stamp = (this.#options.timestamps ? new Date().toISOString() + " " : "") +
+      (this.#options.prefix ?? "");
     const progress = parseProgress(line);
     if (progress !== undefined && this.#output.isTerminal) {
       const complete = progress.total > 0 && progress.done >= progress.total;

@@ -1,0 +1,178 @@
+/**
+ * `rsock serve`: one evaluation session reachable over every transport at once — the svSocket
+ * eval server, and a message socket relayed into the log.
+ *
+ * @module
+ */
+
+import { createSession, type EvalSession, startEvalServer } from "../eval/mod.ts";
+import { listen, type SocketServer } from "../socket/mod.ts";
+import {
+  booleanFlag,
+  type Command,
+  type Needed,
+  netHost,
+  type Output,
+  type ParsedArgs,
+  parsePort,
+  parsePositiveInteger,
+  requirePermissions,
+  stringFlag,
+  untilStopped,
+  UsageError,
+} from "./_common.ts";
+import { Printer } from "./listen.ts";
+
+const DEFAULT_EVAL_PORT = 8888;
+
+const HELP = `rsock serve — one session, reachable from a terminal, R and any TCP client
+
+Usage: rsock serve [--eval [PORT]] [--socket PORT] [--hostname 127.0.0.1]
+                   [--token-env VAR] [--tls-cert FILE --tls-key FILE] [--worker] [--timeout MS]
+
+  --eval [PORT]     the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})
+  --socket PORT     also listen for plain messages (rsock send, R write.socket) and print them
+  --hostname H      address to bind (default 127.0.0.1). Any other address needs a token.
+  --token-env VAR   clients must send the token in environment variable VAR as their first line
+  --tls-cert FILE   serve the eval endpoint over TLS with this certificate (PEM) ...
+  --tls-key FILE    ... and this key
+  --worker          run the session in a worker: runaway code can be interrupted
+  --timeout MS      with --worker, the time limit of one evaluation
+
+With no endpoint flag, every endpoint starts on its default port. Ctrl-C or SIGTERM stops
+everything.
+
+Permissions: net to each endpoint, e.g. --allow-net=127.0.0.1:${DEFAULT_EVAL_PORT}, and --allow-sys
+(the session runs code through node:inspector, which Deno gates as sys); code
+evaluated in the session has the same permissions as rsock itself, so grant what that code
+needs too (e.g. --allow-read=./data).`;
+
+/** Turns `--eval` without a value into `--eval=` so parseArgs accepts an optional value. */
+function withOptionalValues(args: string[], names: readonly string[]): string[] {
+  return args.map((arg, i) => {
+    const next = args[i + 1];
+    const bare = names.some((name) => arg === `--${name}`);
+    return bare && (next === undefined || next.startsWith("-")) ? `${arg}=` : arg;
+  });
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
+}
+
+/** The `serve` subcommand. */
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "serve one evaluation session over every transport (eval, message socket)",
+  help: HELP,
+  positionals: false,
+  options: {
+    eval: { type: "string" },
+    socket: { type: "string" },
+    hostname: { type: "string" },
+    "token-env": { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    worker: { type: "boolean" },
+    timeout: { type: "string" },
+  },
+  preprocess(args: string[]): string[] {
+    return withOptionalValues(args, ["eval"]);
+  },
+  async run(args: ParsedArgs, output: Output): Promise<number> {
+    const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
+    const evalFlag = stringFlag(args, "eval");
+    const evalPort = evalFlag === undefined || evalFlag === ""
+      ? DEFAULT_EVAL_PORT
+      : parsePort(evalFlag, DEFAULT_EVAL_PORT, "--eval");
+    const socketFlag = stringFlag(args, "socket");
+    const socketPort = socketFlag === undefined ? undefined : parsePort(socketFlag, 0, "--socket");
+    const tokenVariable = stringFlag(args, "token-env");
+    const certFile = stringFlag(args, "tls-cert");
+    const keyFile = stringFlag(args, "tls-key");
+    if ((certFile === undefined) !== (keyFile === undefined)) {
+      throw new UsageError("--tls-cert and --tls-key go together");
+    }
+    const timeoutFlag = stringFlag(args, "timeout");
+    const worker = booleanFlag(args, "worker");
+    if (timeoutFlag !== undefined && !worker) {
+      throw new UsageError("--timeout needs --worker (an in-process evaluation cannot be stopped)");
+    }
+    const timeout = timeoutFlag === undefined
+      ? undefined
+      : parsePositiveInteger(timeoutFlag, 1, "--timeout");
+    if (!isLoopback(hostname) && tokenVariable === undefined) {
+      throw new UsageError(
+        `--hostname ${hostname} is not loopback: anyone who reaches it could run code; ` +
+          "give a token with --token-env VAR (and preferably --tls-cert/--tls-key)",
+      );
+    }
+
+    const needs: Needed[] = [{ name: "net", host: netHost(hostname, evalPort) }, { name: "sys" }];
+    if (socketPort !== undefined) needs.push({ name: "net", host: netHost(hostname, socketPort) });
+    if (tokenVariable !== undefined) needs.push({ name: "env", variable: tokenVariable });
+    if (certFile !== undefined) needs.push({ name: "read", path: certFile });
+    if (keyFile !== undefined) needs.push({ name: "read", path: keyFile });
+    await requirePermissions(needs);
+
+    const token = tokenVariable === undefined ? undefined : Deno.env.get(tokenVariable);
+    if (tokenVariable !== undefined && (token === undefined || token === "")) {
+      throw new UsageError(`environment variable ${tokenVariable} is not set or empty`);
+    }
+    const tls = certFile !== undefined && keyFile !== undefined
+      ? { cert: await Deno.readTextFile(certFile), key: await Deno.readTextFile(keyFile) }
+      : undefined;
+
+    const stop = untilStopped();
+    const closers: (() => Promise<void>)[] = [];
+    let session: EvalSession | undefined;
+    try {
+      session = await createSession(
+        worker ? (timeout === undefined ? { worker } : { worker, timeout }) : {},
+      );
+      const evalServer = await startEvalServer({
+        port: evalPort,
+        hostname,
+        session,
+        ...(token === undefined ? {} : { token }),
+        ...(tls === undefined ? {} : { tls }),
+      });
+      closers.push(() => evalServer.close());
+      const banner = [
+        `rsock serve: one session (${worker ? "worker" : "in-process"}), pid ${Deno.pid}`,
+        `  eval     ${tls ? "tls" : "tcp"}://${netHost(hostname, evalServer.port)}`,
+        `           rsock console --port ${evalServer.port}    rsock eval --port ${evalServer.port} 'x'`,
+        `           R: con <- socketConnection("${hostname}", ${evalServer.port}); ` +
+        `cat("x\\n", file = con); readLines(con, 1)`,
+      ];
+      let relay: SocketServer | undefined;
+      if (socketPort !== undefined) {
+        relay = listen({ port: socketPort, hostname, framing: "line" });
+        const server = relay;
+        closers.push(() => server.close());
+        banner.push(
+          `  socket   ${netHost(hostname, relay.port)}    rsock send --port ${relay.port} 'hello'`,
+          `           R: s <- make.socket("localhost", ${relay.port}); write.socket(s, "hello\\n")`,
+        );
+      }
+      banner.push("Ctrl-C or SIGTERM stops.");
+      output.error(banner.join("\n"));
+
+      const printer = new Printer(output, { timestamps: false, raw: false, prefix: "socket " });
+      const relaying = relay === undefined ? Promise.resolve() : (async () => {
+        for await (const event of relay.events()) printer.print(event);
+      })();
+      const signal = await stop.promise;
+      output.error(`rsock serve: ${signal}, stopping`);
+      printer.finish();
+      await Promise.all(closers.map((close) => close()));
+      await relaying;
+    } finally {
+      stop.dispose();
+      await Promise.allSettled(closers.map((close) => close()));
+      await session?.close();
+    }
+    output.error("rsock serve: stopped");
+    return 0;
+  },
+};
