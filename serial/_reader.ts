@@ -1,0 +1,786 @@
+/**
+ * The reader: R serialization bytes (XDR, native binary, ascii; versions 2 and 3; nanonext's
+ * 0x07 prefix) to typed R values. Every length from the stream is checked against the bytes
+ * left and against `maxElements` before anything is allocated.
+ *
+ * @module
+ */
+
+import { formatDouble, formatInteger } from "./_format.ts";
+import {
+  IS_LITTLE_ENDIAN,
+  LOW_WORD,
+  NA_INTEGER,
+  NA_REAL_LOW_WORD,
+  R_NULL,
+  type RAttributes,
+  type RCharacter,
+  REncoding,
+  type RPairlistCell,
+  type RValue,
+  SerializationError,
+  setAttribute,
+} from "./_types.ts";
+
+/** Options for {@linkcode unserialize}. */
+export interface UnserializeOptions {
+  /**
+   * The longest vector accepted, in elements, including ALTREP sequences that R sends as three
+   * numbers (`1:1e9` is 24 bytes on the wire and 4 GB in memory).
+   *
+   * @default {67108864}
+   */
+  maxElements?: number;
+  /**
+   * How deeply lists and calls may nest, so hostile input cannot exhaust the stack.
+   *
+   * @default {1000}
+   */
+  maxDepth?: number;
+}
+
+/** Default for {@linkcode UnserializeOptions.maxElements}: 2^26. */
+export const DEFAULT_MAX_ELEMENTS = 67_108_864;
+/** Default for {@linkcode UnserializeOptions.maxDepth}. */
+export const DEFAULT_MAX_DEPTH = 1000;
+
+const SXP = {
+  NIL: 0,
+  SYM: 1,
+  LIST: 2,
+  CLO: 3,
+  ENV: 4,
+  PROM: 5,
+  LANG: 6,
+  SPECIAL: 7,
+  BUILTIN: 8,
+  CHAR: 9,
+  LGL: 10,
+  INT: 13,
+  REAL: 14,
+  CPLX: 15,
+  STR: 16,
+  DOT: 17,
+  VEC: 19,
+  EXPR: 20,
+  BCODE: 21,
+  EXTPTR: 22,
+  WEAKREF: 23,
+  RAW: 24,
+  S4: 25,
+  ALTREP: 238,
+  BASEENV: 241,
+  EMPTYENV: 242,
+  BASENAMESPACE: 250,
+  MISSINGARG: 251,
+  UNBOUNDVALUE: 252,
+  GLOBALENV: 253,
+  NILVALUE: 254,
+  REF: 255,
+} as const;
+
+const UNSUPPORTED: Record<number, string> = {
+  [SXP.CLO]: "a closure (function)",
+  [SXP.ENV]: "an environment",
+  [SXP.PROM]: "a promise",
+  [SXP.SPECIAL]: "a primitive function",
+  [SXP.BUILTIN]: "a primitive function",
+  [SXP.DOT]: "a ... object",
+  [SXP.BCODE]: "byte code",
+  [SXP.EXTPTR]: "an external pointer",
+  [SXP.WEAKREF]: "a weak reference",
+  [SXP.S4]: "an S4 object",
+  [SXP.UNBOUNDVALUE]: "the unbound marker",
+  249: "a namespace environment",
+  248: "a package environment",
+  247: "a persistent reference",
+  246: "a class reference",
+  245: "a generic reference",
+  244: "byte code",
+  243: "byte code",
+  240: "byte code",
+  239: "byte code",
+};
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const latin1 = new TextDecoder("latin1");
+
+/** A position in the input, read as XDR, native little-endian or ascii. */
+class Input {
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  #pos: number;
+  #littleEndian = false;
+  #ascii = false;
+
+  constructor(bytes: Uint8Array, start: number) {
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#pos = start;
+  }
+
+  get pos(): number {
+    return this.#pos;
+  }
+
+  get remaining(): number {
+    return this.#bytes.length - this.#pos;
+  }
+
+  get ascii(): boolean {
+    return this.#ascii;
+  }
+
+  /** Smallest number of bytes one int takes in this format (ascii: a digit and a newline). */
+  get intWidth(): number {
+    return this.#ascii ? 2 : 4;
+  }
+
+  setFormat(format: "xdr" | "binary" | "ascii"): void {
+    this.#littleEndian = format === "binary";
+    this.#ascii = format === "ascii";
+  }
+
+  fail(what: string): never {
+    throw new SerializationError(`${what} (at byte ${this.#pos})`, this.#pos);
+  }
+
+  #need(n: number, what: string): void {
+    if (n > this.remaining) {
+      this.fail(`stream ends after ${this.remaining} bytes; expected ${n} bytes of ${what}`);
+    }
+  }
+
+  #word(what: string): string {
+    const bytes = this.#bytes;
+    let i = this.#pos;
+    while (i < bytes.length && isSpace(bytes[i]!)) i++;
+    const start = i;
+    while (i < bytes.length && !isSpace(bytes[i]!)) i++;
+    if (start === i || i - start > 64) {
+      this.#pos = start;
+      this.fail(start === i ? `stream ends; expected ${what}` : `ascii token too long for ${what}`);
+    }
+    this.#pos = i;
+    return latin1.decode(bytes.subarray(start, i));
+  }
+
+  int(what = "an integer"): number {
+    if (this.#ascii) {
+      const word = this.#word(what);
+      if (word === "NA") return NA_INTEGER;
+      if (!/^[+-]?\d{1,10}$/.test(word)) this.fail(`"${word}" is not ${what}`);
+      const n = Number(word);
+      if (n < -2147483648 || n > 2147483647) this.fail(`"${word}" is not a 32-bit integer`);
+      return n;
+    }
+    this.#need(4, what);
+    const n = this.#view.getInt32(this.#pos, this.#littleEndian);
+    this.#pos += 4;
+    return n;
+  }
+
+  ints(n: number): Int32Array {
+    if (this.#ascii) {
+      const out = new Int32Array(n);
+      for (let i = 0; i < n; i++) out[i] = this.int();
+      return out;
+    }
+    this.#need(n * 4, `${n} integers`);
+    const start = this.#pos;
+    this.#pos += n * 4;
+    // A copy (slice) is 4-aligned, so it can back an Int32Array; swap in place for XDR.
+    const out = new Int32Array(this.#bytes.slice(start, start + n * 4).buffer);
+    if (this.#littleEndian !== IS_LITTLE_ENDIAN) swap32(out);
+    return out;
+  }
+
+  doubles(n: number): Float64Array {
+    if (this.#ascii) {
+      const out = new Float64Array(n);
+      const words = new Uint32Array(out.buffer);
+      for (let i = 0; i < n; i++) {
+        const word = this.#word("a double");
+        if (word === "NA") {
+          words[2 * i + LOW_WORD] = NA_REAL_LOW_WORD;
+          words[2 * i + 1 - LOW_WORD] = 0x7ff00000;
+        } else {
+          out[i] = parseAsciiDouble(word, this);
+        }
+      }
+      return out;
+    }
+    this.#need(n * 8, `${n} doubles`);
+    const start = this.#pos;
+    this.#pos += n * 8;
+    // Bytes are copied, never read through getFloat64, so NA's NaN payload survives.
+    const copy = this.#bytes.slice(start, start + n * 8);
+    if (this.#littleEndian !== IS_LITTLE_ENDIAN) {
+      const words = new Uint32Array(copy.buffer);
+      for (let i = 0; i < words.length; i += 2) {
+        const hi = words[i]!;
+        words[i] = bswap(words[i + 1]!);
+        words[i + 1] = bswap(hi);
+      }
+    }
+    return new Float64Array(copy.buffer);
+  }
+
+  bytes(n: number, what: string): Uint8Array {
+    if (this.#ascii) {
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const word = this.#word("a raw byte");
+        if (!/^[0-9a-fA-F]{1,2}$/.test(word)) this.fail(`"${word}" is not a hex byte`);
+        out[i] = parseInt(word, 16);
+      }
+      return out;
+    }
+    this.#need(n, what);
+    const out = this.#bytes.subarray(this.#pos, this.#pos + n);
+    this.#pos += n;
+    return out;
+  }
+
+  /** The bytes of a string of `n` bytes (ascii: an escaped token). */
+  stringBytes(n: number): Uint8Array {
+    if (!this.#ascii) return this.bytes(n, "a string");
+    const bytes = this.#bytes;
+    let i = this.#pos;
+    while (i < bytes.length && isSpace(bytes[i]!)) i++;
+    const out = new Uint8Array(n);
+    for (let k = 0; k < n; k++) {
+      if (i >= bytes.length) {
+        this.#pos = i;
+        this.fail(`stream ends inside an ascii string; expected ${n - k} more characters`);
+      }
+      let c = bytes[i++]!;
+      if (c === 0x5c) {
+        const e = bytes[i++];
+        if (e === undefined) break;
+        if (e >= 0x30 && e <= 0x37) {
+          c = e - 0x30;
+          for (
+            let d = 0;
+            d < 2 && i < bytes.length && bytes[i]! >= 0x30 && bytes[i]! <= 0x37;
+            d++
+          ) {
+            c = c * 8 + bytes[i++]! - 0x30;
+          }
+          c &= 0xff;
+        } else {
+          c = ESCAPES[e] ?? e;
+        }
+      }
+      out[k] = c;
+    }
+    this.#pos = i;
+    return out;
+  }
+}
+
+const ESCAPES: Record<number, number> = {
+  0x6e: 10, // n
+  0x74: 9, // t
+  0x76: 11, // v
+  0x62: 8, // b
+  0x72: 13, // r
+  0x66: 12, // f
+  0x61: 7, // a
+};
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+
+function bswap(x: number): number {
+  return ((x & 0xff) << 24 | (x & 0xff00) << 8 | (x >>> 8) & 0xff00 | x >>> 24) >>> 0;
+}
+
+function swap32(array: Int32Array): void {
+  for (let i = 0; i < array.length; i++) array[i] = bswap(array[i]!);
+}
+
+function parseAsciiDouble(word: string, input: Input): number {
+  switch (word) {
+    case "NaN":
+      return NaN;
+    case "Inf":
+      return Infinity;
+    case "-Inf":
+      return -Infinity;
+  }
+  const hex = /^([+-]?)0x([0-9a-f]+)(?:\.([0-9a-f]*))?p([+-]?\d+)$/i.exec(word);
+  if (hex) {
+    const frac = hex[3] ?? "";
+    const mantissa = parseInt((hex[2] ?? "0") + frac || "0", 16) / 16 ** frac.length;
+    return (hex[1] === "-" ? -1 : 1) * mantissa * 2 ** Number(hex[4]);
+  }
+  const n = Number(word);
+  if (word.trim() === "" || Number.isNaN(n)) input.fail(`"${word}" is not a double`);
+  return n;
+}
+
+interface PairlistRead {
+  cells: RPairlistCell[];
+  attributes: RAttributes | undefined;
+  tail: RValue | undefined;
+}
+
+class Reader {
+  readonly #in: Input;
+  readonly #maxElements: number;
+  readonly #maxDepth: number;
+  readonly #refs: RValue[] = [];
+  #nativeIsUtf8 = true;
+
+  constructor(input: Input, options: UnserializeOptions) {
+    this.#in = input;
+    this.#maxElements = options.maxElements ?? DEFAULT_MAX_ELEMENTS;
+    this.#maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  }
+
+  header(): void {
+    const input = this.#in;
+    const version = input.int("the format version");
+    if (version !== 2 && version !== 3) {
+      input.fail(`R serialization version ${version} is not supported; expected 2 or 3`);
+    }
+    input.int("the writer's R version");
+    input.int("the minimum reader version");
+    if (version === 3) {
+      const n = input.int("the native encoding length");
+      if (n < 0 || n > 63) input.fail(`native encoding name of ${n} bytes; expected 0 to 63`);
+      const name = latin1.decode(input.stringBytes(n));
+      this.#nativeIsUtf8 = /^utf-?8$/i.test(name);
+    }
+  }
+
+  #length(): number {
+    const input = this.#in;
+    let n = input.int("a length");
+    if (n === -1) {
+      const upper = input.int("a long length");
+      const lower = input.int("a long length");
+      n = upper * 2 ** 32 + (lower >>> 0);
+    }
+    if (n < 0) input.fail(`negative length ${n}`);
+    if (n > this.#maxElements) {
+      input.fail(`vector of ${n} elements exceeds maxElements (${this.#maxElements})`);
+    }
+    return n;
+  }
+
+  #checkRoom(n: number, width: number, what: string): void {
+    if (n * width > this.#in.remaining) {
+      this.#in.fail(
+        `${what} claims ${n} elements but only ${this.#in.remaining} bytes remain`,
+      );
+    }
+  }
+
+  item(depth: number): RValue {
+    return this.#body(this.#in.int("an item header"), depth);
+  }
+
+  #body(flags: number, depth: number): RValue {
+    const input = this.#in;
+    if (depth > this.#maxDepth) input.fail(`nesting deeper than maxDepth (${this.#maxDepth})`);
+    const type = flags & 0xff;
+    const hasAttr = (flags & 0x200) !== 0;
+    switch (type) {
+      case SXP.NILVALUE:
+      case SXP.NIL:
+        return R_NULL;
+      case SXP.GLOBALENV:
+        return { type: "environment", name: "global" };
+      case SXP.EMPTYENV:
+        return { type: "environment", name: "empty" };
+      case SXP.BASEENV:
+        return { type: "environment", name: "base" };
+      case SXP.BASENAMESPACE:
+        return { type: "environment", name: "base namespace" };
+      case SXP.MISSINGARG:
+        return { type: "symbol", name: "" };
+      case SXP.REF: {
+        const index = flags >>> 8 === 0 ? input.int("a reference index") : flags >>> 8;
+        const ref = this.#refs[index - 1];
+        if (ref === undefined) {
+          return input.fail(
+            `reference #${index} to an item not read yet (${this.#refs.length} so far)`,
+          );
+        }
+        return ref;
+      }
+      case SXP.SYM: {
+        const name = this.#charsxp(input.int("a symbol name"));
+        const symbol: RValue = { type: "symbol", name: name.text ?? "NA" };
+        this.#refs.push(symbol);
+        return symbol;
+      }
+      case SXP.LIST:
+      case SXP.LANG: {
+        const read = this.#pairlist(flags, depth);
+        if (read.tail !== undefined) input.fail("a dotted pair (pairlist with a non-list tail)");
+        const value: RValue = {
+          type: type === SXP.LANG ? "language" : "pairlist",
+          data: read.cells,
+        };
+        if (read.attributes) value.attributes = read.attributes;
+        return value;
+      }
+      case SXP.LGL:
+      case SXP.INT: {
+        const n = this.#length();
+        this.#checkRoom(
+          n,
+          input.intWidth,
+          type === SXP.LGL ? "a logical vector" : "an integer vector",
+        );
+        const data = input.ints(n);
+        return this.#withAttributes(
+          type === SXP.LGL ? { type: "logical", data } : { type: "integer", data },
+          hasAttr,
+          depth,
+        );
+      }
+      case SXP.REAL: {
+        const n = this.#length();
+        this.#checkRoom(n, input.ascii ? 2 : 8, "a double vector");
+        return this.#withAttributes({ type: "double", data: input.doubles(n) }, hasAttr, depth);
+      }
+      case SXP.CPLX: {
+        const n = this.#length();
+        this.#checkRoom(n, input.ascii ? 4 : 16, "a complex vector");
+        return this.#withAttributes(
+          { type: "complex", data: input.doubles(2 * n) },
+          hasAttr,
+          depth,
+        );
+      }
+      case SXP.RAW: {
+        const n = this.#length();
+        this.#checkRoom(n, input.ascii ? 2 : 1, "a raw vector");
+        return this.#withAttributes(
+          { type: "raw", data: input.bytes(n, "raw bytes").slice() },
+          hasAttr,
+          depth,
+        );
+      }
+      case SXP.STR: {
+        const n = this.#length();
+        this.#checkRoom(n, input.intWidth * 2, "a character vector");
+        const value: RCharacter = { type: "character", data: new Array(n) };
+        for (let i = 0; i < n; i++) {
+          const { text, encoding } = this.#charsxp(input.int("a string header"));
+          value.data[i] = text;
+          if (encoding !== undefined) {
+            value.encodings ??= new Array(n).fill(REncoding.native);
+            value.encodings[i] = encoding;
+          }
+        }
+        return this.#withAttributes(value, hasAttr, depth);
+      }
+      case SXP.VEC:
+      case SXP.EXPR: {
+        const n = this.#length();
+        this.#checkRoom(n, input.intWidth, "a list");
+        const data: RValue[] = new Array(n);
+        for (let i = 0; i < n; i++) data[i] = this.item(depth + 1);
+        return this.#withAttributes(
+          { type: type === SXP.VEC ? "list" : "expression", data },
+          hasAttr,
+          depth,
+        );
+      }
+      case SXP.ALTREP:
+        return this.#altrep(depth);
+      case SXP.CHAR:
+        return input.fail("a bare string (CHARSXP) outside a character vector");
+    }
+    const what = UNSUPPORTED[type];
+    if (what !== undefined) {
+      return input.fail(
+        `R sent ${what} (SEXP type ${type}), which rsock does not carry; send data (vectors, lists, data frames) instead`,
+      );
+    }
+    return input.fail(`unknown SEXP type ${type} (flags 0x${(flags >>> 0).toString(16)})`);
+  }
+
+  #withAttributes<T extends RValue & { attributes?: RAttributes }>(
+    value: T,
+    hasAttr: boolean,
+    depth: number,
+  ): T {
+    if (hasAttr) {
+      const attributes = this.#attributes(depth);
+      if (attributes) value.attributes = attributes;
+    }
+    return value;
+  }
+
+  #attributes(depth: number): RAttributes | undefined {
+    const flags = this.#in.int("an attribute list");
+    const type = flags & 0xff;
+    if (type === SXP.NILVALUE) return undefined;
+    if (type !== SXP.LIST) {
+      this.#in.fail(`attributes of SEXP type ${type}; expected a pairlist (2)`);
+    }
+    const read = this.#pairlist(flags, depth);
+    if (read.tail !== undefined) this.#in.fail("attributes end in a dotted pair");
+    return cellsToAttributes(read.cells, this.#in);
+  }
+
+  /** Reads a pairlist chain iteratively (R writes long ones as deep CDR chains). */
+  #pairlist(flags: number, depth: number): PairlistRead {
+    const input = this.#in;
+    const cells: RPairlistCell[] = [];
+    let attributes: RAttributes | undefined;
+    for (;;) {
+      if ((flags & 0x200) !== 0) {
+        const cellAttributes = this.#attributes(depth + 1);
+        if (cells.length === 0) attributes = cellAttributes;
+      }
+      let tag: string | undefined;
+      if ((flags & 0x400) !== 0) {
+        const tagValue = this.item(depth + 1);
+        if (tagValue.type !== "symbol") {
+          return input.fail(`a pairlist tag of type ${tagValue.type}; expected a symbol`);
+        }
+        tag = tagValue.name;
+      }
+      const value = this.item(depth + 1);
+      cells.push(tag === undefined ? { value } : { tag, value });
+      if (cells.length > this.#maxElements) {
+        input.fail(`pairlist longer than maxElements (${this.#maxElements})`);
+      }
+      flags = input.int("the rest of a pairlist");
+      const type = flags & 0xff;
+      if (type === SXP.NILVALUE) return { cells, attributes, tail: undefined };
+      if (type !== SXP.LIST && type !== SXP.LANG) {
+        return { cells, attributes, tail: this.#body(flags, depth + 1) };
+      }
+    }
+  }
+
+  #charsxp(flags: number): { text: string | null; encoding: REncoding | undefined } {
+    const input = this.#in;
+    if ((flags & 0xff) !== SXP.CHAR) {
+      input.fail(`SEXP type ${flags & 0xff} where a string (9) belongs`);
+    }
+    const n = input.int("a string length");
+    if (n === -1) return { text: null, encoding: undefined };
+    if (n < 0) input.fail(`string length ${n}`);
+    const bytes = input.stringBytes(n);
+    const levels = flags >>> 12;
+    if (levels & 4) return { text: latin1.decode(bytes), encoding: REncoding.latin1 };
+    if (levels & 2) return { text: latin1.decode(bytes), encoding: REncoding.bytes };
+    if (isAscii(bytes)) return { text: asciiString(bytes), encoding: undefined };
+    if (!(levels & 8) && !this.#nativeIsUtf8) {
+      return { text: latin1.decode(bytes), encoding: REncoding.latin1 };
+    }
+    try {
+      return { text: utf8.decode(bytes), encoding: undefined };
+    } catch {
+      // Invalid UTF-8: keep every byte (as "bytes") rather than replace characters.
+      return { text: latin1.decode(bytes), encoding: REncoding.bytes };
+    }
+  }
+
+  #altrep(depth: number): RValue {
+    const input = this.#in;
+    const info = this.item(depth + 1);
+    const state = this.#altrepState(depth + 1);
+    const attributes = this.#attributes(depth);
+    if (info.type !== "pairlist" || info.data[0]?.value.type !== "symbol") {
+      return input.fail("ALTREP class information is not pairlist(class, package, type)");
+    }
+    const className = info.data[0].value.name;
+    const value = this.#materialize(className, state);
+    if (attributes) {
+      value.attributes = { ...(value.attributes ?? {}), ...attributes };
+    }
+    return value;
+  }
+
+  #altrepState(depth: number): { value: RValue; cells: RPairlistCell[]; tail: RValue | undefined } {
+    const flags = this.#in.int("ALTREP state");
+    const type = flags & 0xff;
+    if (type === SXP.LIST) {
+      const read = this.#pairlist(flags, depth);
+      return { value: R_NULL, cells: read.cells, tail: read.tail };
+    }
+    return { value: this.#body(flags, depth), cells: [], tail: undefined };
+  }
+
+  #materialize(
+    className: string,
+    state: { value: RValue; cells: RPairlistCell[]; tail: RValue | undefined },
+  ): Exclude<RValue, { type: "NULL" | "symbol" | "environment" }> {
+    const input = this.#in;
+    switch (className) {
+      case "compact_intseq":
+      case "compact_realseq": {
+        const s = state.value;
+        if ((s.type !== "double" && s.type !== "integer") || s.data.length !== 3) {
+          return input.fail(`${className} state is not c(n, first, incr)`);
+        }
+        const [n = 0, first = 0, incr = 0] = s.data;
+        if (!Number.isInteger(n) || n < 0 || n > this.#maxElements) {
+          return input.fail(
+            `${className} of ${n} elements exceeds maxElements (${this.#maxElements})`,
+          );
+        }
+        if (className === "compact_intseq") {
+          const last = first + (n - 1) * incr;
+          if (
+            !Number.isInteger(first) || (incr !== 1 && incr !== -1) ||
+            Math.abs(first) > 2147483647 || Math.abs(last) > 2147483647
+          ) {
+            return input.fail(
+              `compact_intseq state (${n}, ${first}, ${incr}) is out of integer range`,
+            );
+          }
+          const data = new Int32Array(n);
+          for (let i = 0; i < n; i++) data[i] = first + i * incr;
+          return { type: "integer", data };
+        }
+        const data = new Float64Array(n);
+        for (let i = 0; i < n; i++) data[i] = first + i * incr;
+        return { type: "double", data };
+      }
+      case "deferred_string": {
+        const arg = state.cells[0]?.value;
+        const scipenValue = state.tail;
+        const scipen = scipenValue?.type === "integer" && scipenValue.data.length > 0
+          ? scipenValue.data[0]!
+          : 0;
+        if (arg?.type === "integer" || arg?.type === "logical") {
+          const data = Array.from(
+            arg.data,
+            (x) =>
+              arg.type === "logical"
+                ? (x === NA_INTEGER ? null : x ? "TRUE" : "FALSE")
+                : formatInteger(x),
+          );
+          return { type: "character", data };
+        }
+        if (arg?.type === "double") {
+          return { type: "character", data: Array.from(arg.data, (x) => formatDouble(x, scipen)) };
+        }
+        return input.fail("deferred_string state does not hold an integer or double vector");
+      }
+      case "wrap_integer":
+      case "wrap_logical":
+      case "wrap_real":
+      case "wrap_complex":
+      case "wrap_raw":
+      case "wrap_string":
+      case "wrap_list": {
+        const wrapped = state.cells[0]?.value;
+        if (
+          wrapped === undefined || wrapped.type === "NULL" || wrapped.type === "symbol" ||
+          wrapped.type === "environment"
+        ) {
+          return input.fail(`${className} state does not hold a vector`);
+        }
+        // The wrapper's attributes replace the payload's (R does the same on unserialize).
+        const copy = { ...wrapped };
+        delete copy.attributes;
+        return copy;
+      }
+    }
+    return input.fail(`ALTREP class "${className}" is not one rsock can expand`);
+  }
+}
+
+function cellsToAttributes(cells: RPairlistCell[], input: Input): RAttributes {
+  const attributes: RAttributes = {};
+  for (const cell of cells) {
+    if (cell.tag === undefined) input.fail("an attribute without a name");
+    setAttribute(attributes, cell.tag, cell.value);
+  }
+  return attributes;
+}
+
+function isAscii(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false;
+  return true;
+}
+
+function asciiString(bytes: Uint8Array): string {
+  // Short ASCII strings (the common case: names, levels) skip TextDecoder's per-call cost.
+  if (bytes.length <= 64) return String.fromCharCode(...bytes);
+  return latin1.decode(bytes);
+}
+
+/** Where the R stream starts: 0, or after nanonext's 8- or 12-byte `0x07` header. */
+function streamStart(bytes: Uint8Array): number {
+  if (bytes[0] !== 0x07) return 0;
+  const isHeader = (i: number) =>
+    (bytes[i] === 0x41 || bytes[i] === 0x42 || bytes[i] === 0x58) && bytes[i + 1] === 0x0a;
+  if (isHeader(8)) return 8;
+  if (bytes.length >= 14 && isHeader(12)) {
+    let zero = true;
+    for (let i = 4; i < 12; i++) if (bytes[i] !== 0) zero = false;
+    if (zero) return 12;
+  }
+  throw new SerializationError(
+    "message starts with nanonext's 0x07 header but no R stream ('X\\n', 'B\\n' or 'A\\n') " +
+      "follows at byte 8 or 12; this header form is not supported",
+    0,
+  );
+}
+
+/**
+ * Reads one R object from `bytes`: what R's `serialize(x, NULL)` (XDR), `serialize(x, NULL,
+ * xdr = FALSE)` and nanonext's `send(mode = "serial")` produce, like R's `unserialize()`.
+ *
+ * @example
+ * ```ts
+ * import { serialize, unserialize } from "./mod.ts";
+ * const value = unserialize(serialize([1.5, 2]));
+ * console.log(value); // { type: "double", data: Float64Array [1.5, 2] }
+ * ```
+ */
+export function unserialize(bytes: Uint8Array, options: UnserializeOptions = {}): RValue {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError("unserialize() expects a Uint8Array");
+  const start = streamStart(bytes);
+  const input = new Input(bytes, start);
+  const b0 = bytes[start];
+  if (
+    bytes.length < start + 2 || bytes[start + 1] !== 0x0a ||
+    (b0 !== 0x58 && b0 !== 0x42 && b0 !== 0x41)
+  ) {
+    const seen = Array.from(
+      bytes.subarray(start, start + 2),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join(" ");
+    throw new SerializationError(
+      `not an R serialization: starts with "${seen}"; expected "58 0a" (X\\n), "42 0a" (B\\n) or "41 0a" (A\\n)`,
+      start,
+    );
+  }
+  input.bytes(2, "the format");
+  input.setFormat(b0 === 0x58 ? "xdr" : b0 === 0x42 ? "binary" : "ascii");
+  const reader = new Reader(input, options);
+  reader.header();
+  let value: RValue;
+  try {
+    value = reader.item(0);
+  } catch (error) {
+    if (error instanceof RangeError) {
+      throw new SerializationError(`cannot read the R object: ${error.message}`, input.pos, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  if (input.ascii) {
+    const rest = bytes.subarray(input.pos);
+    if (rest.some((c) => !isSpace(c))) input.fail("data after the end of the R object");
+  } else if (input.remaining > 0) {
+    input.fail(`${input.remaining} bytes after the end of the R object`);
+  }
+  return value;
+}

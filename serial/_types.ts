@@ -1,0 +1,240 @@
+/**
+ * Typed R values: what the reader produces and the writer consumes. Every R value keeps what R
+ * knows about it (integer vs double, NA vs NaN, attributes, string encodings), so a decoded value
+ * written back is the same R object.
+ *
+ * @module
+ */
+
+/** Integer and logical `NA` in R: `INT_MIN`. */
+export const NA_INTEGER: number = -2147483648;
+
+/** Logical `NA` in R (the same bits as {@linkcode NA_INTEGER}). */
+export const NA_LOGICAL: number = -2147483648;
+
+/**
+ * The low 32-bit word of R's `NA_real_`: a NaN whose payload is 1954. R tells `NA` from `NaN` by
+ * this word alone, so JS must keep the bits (Float64Array does; `NaN` literals do not).
+ */
+export const NA_REAL_LOW_WORD = 1954;
+
+const naScratch = new Float64Array(1);
+const naScratchWords = new Uint32Array(naScratch.buffer);
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Index of the low 32-bit word of a double in a Uint32Array view, on this machine. */
+export const LOW_WORD: number = LITTLE_ENDIAN_HOST ? 0 : 1;
+/** True when this machine stores numbers little-endian (every platform Deno runs on). */
+export const IS_LITTLE_ENDIAN: boolean = LITTLE_ENDIAN_HOST;
+
+/**
+ * True when `x` is R's `NA_real_` (a NaN whose low word is 1954), false for `NaN` and numbers.
+ *
+ * @example
+ * ```ts
+ * import { isNA, unserialize } from "./mod.ts";
+ * const v = unserialize(new Uint8Array(0)); // (placeholder bytes)
+ * if (v.type === "double") console.log(isNA(v.data[0]!));
+ * ```
+ */
+export function isNA(x: number): boolean {
+  if (x === x) return false;
+  naScratch[0] = x;
+  return naScratchWords[LOW_WORD] === NA_REAL_LOW_WORD;
+}
+
+/** Sets `array[index]` to R's `NA_real_`, writing the bits so the payload survives. */
+export function setNA(array: Float64Array, index: number): void {
+  const words = new Uint32Array(array.buffer, array.byteOffset + index * 8, 2);
+  words[LOW_WORD] = NA_REAL_LOW_WORD;
+  words[1 - LOW_WORD] = 0x7ff00000;
+}
+
+/** How R marked a string's bytes (the CHARSXP encoding bits). */
+export const REncoding = {
+  /** No mark: the writer's native encoding (UTF-8 for every modern R). */
+  native: "native",
+  /** Pure ASCII. */
+  ascii: "ascii",
+  /** Marked UTF-8. */
+  utf8: "UTF-8",
+  /** Marked latin1; the JS string holds the decoded characters. */
+  latin1: "latin1",
+  /** Marked "bytes": each JS char code 0–255 is one byte, kept as is. */
+  bytes: "bytes",
+} as const;
+
+/** One of the {@linkcode REncoding} values. */
+export type REncoding = typeof REncoding[keyof typeof REncoding];
+
+/** Attributes of an R value, in R's order (`names`, `dim`, `class`, `row.names`, …). */
+export type RAttributes = Record<string, RValue>;
+
+/** The part every attributed R value shares. */
+export interface RWithAttributes {
+  /** Attributes in stream order; absent when the value has none. */
+  attributes?: RAttributes;
+}
+
+/** R `NULL`. */
+export interface RNull {
+  /** Discriminant. */
+  type: "NULL";
+}
+
+/** An R logical vector: 1 TRUE, 0 FALSE, {@linkcode NA_LOGICAL} NA. */
+export interface RLogical extends RWithAttributes {
+  /** Discriminant. */
+  type: "logical";
+  /** The values. */
+  data: Int32Array;
+}
+
+/** An R integer vector; `NA_integer_` is {@linkcode NA_INTEGER}. */
+export interface RInteger extends RWithAttributes {
+  /** Discriminant. */
+  type: "integer";
+  /** The values. */
+  data: Int32Array;
+}
+
+/** An R double vector; `NA_real_` is a NaN with payload 1954 (see {@linkcode isNA}). */
+export interface RDouble extends RWithAttributes {
+  /** Discriminant. */
+  type: "double";
+  /** The values, NaN payloads intact. */
+  data: Float64Array;
+}
+
+/** An R complex vector, stored as interleaved (re, im) pairs. */
+export interface RComplex extends RWithAttributes {
+  /** Discriminant. */
+  type: "complex";
+  /** `[re0, im0, re1, im1, …]`, length twice the vector length. */
+  data: Float64Array;
+}
+
+/** An R character vector; `null` is `NA_character_`. */
+export interface RCharacter extends RWithAttributes {
+  /** Discriminant. */
+  type: "character";
+  /** The strings. */
+  data: (string | null)[];
+  /**
+   * The encoding mark of each string, when any is not plain ASCII/UTF-8 (latin1 or bytes);
+   * absent means "ASCII or UTF-8 as appropriate".
+   */
+  encodings?: REncoding[];
+}
+
+/** An R raw vector. */
+export interface RRaw extends RWithAttributes {
+  /** Discriminant. */
+  type: "raw";
+  /** The bytes. */
+  data: Uint8Array;
+}
+
+/** An R list (VECSXP) or expression vector (EXPRSXP). */
+export interface RList extends RWithAttributes {
+  /** Discriminant. */
+  type: "list" | "expression";
+  /** The elements. */
+  data: RValue[];
+}
+
+/** One cell of a pairlist or call: an optional tag and a value. */
+export interface RPairlistCell {
+  /** The tag (argument or element name), absent when untagged. */
+  tag?: string;
+  /** The value in the cell. */
+  value: RValue;
+}
+
+/** An R pairlist (LISTSXP) or call (LANGSXP, e.g. `quote(f(x))`, a formula). */
+export interface RPairlist extends RWithAttributes {
+  /** Discriminant. */
+  type: "pairlist" | "language";
+  /** The cells in order; for a call, the first is the function. */
+  data: RPairlistCell[];
+}
+
+/** An R symbol (`quote(x)`); the empty name is R's missing argument. */
+export interface RSymbol {
+  /** Discriminant. */
+  type: "symbol";
+  /** The print name. */
+  name: string;
+}
+
+/** One of R's special environments, which cross the wire as a name only. */
+export interface REnvironment {
+  /** Discriminant. */
+  type: "environment";
+  /** Which one. */
+  name: "global" | "empty" | "base" | "base namespace";
+}
+
+/** Any R value the codec can read and write. */
+export type RValue =
+  | RNull
+  | RLogical
+  | RInteger
+  | RDouble
+  | RComplex
+  | RCharacter
+  | RRaw
+  | RList
+  | RPairlist
+  | RSymbol
+  | REnvironment;
+
+/**
+ * Thrown when bytes are not a readable R serialization (truncated, garbage, too large, or an R
+ * type rsock does not carry such as closures, environments and external pointers), or when a
+ * value cannot be written.
+ */
+export class SerializationError extends Error {
+  /** Byte offset in the input where reading failed, when known. */
+  readonly offset: number | undefined;
+  /**
+   * Creates the error; pass `{ cause }` to keep the underlying error.
+   *
+   * @example
+   * ```ts
+   * import { SerializationError } from "./mod.ts";
+   * throw new SerializationError("stream ends at byte 12; expected 8 more bytes of a double", 12);
+   * ```
+   */
+  constructor(message: string, offset?: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SerializationError";
+    this.offset = offset;
+  }
+}
+
+/** The R value `NULL`, shared. */
+export const R_NULL: RNull = Object.freeze({ type: "NULL" }) as RNull;
+
+/** Sets `key` on an attribute record without tripping over names like `__proto__`. */
+export function setAttribute(attributes: RAttributes, key: string, value: RValue): void {
+  Object.defineProperty(attributes, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+/** The names in `attributes.names` as strings (NA → null), or undefined. */
+export function namesOf(value: RValue): (string | null)[] | undefined {
+  if (!("attributes" in value) || value.attributes === undefined) return undefined;
+  const names = Object.hasOwn(value.attributes, "names") ? value.attributes["names"] : undefined;
+  return names?.type === "character" ? names.data : undefined;
+}
+
+/** The class attribute as strings, or an empty array. */
+export function classOf(value: RValue): string[] {
+  if (!("attributes" in value) || value.attributes === undefined) return [];
+  const cls = Object.hasOwn(value.attributes, "class") ? value.attributes["class"] : undefined;
+  return cls?.type === "character" ? cls.data.filter((s): s is string => s !== null) : [];
+}

@@ -1,0 +1,430 @@
+/**
+ * The writer: typed R values (or plain JS, converted by `toR`) to R serialization version 2 or
+ * 3, as native little-endian binary (`B\n`, what nanonext sends), XDR (`X\n`, R's default) or
+ * ascii (`A\n`). Never writes ALTREP, so any R since 3.5 (version 3) or 2.3 (version 2) reads it.
+ *
+ * @module
+ */
+
+import { toR } from "./_convert.ts";
+import {
+  IS_LITTLE_ENDIAN,
+  isNA,
+  NA_INTEGER,
+  type RAttributes,
+  type RCharacter,
+  type RPairlistCell,
+  type RValue,
+  SerializationError,
+} from "./_types.ts";
+import type { JsValue } from "./_convert.ts";
+
+/** The byte layouts R reads: see {@linkcode SerializeOptions.format}. */
+export const SerialFormat = {
+  /** `B\n`: native binary, little-endian; what nanonext's `send(mode = "serial")` writes. */
+  binary: "binary",
+  /** `X\n`: XDR, big-endian; what R's `serialize(x, NULL)` writes. */
+  xdr: "xdr",
+  /** `A\n`: text, one token per line; `serialize(x, NULL, ascii = TRUE)`. */
+  ascii: "ascii",
+} as const;
+
+/** One of the {@linkcode SerialFormat} values. */
+export type SerialFormat = typeof SerialFormat[keyof typeof SerialFormat];
+
+/** Options for {@linkcode serialize}. */
+export interface SerializeOptions {
+  /**
+   * The byte layout.
+   *
+   * @default {"binary"}
+   */
+  format?: SerialFormat;
+  /**
+   * R serialization version: 3 (R ≥ 3.5, names the native encoding) or 2.
+   *
+   * @default {3}
+   */
+  version?: 2 | 3;
+}
+
+const encoder = new TextEncoder();
+// R 4.2.2 as the writer version, and the minimum reader each version needs.
+const WRITER_VERSION = 0x040202;
+const MIN_READER = { 2: 0x020300, 3: 0x030500 } as const;
+
+class Output {
+  #buffer = new Uint8Array(256);
+  #view = new DataView(this.#buffer.buffer);
+  #length = 0;
+  readonly #littleEndian: boolean;
+  readonly #ascii: boolean;
+
+  constructor(format: SerialFormat) {
+    this.#littleEndian = format === "binary";
+    this.#ascii = format === "ascii";
+  }
+
+  #reserve(n: number): void {
+    const needed = this.#length + n;
+    if (needed <= this.#buffer.length) return;
+    let size = this.#buffer.length * 2;
+    while (size < needed) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.#buffer.subarray(0, this.#length));
+    this.#buffer = next;
+    this.#view = new DataView(next.buffer);
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.#reserve(bytes.length);
+    this.#buffer.set(bytes, this.#length);
+    this.#length += bytes.length;
+  }
+
+  #text(text: string): void {
+    this.raw(encoder.encode(text));
+  }
+
+  int(n: number): void {
+    if (this.#ascii) {
+      this.#text(n === NA_INTEGER ? "NA\n" : `${n}\n`);
+      return;
+    }
+    this.#reserve(4);
+    this.#view.setInt32(this.#length, n, this.#littleEndian);
+    this.#length += 4;
+  }
+
+  ints(data: Int32Array): void {
+    if (this.#ascii) {
+      for (const n of data) this.int(n);
+      return;
+    }
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (this.#littleEndian === IS_LITTLE_ENDIAN) {
+      this.raw(bytes);
+      return;
+    }
+    this.#reserve(bytes.length);
+    const start = this.#length;
+    this.raw(bytes);
+    swapInPlace(this.#buffer, start, bytes.length, 4);
+  }
+
+  doubles(data: Float64Array): void {
+    if (this.#ascii) {
+      for (const x of data) this.#text(`${asciiDouble(x)}\n`);
+      return;
+    }
+    // Bytes are copied, never written through setFloat64, so NA's NaN payload survives.
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const start = this.#length;
+    this.raw(bytes);
+    if (this.#littleEndian !== IS_LITTLE_ENDIAN) swapInPlace(this.#buffer, start, bytes.length, 8);
+  }
+
+  rawBytes(data: Uint8Array): void {
+    if (!this.#ascii) {
+      this.raw(data);
+      return;
+    }
+    for (const b of data) this.#text(`${b.toString(16).padStart(2, "0")}\n`);
+  }
+
+  stringBytes(bytes: Uint8Array): void {
+    if (!this.#ascii) {
+      this.raw(bytes);
+      return;
+    }
+    let text = "";
+    for (const c of bytes) text += asciiChar(c);
+    this.#text(`${text}\n`);
+  }
+
+  result(): Uint8Array {
+    return this.#buffer.slice(0, this.#length);
+  }
+}
+
+function swapInPlace(buffer: Uint8Array, start: number, length: number, width: 4 | 8): void {
+  for (let i = start; i < start + length; i += width) {
+    for (let a = i, b = i + width - 1; a < b; a++, b--) {
+      const t = buffer[a]!;
+      buffer[a] = buffer[b]!;
+      buffer[b] = t;
+    }
+  }
+}
+
+const ASCII_ESCAPES: Record<number, string> = {
+  10: "\\n",
+  9: "\\t",
+  11: "\\v",
+  8: "\\b",
+  13: "\\r",
+  12: "\\f",
+  7: "\\a",
+  0x5c: "\\\\",
+  0x3f: "\\?",
+  0x27: "\\'",
+  0x22: '\\"',
+};
+
+function asciiChar(c: number): string {
+  const escape = ASCII_ESCAPES[c];
+  if (escape !== undefined) return escape;
+  if (c <= 32 || c > 126) return `\\${c.toString(8).padStart(3, "0")}`;
+  return String.fromCharCode(c);
+}
+
+function asciiDouble(x: number): string {
+  if (x !== x) return isNA(x) ? "NA" : "NaN";
+  if (x === Infinity) return "Inf";
+  if (x === -Infinity) return "-Inf";
+  // JS's shortest round-trip form reads back exactly through C's strtod.
+  return Object.is(x, -0) ? "-0" : String(x);
+}
+
+const TYPE_CODE = {
+  logical: 10,
+  integer: 13,
+  double: 14,
+  complex: 15,
+  character: 16,
+  raw: 24,
+  list: 19,
+  expression: 20,
+  pairlist: 2,
+  language: 6,
+} as const;
+
+const SYMSXP = 1;
+const LISTSXP = 2;
+const CHARSXP = 9;
+const NILVALUE = 254;
+const REFSXP = 255;
+const ENVIRONMENT_CODE = { global: 253, empty: 242, base: 241, "base namespace": 250 } as const;
+
+class Writer {
+  readonly #out: Output;
+  readonly #symbols = new Map<string, number>();
+  #refCount = 0;
+
+  constructor(out: Output) {
+    this.#out = out;
+  }
+
+  item(value: RValue, depth: number): void {
+    if (depth > 10_000) throw new SerializationError("value nests more than 10000 levels deep");
+    const out = this.#out;
+    switch (value.type) {
+      case "NULL":
+        out.int(NILVALUE);
+        return;
+      case "environment": {
+        const code = ENVIRONMENT_CODE[value.name];
+        if (code === undefined) throw new TypeError(`unknown special environment "${value.name}"`);
+        out.int(code);
+        return;
+      }
+      case "symbol":
+        this.#symbol(value.name);
+        return;
+      case "pairlist":
+      case "language":
+        this.#pairlist(value.type, value.data, value.attributes, depth);
+        return;
+    }
+    const attributes = value.attributes;
+    const hasAttributes = attributes !== undefined && Object.keys(attributes).length > 0;
+    out.int(this.#flags(TYPE_CODE[value.type], attributes));
+    switch (value.type) {
+      case "logical":
+      case "integer":
+        this.#length(value.data.length);
+        out.ints(value.data);
+        break;
+      case "double":
+        this.#length(value.data.length);
+        out.doubles(value.data);
+        break;
+      case "complex":
+        if (value.data.length % 2 !== 0) {
+          throw new TypeError(
+            `complex data of odd length ${value.data.length}; expected (re, im) pairs`,
+          );
+        }
+        this.#length(value.data.length / 2);
+        out.doubles(value.data);
+        break;
+      case "raw":
+        this.#length(value.data.length);
+        out.rawBytes(value.data);
+        break;
+      case "character":
+        this.#length(value.data.length);
+        this.#strings(value);
+        break;
+      case "list":
+      case "expression":
+        this.#length(value.data.length);
+        for (const element of value.data) this.item(element, depth + 1);
+        break;
+      default:
+        throw new TypeError(`cannot serialize an R value of type "${(value as RValue).type}"`);
+    }
+    if (hasAttributes) this.#attributes(attributes, depth);
+  }
+
+  #flags(type: number, attributes: RAttributes | undefined): number {
+    let flags = type;
+    if (attributes !== undefined && Object.keys(attributes).length > 0) {
+      flags |= 0x200;
+      // R sets the object bit exactly when a class attribute exists.
+      if (Object.hasOwn(attributes, "class")) flags |= 0x100;
+    }
+    return flags;
+  }
+
+  #length(n: number): void {
+    if (n > 2147483647) {
+      this.#out.int(-1);
+      this.#out.int(Math.floor(n / 2 ** 32));
+      this.#out.int(n >>> 0);
+    } else {
+      this.#out.int(n);
+    }
+  }
+
+  #strings(value: RCharacter): void {
+    const out = this.#out;
+    for (let i = 0; i < value.data.length; i++) {
+      const text = value.data[i];
+      if (text === null || text === undefined) {
+        out.int(CHARSXP);
+        out.int(-1);
+        continue;
+      }
+      const encoding = value.encodings?.[i];
+      if (encoding === "latin1" || encoding === "bytes") {
+        const bytes = new Uint8Array(text.length);
+        for (let k = 0; k < text.length; k++) {
+          const c = text.charCodeAt(k);
+          if (c > 0xff) {
+            throw new SerializationError(
+              `string ${i + 1} is marked ${encoding} but holds U+${
+                c.toString(16)
+              }, beyond one byte`,
+            );
+          }
+          bytes[k] = c;
+        }
+        const ascii = bytes.every((b) => b < 0x80);
+        out.int(CHARSXP | ((ascii ? 64 : encoding === "latin1" ? 4 : 2) << 12));
+        out.int(bytes.length);
+        out.stringBytes(bytes);
+        continue;
+      }
+      this.#charsxp(text);
+    }
+  }
+
+  #charsxp(text: string): void {
+    const bytes = encoder.encode(text);
+    // ASCII strings carry the ASCII mark, everything else UTF-8, as R does in a UTF-8 locale.
+    const ascii = bytes.length === text.length;
+    this.#out.int(CHARSXP | ((ascii ? 64 : 8) << 12));
+    this.#out.int(bytes.length);
+    this.#out.stringBytes(bytes);
+  }
+
+  #symbol(name: string): void {
+    const ref = this.#symbols.get(name);
+    if (ref !== undefined) {
+      this.#out.int((ref << 8) | REFSXP);
+      return;
+    }
+    if (name === "") {
+      this.#out.int(251); // R's missing argument is the empty-named symbol
+      return;
+    }
+    this.#out.int(SYMSXP);
+    this.#charsxp(name);
+    this.#symbols.set(name, ++this.#refCount);
+  }
+
+  #attributes(attributes: RAttributes, depth: number): void {
+    const cells: RPairlistCell[] = Object.entries(attributes).map(([tag, value]) => ({
+      tag,
+      value,
+    }));
+    this.#cells(cells, depth);
+  }
+
+  #pairlist(
+    type: "pairlist" | "language",
+    cells: RPairlistCell[],
+    attributes: RAttributes | undefined,
+    depth: number,
+  ): void {
+    if (cells.length === 0) {
+      this.#out.int(NILVALUE); // an empty pairlist is NULL in R
+      return;
+    }
+    this.#cells(cells, depth, type === "language" ? TYPE_CODE.language : LISTSXP, attributes);
+  }
+
+  #cells(
+    cells: RPairlistCell[],
+    depth: number,
+    firstType: number = LISTSXP,
+    attributes?: RAttributes,
+  ): void {
+    cells.forEach((cell, i) => {
+      let flags = i === 0 ? this.#flags(firstType, attributes) : LISTSXP;
+      if (cell.tag !== undefined) flags |= 0x400;
+      this.#out.int(flags);
+      if (i === 0 && attributes !== undefined && Object.keys(attributes).length > 0) {
+        this.#attributes(attributes, depth + 1);
+      }
+      if (cell.tag !== undefined) this.#symbol(cell.tag);
+      this.item(cell.value, depth + 1);
+    });
+    this.#out.int(NILVALUE);
+  }
+}
+
+/**
+ * Writes `value` as an R serialization that R's `unserialize()` (and nanonext's
+ * `recv(mode = "serial")`) reads back, like R's `serialize(x, NULL, xdr = FALSE)`. `value` is a
+ * typed {@linkcode RValue} (kept exactly) or plain JS, converted by {@linkcode toR}.
+ *
+ * @example
+ * ```ts
+ * import { serialize } from "./mod.ts";
+ * const bytes = serialize({ a: 1, b: ["x", "y"] });            // B\n, as nanonext sends
+ * const xdr = serialize([1, 2, 3], { format: "xdr", version: 2 }); // X\n, as serialize() writes
+ * ```
+ */
+export function serialize(value: RValue | JsValue, options: SerializeOptions = {}): Uint8Array {
+  const format = options.format ?? "binary";
+  const version = options.version ?? 3;
+  if (format !== "binary" && format !== "xdr" && format !== "ascii") {
+    throw new TypeError(`unknown format "${format}"; expected "binary", "xdr" or "ascii"`);
+  }
+  if (version !== 2 && version !== 3) {
+    throw new RangeError(`R serialization version ${version} is not supported; expected 2 or 3`);
+  }
+  const out = new Output(format);
+  out.raw(encoder.encode(format === "binary" ? "B\n" : format === "xdr" ? "X\n" : "A\n"));
+  out.int(version);
+  out.int(WRITER_VERSION);
+  out.int(MIN_READER[version]);
+  if (version === 3) {
+    out.int(5);
+    out.stringBytes(encoder.encode("UTF-8"));
+  }
+  new Writer(out).item(toR(value), 0);
+  return out.result();
+}

@@ -1,0 +1,449 @@
+import assert from "node:assert/strict";
+import {
+  isNA,
+  NA_INTEGER,
+  type RValue,
+  SerializationError,
+  serialize,
+  simplify,
+  toR,
+  unserialize,
+} from "../serial/mod.ts";
+
+const FIXTURES = new URL("../../shared/fixtures/rserial/", import.meta.url);
+
+function fixture(path: string): Uint8Array {
+  return Deno.readFileSync(new URL(path, FIXTURES));
+}
+
+/** Names of fixtures with their XDR and native files (top level and extra/). */
+function fixtureFiles(): { name: string; xdr: string; native: string | undefined }[] {
+  const files: { name: string; xdr: string; native: string | undefined }[] = [];
+  for (const entry of Deno.readDirSync(FIXTURES)) {
+    if (!entry.name.endsWith(".bin")) continue;
+    const name = entry.name.slice(0, -4);
+    const native = name === "big_double" ? undefined : `native/${entry.name}`;
+    files.push({ name, xdr: entry.name, native });
+  }
+  for (const entry of Deno.readDirSync(new URL("extra/", FIXTURES))) {
+    if (!entry.name.endsWith(".bin") || entry.name.endsWith(".native.bin")) continue;
+    const name = entry.name.slice(0, -4);
+    files.push({ name, xdr: `extra/${entry.name}`, native: `extra/${name}.native.bin` });
+  }
+  return files.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+const dbl = (...xs: number[]) => ({ type: "double", data: new Float64Array(xs) });
+const int = (...xs: number[]) => ({ type: "integer", data: new Int32Array(xs) });
+const lgl = (...xs: number[]) => ({ type: "logical", data: new Int32Array(xs) });
+const chr = (...xs: (string | null)[]) => ({ type: "character", data: xs });
+const NA_REAL = (() => {
+  const a = new Float64Array(1);
+  new Uint32Array(a.buffer)[0] = 1954;
+  new Uint32Array(a.buffer)[1] = 0x7ff00000;
+  return a[0]!;
+})();
+
+/** The value each fixture must decode to (typed), checked with deepStrictEqual. */
+const EXPECTED: Record<string, unknown> = {
+  int_seq_1_10: int(1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+  int_scalar: int(42),
+  dbl_na_inf: dbl(1.5, NA_REAL, -Infinity),
+  dbl_nan_na_inf: dbl(NaN, NA_REAL, Infinity, -0),
+  int_na: int(NA_INTEGER),
+  lgl_na: lgl(1, NA_INTEGER, 0),
+  chr_hello: chr("hello"),
+  chr_na_utf8: chr("a", null, "é"),
+  null: { type: "NULL" },
+  list_named: {
+    type: "list",
+    data: [dbl(1), chr("x")],
+    attributes: { names: chr("a", "b") },
+  },
+  list_nested: { type: "list", data: [dbl(1), { type: "list", data: [dbl(2), chr("y")] }] },
+  data_frame: {
+    type: "list",
+    data: [int(1, 2, 3), chr("a", "b", "c")],
+    attributes: {
+      names: chr("x", "y"),
+      class: chr("data.frame"),
+      "row.names": int(NA_INTEGER, -3),
+    },
+  },
+  factor: {
+    type: "integer",
+    data: new Int32Array([2, 1, 2]),
+    attributes: { levels: chr("hi", "lo"), class: chr("factor") },
+  },
+  raw_vec: { type: "raw", data: new Uint8Array([0, 255, 16]) },
+  complex: { type: "complex", data: new Float64Array([1, -2]) },
+  matrix_int: { ...int(1, 2, 3, 4, 5, 6), attributes: { dim: int(2, 3) } },
+  dbl_named: { ...dbl(1, 2), attributes: { names: chr("a", "b") } },
+  dbl_seq_by: dbl(0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5),
+  v2_int: int(1, 2, 3),
+  altrep_intseq_rev: int(10, 9, 8, 7, 6, 5, 4, 3, 2, 1),
+  altrep_realseq: dbl(1e10, 1e10 + 1, 1e10 + 2),
+  altrep_deferred_str: chr("1", "2", "3"),
+  altrep_wrap_real: dbl(1, 2, 3),
+  altrep_wrap_int: int(1, 2, 3),
+  chr_latin1: { ...chr("café"), encodings: ["latin1"] },
+  chr_bytes: { ...chr("\xff\xfe"), encodings: ["bytes"] },
+  chr_empty_and_na: chr("", null),
+  empty_vectors: {
+    type: "list",
+    data: [chr(), int(), dbl(), lgl(), { type: "list", data: [] }, {
+      type: "raw",
+      data: new Uint8Array(0),
+    }],
+  },
+  refsym_names_twice: {
+    type: "list",
+    data: [{ ...dbl(1), attributes: { names: chr("a") } }, {
+      ...dbl(2),
+      attributes: { names: chr("b") },
+    }],
+  },
+  globalenv: { type: "environment", name: "global" },
+  formula: {
+    type: "language",
+    data: [
+      { value: { type: "symbol", name: "~" } },
+      { value: { type: "symbol", name: "y" } },
+      {
+        value: {
+          type: "language",
+          data: [
+            { value: { type: "symbol", name: "+" } },
+            { value: { type: "symbol", name: "x" } },
+            { value: dbl(1) },
+          ],
+        },
+      },
+    ],
+    attributes: { class: chr("formula"), ".Environment": { type: "environment", name: "global" } },
+  },
+  call_quote: {
+    type: "language",
+    data: [
+      { value: { type: "symbol", name: "f" } },
+      { value: { type: "symbol", name: "x" } },
+      { value: int(1) },
+    ],
+  },
+  pairlist_tagged: { type: "pairlist", data: [{ tag: "a", value: dbl(1) }, { value: dbl(2) }] },
+  nested_df_factor: {
+    type: "list",
+    data: [
+      { ...int(1, 2), attributes: { levels: chr("u", "v"), class: chr("factor") } },
+      dbl(1.5, NA_REAL),
+    ],
+    attributes: {
+      names: chr("g", "n"),
+      class: chr("data.frame"),
+      "row.names": int(NA_INTEGER, -2),
+    },
+  },
+  s3_object: {
+    type: "list",
+    data: [int(1)],
+    attributes: { names: chr("v"), class: chr("myclass", "list") },
+  },
+  int_matrix_dimnames: {
+    ...int(1, 2, 3, 4),
+    attributes: {
+      dim: int(2, 2),
+      dimnames: { type: "list", data: [chr("r1", "r2"), chr("c1", "c2")] },
+    },
+  },
+  error_condition: {
+    type: "list",
+    data: [chr("boom"), { type: "NULL" }],
+    attributes: {
+      names: chr("message", "call"),
+      class: chr("simpleError", "error", "condition"),
+    },
+  },
+  raw_nul_byte: { type: "raw", data: new Uint8Array([0]) },
+  rownames_character: {
+    type: "list",
+    data: [int(1, 2)],
+    attributes: { names: chr("x"), class: chr("data.frame"), "row.names": chr("a", "b") },
+  },
+};
+
+/** Bit-exact comparison of doubles (deepStrictEqual treats every NaN alike). */
+function doubleBits(value: RValue): string {
+  if (value.type !== "double") throw new Error(`expected a double vector, got ${value.type}`);
+  return Array.from(new Uint32Array(value.data.buffer), (w) => w.toString(16)).join(",");
+}
+
+function throwsSerializationError(fn: () => unknown, what: string): void {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof SerializationError) return;
+    throw new Error(`${what}: threw ${String(error)} instead of SerializationError`, {
+      cause: error,
+    });
+  }
+  throw new Error(`${what}: decoded without an error`);
+}
+
+Deno.test("unserialize: every R fixture decodes to the expected value, XDR and native", () => {
+  const files = fixtureFiles();
+  assert.ok(files.length >= 40, `found only ${files.length} fixtures`);
+  for (const { name, xdr, native } of files) {
+    if (name === "big_double") continue;
+    const expected = EXPECTED[name];
+    assert.ok(expected !== undefined, `no expectation written for fixture ${name}`);
+    const fromXdr = unserialize(fixture(xdr));
+    assert.deepStrictEqual(fromXdr, expected, `${xdr}`);
+    if (native !== undefined) {
+      assert.deepStrictEqual(unserialize(fixture(native)), expected, native);
+    }
+  }
+});
+
+Deno.test("unserialize: NA_real_, NaN, Inf and -0 keep their bits", () => {
+  const value = unserialize(fixture("extra/dbl_nan_na_inf.bin"));
+  assert.equal(value.type, "double");
+  if (value.type !== "double") return;
+  assert.deepEqual(Array.from(value.data, isNA), [false, true, false, false]);
+  assert.ok(Number.isNaN(value.data[0]));
+  assert.ok(Object.is(value.data[3], -0));
+  const native = unserialize(fixture("extra/dbl_nan_na_inf.native.bin"));
+  assert.equal(doubleBits(native), doubleBits(value));
+  for (const format of ["binary", "xdr", "ascii"] as const) {
+    assert.equal(doubleBits(unserialize(serialize(value, { format }))), doubleBits(value), format);
+  }
+  const naInf = unserialize(fixture("dbl_na_inf.bin"));
+  assert.ok(naInf.type === "double" && isNA(naInf.data[1]!) && naInf.data[2] === -Infinity);
+});
+
+Deno.test("unserialize: 10^6 doubles from R match R's checks", () => {
+  const value = unserialize(fixture("big_double.bin"));
+  assert.ok(value.type === "double");
+  assert.equal(value.data.length, 1_000_000);
+  assert.ok(Math.abs(value.data[0]! - -0.626453810742332) < 1e-14);
+  assert.equal(value.data[999_999], 0.69375035060514145);
+  let sum = 0;
+  for (const x of value.data) sum += x;
+  assert.ok(Math.abs(sum - 46.907759533364093) < 1e-9, `sum ${sum}`);
+  const again = unserialize(serialize(value));
+  assert.ok(again.type === "double");
+  assert.deepStrictEqual(again.data, value.data);
+  assert.deepStrictEqual(unserialize(serialize(value, { format: "xdr" })), value);
+});
+
+Deno.test("serialize: every fixture survives a round trip in each format and version", () => {
+  for (const { name, xdr } of fixtureFiles()) {
+    if (name === "big_double") continue;
+    const value = unserialize(fixture(xdr));
+    for (const format of ["binary", "xdr", "ascii"] as const) {
+      for (const version of [2, 3] as const) {
+        const bytes = serialize(value, { format, version });
+        assert.deepStrictEqual(unserialize(bytes), value, `${name} ${format} v${version}`);
+      }
+    }
+  }
+});
+
+Deno.test("serialize: bytes match what R writes for data without ALTREP", () => {
+  for (
+    const name of [
+      "dbl_na_inf",
+      "int_scalar",
+      "int_na",
+      "lgl_na",
+      "chr_hello",
+      "chr_na_utf8",
+      "null",
+      "list_named",
+      "list_nested",
+      "factor",
+      "raw_vec",
+      "complex",
+      "dbl_named",
+      "dbl_seq_by",
+    ]
+  ) {
+    const xdr = fixture(`${name}.bin`);
+    assert.deepStrictEqual(serialize(unserialize(xdr), { format: "xdr" }), xdr, name);
+    const native = fixture(`native/${name}.bin`);
+    assert.deepStrictEqual(serialize(unserialize(native)), native, `native ${name}`);
+  }
+  assert.deepStrictEqual(
+    serialize(unserialize(fixture("v2_int.bin")), { format: "xdr", version: 2 }),
+    fixture("v2_int.bin"),
+  );
+});
+
+Deno.test("unserialize: nanonext's 0x07 headers are skipped, other forms refused", () => {
+  const body = fixture("native/list_named.bin");
+  const expected = unserialize(body);
+  const with8 = new Uint8Array([7, 0, 0, 1, 5, 0, 0, 0, ...body]);
+  assert.deepStrictEqual(unserialize(with8), expected);
+  const with12 = new Uint8Array([7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ...body]);
+  assert.deepStrictEqual(unserialize(with12), expected);
+  const bad = new Uint8Array([7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, ...body]);
+  assert.throws(() => unserialize(bad), SerializationError);
+  assert.throws(() => unserialize(new Uint8Array([7, 1, 2])), /0x07 header/);
+});
+
+Deno.test("unserialize: every truncation of every fixture is a SerializationError", () => {
+  for (const { name, xdr, native } of fixtureFiles()) {
+    if (name === "big_double") continue;
+    for (const path of [xdr, native]) {
+      if (path === undefined) continue;
+      const bytes = fixture(path);
+      for (let cut = 0; cut < bytes.length; cut++) {
+        throwsSerializationError(
+          () => unserialize(bytes.subarray(0, cut)),
+          `${path} cut at ${cut}`,
+        );
+      }
+    }
+  }
+  const ascii = serialize(unserialize(fixture("data_frame.bin")), { format: "ascii" });
+  const text = new TextDecoder().decode(ascii).trimEnd();
+  for (let cut = 0; cut < text.length; cut++) {
+    if (/\s/.test(text[cut]!)) continue; // cutting at whitespace only ends a token early
+    throwsSerializationError(
+      () => unserialize(new TextEncoder().encode(text.slice(0, cut))),
+      `ascii cut at ${cut}`,
+    );
+  }
+});
+
+function xdrHeaderV2(): number[] {
+  return [0x58, 0x0a, 0, 0, 0, 2, 0, 4, 2, 2, 0, 2, 3, 0];
+}
+
+function be32(...ints: number[]): number[] {
+  return ints.flatMap((n) => [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+}
+
+Deno.test("unserialize: huge length claims and garbage are refused without allocating", () => {
+  const cases: [string, number[]][] = [
+    ["empty", []],
+    ["not R", Array.from(new TextEncoder().encode("hello world"))],
+    ["version 4", [0x58, 0x0a, ...be32(4, 0x040202, 0x030500)]],
+    ["double length 2^31-1", [...xdrHeaderV2(), ...be32(14, 0x7fffffff)]],
+    ["long length 2^40", [...xdrHeaderV2(), ...be32(14, -1, 256, 0)]],
+    ["negative length", [...xdrHeaderV2(), ...be32(13, -5)]],
+    ["string length 2^31-1", [...xdrHeaderV2(), ...be32(16, 1, 0x40009, 0x7fffffff)]],
+    ["list of 2^30", [...xdrHeaderV2(), ...be32(19, 0x40000000)]],
+    ["unknown type", [...xdrHeaderV2(), ...be32(99)]],
+    ["closure", [...xdrHeaderV2(), ...be32(3)]],
+    ["environment", [...xdrHeaderV2(), ...be32(4, 0)]],
+    ["external pointer", [...xdrHeaderV2(), ...be32(22)]],
+    ["reference before any symbol", [...xdrHeaderV2(), ...be32(0x1ff)]],
+    ["trailing bytes", [...xdrHeaderV2(), ...be32(254, 0)]],
+    ["encoding name 2^31", [0x58, 0x0a, ...be32(3, 0x040202, 0x030500, 0x7fffffff)]],
+  ];
+  for (const [what, bytes] of cases) {
+    throwsSerializationError(() => unserialize(new Uint8Array(bytes)), what);
+  }
+  // 1:1e9 as R writes it (compact_intseq) is 24 bytes of state: refused by maxElements.
+  const seq = unserialize(fixture("int_seq_1_10.bin"));
+  assert.equal(seq.type, "integer");
+  const hugeSeq = fixture("int_seq_1_10.bin").slice();
+  const view = new DataView(hugeSeq.buffer);
+  const stateAt = hugeSeq.length - 4 - 24;
+  assert.equal(view.getFloat64(stateAt), 10);
+  view.setFloat64(stateAt, 1e9);
+  assert.throws(() => unserialize(hugeSeq), /maxElements/);
+  view.setFloat64(stateAt, 100);
+  assert.throws(() => unserialize(hugeSeq, { maxElements: 50 }), SerializationError);
+  assert.equal((unserialize(hugeSeq) as { data: Int32Array }).data.length, 100);
+  // 100 000 nested lists: refused by maxDepth, not a stack overflow.
+  const deep = [
+    ...xdrHeaderV2(),
+    ...Array.from({ length: 100_000 }, () => be32(19, 1)).flat(),
+    ...be32(254),
+  ];
+  assert.throws(() => unserialize(new Uint8Array(deep)), /maxDepth/);
+});
+
+/** Small seeded PRNG (mulberry32) so a failing fuzz case can be replayed. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("unserialize: seeded fuzz of mutated fixtures throws only SerializationError", () => {
+  const random = prng(20261123);
+  const corpus = fixtureFiles().filter((f) => f.name !== "big_double").flatMap((f) =>
+    [f.xdr, f.native].filter((p): p is string => p !== undefined).map((p) => fixture(p))
+  );
+  corpus.push(serialize(unserialize(fixture("data_frame.bin")), { format: "ascii" }));
+  const deadline = performance.now() + 5_000;
+  let runs = 0;
+  for (; runs < 20_000 && performance.now() < deadline; runs++) {
+    const source = corpus[Math.floor(random() * corpus.length)]!;
+    const bytes = source.slice();
+    const mutations = 1 + Math.floor(random() * 4);
+    for (let m = 0; m < mutations; m++) {
+      const at = Math.floor(random() * bytes.length);
+      const choice = random();
+      if (choice < 0.5) bytes[at] = Math.floor(random() * 256);
+      else if (choice < 0.8) bytes[at] = [0x00, 0xff, 0x7f, 0x80][Math.floor(random() * 4)]!;
+      else bytes[at]! ^= 1 << Math.floor(random() * 8);
+    }
+    try {
+      unserialize(bytes, { maxElements: 1 << 20 });
+    } catch (error) {
+      if (!(error instanceof SerializationError)) {
+        throw new Error(`run ${runs}: ${String(error)} for ${Array.from(bytes).join(",")}`);
+      }
+    }
+  }
+  assert.ok(runs >= 1000, `only ${runs} fuzz runs`);
+});
+
+Deno.test("toR and simplify: plain JS in, plain JS out", async (t) => {
+  await t.step("scalars and homogeneous arrays become atomic vectors", () => {
+    assert.deepStrictEqual(toR(1.5), dbl(1.5));
+    assert.deepStrictEqual(toR("a"), chr("a"));
+    assert.deepStrictEqual(toR(true), lgl(1));
+    assert.deepStrictEqual(toR(null), { type: "NULL" });
+    assert.deepStrictEqual(toR(["a", null]), chr("a", null));
+    assert.deepStrictEqual(toR([true, null, false]), lgl(1, NA_INTEGER, 0));
+    const numbers = toR([1, null]);
+    assert.ok(numbers.type === "double" && isNA(numbers.data[1]!));
+    assert.deepStrictEqual(toR([1, "a"]), { type: "list", data: [dbl(1), chr("a")] });
+    assert.deepStrictEqual(toR({ a: 1 }), {
+      type: "list",
+      data: [dbl(1)],
+      attributes: { names: chr("a") },
+    });
+    assert.throws(() => toR(new Date() as never), TypeError);
+  });
+  await t.step("simplify reads factors, data.frames, matrices and named vectors", () => {
+    assert.deepStrictEqual(simplify(unserialize(fixture("factor.bin"))), ["lo", "hi", "lo"]);
+    assert.deepStrictEqual(simplify(unserialize(fixture("data_frame.bin"))), {
+      x: [1, 2, 3],
+      y: ["a", "b", "c"],
+    });
+    assert.deepStrictEqual(
+      simplify(unserialize(fixture("extra/nested_df_factor.bin")), { dataFrame: "rows" }),
+      [{ g: "u", n: 1.5 }, { g: "v", n: null }],
+    );
+    assert.deepStrictEqual(simplify(unserialize(fixture("matrix_int.bin"))), [[1, 3, 5], [
+      2,
+      4,
+      6,
+    ]]);
+    assert.deepStrictEqual(simplify(unserialize(fixture("dbl_named.bin"))), { a: 1, b: 2 });
+    assert.deepStrictEqual(simplify(unserialize(fixture("int_na.bin"))), null);
+    assert.deepStrictEqual(simplify(unserialize(fixture("complex.bin"))), { re: 1, im: -2 });
+    assert.deepStrictEqual(simplify(unserialize(fixture("list_nested.bin"))), [1, [2, "y"]]);
+    assert.deepStrictEqual(simplify(unserialize(fixture("chr_na_utf8.bin"))), ["a", null, "é"]);
+    const plain = { a: 1, b: ["x", null], c: [true, false], d: { e: "é" } };
+    assert.deepStrictEqual(simplify(unserialize(serialize(plain))), plain);
+  });
+});
