@@ -4,6 +4,8 @@
  * Each transport is its own door; import the one you need:
  * - `@x/rsock/socket`: plain message sockets (R's `make.socket`, `read.socket`, `write.socket`).
  * - `@x/rsock/eval`: a shared-session evaluation server and client on R svSocket's wire.
+ * - `@x/rsock/ws`: WebSocket server, client and small HTTP service (R's `websockets`), and a
+ *   browser console for an eval session.
  *
  * @example
  * ```ts
@@ -19,3 +21,4 @@
 
 export * from "./socket/mod.ts";
 export * from "./eval/mod.ts";
+export * from "./ws/mod.ts";

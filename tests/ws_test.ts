@@ -1,0 +1,207 @@
+import assert from "node:assert/strict";
+import {
+  ConnectionError,
+  createServer,
+  websocket,
+  type WsCloseInfo,
+  type WsData,
+  type WsServerEvent,
+} from "../ws/mod.ts";
+import { waitFor, withTimeout } from "./_peers.ts";
+
+Deno.test("ws server and client: text, binary, callbacks, subprotocols", async (t) => {
+  await withTimeout(15_000, async () => {
+    const log: string[] = [];
+    await using server = createServer({
+      port: 0,
+      protocols: ["rsock.v2", "rsock.v1"],
+      established: (client) => log.push(`established ${client.id} ${client.protocol}`),
+      receive: (data, client, header) => {
+        log.push(`receive ${header.binary ? "binary" : "text"} ${header.length}`);
+        client.write(data);
+      },
+      closed: (client, info) => log.push(`closed ${client.id} ${info.code}`),
+    });
+
+    await t.step("echo of text and binary, header lengths in UTF-8 bytes", async () => {
+      await using client = await websocket(server.url);
+      assert.equal(client.protocol, "");
+      await client.write("héllo");
+      await client.write(new Uint8Array([0, 1, 255]));
+      const got: WsData[] = [];
+      for await (const message of client) {
+        got.push(message.data);
+        if (got.length === 2) break;
+      }
+      assert.deepEqual(got, ["héllo", new Uint8Array([0, 1, 255])]);
+      assert.ok(log.includes("receive text 6"));
+      assert.ok(log.includes("receive binary 3"));
+    });
+
+    await t.step("server picks its preferred protocol among the client's offers", async () => {
+      await using client = await websocket(server.url, { protocols: ["rsock.v1", "rsock.v2"] });
+      assert.equal(client.protocol, "rsock.v2");
+      await waitFor("established", () => log.some((l) => l.endsWith(" rsock.v2")));
+      assert.equal(server.clients.at(-1)?.protocol, "rsock.v2");
+    });
+
+    await t.step("an unknown offer gets no protocol", async () => {
+      await using client = await websocket(server.url, { protocols: "other" });
+      assert.equal(client.protocol, "");
+    });
+
+    await waitFor("all closed", () => server.clients.length === 0);
+    assert.equal(log.filter((l) => l.startsWith("closed")).length, 3);
+    assert.ok(log.every((l) => !l.startsWith("closed") || l.endsWith(" 1000")));
+  });
+});
+
+Deno.test("ws: oversize messages are refused with 1009, never truncated", async (t) => {
+  await withTimeout(15_000, async () => {
+    const received: number[] = [];
+    await using server = createServer({
+      port: 0,
+      maxMessageSize: 1000,
+      receive: (data, client) => {
+        received.push(typeof data === "string" ? data.length : data.length);
+        client.write(new Uint8Array(2000));
+      },
+    });
+
+    await t.step("server closes a client that sends too much", async () => {
+      await using client = await websocket(server.url);
+      await client.write(new Uint8Array(1001));
+      const info = await client.closed;
+      assert.equal(info.code, 1009);
+      assert.match(info.reason, /1001 bytes exceeds the 1000-byte limit/);
+      assert.deepEqual(received, []);
+    });
+
+    await t.step("text counts UTF-8 bytes: 400 x 'é' is 800 bytes, 600 x is 1200", async () => {
+      await using ok = await websocket(server.url, { maxMessageSize: 4000 });
+      await ok.write("é".repeat(400));
+      await waitFor("receive", () => received.length === 1);
+      await using big = await websocket(server.url);
+      await big.write("é".repeat(600));
+      assert.equal((await big.closed).code, 1009);
+    });
+
+    await t.step("client closes with 4009 when the server sends too much", async () => {
+      await using client = await websocket(server.url, { maxMessageSize: 1500 });
+      await client.write("x");
+      const info = await client.closed;
+      // A WHATWG client may not send 1009; 4009 mirrors it in the application range.
+      assert.equal(info.code, 4009);
+      assert.match(info.reason, /2000 bytes exceeds the 1500-byte limit/);
+    });
+
+    await t.step("limits above 64 MiB are a RangeError", () => {
+      assert.throws(() => createServer({ port: 0, maxMessageSize: 65 * 1_048_576 }), RangeError);
+    });
+  });
+});
+
+Deno.test("ws: events iterator, setCallback, broadcast, clients list", async () => {
+  await withTimeout(15_000, async () => {
+    await using server = createServer({ port: 0 });
+    const events = server.events();
+    await using a = await websocket(server.url);
+    await using b = await websocket(server.url);
+    const seen: WsServerEvent[] = [];
+    for await (const event of events) {
+      seen.push(event);
+      if (seen.length === 2) break;
+    }
+    assert.deepEqual(seen.map((e) => `${e.type} ${e.client.id}`), [
+      "established 1",
+      "established 2",
+    ]);
+    assert.deepEqual(server.clients.map((c) => c.id), [1, 2]);
+
+    const got: string[] = [];
+    server.setCallback("receive", (data) => got.push(String(data)));
+    await a.write("from a");
+    await waitFor("receive callback", () => got.length === 1);
+    assert.deepEqual(got, ["from a"]);
+    assert.throws(() => server.setCallback("nope" as "receive", undefined), TypeError);
+
+    assert.equal(server.broadcast("all"), 2);
+    const [ma, mb] = await Promise.all([firstMessage(a), firstMessage(b)]);
+    assert.equal(ma, "all");
+    assert.equal(mb, "all");
+
+    const first = server.clients[0]!;
+    a.close();
+    await a.closed;
+    await waitFor("client 1 gone", () => server.clients.length === 1);
+    await assert.rejects(server.write("late", first), ConnectionError);
+  });
+});
+
+Deno.test("ws: several servers, unix socket, upgrade hook, static fallback", async (t) => {
+  await withTimeout(15_000, async () => {
+    await t.step("two servers on distinct ports", async () => {
+      await using one = createServer({ port: 0, receive: (_d, c) => c.write("one") });
+      await using two = createServer({ port: 0, receive: (_d, c) => c.write("two") });
+      assert.notEqual(one.port, two.port);
+      await using c1 = await websocket(one.url);
+      await using c2 = await websocket(two.url);
+      await c1.write("?");
+      await c2.write("?");
+      assert.equal(await firstMessage(c1), "one");
+      assert.equal(await firstMessage(c2), "two");
+    });
+
+    await t.step("unix socket serving (HTTP over the socket)", async () => {
+      const dir = await Deno.makeTempDir();
+      const path = `${dir}/ws.sock`;
+      try {
+        await using server = createServer({ path, webpage: () => new Response("over unix") });
+        assert.equal(server.path, path);
+        const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
+        try {
+          const response = await fetch("http://localhost/", { client });
+          assert.equal(await response.text(), "over unix");
+        } finally {
+          client.close();
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+
+    await t.step("upgrade hook refuses by origin and token", async () => {
+      await using server = createServer({
+        port: 0,
+        upgrade: (request) => new URL(request.url).searchParams.get("token") === "s3cret",
+      });
+      await assert.rejects(websocket(server.url), ConnectionError);
+      await using ok = await websocket(`${server.url}?token=s3cret`);
+      assert.ok(ok.open);
+      const plain = await fetch(`http://127.0.0.1:${server.port}/`);
+      assert.equal(plain.status, 404);
+      await plain.body?.cancel();
+    });
+  });
+});
+
+Deno.test("ws: graceful shutdown closes clients with 1001 and refuses new ones", async () => {
+  await withTimeout(15_000, async () => {
+    const closes: WsCloseInfo[] = [];
+    const server = createServer({ port: 0, closed: (_c, info) => closes.push(info) });
+    const client = await websocket(server.url);
+    await waitFor("established", () => server.clients.length === 1);
+    await server.close();
+    const info = await client.closed;
+    assert.equal(info.code, 1001);
+    assert.equal(info.reason, "server shutting down");
+    assert.equal(closes.length, 1);
+    await server.close();
+    await assert.rejects(websocket(server.url), ConnectionError);
+  });
+});
+
+async function firstMessage(client: AsyncIterable<{ data: WsData }>): Promise<WsData> {
+  for await (const message of client) return message.data;
+  throw new Error("closed before any message");
+}

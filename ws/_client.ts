@@ -1,0 +1,252 @@
+/**
+ * The WebSocket client: R `websockets`' `websocket(url)` on Deno's `WebSocket`.
+ *
+ * @module
+ */
+
+import { AsyncQueue } from "../_internal/async_queue.ts";
+import { ConnectionError } from "../_internal/errors.ts";
+import {
+  checkMaxBuffered,
+  checkMaxMessageSize,
+  CloseCode,
+  decodeMessage,
+  sendWithBackpressure,
+  type WsCloseInfo,
+  type WsData,
+  type WsHeader,
+} from "./_peer.ts";
+
+// WHATWG WebSocket clients may send only 1000 and 3000-4999, so the client's own refusals use
+// the application range, mirroring 1009 and 1013.
+const CLIENT_MESSAGE_TOO_BIG = 4009;
+const CLIENT_TRY_AGAIN_LATER = 4013;
+
+/** The callbacks of a client, the same names as the server's. */
+export interface WsClientCallbacks {
+  /** The connection opened. */
+  established?: (client: WsClient) => void;
+  /** The connection ended. */
+  closed?: (client: WsClient, info: WsCloseInfo) => void;
+  /** A message arrived (R's `receive(DATA, WS, HEADER)`). */
+  receive?: (data: WsData, client: WsClient, header: WsHeader) => void;
+}
+
+/** Options for {@linkcode websocket}. */
+export interface WsClientOptions extends WsClientCallbacks {
+  /** Subprotocols to offer; the server's choice is {@linkcode WsClient.protocol}. */
+  protocols?: string | readonly string[];
+  /**
+   * Largest message in bytes; a larger one closes the connection with 4009 (1009 is not a
+   * code a WHATWG client may send). @default {16777216}
+   */
+  maxMessageSize?: number;
+  /** Unsent bytes above which `write` waits. @default {4194304} */
+  maxBufferedAmount?: number;
+  /** Messages an unread iterator may hold before the connection is closed with 4013. @default {1024} */
+  maxQueuedMessages?: number;
+  /** Aborts the connection attempt, or closes the open connection. */
+  signal?: AbortSignal;
+}
+
+/** One message received by a {@linkcode WsClient} iterator. */
+export interface WsMessage {
+  /** Text as a string, binary as bytes. */
+  readonly data: WsData;
+  /** What is known of the message. */
+  readonly header: WsHeader;
+}
+
+/** An open WebSocket connection made by {@linkcode websocket}. */
+export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
+  /** The URL connected to. */
+  readonly url: string;
+  /** Resolves with how the connection ended; never rejects. */
+  readonly closed: Promise<WsCloseInfo>;
+  readonly #socket: WebSocket;
+  readonly #callbacks: WsClientCallbacks;
+  readonly #maxMessageSize: number;
+  readonly #maxBuffered: number;
+  readonly #queue: AsyncQueue<WsMessage>;
+  #iterated = false;
+  #resolveClosed!: (info: WsCloseInfo) => void;
+
+  /** Use {@linkcode websocket}. */
+  constructor(socket: WebSocket, options: WsClientOptions) {
+    this.#socket = socket;
+    this.url = socket.url;
+    this.#callbacks = {};
+    for (const name of ["established", "closed", "receive"] as const) {
+      const callback = options[name];
+      if (callback !== undefined) this.setCallback(name, callback);
+    }
+    this.#maxMessageSize = checkMaxMessageSize(options.maxMessageSize);
+    this.#maxBuffered = checkMaxBuffered(options.maxBufferedAmount);
+    this.#queue = new AsyncQueue(options.maxQueuedMessages ?? 1024);
+    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    socket.onmessage = (event) => {
+      const decoded = decodeMessage(event.data, this.#maxMessageSize);
+      if ("tooLarge" in decoded) {
+        this.close(
+          CLIENT_MESSAGE_TOO_BIG,
+          `message of ${decoded.tooLarge} bytes exceeds the ${this.#maxMessageSize}-byte limit`,
+        );
+        return;
+      }
+      const receive = this.#callbacks.receive;
+      if (receive !== undefined) {
+        receive(decoded.data, this, decoded.header);
+        return;
+      }
+      if (this.#queue.full) {
+        this.close(CLIENT_TRY_AGAIN_LATER, "message queue full: the client reads too slowly");
+        return;
+      }
+      this.#queue.push(decoded);
+    };
+    socket.onclose = (event) => {
+      const info = { code: event.code, reason: event.reason, wasClean: event.wasClean };
+      this.#queue.close();
+      this.#callbacks.closed?.(this, info);
+      this.#resolveClosed(info);
+    };
+    options.signal?.addEventListener("abort", () => this.close(), { once: true });
+  }
+
+  /** The subprotocol the server chose, or `""`. */
+  get protocol(): string {
+    return this.#socket.protocol;
+  }
+
+  /** Bytes written but not yet handed to the network. */
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  /** True until the connection starts closing. */
+  get open(): boolean {
+    return this.#socket.readyState === WebSocket.OPEN;
+  }
+
+  /** Sets or replaces one callback; `undefined` removes it. */
+  setCallback<K extends keyof WsClientCallbacks>(name: K, callback: WsClientCallbacks[K]): void {
+    if (!["established", "closed", "receive"].includes(name)) {
+      throw new TypeError(`unknown callback "${name}"; expected established, closed or receive`);
+    }
+    if (callback === undefined) delete this.#callbacks[name];
+    else this.#callbacks[name] = callback;
+  }
+
+  /**
+   * Sends one message (string as text, bytes as binary), like R's `websocket_write`; waits
+   * first while more than `maxBufferedAmount` bytes are unsent.
+   */
+  write(data: WsData, options: { signal?: AbortSignal } = {}): Promise<void> {
+    return sendWithBackpressure(this.#socket, data, this.#maxBuffered, this.url, options.signal);
+  }
+
+  /**
+   * Starts the closing handshake (R's `websocket_close`); await {@linkcode closed} for the end.
+   * A browser-style client may send only 1000 or 3000 to 4999 (anything else throws).
+   */
+  close(code: number = CloseCode.normal, reason = ""): void {
+    this.#socket.close(code, reason);
+  }
+
+  /**
+   * The messages received, ending when the connection closes. Messages are queued for it from
+   * the start unless a `receive` callback is set (then they go to the callback only). One
+   * consumer at a time.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<WsMessage> {
+    if (this.#iterated) throw new TypeError("the client's messages already have a consumer");
+    this.#iterated = true;
+    const queue = this.#queue;
+    return {
+      next: () => queue.next(),
+      return: () => {
+        // Later messages stay queued (bounded) for a next consumer.
+        this.#iterated = false;
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+
+  /** Closes and waits for the end. Idempotent. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.closed;
+  }
+
+  /** Runs the `established` callback; called once the socket is open. */
+  notifyEstablished(): void {
+    this.#callbacks.established?.(this);
+  }
+}
+
+/**
+ * Connects to a WebSocket server, like R's `websocket(url)`, with the same callbacks as the
+ * server and `write`/`close`. Resolves once the connection is open; rejects with
+ * ConnectionError when it cannot be made.
+ *
+ * @example
+ * ```ts
+ * import { createServer, websocket } from "@x/rsock/ws";
+ *
+ * await using server = createServer({ port: 0, receive: (data, client) => client.write(data) });
+ * await using client = await websocket(server.url, {
+ *   receive: (data) => console.log("echo:", data),
+ * });
+ * await client.write("hello");
+ * ```
+ */
+export function websocket(url: string | URL, options: WsClientOptions = {}): Promise<WsClient> {
+  const protocols = typeof options.protocols === "string"
+    ? [options.protocols]
+    : [...(options.protocols ?? [])];
+  let socket: WebSocket;
+  try {
+    socket = new WebSocket(url, protocols);
+  } catch (error) {
+    return Promise.reject(
+      new ConnectionError(`Cannot connect to "${url}": ${(error as Error).message}`, {
+        cause: error,
+      }),
+    );
+  }
+  socket.binaryType = "arraybuffer";
+  let client: WsClient;
+  try {
+    client = new WsClient(socket, options);
+  } catch (error) {
+    socket.onopen = () => socket.close();
+    socket.onerror = () => {};
+    return Promise.reject(error);
+  }
+  return new Promise<WsClient>((resolve, reject) => {
+    let failure = "";
+    const signal = options.signal;
+    const onAbort = () => {
+      reject(
+        new ConnectionError(`Cannot connect to "${url}": aborted`, { cause: signal?.reason }),
+      );
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    socket.onopen = () => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(client);
+      client.notifyEstablished();
+    };
+    socket.onerror = (event) => {
+      failure = (event as ErrorEvent).message ?? "";
+    };
+    client.closed.then((info) => {
+      signal?.removeEventListener("abort", onAbort);
+      reject(
+        new ConnectionError(
+          `Cannot connect to "${url}": ${failure || `closed with ${info.code} ${info.reason}`}`,
+        ),
+      );
+    });
+  });
+}
