@@ -6,6 +6,7 @@
 
 const benches: [string, () => Promise<void>][] = [
   ["socket", async () => (await import("./socket_bench.ts")).run()],
+  ["serial", async () => (await import("./serial_bench.ts")).run()],
 ];
 
 const only = Deno.args[0];

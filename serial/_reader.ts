@@ -242,6 +242,30 @@ class Input {
     return out;
   }
 
+  /**
+   * The next `n` bytes as a string when they are all ASCII (binary formats only), else
+   * undefined with nothing consumed. Short strings are built without a TextDecoder call, whose
+   * fixed cost dominates for names and labels.
+   */
+  asciiText(n: number): string | undefined {
+    if (this.#ascii || n > this.remaining) return undefined;
+    const bytes = this.#bytes;
+    const start = this.#pos;
+    if (n <= 24) {
+      let text = "";
+      for (let i = start; i < start + n; i++) {
+        const c = bytes[i]!;
+        if (c >= 0x80) return undefined;
+        text += String.fromCharCode(c);
+      }
+      this.#pos += n;
+      return text;
+    }
+    for (let i = start; i < start + n; i++) if (bytes[i]! >= 0x80) return undefined;
+    this.#pos += n;
+    return latin1.decode(bytes.subarray(start, start + n));
+  }
+
   /** The bytes of a string of `n` bytes (ascii: an escaped token). */
   stringBytes(n: number): Uint8Array {
     if (!this.#ascii) return this.bytes(n, "a string");
@@ -571,8 +595,12 @@ class Reader {
     const n = input.int("a string length");
     if (n === -1) return { text: null, encoding: undefined };
     if (n < 0) input.fail(`string length ${n}`);
-    const bytes = input.stringBytes(n);
     const levels = flags >>> 12;
+    if ((levels & 6) === 0) {
+      const ascii = input.asciiText(n);
+      if (ascii !== undefined) return { text: ascii, encoding: undefined };
+    }
+    const bytes = input.stringBytes(n);
     if (levels & 4) return { text: latin1.decode(bytes), encoding: REncoding.latin1 };
     if (levels & 2) return { text: latin1.decode(bytes), encoding: REncoding.bytes };
     if (isAscii(bytes)) return { text: asciiString(bytes), encoding: undefined };

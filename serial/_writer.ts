@@ -106,10 +106,7 @@ class Output {
       this.raw(bytes);
       return;
     }
-    this.#reserve(bytes.length);
-    const start = this.#length;
-    this.raw(bytes);
-    swapInPlace(this.#buffer, start, bytes.length, 4);
+    this.raw(swapped(data.slice().buffer, 4));
   }
 
   doubles(data: Float64Array): void {
@@ -118,10 +115,11 @@ class Output {
       return;
     }
     // Bytes are copied, never written through setFloat64, so NA's NaN payload survives.
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const start = this.#length;
-    this.raw(bytes);
-    if (this.#littleEndian !== IS_LITTLE_ENDIAN) swapInPlace(this.#buffer, start, bytes.length, 8);
+    if (this.#littleEndian === IS_LITTLE_ENDIAN) {
+      this.raw(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    } else {
+      this.raw(swapped(data.slice().buffer, 8));
+    }
   }
 
   rawBytes(data: Uint8Array): void {
@@ -142,19 +140,61 @@ class Output {
     this.#text(`${text}\n`);
   }
 
+  /**
+   * A CHARSXP for a JS string, encoded straight into the buffer: ASCII (the common case) byte by
+   * byte, anything else through encodeInto, then the flags and length are filled in.
+   */
+  charsxp(text: string, charsxp: number): void {
+    if (this.#ascii) {
+      const bytes = encoder.encode(text);
+      const ascii = bytes.length === text.length;
+      this.int(charsxp | ((ascii ? 64 : 8) << 12));
+      this.int(bytes.length);
+      this.stringBytes(bytes);
+      return;
+    }
+    this.#reserve(8 + text.length * 3);
+    const buffer = this.#buffer;
+    const start = this.#length + 8;
+    let ascii = true;
+    let n = 0;
+    for (; n < text.length; n++) {
+      const c = text.charCodeAt(n);
+      if (c >= 0x80) {
+        ascii = false;
+        break;
+      }
+      buffer[start + n] = c;
+    }
+    if (!ascii) n = encoder.encodeInto(text, buffer.subarray(start)).written;
+    // ASCII strings carry the ASCII mark, everything else UTF-8, as R does in a UTF-8 locale.
+    this.#view.setInt32(this.#length, charsxp | ((ascii ? 64 : 8) << 12), this.#littleEndian);
+    this.#view.setInt32(this.#length + 4, n, this.#littleEndian);
+    this.#length = start + n;
+  }
+
   result(): Uint8Array {
     return this.#buffer.slice(0, this.#length);
   }
 }
 
-function swapInPlace(buffer: Uint8Array, start: number, length: number, width: 4 | 8): void {
-  for (let i = start; i < start + length; i += width) {
-    for (let a = i, b = i + width - 1; a < b; a++, b--) {
-      const t = buffer[a]!;
-      buffer[a] = buffer[b]!;
-      buffer[b] = t;
+function bswap(x: number): number {
+  return ((x & 0xff) << 24 | (x & 0xff00) << 8 | (x >>> 8) & 0xff00 | x >>> 24) >>> 0;
+}
+
+/** Reverses the byte order of every 4- or 8-byte element of an aligned copy, word-wise. */
+function swapped(buffer: ArrayBuffer, width: 4 | 8): Uint8Array {
+  const words = new Uint32Array(buffer);
+  if (width === 4) {
+    for (let i = 0; i < words.length; i++) words[i] = bswap(words[i]!);
+  } else {
+    for (let i = 0; i < words.length; i += 2) {
+      const first = words[i]!;
+      words[i] = bswap(words[i + 1]!);
+      words[i + 1] = bswap(first);
     }
   }
+  return new Uint8Array(buffer);
 }
 
 const ASCII_ESCAPES: Record<number, string> = {
@@ -331,12 +371,7 @@ class Writer {
   }
 
   #charsxp(text: string): void {
-    const bytes = encoder.encode(text);
-    // ASCII strings carry the ASCII mark, everything else UTF-8, as R does in a UTF-8 locale.
-    const ascii = bytes.length === text.length;
-    this.#out.int(CHARSXP | ((ascii ? 64 : 8) << 12));
-    this.#out.int(bytes.length);
-    this.#out.stringBytes(bytes);
+    this.#out.charsxp(text, CHARSXP);
   }
 
   #symbol(name: string): void {

@@ -1,0 +1,96 @@
+/**
+ * serial/ beside R's own `serialize()`/`unserialize()`, in one run: 10^6 doubles (8 MB) encoded
+ * and decoded in native little-endian (`B\n`, what nanonext sends) and XDR (`X\n`, R's default),
+ * plus a 10^5-string character vector and a 10^4-row data.frame. R times itself with the same
+ * objects in one Rscript run; the ratio is rsock time / R time (below 1 = rsock faster).
+ *
+ * @module
+ */
+
+import { type RValue, serialize, unserialize } from "../serial/mod.ts";
+
+const REPEATS = 15;
+
+const R_CODE = `
+set.seed(1)
+objs <- list(
+  doubles = rnorm(1e6),
+  strings = paste0("s", seq_len(1e5)),
+  data_frame = data.frame(x = seq_len(1e4) + 0.5, y = paste0("r", seq_len(1e4)), z = seq_len(1e4) %% 2 == 0)
+)
+med <- function(f) { f(); system.time(for (i in seq_len(${REPEATS})) f())[["elapsed"]] / ${REPEATS} * 1000 }
+for (n in names(objs)) {
+  x <- objs[[n]]
+  for (xdr in c(FALSE, TRUE)) {
+    b <- serialize(x, NULL, xdr = xdr)
+    enc <- med(function() serialize(x, NULL, xdr = xdr))
+    dec <- med(function() unserialize(b))
+    cat(n, if (xdr) "xdr" else "binary", enc, dec, "\\n")
+    if (!xdr || n == "doubles") writeBin(b, file.path(commandArgs(TRUE)[1], paste0(n, if (xdr) ".xdr" else ".bin")))
+  }
+}
+`;
+
+function median(times: number[]): number {
+  const sorted = times.toSorted((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+function time(fn: () => unknown): number {
+  for (let i = 0; i < 3; i++) fn(); // warm up the JIT
+  const times: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const start = performance.now();
+    fn();
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
+/** Runs the benchmark and prints a table of milliseconds and ratios. */
+export async function run(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "rsock_serial_bench_" });
+  try {
+    const output = await new Deno.Command("/usr/bin/Rscript", {
+      args: ["--vanilla", "-e", R_CODE, dir],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    if (!output.success) throw new Error("Rscript failed");
+    const rTimes = new Map<string, [number, number]>();
+    for (const line of new TextDecoder().decode(output.stdout).trim().split("\n")) {
+      const [name, format, enc, dec] = line.trim().split(/\s+/);
+      rTimes.set(`${name} ${format}`, [Number(enc), Number(dec)]);
+    }
+    // deno-lint-ignore no-console
+    console.log(
+      "serial: ms per call, rsock median / R mean over %d runs (ratio = rsock / R)",
+      REPEATS,
+    );
+    // deno-lint-ignore no-console
+    console.log("%s", "case                  rsock enc  R enc  ratio | rsock dec  R dec  ratio");
+    for (const [key, [rEnc, rDec]] of rTimes) {
+      const [name, format] = key.split(" ") as [string, "binary" | "xdr"];
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(`${dir}/${name}.${format === "xdr" ? "xdr" : "bin"}`);
+      } catch {
+        continue;
+      }
+      const value: RValue = unserialize(bytes);
+      const dec = time(() => unserialize(bytes));
+      const enc = time(() => serialize(value, { format }));
+      const fmt = (x: number) => x.toFixed(2).padStart(9);
+      // deno-lint-ignore no-console
+      console.log(
+        "%s",
+        `${key.padEnd(20)} ${fmt(enc)} ${fmt(rEnc)} ${(enc / rEnc).toFixed(2).padStart(6)} | ` +
+          `${fmt(dec)} ${fmt(rDec)} ${(dec / rDec).toFixed(2).padStart(6)}`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) await run();
