@@ -25,12 +25,19 @@ import {
 /** Options for {@linkcode unserialize}. */
 export interface UnserializeOptions {
   /**
-   * The longest vector accepted, in elements, including ALTREP sequences that R sends as three
-   * numbers (`1:1e9` is 24 bytes on the wire and 4 GB in memory).
+   * The longest vector (or pairlist) accepted from the stream, in elements. Vectors are also
+   * bounded by the bytes actually present, so this mostly caps memory for large messages.
    *
-   * @default {67108864}
+   * @default {134217728}
    */
   maxElements?: number;
+  /**
+   * The longest ALTREP sequence expanded, in elements: R sends `1:n` as three numbers, so
+   * 24 bytes could otherwise ask for gigabytes. Raise it to receive longer `1:n` sequences.
+   *
+   * @default {16777216}
+   */
+  maxExpandedElements?: number;
   /**
    * How deeply lists and calls may nest, so hostile input cannot exhaust the stack.
    *
@@ -39,10 +46,36 @@ export interface UnserializeOptions {
   maxDepth?: number;
 }
 
-/** Default for {@linkcode UnserializeOptions.maxElements}: 2^26. */
-export const DEFAULT_MAX_ELEMENTS = 67_108_864;
-/** Default for {@linkcode UnserializeOptions.maxDepth}. */
-export const DEFAULT_MAX_DEPTH = 1000;
+/**
+ * Default for {@linkcode UnserializeOptions.maxElements}: 2^27 elements (1 GiB of doubles).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_ELEMENTS, unserialize } from "./mod.ts";
+ * const options = { maxElements: DEFAULT_MAX_ELEMENTS * 2 }; // for very large vectors
+ * ```
+ */
+export const DEFAULT_MAX_ELEMENTS: number = 134_217_728;
+/**
+ * Default for {@linkcode UnserializeOptions.maxExpandedElements}: 2^24 elements.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_EXPANDED_ELEMENTS } from "./mod.ts";
+ * console.log(DEFAULT_MAX_EXPANDED_ELEMENTS); // 16777216: R's 1:16777216 still expands
+ * ```
+ */
+export const DEFAULT_MAX_EXPANDED_ELEMENTS: number = 16_777_216;
+/**
+ * Default for {@linkcode UnserializeOptions.maxDepth}.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_DEPTH } from "./mod.ts";
+ * console.log(DEFAULT_MAX_DEPTH); // 1000 levels of nested lists
+ * ```
+ */
+export const DEFAULT_MAX_DEPTH: number = 1000;
 
 const SXP = {
   NIL: 0,
@@ -355,6 +388,7 @@ class Reader {
   readonly #in: Input;
   readonly #maxElements: number;
   readonly #maxDepth: number;
+  readonly #maxExpanded: number;
   readonly #refs: RValue[] = [];
   #nativeIsUtf8 = true;
 
@@ -362,6 +396,10 @@ class Reader {
     this.#in = input;
     this.#maxElements = options.maxElements ?? DEFAULT_MAX_ELEMENTS;
     this.#maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+    this.#maxExpanded = Math.min(
+      options.maxExpandedElements ?? DEFAULT_MAX_EXPANDED_ELEMENTS,
+      this.#maxElements,
+    );
   }
 
   header(): void {
@@ -654,9 +692,12 @@ class Reader {
           return input.fail(`${className} state is not c(n, first, incr)`);
         }
         const [n = 0, first = 0, incr = 0] = s.data;
-        if (!Number.isInteger(n) || n < 0 || n > this.#maxElements) {
+        if (!Number.isInteger(n) || n < 0) {
+          return input.fail(`${className} of ${n} elements; expected a whole number`);
+        }
+        if (n > this.#maxExpanded) {
           return input.fail(
-            `${className} of ${n} elements exceeds maxElements (${this.#maxElements})`,
+            `${className} of ${n} elements exceeds maxExpandedElements (${this.#maxExpanded})`,
           );
         }
         if (className === "compact_intseq") {

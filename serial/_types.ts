@@ -6,10 +6,26 @@
  * @module
  */
 
-/** Integer and logical `NA` in R: `INT_MIN`. */
+/**
+ * Integer and logical `NA` in R: `INT_MIN`.
+ *
+ * @example
+ * ```ts
+ * import { NA_INTEGER, serialize } from "./mod.ts";
+ * serialize({ type: "integer", data: new Int32Array([1, NA_INTEGER]) }); // c(1L, NA)
+ * ```
+ */
 export const NA_INTEGER: number = -2147483648;
 
-/** Logical `NA` in R (the same bits as {@linkcode NA_INTEGER}). */
+/**
+ * Logical `NA` in R (the same bits as {@linkcode NA_INTEGER}).
+ *
+ * @example
+ * ```ts
+ * import { NA_LOGICAL, serialize } from "./mod.ts";
+ * serialize({ type: "logical", data: new Int32Array([1, NA_LOGICAL, 0]) }); // c(TRUE, NA, FALSE)
+ * ```
+ */
 export const NA_LOGICAL: number = -2147483648;
 
 /**
@@ -31,9 +47,9 @@ export const IS_LITTLE_ENDIAN: boolean = LITTLE_ENDIAN_HOST;
  *
  * @example
  * ```ts
- * import { isNA, unserialize } from "./mod.ts";
- * const v = unserialize(new Uint8Array(0)); // (placeholder bytes)
- * if (v.type === "double") console.log(isNA(v.data[0]!));
+ * import { isNA, serialize, unserialize } from "./mod.ts";
+ * const v = unserialize(serialize([1, null, NaN]));
+ * if (v.type === "double") console.log(Array.from(v.data, isNA)); // [false, true, false]
  * ```
  */
 export function isNA(x: number): boolean {
@@ -42,14 +58,33 @@ export function isNA(x: number): boolean {
   return naScratchWords[LOW_WORD] === NA_REAL_LOW_WORD;
 }
 
-/** Sets `array[index]` to R's `NA_real_`, writing the bits so the payload survives. */
+/**
+ * Sets `array[index]` to R's `NA_real_`, writing the bits so the payload survives.
+ *
+ * @example
+ * ```ts
+ * import { serialize, setNA } from "./mod.ts";
+ * const data = new Float64Array([1.5, 0]);
+ * setNA(data, 1);
+ * serialize({ type: "double", data }); // c(1.5, NA)
+ * ```
+ */
 export function setNA(array: Float64Array, index: number): void {
   const words = new Uint32Array(array.buffer, array.byteOffset + index * 8, 2);
   words[LOW_WORD] = NA_REAL_LOW_WORD;
   words[1 - LOW_WORD] = 0x7ff00000;
 }
 
-/** How R marked a string's bytes (the CHARSXP encoding bits). */
+/**
+ * How R marked a string's bytes (the CHARSXP encoding bits).
+ *
+ * @example
+ * ```ts
+ * import { REncoding, serialize } from "./mod.ts";
+ * // "café" written as latin1 bytes, as R's iconv(x, "UTF-8", "latin1") holds it
+ * serialize({ type: "character", data: ["café"], encodings: [REncoding.latin1] });
+ * ```
+ */
 export const REncoding = {
   /** No mark: the writer's native encoding (UTF-8 for every modern R). */
   native: "native",
@@ -174,7 +209,16 @@ export interface REnvironment {
   name: "global" | "empty" | "base" | "base namespace";
 }
 
-/** Any R value the codec can read and write. */
+/**
+ * Any R value the codec can read and write; switch on `type`.
+ *
+ * @example
+ * ```ts
+ * import { type RValue, serialize, unserialize } from "./mod.ts";
+ * const value: RValue = unserialize(serialize(["a", "b"]));
+ * if (value.type === "character") console.log(value.data); // ["a", "b"]
+ * ```
+ */
 export type RValue =
   | RNull
   | RLogical
@@ -212,10 +256,18 @@ export class SerializationError extends Error {
   }
 }
 
-/** The R value `NULL`, shared. */
+/**
+ * The R value `NULL`, shared.
+ *
+ * @example
+ * ```ts
+ * import { R_NULL, serialize } from "./mod.ts";
+ * serialize({ type: "list", data: [R_NULL] }); // list(NULL)
+ * ```
+ */
 export const R_NULL: RNull = Object.freeze({ type: "NULL" }) as RNull;
 
-/** Sets `key` on an attribute record without tripping over names like `__proto__`. */
+/** Sets `key` on an attribute record without tripping over names like `__proto__` (internal). */
 export function setAttribute(attributes: RAttributes, key: string, value: RValue): void {
   Object.defineProperty(attributes, key, {
     value,
@@ -225,14 +277,31 @@ export function setAttribute(attributes: RAttributes, key: string, value: RValue
   });
 }
 
-/** The names in `attributes.names` as strings (NA → null), or undefined. */
+/**
+ * The names in `attributes.names` as strings (NA → null), or undefined.
+ *
+ * @example
+ * ```ts
+ * import { namesOf, serialize, unserialize } from "./mod.ts";
+ * namesOf(unserialize(serialize({ a: 1, b: 2 }))); // ["a", "b"]
+ * ```
+ */
 export function namesOf(value: RValue): (string | null)[] | undefined {
   if (!("attributes" in value) || value.attributes === undefined) return undefined;
   const names = Object.hasOwn(value.attributes, "names") ? value.attributes["names"] : undefined;
   return names?.type === "character" ? names.data : undefined;
 }
 
-/** The class attribute as strings, or an empty array. */
+/**
+ * The class attribute as strings, or an empty array.
+ *
+ * @example
+ * ```ts
+ * import { classOf, type RValue } from "./mod.ts";
+ * declare const value: RValue;
+ * if (classOf(value).includes("data.frame")) console.log("a data frame");
+ * ```
+ */
 export function classOf(value: RValue): string[] {
   if (!("attributes" in value) || value.attributes === undefined) return [];
   const cls = Object.hasOwn(value.attributes, "class") ? value.attributes["class"] : undefined;

@@ -19,7 +19,15 @@ import {
 } from "./_types.ts";
 import type { JsValue } from "./_convert.ts";
 
-/** The byte layouts R reads: see {@linkcode SerializeOptions.format}. */
+/**
+ * The byte layouts R reads: see {@linkcode SerializeOptions.format}.
+ *
+ * @example
+ * ```ts
+ * import { SerialFormat, serialize } from "./mod.ts";
+ * serialize(1, { format: SerialFormat.xdr }); // what R's serialize(1, NULL) writes
+ * ```
+ */
 export const SerialFormat = {
   /** `B\n`: native binary, little-endian; what nanonext's `send(mode = "serial")` writes. */
   binary: "binary",

@@ -15,8 +15,9 @@
  * forms R writes (`compact_intseq`, `compact_realseq`, `deferred_string`, `wrap_*`). Closures,
  * environments other than the special ones, promises, byte code, external pointers and S4
  * objects are refused with a {@linkcode SerializationError}, as are truncated or garbage bytes;
- * every length is checked against the bytes left and `maxElements` (default 2^26) before
- * allocating. `serialize` writes `B\n` version 3 by default (`{ format: "xdr" }` for `X\n`,
+ * every length is checked against the bytes left and `maxElements` (default 2^27) before
+ * allocating, ALTREP sequences against `maxExpandedElements` (default 2^24), nesting against
+ * `maxDepth` (default 1000). `serialize` writes `B\n` version 3 by default (`{ format: "xdr" }` for `X\n`,
  * `{ version: 2 }` for old R), never ALTREP.
  *
  * ## R values ↔ JS values
@@ -75,6 +76,7 @@ export {
 export {
   DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_ELEMENTS,
+  DEFAULT_MAX_EXPANDED_ELEMENTS,
   unserialize,
   type UnserializeOptions,
 } from "./_reader.ts";

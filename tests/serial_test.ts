@@ -352,9 +352,9 @@ Deno.test("unserialize: huge length claims and garbage are refused without alloc
   const stateAt = hugeSeq.length - 4 - 24;
   assert.equal(view.getFloat64(stateAt), 10);
   view.setFloat64(stateAt, 1e9);
-  assert.throws(() => unserialize(hugeSeq), /maxElements/);
+  assert.throws(() => unserialize(hugeSeq), /maxExpandedElements/);
   view.setFloat64(stateAt, 100);
-  assert.throws(() => unserialize(hugeSeq, { maxElements: 50 }), SerializationError);
+  assert.throws(() => unserialize(hugeSeq, { maxExpandedElements: 50 }), SerializationError);
   assert.equal((unserialize(hugeSeq) as { data: Int32Array }).data.length, 100);
   // 100 000 nested lists: refused by maxDepth, not a stack overflow.
   const deep = [
