@@ -56,3 +56,14 @@ export {
   type WsClientOptions,
   type WsMessage,
 } from "./_client.ts";
+export {
+  contentTypeFor,
+  type DirectoryServiceOptions,
+  type HttpHandler,
+  httpResponse,
+  type HttpVars,
+  httpVars,
+  staticDirectoryService,
+  staticFileService,
+  staticTextService,
+} from "./_http.ts";
