@@ -563,7 +563,7 @@ class Reader {
     const what = UNSUPPORTED[type];
     if (what !== undefined) {
       return input.fail(
-        `R sent ${what} (SEXP type ${type}), which rsock does not carry; send data (vectors, lists, data frames) instead`,
+        `the stream holds ${what} (SEXP type ${type}), which rsock does not carry; send data (vectors, lists, data frames) instead`,
       );
     }
     return input.fail(`unknown SEXP type ${type} (flags 0x${(flags >>> 0).toString(16)})`);

@@ -355,7 +355,7 @@ class Writer {
         continue;
       }
       const encoding = value.encodings?.[i];
-      if (encoding === "latin1" || encoding === "bytes") {
+      if ((encoding === "latin1" || encoding === "bytes") && !text.includes("\0")) {
         const bytes = new Uint8Array(text.length);
         for (let k = 0; k < text.length; k++) {
           const c = text.charCodeAt(k);
@@ -379,6 +379,14 @@ class Writer {
   }
 
   #charsxp(text: string): void {
+    // R strings cannot hold NUL; R would stop with "embedded nul in string" on reading.
+    if (text.includes("\0")) {
+      throw new SerializationError(
+        `string ${
+          JSON.stringify(text.slice(0, 20))
+        }… holds a NUL character, which R strings cannot`,
+      );
+    }
     this.#out.charsxp(text, CHARSXP);
   }
 

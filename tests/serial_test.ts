@@ -447,3 +447,14 @@ Deno.test("toR and simplify: plain JS in, plain JS out", async (t) => {
     assert.deepStrictEqual(simplify(unserialize(serialize(plain))), plain);
   });
 });
+
+Deno.test("serialize: values R cannot hold are refused with a typed error", () => {
+  assert.throws(() => serialize("a\0b"), SerializationError);
+  assert.throws(
+    () => serialize({ type: "character", data: ["ā"], encodings: ["latin1"] }),
+    SerializationError,
+  );
+  assert.throws(() => serialize(new Map() as never), TypeError);
+  assert.throws(() => serialize(1, { format: "json" as never }), TypeError);
+  assert.throws(() => serialize(1, { version: 4 as never }), RangeError);
+});

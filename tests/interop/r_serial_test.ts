@@ -8,6 +8,7 @@ import {
   isNA,
   NA_INTEGER,
   type RValue,
+  SerializationError,
   serialize,
   type SerializeOptions,
   simplify,
@@ -39,6 +40,12 @@ cases <- list(
   sorted = sort(c(3, 1, 2)),
   formula = y ~ x + 1,
   big = (0:999999) / 7
+)
+# Objects rsock refuses with a SerializationError (never a crash).
+refused <- list(
+  closure = function(x) x + 1,
+  environment = new.env(),
+  external_pointer = methods::new("externalptr")
 )
 `;
 
@@ -189,6 +196,9 @@ interopTest(
           writeBin(serialize(x, NULL, version = 2), file.path(dir, paste0(n, ".r.X2")))
           if (n != "big") writeBin(serialize(x, NULL, ascii = TRUE), file.path(dir, paste0(n, ".r.A3")))
         }
+        for (n in names(refused)) {
+          writeBin(serialize(refused[[n]], NULL), file.path(dir, paste0(n, ".refused")))
+        }
       `);
         const checks: string[] = [];
         await t.step("rsock decodes what R wrote", async () => {
@@ -208,6 +218,15 @@ interopTest(
             }
           }
         });
+        await t.step(
+          "closures, environments, external pointers are a SerializationError",
+          async () => {
+            for (const name of ["closure", "environment", "external_pointer"]) {
+              const bytes = await Deno.readFile(`${dir}/${name}.refused`);
+              assert.throws(() => unserialize(bytes), SerializationError, name);
+            }
+          },
+        );
         for (const [name, value, expression] of FROM_JS) {
           for (const [tag, options] of FORMATS) {
             if (name === "big" && tag === "A3") continue;
