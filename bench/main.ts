@@ -6,6 +6,7 @@
 
 const benches: [string, () => Promise<void>][] = [
   ["socket", async () => (await import("./socket_bench.ts")).run()],
+  ["eval", async () => (await import("./eval_bench.ts")).run()],
   ["serial", async () => (await import("./serial_bench.ts")).run()],
 ];
 

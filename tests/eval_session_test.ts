@@ -79,6 +79,16 @@ Deno.test("eval session (in-process): REPL semantics in the host's global scope"
     ]);
     assert.deepEqual(all[2]!.value, [1, 2, 3]);
   });
+  await t.step("plain code and REPL-only code see the same scope", async () => {
+    // Plain code takes the indirect-eval path, declarations the inspector's replMode.
+    await session.evaluate("var viaEval = 1; function viaEvalFn() { return viaEval + 1 }");
+    await session.evaluate("let viaRepl = viaEvalFn()");
+    assert.equal((await session.evaluate("viaRepl + viaEval")).value, 3);
+    for (let i = 0; i < 300; i++) await session.evaluate(`let loop = ${i}; loop`);
+    assert.equal((await session.evaluate("loop")).value, 299);
+    delete (globalThis as Record<string, unknown>).viaEval;
+    delete (globalThis as Record<string, unknown>).viaEvalFn;
+  });
   await t.step("a signal aborted before the turn drops the evaluation", async () => {
     const result = await session.evaluate("1", { signal: AbortSignal.abort() });
     assert.equal(result.error, true);

@@ -1,0 +1,192 @@
+/**
+ * eval/ beside Node's built-in `repl` served over a `net` socket, in one run: the round trip of
+ * `1+1` in bare mode (median and p99, one client), and transactions per second with 10
+ * clients. Each server runs in its own process; the client side is the same Deno code for
+ * both. Targets (issue 3): rsock's median round trip ≤ Node's and ≤ 150 µs; ≥ 5,000
+ * transactions/s with 10 clients.
+ *
+ * @module
+ */
+
+import { createSession } from "../eval/mod.ts";
+
+const ROUND_TRIPS = 3_000;
+const WARMUP = 300;
+const CLIENTS = 10;
+const PER_CLIENT = 1_000;
+
+const RSOCK_SERVER = `
+import { startEvalServer } from ${JSON.stringify(new URL("../eval/mod.ts", import.meta.url).href)};
+const server = await startEvalServer({ port: 0 });
+console.log(server.port);
+`;
+
+// Node's REPL, one per connection, sharing the global scope: the closest Node analogue.
+const NODE_SERVER = `
+const net = require("node:net");
+const repl = require("node:repl");
+const server = net.createServer((socket) => {
+  const r = repl.start({ input: socket, output: socket, prompt: "", terminal: false, useGlobal: true });
+  r.on("exit", () => socket.end());
+  socket.on("error", () => {});
+});
+server.listen(0, "127.0.0.1", () => console.log(server.address().port));
+`;
+
+interface Peer {
+  readonly name: string;
+  readonly port: number;
+  /** The exact reply to `1+1`. */
+  readonly reply: string;
+  stop(): Promise<void>;
+}
+
+async function startPeer(
+  name: string,
+  command: string,
+  args: string[],
+  reply: string,
+): Promise<Peer> {
+  const child = new Deno.Command(command, {
+    args,
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  })
+    .spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${name} server exited before printing its port`);
+    text += value;
+  }
+  reader.releaseLock();
+  const port = Number(text.trim());
+  return {
+    name,
+    port,
+    reply,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+    },
+  };
+}
+
+const encoder = new TextEncoder();
+
+class LineClient {
+  readonly #conn: Deno.Conn;
+  readonly #buffer = new Uint8Array(4096);
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+  static async open(port: number): Promise<LineClient> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.setNoDelay(true);
+    return new LineClient(conn);
+  }
+  /** Sends `1+1` and waits for the whole expected reply. */
+  async roundTrip(line: Uint8Array, replyBytes: number): Promise<void> {
+    await this.#conn.write(line);
+    let got = 0;
+    while (got < replyBytes) {
+      const n = await this.#conn.read(this.#buffer);
+      if (n === null) throw new Error("server closed the connection");
+      got += n;
+    }
+  }
+  close(): void {
+    this.#conn.close();
+  }
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+async function roundTrips(peer: Peer): Promise<{ median: number; p99: number }> {
+  const client = await LineClient.open(peer.port);
+  const line = encoder.encode("1+1\n");
+  const replyBytes = encoder.encode(peer.reply).length;
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < WARMUP + ROUND_TRIPS; i++) {
+      const start = performance.now();
+      await client.roundTrip(line, replyBytes);
+      if (i >= WARMUP) times.push((performance.now() - start) * 1000);
+    }
+  } finally {
+    client.close();
+  }
+  times.sort((a, b) => a - b);
+  return { median: quantile(times, 0.5), p99: quantile(times, 0.99) };
+}
+
+async function throughput(peer: Peer): Promise<number> {
+  const clients = await Promise.all(
+    Array.from({ length: CLIENTS }, () => LineClient.open(peer.port)),
+  );
+  const line = encoder.encode("1+1\n");
+  const replyBytes = encoder.encode(peer.reply).length;
+  try {
+    const start = performance.now();
+    await Promise.all(clients.map(async (client) => {
+      for (let i = 0; i < PER_CLIENT; i++) await client.roundTrip(line, replyBytes);
+    }));
+    return CLIENTS * PER_CLIENT / ((performance.now() - start) / 1000);
+  } finally {
+    for (const client of clients) client.close();
+  }
+}
+
+async function inProcess(): Promise<number> {
+  await using session = await createSession();
+  const times: number[] = [];
+  for (let i = 0; i < WARMUP + ROUND_TRIPS; i++) {
+    const start = performance.now();
+    await session.evaluate("1+1");
+    if (i >= WARMUP) times.push((performance.now() - start) * 1000);
+  }
+  times.sort((a, b) => a - b);
+  return quantile(times, 0.5);
+}
+
+/** Runs the eval benchmark and prints figures and ratios. */
+export async function run(): Promise<void> {
+  const rsock = await startPeer(
+    "rsock eval",
+    Deno.execPath(),
+    ["eval", "--allow-net=127.0.0.1", "--allow-read", "--allow-env", RSOCK_SERVER],
+    "2\r\n\r\n",
+  );
+  const node = await startPeer("node repl", "node", ["-e", NODE_SERVER], "2\n");
+  try {
+    console.log(`eval: round trip of "1+1" (bare mode), ${ROUND_TRIPS} sequential, one client`);
+    const results = [];
+    for (const peer of [rsock, node]) {
+      const rt = await roundTrips(peer);
+      const tps = await throughput(peer);
+      results.push({ peer, rt, tps });
+      console.log(
+        `  ${peer.name.padEnd(11)} median ${rt.median.toFixed(0).padStart(4)} µs   p99 ${
+          rt.p99.toFixed(0).padStart(5)
+        } µs   ${CLIENTS} clients: ${tps.toFixed(0).padStart(6)} transactions/s`,
+      );
+    }
+    const [ours, theirs] = results as [typeof results[0], typeof results[0]];
+    console.log(
+      `  ratio rsock/node: round trip ${(ours.rt.median / theirs.rt.median).toFixed(2)}× ` +
+        `(target ≤ 1 and ≤ 150 µs), throughput ${(ours.tps / theirs.tps).toFixed(2)}× ` +
+        `(target ≥ 5,000/s: ${ours.tps >= 5000 ? "met" : "missed"})`,
+    );
+    console.log(`  in-process session.evaluate("1+1") median ${(await inProcess()).toFixed(0)} µs`);
+  } finally {
+    await rsock.stop();
+    await node.stop();
+  }
+}
+
+if (import.meta.main) await run();
