@@ -22,7 +22,7 @@ const PER_CLIENT = 1_000;
 const RSOCK_SERVER = `
 import { startEvalServer } from ${JSON.stringify(new URL("../eval/mod.ts", import.meta.url).href)};
 const server = await startEvalServer({ port: 0 });
-print(server.port);
+console.log(server.port);
 `;
 
 // Node's REPL, one per connection, sharing the global scope: the closest Node analogue.
@@ -34,7 +34,7 @@ const server = net.createServer((socket) => {
   r.on("exit", () => socket.end());
   socket.on("error", () => {});
 });
-server.listen(0, "127.0.0.1", () => print(server.address().port));
+server.listen(0, "127.0.0.1", () => console.log(server.address().port));
 `;
 
 interface Peer {
