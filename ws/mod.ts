@@ -67,3 +67,10 @@ export {
   staticFileService,
   staticTextService,
 } from "./_http.ts";
+export {
+  type ConsoleOptions,
+  type ConsoleServer,
+  type ConsoleSession,
+  serveConsole,
+} from "./_console.ts";
+export { CONSOLE_PROTOCOL, consolePage } from "./_console_page.ts";
