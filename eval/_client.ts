@@ -7,6 +7,7 @@
  */
 
 import { ConnectionError, describeNetworkError } from "../_internal/errors.ts";
+import { simplify, unserialize } from "../serial/mod.ts";
 
 /** The server evaluated the code and reported an error. */
 export class RemoteEvalError extends Error {
@@ -49,7 +50,9 @@ export interface EvalClientOptions {
   readonly dialect?: "rsock" | "r";
   /**
    * For an R server: turns the bytes of `serialize(value, NULL)` into a JS value in
-   * {@linkcode evalServer}. Without it the raw bytes are returned.
+   * {@linkcode evalServer}.
+   *
+   * @default rsock's R-serialization reader, simplified (`simplify(unserialize(bytes))`)
    */
   readonly decode?: RDecoder;
   /** Stops connecting, and closes the connection later, when aborted. */
@@ -64,7 +67,7 @@ export class EvalConnection implements AsyncDisposable {
   /** How code is wrapped by {@linkcode evalServer}. */
   readonly dialect: "rsock" | "r";
   /** Decodes R values for {@linkcode evalServer} (dialect `"r"`). */
-  readonly decode: RDecoder | undefined;
+  readonly decode: RDecoder;
   /** The prompt that ended the last reply (`""` in bare mode, `":> "` or `":+ "` in console mode). */
   prompt = "";
   readonly #conn: Deno.Conn;
@@ -82,7 +85,7 @@ export class EvalConnection implements AsyncDisposable {
     this.#conn = conn;
     this.#name = options.name;
     this.dialect = options.dialect ?? "rsock";
-    this.decode = options.decode;
+    this.decode = options.decode ?? decodeR;
   }
 
   /**
@@ -310,6 +313,11 @@ export function toRCode(value: unknown): string {
   throw new TypeError(`Cannot send a ${typeof value} to R; expected JSON-like data`);
 }
 
+/** R `serialize()` bytes → plain JS, with rsock's reader (serial/). */
+function decodeR(bytes: Uint8Array): unknown {
+  return simplify(unserialize(bytes));
+}
+
 /** Decoder of R's `serialize()` bytes to a JS value (see {@linkcode EvalClientOptions.decode}). */
 export type RDecoder = (bytes: Uint8Array) => unknown;
 
@@ -325,7 +333,8 @@ export const VALUE_TAG = "\u0001rsock-value:";
  * (so `let`/`const` inside it stay local; use the console or `send()` for REPL semantics) and
  * the value travels as JSON. On an R server (`dialect: "r"`) `code` is R, evaluated in
  * `.GlobalEnv`; the value travels as the hex of `serialize(value, NULL)` and is decoded by
- * the connection's `decode` (e.g. rsock's R-serialization reader), else returned as bytes.
+ * the connection's `decode` (by default rsock's R-serialization reader, simplified to plain
+ * JS: numbers, strings, arrays, objects for named lists).
  *
  * @example
  * ```ts
@@ -405,7 +414,7 @@ async function evaluateValue(conn: EvalConnection, code: string): Promise<unknow
   if (tagged === undefined) throw new RemoteEvalError(reply.trim(), code);
   if (conn.dialect === "r") {
     const bytes = hexToBytes(tagged);
-    return conn.decode ? conn.decode(bytes) : bytes;
+    return conn.decode(bytes);
   }
   return (JSON.parse(tagged) as { v?: unknown }).v;
 }

@@ -7,9 +7,16 @@
  *   client's own functions.
  */
 import assert from "node:assert/strict";
-import { startEvalServer } from "../../eval/mod.ts";
+import {
+  connectEvalServer,
+  type EvalConnection,
+  evalServer,
+  RemoteEvalError,
+  startEvalServer,
+} from "../../eval/mod.ts";
 import { assignLine, hexToBytes, taggedValue, valueLine } from "../../eval/_client.ts";
-import { interopTest, withTimeout } from "../_peers.ts";
+import { simplify, unserialize } from "../../serial/mod.ts";
+import { freePort, interopTest, withTimeout } from "../_peers.ts";
 import { TestProcess } from "../_process.ts";
 
 function rscript(code: string): TestProcess {
@@ -78,8 +85,9 @@ interopTest("evalServer's R code runs in R and its reply decodes", ["Rscript"], 
       `cat(identical(fromDeno, list(n = c(1, 2.5), s = 'q"uote', ok = TRUE)), "\\n")`,
       valueLine("r", "fromDeno$n * 2"),
       valueLine("r", "stop('boom')"),
+      valueLine("r", "list(ints = 1:3, label = 'é', flag = NA, nested = list(x = 0.5))"),
     ]);
-    const [identical, valueReply, errorReply] = output.split("\n");
+    const [identical, valueReply, errorReply, listReply] = output.split("\n");
     assert.equal(identical, "TRUE ", "assign() rebuilt the value in R");
     const hex = taggedValue(valueReply!);
     assert.ok(hex !== undefined, output);
@@ -91,7 +99,74 @@ interopTest("evalServer's R code runs in R and its reply decodes", ["Rscript"], 
     assert.equal(view.getUint32(tail - 8), 0x0e, "REALSXP");
     assert.equal(view.getUint32(tail - 4), 2, "length 2");
     assert.deepEqual([view.getFloat64(tail), view.getFloat64(tail + 8)], [2, 5]);
+    assert.deepEqual(simplify(unserialize(bytes)), [2, 5], "rsock's reader decodes it");
+    assert.deepEqual(simplify(unserialize(hexToBytes(taggedValue(listReply!)!))), {
+      ints: [1, 2, 3],
+      label: "é",
+      flag: null,
+      nested: { x: 0.5 },
+    });
     assert.equal(taggedValue(errorReply!), undefined);
     assert.match(errorReply!, /^Error: boom/);
+  });
+});
+
+/**
+ * A stand-in for svSocket's server loop, in base R (svSocket itself cannot be installed
+ * here): one client, svSocket's markers for ids, `<<<q>>>`/`<<<h>>>` and `<<<n>>>`, visible
+ * values printed, replies as results + "\n\f" + newline.
+ */
+const R_SERVER = (port: number) => `
+con <- socketConnection(port = ${port}, server = TRUE, blocking = TRUE, open = "r+", timeout = 30)
+repeat {
+  line <- readLines(con, n = 1)
+  if (length(line) == 0) break
+  line <- sub("^<<<id=[A-Za-z0-9]+>>>", "", line)
+  line <- sub("^<<<[qhe]>>>", "", line)
+  line <- gsub("<<<n>>>", "\n", line, fixed = TRUE)
+  out <- capture.output(res <- try({
+    r <- withVisible(eval(parse(text = line), envir = .GlobalEnv))
+    if (r$visible) print(r$value)
+  }, silent = TRUE))
+  if (inherits(res, "try-error")) {
+    out <- c(out, paste0("Error: ", conditionMessage(attr(res, "condition"))))
+  }
+  cat(paste(c(out, ""), collapse = "\n"), "\n\f\n", file = con, sep = "")
+}
+close(con)
+`;
+
+interopTest("evalServer against an R server loop: values both ways", ["Rscript"], async () => {
+  await withTimeout(60_000, async () => {
+    const port = freePort();
+    await using r = rscript(R_SERVER(port));
+    let conn: EvalConnection | undefined;
+    const deadline = Date.now() + 30_000;
+    while (conn === undefined) {
+      try {
+        conn = await connectEvalServer({ port, dialect: "r", name: "deno" });
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    try {
+      assert.equal(await conn.send("1 + 1"), "[1] 2");
+      assert.equal(await evalServer(conn, "sum(1:10)"), 55);
+      await evalServer(conn, "fromDeno", { a: [1, 2], label: "hi" });
+      assert.deepEqual(await evalServer(conn, "fromDeno$a * 2"), [2, 4]);
+      assert.deepEqual(await evalServer(conn, "list(n = nchar(fromDeno$label), ok = TRUE)"), {
+        n: 2,
+        ok: true,
+      });
+      await assert.rejects(evalServer(conn, "stop('boom')"), (error: unknown) => {
+        assert.ok(error instanceof RemoteEvalError);
+        assert.match(error.message, /^Error: boom/);
+        return true;
+      });
+    } finally {
+      conn.close();
+    }
+    assert.equal((await r.finished()).code, 0, r.stderr);
   });
 });
