@@ -271,8 +271,15 @@ export async function connectEvalServer(options: EvalClientOptions = {}): Promis
   }
   const connection = new EvalConnection(conn, options);
   if (options.token !== undefined) {
-    const bytes = encoder.encode(options.token + "\n");
-    await conn.write(bytes);
+    try {
+      await conn.write(encoder.encode(options.token + "\n"));
+    } catch (error) {
+      conn.close();
+      throw new ConnectionError(
+        `Cannot connect to "${hostname}:${port}": ${describeNetworkError(error)}`,
+        { cause: error },
+      );
+    }
   }
   options.signal?.addEventListener("abort", () => connection.close(), { once: true });
   return connection;

@@ -77,3 +77,82 @@ Deno.test("toRCode writes R literals for JSON-like values", () => {
   assert.equal(toRCode([1, "a"]), 'list(1, "a")');
   assert.throws(() => toRCode(() => 1), TypeError);
 });
+
+async function selfSignedCertificate(): Promise<{ cert: string; key: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "rsock_eval_tls_" });
+  try {
+    const { success, stderr } = await new Deno.Command("openssl", {
+      args: [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        `${dir}/key.pem`,
+        "-out",
+        `${dir}/cert.pem`,
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-addext",
+        // rustls refuses a CA certificate as the server's own.
+        "basicConstraints=critical,CA:FALSE",
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!success) throw new Error(new TextDecoder().decode(stderr));
+    return {
+      cert: await Deno.readTextFile(`${dir}/cert.pem`),
+      key: await Deno.readTextFile(`${dir}/key.pem`),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("eval client and server over TLS with a token", async () => {
+  await withTimeout(20_000, async () => {
+    const tls = await selfSignedCertificate();
+    await using server = await startEvalServer({ port: 0, tls, token: "tok" });
+    await using conn = await connectEvalServer({
+      port: server.port,
+      token: "tok",
+      tls: { caCerts: [tls.cert] },
+    });
+    assert.equal(await evalServer(conn, "[1, 2].length"), 2);
+    await using wrong = await connectEvalServer({
+      port: server.port,
+      token: "nope",
+      tls: { caCerts: [tls.cert] },
+    });
+    await assert.rejects(
+      wrong.send("1"),
+      /closed the connection: Error: wrong token; the first line must be the server's token/,
+    );
+  });
+});
+
+Deno.test("eval client interrupt() stops a runaway on a worker-mode server", async () => {
+  await withTimeout(20_000, async () => {
+    await using server = await startEvalServer({ port: 0, worker: true });
+    await using conn = await connectEvalServer({ port: server.port, name: "runner" });
+    assert.equal(await conn.send("let before = 1; before"), "1");
+    const pending = conn.send("while (true) {}");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await conn.interrupt();
+    assert.match(await pending, /^Interrupted: evaluation aborted; .*state is lost$/);
+    assert.equal(await conn.send("typeof before"), '"undefined"');
+    // Server functions are forwarded from the worker to the host.
+    assert.equal(await conn.send("parSocket(<<<s>>>, { last: '' })"), "");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(server.settings("runner").last, "");
+    await conn.send("sendSocketClients('pushed from the worker')");
+  });
+});
