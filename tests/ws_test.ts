@@ -205,3 +205,31 @@ async function firstMessage(client: AsyncIterable<{ data: WsData }>): Promise<Ws
   for await (const message of client) return message.data;
   throw new Error("closed before any message");
 }
+
+Deno.test("ws heartbeat: a peer that never answers pings is disconnected", async () => {
+  await withTimeout(15_000, async () => {
+    const closes: WsCloseInfo[] = [];
+    await using server = createServer({
+      port: 0,
+      idleTimeout: 1,
+      closed: (_client, info) => closes.push(info),
+    });
+    // A raw peer that completes the handshake and then ignores every frame, pings included.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    try {
+      await conn.write(
+        new TextEncoder().encode(
+          "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        ),
+      );
+      await waitFor("established", () => server.clients.length === 1);
+      const started = Date.now();
+      await waitFor("the idle peer to be cut", () => closes.length === 1, 10_000);
+      assert.ok(Date.now() - started >= 500);
+      assert.equal(server.clients.length, 0);
+    } finally {
+      conn.close();
+    }
+  });
+});
