@@ -75,6 +75,12 @@ export interface EvalServerOptions {
   readonly lineEnd?: "\r\n" | "\n";
   /** Replaces the default process function (svSocket's `procfun`). */
   readonly process?: ProcessFunction;
+  /**
+   * Called with what svSocket echoes on the server's own console: each non-hidden line of
+   * code, after the prompt (`":> "`, or `":+ "` while multi-line code is pending), e.g. to
+   * print it in the host program.
+   */
+  readonly onEcho?: (client: string, text: string) => void;
   /** Closes the server when aborted. */
   readonly signal?: AbortSignal;
 }
@@ -457,6 +463,14 @@ class Server implements EvalServer {
     const prompt = bare ? "" : settings.prompt;
     const continuation = bare ? "" : settings.continue;
     const echo = !bare && settings.echo && !hidden;
+    if (!hidden && this.#options.onEcho !== undefined) {
+      const pre = settings.code === "" ? settings.prompt : settings.continue;
+      try {
+        this.#options.onEcho(parsed.client, pre + parsed.code);
+      } catch {
+        // The host's echo must not break the transaction.
+      }
+    }
     let code = parsed.code;
     if (!hidden && settings.code !== "") code = settings.code + "\n" + code;
     settings.code = "";

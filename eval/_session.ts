@@ -240,6 +240,12 @@ class WorkerSession extends SerialSession {
  * host program's own global scope; with `worker: true` it runs in a worker that can be
  * interrupted.
  *
+ * In-process, console output is captured by swapping the console's methods while an
+ * evaluation runs, so anything the host itself logs meanwhile (e.g. from a timer during a
+ * top-level `await`) lands in that evaluation's result. Code without `let`/`const`/`class`/
+ * `await`/`import` runs through global indirect `eval` (same semantics, ten times faster);
+ * the rest through `node:inspector`'s `replMode`.
+ *
  * @example
  * ```ts
  * import { createSession } from "@x/rsock/eval";

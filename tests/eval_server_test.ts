@@ -254,6 +254,18 @@ Deno.test("eval server: push, client list and close, custom process, plain line 
         assert.deepEqual(server.clients.length, 1);
       },
     );
+    await t.step("onEcho sees what svSocket echoes on the server", async () => {
+      const echoed: string[] = [];
+      await using server = await startEvalServer({
+        port: 0,
+        onEcho: (client, text) => echoed.push(`${client}|${text}`),
+      });
+      await using c = await Raw.open(server.port);
+      await c.exchange("<<<id=ed>>><<<e>>>if (true) {", "\r\n\f:+ \r\n");
+      await c.exchange("<<<id=ed>>>1 }", ":> if (true) {\r\n:+ 1 }\r\n1\r\n\r\n\f:> \r\n");
+      await c.exchange("<<<h>>>'hidden'", '"hidden"\r\n\r\n\f\r\n');
+      assert.deepEqual(echoed, ["ed|:> if (true) {", "ed|:+ 1 }"]);
+    });
     await t.step("a custom process function replaces the default", async () => {
       await using server = await startEvalServer({
         port: 0,
