@@ -8,6 +8,7 @@ const benches: [string, () => Promise<void>][] = [
   ["socket", async () => (await import("./socket_bench.ts")).run()],
   ["eval", async () => (await import("./eval_bench.ts")).run()],
   ["serial", async () => (await import("./serial_bench.ts")).run()],
+  ["ws", async () => (await import("./ws_bench.ts")).run()],
 ];
 
 const only = Deno.args[0];

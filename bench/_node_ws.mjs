@@ -1,0 +1,54 @@
+// Node's `ws` package (server and client in one Node 20 process), doing what bench/ws_bench.ts
+// does for rsock: a 32-byte echo round trip, sequential, and one-way 1 KiB throughput.
+// Prints one JSON line: { roundTripUs, messagesPerSecond }.
+// Usage: node bench/_node_ws.mjs <dir holding node_modules/ws> <round trips> <messages>
+import { createRequire } from "node:module";
+
+const [dir, roundTrips, count] = process.argv.slice(2);
+const { WebSocket, WebSocketServer } = createRequire(`${dir}/`)("ws");
+const ROUND_TRIPS = Number(roundTrips);
+const MESSAGES = Number(count);
+const BOUND = 4 * 1024 * 1024;
+
+const server = new WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: 16 * 1024 * 1024 });
+await new Promise((resolve) => server.on("listening", resolve));
+let received = 0;
+let onAllReceived = () => {};
+server.on("connection", (socket) => {
+  socket.on("message", (data, isBinary) => {
+    if (isBinary) {
+      if (++received === MESSAGES) onAllReceived();
+    } else socket.send(data, { binary: false });
+  });
+});
+
+const client = new WebSocket(`ws://127.0.0.1:${server.address().port}/`);
+await new Promise((resolve) => client.on("open", resolve));
+let onReply = () => {};
+client.on("message", () => onReply());
+
+const small = "x".repeat(32);
+const echo = () =>
+  new Promise((resolve) => {
+    onReply = resolve;
+    client.send(small);
+  });
+for (let i = 0; i < 1000; i++) await echo();
+let start = performance.now();
+for (let i = 0; i < ROUND_TRIPS; i++) await echo();
+const roundTripUs = (performance.now() - start) * 1000 / ROUND_TRIPS;
+
+const kib = new Uint8Array(1024).fill(7);
+const done = new Promise((resolve) => onAllReceived = resolve);
+start = performance.now();
+for (let i = 0; i < MESSAGES; i++) {
+  // Same backpressure rule as rsock's write: wait while 4 MiB are unsent.
+  while (client.bufferedAmount >= BOUND) await new Promise((resolve) => setTimeout(resolve, 2));
+  client.send(kib);
+}
+await done;
+const messagesPerSecond = MESSAGES / ((performance.now() - start) / 1000);
+client.close();
+server.close();
+for (const socket of server.clients) socket.terminate();
+process.stdout.write(JSON.stringify({ roundTripUs, messagesPerSecond }) + "\n");

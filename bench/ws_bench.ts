@@ -1,0 +1,157 @@
+/**
+ * ws/ beside a bare `Deno.upgradeWebSocket` echo and Node's `ws` package (Node 20), in one run:
+ * a 32-byte echo round trip (10,000 sequential) and one-way throughput (100,000 1 KiB binary
+ * messages, client to server). Targets (issue 5): rsock ≥ 0.9× bare Deno and ≥ 1.0× Node `ws`
+ * in throughput; round trip ≤ Node `ws`.
+ *
+ * @module
+ */
+
+import { createServer, websocket } from "../ws/mod.ts";
+
+const ROUND_TRIPS = 10_000;
+const MESSAGES = 100_000;
+const WARMUP = 1_000;
+const BOUND = 4 * 1024 * 1024;
+const NODE_DIR = "/tmp/rsock-bench-node";
+const NODE_WS = "ws@8.18.0";
+
+interface Figures {
+  roundTripUs: number;
+  messagesPerSecond: number;
+}
+
+const small = "x".repeat(32);
+const kib = new Uint8Array(1024).fill(7);
+
+async function rsock(): Promise<Figures> {
+  let received = 0;
+  let onAll = () => {};
+  await using server = createServer({
+    port: 0,
+    receive(data, client, header) {
+      if (header.binary) {
+        if (++received === MESSAGES) onAll();
+      } else client.write(data);
+    },
+  });
+  let onReply = () => {};
+  await using client = await websocket(server.url, { receive: () => onReply() });
+  const echo = () =>
+    new Promise<void>((resolve) => {
+      onReply = resolve;
+      client.write(small);
+    });
+  for (let i = 0; i < WARMUP; i++) await echo();
+  let start = performance.now();
+  for (let i = 0; i < ROUND_TRIPS; i++) await echo();
+  const roundTripUs = (performance.now() - start) * 1000 / ROUND_TRIPS;
+  const done = new Promise<void>((resolve) => onAll = resolve);
+  start = performance.now();
+  for (let i = 0; i < MESSAGES; i++) await client.write(kib);
+  await done;
+  return { roundTripUs, messagesPerSecond: MESSAGES / ((performance.now() - start) / 1000) };
+}
+
+async function bareDeno(): Promise<Figures> {
+  let received = 0;
+  let onAll = () => {};
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (request) => {
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    socket.binaryType = "arraybuffer";
+    socket.onmessage = (event) => {
+      if (typeof event.data !== "string") {
+        if (++received === MESSAGES) onAll();
+      } else socket.send(event.data);
+    };
+    return response;
+  });
+  const client = new WebSocket(`ws://127.0.0.1:${server.addr.port}/`);
+  client.binaryType = "arraybuffer";
+  await new Promise((resolve) => client.onopen = resolve);
+  let onReply = () => {};
+  client.onmessage = () => onReply();
+  const echo = () =>
+    new Promise<void>((resolve) => {
+      onReply = resolve;
+      client.send(small);
+    });
+  for (let i = 0; i < WARMUP; i++) await echo();
+  let start = performance.now();
+  for (let i = 0; i < ROUND_TRIPS; i++) await echo();
+  const roundTripUs = (performance.now() - start) * 1000 / ROUND_TRIPS;
+  const done = new Promise<void>((resolve) => onAll = resolve);
+  start = performance.now();
+  for (let i = 0; i < MESSAGES; i++) {
+    while (client.bufferedAmount >= BOUND) await new Promise((r) => setTimeout(r, 2));
+    client.send(kib);
+  }
+  await done;
+  const messagesPerSecond = MESSAGES / ((performance.now() - start) / 1000);
+  const closed = new Promise((resolve) => client.onclose = resolve);
+  client.close();
+  await closed;
+  await server.shutdown();
+  return { roundTripUs, messagesPerSecond };
+}
+
+async function nodeWs(): Promise<Figures | string> {
+  try {
+    await Deno.stat(`${NODE_DIR}/node_modules/ws/package.json`);
+  } catch {
+    await Deno.mkdir(NODE_DIR, { recursive: true });
+    const install = await new Deno.Command("npm", {
+      args: ["install", "--silent", "--no-audit", "--no-fund", "--prefix", NODE_DIR, NODE_WS],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!install.success) return `npm install ${NODE_WS} failed`;
+  }
+  const script = new URL("./_node_ws.mjs", import.meta.url).pathname;
+  const run = await new Deno.Command("node", {
+    args: [script, NODE_DIR, String(ROUND_TRIPS), String(MESSAGES)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!run.success) return "node run failed";
+  return JSON.parse(new TextDecoder().decode(run.stdout)) as Figures;
+}
+
+function row(name: string, figures: Figures): string {
+  return `  ${name.padEnd(22)} ${figures.roundTripUs.toFixed(1).padStart(8)} µs  ${
+    Math.round(figures.messagesPerSecond).toLocaleString("en-US").padStart(10)
+  } msg/s`;
+}
+
+/** Runs the ws benchmark and prints figures and ratios. */
+export async function run(): Promise<void> {
+  const ours = await rsock();
+  const bare = await bareDeno();
+  const node = await nodeWs();
+  // deno-lint-ignore no-console
+  const print = console.log;
+  print(`ws: echo round trip (32 B, ${ROUND_TRIPS} sequential), throughput (${MESSAGES} x 1 KiB)`);
+  print(row("rsock server+client", ours));
+  print(row("bare Deno upgrade", bare));
+  if (typeof node === "string") print(`  Node ws: skipped (${node})`);
+  else print(row(`Node ${NODE_WS}`, node));
+  print(
+    `  throughput rsock/bare Deno: ${
+      (ours.messagesPerSecond / bare.messagesPerSecond).toFixed(2)
+    }x (target >= 0.9)`,
+  );
+  if (typeof node !== "string") {
+    print(
+      `  throughput rsock/Node ws: ${
+        (ours.messagesPerSecond / node.messagesPerSecond).toFixed(2)
+      }x (target >= 1.0)`,
+    );
+    print(
+      `  round trip rsock/Node ws: ${
+        (ours.roundTripUs / node.roundTripUs).toFixed(2)
+      }x (target <= 1.0)`,
+    );
+  }
+}
+
+if (import.meta.main) await run();
