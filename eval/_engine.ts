@@ -102,6 +102,28 @@ function primitive(remote: RemoteObject): unknown {
   return remote.type === "undefined" ? undefined : remote.value;
 }
 
+/** Thrown by {@linkcode untilAborted}: the caller stopped waiting. */
+export class StoppedWaiting extends Error {
+  constructor() {
+    super("stopped waiting");
+    this.name = "StoppedWaiting";
+  }
+}
+
+/**
+ * Waits for `work` unless `signal` aborts first. In-process, a pending top-level `await`
+ * cannot be cancelled; this only stops waiting for it (it goes on in the background).
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  if (signal.aborted) return Promise.reject(new StoppedWaiting());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new StoppedWaiting());
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 /** One REPL over the current isolate. */
 export class InspectorEngine {
   #session = new Session();
@@ -181,7 +203,7 @@ export class InspectorEngine {
   }
 
   /** Runs `code` (JavaScript, or TypeScript when it does not parse as JavaScript). */
-  async evaluate(code: string): Promise<EngineResult> {
+  async evaluate(code: string, signal?: AbortSignal): Promise<EngineResult> {
     if (this.#closed) throw new Error("the evaluation engine is closed");
     const lines: string[] = [];
     const console = globalThis.console as unknown as Record<string, unknown>;
@@ -192,11 +214,11 @@ export class InspectorEngine {
       };
     }
     try {
-      let outcome = await this.#run(code);
+      let outcome = await untilAborted(this.#run(code), signal);
       if (outcome.thrown && outcome.value instanceof SyntaxError) {
         const typescript = stripTypes(code);
         if (typescript !== undefined) {
-          const retried = await this.#run(typescript);
+          const retried = await untilAborted(this.#run(typescript), signal);
           // Keep the JavaScript diagnosis unless TypeScript got further.
           if (!(retried.thrown && retried.value instanceof SyntaxError)) outcome = retried;
           else if (isIncompleteMessage(retried.value.message)) outcome = retried;

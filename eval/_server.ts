@@ -34,7 +34,7 @@ export interface Transaction {
   readonly connection: string;
   /** The server. */
   readonly server: EvalServer;
-  /** Aborts when the client sends `<<<esc>>>` while this transaction runs, or vanishes. */
+  /** Aborts when the client sends `<<<esc>>>` while this transaction runs. */
   readonly signal: AbortSignal;
   /** svSocket's own processing, to delegate to. */
   defaultProcess(): Promise<string>;
@@ -215,7 +215,8 @@ class Client {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.current?.abort();
+    // The running transaction is left to finish (or to the time limit): in-process, giving up
+    // on it would let the next one overlap it.
     try {
       this.conn.close();
     } catch {
@@ -343,7 +344,6 @@ class Server implements EvalServer {
       ended = true;
       wake?.();
       wake = undefined;
-      client.current?.abort();
       await worker;
     }
   }

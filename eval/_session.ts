@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type EngineResult, InspectorEngine } from "./_engine.ts";
+import { type EngineResult, InspectorEngine, StoppedWaiting } from "./_engine.ts";
 import type { FromWorker, ToWorker } from "./_worker.ts";
 
 /** What one evaluation gave. */
@@ -30,11 +30,14 @@ export interface EvaluationResult {
 
 /** Per-evaluation options. */
 export interface EvaluateOptions {
-  /** Stops waiting: a queued evaluation is dropped; in worker mode a running one is killed. */
+  /**
+   * Stops waiting: a queued evaluation is dropped; in worker mode a running one is killed;
+   * in-process a pending top-level `await` is given up on.
+   */
   readonly signal?: AbortSignal;
   /**
-   * Time limit in milliseconds. Enforced only in worker mode (by terminating the worker);
-   * in-process, a running evaluation cannot be interrupted.
+   * Time limit in milliseconds. In worker mode the worker is terminated; in-process only a
+   * pending top-level `await` can be given up on (synchronous code runs to its end).
    *
    * @default the session's `timeout`
    */
@@ -92,7 +95,8 @@ export interface SessionOptions {
    */
   readonly worker?: boolean;
   /**
-   * Default time limit per evaluation in milliseconds (worker mode only; 0 = none).
+   * Default time limit per evaluation in milliseconds (0 = none); see
+   * {@linkcode EvaluateOptions.timeout}.
    *
    * @default 0
    */
@@ -151,8 +155,31 @@ abstract class SerialSession implements EvalSession {
 class InProcessSession extends SerialSession {
   #engine = new InspectorEngine();
 
-  override async run(code: string): Promise<EvaluationResult> {
-    return toResult(await this.#engine.evaluate(code));
+  override async run(
+    code: string,
+    timeout: number,
+    signal?: AbortSignal,
+  ): Promise<EvaluationResult> {
+    // Synchronous code cannot be stopped in-process; a pending top-level await can be given up
+    // on (it goes on in the background), so that one never-settling promise does not hold
+    // every other caller forever.
+    const stop = new AbortController();
+    const timer = timeout > 0 ? setTimeout(() => stop.abort(), timeout) : undefined;
+    const onAbort = () => stop.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      return toResult(await this.#engine.evaluate(code, stop.signal));
+    } catch (error) {
+      if (!(error instanceof StoppedWaiting)) throw error;
+      return interrupted(
+        signal?.aborted
+          ? "evaluation aborted; it may still finish in the background"
+          : `evaluation ran past ${timeout} ms; it may still finish in the background`,
+      );
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
   }
 
   override expose(functions: Record<string, (...args: unknown[]) => unknown>): void {

@@ -89,6 +89,12 @@ Deno.test("eval session (in-process): REPL semantics in the host's global scope"
     delete (globalThis as Record<string, unknown>).viaEval;
     delete (globalThis as Record<string, unknown>).viaEvalFn;
   });
+  await t.step("a never-settling await is given up on after the time limit", async () => {
+    const result = await session.evaluate("await new Promise(() => {})", { timeout: 100 });
+    assert.equal(result.interrupted, true);
+    assert.match(result.text, /^Interrupted: evaluation ran past 100 ms; it may still finish/);
+    assert.equal((await session.evaluate("console.log('captured'); 1")).text, "captured\n1");
+  });
   await t.step("a signal aborted before the turn drops the evaluation", async () => {
     const result = await session.evaluate("1", { signal: AbortSignal.abort() });
     assert.equal(result.error, true);
