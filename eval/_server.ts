@@ -67,6 +67,8 @@ export interface EvalServerOptions {
    * wrong token gets one error line and the connection is closed.
    */
   readonly token?: string;
+  /** Milliseconds a client has to send the token before it is disconnected. @default 10000 */
+  readonly authTimeout?: number;
   /** TLS certificate and key (PEM): the server speaks TLS (`Deno.listenTls`). */
   readonly tls?: { readonly cert: string; readonly key: string };
   /** Longest line accepted, in bytes; longer gets an error reply and the client is closed. @default 1048576 */
@@ -338,9 +340,16 @@ class Server implements EvalServer {
       wake?.();
       wake = undefined;
     };
+    // A client that never sends the token would hold a connection forever.
+    const authTimer = authenticated ? undefined : setTimeout(() => {
+      if (authenticated) return;
+      void client.write(frameReply("Error: no token within the time limit", "\r\n"))
+        .then(() => client.close());
+    }, this.#options.authTimeout ?? 10_000);
     try {
       await this.#readLines(client, push, () => queue.length);
     } finally {
+      clearTimeout(authTimer);
       ended = true;
       wake?.();
       wake = undefined;

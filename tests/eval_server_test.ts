@@ -210,6 +210,12 @@ Deno.test("eval server: token, bind rule, line limit, vanishing clients", async 
       );
       await good.exchange("typeof shouldNotRun", '"undefined"\r\n\r\n');
     });
+    await t.step("a client that never sends the token is disconnected", async () => {
+      await using server = await startEvalServer({ port: 0, token: "t", authTimeout: 100 });
+      await using silent = await Raw.open(server.port);
+      await silent.untilEnd();
+      assert.equal(silent.received, "Error: no token within the time limit\r\n");
+    });
     await t.step("a line over the limit: error reply, client closed, server goes on", async () => {
       await using server = await startEvalServer({ port: 0, maxLineBytes: 1000 });
       await using big = await Raw.open(server.port);
