@@ -308,6 +308,9 @@ class Server implements EvalServer {
       const handler = this.#serve(client).finally(() => {
         client.close();
         this.#clients.delete(client);
+        // Connection names are never reused, so their settings would only pile up; names
+        // given with <<<id=…>>> are kept for the next connection.
+        this.#settings.delete(client.name);
         this.#handlers.delete(handler);
       });
       this.#handlers.add(handler);
