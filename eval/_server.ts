@@ -242,7 +242,8 @@ class Server implements EvalServer {
   readonly #handlers = new Set<Promise<void>>();
   #nextId = 0;
   #closing: Promise<void> | undefined;
-  #accepting: Promise<void>;
+  readonly #accepting: Promise<void>;
+  readonly #resolveClosed: () => void;
 
   constructor(
     listener: Deno.Listener,
@@ -261,12 +262,9 @@ class Server implements EvalServer {
     this.#lineEnd = options.lineEnd ?? "\r\n";
     const { promise, resolve } = Promise.withResolvers<void>();
     this.closed = promise;
-    this.#accepting = this.#accept();
-    this.closed.then(() => {}, () => {});
     this.#resolveClosed = resolve;
+    this.#accepting = this.#accept();
   }
-
-  readonly #resolveClosed: () => void;
 
   get clients(): readonly string[] {
     return [...this.#clients].map((client) => client.name);

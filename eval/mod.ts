@@ -3,10 +3,26 @@
  * second console, an editor, a monitor, R itself) connect over TCP and evaluate JavaScript or
  * TypeScript in the running program's global scope, one transaction per line.
  *
- * The session ({@linkcode createSession}) can also be used without the server: the websocket
- * console and NNG requests evaluate through the same one.
+ * - {@linkcode startEvalServer}: the server (svSocket's `startSocketServer()`), loopback by
+ *   default, token + TLS for anything else, 1 MiB line limit, optional worker mode so a runaway
+ *   evaluation can be interrupted.
+ * - {@linkcode connectEvalServer}, `send()` and {@linkcode evalServer}: the client, for rsock's
+ *   server (JavaScript) and R's svSocket (R code, values through R serialization).
+ * - {@linkcode createSession}: the shared session without the server, for the websocket console
+ *   and NNG requests: every caller evaluates one at a time in arrival order.
  *
- * @example
+ * @example Serve the program's global scope, and evaluate in it from a client
+ * ```ts
+ * import { connectEvalServer, evalServer, startEvalServer } from "@x/rsock/eval";
+ *
+ * await using server = await startEvalServer({ port: 0 });
+ * await using conn = await connectEvalServer({ port: server.port });
+ * await conn.send("let counter = 0");
+ * await conn.send("++counter"); // "1"
+ * await evalServer(conn, "counter + 1"); // 2, as a JS value
+ * ```
+ *
+ * @example The session alone
  * ```ts
  * import { createSession } from "@x/rsock/eval";
  *
