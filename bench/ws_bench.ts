@@ -13,6 +13,7 @@ const ROUND_TRIPS = 10_000;
 const MESSAGES = 100_000;
 const WARMUP = 1_000;
 const BOUND = 4 * 1024 * 1024;
+const ROUNDS = 5;
 const NODE_DIR = "/tmp/rsock-bench-node";
 const NODE_WS = "ws@8.18.0";
 
@@ -123,14 +124,44 @@ function row(name: string, figures: Figures): string {
   } msg/s`;
 }
 
+/** The best of several rounds for each figure: the least disturbed by other work on 2 cores. */
+function best(rounds: Figures[]): Figures {
+  return {
+    roundTripUs: Math.min(...rounds.map((r) => r.roundTripUs)),
+    messagesPerSecond: Math.max(...rounds.map((r) => r.messagesPerSecond)),
+  };
+}
+
 /** Runs the ws benchmark and prints figures and ratios. */
 export async function run(): Promise<void> {
-  const ours = await rsock();
-  const bare = await bareDeno();
-  const node = await nodeWs();
+  const oursRounds: Figures[] = [];
+  const bareRounds: Figures[] = [];
+  const nodeRounds: Figures[] = [];
+  let nodeProblem = "";
+  // Rounds interleave the three so a slow moment of the machine does not favour one.
+  for (let round = 0; round < ROUNDS; round++) {
+    if (round % 2 === 0) {
+      oursRounds.push(await rsock());
+      bareRounds.push(await bareDeno());
+    } else {
+      bareRounds.push(await bareDeno());
+      oursRounds.push(await rsock());
+    }
+    if (nodeProblem === "") {
+      const node = await nodeWs();
+      if (typeof node === "string") nodeProblem = node;
+      else nodeRounds.push(node);
+    }
+  }
+  const ours = best(oursRounds);
+  const bare = best(bareRounds);
+  const node = nodeProblem !== "" ? nodeProblem : best(nodeRounds);
   // deno-lint-ignore no-console
   const print = console.log;
-  print(`ws: echo round trip (32 B, ${ROUND_TRIPS} sequential), throughput (${MESSAGES} x 1 KiB)`);
+  print(
+    `ws: echo round trip (32 B, ${ROUND_TRIPS} sequential), throughput (${MESSAGES} x 1 KiB); ` +
+      `best of ${ROUNDS}`,
+  );
   print(row("rsock server+client", ours));
   print(row("bare Deno upgrade", bare));
   if (typeof node === "string") print(`  Node ws: skipped (${node})`);

@@ -141,8 +141,8 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
    * Sends one message (string as text, bytes as binary), like R's `websocket_write`; waits
    * first while more than `maxBufferedAmount` bytes are unsent.
    */
-  write(data: WsData, options: { signal?: AbortSignal } = {}): Promise<void> {
-    return sendWithBackpressure(this.#socket, data, this.#maxBuffered, this.url, options.signal);
+  write(data: WsData, options?: { signal?: AbortSignal }): Promise<void> {
+    return sendWithBackpressure(this.#socket, data, this.#maxBuffered, this.url, options?.signal);
   }
 
   /**

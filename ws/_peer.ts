@@ -129,15 +129,33 @@ export async function waitForRoom(
   }
 }
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** Sends `data` after waiting for room; rejects with ConnectionError once closed. */
-export async function sendWithBackpressure(
+export function sendWithBackpressure(
   socket: WebSocket,
   data: WsData,
   bound: number,
   what: string,
   signal?: AbortSignal,
 ): Promise<void> {
-  if (socket.bufferedAmount >= bound) await waitForRoom(socket, bound, signal);
+  // The common case (room, open) sends at once and shares one settled promise: no async
+  // function frame per message, which the 1 KiB throughput bench shows.
+  if (socket.readyState === WebSocket.OPEN && socket.bufferedAmount < bound) {
+    socket.send(data as string | Uint8Array<ArrayBuffer>);
+    return RESOLVED;
+  }
+  return sendLater(socket, data, bound, what, signal);
+}
+
+async function sendLater(
+  socket: WebSocket,
+  data: WsData,
+  bound: number,
+  what: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  await waitForRoom(socket, bound, signal);
   if (socket.readyState !== WebSocket.OPEN) {
     throw new ConnectionError(`Cannot write to ${what}: the connection is closed`);
   }

@@ -156,7 +156,7 @@ class Client implements WsServerClient {
   get open(): boolean {
     return this.socket.readyState === WebSocket.OPEN;
   }
-  write(data: WsData, options: { signal?: AbortSignal } = {}): Promise<void> {
+  write(data: WsData, options?: { signal?: AbortSignal }): Promise<void> {
     return this.#server.write(data, this, options);
   }
   close(code: number = CloseCode.normal, reason = ""): void {
@@ -289,7 +289,7 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
   write(
     data: WsData,
     client: WsServerClient,
-    options: { signal?: AbortSignal } = {},
+    options?: { signal?: AbortSignal },
   ): Promise<void> {
     const known = this.#clients.get(client.id);
     if (known === undefined || known !== client) {
@@ -302,7 +302,7 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
       data,
       this.#maxBuffered,
       `client ${client.id}`,
-      options.signal,
+      options?.signal,
     );
   }
 
@@ -451,7 +451,10 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
         return;
       }
       this.#callbacks.receive?.(decoded.data, client, decoded.header);
-      this.#emit({ type: "receive", client, data: decoded.data, header: decoded.header });
+      // Build the event only for an iterating consumer: most servers use callbacks alone.
+      if (this.#queue !== undefined) {
+        this.#emit({ type: "receive", client, data: decoded.data, header: decoded.header });
+      }
     };
     socket.onerror = () => {
       // The close event that follows reports the outcome; this only keeps errors from being
