@@ -304,7 +304,7 @@ Deno.test("eval server: push, client list and close, custom process, plain line 
 
 Deno.test("eval server (worker mode): <<<esc>>> and the time limit interrupt a runaway", async () => {
   await withTimeout(30_000, async () => {
-    await using server = await startEvalServer({ port: 0, worker: true, timeout: 3_000 });
+    await using server = await startEvalServer({ port: 0, worker: true, timeout: 1_500 });
     await using c = await Raw.open(server.port);
     await c.exchange("let kept = 1; kept", "1\r\n\r\n");
     await c.write("while (true) {}");
@@ -317,7 +317,7 @@ Deno.test("eval server (worker mode): <<<esc>>> and the time limit interrupt a r
     await c.exchange("typeof kept", '"undefined"\r\n\r\n');
     await c.write("for (;;) {}");
     const timedOut =
-      "Interrupted: evaluation ran past 3000 ms; the worker was restarted and the session's state is lost\r\n\r\n";
+      "Interrupted: evaluation ran past 1500 ms; the worker was restarted and the session's state is lost\r\n\r\n";
     assert.equal(await c.take(timedOut.length), timedOut);
     await c.exchange("1 + 1", "2\r\n\r\n");
   });
