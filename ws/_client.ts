@@ -57,7 +57,18 @@ export interface WsMessage {
   readonly header: WsHeader;
 }
 
-/** An open WebSocket connection made by {@linkcode websocket}. */
+/**
+ * An open WebSocket connection made by {@linkcode websocket}.
+ *
+ * @example
+ * ```ts
+ * import { websocket } from "@x/rsock/ws";
+ *
+ * await using client = await websocket("ws://127.0.0.1:7681/");
+ * await client.write(new Uint8Array([1, 2, 3]));
+ * for await (const { data } of client) console.log(data);
+ * ```
+ */
 export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
   /** The URL connected to. */
   readonly url: string;

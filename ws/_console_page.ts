@@ -5,7 +5,17 @@
  * @module
  */
 
-/** The websocket subprotocol of the console page. */
+/**
+ * The websocket subprotocol of the console page: JSON messages, `{type:"eval", id, code}` from
+ * the page, `{type:"result", id, text, error}` and `{type:"push", text}` from the server.
+ *
+ * @example
+ * ```ts
+ * import { CONSOLE_PROTOCOL, websocket } from "@x/rsock/ws";
+ * const page = await websocket("ws://127.0.0.1:7681/ws", { protocols: CONSOLE_PROTOCOL });
+ * await page.write(JSON.stringify({ type: "eval", id: 1, code: "1 + 1" }));
+ * ```
+ */
 export const CONSOLE_PROTOCOL = "rsock.console.v1";
 
 function escapeHtml(text: string): string {

@@ -28,7 +28,15 @@ const CONTENT_TYPES: Record<string, string> = {
   pdf: "application/pdf",
 };
 
-/** The Content-Type for a file name by its extension; `application/octet-stream` otherwise. */
+/**
+ * The Content-Type for a file name by its extension; `application/octet-stream` otherwise.
+ *
+ * @example
+ * ```ts
+ * import { contentTypeFor } from "@x/rsock/ws";
+ * contentTypeFor("index.html"); // "text/html; charset=utf-8"
+ * ```
+ */
 export function contentTypeFor(name: string): string {
   const dot = name.lastIndexOf(".");
   const ext = dot < 0 ? "" : name.slice(dot + 1).toLowerCase();

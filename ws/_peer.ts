@@ -33,7 +33,16 @@ export interface WsCloseInfo {
   readonly wasClean: boolean;
 }
 
-/** Close codes rsock sends, named (RFC 6455 section 7.4.1). */
+/**
+ * Close codes rsock sends, named (RFC 6455 section 7.4.1).
+ *
+ * @example
+ * ```ts
+ * import { CloseCode, createServer } from "@x/rsock/ws";
+ * await using server = createServer({ port: 0 });
+ * for (const client of server.clients) client.close(CloseCode.goingAway, "maintenance");
+ * ```
+ */
 export const CloseCode = {
   /** Normal closure. */
   normal: 1000,
@@ -47,14 +56,36 @@ export const CloseCode = {
   tryAgainLater: 1013,
 } as const;
 
-/** The default largest message: 16 MiB, R's `websockets_max_buffer_size`. */
+/**
+ * The default largest message: 16 MiB, R's `websockets_max_buffer_size`.
+ *
+ * @example
+ * ```ts
+ * import { createServer, DEFAULT_MAX_MESSAGE_SIZE } from "@x/rsock/ws";
+ * await using server = createServer({ port: 0, maxMessageSize: 4 * DEFAULT_MAX_MESSAGE_SIZE });
+ * ```
+ */
 export const DEFAULT_MAX_MESSAGE_SIZE = 16_777_216;
 /**
  * The highest allowed `maxMessageSize`: Deno fails a connection without a close frame at
  * 65 MiB and above (measured on Deno 2.9.6), so rsock's clean 1009 must happen below it.
+ *
+ * @example
+ * ```ts
+ * import { createServer, MAX_MESSAGE_SIZE_LIMIT } from "@x/rsock/ws";
+ * await using server = createServer({ port: 0, maxMessageSize: MAX_MESSAGE_SIZE_LIMIT });
+ * ```
  */
 export const MAX_MESSAGE_SIZE_LIMIT = 64 * 1_048_576;
-/** The default bound on unsent bytes per connection before backpressure applies: 4 MiB. */
+/**
+ * The default bound on unsent bytes per connection before backpressure applies: 4 MiB.
+ *
+ * @example
+ * ```ts
+ * import { createServer, DEFAULT_MAX_BUFFERED } from "@x/rsock/ws";
+ * await using server = createServer({ port: 0, maxBufferedAmount: DEFAULT_MAX_BUFFERED / 4 });
+ * ```
+ */
 export const DEFAULT_MAX_BUFFERED = 4 * 1_048_576;
 
 const encoder = new TextEncoder();

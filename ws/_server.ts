@@ -18,7 +18,15 @@ import {
   type WsHeader,
 } from "./_peer.ts";
 
-/** The default port, as R's `create_server(port = 7681)`. */
+/**
+ * The default port, as R's `create_server(port = 7681)`.
+ *
+ * @example
+ * ```ts
+ * import { createServer, DEFAULT_WS_PORT } from "@x/rsock/ws";
+ * await using server = createServer({ port: DEFAULT_WS_PORT });
+ * ```
+ */
 export const DEFAULT_WS_PORT = 7681;
 
 /** One connected client, as the server sees it (R's `WS` environment). */
@@ -186,6 +194,16 @@ function offeredProtocols(request: Request): string[] {
 /**
  * A running WebSocket server (R's server environment from `create_server`). Create it with
  * {@linkcode createServer}.
+ *
+ * @example Pump events yourself, like R's `service()`
+ * ```ts
+ * import { createServer } from "@x/rsock/ws";
+ *
+ * await using server = createServer({ port: 0 });
+ * for await (const event of server) {
+ *   if (event.type === "receive") server.broadcast(event.data);
+ * }
+ * ```
  */
 export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
   /** The TCP port (0 for a Unix socket). */
