@@ -95,6 +95,32 @@ Deno.test("ws: oversize messages are refused with 1009, never truncated", async 
       assert.match(info.reason, /2000 bytes exceeds the 1500-byte limit/);
     });
 
+    await t.step(
+      "the default limit is R's 16 MiB: 16 MiB passes, one byte more is 1009",
+      async () => {
+        let got = 0;
+        await using defaults = createServer({
+          port: 0,
+          receive: (data, client) => {
+            got = (data as Uint8Array).length;
+            client.write("ok");
+          },
+        });
+        await using fits = await websocket(defaults.url);
+        await fits.write(new Uint8Array(16 * 1_048_576));
+        for await (const message of fits) {
+          assert.equal(message.data, "ok");
+          break;
+        }
+        assert.equal(got, 16 * 1_048_576);
+        await using over = await websocket(defaults.url);
+        await over.write(new Uint8Array(16 * 1_048_576 + 1));
+        const info = await over.closed;
+        assert.equal(info.code, 1009);
+        assert.equal(info.reason, "message of 16777217 bytes exceeds the 16777216-byte limit");
+      },
+    );
+
     await t.step("limits above 64 MiB are a RangeError", () => {
       assert.throws(() => createServer({ port: 0, maxMessageSize: 65 * 1_048_576 }), RangeError);
     });
@@ -189,9 +215,17 @@ Deno.test("ws: graceful shutdown closes clients with 1001 and refuses new ones",
   await withTimeout(15_000, async () => {
     const closes: WsCloseInfo[] = [];
     const server = createServer({ port: 0, closed: (_c, info) => closes.push(info) });
+    const events = server.events();
     const client = await websocket(server.url);
     await waitFor("established", () => server.clients.length === 1);
+    const types: string[] = [];
+    const draining = (async () => {
+      for await (const event of events) types.push(event.type);
+    })();
     await server.close();
+    // The events iterator ends cleanly once the server has stopped.
+    await draining;
+    assert.deepEqual(types, ["established", "closed"]);
     const info = await client.closed;
     assert.equal(info.code, 1001);
     assert.equal(info.reason, "server shutting down");

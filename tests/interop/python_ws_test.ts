@@ -46,6 +46,16 @@ async def main():
 asyncio.run(main())
 `;
 
+// A python client over a Unix socket: one echo.
+const UNIX_SCRIPT = `
+import asyncio, sys, websockets
+async def main(path):
+    async with websockets.unix_connect(path, "ws://localhost/") as ws:
+        await ws.send("over unix")
+        print(await ws.recv(), flush=True)
+asyncio.run(main(sys.argv[1]))
+`;
+
 async function* jsonLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<unknown> {
   let buffer = "";
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
@@ -132,6 +142,30 @@ interopTest("rsock client against a python3-websockets server", [
       child.kill();
       await child.status;
       await lines.return(undefined);
+    }
+  });
+});
+
+interopTest("python3-websockets client over the rsock server's Unix socket", [
+  "python3-websockets",
+], async () => {
+  await withTimeout(30_000, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await using server = createServer({
+        path: `${dir}/ws.sock`,
+        receive: (data, client) => client.write(`echo: ${data}`),
+      });
+      const result = await new Deno.Command(PYTHON, {
+        args: ["-c", UNIX_SCRIPT, server.path!],
+        stdout: "piped",
+        stderr: "inherit",
+        signal: AbortSignal.timeout(20_000),
+      }).output();
+      assert.equal(new TextDecoder().decode(result.stdout), "echo: over unix\n");
+      assert.ok(result.success);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   });
 });
