@@ -267,3 +267,29 @@ Deno.test("ws heartbeat: a peer that never answers pings is disconnected", async
     }
   });
 });
+
+Deno.test("ws: a throwing or rejecting callback closes its client with 1011", async () => {
+  await withTimeout(15_000, async () => {
+    const errors: string[] = [];
+    await using server = createServer({
+      port: 0,
+      receive: async (data) => {
+        await Promise.resolve();
+        if (data === "reject") throw new Error("async failure");
+        throw new Error("sync failure");
+      },
+      error: (error, client) => errors.push(`${client.id}: ${(error as Error).message}`),
+    });
+    await using first = await websocket(server.url);
+    await first.write("reject");
+    assert.equal((await first.closed).code, 1011);
+    server.setCallback("receive", () => {
+      throw new Error("sync failure");
+    });
+    await using second = await websocket(server.url);
+    await second.write("x");
+    const info = await second.closed;
+    assert.deepEqual([info.code, info.reason], [1011, "internal error in a callback"]);
+    assert.deepEqual(errors, ["1: async failure", "2: sync failure"]);
+  });
+});

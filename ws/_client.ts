@@ -21,15 +21,19 @@ import {
 // the application range, mirroring 1009 and 1013.
 const CLIENT_MESSAGE_TOO_BIG = 4009;
 const CLIENT_TRY_AGAIN_LATER = 4013;
+const CLIENT_INTERNAL_ERROR = 4011;
 
-/** The callbacks of a client, the same names as the server's. */
+/**
+ * The callbacks of a client, the same names as the server's. A callback may be async: a throw
+ * or a rejected promise closes the connection with 4011 and goes to the `error` option.
+ */
 export interface WsClientCallbacks {
   /** The connection opened. */
-  established?: (client: WsClient) => void;
+  established?: (client: WsClient) => unknown;
   /** The connection ended. */
-  closed?: (client: WsClient, info: WsCloseInfo) => void;
+  closed?: (client: WsClient, info: WsCloseInfo) => unknown;
   /** A message arrived (R's `receive(DATA, WS, HEADER)`). */
-  receive?: (data: WsData, client: WsClient, header: WsHeader) => void;
+  receive?: (data: WsData, client: WsClient, header: WsHeader) => unknown;
 }
 
 /** Options for {@linkcode websocket}. */
@@ -45,6 +49,11 @@ export interface WsClientOptions extends WsClientCallbacks {
   maxBufferedAmount?: number;
   /** Messages an unread iterator may hold before the connection is closed with 4013. @default {1024} */
   maxQueuedMessages?: number;
+  /**
+   * Called when a callback throws or its promise rejects; the connection is closed with 4011
+   * first. Without it the error is reported as uncaught (`reportError`).
+   */
+  error?: (error: unknown, client: WsClient) => void;
   /** Aborts the connection attempt, or closes the open connection. */
   signal?: AbortSignal;
 }
@@ -79,6 +88,7 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
   readonly #maxMessageSize: number;
   readonly #maxBuffered: number;
   readonly #queue: AsyncQueue<WsMessage>;
+  readonly #onError: WsClientOptions["error"];
   #iterated = false;
   #resolveClosed!: (info: WsCloseInfo) => void;
 
@@ -91,6 +101,7 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
       const callback = options[name];
       if (callback !== undefined) this.setCallback(name, callback);
     }
+    this.#onError = options.error;
     this.#maxMessageSize = checkMaxMessageSize(options.maxMessageSize);
     this.#maxBuffered = checkMaxBuffered(options.maxBufferedAmount);
     this.#queue = new AsyncQueue(options.maxQueuedMessages ?? 1024);
@@ -106,7 +117,7 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
       }
       const receive = this.#callbacks.receive;
       if (receive !== undefined) {
-        receive(decoded.data, this, decoded.header);
+        this.#guard(() => receive(decoded.data, this, decoded.header));
         return;
       }
       if (this.#queue.full) {
@@ -118,7 +129,8 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
     socket.onclose = (event) => {
       const info = { code: event.code, reason: event.reason, wasClean: event.wasClean };
       this.#queue.close();
-      this.#callbacks.closed?.(this, info);
+      const closed = this.#callbacks.closed;
+      if (closed !== undefined) this.#guard(() => closed(this, info));
       this.#resolveClosed(info);
     };
     options.signal?.addEventListener("abort", () => this.close(), { once: true });
@@ -191,7 +203,23 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
 
   /** Runs the `established` callback; called once the socket is open. */
   notifyEstablished(): void {
-    this.#callbacks.established?.(this);
+    const established = this.#callbacks.established;
+    if (established !== undefined) this.#guard(() => established(this));
+  }
+
+  #guard(run: () => unknown): void {
+    const fail = (error: unknown) => {
+      if (this.open) this.close(CLIENT_INTERNAL_ERROR, "internal error in a callback");
+      const handler = this.#onError;
+      if (handler !== undefined) handler(error, this);
+      else reportError(error);
+    };
+    try {
+      const result = run();
+      if (result instanceof Promise) result.catch(fail);
+    } catch (error) {
+      fail(error);
+    }
   }
 }
 

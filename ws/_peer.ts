@@ -52,6 +52,8 @@ export const CloseCode = {
   policyViolation: 1008,
   /** Message too big for the configured limit. */
   messageTooBig: 1009,
+  /** The server hit an error (here: a callback threw). */
+  internalError: 1011,
   /** Try again later (here: the event queue of an unread iterator is full). */
   tryAgainLater: 1013,
 } as const;

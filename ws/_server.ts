@@ -52,14 +52,17 @@ export interface WsServerClient {
   close(code?: number, reason?: string): void;
 }
 
-/** The callbacks of a server, R's `set_callback` names. */
+/**
+ * The callbacks of a server, R's `set_callback` names. A callback may be async: a throw or a
+ * rejected promise closes that client with 1011 and goes to the `error` option.
+ */
 export interface WsServerCallbacks {
   /** A client connected (R's `established(WS)`). */
-  established?: (client: WsServerClient) => void;
+  established?: (client: WsServerClient) => unknown;
   /** A client's connection ended (R's `closed(WS)`). */
-  closed?: (client: WsServerClient, info: WsCloseInfo) => void;
+  closed?: (client: WsServerClient, info: WsCloseInfo) => unknown;
   /** A message arrived (R's `receive(DATA, WS, HEADER)`). */
-  receive?: (data: WsData, client: WsServerClient, header: WsHeader) => void;
+  receive?: (data: WsData, client: WsServerClient, header: WsHeader) => unknown;
   /** A plain HTTP request (R's `static(socket, header)`); without it such requests get 404. */
   static?: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;
 }
@@ -121,6 +124,11 @@ export interface WsServerOptions extends WsServerCallbacks {
   upgrade?: UpgradeHook;
   /** Events an unread {@linkcode WsServer.events} iterator may hold. @default {1024} */
   maxQueuedEvents?: number;
+  /**
+   * Called when a callback throws or its promise rejects; that client is closed with 1011
+   * first. Without it the error is reported as uncaught (`reportError`), so bugs stay visible.
+   */
+  error?: (error: unknown, client: WsServerClient) => void;
   /** Closes the server (gracefully) when aborted. */
   signal?: AbortSignal;
 }
@@ -404,6 +412,22 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
     this.#queue?.close();
   }
 
+  /** Runs a callback; a throw or rejection closes its client with 1011 and is reported. */
+  #guard(client: Client, run: () => unknown): void {
+    const fail = (error: unknown) => {
+      if (client.open) client.close(CloseCode.internalError, "internal error in a callback");
+      const handler = this.#options.error;
+      if (handler !== undefined) handler(error, client);
+      else reportError(error);
+    };
+    try {
+      const result = run();
+      if (result instanceof Promise) result.catch(fail);
+    } catch (error) {
+      fail(error);
+    }
+  }
+
   #emit(event: WsServerEvent): void {
     const queue = this.#queue;
     if (queue === undefined) return;
@@ -456,7 +480,8 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
     );
     socket.onopen = () => {
       this.#clients.set(client.id, client);
-      this.#callbacks.established?.(client);
+      const established = this.#callbacks.established;
+      if (established !== undefined) this.#guard(client, () => established(client));
       this.#emit({ type: "established", client });
     };
     socket.onmessage = (event) => {
@@ -468,7 +493,10 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
         );
         return;
       }
-      this.#callbacks.receive?.(decoded.data, client, decoded.header);
+      const receive = this.#callbacks.receive;
+      if (receive !== undefined) {
+        this.#guard(client, () => receive(decoded.data, client, decoded.header));
+      }
       // Build the event only for an iterating consumer: most servers use callbacks alone.
       if (this.#queue !== undefined) {
         this.#emit({ type: "receive", client, data: decoded.data, header: decoded.header });
@@ -485,7 +513,8 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
         reason: event.reason,
         wasClean: event.wasClean,
       };
-      this.#callbacks.closed?.(client, info);
+      const closed = this.#callbacks.closed;
+      if (closed !== undefined) this.#guard(client, () => closed(client, info));
       this.#emit({ type: "closed", client, info });
       if (this.#clients.size === 0) this.#clientsGone?.();
     };
