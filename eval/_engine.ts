@@ -128,6 +128,16 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Pro
 export class InspectorEngine {
   #session = new Session();
   #closed = false;
+  #lines: string[] | undefined;
+
+  /**
+   * Adds a line to the output of the evaluation running now, if any (uncaught errors from the
+   * evaluated code's timers, unhandled rejections). Returns whether one was running.
+   */
+  report(line: string): boolean {
+    this.#lines?.push(line);
+    return this.#lines !== undefined;
+  }
 
   constructor() {
     this.#session.connect();
@@ -206,6 +216,7 @@ export class InspectorEngine {
   async evaluate(code: string, signal?: AbortSignal): Promise<EngineResult> {
     if (this.#closed) throw new Error("the evaluation engine is closed");
     const lines: string[] = [];
+    this.#lines = lines;
     const console = globalThis.console as unknown as Record<string, unknown>;
     const saved = CAPTURED.map((name) => console[name]);
     for (const name of CAPTURED) {
@@ -234,6 +245,7 @@ export class InspectorEngine {
       if (value !== undefined) lines.push(Deno.inspect(value));
       return { text: lines.join("\n"), error: false, value, incomplete: false };
     } finally {
+      this.#lines = undefined;
       CAPTURED.forEach((name, i) => console[name] = saved[i]);
     }
   }

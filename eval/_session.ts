@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type EngineResult, InspectorEngine, StoppedWaiting } from "./_engine.ts";
+import { describeThrown, type EngineResult, InspectorEngine, StoppedWaiting } from "./_engine.ts";
 import type { FromWorker, ToWorker } from "./_worker.ts";
 
 /** What one evaluation gave. */
@@ -101,6 +101,16 @@ export interface SessionOptions {
    * @default 0
    */
   readonly timeout?: number;
+  /**
+   * In-process: keep the program alive when evaluated code throws later (in a timer) or leaves
+   * a rejected promise unhandled. Such errors are added to the output of the evaluation running
+   * at that moment, or dropped. This holds for the whole program while the session is open
+   * (the host's own uncaught errors are caught too); pass `false` to keep Deno's default
+   * (the program ends).
+   *
+   * @default true
+   */
+  readonly survive?: boolean;
 }
 
 function interrupted(reason: string): EvaluationResult {
@@ -154,6 +164,23 @@ abstract class SerialSession implements EvalSession {
 
 class InProcessSession extends SerialSession {
   #engine = new InspectorEngine();
+  readonly #onError?: (event: ErrorEvent) => void;
+  readonly #onRejection?: (event: PromiseRejectionEvent) => void;
+
+  constructor(timeout: number, survive: boolean) {
+    super(timeout);
+    if (!survive) return;
+    this.#onError = (event) => {
+      event.preventDefault();
+      this.#engine.report(describeThrown(event.error ?? event.message));
+    };
+    this.#onRejection = (event) => {
+      event.preventDefault();
+      this.#engine.report(`${describeThrown(event.reason)} (in promise)`);
+    };
+    globalThis.addEventListener("error", this.#onError);
+    globalThis.addEventListener("unhandledrejection", this.#onRejection);
+  }
 
   override async run(
     code: string,
@@ -187,6 +214,8 @@ class InProcessSession extends SerialSession {
   }
 
   override release(): void {
+    if (this.#onError) globalThis.removeEventListener("error", this.#onError);
+    if (this.#onRejection) globalThis.removeEventListener("unhandledrejection", this.#onRejection);
     this.#engine.close();
   }
 }
@@ -204,6 +233,8 @@ class WorkerSession extends SerialSession {
 
   #start(): Worker {
     const worker = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module" });
+    // Never let the worker's own failure end the host program.
+    worker.onerror = (event) => event.preventDefault();
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
       const message = event.data;
       if (message.type === "call") {
@@ -288,6 +319,8 @@ export function createSession(options: SessionOptions = {}): Promise<EvalSession
     throw new RangeError(`timeout must be a number of milliseconds ≥ 0, got ${timeout}`);
   }
   return Promise.resolve(
-    options.worker === true ? new WorkerSession(timeout) : new InProcessSession(timeout),
+    options.worker === true
+      ? new WorkerSession(timeout)
+      : new InProcessSession(timeout, options.survive ?? true),
   );
 }

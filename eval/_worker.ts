@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InspectorEngine } from "./_engine.ts";
+import { describeThrown, InspectorEngine } from "./_engine.ts";
 
 /** host → worker */
 export type ToWorker =
@@ -31,6 +31,17 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 const engine = new InspectorEngine();
+
+// Errors thrown later by evaluated code (timers, unhandled rejections) would end the worker
+// and reach the host: report them in the running evaluation's output instead.
+globalThis.addEventListener("error", (event) => {
+  event.preventDefault();
+  engine.report(describeThrown(event.error ?? event.message));
+});
+globalThis.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  engine.report(`${describeThrown(event.reason)} (in promise)`);
+});
 
 scope.onmessage = async (event) => {
   const message = event.data;

@@ -70,6 +70,16 @@ Deno.test("eval session (in-process): REPL semantics in the host's global scope"
       assert.equal((await session.evaluate("1 + 1")).value, 2, "the session goes on");
     },
   );
+  await t.step("errors thrown later and unhandled rejections do not end the program", async () => {
+    const later = await session.evaluate(
+      "setTimeout(() => { throw new Error('later') }, 0); await new Promise((r) => setTimeout(r, 20)); 1",
+    );
+    assert.equal(later.text, "Uncaught Error: later\n1");
+    const rejected = await session.evaluate(
+      "Promise.reject(new Error('nobody')); await new Promise((r) => setTimeout(r, 20)); 2",
+    );
+    assert.equal(rejected.text, "Uncaught Error: nobody (in promise)\n2");
+  });
   await t.step("evaluations run one at a time in call order", async () => {
     await session.evaluate("let order: number[] = []");
     const all = await Promise.all([
@@ -118,6 +128,12 @@ Deno.test("eval session (worker): a runaway evaluation is interrupted, the sessi
     assert.equal(result.interrupted, true);
     assert.match(result.text, /^Interrupted: evaluation ran past 200 ms; .*state is lost/);
     assert.equal((await session.evaluate("typeof w")).value, "undefined", "fresh worker");
+  });
+  await t.step("errors thrown later stay in the worker", async () => {
+    const result = await session.evaluate(
+      "setTimeout(() => { throw new Error('later') }, 0); await new Promise((r) => setTimeout(r, 20)); 3",
+    );
+    assert.equal(result.text, "Uncaught Error: later\n3");
   });
   await t.step("abort signal while running", async () => {
     const controller = new AbortController();
