@@ -7,6 +7,7 @@
 
 import { createSession, type EvalSession, startEvalServer } from "../eval/mod.ts";
 import { listen, type SocketServer } from "../socket/mod.ts";
+import { serveConsole } from "../ws/mod.ts";
 import {
   booleanFlag,
   type Command,
@@ -24,13 +25,15 @@ import {
 import { Printer } from "./listen.ts";
 
 const DEFAULT_EVAL_PORT = 8888;
+const DEFAULT_WS_PORT = 7681;
 
 const HELP = `rsock serve — one session, reachable from a terminal, R and any TCP client
 
-Usage: rsock serve [--eval [PORT]] [--socket PORT] [--hostname 127.0.0.1]
+Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--socket PORT] [--hostname 127.0.0.1]
                    [--token-env VAR] [--tls-cert FILE --tls-key FILE] [--worker] [--timeout MS]
 
   --eval [PORT]     the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})
+  --ws [PORT]       the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})
   --socket PORT     also listen for plain messages (rsock send, R write.socket) and print them
   --hostname H      address to bind (default 127.0.0.1). Any other address needs a token.
   --token-env VAR   clients must send the token in environment variable VAR as their first line
@@ -39,7 +42,8 @@ Usage: rsock serve [--eval [PORT]] [--socket PORT] [--hostname 127.0.0.1]
   --worker          run the session in a worker: runaway code can be interrupted
   --timeout MS      with --worker, the time limit of one evaluation
 
-With no endpoint flag, every endpoint starts on its default port. Ctrl-C or SIGTERM stops
+With no endpoint flag (--eval, --ws), every endpoint starts on its default port; with some,
+only those. Ctrl-C or SIGTERM stops
 everything.
 
 Permissions: net to each endpoint, e.g. --allow-net=127.0.0.1:${DEFAULT_EVAL_PORT}, and --allow-sys
@@ -68,6 +72,7 @@ export const serveCommand: Command = {
   positionals: false,
   options: {
     eval: { type: "string" },
+    ws: { type: "string" },
     socket: { type: "string" },
     hostname: { type: "string" },
     "token-env": { type: "string" },
@@ -77,14 +82,19 @@ export const serveCommand: Command = {
     timeout: { type: "string" },
   },
   preprocess(args: string[]): string[] {
-    return withOptionalValues(args, ["eval"]);
+    return withOptionalValues(args, ["eval", "ws"]);
   },
   async run(args: ParsedArgs, output: Output): Promise<number> {
     const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
     const evalFlag = stringFlag(args, "eval");
-    const evalPort = evalFlag === undefined || evalFlag === ""
-      ? DEFAULT_EVAL_PORT
-      : parsePort(evalFlag, DEFAULT_EVAL_PORT, "--eval");
+    const wsFlag = stringFlag(args, "ws");
+    const all = evalFlag === undefined && wsFlag === undefined;
+    const evalPort = all || evalFlag !== undefined
+      ? parsePort(evalFlag || undefined, DEFAULT_EVAL_PORT, "--eval")
+      : undefined;
+    const wsPort = all || wsFlag !== undefined
+      ? parsePort(wsFlag || undefined, DEFAULT_WS_PORT, "--ws")
+      : undefined;
     const socketFlag = stringFlag(args, "socket");
     const socketPort = socketFlag === undefined ? undefined : parsePort(socketFlag, 0, "--socket");
     const tokenVariable = stringFlag(args, "token-env");
@@ -108,7 +118,9 @@ export const serveCommand: Command = {
       );
     }
 
-    const needs: Needed[] = [{ name: "net", host: netHost(hostname, evalPort) }, { name: "sys" }];
+    const needs: Needed[] = [{ name: "sys" }];
+    if (evalPort !== undefined) needs.push({ name: "net", host: netHost(hostname, evalPort) });
+    if (wsPort !== undefined) needs.push({ name: "net", host: netHost(hostname, wsPort) });
     if (socketPort !== undefined) needs.push({ name: "net", host: netHost(hostname, socketPort) });
     if (tokenVariable !== undefined) needs.push({ name: "env", variable: tokenVariable });
     if (certFile !== undefined) needs.push({ name: "read", path: certFile });
@@ -130,21 +142,36 @@ export const serveCommand: Command = {
       session = await createSession(
         worker ? (timeout === undefined ? { worker } : { worker, timeout }) : {},
       );
-      const evalServer = await startEvalServer({
-        port: evalPort,
-        hostname,
-        session,
-        ...(token === undefined ? {} : { token }),
-        ...(tls === undefined ? {} : { tls }),
-      });
-      closers.push(() => evalServer.close());
       const banner = [
         `rsock serve: one session (${worker ? "worker" : "in-process"}), pid ${Deno.pid}`,
-        `  eval     ${tls ? "tls" : "tcp"}://${netHost(hostname, evalServer.port)}`,
-        `           rsock console --port ${evalServer.port}    rsock eval --port ${evalServer.port} 'x'`,
-        `           R: con <- socketConnection("${hostname}", ${evalServer.port}); ` +
-        `cat("x\\n", file = con); readLines(con, 1)`,
       ];
+      if (evalPort !== undefined) {
+        const evalServer = await startEvalServer({
+          port: evalPort,
+          hostname,
+          session,
+          ...(token === undefined ? {} : { token }),
+          ...(tls === undefined ? {} : { tls }),
+        });
+        closers.push(() => evalServer.close());
+        const port = evalServer.port;
+        banner.push(
+          `  eval     ${tls ? "tls" : "tcp"}://${netHost(hostname, port)}`,
+          `           rsock console --port ${port}    rsock eval --port ${port} 'x'`,
+          `           R: con <- socketConnection("${hostname}", ${port}); ` +
+            `cat("x\\n", file = con); readLines(con, 1)`,
+        );
+      }
+      if (wsPort !== undefined) {
+        const consoleServer = serveConsole({
+          session,
+          port: wsPort,
+          hostname,
+          ...(token === undefined ? {} : { token }),
+        });
+        closers.push(() => consoleServer.close());
+        banner.push(`  console  ${consoleServer.url}    (open it in a browser)`);
+      }
       let relay: SocketServer | undefined;
       if (socketPort !== undefined) {
         relay = listen({ port: socketPort, hostname, framing: "line" });

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { connectEvalServer, evalServer } from "../eval/mod.ts";
 import { connect } from "../socket/mod.ts";
+import { CONSOLE_PROTOCOL, websocket } from "../ws/mod.ts";
 import { freePort, withTimeout } from "./_peers.ts";
 import { rsock } from "./_process.ts";
 
@@ -34,21 +35,44 @@ Deno.test("serve: with less than the exact permissions it stops before listening
   });
 });
 
-Deno.test("serve: eval clients and the message socket share one process; SIGTERM frees every port", async () => {
+Deno.test("serve: eval clients, the browser console's websocket and the message socket share one session; SIGTERM frees every port", async () => {
   await withTimeout(30_000, async () => {
     const evalPort = freePort();
+    const wsPort = freePort();
     const socketPort = freePort();
     await using child = rsock(
-      [`--allow-net=127.0.0.1:${evalPort},127.0.0.1:${socketPort}`, "--allow-sys"],
-      ["serve", "--eval", String(evalPort), "--socket", String(socketPort)],
+      [
+        `--allow-net=127.0.0.1:${evalPort},127.0.0.1:${wsPort},127.0.0.1:${socketPort}`,
+        "--allow-sys",
+      ],
+      ["serve", "--eval", String(evalPort), "--ws", String(wsPort), "--socket", String(socketPort)],
     );
     await child.waitForOutput(/Ctrl-C or SIGTERM stops/);
     assert.match(child.stderr, new RegExp(`eval +tcp://127\\.0\\.0\\.1:${evalPort}`));
+    assert.match(child.stderr, new RegExp(`console +http://127\\.0\\.0\\.1:${wsPort}/`));
     {
       await using first = await connectEvalServer({ port: evalPort });
       await evalServer(first, "x", 1);
       await using second = await connectEvalServer({ port: evalPort });
       assert.equal(await evalServer(second, "x + 1"), 2);
+    }
+    const page = await fetch(`http://127.0.0.1:${wsPort}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<html/);
+    {
+      await using socket = await websocket(`ws://127.0.0.1:${wsPort}/ws`, {
+        protocols: [CONSOLE_PROTOCOL],
+      });
+      await socket.write(JSON.stringify({ type: "eval", id: 1, code: "x * 40 + 2" }));
+      for await (const message of socket) {
+        assert.deepEqual(JSON.parse(String(message.data)), {
+          type: "result",
+          id: 1,
+          text: "42",
+          error: false,
+        });
+        break;
+      }
     }
     {
       await using conn = await connect({ hostname: "127.0.0.1", port: socketPort });
@@ -59,7 +83,6 @@ Deno.test("serve: eval clients and the message socket share one process; SIGTERM
     const status = await child.finished();
     assert.equal(status.code, 0, child.stderr);
     assert.match(child.stderr, /rsock serve: stopped/);
-    assert.ok(portIsFree(evalPort), "eval port freed");
-    assert.ok(portIsFree(socketPort), "socket port freed");
+    for (const port of [evalPort, wsPort, socketPort]) assert.ok(portIsFree(port), `${port} freed`);
   });
 });
