@@ -293,3 +293,39 @@ Deno.test("ws: a throwing or rejecting callback closes its client with 1011", as
     assert.deepEqual(errors, ["1: async failure", "2: sync failure"]);
   });
 });
+
+Deno.test("ws: an unread events iterator is bounded (1013); signals close", async (t) => {
+  await withTimeout(15_000, async () => {
+    await t.step("a full event queue closes the sender with 1013", async () => {
+      await using server = createServer({ port: 0, maxQueuedEvents: 3 });
+      const events = server.events();
+      await using client = await websocket(server.url);
+      // established + 2 messages fill the queue; the third overflows it. (The client then
+      // stops: a Deno client that keeps sending across a Deno server's close frame sees the
+      // connection fail with code 0; python3-websockets peers see the 1013 either way.)
+      for (let i = 0; i < 3; i++) await client.write(`message ${i}`);
+      const info = await client.closed;
+      assert.equal(info.code, 1013);
+      const first = await events.next();
+      assert.equal(first.value?.type, "established");
+      await events.return?.();
+    });
+
+    await t.step("aborting the server's signal shuts it down", async () => {
+      const controller = new AbortController();
+      const server = createServer({ port: 0, signal: controller.signal });
+      await using client = await websocket(server.url);
+      controller.abort();
+      assert.equal((await client.closed).code, 1001);
+      await server.finished;
+    });
+
+    await t.step("aborting the client's signal closes it", async () => {
+      await using server = createServer({ port: 0 });
+      const controller = new AbortController();
+      const client = await websocket(server.url, { signal: controller.signal });
+      controller.abort();
+      assert.equal((await client.closed).code, 1000);
+    });
+  });
+});

@@ -151,6 +151,7 @@ class Client implements WsServerClient {
   // Deno's server-side WebSocket leaves `protocol` empty, so keep what was negotiated.
   readonly protocol: string;
   readonly #server: WsServer;
+  #closeRequested = false;
   constructor(
     id: number,
     request: Request,
@@ -176,10 +177,14 @@ class Client implements WsServerClient {
     return this.#server.write(data, this, options);
   }
   close(code: number = CloseCode.normal, reason = ""): void {
+    // Only the first close counts: a second close() on Deno's server-side socket while the
+    // first is in flight fails the connection (code 0) instead of finishing the handshake.
+    if (this.#closeRequested) return;
+    this.#closeRequested = true;
     try {
       this.socket.close(code, reason);
     } catch {
-      // Already closing; the first close wins.
+      // The socket already closed.
     }
   }
 }
