@@ -1,0 +1,82 @@
+/**
+ * The README's main command, run as written from a fresh clone in a temporary folder, on a
+ * machine whose only Deno is the one npx fetches. (The README's test command is what CI runs
+ * from its own clean clone, so it is not run again from inside the suite.)
+ */
+import assert from "node:assert/strict";
+import { connectEvalServer, evalServer } from "../../eval/mod.ts";
+import { waitFor, withTimeout } from "../_peers.ts";
+import { TestProcess } from "../_process.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+function hasNpx(): boolean {
+  try {
+    return new Deno.Command("npx", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name: "README: the serve command works from a fresh clone",
+  ignore: !hasNpx(),
+  async fn() {
+    await withTimeout(120_000, async () => {
+      const readme = await Deno.readTextFile(`${ROOT}README.md`);
+      const commands = [...readme.matchAll(/^(npx -y deno@[\d.]+ task \w+)/gm)].map((m) => m[1]!);
+      assert.equal(commands.length, 2, `two commands in the README, found ${commands}`);
+      assert.match(commands[1]!, /task test$/);
+      const serveCommand = commands[0]!;
+      assert.match(serveCommand, /task serve$/);
+
+      const dir = await Deno.makeTempDir({ prefix: "rsock_readme_" });
+      try {
+        const clone = new Deno.Command("git", {
+          args: ["clone", "--quiet", ROOT, `${dir}/rsock`],
+          stdout: "null",
+          stderr: "piped",
+        }).outputSync();
+        assert.ok(clone.success, new TextDecoder().decode(clone.stderr));
+        const [command, ...args] = serveCommand.split(" ");
+        // npx runs deno as its child: give them a process group of their own, to stop both.
+        await using serve = new TestProcess("setsid", [
+          "sh",
+          "-c",
+          `cd "${dir}/rsock" && exec ${command} ${args.join(" ")}`,
+        ]);
+        const group = -serve.child.pid;
+        await using _stopGroup = {
+          [Symbol.asyncDispose]: () => {
+            try {
+              Deno.kill(group, "SIGKILL");
+            } catch {
+              // already gone
+            }
+            return Promise.resolve();
+          },
+        };
+        await serve.waitForOutput(/Ctrl-C or SIGTERM stops/, 90_000);
+        await using client = await connectEvalServer({ port: 8888 });
+        await evalServer(client, "answer", 42);
+        assert.equal(await evalServer(client, "answer"), 42);
+        const page = await fetch("http://127.0.0.1:7681/");
+        assert.equal(page.status, 200);
+        await page.body?.cancel();
+        client.close();
+        Deno.kill(group, "SIGTERM");
+        await waitFor("serve to stop", async () => {
+          try {
+            (await Deno.connect({ hostname: "127.0.0.1", port: 8888 })).close();
+            return false;
+          } catch {
+            return true;
+          }
+        }, 20_000);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+});
