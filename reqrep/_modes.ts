@@ -1,0 +1,183 @@
+/**
+ * nanonext's send and receive modes: how values become message bodies and back. `serial` is R
+ * serialization (the `serial/` codec); the others are raw native little-endian bytes.
+ *
+ * @module
+ */
+
+import { isRValue, type RValue, serialize, simplify, unserialize } from "../serial/mod.ts";
+
+/** How a value is sent: R serialization (default) or its raw bytes. */
+export type SendMode = "serial" | "raw";
+/** How a received body is read, as nanonext's `recv(mode =)`. */
+export type RecvMode =
+  | "serial"
+  | "character"
+  | "complex"
+  | "double"
+  | "integer"
+  | "logical"
+  | "numeric"
+  | "raw"
+  | "string";
+
+const RECV_MODES: readonly RecvMode[] = [
+  "serial",
+  "character",
+  "complex",
+  "double",
+  "integer",
+  "logical",
+  "numeric",
+  "raw",
+  "string",
+];
+
+/** Checks a mode name from user input. */
+export function checkRecvMode(mode: string): RecvMode {
+  if ((RECV_MODES as readonly string[]).includes(mode)) return mode as RecvMode;
+  throw new TypeError(`receive mode "${mode}" is not one of ${RECV_MODES.join(", ")}`);
+}
+
+/** Checks a send mode name from user input. */
+export function checkSendMode(mode: string): SendMode {
+  if (mode === "serial" || mode === "raw") return mode;
+  throw new TypeError(`send mode "${mode}" is not one of serial, raw`);
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function bytesOf(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+const NA_REAL = new Float64Array(new Uint32Array([1954, 0x7ff00000]).buffer)[0]!;
+
+/** Raw bytes of a value, as nanonext's `send(mode = "raw")` writes an atomic vector. */
+function encodeRaw(data: unknown): Uint8Array {
+  if (data === null || data === undefined) return new Uint8Array(0);
+  if (data instanceof Uint8Array) return data;
+  if (typeof data === "string") return encoder.encode(data + "\0");
+  if (typeof data === "number") return bytesOf(new Float64Array([data]));
+  if (typeof data === "boolean") return bytesOf(new Int32Array([data ? 1 : 0]));
+  if (ArrayBuffer.isView(data)) return bytesOf(data);
+  if (isRValue(data)) {
+    const value = data as RValue;
+    switch (value.type) {
+      case "NULL":
+        return new Uint8Array(0);
+      case "raw":
+      case "logical":
+      case "integer":
+      case "double":
+      case "complex":
+        return bytesOf(value.data);
+      case "character":
+        return concat(value.data.map((s) => encoder.encode((s ?? "NA") + "\0")));
+      default:
+        break;
+    }
+  }
+  if (Array.isArray(data)) {
+    if (data.every((x) => typeof x === "number" || x === null)) {
+      return bytesOf(Float64Array.from(data, (x) => x === null ? NA_REAL : x));
+    }
+    if (data.every((x) => typeof x === "string" || x === null)) {
+      return concat(data.map((s) => encoder.encode((s ?? "NA") + "\0")));
+    }
+    if (data.every((x) => typeof x === "boolean" || x === null)) {
+      return bytesOf(Int32Array.from(data, (x) => x === null ? -0x80000000 : x ? 1 : 0));
+    }
+  }
+  throw new TypeError(
+    'mode "raw" sends an atomic vector: a number, string, boolean, an array of one of them, ' +
+      "a typed array, Uint8Array, or null",
+  );
+}
+
+/** Encodes `data` for the wire in `mode`. */
+export function encodeBody(data: unknown, mode: SendMode = "serial"): Uint8Array {
+  if (mode === "raw") return encodeRaw(data);
+  if (mode === "serial") return serialize(data as Parameters<typeof serialize>[0]);
+  throw new TypeError(`send mode "${String(mode)}" is not one of serial, raw`);
+}
+
+/** A decoded body, or the raw bytes with the reason they could not be converted. */
+export interface Decoded {
+  readonly value: unknown;
+  readonly warning?: string;
+}
+
+function reinterpret<T>(
+  bytes: Uint8Array,
+  width: number,
+  what: string,
+  make: (buffer: ArrayBuffer, length: number) => T,
+): Decoded {
+  if (bytes.length % width !== 0) {
+    return { value: bytes, warning: `received data could not be converted to ${what}` };
+  }
+  // Copy so the view is aligned and owned.
+  const copy = bytes.slice();
+  return { value: make(copy.buffer, bytes.length / width) };
+}
+
+/** Decodes a body received in `mode`, as nanonext does (bytes that do not fit stay raw). */
+export function decodeBody(bytes: Uint8Array, mode: RecvMode = "serial"): Decoded {
+  switch (mode) {
+    case "serial": {
+      const first = bytes[0];
+      if (
+        bytes.length > 12 && (first === 0x41 || first === 0x42 || first === 0x58 || first === 0x07)
+      ) {
+        return { value: simplify(unserialize(bytes)) };
+      }
+      return { value: bytes, warning: "received data could not be unserialized" };
+    }
+    case "raw":
+      return { value: bytes };
+    case "string": {
+      const nul = bytes.indexOf(0);
+      if (nul !== -1 && nul !== bytes.length - 1) {
+        return { value: bytes, warning: "data could not be converted to a character string" };
+      }
+      return { value: decoder.decode(nul === -1 ? bytes : bytes.subarray(0, nul)) };
+    }
+    case "character": {
+      if (bytes.length === 0) return { value: [""] };
+      const pieces = decoder.decode(bytes).split("\0");
+      while (pieces.length > 1 && pieces[pieces.length - 1] === "") pieces.pop();
+      return { value: pieces };
+    }
+    case "double":
+    case "numeric":
+      return reinterpret(bytes, 8, "double", (b, n) => new Float64Array(b, 0, n));
+    case "integer":
+      return reinterpret(bytes, 4, "integer", (b, n) => new Int32Array(b, 0, n));
+    case "logical":
+      return reinterpret(
+        bytes,
+        4,
+        "logical",
+        (b, n) => Array.from(new Int32Array(b, 0, n), (x) => x === -0x80000000 ? null : x !== 0),
+      );
+    case "complex":
+      return reinterpret(bytes, 16, "complex", (b, n) => {
+        const parts = new Float64Array(b, 0, n * 2);
+        return Array.from({ length: n }, (_, i) => ({ re: parts[2 * i]!, im: parts[2 * i + 1]! }));
+      });
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * Transports: a pipe is one TCP or IPC connection after the SP handshake; listeners accept
+ * pipes, dialers make them and redial with backoff when they break.
+ *
+ * @module
+ */
+
+import { ConnectionError, describeNetworkError, TimeoutError } from "../_internal/errors.ts";
+import {
+  checkHeader,
+  connectionHeader,
+  encodeFrame,
+  type Endpoint,
+  FrameDecoder,
+  type Framing,
+  type Protocol,
+} from "./_wire.ts";
+
+const HANDSHAKE_TIMEOUT_MS = 10_000; // NNG's
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/** What a pipe reports to its socket. */
+export interface PipeEvents {
+  opened(pipe: Pipe): void;
+  message(pipe: Pipe, payload: Uint8Array): void;
+  closed(pipe: Pipe, reason: Error | undefined): void;
+  /** A promise to wait on before reading more (backpressure), or undefined. */
+  room(): Promise<void> | undefined;
+}
+
+let nextPipeId = 1;
+
+/** One connection to a peer. */
+export class Pipe {
+  readonly id: number = nextPipeId++;
+  readonly conn: Deno.Conn;
+  readonly framing: Framing;
+  readonly remote: string;
+  #closed = false;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(conn: Deno.Conn, framing: Framing) {
+    this.conn = conn;
+    this.framing = framing;
+    const addr = conn.remoteAddr;
+    this.remote = addr.transport === "tcp" ? `${addr.hostname}:${addr.port}` : "ipc";
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends one message; writes are serialised so frames never interleave. */
+  send(parts: readonly Uint8Array[]): Promise<void> {
+    const frame = encodeFrame(this.framing, parts);
+    const write = this.#writing.then(async () => {
+      if (this.#closed) throw new ConnectionError(`pipe ${this.id} to ${this.remote} is closed`);
+      let offset = 0;
+      while (offset < frame.length) {
+        offset += await this.conn.write(offset === 0 ? frame : frame.subarray(offset));
+      }
+    });
+    this.#writing = write.catch(() => {});
+    return write;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/**
+ * Exchanges SP headers on a fresh connection (sending ours at once, as NNG does), then reads
+ * messages until the connection ends. Resolves when the pipe is gone.
+ */
+export async function runPipe(
+  conn: Deno.Conn,
+  framing: Framing,
+  protocol: Protocol,
+  maxMessageBytes: number,
+  events: PipeEvents,
+): Promise<void> {
+  const pipe = new Pipe(conn, framing);
+  if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
+  let reason: Error | undefined;
+  let opened = false;
+  try {
+    const header = connectionHeader(protocol);
+    await conn.write(header);
+    const peer = await readExactly(conn, 8, HANDSHAKE_TIMEOUT_MS);
+    checkHeader(peer, protocol);
+    opened = true;
+    events.opened(pipe);
+    const decoder = new FrameDecoder(framing, maxMessageBytes);
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    const emit = (payload: Uint8Array) => events.message(pipe, payload);
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) {
+        if (decoder.midMessage) reason = new ConnectionError("peer closed mid-message");
+        break;
+      }
+      decoder.push(buffer.subarray(0, n), emit);
+      const room = events.room();
+      if (room !== undefined) await room;
+    }
+  } catch (error) {
+    if (!pipe.closed) reason = error instanceof Error ? error : new Error(String(error));
+  } finally {
+    pipe.close();
+    if (opened || reason !== undefined) events.closed(pipe, reason);
+  }
+}
+
+async function readExactly(
+  conn: Deno.Conn,
+  length: number,
+  timeoutMs: number,
+): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  let filled = 0;
+  const timer = setTimeout(() => {
+    try {
+      conn.close();
+    } catch {
+      // closed
+    }
+  }, timeoutMs);
+  try {
+    while (filled < length) {
+      const n = await conn.read(bytes.subarray(filled));
+      if (n === null) {
+        throw new ConnectionError(`peer closed after ${filled} of ${length} header bytes`);
+      }
+      filled += n;
+    }
+  } catch (error) {
+    if (error instanceof ConnectionError) throw error;
+    throw new TimeoutError(`no SP header from the peer within ${timeoutMs} ms`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+  return bytes;
+}
+
+/** Opens a listener for an endpoint, removing a stale IPC socket file as NNG does. */
+export async function openListener(endpoint: Endpoint): Promise<Deno.Listener> {
+  if (endpoint.transport === "tcp") {
+    try {
+      return Deno.listen({ transport: "tcp", hostname: endpoint.hostname, port: endpoint.port });
+    } catch (error) {
+      throw new ConnectionError(
+        `Cannot listen on "tcp://${endpoint.hostname}:${endpoint.port}": ${
+          describeNetworkError(error)
+        }`,
+        { cause: error },
+      );
+    }
+  }
+  try {
+    return Deno.listen({ transport: "unix", path: endpoint.path });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AddrInUse)) {
+      throw new ConnectionError(
+        `Cannot listen on "ipc://${endpoint.path}": ${describeNetworkError(error)}`,
+        { cause: error },
+      );
+    }
+    // A socket file nobody answers on is stale: remove it and listen again.
+    try {
+      (await Deno.connect({ transport: "unix", path: endpoint.path })).close();
+    } catch {
+      await Deno.remove(endpoint.path).catch(() => {});
+      return Deno.listen({ transport: "unix", path: endpoint.path });
+    }
+    throw new ConnectionError(`Cannot listen on "ipc://${endpoint.path}": address already in use`);
+  }
+}
+
+/** Connects once to an endpoint. */
+export async function dialOnce(endpoint: Endpoint): Promise<Deno.Conn> {
+  try {
+    return endpoint.transport === "tcp"
+      ? await Deno.connect({ hostname: endpoint.hostname, port: endpoint.port })
+      : await Deno.connect({ transport: "unix", path: endpoint.path });
+  } catch (error) {
+    const where = endpoint.transport === "tcp"
+      ? `tcp://${endpoint.hostname}:${endpoint.port}`
+      : `ipc://${endpoint.path}`;
+    throw new ConnectionError(`Cannot connect to "${where}": ${describeNetworkError(error)}`, {
+      cause: error,
+    });
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * The SP wire, parsed at the edge: the 8-byte connection header, TCP and IPC message framing,
+ * and endpoint URLs. Pure (no I/O), so tests can feed it bytes split anywhere.
+ *
+ * @module
+ */
+
+import { MessageTooLargeError, ProtocolError } from "../_internal/errors.ts";
+
+/** SP protocol ids (`major * 16 + minor`) rsock speaks, and their peers. */
+export const PROTOCOL = { req: 0x30, rep: 0x31 } as const;
+/** A protocol rsock speaks. */
+export type Protocol = keyof typeof PROTOCOL;
+
+const PROTOCOL_NAMES: Record<number, string> = {
+  0x10: "pair0",
+  0x11: "pair1",
+  0x20: "pub0",
+  0x21: "sub0",
+  0x30: "req0",
+  0x31: "rep0",
+  0x50: "push0",
+  0x51: "pull0",
+  0x62: "surveyor0",
+  0x63: "respondent0",
+  0x70: "bus0",
+};
+
+/** The protocol each one must meet. */
+export const PEER: Record<Protocol, Protocol> = { req: "rep", rep: "req" };
+
+/** The 8 bytes each side sends first: `00 'S' 'P' 00`, protocol id (u16 BE), `00 00`. */
+export function connectionHeader(protocol: Protocol): Uint8Array {
+  const id = PROTOCOL[protocol];
+  return new Uint8Array([0x00, 0x53, 0x50, 0x00, id >> 8, id & 0xff, 0x00, 0x00]);
+}
+
+function describeId(id: number): string {
+  const hex = `0x${id.toString(16).padStart(4, "0")}`;
+  const name = PROTOCOL_NAMES[id];
+  return name === undefined ? hex : `${hex} (${name})`;
+}
+
+/** Checks the peer's header; throws a {@linkcode ProtocolError} saying what was wrong. */
+export function checkHeader(header: Uint8Array, self: Protocol): void {
+  if (
+    header.length !== 8 || header[0] !== 0x00 || header[1] !== 0x53 || header[2] !== 0x50 ||
+    header[3] !== 0x00 || header[6] !== 0x00 || header[7] !== 0x00
+  ) {
+    const hex = [...header].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+    throw new ProtocolError(
+      `peer sent a bad SP header [${hex}]; expected 00 53 50 00 <protocol u16> 00 00`,
+    );
+  }
+  const id = (header[4]! << 8) | header[5]!;
+  const peer = PEER[self];
+  if (id !== PROTOCOL[peer]) {
+    throw new ProtocolError(
+      `peer speaks protocol ${describeId(id)}; ${self}0 talks only to ${peer}0 ` +
+        `(0x${PROTOCOL[peer].toString(16).padStart(4, "0")})`,
+    );
+  }
+}
+
+/** How messages are framed on a stream: TCP (`u64` length) or IPC (`01` + `u64` length). */
+export type Framing = "tcp" | "ipc";
+
+/** Frames one message: its length prefix (and IPC type byte) and payload in one buffer. */
+export function encodeFrame(framing: Framing, parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const prefix = framing === "ipc" ? 9 : 8;
+  const frame = new Uint8Array(prefix + length);
+  const view = new DataView(frame.buffer);
+  if (framing === "ipc") frame[0] = 0x01;
+  view.setBigUint64(prefix - 8, BigInt(length));
+  let offset = prefix;
+  for (const part of parts) {
+    frame.set(part, offset);
+    offset += part.length;
+  }
+  return frame;
+}
+
+/**
+ * Cuts a byte stream into messages. Each length prefix is checked against `maxMessageBytes`
+ * before anything is allocated for it; a bad IPC type byte or an oversized claim throws, and
+ * the caller drops the pipe.
+ */
+export class FrameDecoder {
+  readonly framing: Framing;
+  readonly maxMessageBytes: number;
+  #prefix = new Uint8Array(9);
+  #prefixFilled = 0;
+  #body: Uint8Array | undefined;
+  #bodyFilled = 0;
+
+  constructor(framing: Framing, maxMessageBytes: number) {
+    this.framing = framing;
+    this.maxMessageBytes = maxMessageBytes;
+  }
+
+  /** True while part of a message has been read. */
+  get midMessage(): boolean {
+    return this.#prefixFilled > 0 || this.#body !== undefined;
+  }
+
+  /** Feeds bytes; `emit` gets each complete message (an owned buffer). */
+  push(chunk: Uint8Array, emit: (message: Uint8Array) => void): void {
+    const prefixLength = this.framing === "ipc" ? 9 : 8;
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.#body === undefined) {
+        const take = Math.min(prefixLength - this.#prefixFilled, chunk.length - offset);
+        this.#prefix.set(chunk.subarray(offset, offset + take), this.#prefixFilled);
+        this.#prefixFilled += take;
+        offset += take;
+        if (this.#prefixFilled < prefixLength) return;
+        if (this.framing === "ipc" && this.#prefix[0] !== 0x01) {
+          throw new ProtocolError(
+            `IPC message type byte was 0x${this.#prefix[0]!.toString(16).padStart(2, "0")}; ` +
+              "expected 0x01",
+          );
+        }
+        const view = new DataView(this.#prefix.buffer, prefixLength - 8, 8);
+        const claimed = view.getBigUint64(0);
+        if (claimed > BigInt(this.maxMessageBytes)) {
+          throw new MessageTooLargeError(
+            `peer announced a message of ${claimed} bytes; the limit is ${this.maxMessageBytes} ` +
+              "bytes (raise maxMessageBytes to accept it)",
+            this.maxMessageBytes,
+          );
+        }
+        this.#prefixFilled = 0;
+        const length = Number(claimed);
+        if (length === 0) {
+          emit(new Uint8Array(0));
+          continue;
+        }
+        // A whole message already here: hand out a copy without going through #body.
+        if (chunk.length - offset >= length) {
+          emit(chunk.slice(offset, offset + length));
+          offset += length;
+          continue;
+        }
+        this.#body = new Uint8Array(length);
+        this.#bodyFilled = 0;
+      }
+      const body = this.#body;
+      const take = Math.min(body.length - this.#bodyFilled, chunk.length - offset);
+      body.set(chunk.subarray(offset, offset + take), this.#bodyFilled);
+      this.#bodyFilled += take;
+      offset += take;
+      if (this.#bodyFilled === body.length) {
+        this.#body = undefined;
+        emit(body);
+      }
+    }
+  }
+}
+
+/** Where to listen or dial. */
+export type Endpoint =
+  | { readonly transport: "tcp"; readonly hostname: string; readonly port: number }
+  | { readonly transport: "ipc"; readonly path: string };
+
+/** Parses `tcp://host:port`, `tcp://[::1]:port`, `ipc:///abs/path` or `ipc://rel/path`. */
+export function parseUrl(url: string): Endpoint {
+  if (url.startsWith("ipc://") || url.startsWith("unix://")) {
+    const path = url.slice(url.indexOf("://") + 3);
+    if (path === "") throw new TypeError(`"${url}" names no socket path; expected ipc:///path`);
+    return { transport: "ipc", path };
+  }
+  const match = /^tcp:\/\/(\[[^\]]+\]|[^:/]*):(\d+)$/.exec(url);
+  if (match === null) {
+    throw new TypeError(
+      `unsupported URL "${url}"; expected tcp://host:port or ipc:///path`,
+    );
+  }
+  const port = Number(match[2]);
+  if (port > 65535) throw new RangeError(`port in "${url}" must be from 0 to 65535`);
+  let hostname = match[1]!;
+  if (hostname.startsWith("[")) hostname = hostname.slice(1, -1);
+  if (hostname === "" || hostname === "*") hostname = "0.0.0.0";
+  return { transport: "tcp", hostname, port };
+}
+
+/** Writes an endpoint back as a URL (with the real port once bound). */
+export function formatUrl(endpoint: Endpoint): string {
+  if (endpoint.transport === "ipc") return `ipc://${endpoint.path}`;
+  const host = endpoint.hostname.includes(":") ? `[${endpoint.hostname}]` : endpoint.hostname;
+  return `tcp://${host}:${endpoint.port}`;
+}

@@ -1,0 +1,290 @@
+/**
+ * Request/reply on the NNG scalability protocols (REQ0/REP0), wire-compatible with NNG,
+ * `nngcat`, nanonext, pynng and mangos, with nanonext's API shape: `socket()`, `context()`,
+ * `send()`/`recv()` with modes, `request()` and `reply()`. Transports: `tcp://host:port` and
+ * `ipc:///path` (a Unix socket), listened on or dialed by either side; dialers reconnect.
+ *
+ * Values travel as R serialization (`"serial"`, the default: an R process reads them with
+ * nanonext) or as raw bytes (`"raw"`); the R codec is re-exported here (`serialize`,
+ * `unserialize`, `simplify`, …).
+ *
+ * @example A Deno REP server that an R nanonext client can call
+ * ```ts
+ * import { reply, socket } from "@x/rsock/reqrep";
+ *
+ * await using rep = await socket("rep", { listen: "tcp://127.0.0.1:5555" });
+ * const ctx = rep.context();
+ * await reply(ctx, (x) => (x as number) + 1); // R: request(context(s), 41) → 42
+ * ```
+ *
+ * @example A request with raw modes (what `nngcat --rep --data pong` answers)
+ * ```ts
+ * import { request, socket } from "@x/rsock/reqrep";
+ *
+ * await using req = await socket("req", { dial: "tcp://127.0.0.1:5555" });
+ * const answer = await request(req.context(), "ping", { sendMode: "raw", recvMode: "string", timeout: 1000 });
+ * ```
+ *
+ * @module
+ */
+
+import { ConnectionError, TimeoutError } from "../_internal/errors.ts";
+import { serialize } from "../serial/mod.ts";
+import { decodeBody, encodeBody, type RecvMode, type SendMode } from "./_modes.ts";
+import {
+  type Context,
+  ScalabilitySocket,
+  type SocketOptions,
+  type WaitOptions,
+} from "./_protocol.ts";
+
+export * from "../serial/mod.ts";
+export {
+  ConnectionError,
+  MessageTooLargeError,
+  ProtocolError,
+  TimeoutError,
+} from "../_internal/errors.ts";
+export { checkRecvMode, checkSendMode, type RecvMode, type SendMode } from "./_modes.ts";
+export {
+  Context,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_RESEND_INTERVAL,
+  ScalabilitySocket,
+  type SocketOptions,
+  type WaitOptions,
+} from "./_protocol.ts";
+
+/** A socket or one of its contexts: anything `send`/`recv` work on. */
+export type Target = ScalabilitySocket | Context;
+
+function contextOf(target: Target): Context {
+  return target instanceof ScalabilitySocket ? target.defaultContext : target;
+}
+
+/**
+ * Opens a REQ or REP socket, like nanonext's `socket("req", listen = …)`: it listens on and/or
+ * dials the given URLs before it resolves.
+ *
+ * @example
+ * ```ts
+ * import { socket } from "@x/rsock/reqrep";
+ * await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+ * console.log(rep.urls[0]); // tcp://127.0.0.1:<port>
+ * ```
+ */
+export async function socket(
+  protocol: "req" | "rep",
+  options: SocketOptions = {},
+): Promise<ScalabilitySocket> {
+  if (protocol !== "req" && protocol !== "rep") {
+    throw new TypeError(`protocol must be "req" or "rep", got ${JSON.stringify(protocol)}`);
+  }
+  const sock = new ScalabilitySocket(protocol, options);
+  const list = (urls: string | readonly string[] | undefined) =>
+    urls === undefined ? [] : typeof urls === "string" ? [urls] : urls;
+  try {
+    for (const url of list(options.listen)) await sock.listen(url);
+    for (const url of list(options.dial)) await sock.dial(url);
+  } catch (error) {
+    await sock.close();
+    throw error;
+  }
+  return sock;
+}
+
+/** Options of {@linkcode send}. */
+export interface SendOptions extends WaitOptions {
+  /** @default {"serial"} */
+  readonly mode?: SendMode;
+}
+
+/** Options of {@linkcode recv}. */
+export interface RecvOptions extends WaitOptions {
+  /** @default {"serial"} */
+  readonly mode?: RecvMode;
+  /** Told when the bytes did not fit the mode and come back raw (nanonext warns). */
+  readonly onWarning?: (message: string) => void;
+}
+
+/**
+ * Sends `data` on a socket or context, like nanonext's `send()`: on REQ a request, on REP the
+ * reply to the request last received there.
+ *
+ * @example
+ * ```ts
+ * import { recv, send, socket } from "@x/rsock/reqrep";
+ * await using req = await socket("req", { dial: "tcp://127.0.0.1:5555" });
+ * await send(req, [1.5, 2], { mode: "raw" }); // 16 bytes: two little-endian doubles
+ * ```
+ */
+export function send(target: Target, data: unknown, options: SendOptions = {}): Promise<void> {
+  return contextOf(target).sendBytes(encodeBody(data, options.mode ?? "serial"), options);
+}
+
+/**
+ * Receives on a socket or context, like nanonext's `recv()`, converting with `mode`.
+ *
+ * @example
+ * ```ts
+ * import { recv, socket } from "@x/rsock/reqrep";
+ * await using rep = await socket("rep", { listen: "tcp://127.0.0.1:5555" });
+ * const text = await recv(rep, { mode: "string", timeout: 1000 });
+ * ```
+ */
+export async function recv(target: Target, options: RecvOptions = {}): Promise<unknown> {
+  const bytes = await contextOf(target).recvBytes(options);
+  const decoded = decodeBody(bytes, options.mode ?? "serial");
+  if (decoded.warning !== undefined) options.onWarning?.(decoded.warning);
+  return decoded.value;
+}
+
+/** Options of {@linkcode request}. */
+export interface RequestOptions extends WaitOptions {
+  /** @default {"serial"} */
+  readonly sendMode?: SendMode;
+  /** @default {"serial"} */
+  readonly recvMode?: RecvMode;
+  /** Told when the reply did not fit `recvMode` and comes back raw. */
+  readonly onWarning?: (message: string) => void;
+}
+
+/**
+ * Sends a request on a REQ context and waits for its reply, like nanonext's `request()`.
+ * A server whose `execute` failed answers a single NUL byte: test with {@linkcode isNulByte}.
+ *
+ * @example
+ * ```ts
+ * import { request, socket } from "@x/rsock/reqrep";
+ * await using req = await socket("req", { dial: "tcp://127.0.0.1:5555" });
+ * const sum = await request(req.context(), [1, 2, 3], { timeout: 5000 });
+ * ```
+ */
+export async function request(
+  ctx: Target,
+  data: unknown,
+  options: RequestOptions = {},
+): Promise<unknown> {
+  const context = contextOf(ctx);
+  await context.sendBytes(encodeBody(data, options.sendMode ?? "serial"));
+  return recv(context, {
+    mode: options.recvMode ?? "serial",
+    ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
+  });
+}
+
+/** The function a REP server runs on each request; may be async. */
+export type Executor = (data: unknown) => unknown | Promise<unknown>;
+
+/** Options of {@linkcode reply} and {@linkcode serve}. */
+export interface ReplyOptions extends WaitOptions {
+  /** @default {"serial"} */
+  readonly recvMode?: RecvMode;
+  /** @default {"serial"} */
+  readonly sendMode?: SendMode;
+  /** Told why a request got the NUL-byte error reply. */
+  readonly onError?: (error: unknown) => void;
+}
+
+/** The error reply: a true 00 byte (nanonext leaves the byte uninitialised). */
+function nulReply(mode: SendMode): Uint8Array {
+  return mode === "raw" ? new Uint8Array([0]) : serialize(new Uint8Array([0]));
+}
+
+/**
+ * Waits for one request on `ctx`, runs `execute` on it and sends back the result, like
+ * nanonext's `reply()`. If converting the request, `execute` or encoding the result fails, the
+ * requester gets a single NUL byte. `timeout` bounds the wait for the request and the send.
+ *
+ * @example
+ * ```ts
+ * import { reply, socket } from "@x/rsock/reqrep";
+ * await using rep = await socket("rep", { listen: "tcp://127.0.0.1:5555" });
+ * await reply(rep.context(), (x) => (x as number) + 1, { recvMode: "double", sendMode: "raw" });
+ * ```
+ */
+export async function reply(
+  ctx: Target,
+  execute: Executor,
+  options: ReplyOptions = {},
+): Promise<void> {
+  const context = contextOf(ctx);
+  const wait: WaitOptions = {
+    ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  };
+  const bytes = await context.recvBytes(wait);
+  const sendMode = options.sendMode ?? "serial";
+  let body: Uint8Array;
+  try {
+    const decoded = decodeBody(bytes, options.recvMode ?? "serial");
+    body = encodeBody(await execute(decoded.value), sendMode);
+  } catch (error) {
+    options.onError?.(error);
+    body = nulReply(sendMode);
+  }
+  await context.sendBytes(body, wait);
+}
+
+/** Options of {@linkcode serve}. */
+export interface ServeOptions extends ReplyOptions {
+  /** Requests answered at once, each on its own context. @default {16} */
+  readonly concurrency?: number;
+}
+
+/**
+ * Replies forever on a REP socket until `signal` aborts or the socket closes: the serving loop
+ * around {@linkcode reply}, with `concurrency` contexts answering in parallel.
+ *
+ * @example
+ * ```ts
+ * import { serve, socket } from "@x/rsock/reqrep";
+ * await using rep = await socket("rep", { listen: "tcp://127.0.0.1:5555" });
+ * const controller = new AbortController();
+ * const serving = serve(rep, (x) => x, { signal: controller.signal });
+ * controller.abort();
+ * await serving;
+ * ```
+ */
+export async function serve(
+  sock: ScalabilitySocket,
+  execute: Executor,
+  options: ServeOptions = {},
+): Promise<void> {
+  const concurrency = options.concurrency ?? 16;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new RangeError(`concurrency must be a whole number >= 1, got ${concurrency}`);
+  }
+  const { timeout: _timeout, ...rest } = options;
+  const worker = async () => {
+    const ctx = sock.context();
+    while (!options.signal?.aborted && !sock.closed) {
+      try {
+        await reply(ctx, execute, rest);
+      } catch (error) {
+        if (options.signal?.aborted || sock.closed) return;
+        if (error instanceof TimeoutError) continue;
+        if (error instanceof ConnectionError) return;
+        options.onError?.(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+/**
+ * True for the error reply of a `reply()` server: a length-1 raw vector. A real nanonext server
+ * leaves that byte uninitialised, so any length-1 raw reply counts, not only `00`.
+ *
+ * @example
+ * ```ts
+ * import { isNulByte } from "@x/rsock/reqrep";
+ * isNulByte(new Uint8Array([0])); // true
+ * isNulByte("ok");                // false
+ * ```
+ */
+export function isNulByte(value: unknown): boolean {
+  return value instanceof Uint8Array && value.length === 1;
+}

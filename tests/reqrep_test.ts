@@ -1,0 +1,292 @@
+import assert from "node:assert/strict";
+import {
+  ConnectionError,
+  isNulByte,
+  MessageTooLargeError,
+  ProtocolError,
+  recv,
+  reply,
+  request,
+  send,
+  serve,
+  socket,
+  TimeoutError,
+} from "../reqrep/mod.ts";
+import { decodeBody, encodeBody } from "../reqrep/_modes.ts";
+import {
+  checkHeader,
+  connectionHeader,
+  encodeFrame,
+  FrameDecoder,
+  parseUrl,
+} from "../reqrep/_wire.ts";
+import { withTimeout } from "./_peers.ts";
+
+const encoder = new TextEncoder();
+
+Deno.test("wire: headers, and frames decoded the same at every split", () => {
+  assert.deepEqual([...connectionHeader("req")], [0, 0x53, 0x50, 0, 0, 0x30, 0, 0]);
+  checkHeader(connectionHeader("rep"), "req");
+  assert.throws(
+    () => checkHeader(connectionHeader("req"), "req"),
+    (e: unknown) =>
+      e instanceof ProtocolError &&
+      /protocol 0x0030 \(req0\); req0 talks only to rep0 \(0x0031\)/.test(e.message),
+  );
+  assert.throws(
+    () => checkHeader(new Uint8Array([0, 0x53, 0x50, 1, 0, 0x31, 0, 0]), "req"),
+    ProtocolError,
+  );
+  for (const framing of ["tcp", "ipc"] as const) {
+    const stream = new Uint8Array([
+      ...encodeFrame(framing, [encoder.encode("first")]),
+      ...encodeFrame(framing, []),
+      ...encodeFrame(framing, [new Uint8Array([0x80, 0, 0, 1]), encoder.encode("ping")]),
+    ]);
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const got: string[] = [];
+      const frames = new FrameDecoder(framing, 100);
+      const emit = (m: Uint8Array) => got.push(String.fromCharCode(...m));
+      frames.push(stream.subarray(0, cut), emit);
+      frames.push(stream.subarray(cut), emit);
+      assert.deepEqual(got, ["first", "", "\x80\0\0\x01ping"], `${framing} cut at ${cut}`);
+    }
+  }
+});
+
+Deno.test("wire: a huge length claim or a bad IPC type is refused before allocating", () => {
+  const huge = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0]);
+  assert.throws(
+    () => new FrameDecoder("tcp", 1024).push(huge, () => {}),
+    (e: unknown) =>
+      e instanceof MessageTooLargeError &&
+      /18446744073709551600 bytes; the limit is 1024/.test(e.message),
+  );
+  assert.throws(
+    () => new FrameDecoder("ipc", 1024).push(new Uint8Array([2, 0, 0, 0, 0, 0, 0, 0, 1]), () => {}),
+    ProtocolError,
+  );
+  assert.deepEqual(parseUrl("tcp://127.0.0.1:5555"), {
+    transport: "tcp",
+    hostname: "127.0.0.1",
+    port: 5555,
+  });
+  assert.deepEqual(parseUrl("ipc:///tmp/x.ipc"), { transport: "ipc", path: "/tmp/x.ipc" });
+  assert.throws(() => parseUrl("ws://x:1/"), TypeError);
+});
+
+Deno.test("modes: raw encodings match nanonext's bytes; receive modes convert or fall back to raw", () => {
+  const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
+  assert.equal(
+    hex(encodeBody([1.5, -2], "raw")),
+    "00 00 00 00 00 00 f8 3f 00 00 00 00 00 00 00 c0",
+  );
+  assert.equal(hex(encodeBody(["a", "bc", ""], "raw")), "61 00 62 63 00 00");
+  assert.equal(hex(encodeBody([true, null, false], "raw")), "01 00 00 00 00 00 00 80 00 00 00 00");
+  assert.equal(hex(encodeBody(null, "raw")), "");
+  assert.throws(() => encodeBody([{}], "raw"), TypeError);
+  assert.deepEqual(decodeBody(encoder.encode("a\0\0b\0\0"), "character").value, ["a", "", "b"]);
+  assert.equal(decodeBody(encoder.encode("abc"), "string").value, "abc");
+  assert.ok(decodeBody(encoder.encode("ab\0c"), "string").warning);
+  assert.deepEqual(
+    [...(decodeBody(encodeBody([1.5, -2], "raw"), "double").value as Float64Array)],
+    [1.5, -2],
+  );
+  const odd = decodeBody(new Uint8Array(7), "double");
+  assert.ok(odd.value instanceof Uint8Array && odd.warning?.includes("double"));
+  assert.deepEqual(decodeBody(encodeBody([true, null, false], "raw"), "logical").value, [
+    true,
+    null,
+    false,
+  ]);
+  assert.deepEqual(decodeBody(encodeBody({ a: 1, b: ["x", null] }), "serial").value, {
+    a: 1,
+    b: ["x", null],
+  });
+  assert.ok(decodeBody(encoder.encode("short"), "serial").warning);
+});
+
+Deno.test("req ↔ rep over tcp and ipc: values round-trip; errors give the NUL byte", async () => {
+  await withTimeout(20_000, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      for (const url of ["tcp://127.0.0.1:0", `ipc://${dir}/rr.ipc`]) {
+        await using rep = await socket("rep", { listen: url });
+        await using req = await socket("req", { dial: rep.urls[0]! });
+        const serving = (async () => {
+          await reply(rep, (x) => ({ got: x, doubled: (x as number[]).map((v) => v * 2) }));
+          await reply(rep, () => {
+            throw new Error("boom");
+          });
+          await reply(rep, (x) => `echo ${x}`, { recvMode: "string", sendMode: "raw" });
+        })();
+        assert.deepEqual(await request(req, [1, 2.5]), { got: [1, 2.5], doubled: [2, 5] });
+        assert.equal(isNulByte(await request(req, "anything")), true);
+        assert.equal(
+          await request(req, "hi", { sendMode: "raw", recvMode: "string" }),
+          "echo hi",
+        );
+        await serving;
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+Deno.test("1,000 requests from 10 REQ contexts over 4 REP workers: every reply matches its request", async () => {
+  await withTimeout(30_000, async () => {
+    await using req = await socket("req", { listen: "tcp://127.0.0.1:0" });
+    const workers = await Promise.all(
+      Array.from({ length: 4 }, () => socket("rep", { dial: req.urls[0]! })),
+    );
+    await req.waitForPipes(4);
+    const controller = new AbortController();
+    const served = [0, 0, 0, 0];
+    // Replies are delayed at random, so they leave out of order.
+    const serving = workers.map((worker, w) =>
+      serve(worker, async (x) => {
+        served[w]!++;
+        await new Promise((r) => setTimeout(r, Math.random() * 3));
+        return { echo: x, worker: w };
+      }, { signal: controller.signal, concurrency: 8 })
+    );
+    const contexts = Array.from({ length: 10 }, () => req.context());
+    const results = await Promise.all(contexts.map(async (ctx, c) => {
+      const got: unknown[] = [];
+      for (let i = 0; i < 100; i++) {
+        const answer = await request(ctx, `ctx${c}-${i}`, { timeout: 5000 }) as { echo: string };
+        got.push(answer.echo);
+      }
+      return got;
+    }));
+    results.forEach((got, c) =>
+      assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => `ctx${c}-${i}`))
+    );
+    assert.equal(served.reduce((a, b) => a + b), 1000);
+    for (const count of served) assert.ok(count > 100, `load spread over workers: ${served}`);
+    controller.abort();
+    await Promise.all(serving);
+    await Promise.all(workers.map((worker) => worker.close()));
+  });
+});
+
+Deno.test("timeouts, aborts, closed sockets and protocol misuse are typed errors", async () => {
+  await withTimeout(10_000, async () => {
+    await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+    await assert.rejects(recv(rep, { timeout: 20 }), TimeoutError);
+    await assert.rejects(send(rep, 1), ProtocolError);
+    await using req = await socket("req", { dial: rep.urls[0]! });
+    await assert.rejects(request(req, 1, { timeout: 50 }), TimeoutError);
+    await assert.rejects(recv(req), ProtocolError);
+    const controller = new AbortController();
+    const waiting = request(req.context(), 2, { signal: controller.signal });
+    controller.abort(new Error("stop"));
+    await assert.rejects(waiting, /stop/);
+    await req.close();
+    await assert.rejects(request(req, 3), ConnectionError);
+    await assert.rejects(
+      socket("req", { dial: "tcp://127.0.0.1:1" }).then((s) =>
+        s.dial("tcp://127.0.0.1:1", { wait: true }).finally(() => s.close())
+      ),
+      ConnectionError,
+    );
+  });
+});
+
+Deno.test("a wrong peer, a bad header and an oversized frame drop only that pipe", async () => {
+  await withTimeout(10_000, async () => {
+    const errors: string[] = [];
+    await using rep = await socket("rep", {
+      listen: "tcp://127.0.0.1:0",
+      maxMessageBytes: 1024,
+      onError: (e) => errors.push(e.message),
+    });
+    const port = Number(rep.urls[0]!.split(":").at(-1));
+    const raw = async (bytes: Uint8Array) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(bytes);
+      const buffer = new Uint8Array(64);
+      let total = 0;
+      while (true) {
+        const n = await conn.read(buffer).catch(() => null);
+        if (n === null) break;
+        total += n;
+      }
+      conn.close();
+      return total;
+    };
+    // REP answering REP: header exchanged, then closed.
+    assert.equal(await raw(connectionHeader("rep")), 8);
+    assert.equal(await raw(new Uint8Array([0, 0x53, 0x50, 0, 0, 0x30, 1, 0])), 8);
+    assert.equal(
+      await raw(new Uint8Array([...connectionHeader("req"), 0, 0, 0, 0, 0x40, 0, 0, 0])),
+      8,
+    );
+    // The socket still serves a good peer.
+    await using req = await socket("req", { dial: rep.urls[0]! });
+    const serving = reply(rep, (x) => x);
+    assert.equal(await request(req, "still fine"), "still fine");
+    await serving;
+    assert.ok(errors.some((m) => /protocol 0x0031 \(rep0\)/.test(m)), errors.join("\n"));
+    assert.ok(errors.some((m) => /bad SP header/.test(m)), errors.join("\n"));
+    assert.ok(errors.some((m) => /the limit is 1024 bytes/.test(m)), errors.join("\n"));
+  });
+});
+
+Deno.test("a REP that dies mid-run: the REQ resends to another worker", async () => {
+  await withTimeout(20_000, async () => {
+    await using req = await socket("req", { listen: "tcp://127.0.0.1:0", resendInterval: 60_000 });
+    await using steady = await socket("rep", { dial: req.urls[0]! });
+    const dying = await socket("rep", { dial: req.urls[0]! });
+    await req.waitForPipes(2);
+    // The dying worker takes requests and never answers, then vanishes.
+    const swallowed = (async () => {
+      try {
+        while (true) await recv(dying);
+      } catch {
+        // closed
+      }
+    })();
+    const controller = new AbortController();
+    const serving = serve(steady, (x) => x, { signal: controller.signal });
+    const contexts = Array.from({ length: 10 }, () => req.context());
+    const answers = Promise.all(contexts.map((ctx, i) => request(ctx, i, { timeout: 10_000 })));
+    await new Promise((r) => setTimeout(r, 100));
+    await dying.close();
+    await swallowed;
+    assert.deepEqual(await answers, Array.from({ length: 10 }, (_, i) => i));
+    controller.abort();
+    await serving;
+  });
+});
+
+Deno.test("a dialer reconnects when its listener comes back", async () => {
+  await withTimeout(20_000, async () => {
+    const port = (() => {
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const p = (l.addr as Deno.NetAddr).port;
+      l.close();
+      return p;
+    })();
+    const url = `tcp://127.0.0.1:${port}`;
+    await using req = await socket("req", {
+      dial: url,
+      reconnectMinimum: 20,
+      reconnectMaximum: 100,
+    });
+    const answer = request(req, "waited", { timeout: 10_000 });
+    await new Promise((r) => setTimeout(r, 150));
+    {
+      await using rep = await socket("rep", { listen: url });
+      await reply(rep, (x) => `${x} for a server`);
+      assert.equal(await answer, "waited for a server");
+    }
+    {
+      await using rep = await socket("rep", { listen: url });
+      const serving = reply(rep, (x) => `${x} again`);
+      assert.equal(await request(req, "back", { timeout: 10_000 }), "back again");
+      await serving;
+    }
+  });
+});
