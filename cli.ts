@@ -30,6 +30,7 @@ import { sendCommand } from "./_cli/send.ts";
 import { evalCommand } from "./_cli/eval.ts";
 import { consoleCommand } from "./_cli/console.ts";
 import { serveCommand } from "./_cli/serve.ts";
+import { repCommand, reqCommand } from "./_cli/req.ts";
 
 export type { Output } from "./_cli/_common.ts";
 
@@ -41,6 +42,8 @@ const COMMANDS: readonly Command[] = [
   sendCommand,
   evalCommand,
   consoleCommand,
+  reqCommand,
+  repCommand,
   serveCommand,
 ];
 

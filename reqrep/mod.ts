@@ -46,6 +46,7 @@ export {
   TimeoutError,
 } from "../_internal/errors.ts";
 export { checkRecvMode, checkSendMode, type RecvMode, type SendMode } from "./_modes.ts";
+export { type Endpoint, formatUrl, parseUrl } from "./_wire.ts";
 export {
   Context,
   DEFAULT_MAX_MESSAGE_BYTES,

@@ -1,0 +1,220 @@
+/**
+ * `rsock req` and `rsock rep`: one request from the shell, or a REP server whose execute
+ * function is given as JavaScript source — the nanonext `request()` / `reply()` pair.
+ *
+ * @module
+ */
+
+import {
+  checkRecvMode,
+  checkSendMode,
+  type Endpoint,
+  isNulByte,
+  parseUrl,
+  type RecvMode,
+  reply,
+  request,
+  type SendMode,
+  socket,
+} from "../reqrep/mod.ts";
+
+import {
+  type Command,
+  type Needed,
+  netHost,
+  type Output,
+  type ParsedArgs,
+  parsePositiveInteger,
+  requirePermissions,
+  stringFlag,
+  untilStopped,
+  UsageError,
+} from "./_common.ts";
+
+/** The permissions an endpoint needs, and the parsed endpoint. */
+export function endpointNeeds(url: string, flag: string): { endpoint: Endpoint; needs: Needed[] } {
+  let endpoint: Endpoint;
+  try {
+    endpoint = parseUrl(url);
+  } catch (error) {
+    throw new UsageError(`${flag}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const needs: Needed[] = endpoint.transport === "tcp"
+    ? [{ name: "net", host: netHost(endpoint.hostname, endpoint.port) }]
+    : [{ name: "read", path: endpoint.path }, { name: "write", path: endpoint.path }];
+  return { endpoint, needs };
+}
+
+function modes(args: ParsedArgs): { sendMode: SendMode; recvMode: RecvMode } {
+  try {
+    return {
+      sendMode: checkSendMode(stringFlag(args, "send-mode") ?? "serial"),
+      recvMode: checkRecvMode(stringFlag(args, "recv-mode") ?? "serial"),
+    };
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function show(value: unknown): string {
+  return typeof value === "string" ? value : Deno.inspect(value, { depth: 8, colors: false });
+}
+
+const REQ_HELP =
+  `rsock req — send one request to a REP server (NNG, nanonext, rsock) and print the reply
+
+Usage: rsock req URL [--data TEXT | --file F] [--send-mode serial|raw] [--recv-mode MODE]
+                     [--timeout MS]
+
+  URL               tcp://host:port or ipc:///path (dialed)
+  --data TEXT       the request: in serial mode an R string, in raw mode the UTF-8 bytes
+  --file F          the request is the bytes of file F (raw mode) — "-" reads standard input
+  --send-mode M     serial (R serialization, default) or raw
+  --recv-mode M     serial (default), character, complex, double, integer, logical, numeric,
+                    raw, string
+  --timeout MS      give up after MS milliseconds (default 10000)
+
+Exits 1 when the server answered its error reply (a NUL byte) or did not answer in time.
+
+Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH; --file: --allow-read=F)
+
+  rsock req tcp://127.0.0.1:5555 --data 'x + 1'                   # a string, R-serialized
+  rsock req tcp://127.0.0.1:5555 --data ping --send-mode raw --recv-mode string`;
+
+/** The `req` subcommand. */
+export const reqCommand: Command = {
+  name: "req",
+  summary: "send one request to a REP server (NNG, nanonext) and print the reply",
+  help: REQ_HELP,
+  positionals: true,
+  options: {
+    data: { type: "string", short: "D" },
+    file: { type: "string", short: "F" },
+    "send-mode": { type: "string" },
+    "recv-mode": { type: "string" },
+    timeout: { type: "string" },
+  },
+  async run(args: ParsedArgs, output: Output): Promise<number> {
+    const [url, ...extra] = args.positionals;
+    if (url === undefined || extra.length > 0) throw new UsageError("expected exactly one URL");
+    const data = stringFlag(args, "data");
+    const file = stringFlag(args, "file");
+    if ((data === undefined) === (file === undefined)) {
+      throw new UsageError("give the request with either --data TEXT or --file F");
+    }
+    let { sendMode, recvMode } = modes(args);
+    if (file !== undefined && stringFlag(args, "send-mode") === undefined) sendMode = "raw";
+    const timeout = parsePositiveInteger(stringFlag(args, "timeout"), 10_000, "--timeout");
+    const { needs } = endpointNeeds(url, "URL");
+    if (file !== undefined && file !== "-") needs.push({ name: "read", path: file });
+    await requirePermissions(needs);
+    let body: unknown;
+    if (file !== undefined) {
+      body = file === "-"
+        ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
+        : await Deno.readFile(file);
+    } else {
+      body = sendMode === "raw" ? new TextEncoder().encode(data) : data;
+    }
+    await using req = await socket("req", { dial: url });
+    const answer = await request(req, body, { sendMode, recvMode, timeout });
+    if (isNulByte(answer) && recvMode !== "raw") {
+      output.error("rsock req: the server answered its error reply (a NUL byte)");
+      return 1;
+    }
+    if (answer instanceof Uint8Array && recvMode === "raw") {
+      Deno.stdout.writeSync(answer);
+      return 0;
+    }
+    output.write(show(answer) + "\n");
+    return 0;
+  },
+};
+
+const REP_HELP = `rsock rep — serve requests on a REP socket with a JavaScript function
+
+Usage: rsock rep URL --execute 'JS FUNCTION' [--recv-mode MODE] [--send-mode serial|raw]
+                     [--count N] [--concurrency N]
+
+  URL               tcp://host:port or ipc:///path (listened on)
+  --execute SRC     a function's source, called with each request's value, e.g. '(x) => x + 1'
+  --recv-mode M     how requests are read (default serial)
+  --send-mode M     how replies are sent (default serial)
+  --count N         stop after N requests (default: serve until Ctrl-C / SIGTERM)
+
+A request whose execute throws gets the NUL-byte error reply; the server goes on.
+
+Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH)
+
+  rsock rep tcp://127.0.0.1:5555 --execute '(x) => x * 2'
+  # R: library(nanonext); s <- socket("req", dial = "tcp://127.0.0.1:5555"); call_aio(request(context(s), 21))$data`;
+
+/** The `rep` subcommand. */
+export const repCommand: Command = {
+  name: "rep",
+  summary: "serve requests on a REP socket with a JavaScript function",
+  help: REP_HELP,
+  positionals: true,
+  options: {
+    execute: { type: "string", short: "e" },
+    "send-mode": { type: "string" },
+    "recv-mode": { type: "string" },
+    count: { type: "string" },
+  },
+  async run(args: ParsedArgs, output: Output): Promise<number> {
+    const [url, ...extra] = args.positionals;
+    if (url === undefined || extra.length > 0) throw new UsageError("expected exactly one URL");
+    const source = stringFlag(args, "execute");
+    if (source === undefined) throw new UsageError("--execute 'JS FUNCTION' is required");
+    let execute: unknown;
+    try {
+      execute = (0, eval)(`(${source})`);
+    } catch (error) {
+      throw new UsageError(
+        `--execute is not valid JavaScript: ${error instanceof Error ? error.message : error}`,
+      );
+    }
+    if (typeof execute !== "function") {
+      throw new UsageError(
+        `--execute must be a function's source, e.g. '(x) => x', got a ${typeof execute}`,
+      );
+    }
+    const { sendMode, recvMode } = modes(args);
+    const countFlag = stringFlag(args, "count");
+    const count = countFlag === undefined
+      ? Infinity
+      : parsePositiveInteger(countFlag, 1, "--count");
+    const { needs } = endpointNeeds(url, "URL");
+    await requirePermissions(needs);
+    const stop = untilStopped();
+    const controller = new AbortController();
+    stop.promise.then(() => controller.abort());
+    try {
+      await using rep = await socket("rep", {
+        listen: url,
+        onError: (error) => output.error(`rsock rep: ${error.message}`),
+      });
+      output.error(`rsock rep: serving on ${rep.urls[0]}`);
+      const ctx = rep.context();
+      for (let served = 0; served < count && !controller.signal.aborted; served++) {
+        try {
+          await reply(ctx, execute as (x: unknown) => unknown, {
+            sendMode,
+            recvMode,
+            signal: controller.signal,
+            onError: (error) =>
+              output.error(
+                `rsock rep: execute failed: ${error instanceof Error ? error.message : error}`,
+              ),
+          });
+        } catch (error) {
+          if (controller.signal.aborted) break;
+          throw error;
+        }
+      }
+    } finally {
+      stop.dispose();
+    }
+    return 0;
+  },
+};
