@@ -6,6 +6,8 @@
  * - `@x/rsock/eval`: a shared-session evaluation server and client on R svSocket's wire.
  * - `@x/rsock/ws`: WebSocket server, client and small HTTP service (R's `websockets`), and a
  *   browser console for an eval session.
+ * - `@x/rsock/reqrep`: NNG request/reply (nanonext's `socket`, `request`, `reply`), wire-compatible
+ *   with nngcat, nanonext, pynng and mangos, with the R serialization codec.
  *
  * @example
  * ```ts
@@ -22,3 +24,4 @@
 export * from "./socket/mod.ts";
 export * from "./eval/mod.ts";
 export * from "./ws/mod.ts";
+export * from "./reqrep/mod.ts";

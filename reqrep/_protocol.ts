@@ -10,7 +10,7 @@ import { dialOnce, openListener, type Pipe, runPipe } from "./_pipe.ts";
 import { type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
 
 /** The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB). */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_SP_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** NNG's and nanonext's default resend interval of an unanswered request. */
 export const DEFAULT_RESEND_INTERVAL = 60_000;
 const TTL_MAX = 8; // NNG's ttl-max: backtrace words a REP accepts
@@ -133,7 +133,7 @@ export class ScalabilitySocket implements AsyncDisposable {
   /** @internal Use `socket()`. */
   constructor(protocol: Protocol, options: SocketOptions) {
     this.protocol = protocol;
-    this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_SP_MESSAGE_BYTES;
     if (!Number.isSafeInteger(this.#maxMessageBytes) || this.#maxMessageBytes < 0) {
       throw new RangeError(
         `maxMessageBytes must be a whole number >= 0, got ${this.#maxMessageBytes}`,
@@ -250,6 +250,7 @@ export class ScalabilitySocket implements AsyncDisposable {
     return this.close();
   }
 
+  /** True once {@linkcode ScalabilitySocket.close} was called. */
   get closed(): boolean {
     return this.#closing !== undefined;
   }
@@ -492,6 +493,7 @@ export class ScalabilitySocket implements AsyncDisposable {
  * one socket have many requests in flight.
  */
 export class Context {
+  /** The socket this context runs on. */
   readonly socket: ScalabilitySocket;
   #request: PendingRequest | undefined;
   #received: ReceivedRequest | undefined;

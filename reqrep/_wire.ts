@@ -9,8 +9,16 @@ import { MessageTooLargeError, ProtocolError } from "../_internal/errors.ts";
 
 /** SP protocol ids (`major * 16 + minor`) rsock speaks, and their peers. */
 export const PROTOCOL = { req: 0x30, rep: 0x31 } as const;
-/** A protocol rsock speaks. */
-export type Protocol = keyof typeof PROTOCOL;
+/**
+ * A protocol rsock speaks: `"req"` (REQ0) or `"rep"` (REP0).
+ *
+ * @example
+ * ```ts
+ * import type { Protocol } from "@x/rsock/reqrep";
+ * const side: Protocol = "rep";
+ * ```
+ */
+export type Protocol = "req" | "rep";
 
 const PROTOCOL_NAMES: Record<number, string> = {
   0x10: "pair0",

@@ -46,10 +46,10 @@ export {
   TimeoutError,
 } from "../_internal/errors.ts";
 export { checkRecvMode, checkSendMode, type RecvMode, type SendMode } from "./_modes.ts";
-export { type Endpoint, formatUrl, parseUrl } from "./_wire.ts";
+export { type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
 export {
   Context,
-  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_SP_MESSAGE_BYTES,
   DEFAULT_RESEND_INTERVAL,
   ScalabilitySocket,
   type SocketOptions,
@@ -96,13 +96,13 @@ export async function socket(
 
 /** Options of {@linkcode send}. */
 export interface SendOptions extends WaitOptions {
-  /** @default {"serial"} */
+  /** How `data` is encoded. @default {"serial"} */
   readonly mode?: SendMode;
 }
 
 /** Options of {@linkcode recv}. */
 export interface RecvOptions extends WaitOptions {
-  /** @default {"serial"} */
+  /** How the message is decoded. @default {"serial"} */
   readonly mode?: RecvMode;
   /** Told when the bytes did not fit the mode and come back raw (nanonext warns). */
   readonly onWarning?: (message: string) => void;
@@ -142,9 +142,9 @@ export async function recv(target: Target, options: RecvOptions = {}): Promise<u
 
 /** Options of {@linkcode request}. */
 export interface RequestOptions extends WaitOptions {
-  /** @default {"serial"} */
+  /** How the outgoing value is encoded. @default {"serial"} */
   readonly sendMode?: SendMode;
-  /** @default {"serial"} */
+  /** How the incoming message is decoded. @default {"serial"} */
   readonly recvMode?: RecvMode;
   /** Told when the reply did not fit `recvMode` and comes back raw. */
   readonly onWarning?: (message: string) => void;
@@ -181,9 +181,9 @@ export type Executor = (data: unknown) => unknown | Promise<unknown>;
 
 /** Options of {@linkcode reply} and {@linkcode serve}. */
 export interface ReplyOptions extends WaitOptions {
-  /** @default {"serial"} */
+  /** How the incoming message is decoded. @default {"serial"} */
   readonly recvMode?: RecvMode;
-  /** @default {"serial"} */
+  /** How the outgoing value is encoded. @default {"serial"} */
   readonly sendMode?: SendMode;
   /** Told why a request got the NUL-byte error reply. */
   readonly onError?: (error: unknown) => void;
