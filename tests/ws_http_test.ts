@@ -3,6 +3,7 @@ import {
   createServer,
   httpResponse,
   httpVars,
+  MessageTooLargeError,
   staticDirectoryService,
   staticFileService,
   staticTextService,
@@ -151,6 +152,52 @@ Deno.test("ws http: file and text services, httpVars, httpResponse", async (t) =
         assert.deepEqual(await response.json(), { field: "value", upload: "file data.csv 5" });
         assert.equal(seen.length, 3);
       });
+
+      await t.step(
+        "httpVars bounds bodies, chunked ones too, with MessageTooLargeError",
+        async () => {
+          await using server = createServer({
+            port: 0,
+            webpage: async (request) => {
+              try {
+                const vars = await httpVars(request, { maxBodySize: 1000 });
+                return httpResponse(200, "text/plain", String(vars.a).length.toString());
+              } catch (error) {
+                if (!(error instanceof MessageTooLargeError)) throw error;
+                return httpResponse(413, "text/plain", error.message);
+              }
+            },
+          });
+          const base = `http://127.0.0.1:${server.port}`;
+          const form = "application/x-www-form-urlencoded";
+          let response = await fetch(base, {
+            method: "POST",
+            headers: { "content-type": form },
+            body: `a=${"x".repeat(900)}`,
+          });
+          assert.equal(await response.text(), "900");
+          response = await fetch(base, {
+            method: "POST",
+            headers: { "content-type": form },
+            body: `a=${"x".repeat(2000)}`,
+          });
+          assert.equal(response.status, 413);
+          assert.match(await response.text(), /2002 bytes exceeds the 1000-byte limit/);
+          // A stream body goes out chunked, without content-length: counted as it arrives.
+          const chunk = new TextEncoder().encode("x".repeat(400));
+          let sent = 0;
+          const body = new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (sent === 0) controller.enqueue(new TextEncoder().encode("a="));
+              if (sent++ < 10) controller.enqueue(chunk);
+              else controller.close();
+            },
+          });
+          response = await fetch(base, { method: "POST", headers: { "content-type": form }, body });
+          assert.equal(response.status, 413);
+          assert.match(await response.text(), /exceeds the 1000-byte limit/);
+        },
+      );
 
       await t.step("httpResponse checks its status", () => {
         assert.throws(() => httpResponse(99, "text/plain", ""), RangeError);

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { MessageTooLargeError } from "../_internal/errors.ts";
+
 /** A plain HTTP handler, as `webpage`/`static` take. */
 export type HttpHandler = (request: Request) => Promise<Response>;
 
@@ -215,13 +217,51 @@ export function staticDirectoryService(
   };
 }
 
+function tooLarge(size: number, limit: number): MessageTooLargeError {
+  return new MessageTooLargeError(
+    `request body of ${size} bytes exceeds the ${limit}-byte limit of httpVars`,
+    limit,
+  );
+}
+
+/** Reads a request body, refusing it as soon as it passes `limit` bytes. */
+async function readBounded(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer>> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (request.body === null) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > limit) {
+        await reader.cancel();
+        throw tooLarge(size, limit);
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
 /** Variables from a query string or form body: repeated names collect into an array. */
 export type HttpVars = Record<string, string | File | (string | File)[]>;
 
 /**
  * The request's variables, like R's `http_vars(socket, header)`: the query string for any
  * method, plus an `application/x-www-form-urlencoded` or `multipart/form-data` POST body
- * (uploaded files as `File`). Bodies over `maxBodySize` bytes are a RangeError.
+ * (uploaded files as `File`). A body over `maxBodySize` bytes (16 MiB by default, counted as
+ * it streams in, so a chunked body without `content-length` is bounded too) is a
+ * `MessageTooLargeError`; answer it with 413.
  *
  * @example
  * ```ts
@@ -258,10 +298,9 @@ export async function httpVars(
   }
   const limit = options.maxBodySize ?? 16_777_216;
   const length = Number(request.headers.get("content-length") ?? "0");
-  if (length > limit) {
-    throw new RangeError(`request body of ${length} bytes exceeds the ${limit}-byte limit`);
-  }
-  const form = await request.formData();
+  if (length > limit) throw tooLarge(length, limit);
+  const body = await readBounded(request, limit);
+  const form = await new Response(body, { headers: { "content-type": type } }).formData();
   for (const [name, value] of form) add(name, value);
   return vars;
 }

@@ -27,7 +27,7 @@
  * @module
  */
 
-export { ConnectionError } from "../_internal/errors.ts";
+export { ConnectionError, MessageTooLargeError } from "../_internal/errors.ts";
 export {
   CloseCode,
   DEFAULT_MAX_BUFFERED,
