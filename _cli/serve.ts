@@ -8,6 +8,8 @@
 import { createSession, type EvalSession, startEvalServer } from "../eval/mod.ts";
 import { listen, type SocketServer } from "../socket/mod.ts";
 import { serveConsole } from "../ws/mod.ts";
+import { type Context, recv, send, socket as spSocket } from "../reqrep/mod.ts";
+import { endpointNeeds } from "./req.ts";
 import {
   booleanFlag,
   type Command,
@@ -26,14 +28,18 @@ import { Printer } from "./listen.ts";
 
 const DEFAULT_EVAL_PORT = 8888;
 const DEFAULT_WS_PORT = 7681;
+const DEFAULT_REP_URL = "tcp://127.0.0.1:5555";
 
 const HELP = `rsock serve — one session, reachable from a terminal, R and any TCP client
 
-Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--socket PORT] [--hostname 127.0.0.1]
+Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--socket PORT] [--hostname H]
                    [--token-env VAR] [--tls-cert FILE --tls-key FILE] [--worker] [--timeout MS]
 
   --eval [PORT]     the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})
   --ws [PORT]       the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})
+  --rep [URL]       an NNG REP endpoint (default ${DEFAULT_REP_URL}): a request is code, the
+                    reply its value — R-serialized for an R-serialized request (nanonext),
+                    else the printed text (nngcat). Loopback or ipc only: NNG has no auth.
   --socket PORT     also listen for plain messages (rsock send, R write.socket) and print them
   --hostname H      address to bind (default 127.0.0.1). Any other address needs a token.
   --token-env VAR   clients must send the token in environment variable VAR as their first line
@@ -42,7 +48,7 @@ Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--socket PORT] [--hostname 127
   --worker          run the session in a worker: runaway code can be interrupted
   --timeout MS      with --worker, the time limit of one evaluation
 
-With no endpoint flag (--eval, --ws), every endpoint starts on its default port; with some,
+With no endpoint flag (--eval, --ws, --rep), every endpoint starts on its default port; with some,
 only those. Ctrl-C or SIGTERM stops
 everything.
 
@@ -73,6 +79,7 @@ export const serveCommand: Command = {
   options: {
     eval: { type: "string" },
     ws: { type: "string" },
+    rep: { type: "string" },
     socket: { type: "string" },
     hostname: { type: "string" },
     "token-env": { type: "string" },
@@ -82,19 +89,28 @@ export const serveCommand: Command = {
     timeout: { type: "string" },
   },
   preprocess(args: string[]): string[] {
-    return withOptionalValues(args, ["eval", "ws"]);
+    return withOptionalValues(args, ["eval", "ws", "rep"]);
   },
   async run(args: ParsedArgs, output: Output): Promise<number> {
     const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
     const evalFlag = stringFlag(args, "eval");
     const wsFlag = stringFlag(args, "ws");
-    const all = evalFlag === undefined && wsFlag === undefined;
+    const repFlag = stringFlag(args, "rep");
+    const all = evalFlag === undefined && wsFlag === undefined && repFlag === undefined;
     const evalPort = all || evalFlag !== undefined
       ? parsePort(evalFlag || undefined, DEFAULT_EVAL_PORT, "--eval")
       : undefined;
     const wsPort = all || wsFlag !== undefined
       ? parsePort(wsFlag || undefined, DEFAULT_WS_PORT, "--ws")
       : undefined;
+    const repUrl = all || repFlag !== undefined ? (repFlag || DEFAULT_REP_URL) : undefined;
+    const rep = repUrl === undefined ? undefined : endpointNeeds(repUrl, "--rep");
+    if (rep?.endpoint.transport === "tcp" && !isLoopback(rep.endpoint.hostname)) {
+      throw new UsageError(
+        `--rep ${repUrl} is not loopback; NNG has no authentication, so the REP endpoint ` +
+          "binds loopback or ipc:// only",
+      );
+    }
     const socketFlag = stringFlag(args, "socket");
     const socketPort = socketFlag === undefined ? undefined : parsePort(socketFlag, 0, "--socket");
     const tokenVariable = stringFlag(args, "token-env");
@@ -121,6 +137,7 @@ export const serveCommand: Command = {
     const needs: Needed[] = [{ name: "sys" }];
     if (evalPort !== undefined) needs.push({ name: "net", host: netHost(hostname, evalPort) });
     if (wsPort !== undefined) needs.push({ name: "net", host: netHost(hostname, wsPort) });
+    if (rep !== undefined) needs.push(...rep.needs);
     if (socketPort !== undefined) needs.push({ name: "net", host: netHost(hostname, socketPort) });
     if (tokenVariable !== undefined) needs.push({ name: "env", variable: tokenVariable });
     if (certFile !== undefined) needs.push({ name: "read", path: certFile });
@@ -172,6 +189,29 @@ export const serveCommand: Command = {
         closers.push(() => consoleServer.close());
         banner.push(`  console  ${consoleServer.url}    (open it in a browser)`);
       }
+      if (repUrl !== undefined) {
+        const evaluating = session;
+        const repSocket = await spSocket("rep", {
+          listen: repUrl,
+          onError: (error) => output.error(`rsock serve: rep: ${error.message}`),
+        });
+        const stopRep = new AbortController();
+        const loops = Array.from(
+          { length: 4 },
+          () => answerRequests(repSocket.context(), evaluating, stopRep.signal),
+        );
+        closers.push(async () => {
+          stopRep.abort();
+          await repSocket.close();
+          await Promise.all(loops);
+        });
+        const url = repSocket.urls[0]!;
+        banner.push(
+          `  rep      ${url}    nngcat --req --dial ${url} --data 'x + 1' --ascii`,
+          `           R: library(nanonext); s <- socket("req", dial = "${url}"); ` +
+            `call_aio(request(context(s), "x + 1"))$data`,
+        );
+      }
       let relay: SocketServer | undefined;
       if (socketPort !== undefined) {
         relay = listen({ port: socketPort, hostname, framing: "line" });
@@ -203,3 +243,46 @@ export const serveCommand: Command = {
     return 0;
   },
 };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Answers REP requests by evaluating them in the session: an R-serialized string (nanonext)
+ * gets its value back R-serialized, or the NUL-byte error reply; plain bytes (nngcat) are code
+ * and get the printed text back.
+ */
+async function answerRequests(
+  ctx: Context,
+  session: EvalSession,
+  signal: AbortSignal,
+): Promise<void> {
+  while (!signal.aborted) {
+    let plain = false;
+    let request: unknown;
+    try {
+      request = await recv(ctx, { mode: "serial", signal, onWarning: () => plain = true });
+    } catch {
+      return; // closed or stopped
+    }
+    try {
+      if (plain) {
+        const result = await session.evaluate(decoder.decode(request as Uint8Array));
+        await send(ctx, encoder.encode(result.text), { mode: "raw" });
+        continue;
+      }
+      const result = typeof request === "string" ? await session.evaluate(request) : undefined;
+      if (result === undefined || result.error) {
+        await send(ctx, new Uint8Array([0])); // nanonext's error reply: is_nul_byte() is TRUE
+        continue;
+      }
+      try {
+        await send(ctx, result.value === undefined ? null : result.value);
+      } catch {
+        await send(ctx, result.text); // not an R value (a function, a Map…): its printed form
+      }
+    } catch {
+      // The requester went away; the next request is served all the same.
+    }
+  }
+}

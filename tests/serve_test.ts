@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { connectEvalServer, evalServer } from "../eval/mod.ts";
 import { connect } from "../socket/mod.ts";
 import { CONSOLE_PROTOCOL, websocket } from "../ws/mod.ts";
+import { isNulByte, request, socket } from "../reqrep/mod.ts";
 import { freePort, withTimeout } from "./_peers.ts";
 import { rsock } from "./_process.ts";
 
@@ -35,17 +36,29 @@ Deno.test("serve: with less than the exact permissions it stops before listening
   });
 });
 
-Deno.test("serve: eval clients, the browser console's websocket and the message socket share one session; SIGTERM frees every port", async () => {
+Deno.test("serve: eval clients, the console's websocket, REQ requests and the message socket share one session; SIGTERM frees every port", async () => {
   await withTimeout(30_000, async () => {
     const evalPort = freePort();
     const wsPort = freePort();
     const socketPort = freePort();
+    const repPort = freePort();
+    const repUrl = `tcp://127.0.0.1:${repPort}`;
     await using child = rsock(
       [
-        `--allow-net=127.0.0.1:${evalPort},127.0.0.1:${wsPort},127.0.0.1:${socketPort}`,
+        `--allow-net=127.0.0.1:${evalPort},127.0.0.1:${wsPort},127.0.0.1:${socketPort},127.0.0.1:${repPort}`,
         "--allow-sys",
       ],
-      ["serve", "--eval", String(evalPort), "--ws", String(wsPort), "--socket", String(socketPort)],
+      [
+        "serve",
+        "--eval",
+        String(evalPort),
+        "--ws",
+        String(wsPort),
+        "--rep",
+        repUrl,
+        "--socket",
+        String(socketPort),
+      ],
     );
     await child.waitForOutput(/Ctrl-C or SIGTERM stops/);
     assert.match(child.stderr, new RegExp(`eval +tcp://127\\.0\\.0\\.1:${evalPort}`));
@@ -55,6 +68,16 @@ Deno.test("serve: eval clients, the browser console's websocket and the message 
       await evalServer(first, "x", 1);
       await using second = await connectEvalServer({ port: evalPort });
       assert.equal(await evalServer(second, "x + 1"), 2);
+    }
+    {
+      // An R-serialized string is code; the answer is the value, R-serialized (nanonext's way).
+      await using req = await socket("req", { dial: repUrl });
+      assert.equal(await request(req, "x + 1", { timeout: 10_000 }), 2);
+      assert.deepEqual(await request(req, "({ n: x, tags: ['a', 'b'] })", { timeout: 10_000 }), {
+        n: 1,
+        tags: ["a", "b"],
+      });
+      assert.ok(isNulByte(await request(req, "throw new Error('no')", { timeout: 10_000 })));
     }
     const page = await fetch(`http://127.0.0.1:${wsPort}/`);
     assert.equal(page.status, 200);
@@ -83,6 +106,8 @@ Deno.test("serve: eval clients, the browser console's websocket and the message 
     const status = await child.finished();
     assert.equal(status.code, 0, child.stderr);
     assert.match(child.stderr, /rsock serve: stopped/);
-    for (const port of [evalPort, wsPort, socketPort]) assert.ok(portIsFree(port), `${port} freed`);
+    for (const port of [evalPort, wsPort, socketPort, repPort]) {
+      assert.ok(portIsFree(port), `${port} freed`);
+    }
   });
 });

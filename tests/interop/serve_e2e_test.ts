@@ -1,7 +1,8 @@
 /**
  * The product end to end: `rsock serve` as a real process on free ports, reached by every kind
- * of peer at once — a TCP eval client, the browser console in headless Chromium, R through
- * `socketConnection`, `rsock send` into the log — all on one session; SIGTERM frees every port.
+ * of peer at once — a TCP eval client, the browser console in headless Chromium, NNG's nngcat,
+ * R through `socketConnection`, `rsock send` into the log — all on one session; SIGTERM frees
+ * every port.
  */
 import assert from "node:assert/strict";
 import { chromium } from "npm:playwright-core@1.49.1";
@@ -29,18 +30,31 @@ function portIsFree(port: number): boolean {
   }
 }
 
-interopTest("rsock serve: TCP, browser, R and rsock send share one session", [
+interopTest("rsock serve: TCP, browser, nngcat, R and rsock send share one session", [
   "chromium",
   "Rscript",
+  "nngcat",
 ], async (t) => {
   await withTimeout(90_000, async () => {
     const evalPort = freePort();
     const wsPort = freePort();
     const socketPort = freePort();
-    const ports = [evalPort, wsPort, socketPort];
+    const repPort = freePort();
+    const ports = [evalPort, wsPort, socketPort, repPort];
+    const repUrl = `tcp://127.0.0.1:${repPort}`;
     await using serve = rsock(
       [`--allow-net=${ports.map((port) => `127.0.0.1:${port}`).join(",")}`, "--allow-sys"],
-      ["serve", "--eval", String(evalPort), "--ws", String(wsPort), "--socket", String(socketPort)],
+      [
+        "serve",
+        "--eval",
+        String(evalPort),
+        "--ws",
+        String(wsPort),
+        "--rep",
+        repUrl,
+        "--socket",
+        String(socketPort),
+      ],
     );
     await serve.waitForOutput(/Ctrl-C or SIGTERM stops/);
 
@@ -70,6 +84,19 @@ interopTest("rsock serve: TCP, browser, R and rsock send share one session", [
       } finally {
         await browser.close();
       }
+    });
+
+    await t.step("nngcat --req sends x + 1 and gets 2", async () => {
+      await using cat = new TestProcess("/usr/bin/nngcat", [
+        "--req",
+        "--dial",
+        repUrl,
+        "--data",
+        "x + 1",
+        "--quoted",
+      ]);
+      assert.equal((await cat.finished()).code, 0, cat.stderr);
+      assert.equal(cat.stdout, '"2"\n');
     });
 
     await t.step("R reads the same state through socketConnection", async () => {
