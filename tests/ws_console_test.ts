@@ -45,6 +45,41 @@ Deno.test("ws console service: page, JSON protocol, pushes, token", async (t) =>
       );
     });
 
+    await t.step(
+      "unknown host names are refused (DNS rebinding), IP and localhost pass",
+      async () => {
+        // fetch cannot set Host, so speak HTTP by hand.
+        const status = async (host: string, upgrade: boolean) => {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port: service.port });
+          try {
+            const lines = upgrade
+              ? [
+                "GET /ws?token=s3cret HTTP/1.1",
+                "Upgrade: websocket",
+                "Connection: Upgrade",
+                "Sec-WebSocket-Version: 13",
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                `Sec-WebSocket-Protocol: ${CONSOLE_PROTOCOL}`,
+                `Origin: http://${host}`,
+              ]
+              : ["GET /?token=s3cret HTTP/1.1", "Connection: close"];
+            const request = [...lines, `Host: ${host}`, "", ""].join("\r\n");
+            await conn.write(new TextEncoder().encode(request));
+            const buffer = new Uint8Array(64);
+            const n = await conn.read(buffer);
+            return new TextDecoder().decode(buffer.subarray(0, n ?? 0)).split(" ")[1];
+          } finally {
+            conn.close();
+          }
+        };
+        const port = service.port;
+        assert.equal(await status(`rebind.example:${port}`, false), "403");
+        assert.equal(await status(`rebind.example:${port}`, true), "403");
+        assert.equal(await status(`localhost:${port}`, false), "200");
+        assert.equal(await status(`127.0.0.1:${port}`, true), "101");
+      },
+    );
+
     await t.step("eval requests get results and errors by id; pushes reach the page", async () => {
       await using page = await websocket(wsUrl, { protocols: CONSOLE_PROTOCOL });
       assert.equal(page.protocol, CONSOLE_PROTOCOL);

@@ -30,6 +30,13 @@ export interface ConsoleOptions {
    * machines shared with other users.
    */
   token?: string;
+  /**
+   * Further host names the page may be reached by (the `Host` header), for a console bound to
+   * a wildcard address and opened by the machine's name. `localhost`, IP addresses and the
+   * bound hostname are always accepted; other names are refused with 403, so a foreign site
+   * whose name is made to resolve to 127.0.0.1 (DNS rebinding) cannot reach the console.
+   */
+  allowedHosts?: readonly string[];
   /** Largest code or result message in bytes. @default {16777216} */
   maxMessageSize?: number;
   /** Stops the service when aborted. */
@@ -68,10 +75,33 @@ function sameOrigin(request: Request): boolean {
 }
 
 /**
+ * A check of the `Host` header. A site can make its own name resolve to 127.0.0.1 (DNS
+ * rebinding); its page is then "same origin" with this server, so the origin check alone would
+ * let it run code here. IP literals cannot be rebound; names other than the listed ones are
+ * refused.
+ */
+function hostCheck(bound: string, extra: readonly string[]): (request: Request) => boolean {
+  const names = new Set(["localhost", bound.toLowerCase(), ...extra.map((h) => h.toLowerCase())]);
+  return (request) => {
+    const host = request.headers.get("host");
+    if (host === null) return false;
+    let name: string;
+    try {
+      name = new URL(`http://${host}`).hostname;
+    } catch {
+      return false;
+    }
+    return name.startsWith("[") || /^\d+\.\d+\.\d+\.\d+$/.test(name) || names.has(name) ||
+      names.has(name.replace(/\.$/, ""));
+  };
+}
+
+/**
  * Serves the browser console: the page at `/` and its websocket at `/ws`, evaluating in
  * `session` (the eval server's session, so the page is a second console for the running
- * program). Binds 127.0.0.1:7681 by default; refuses websockets from other origins. This is
- * what `rsock serve --ws [PORT]` runs.
+ * program). Binds 127.0.0.1:7681 by default; refuses websockets from other origins and
+ * requests by host names it does not know (DNS rebinding). This is what
+ * `rsock serve --ws [PORT]` runs.
  *
  * @example
  * ```ts
@@ -91,6 +121,7 @@ export function serveConsole(options: ConsoleOptions): ConsoleServer {
   const token = options.token;
   const tokenOk = (request: Request) =>
     token === undefined || new URL(request.url).searchParams.get("token") === token;
+  const hostOk = hostCheck(options.hostname ?? "127.0.0.1", options.allowedHosts ?? []);
   const server = createServer({
     port: options.port ?? DEFAULT_WS_PORT,
     hostname: options.hostname ?? "127.0.0.1",
@@ -100,12 +131,15 @@ export function serveConsole(options: ConsoleOptions): ConsoleServer {
       if (new URL(request.url).pathname !== "/ws") {
         return new Response("Not Found\n", { status: 404 });
       }
-      if (!tokenOk(request) || !sameOrigin(request)) return false;
+      if (!hostOk(request) || !tokenOk(request) || !sameOrigin(request)) return false;
     },
     webpage(request) {
       const path = new URL(request.url).pathname;
       if (path !== "/" && path !== "/index.html") {
         return new Response("Not Found\n", { status: 404 });
+      }
+      if (!hostOk(request)) {
+        return new Response("Forbidden: unknown host name (see allowedHosts)\n", { status: 403 });
       }
       if (!tokenOk(request)) return new Response("Forbidden: token\n", { status: 403 });
       return new Response(html, {
