@@ -235,6 +235,26 @@ Deno.test("ws: graceful shutdown closes clients with 1001 and refuses new ones",
   });
 });
 
+Deno.test("ws: close codes and reasons that cannot be sent are a RangeError", async () => {
+  await withTimeout(15_000, async () => {
+    await using server = createServer({ port: 0 });
+    await using client = await websocket(server.url);
+    await waitFor("established", () => server.clients.length === 1);
+    const peer = server.clients[0]!;
+    // Deno's server side would accept 1005 and then break the connection (code 0).
+    for (const code of [1004, 1005, 1006, 1015, 999, 5000, 1000.5]) {
+      assert.throws(() => peer.close(code), RangeError, `server code ${code}`);
+    }
+    assert.throws(() => peer.close(1000, "é".repeat(62)), /124 UTF-8 bytes/);
+    assert.throws(() => client.close(1001), /1000 or 3000-4999/);
+    await assert.rejects(server.close({ code: 1005 }), RangeError);
+    assert.equal(peer.open, true);
+    peer.close(4000, "é".repeat(61));
+    const info = await client.closed;
+    assert.deepEqual([info.code, info.reason], [4000, "é".repeat(61)]);
+  });
+});
+
 async function firstMessage(client: AsyncIterable<{ data: WsData }>): Promise<WsData> {
   for await (const message of client) return message.data;
   throw new Error("closed before any message");

@@ -7,6 +7,7 @@
 import { AsyncQueue } from "../_internal/async_queue.ts";
 import { ConnectionError } from "../_internal/errors.ts";
 import {
+  checkClose,
   checkMaxBuffered,
   checkMaxMessageSize,
   CloseCode,
@@ -170,9 +171,11 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
 
   /**
    * Starts the closing handshake (R's `websocket_close`); await {@linkcode closed} for the end.
-   * A browser-style client may send only 1000 or 3000 to 4999 (anything else throws).
+   * A browser-style client may send only 1000 or 3000 to 4999; another code, or a reason over
+   * 123 UTF-8 bytes, is a RangeError.
    */
   close(code: number = CloseCode.normal, reason = ""): void {
+    checkClose(code, reason, "client");
     this.#socket.close(code, reason);
   }
 

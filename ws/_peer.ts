@@ -112,6 +112,41 @@ export function checkMaxBuffered(size: number | undefined): number {
   return value;
 }
 
+// Codes an endpoint may put in a close frame (RFC 6455 7.4 and IANA's registry): 1004-1006
+// and 1015 are reserved for reports, never sent. Deno's server side accepts any code and then
+// breaks the connection (the peer sees code 0), so rsock checks before closing.
+const SENDABLE_BY_SERVER = new Set([
+  1000,
+  1001,
+  1002,
+  1003,
+  1007,
+  1008,
+  1009,
+  1010,
+  1011,
+  1012,
+  1013,
+  1014,
+]);
+
+/** Checks a close code and reason before they reach the socket: a RangeError says why. */
+export function checkClose(code: number, reason: string, side: "server" | "client"): void {
+  const application = Number.isInteger(code) && code >= 3000 && code <= 4999;
+  if (side === "client" && code !== 1000 && !application) {
+    throw new RangeError(`a client may close with 1000 or 3000-4999 only; got ${code}`);
+  }
+  if (side === "server" && !SENDABLE_BY_SERVER.has(code) && !application) {
+    throw new RangeError(
+      `close code ${code} cannot be sent; expected 1000-1003, 1007-1014 or 3000-4999`,
+    );
+  }
+  const length = encoder.encode(reason).length;
+  if (length > 123) {
+    throw new RangeError(`close reason of ${length} UTF-8 bytes exceeds the 123-byte limit`);
+  }
+}
+
 class TextHeader implements WsHeader {
   readonly opcode = 1 as const;
   readonly binary = false;

@@ -8,6 +8,7 @@
 import { AsyncQueue } from "../_internal/async_queue.ts";
 import { ConnectionError, describeNetworkError } from "../_internal/errors.ts";
 import {
+  checkClose,
   checkMaxBuffered,
   checkMaxMessageSize,
   CloseCode,
@@ -48,7 +49,11 @@ export interface WsServerClient {
    * server's `maxBufferedAmount` is unsent to this client, like R's `websocket_write`.
    */
   write(data: WsData, options?: { signal?: AbortSignal }): Promise<void>;
-  /** Starts the closing handshake with `code` (default 1000) and `reason`. */
+  /**
+   * Starts the closing handshake with `code` (default 1000) and `reason`. A code that cannot
+   * be sent (1004-1006, 1015, outside 1000-4999) or a reason over 123 UTF-8 bytes is a
+   * RangeError. Only the first call counts.
+   */
   close(code?: number, reason?: string): void;
 }
 
@@ -179,6 +184,7 @@ class Client implements WsServerClient {
   close(code: number = CloseCode.normal, reason = ""): void {
     // Only the first close counts: a second close() on Deno's server-side socket while the
     // first is in flight fails the connection (code 0) instead of finishing the handshake.
+    checkClose(code, reason, "server");
     if (this.#closeRequested) return;
     this.#closeRequested = true;
     try {
@@ -391,6 +397,17 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
    * Idempotent.
    */
   close(options: WsCloseOptions = {}): Promise<void> {
+    if (this.#closing === undefined) {
+      try {
+        checkClose(
+          options.code ?? CloseCode.goingAway,
+          options.reason ?? "server shutting down",
+          "server",
+        );
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     return this.#closing ??= this.#shutdown(options);
   }
 
