@@ -45,14 +45,29 @@ Deno.test("ws server and client: text, binary, callbacks, subprotocols", async (
       assert.equal(server.clients.at(-1)?.protocol, "rsock.v2");
     });
 
+    await t.step("client callbacks: established, receive, closed", async () => {
+      const seen: string[] = [];
+      const client = await websocket(server.url, {
+        established: (c) => seen.push(`established ${c.open}`),
+        receive: (data, c, header) => {
+          seen.push(`receive ${data} ${header.length}`);
+          c.close(4000, "done");
+        },
+        closed: (_c, info) => seen.push(`closed ${info.code} ${info.reason}`),
+      });
+      await client.write("ping");
+      await client.closed;
+      assert.deepEqual(seen, ["established true", "receive ping 4", "closed 4000 done"]);
+    });
+
     await t.step("an unknown offer gets no protocol", async () => {
       await using client = await websocket(server.url, { protocols: "other" });
       assert.equal(client.protocol, "");
     });
 
     await waitFor("all closed", () => server.clients.length === 0);
-    assert.equal(log.filter((l) => l.startsWith("closed")).length, 3);
-    assert.ok(log.every((l) => !l.startsWith("closed") || l.endsWith(" 1000")));
+    assert.equal(log.filter((l) => l.startsWith("closed")).length, 4);
+    assert.ok(log.every((l) => !l.startsWith("closed") || / (1000|4000)$/.test(l)));
   });
 });
 

@@ -134,6 +134,10 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
       if (closed !== undefined) this.#guard(() => closed(this, info));
       this.#resolveClosed(info);
     };
+    socket.addEventListener("open", () => {
+      const established = this.#callbacks.established;
+      if (established !== undefined) this.#guard(() => established(this));
+    }, { once: true });
     options.signal?.addEventListener("abort", () => this.close(), { once: true });
   }
 
@@ -204,12 +208,6 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
     await this.closed;
   }
 
-  /** Runs the `established` callback; called once the socket is open. */
-  notifyEstablished(): void {
-    const established = this.#callbacks.established;
-    if (established !== undefined) this.#guard(() => established(this));
-  }
-
   #guard(run: () => unknown): void {
     const fail = (error: unknown) => {
       if (this.open) this.close(CLIENT_INTERNAL_ERROR, "internal error in a callback");
@@ -277,7 +275,6 @@ export function websocket(url: string | URL, options: WsClientOptions = {}): Pro
     socket.onopen = () => {
       signal?.removeEventListener("abort", onAbort);
       resolve(client);
-      client.notifyEstablished();
     };
     socket.onerror = (event) => {
       failure = (event as ErrorEvent).message ?? "";
