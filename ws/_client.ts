@@ -118,7 +118,13 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
       }
       const receive = this.#callbacks.receive;
       if (receive !== undefined) {
-        this.#guard(() => receive(decoded.data, this, decoded.header));
+        // Inlined #guard: the per-message path allocates no closure (measured in the bench).
+        try {
+          const result = receive(decoded.data, this, decoded.header);
+          if (result instanceof Promise) result.catch((error) => this.#fail(error));
+        } catch (error) {
+          this.#fail(error);
+        }
         return;
       }
       if (this.#queue.full) {
@@ -209,18 +215,19 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
   }
 
   #guard(run: () => unknown): void {
-    const fail = (error: unknown) => {
-      if (this.open) this.close(CLIENT_INTERNAL_ERROR, "internal error in a callback");
-      const handler = this.#onError;
-      if (handler !== undefined) handler(error, this);
-      else reportError(error);
-    };
     try {
       const result = run();
-      if (result instanceof Promise) result.catch(fail);
+      if (result instanceof Promise) result.catch((error) => this.#fail(error));
     } catch (error) {
-      fail(error);
+      this.#fail(error);
     }
+  }
+
+  #fail(error: unknown): void {
+    if (this.open) this.close(CLIENT_INTERNAL_ERROR, "internal error in a callback");
+    const handler = this.#onError;
+    if (handler !== undefined) handler(error, this);
+    else reportError(error);
   }
 }
 

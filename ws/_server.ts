@@ -436,18 +436,19 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
 
   /** Runs a callback; a throw or rejection closes its client with 1011 and is reported. */
   #guard(client: Client, run: () => unknown): void {
-    const fail = (error: unknown) => {
-      if (client.open) client.close(CloseCode.internalError, "internal error in a callback");
-      const handler = this.#options.error;
-      if (handler !== undefined) handler(error, client);
-      else reportError(error);
-    };
     try {
       const result = run();
-      if (result instanceof Promise) result.catch(fail);
+      if (result instanceof Promise) result.catch((error) => this.#fail(client, error));
     } catch (error) {
-      fail(error);
+      this.#fail(client, error);
     }
+  }
+
+  #fail(client: Client, error: unknown): void {
+    if (client.open) client.close(CloseCode.internalError, "internal error in a callback");
+    const handler = this.#options.error;
+    if (handler !== undefined) handler(error, client);
+    else reportError(error);
   }
 
   #emit(event: WsServerEvent): void {
@@ -517,7 +518,13 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
       }
       const receive = this.#callbacks.receive;
       if (receive !== undefined) {
-        this.#guard(client, () => receive(decoded.data, client, decoded.header));
+        // Inlined #guard: the per-message path allocates no closure (measured in the bench).
+        try {
+          const result = receive(decoded.data, client, decoded.header);
+          if (result instanceof Promise) result.catch((error) => this.#fail(client, error));
+        } catch (error) {
+          this.#fail(client, error);
+        }
       }
       // Build the event only for an iterating consumer: most servers use callbacks alone.
       if (this.#queue !== undefined) {
