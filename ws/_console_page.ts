@@ -92,7 +92,10 @@ function setStatus(on, text) {
 }
 
 function connect() {
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+  // The page's own token (when the service has one) opens its websocket too.
+  const token = new URLSearchParams(location.search).get("token");
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" +
+    (token === null ? "" : "?token=" + encodeURIComponent(token));
   socket = new WebSocket(url, [${JSON.stringify(CONSOLE_PROTOCOL)}]);
   socket.onopen = () => setStatus(true, "connected");
   socket.onclose = (event) => {

@@ -95,6 +95,20 @@ interopTest("console page in headless Chromium shares the eval session", [
         assert.equal(refused, "refused");
       });
 
+      await t.step("with a token, the page's websocket carries it", async () => {
+        await using guarded = serveConsole({ session, port: 0, token: "t0k/en?" });
+        const other = await browser.newPage();
+        try {
+          await other.goto(guarded.url);
+          await other.locator("#status.on").waitFor();
+          await other.locator("#input").fill("x - 1");
+          await other.locator("#input").press("Enter");
+          await other.locator(".entry.result:not(.pending)", { hasText: "39" }).waitFor();
+        } finally {
+          await other.close();
+        }
+      });
+
       const screenshot = `${dir}/console.png`;
       await page.screenshot({ path: screenshot });
       const size = (await Deno.stat(screenshot)).size;
