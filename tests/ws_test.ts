@@ -270,6 +270,31 @@ Deno.test("ws: close codes and reasons that cannot be sent are a RangeError", as
   });
 });
 
+Deno.test("ws: a connection upgraded while the shutdown begins is closed with 1001", async () => {
+  await withTimeout(15_000, async () => {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => release = resolve);
+    let hooked = false;
+    const server = createServer({
+      port: 0,
+      upgrade: async () => {
+        hooked = true;
+        await held;
+      },
+    });
+    const connecting = websocket(server.url);
+    await waitFor("the upgrade hook", () => hooked);
+    const closing = server.close();
+    release();
+    const client = await connecting;
+    const info = await client.closed;
+    // Ours, or Deno's own "Server shutting down" when its HTTP shutdown got there first.
+    assert.equal(info.code, 1001);
+    assert.match(info.reason, /^[Ss]erver shutting down$/);
+    await closing;
+  });
+});
+
 async function firstMessage(client: AsyncIterable<{ data: WsData }>): Promise<WsData> {
   for await (const message of client) return message.data;
   throw new Error("closed before any message");

@@ -506,6 +506,8 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
       const established = this.#callbacks.established;
       if (established !== undefined) this.#guard(client, () => established(client));
       this.#emit({ type: "established", client });
+      // Upgraded just as the shutdown began: the shutdown's close loop has already run.
+      if (this.#closing !== undefined) client.close(CloseCode.goingAway, "server shutting down");
     };
     socket.onmessage = (event) => {
       const decoded = decodeMessage(event.data, this.#maxMessageSize);
