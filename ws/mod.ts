@@ -8,6 +8,18 @@
  * (16 MiB by default) refused with close code 1009 instead of truncated, bounded memory for slow
  * readers, heartbeats, an upgrade hook and graceful shutdown.
  *
+ * Limits and policies (defaults):
+ * - Messages over `maxMessageSize` (16 MiB, R's `websockets_max_buffer_size`; at most 64 MiB,
+ *   since Deno 2.9.6 itself fails a connection without a close frame at 65 MiB) close the
+ *   connection with 1009 (4009 from the client, which may send only 1000 and 3000-4999).
+ * - Backpressure: `write` waits while more than `maxBufferedAmount` (4 MiB) is unsent to that
+ *   peer; `broadcast` never waits and closes a client over that bound with 1008
+ *   (`slowClient: "close"`) or skips it (`"drop"`), so a reader that stalls costs at most the
+ *   bound plus one message of process memory, beyond the kernel's socket buffers.
+ * - An unread events iterator holds 1024 events, then closes the sender with 1013.
+ * - Heartbeat: pings every `idleTimeout` (120 s); a peer that does not answer is cut.
+ * - `close()` sends 1001 to every client and waits up to 2 s for their closing handshakes.
+ *
  * @example Echo server and a client
  * ```ts
  * import { createServer, websocket } from "@x/rsock/ws";
