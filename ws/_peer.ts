@@ -69,8 +69,11 @@ export const CloseCode = {
  */
 export const DEFAULT_MAX_MESSAGE_SIZE = 16_777_216;
 /**
- * The highest allowed `maxMessageSize`: Deno fails a connection without a close frame at
- * 65 MiB and above (measured on Deno 2.9.6), so rsock's clean 1009 must happen below it.
+ * The highest allowed `maxMessageSize`, 64 MiB less one byte: Deno 2.9.6 fails a connection
+ * without a close frame on any message of 64 MiB (67108864 bytes) or more, before rsock sees
+ * it (measured: 67108863 bytes arrive, 67108864 drop the connection with code 0 at both ends).
+ * rsock's clean 1009 can only happen below that; larger messages are Deno's abrupt failure
+ * whatever the limit.
  *
  * @example
  * ```ts
@@ -78,7 +81,7 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 16_777_216;
  * await using server = createServer({ port: 0, maxMessageSize: MAX_MESSAGE_SIZE_LIMIT });
  * ```
  */
-export const MAX_MESSAGE_SIZE_LIMIT = 64 * 1_048_576;
+export const MAX_MESSAGE_SIZE_LIMIT = 64 * 1_048_576 - 1;
 /**
  * The default bound on unsent bytes per connection before backpressure applies: 4 MiB.
  *
@@ -97,8 +100,8 @@ export function checkMaxMessageSize(size: number | undefined): number {
   const value = size ?? DEFAULT_MAX_MESSAGE_SIZE;
   if (!Number.isInteger(value) || value < 1 || value > MAX_MESSAGE_SIZE_LIMIT) {
     throw new RangeError(
-      `maxMessageSize must be an integer from 1 to ${MAX_MESSAGE_SIZE_LIMIT} (64 MiB, below ` +
-        `Deno's own abrupt failure at 65 MiB); got ${size}`,
+      `maxMessageSize must be an integer from 1 to ${MAX_MESSAGE_SIZE_LIMIT} (below Deno's ` +
+        `own abrupt failure at 64 MiB); got ${size}`,
     );
   }
   return value;

@@ -113,7 +113,8 @@ export interface WsServerOptions extends WsServerCallbacks {
   protocols?: readonly string[] | ((offered: string[], request: Request) => string | undefined);
   /**
    * Largest message in bytes; a larger one closes its connection with 1009 (R truncates
-   * instead). At most 64 MiB, below Deno's abrupt failure at 65 MiB. @default {16777216}
+   * instead). At most 64 MiB less one byte: Deno fails messages of 64 MiB and more itself,
+   * dropping the connection without a close frame. @default {16777216}
    */
   maxMessageSize?: number;
   /** Unsent bytes per client above which backpressure applies. @default {4194304} */

@@ -9,9 +9,10 @@
  * readers, heartbeats, an upgrade hook and graceful shutdown.
  *
  * Limits and policies (defaults):
- * - Messages over `maxMessageSize` (16 MiB, R's `websockets_max_buffer_size`; at most 64 MiB,
- *   since Deno 2.9.6 itself fails a connection without a close frame at 65 MiB) close the
- *   connection with 1009 (4009 from the client, which may send only 1000 and 3000-4999).
+ * - Messages over `maxMessageSize` (16 MiB, R's `websockets_max_buffer_size`; at most 64 MiB
+ *   less one byte) close the connection with 1009 (4009 from the client, which may send only
+ *   1000 and 3000-4999). Messages of 64 MiB and more never reach rsock: Deno 2.9.6 drops the
+ *   connection without a close frame (no 1009; Deno's own client reports code 0).
  * - Backpressure: `write` waits while more than `maxBufferedAmount` (4 MiB) is unsent to that
  *   peer; `broadcast` never waits and closes a client over that bound with 1008
  *   (`slowClient: "close"`) or skips it (`"drop"`), so a reader that stalls costs at most the
