@@ -9,6 +9,7 @@ const benches: [string, () => Promise<void>][] = [
   ["eval", async () => (await import("./eval_bench.ts")).run()],
   ["serial", async () => (await import("./serial_bench.ts")).run()],
   ["ws", async () => (await import("./ws_bench.ts")).run()],
+  ["reqrep", async () => (await import("./reqrep_bench.ts")).run()],
 ];
 
 const only = Deno.args[0];

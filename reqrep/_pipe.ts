@@ -10,6 +10,7 @@ import {
   checkHeader,
   connectionHeader,
   encodeFrame,
+  encodeFrameHead,
   type Endpoint,
   FrameDecoder,
   type Framing,
@@ -17,7 +18,8 @@ import {
 } from "./_wire.ts";
 
 const HANDSHAKE_TIMEOUT_MS = 10_000; // NNG's
-const READ_BUFFER_BYTES = 64 * 1024;
+const READ_BUFFER_BYTES = 256 * 1024;
+const DIRECT_WRITE_BYTES = 64 * 1024;
 
 /** What a pipe reports to its socket. */
 export interface PipeEvents {
@@ -52,12 +54,23 @@ export class Pipe {
 
   /** Sends one message; writes are serialised so frames never interleave. */
   send(parts: readonly Uint8Array[]): Promise<void> {
-    const frame = encodeFrame(this.framing, parts);
+    // Small messages go out in one write; a large last part is written as it is, uncopied.
+    const last = parts[parts.length - 1];
+    let frames: Uint8Array[];
+    if (last !== undefined && last.length > DIRECT_WRITE_BYTES) {
+      let length = 0;
+      for (const part of parts) length += part.length;
+      frames = [encodeFrameHead(this.framing, length, parts.slice(0, -1)), last];
+    } else {
+      frames = [encodeFrame(this.framing, parts)];
+    }
     const write = this.#writing.then(async () => {
       if (this.#closed) throw new ConnectionError(`pipe ${this.id} to ${this.remote} is closed`);
-      let offset = 0;
-      while (offset < frame.length) {
-        offset += await this.conn.write(offset === 0 ? frame : frame.subarray(offset));
+      for (const frame of frames) {
+        let offset = 0;
+        while (offset < frame.length) {
+          offset += await this.conn.write(offset === 0 ? frame : frame.subarray(offset));
+        }
       }
     });
     this.#writing = write.catch(() => {});
@@ -101,12 +114,15 @@ export async function runPipe(
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
     const emit = (payload: Uint8Array) => events.message(pipe, payload);
     while (true) {
-      const n = await conn.read(buffer);
+      // Mid-way through a large message, read straight into it.
+      const target = decoder.bodyTarget;
+      const n = await conn.read(target ?? buffer);
       if (n === null) {
         if (decoder.midMessage) reason = new ConnectionError("peer closed mid-message");
         break;
       }
-      decoder.push(buffer.subarray(0, n), emit);
+      if (target !== undefined) decoder.filled(n, emit);
+      else decoder.push(buffer.subarray(0, n), emit);
       const room = events.room();
       if (room !== undefined) await room;
     }

@@ -77,8 +77,22 @@ export type Framing = "tcp" | "ipc";
 export function encodeFrame(framing: Framing, parts: readonly Uint8Array[]): Uint8Array {
   let length = 0;
   for (const part of parts) length += part.length;
+  return encodeFrameHead(framing, length, parts);
+}
+
+/**
+ * The start of a frame announcing `length` payload bytes, followed by `parts` (which may be
+ * only the first of the payload's parts; the caller writes the rest after it).
+ */
+export function encodeFrameHead(
+  framing: Framing,
+  length: number,
+  parts: readonly Uint8Array[],
+): Uint8Array {
+  let headLength = 0;
+  for (const part of parts) headLength += part.length;
   const prefix = framing === "ipc" ? 9 : 8;
-  const frame = new Uint8Array(prefix + length);
+  const frame = new Uint8Array(prefix + headLength);
   const view = new DataView(frame.buffer);
   if (framing === "ipc") frame[0] = 0x01;
   view.setBigUint64(prefix - 8, BigInt(length));
@@ -111,6 +125,25 @@ export class FrameDecoder {
   /** True while part of a message has been read. */
   get midMessage(): boolean {
     return this.#prefixFilled > 0 || this.#body !== undefined;
+  }
+
+  /**
+   * The unfilled rest of a message being received, when one is: the caller may read straight
+   * into it (then call {@linkcode FrameDecoder.filled}), sparing a copy of large messages.
+   */
+  get bodyTarget(): Uint8Array | undefined {
+    return this.#body?.subarray(this.#bodyFilled);
+  }
+
+  /** Records `n` bytes read into {@linkcode FrameDecoder.bodyTarget}. */
+  filled(n: number, emit: (message: Uint8Array) => void): void {
+    const body = this.#body;
+    if (body === undefined) throw new TypeError("no message body is being received");
+    this.#bodyFilled += n;
+    if (this.#bodyFilled === body.length) {
+      this.#body = undefined;
+      emit(body);
+    }
   }
 
   /** Feeds bytes; `emit` gets each complete message (an owned buffer). */
