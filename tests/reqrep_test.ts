@@ -290,3 +290,67 @@ Deno.test("a dialer reconnects when its listener comes back", async () => {
     }
   });
 });
+
+/** A small seeded generator (mulberry32), so a failing fuzz case can be replayed. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("fuzz: random and mutated frames never crash the decoder or allocate past the limit", () => {
+  const random = seeded(0x5eed);
+  const limit = 4096;
+  const good = [
+    ...encodeFrame("tcp", [new Uint8Array([0x80, 0, 0, 1]), encoder.encode("ping")]),
+    ...encodeFrame("tcp", [new Uint8Array(100)]),
+  ];
+  const deadline = Date.now() + 2000;
+  for (let round = 0; round < 20_000 && Date.now() < deadline; round++) {
+    const bytes = round % 2 === 0
+      ? Uint8Array.from({ length: Math.floor(random() * 64) }, () => Math.floor(random() * 256))
+      : Uint8Array.from(good, (b) => random() < 0.05 ? Math.floor(random() * 256) : b);
+    const frames = new FrameDecoder(round % 3 === 0 ? "ipc" : "tcp", limit);
+    try {
+      frames.push(bytes, (message) => assert.ok(message.length <= limit));
+    } catch (error) {
+      assert.ok(
+        error instanceof MessageTooLargeError || error instanceof ProtocolError,
+        `round ${round}: ${error}`,
+      );
+    }
+  }
+});
+
+Deno.test("fuzz: garbage from many connections leaves a REP socket serving", async () => {
+  await withTimeout(20_000, async () => {
+    const random = seeded(42);
+    await using rep = await socket("rep", {
+      listen: "tcp://127.0.0.1:0",
+      maxMessageBytes: 4096,
+      onError: () => {},
+    });
+    const port = Number(rep.urls[0]!.split(":").at(-1));
+    const controller = new AbortController();
+    const serving = serve(rep, (x) => x, { signal: controller.signal });
+    for (let round = 0; round < 40; round++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const header = round % 2 === 0
+        ? connectionHeader("req")
+        : new Uint8Array(8).map(() => random() * 256);
+      const tail = Uint8Array.from(
+        { length: Math.floor(random() * 200) },
+        () => Math.floor(random() * 256),
+      );
+      await conn.write(new Uint8Array([...header, ...tail])).catch(() => 0);
+      conn.close();
+    }
+    await using req = await socket("req", { dial: rep.urls[0]! });
+    assert.equal(await request(req, "alive", { timeout: 5000 }), "alive");
+    controller.abort();
+    await serving;
+  });
+});
