@@ -33,7 +33,8 @@ const DEFAULT_REP_URL = "tcp://127.0.0.1:5555";
 const HELP = `rsock serve — one session, reachable from a terminal, R and any TCP client
 
 Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--socket PORT] [--hostname H]
-                   [--token-env VAR] [--tls-cert FILE --tls-key FILE] [--worker] [--timeout MS]
+                   [--token-env VAR | --token T] [--tls-cert FILE --tls-key FILE] [--worker]
+                   [--timeout MS]
 
   --eval [PORT]     the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})
   --ws [PORT]       the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})
@@ -43,6 +44,8 @@ Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--socket PORT] [
   --socket PORT     also listen for plain messages (rsock send, R write.socket) and print them
   --hostname H      address to bind (default 127.0.0.1). Any other address needs a token.
   --token-env VAR   clients must send the token in environment variable VAR as their first line
+  --token T         the same with the token itself (visible to other users in ps: prefer
+                    --token-env)
   --tls-cert FILE   serve the eval endpoint over TLS with this certificate (PEM) ...
   --tls-key FILE    ... and this key
   --worker          run the session in a worker: runaway code can be interrupted
@@ -83,6 +86,7 @@ export const serveCommand: Command = {
     socket: { type: "string" },
     hostname: { type: "string" },
     "token-env": { type: "string" },
+    token: { type: "string" },
     "tls-cert": { type: "string" },
     "tls-key": { type: "string" },
     worker: { type: "boolean" },
@@ -114,6 +118,11 @@ export const serveCommand: Command = {
     const socketFlag = stringFlag(args, "socket");
     const socketPort = socketFlag === undefined ? undefined : parsePort(socketFlag, 0, "--socket");
     const tokenVariable = stringFlag(args, "token-env");
+    const tokenFlag = stringFlag(args, "token");
+    if (tokenVariable !== undefined && tokenFlag !== undefined) {
+      throw new UsageError("give the token once: --token-env VAR or --token T");
+    }
+    if (tokenFlag === "") throw new UsageError("--token must not be empty");
     const certFile = stringFlag(args, "tls-cert");
     const keyFile = stringFlag(args, "tls-key");
     if ((certFile === undefined) !== (keyFile === undefined)) {
@@ -127,7 +136,7 @@ export const serveCommand: Command = {
     const timeout = timeoutFlag === undefined
       ? undefined
       : parsePositiveInteger(timeoutFlag, 1, "--timeout");
-    if (!isLoopback(hostname) && tokenVariable === undefined) {
+    if (!isLoopback(hostname) && tokenVariable === undefined && tokenFlag === undefined) {
       throw new UsageError(
         `--hostname ${hostname} is not loopback: anyone who reaches it could run code; ` +
           "give a token with --token-env VAR (and preferably --tls-cert/--tls-key)",
@@ -144,7 +153,7 @@ export const serveCommand: Command = {
     if (keyFile !== undefined) needs.push({ name: "read", path: keyFile });
     await requirePermissions(needs);
 
-    const token = tokenVariable === undefined ? undefined : Deno.env.get(tokenVariable);
+    const token = tokenVariable === undefined ? tokenFlag : Deno.env.get(tokenVariable);
     if (tokenVariable !== undefined && (token === undefined || token === "")) {
       throw new UsageError(`environment variable ${tokenVariable} is not set or empty`);
     }

@@ -7,6 +7,7 @@ import { connectEvalServer, evalServer } from "../eval/mod.ts";
 import { connect } from "../socket/mod.ts";
 import { CONSOLE_PROTOCOL, websocket } from "../ws/mod.ts";
 import { isNulByte, request, socket } from "../reqrep/mod.ts";
+import { main } from "../cli.ts";
 import { freePort, withTimeout } from "./_peers.ts";
 import { rsock } from "./_process.ts";
 
@@ -109,5 +110,31 @@ Deno.test("serve: eval clients, the console's websocket, REQ requests and the me
     for (const port of [evalPort, wsPort, socketPort, repPort]) {
       assert.ok(portIsFree(port), `${port} freed`);
     }
+  });
+});
+
+Deno.test("serve: a token guards the eval endpoint; a non-loopback bind without one is refused", async () => {
+  await withTimeout(30_000, async () => {
+    const quiet = { write() {}, error() {}, isTerminal: false };
+    assert.equal(await main(["serve", "--hostname", "0.0.0.0", "--eval", "0"], quiet), 2);
+    const evalPort = freePort();
+    await using child = rsock([`--allow-net=127.0.0.1:${evalPort}`, "--allow-sys"], [
+      "serve",
+      "--eval",
+      String(evalPort),
+      "--token",
+      "s3cret",
+    ]);
+    await child.waitForOutput(/Ctrl-C or SIGTERM stops/);
+    {
+      await using client = await connectEvalServer({ port: evalPort, token: "s3cret" });
+      assert.equal(await evalServer(client, "6 * 7"), 42);
+    }
+    await assert.rejects(async () => {
+      await using client = await connectEvalServer({ port: evalPort, token: "wrong" });
+      await evalServer(client, "6 * 7");
+    });
+    child.child.kill("SIGTERM");
+    assert.equal((await child.finished()).code, 0);
   });
 });
