@@ -120,3 +120,15 @@ export function freePort(): number {
   listener.close();
   return port;
 }
+
+/** How the browser tests start Debian's chromium: headless, and quiet on a closed network. */
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-component-update",
+  "--disable-sync",
+];

@@ -5,7 +5,24 @@
  * @module
  */
 
+import type { Output } from "../_cli/_common.ts";
+
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
+/** An {@linkcode Output} that keeps what `main()` writes, for in-process CLI tests. */
+export function captured(): Output & { out: string; err: string } {
+  return {
+    out: "",
+    err: "",
+    isTerminal: false,
+    write(text: string) {
+      this.out += text;
+    },
+    error(line: string) {
+      this.err += line + "\n";
+    },
+  };
+}
 
 /** A running child whose output is collected as text. */
 export class TestProcess implements AsyncDisposable {

@@ -1,23 +1,8 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { main } from "../cli.ts";
-import type { Output } from "../_cli/_common.ts";
 import { freePort, withTimeout } from "./_peers.ts";
-import { rsock } from "./_process.ts";
-
-function captured(): Output & { out: string; err: string } {
-  return {
-    out: "",
-    err: "",
-    isTerminal: false,
-    write(text: string) {
-      this.out += text;
-    },
-    error(line: string) {
-      this.err += line + "\n";
-    },
-  };
-}
+import { captured, rsock } from "./_process.ts";
 
 Deno.test("--version and --help", async () => {
   const output = captured();

@@ -4,24 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { main } from "../cli.ts";
-import type { Output } from "../_cli/_common.ts";
 import { startEvalServer } from "../eval/mod.ts";
 import { withTimeout } from "./_peers.ts";
-import { rsock } from "./_process.ts";
-
-function captured(): Output & { out: string; err: string } {
-  return {
-    out: "",
-    err: "",
-    isTerminal: false,
-    write(text: string) {
-      this.out += text;
-    },
-    error(line: string) {
-      this.err += line + "\n";
-    },
-  };
-}
+import { captured, rsock } from "./_process.ts";
 
 Deno.test("rsock eval prints the result and exits non-zero on an error", async () => {
   await withTimeout(20_000, async () => {

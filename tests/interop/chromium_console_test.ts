@@ -6,18 +6,7 @@ import assert from "node:assert/strict";
 import { chromium } from "npm:playwright-core@1.49.1";
 import { connectEvalServer, createSession, startEvalServer } from "../../eval/mod.ts";
 import { serveConsole } from "../../ws/mod.ts";
-import { interopTest, withTimeout } from "../_peers.ts";
-
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-component-update",
-  "--disable-sync",
-];
+import { CHROMIUM_ARGS, interopTest, withTimeout } from "../_peers.ts";
 
 interopTest("console page in headless Chromium shares the eval session", [
   "chromium",

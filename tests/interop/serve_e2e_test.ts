@@ -7,19 +7,8 @@
 import assert from "node:assert/strict";
 import { chromium } from "npm:playwright-core@1.49.1";
 import { connectEvalServer, evalServer } from "../../eval/mod.ts";
-import { freePort, interopTest, withTimeout } from "../_peers.ts";
+import { CHROMIUM_ARGS, freePort, interopTest, withTimeout } from "../_peers.ts";
 import { rsock, TestProcess } from "../_process.ts";
-
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 function portIsFree(port: number): boolean {
   try {
