@@ -141,6 +141,8 @@ Usage: rsock rep URL --execute 'JS FUNCTION' [--recv-mode MODE] [--send-mode ser
   --recv-mode M     how requests are read (default serial)
   --send-mode M     how replies are sent (default serial)
   --count N         stop after N requests (default: serve until Ctrl-C / SIGTERM)
+  --borrow-buffers  with --recv-mode raw: reuse a request's buffer once its reply is sent
+                    (faster for large messages; the function must not keep its argument)
 
 A request whose execute throws gets the NUL-byte error reply; the server goes on.
 
@@ -160,6 +162,7 @@ export const repCommand: Command = {
     "send-mode": { type: "string" },
     "recv-mode": { type: "string" },
     count: { type: "string" },
+    "borrow-buffers": { type: "boolean" },
   },
   async run(args: ParsedArgs, output: Output): Promise<number> {
     const [url, ...extra] = args.positionals;
@@ -201,6 +204,7 @@ export const repCommand: Command = {
           await reply(ctx, execute as (x: unknown) => unknown, {
             sendMode,
             recvMode,
+            borrowBuffers: args.values["borrow-buffers"] === true,
             signal: controller.signal,
             onError: (error) =>
               output.error(

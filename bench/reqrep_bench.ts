@@ -63,6 +63,7 @@ async function startRep(
         "raw",
         "--send-mode",
         "raw",
+        "--borrow-buffers",
       ],
       stdout: "null",
       stderr: "null",
@@ -81,7 +82,11 @@ async function rsockReq(url: string, size: number, count: number): Promise<Figur
   const start = performance.now();
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
-    const answer = await request(ctx, payload, { sendMode: "raw", recvMode: "raw" }) as Uint8Array;
+    const answer = await request(ctx, payload, {
+      sendMode: "raw",
+      recvMode: "raw",
+      borrowBuffers: true,
+    }) as Uint8Array;
     times.push(performance.now() - t0);
     if (answer.length !== size) throw new Error(`reply of ${answer.length} bytes`);
   }

@@ -98,6 +98,7 @@ export async function runPipe(
   protocol: Protocol,
   maxMessageBytes: number,
   events: PipeEvents,
+  allocate?: (length: number) => Uint8Array,
 ): Promise<void> {
   const pipe = new Pipe(conn, framing);
   if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
@@ -110,7 +111,7 @@ export async function runPipe(
     checkHeader(peer, protocol);
     opened = true;
     events.opened(pipe);
-    const decoder = new FrameDecoder(framing, maxMessageBytes);
+    const decoder = new FrameDecoder(framing, maxMessageBytes, allocate);
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
     const emit = (payload: Uint8Array) => events.message(pipe, payload);
     while (true) {

@@ -7,7 +7,7 @@
 
 import { ConnectionError, ProtocolError, TimeoutError } from "../_internal/errors.ts";
 import { dialOnce, openListener, type Pipe, runPipe } from "./_pipe.ts";
-import { type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
+import { BufferPool, type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
 
 /** The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB). */
 export const DEFAULT_MAX_SP_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -129,6 +129,7 @@ export class ScalabilitySocket implements AsyncDisposable {
   #requestWaiters: PromiseWithResolvers<ReceivedRequest>[] = [];
   #roomWaiters: (() => void)[] = [];
   #defaultContext: Context | undefined;
+  readonly #pool = new BufferPool();
 
   /** @internal Use `socket()`. */
   constructor(protocol: Protocol, options: SocketOptions) {
@@ -333,10 +334,18 @@ export class ScalabilitySocket implements AsyncDisposable {
         if (this.protocol === "req") this.#requeueFrom(pipe);
       },
       room: () => this.#waitForRoom(),
-    });
+    }, (length) => this.#pool.allocate(length));
   }
 
   // ---- REQ ----
+
+  /**
+   * @internal Gives a received message's buffer back for reuse; only for messages nothing
+   * can see any more (decoded copies taken, reply sent).
+   */
+  releaseBuffer(bytes: Uint8Array): void {
+    this.#pool.release(bytes);
+  }
 
   /** @internal Starts a request: assigns an id and sends it on a pipe (or queues it). */
   startRequest(body: Uint8Array): PendingRequest {
@@ -497,6 +506,7 @@ export class Context {
   readonly socket: ScalabilitySocket;
   #request: PendingRequest | undefined;
   #received: ReceivedRequest | undefined;
+  #lent: Uint8Array | undefined;
 
   /** @internal Use `socket.context()`. */
   constructor(socket: ScalabilitySocket) {
@@ -509,6 +519,10 @@ export class Context {
    */
   async sendBytes(body: Uint8Array, options: WaitOptions = {}): Promise<void> {
     if (this.socket.protocol === "req") {
+      if (this.#lent !== undefined) {
+        this.socket.releaseBuffer(this.#lent);
+        this.#lent = undefined;
+      }
       if (this.#request !== undefined) this.socket.cancelRequest(this.#request);
       this.#request = this.socket.startRequest(body);
       return;
@@ -520,6 +534,11 @@ export class Context {
     this.#received = undefined;
     if (received.pipe.closed) return; // NNG: the requester is gone, the reply is dropped
     await bounded(received.pipe.send([received.header, body]), options, "rep send", () => {});
+  }
+
+  /** @internal Lends a reply's buffer to the caller until the next request on this context. */
+  lend(bytes: Uint8Array): void {
+    this.#lent = bytes;
   }
 
   /** REQ: waits for the reply to the last request. REP: waits for the next request. */

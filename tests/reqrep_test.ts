@@ -14,6 +14,7 @@ import {
 } from "../reqrep/mod.ts";
 import { decodeBody, encodeBody } from "../reqrep/_modes.ts";
 import {
+  BufferPool,
   checkHeader,
   connectionHeader,
   encodeFrame,
@@ -352,5 +353,49 @@ Deno.test("fuzz: garbage from many connections leaves a REP socket serving", asy
     assert.equal(await request(req, "alive", { timeout: 5000 }), "alive");
     controller.abort();
     await serving;
+  });
+});
+
+Deno.test("recycled buffers: large concurrent requests come back intact", async () => {
+  await withTimeout(30_000, async () => {
+    const pool = new BufferPool(1 << 22);
+    const first = pool.allocate(100_000);
+    assert.equal(first.length, 100_000);
+    pool.release(first);
+    assert.equal(pool.allocate(70_000).buffer, first.buffer, "a released buffer is reused");
+    assert.notEqual(pool.allocate(70_000).buffer, first.buffer, "and handed out once");
+
+    await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+    const controller = new AbortController();
+    const echo = serve(rep, async (x) => {
+      await new Promise((r) => setTimeout(r, Math.random() * 3));
+      return (x as Uint8Array).slice(); // an echo that outlives the borrowed request
+    }, { recvMode: "raw", sendMode: "raw", borrowBuffers: true, signal: controller.signal });
+    await using req = await socket("req", { dial: rep.urls[0]! });
+    await Promise.all(Array.from({ length: 6 }, async (_, c) => {
+      const ctx = req.context();
+      for (let i = 0; i < 8; i++) {
+        const fill = (c * 16 + i) & 0xff;
+        const size = 150_000 + c * 10_000 + i;
+        const answer = await request(ctx, new Uint8Array(size).fill(fill), {
+          sendMode: "raw",
+          recvMode: "raw",
+          timeout: 10_000,
+          borrowBuffers: i % 2 === 0,
+        }) as Uint8Array;
+        assert.equal(answer.length, size);
+        // Held across other contexts' traffic, a borrowed reply stays intact until this
+        // context's next request.
+        await new Promise((r) => setTimeout(r, Math.random() * 3));
+        assert.ok(answer.every((b) => b === fill), `context ${c} request ${i} intact`);
+        // Serial mode decodes into copies and recycles by itself.
+        const values = Float64Array.from({ length: 20_000 }, (_, k) => k * fill);
+        const decoded = await request(ctx, values, { timeout: 10_000 }) as Uint8Array;
+        assert.equal((decoded as unknown as number[]).length, 20_000);
+        assert.equal((decoded as unknown as number[])[19_999], 19_999 * fill);
+      }
+    }));
+    controller.abort();
+    await echo;
   });
 });
