@@ -21,7 +21,9 @@ import {
   FrameDecoder,
   parseUrl,
 } from "../reqrep/_wire.ts";
-import { withTimeout } from "./_peers.ts";
+import { freePort, withTimeout } from "./_peers.ts";
+import { captured } from "./_process.ts";
+import { main } from "../cli.ts";
 
 const encoder = new TextEncoder();
 
@@ -397,5 +399,29 @@ Deno.test("recycled buffers: large concurrent requests come back intact", async 
     }));
     controller.abort();
     await echo;
+  });
+});
+
+Deno.test("cli: rsock rep serves rsock req; a throwing execute gives exit 1", async () => {
+  await withTimeout(20_000, async () => {
+    const url = `tcp://127.0.0.1:${freePort()}`;
+    const repOut = captured();
+    const serving = main([
+      "rep",
+      url,
+      "--execute",
+      "(x) => { if (x === 'boom') throw new Error('no'); return x + '!'; }",
+      "--count",
+      "2",
+    ], repOut);
+    // The server may not listen yet: req's dialer retries with backoff until it does.
+    const ok = captured();
+    assert.equal(await main(["req", url, "--data", "hi", "--timeout", "5000"], ok), 0);
+    assert.equal(ok.out, "hi!\n");
+    const bad = captured();
+    assert.equal(await main(["req", url, "--data", "boom"], bad), 1);
+    assert.match(bad.err, /NUL byte/);
+    assert.equal(await serving, 0);
+    assert.match(repOut.err, /execute failed: no/);
   });
 });
