@@ -5,17 +5,8 @@
  * @module
  */
 
-import { connectEvalServer } from "../eval/mod.ts";
-import {
-  type Command,
-  netHost,
-  type Output,
-  type ParsedArgs,
-  parsePort,
-  requirePermissions,
-  stringFlag,
-  UsageError,
-} from "./_common.ts";
+import { connectFromArgs } from "./eval.ts";
+import type { Command, Output, ParsedArgs } from "./_common.ts";
 
 const HELP = `rsock console — an interactive console on a running eval server
 
@@ -45,27 +36,7 @@ export const consoleCommand: Command = {
     "token-env": { type: "string" },
   },
   async run(args: ParsedArgs, output: Output): Promise<number> {
-    const port = parsePort(stringFlag(args, "port"), 8888);
-    const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
-    const name = stringFlag(args, "name");
-    const tokenVariable = stringFlag(args, "token-env");
-    if (name !== undefined && !/^[A-Za-z0-9]+$/.test(name)) {
-      throw new UsageError(`--name must be letters and digits only, got "${name}"`);
-    }
-    await requirePermissions([
-      { name: "net", host: netHost(hostname, port) },
-      ...(tokenVariable === undefined ? [] : [{ name: "env" as const, variable: tokenVariable }]),
-    ]);
-    const token = tokenVariable === undefined ? undefined : Deno.env.get(tokenVariable);
-    if (tokenVariable !== undefined && token === undefined) {
-      throw new UsageError(`environment variable ${tokenVariable} is not set`);
-    }
-    await using conn = await connectEvalServer({
-      hostname,
-      port,
-      ...(name === undefined ? {} : { name }),
-      ...(token === undefined ? {} : { token }),
-    });
+    await using conn = await connectFromArgs(args);
     // Console mode, but without the echo: the terminal already shows what was typed.
     await conn.send("<<<e>>>parSocket(<<<s>>>, { echo: false }); undefined");
     const onInterrupt = () => void conn.interrupt().catch(() => {});

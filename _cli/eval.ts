@@ -5,7 +5,7 @@
  * @module
  */
 
-import { connectEvalServer } from "../eval/mod.ts";
+import { connectEvalServer, type EvalConnection } from "../eval/mod.ts";
 import {
   type Command,
   netHost,
@@ -39,6 +39,34 @@ export function isErrorReply(text: string): boolean {
   return /^(Uncaught |Error: |Error in |Interrupted: )/.test(text);
 }
 
+/**
+ * Connects as `--port`, `--hostname`, `--name` and `--token-env` say, after checking the
+ * permissions that needs; shared by `rsock eval` and `rsock console`.
+ */
+export async function connectFromArgs(args: ParsedArgs): Promise<EvalConnection> {
+  const port = parsePort(stringFlag(args, "port"), 8888);
+  const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
+  const name = stringFlag(args, "name");
+  const tokenVariable = stringFlag(args, "token-env");
+  if (name !== undefined && !/^[A-Za-z0-9]+$/.test(name)) {
+    throw new UsageError(`--name must be letters and digits only, got "${name}"`);
+  }
+  await requirePermissions([
+    { name: "net", host: netHost(hostname, port) },
+    ...(tokenVariable === undefined ? [] : [{ name: "env" as const, variable: tokenVariable }]),
+  ]);
+  const token = tokenVariable === undefined ? undefined : Deno.env.get(tokenVariable);
+  if (tokenVariable !== undefined && token === undefined) {
+    throw new UsageError(`environment variable ${tokenVariable} is not set`);
+  }
+  return await connectEvalServer({
+    hostname,
+    port,
+    ...(name === undefined ? {} : { name }),
+    ...(token === undefined ? {} : { token }),
+  });
+}
+
 /** The `eval` subcommand. */
 export const evalCommand: Command = {
   name: "eval",
@@ -52,28 +80,8 @@ export const evalCommand: Command = {
     "token-env": { type: "string" },
   },
   async run(args: ParsedArgs, output: Output): Promise<number> {
-    const port = parsePort(stringFlag(args, "port"), 8888);
-    const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
-    const name = stringFlag(args, "name");
-    const tokenVariable = stringFlag(args, "token-env");
     if (args.positionals.length === 0) throw new UsageError("expected the CODE to evaluate");
-    if (name !== undefined && !/^[A-Za-z0-9]+$/.test(name)) {
-      throw new UsageError(`--name must be letters and digits only, got "${name}"`);
-    }
-    await requirePermissions([
-      { name: "net", host: netHost(hostname, port) },
-      ...(tokenVariable === undefined ? [] : [{ name: "env" as const, variable: tokenVariable }]),
-    ]);
-    const token = tokenVariable === undefined ? undefined : Deno.env.get(tokenVariable);
-    if (tokenVariable !== undefined && token === undefined) {
-      throw new UsageError(`environment variable ${tokenVariable} is not set`);
-    }
-    await using conn = await connectEvalServer({
-      hostname,
-      port,
-      ...(name === undefined ? {} : { name }),
-      ...(token === undefined ? {} : { token }),
-    });
+    await using conn = await connectFromArgs(args);
     const text = await conn.send(args.positionals.join(" "));
     if (isErrorReply(text)) {
       output.error(text);
