@@ -18,7 +18,9 @@ import {
 } from "./_wire.ts";
 
 const HANDSHAKE_TIMEOUT_MS = 10_000; // NNG's
-const READ_BUFFER_BYTES = 256 * 1024;
+// Small on purpose: a large message is read straight into its own buffer once its length is
+// known, so this bounds the copy made before that (and the memory an idle pipe holds).
+const READ_BUFFER_BYTES = 16 * 1024;
 const DIRECT_WRITE_BYTES = 64 * 1024;
 
 /** What a pipe reports to its socket. */
