@@ -3,7 +3,9 @@
  * time against Debian's libnng-dev; never committed as a binary).
  *
  *   nng_rr rep URL                 echo every request until killed
- *   nng_rr req URL SIZE COUNT      COUNT sequential requests of SIZE bytes; prints
+ *   nng_rr req URL SIZE COUNT [WARMUP]
+ *                                  WARMUP untimed requests (default 0), then COUNT timed
+ *                                  sequential requests of SIZE bytes; prints
  *                                  {"median_us":…,"mean_us":…,"mb_per_s":…}
  */
 #include <nng/nng.h>
@@ -45,17 +47,19 @@ int main(int argc, char **argv) {
       if ((rv = nng_sendmsg(sock, msg, 0)) != 0) fatal("nng_sendmsg", rv);
     }
   }
-  if (argc == 5 && strcmp(argv[1], "req") == 0) {
+  if ((argc == 5 || argc == 6) && strcmp(argv[1], "req") == 0) {
     size_t size = strtoul(argv[3], NULL, 10);
     int count = atoi(argv[4]);
+    int warmup = argc == 6 ? atoi(argv[5]) : 0;
     double *times = calloc(count, sizeof(double));
     char *payload = malloc(size ? size : 1);
     memset(payload, 7, size);
     if ((rv = nng_req0_open(&sock)) != 0) fatal("nng_req0_open", rv);
     if ((rv = nng_setopt_size(sock, NNG_OPT_RECVMAXSZ, 0)) != 0) fatal("recvmaxsz", rv);
     if ((rv = nng_dial(sock, argv[2], NULL, 0)) != 0) fatal("nng_dial", rv);
-    double start = now_us();
-    for (int i = 0; i < count; i++) {
+    double start = 0;
+    for (int i = -warmup; i < count; i++) {
+      if (i == 0) start = now_us();
       double t0 = now_us();
       nng_msg *msg;
       if ((rv = nng_msg_alloc(&msg, 0)) != 0) fatal("nng_msg_alloc", rv);
@@ -67,7 +71,7 @@ int main(int argc, char **argv) {
         return 1;
       }
       nng_msg_free(msg);
-      times[i] = now_us() - t0;
+      if (i >= 0) times[i] = now_us() - t0;
     }
     double total = now_us() - start;
     qsort(times, count, sizeof(double), cmp);
@@ -76,6 +80,6 @@ int main(int argc, char **argv) {
     nng_close(sock);
     return 0;
   }
-  fprintf(stderr, "usage: nng_rr rep URL | nng_rr req URL SIZE COUNT\n");
+  fprintf(stderr, "usage: nng_rr rep URL | nng_rr req URL SIZE COUNT [WARMUP]\n");
   return 2;
 }
