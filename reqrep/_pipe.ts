@@ -22,6 +22,7 @@ const HANDSHAKE_TIMEOUT_MS = 10_000; // NNG's
 // known, so this bounds the copy made before that (and the memory an idle pipe holds).
 const READ_BUFFER_BYTES = 16 * 1024;
 const DIRECT_WRITE_BYTES = 64 * 1024;
+const LEAD_BYTES = 32 * 1024;
 
 /** What a pipe reports to its socket. */
 export interface PipeEvents {
@@ -56,13 +57,17 @@ export class Pipe {
 
   /** Sends one message; writes are serialised so frames never interleave. */
   send(parts: readonly Uint8Array[]): Promise<void> {
-    // Small messages go out in one write; a large last part is written as it is, uncopied.
+    // A large last part goes out mostly uncopied: the frame head and the part's first
+    // LEAD_BYTES are copied into one write, the rest is written as it is. Writing the small head
+    // on its own instead sends a lone tiny segment that wakes the peer for nothing (measured:
+    // about 7% of 1 MiB echo throughput).
     const last = parts[parts.length - 1];
     let frames: Uint8Array[];
     if (last !== undefined && last.length > DIRECT_WRITE_BYTES) {
       let length = 0;
       for (const part of parts) length += part.length;
-      frames = [encodeFrameHead(this.framing, length, parts.slice(0, -1)), last];
+      const head = [...parts.slice(0, -1), last.subarray(0, LEAD_BYTES)];
+      frames = [encodeFrameHead(this.framing, length, head), last.subarray(LEAD_BYTES)];
     } else {
       frames = [encodeFrame(this.framing, parts)];
     }

@@ -366,12 +366,21 @@ Deno.test("recycled buffers: large concurrent requests come back intact", async 
     pool.release(first);
     assert.equal(pool.allocate(70_000).buffer, first.buffer, "a released buffer is reused");
     assert.notEqual(pool.allocate(70_000).buffer, first.buffer, "and handed out once");
+    // A view into a pooled buffer (a request body after its id) gives the whole buffer back.
+    const second = pool.allocate(200_000);
+    assert.equal(second.byteOffset, BufferPool.VIEW_OFFSET_BYTES);
+    pool.release(second.subarray(4));
+    assert.ok(pool.allocate(199_000).buffer === second.buffer, "released through a subarray");
+    pool.release(new Uint8Array(128 * 1024)); // not the pool's: ignored
+    assert.notEqual(pool.allocate(128 * 1024).byteOffset, 0);
 
     await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
     const controller = new AbortController();
+    let echoes = 0;
     const echo = serve(rep, async (x) => {
       await new Promise((r) => setTimeout(r, Math.random() * 3));
-      return (x as Uint8Array).slice(); // an echo that outlives the borrowed request
+      // Half the echoes send the borrowed request buffer itself, half a copy that outlives it.
+      return echoes++ % 2 === 0 ? x : (x as Uint8Array).slice();
     }, { recvMode: "raw", sendMode: "raw", borrowBuffers: true, signal: controller.signal });
     await using req = await socket("req", { dial: rep.urls[0]! });
     await Promise.all(Array.from({ length: 6 }, async (_, c) => {
@@ -379,7 +388,9 @@ Deno.test("recycled buffers: large concurrent requests come back intact", async 
       for (let i = 0; i < 8; i++) {
         const fill = (c * 16 + i) & 0xff;
         const size = 150_000 + c * 10_000 + i;
-        const answer = await request(ctx, new Uint8Array(size).fill(fill), {
+        // Every byte depends on its position, so a reordered or shifted piece shows.
+        const pattern = (k: number) => (k * 31 + (k >> 8) + fill) & 0xff;
+        const answer = await request(ctx, Uint8Array.from({ length: size }, (_, k) => pattern(k)), {
           sendMode: "raw",
           recvMode: "raw",
           timeout: 10_000,
@@ -389,7 +400,7 @@ Deno.test("recycled buffers: large concurrent requests come back intact", async 
         // Held across other contexts' traffic, a borrowed reply stays intact until this
         // context's next request.
         await new Promise((r) => setTimeout(r, Math.random() * 3));
-        assert.ok(answer.every((b) => b === fill), `context ${c} request ${i} intact`);
+        assert.ok(answer.every((b, k) => b === pattern(k)), `context ${c} request ${i} intact`);
         // Serial mode decodes into copies and recycles by itself.
         const values = Float64Array.from({ length: 20_000 }, (_, k) => k * fill);
         const decoded = await request(ctx, values, { timeout: 10_000 }) as Uint8Array;
