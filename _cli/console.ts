@@ -19,7 +19,7 @@ Usage: rsock console [--port 8888] [--hostname 127.0.0.1] [--name NAME] [--token
 
 Type JavaScript or TypeScript at the ":> " prompt; an unfinished block continues at ":+ ".
 Ctrl-C interrupts a running evaluation (servers in worker mode) or drops pending lines;
-Ctrl-D (end of input) leaves.
+Ctrl-D (end of input) leaves. Text the server pushes (sendSocketClients) shows as it comes.
 
 Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env).`;
 
@@ -36,17 +36,22 @@ export const consoleCommand: Command = {
     "token-env": { type: "string" },
   },
   async run(args: ParsedArgs, output: Output): Promise<number> {
-    await using conn = await connectFromArgs(args);
+    // Pushes (sendSocketClients) show as they come, on their own lines, then the prompt again.
+    let prompt = "";
+    await using conn = await connectFromArgs(args, (text) => output.write(`\n${text}\n${prompt}`));
     // Console mode, but without the echo: the terminal already shows what was typed.
     await conn.send("<<<e>>>parSocket(<<<s>>>, { echo: false }); undefined");
     const onInterrupt = () => void conn.interrupt().catch(() => {});
     Deno.addSignalListener("SIGINT", onInterrupt);
     try {
-      output.write(conn.prompt);
+      prompt = conn.prompt;
+      output.write(prompt);
       for await (const line of readLines(Deno.stdin.readable)) {
+        prompt = "";
         const text = await conn.send(line);
         if (text !== "") output.write(text + "\n");
-        output.write(conn.prompt);
+        prompt = conn.prompt;
+        output.write(prompt);
       }
       output.write("\n");
     } finally {

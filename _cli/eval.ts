@@ -43,7 +43,10 @@ export function isErrorReply(text: string): boolean {
  * Connects as `--port`, `--hostname`, `--name` and `--token-env` say, after checking the
  * permissions that needs; shared by `rsock eval` and `rsock console`.
  */
-export async function connectFromArgs(args: ParsedArgs): Promise<EvalConnection> {
+export async function connectFromArgs(
+  args: ParsedArgs,
+  onPush?: (text: string) => void,
+): Promise<EvalConnection> {
   const port = parsePort(stringFlag(args, "port"), 8888);
   const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
   const name = stringFlag(args, "name");
@@ -64,6 +67,7 @@ export async function connectFromArgs(args: ParsedArgs): Promise<EvalConnection>
     port,
     ...(name === undefined ? {} : { name }),
     ...(token === undefined ? {} : { token }),
+    ...(onPush === undefined ? {} : { onPush }),
   });
 }
 

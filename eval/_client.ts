@@ -8,6 +8,7 @@
 
 import { ConnectionError, describeNetworkError } from "../_internal/errors.ts";
 import { simplify, unserialize } from "../serial/mod.ts";
+import { PUSH_MARKER } from "./_protocol.ts";
 
 /** The server evaluated the code and reported an error. */
 export class RemoteEvalError extends Error {
@@ -57,6 +58,13 @@ export interface EvalClientOptions {
   readonly decode?: RDecoder;
   /** Stops connecting, and closes the connection later, when aborted. */
   readonly signal?: AbortSignal;
+  /**
+   * Gets the text the server pushes (`sendSocketClients()`), as soon as it arrives, apart from
+   * replies. rsock servers only: the client turns on the `framePushes` setting for itself. Without
+   * it a push is plain text, as in svSocket, and one that arrives while a `send()` waits ends up
+   * at the start of that reply.
+   */
+  readonly onPush?: (text: string) => void;
 }
 
 const encoder = new TextEncoder();
@@ -79,6 +87,12 @@ export class EvalConnection implements AsyncDisposable {
   #closed = false;
   #skip = 0;
   #busy = false;
+  // With onPush, one reader takes every frame off the wire: pushes go to onPush, replies here.
+  readonly #onPush: ((text: string) => void) | undefined;
+  readonly #replies: string[] = [];
+  #replyWaiter: PromiseWithResolvers<string> | undefined;
+  #readerError: Error | undefined;
+  #reader: Promise<void> | undefined;
 
   /** Use {@linkcode connectEvalServer}. */
   constructor(conn: Deno.Conn, options: EvalClientOptions) {
@@ -86,6 +100,8 @@ export class EvalConnection implements AsyncDisposable {
     this.#name = options.name;
     this.dialect = options.dialect ?? "rsock";
     this.decode = options.decode ?? decodeR;
+    this.#onPush = options.onPush;
+    if (this.#onPush !== undefined) this.#reader = this.#readAll();
   }
 
   /**
@@ -174,14 +190,50 @@ export class EvalConnection implements AsyncDisposable {
     return reply;
   }
 
-  async #readOne(): Promise<string> {
+  #readOne(): Promise<string> {
+    if (this.#reader === undefined) return this.#readFrame();
+    const reply = this.#replies.shift();
+    if (reply !== undefined) return Promise.resolve(reply);
+    if (this.#readerError !== undefined) return Promise.reject(this.#readerError);
+    this.#replyWaiter = Promise.withResolvers<string>();
+    return this.#replyWaiter.promise;
+  }
+
+  /** The reader behind `onPush`: sorts frames into pushes and replies until the connection ends. */
+  async #readAll(): Promise<void> {
+    try {
+      while (true) {
+        const frame = await this.#readFrame();
+        if (frame.startsWith(PUSH_MARKER)) {
+          try {
+            this.#onPush!(frame.slice(PUSH_MARKER.length));
+          } catch {
+            // The caller's handler must not stop the connection.
+          }
+          continue;
+        }
+        const waiter = this.#replyWaiter;
+        this.#replyWaiter = undefined;
+        if (waiter !== undefined) waiter.resolve(frame);
+        else this.#replies.push(frame);
+      }
+    } catch (error) {
+      this.#readerError = error instanceof Error ? error : new Error(String(error));
+      this.#replyWaiter?.reject(this.#readerError);
+      this.#replyWaiter = undefined;
+    }
+  }
+
+  /** Reads up to the next form feed and the prompt line after it. */
+  async #readFrame(): Promise<string> {
     while (true) {
       const feed = this.#received.indexOf("\f");
       const end = feed < 0 ? -1 : this.#received.indexOf("\n", feed);
       if (end >= 0) {
         const body = this.#received.slice(0, feed);
-        this.prompt = this.#received.slice(feed + 1, end);
+        const prompt = this.#received.slice(feed + 1, end);
         this.#received = this.#received.slice(end + 1);
+        if (!body.startsWith(PUSH_MARKER)) this.prompt = prompt;
         // results + last ("\n\f"): drop last's newline and the results' final newline.
         return body.endsWith("\n") ? body.slice(0, -1).replace(/\n$/, "") : body;
       }
@@ -226,10 +278,10 @@ export class EvalConnection implements AsyncDisposable {
     }
   }
 
-  /** Closes the connection. */
-  [Symbol.asyncDispose](): Promise<void> {
+  /** Closes the connection (and waits for its reader to stop, with `onPush`). */
+  async [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    return Promise.resolve();
+    await this.#reader;
   }
 }
 
@@ -247,6 +299,9 @@ export class EvalConnection implements AsyncDisposable {
 export async function connectEvalServer(options: EvalClientOptions = {}): Promise<EvalConnection> {
   const hostname = options.hostname ?? "127.0.0.1";
   const port = options.port ?? 8888;
+  if (options.onPush !== undefined && options.dialect === "r") {
+    throw new TypeError("onPush needs an rsock server; R's svSocket sends pushes as plain text");
+  }
   if (options.name !== undefined && !/^[A-Za-z0-9]+$/.test(options.name)) {
     throw new TypeError(`name must be letters and digits only, got "${options.name}"`);
   }
@@ -282,6 +337,10 @@ export async function connectEvalServer(options: EvalClientOptions = {}): Promis
     }
   }
   options.signal?.addEventListener("abort", () => connection.close(), { once: true });
+  if (options.onPush !== undefined) {
+    // Hidden, so it is neither echoed on the server nor changes this client's visible mode.
+    await connection.send("<<<h>>>void parSocket(<<<s>>>, { framePushes: true })");
+  }
   return connection;
 }
 

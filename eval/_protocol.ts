@@ -21,6 +21,12 @@ export interface ClientSettings {
   last: string;
   /** Pending multi-line code. @default "" */
   code: string;
+  /**
+   * Send server pushes to this client framed as `<<<push>>>TEXT` + `"\n\f\n"`, so a client that
+   * reads replies up to a form feed can tell a push from a reply (rsock's client turns this on
+   * when given `onPush`). Off, a push is plain text as in svSocket. @default false
+   */
+  framePushes: boolean;
 }
 
 /** A fresh client's settings. */
@@ -33,6 +39,7 @@ export function defaultSettings(): ClientSettings {
     multiline: true,
     last: "",
     code: "",
+    framePushes: false,
   };
 }
 
@@ -141,6 +148,15 @@ export function frameReply(reply: string, lineEnd: string): string {
   if (reply === "") return "";
   const text = reply + "\n";
   return lineEnd === "\n" ? text : text.replaceAll("\n", lineEnd);
+}
+
+/** Starts a push framed for clients with {@linkcode ClientSettings.framePushes}. */
+export const PUSH_MARKER = "<<<push>>>";
+
+/** A push as sent to one client: plain text, or framed like a reply and marked. */
+export function framePush(text: string, settings: ClientSettings | undefined, lineEnd: string) {
+  if (settings?.framePushes !== true) return frameReply(text, lineEnd);
+  return frameReply(`${PUSH_MARKER}${text}\n\f`, lineEnd);
 }
 
 /** The error svSocket gives for incomplete input when multi-line input is off. */

@@ -12,6 +12,7 @@ import {
   type ClientSettings,
   defaultSettings,
   echoCode,
+  framePush,
   frameReply,
   INCOMPLETE_SINGLE_LINE,
   isEscape,
@@ -188,6 +189,10 @@ class Client {
   #writing: Promise<void> = Promise.resolve();
   closed = false;
   current: AbortController | undefined;
+  /** The `<<<id=…>>>` name it last gave, if any. */
+  id: string | undefined;
+  /** The settings of its last transaction (under its `<<<id=…>>>` name, if it gave one). */
+  settings: ClientSettings | undefined;
 
   constructor(name: string, conn: Deno.Conn) {
     this.name = name;
@@ -267,7 +272,7 @@ class Server implements EvalServer {
   }
 
   get clients(): readonly string[] {
-    return [...this.#clients].map((client) => client.name);
+    return [...this.#clients].map((client) => client.id ?? client.name);
   }
 
   settings(client: string, changes?: Partial<ClientSettings>): ClientSettings {
@@ -281,12 +286,18 @@ class Server implements EvalServer {
   }
 
   #targets(clients?: readonly string[]): Client[] {
-    return [...this.#clients].filter((c) => clients === undefined || clients.includes(c.name));
+    return [...this.#clients].filter((c) =>
+      clients === undefined || clients.includes(c.name) ||
+      (c.id !== undefined && clients.includes(c.id))
+    );
   }
 
   async push(text: string, clients?: readonly string[]): Promise<void> {
-    const framed = frameReply(text, this.#lineEnd);
-    await Promise.all(this.#targets(clients).map((client) => client.write(framed)));
+    await Promise.all(
+      this.#targets(clients).map((client) =>
+        client.write(framePush(text, client.settings, this.#lineEnd))
+      ),
+    );
   }
 
   closeClients(clients?: readonly string[]): void {
@@ -439,6 +450,8 @@ class Server implements EvalServer {
   #transaction(client: Client, line: string, signal: AbortSignal): Promise<string> {
     const parsed = parseLine(line, client.name, this.port);
     const settings = this.settings(parsed.client);
+    client.settings = settings;
+    if (parsed.client !== client.name) client.id = parsed.client;
     const transaction: Transaction = {
       line,
       parsed,

@@ -31,7 +31,7 @@ Deno.test("rsock eval prints the result and exits non-zero on an error", async (
   });
 });
 
-Deno.test("rsock console: prompts, multi-line input, shared state", async () => {
+Deno.test("rsock console: prompts, multi-line input, shared state, pushes", async () => {
   await withTimeout(30_000, async () => {
     await using server = await startEvalServer({ port: 0 });
     await server.session.evaluate("let fromHost = 'host value'");
@@ -43,12 +43,17 @@ Deno.test("rsock console: prompts, multi-line input, shared state", async () => 
     const writer = child.child.stdin.getWriter();
     await writer.write(
       new TextEncoder().encode(
-        "fromHost\nfunction twice(x: number) {\n  return 2 * x\n}\ntwice(21)\n",
+        "fromHost\nfunction twice(x: number) {\n  return 2 * x\n}\ntwice(21)\n" +
+          "sendSocketClients('a note'); 'after'\n",
       ),
     );
     await writer.close();
     const status = await child.finished();
     assert.equal(status.code, 0, child.stderr);
-    assert.equal(child.stdout, ':> "host value"\n:> :+ :+ :> 42\n:> \n');
+    // The push shows on its own line, before the reply of the code that sent it.
+    assert.equal(
+      child.stdout,
+      ':> "host value"\n:> :+ :+ :> 42\n:> \na note\n"after"\n:> \n',
+    );
   });
 });

@@ -10,7 +10,7 @@ import {
   toRCode,
 } from "../eval/mod.ts";
 import { ConnectionError } from "../_internal/errors.ts";
-import { withTimeout } from "./_peers.ts";
+import { waitFor, withTimeout } from "./_peers.ts";
 
 Deno.test("eval client: send, console mode prompts, evalServer both ways", async (t) => {
   await withTimeout(20_000, async () => {
@@ -154,5 +154,39 @@ Deno.test("eval client interrupt() stops a runaway on a worker-mode server", asy
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(server.settings("runner").last, "");
     await conn.send("sendSocketClients('pushed from the worker')");
+  });
+});
+
+Deno.test("eval client onPush: pushes arrive apart from replies, while waiting or idle", async () => {
+  await withTimeout(20_000, async () => {
+    await using server = await startEvalServer({ port: 0 });
+    const pushes: string[] = [];
+    await using watcher = await connectEvalServer({
+      port: server.port,
+      name: "watcher",
+      onPush: (text) => pushes.push(text),
+    });
+    assert.equal(server.settings("watcher").framePushes, true);
+    await using plain = await connectEvalServer({ port: server.port });
+    // A push lands while the watcher waits for a slow reply: the reply stays its own.
+    const pending = watcher.send(
+      "await new Promise((r) => setTimeout(r, 200)); 'slow reply'",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Evaluations run one at a time, so this push comes from the host, mid-evaluation.
+    await server.push("line one\nline two", ["watcher"]);
+    assert.equal(await pending, '"slow reply"');
+    assert.deepEqual(pushes, ["line one\nline two"]);
+    // While idle: delivered without any send. Without onPush a client gets svSocket's plain
+    // text, which mixes into the reply it is waiting for (here its own).
+    assert.equal(await plain.send("sendSocketClients('from code'); 'done'"), 'from code\n"done"');
+    await waitFor("the idle push", () => pushes.length === 2);
+    assert.equal(pushes[1], "from code");
+    assert.equal(await watcher.send("1 + 1"), "2");
+    assert.equal(await plain.send("2 + 2"), "4");
+    await assert.rejects(
+      connectEvalServer({ port: server.port, dialect: "r", onPush: () => {} }),
+      /onPush needs an rsock server/,
+    );
   });
 });
