@@ -39,7 +39,7 @@ export function endpointNeeds(url: string, flag: string): { endpoint: Endpoint; 
   } catch (error) {
     throw new UsageError(`${flag}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const needs: Needed[] = endpoint.transport === "tcp"
+  const needs: Needed[] = endpoint.transport !== "ipc"
     ? [{ name: "net", host: netHost(endpoint.hostname, endpoint.port) }]
     : [{ name: "read", path: endpoint.path }, { name: "write", path: endpoint.path }];
   return { endpoint, needs };
@@ -66,7 +66,7 @@ const REQ_HELP =
 Usage: rsock req URL [--data TEXT | --file F] [--send-mode serial|raw] [--recv-mode MODE]
                      [--timeout MS]
 
-  URL               tcp://host:port or ipc:///path (dialed)
+  URL               tcp://host:port, ipc:///path or ws://host:port/path (dialed)
   --data TEXT       the request: in serial mode an R string, in raw mode the UTF-8 bytes
   --file F          the request is the bytes of file F (raw mode) — "-" reads standard input
   --send-mode M     serial (R serialization, default) or raw
@@ -136,7 +136,7 @@ const REP_HELP = `rsock rep — serve requests on a REP socket with a JavaScript
 Usage: rsock rep URL --execute 'JS FUNCTION' [--recv-mode MODE] [--send-mode serial|raw]
                      [--count N] [--concurrency N]
 
-  URL               tcp://host:port or ipc:///path (listened on)
+  URL               tcp://host:port, ipc:///path or ws://host:port/path (listened on)
   --execute SRC     a function's source, called with each request's value, e.g. '(x) => x + 1'
   --recv-mode M     how requests are read (default serial)
   --send-mode M     how replies are sent (default serial)

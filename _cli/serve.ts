@@ -109,7 +109,9 @@ export const serveCommand: Command = {
       : undefined;
     const repUrl = all || repFlag !== undefined ? (repFlag || DEFAULT_REP_URL) : undefined;
     const rep = repUrl === undefined ? undefined : endpointNeeds(repUrl, "--rep");
-    if (rep?.endpoint.transport === "tcp" && !isLoopback(rep.endpoint.hostname)) {
+    if (
+      rep !== undefined && rep.endpoint.transport !== "ipc" && !isLoopback(rep.endpoint.hostname)
+    ) {
       throw new UsageError(
         `--rep ${repUrl} is not loopback; NNG has no authentication, so the REP endpoint ` +
           "binds loopback or ipc:// only",

@@ -24,20 +24,39 @@ const READ_BUFFER_BYTES = 16 * 1024;
 const DIRECT_WRITE_BYTES = 64 * 1024;
 const LEAD_BYTES = 32 * 1024;
 
+/** One connection to a peer, over any transport, as its socket sees it. */
+export interface SpPipe {
+  readonly id: number;
+  /** `host:port`, or `ipc`. */
+  readonly remote: string;
+  readonly closed: boolean;
+  /** Sends one message made of `parts` (header words, then the body). */
+  send(parts: readonly Uint8Array[]): Promise<void>;
+  close(): void;
+}
+
 /** What a pipe reports to its socket. */
 export interface PipeEvents {
-  opened(pipe: Pipe): void;
-  message(pipe: Pipe, payload: Uint8Array): void;
-  closed(pipe: Pipe, reason: Error | undefined): void;
+  opened(pipe: SpPipe): void;
+  message(pipe: SpPipe, payload: Uint8Array): void;
+  closed(pipe: SpPipe, reason: Error | undefined): void;
   /** A promise to wait on before reading more (backpressure), or undefined. */
   room(): Promise<void> | undefined;
 }
 
 let nextPipeId = 1;
 
-/** One connection to a peer. */
-export class Pipe {
-  readonly id: number = nextPipeId++;
+/** A fresh pipe id, unique in this process. */
+export function newPipeId(): number {
+  return nextPipeId++;
+}
+
+/** A TCP or IPC endpoint: the transports framed on a byte stream. */
+export type StreamEndpoint = Exclude<Endpoint, { transport: "ws" }>;
+
+/** One TCP or IPC connection to a peer. */
+export class Pipe implements SpPipe {
+  readonly id: number = newPipeId();
   readonly conn: Deno.Conn;
   readonly framing: Framing;
   readonly remote: string;
@@ -174,7 +193,7 @@ async function readExactly(
 }
 
 /** Opens a listener for an endpoint, removing a stale IPC socket file as NNG does. */
-export async function openListener(endpoint: Endpoint): Promise<Deno.Listener> {
+export async function openListener(endpoint: StreamEndpoint): Promise<Deno.Listener> {
   if (endpoint.transport === "tcp") {
     try {
       return Deno.listen({ transport: "tcp", hostname: endpoint.hostname, port: endpoint.port });
@@ -208,7 +227,7 @@ export async function openListener(endpoint: Endpoint): Promise<Deno.Listener> {
 }
 
 /** Connects once to an endpoint. */
-export async function dialOnce(endpoint: Endpoint): Promise<Deno.Conn> {
+export async function dialOnce(endpoint: StreamEndpoint): Promise<Deno.Conn> {
   try {
     return endpoint.transport === "tcp"
       ? await Deno.connect({ hostname: endpoint.hostname, port: endpoint.port })

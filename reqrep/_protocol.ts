@@ -6,7 +6,13 @@
  */
 
 import { ConnectionError, ProtocolError, TimeoutError } from "../_internal/errors.ts";
-import { dialOnce, openListener, type Pipe, runPipe } from "./_pipe.ts";
+import { dialOnce, openListener, type PipeEvents, runPipe, type SpPipe as Pipe } from "./_pipe.ts";
+import {
+  dialWebSocket,
+  listenWebSocket,
+  runWebSocketPipe,
+  type WebSocketListener,
+} from "./_websocket.ts";
 import { BufferPool, type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
 
 /** The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB). */
@@ -18,7 +24,7 @@ const MAX_QUEUED_REQUESTS = 4096;
 
 /** Options of {@linkcode ScalabilitySocket}. */
 export interface SocketOptions {
-  /** URLs to listen on (`tcp://127.0.0.1:5555`, `ipc:///tmp/x.ipc`). */
+  /** URLs to listen on (`tcp://127.0.0.1:5555`, `ipc:///tmp/x.ipc`, `ws://127.0.0.1:5556/sp`). */
   readonly listen?: string | readonly string[];
   /** URLs to dial; a dialer reconnects with backoff when its peer goes away. */
   readonly dial?: string | readonly string[];
@@ -130,6 +136,7 @@ export class ScalabilitySocket implements AsyncDisposable {
   #roomWaiters: (() => void)[] = [];
   #defaultContext: Context | undefined;
   readonly #pool = new BufferPool();
+  readonly #webSocketListeners: WebSocketListener[] = [];
 
   /** @internal Use `socket()`. */
   constructor(protocol: Protocol, options: SocketOptions) {
@@ -168,10 +175,23 @@ export class ScalabilitySocket implements AsyncDisposable {
     }
   }
 
-  /** Listens on `url` (`tcp://host:port`, port 0 picks one; `ipc:///path`). */
+  /**
+   * Listens on `url` (`tcp://host:port`, port 0 picks one; `ipc:///path`;
+   * `ws://host:port/path`).
+   */
   async listen(url: string): Promise<string> {
     this.#checkOpen();
     const endpoint = parseUrl(url);
+    if (endpoint.transport === "ws") {
+      const listener = listenWebSocket(endpoint, this.protocol, (socket, remote) => {
+        if (this.#closing !== undefined) return socket.close(1001, "going away");
+        this.#track(runWebSocketPipe(socket, remote, this.#maxMessageBytes, this.#pipeEvents()));
+      });
+      this.#webSocketListeners.push(listener);
+      const boundUrl = formatUrl({ ...endpoint, port: listener.port });
+      this.#urls.push(boundUrl);
+      return boundUrl;
+    }
     const listener = await openListener(endpoint);
     this.#listeners.push(listener);
     const addr = listener.addr;
@@ -207,16 +227,24 @@ export class ScalabilitySocket implements AsyncDisposable {
       let delay = this.#reconnectMinimum;
       let attempt = 0;
       while (!this.#stop.signal.aborted) {
-        let conn: Deno.Conn | undefined;
+        let conn: Deno.Conn | WebSocket | undefined;
         try {
-          conn = await dialOnce(endpoint);
+          conn = endpoint.transport === "ws"
+            ? await dialWebSocket(endpoint, this.protocol)
+            : await dialOnce(endpoint);
         } catch (error) {
           if (attempt++ === 0) first.reject(error);
         }
         if (conn !== undefined) {
           if (attempt++ === 0) first.resolve();
           delay = this.#reconnectMinimum;
-          await this.#serveConn(conn, endpoint.transport === "ipc" ? "ipc" : "tcp");
+          if (conn instanceof WebSocket) {
+            if (this.#closing !== undefined) conn.close();
+            const remote = formatUrl(endpoint);
+            await runWebSocketPipe(conn, remote, this.#maxMessageBytes, this.#pipeEvents());
+          } else {
+            await this.#serveConn(conn, endpoint.transport === "ipc" ? "ipc" : "tcp");
+          }
         }
         if (this.#stop.signal.aborted) return;
         await sleep(delay * (0.5 + Math.random() / 2), this.#stop.signal);
@@ -267,6 +295,7 @@ export class ScalabilitySocket implements AsyncDisposable {
       }
     }
     for (const pipe of [...this.#pipes]) pipe.close();
+    await Promise.all(this.#webSocketListeners.map((listener) => listener.close()));
     const closed = new ConnectionError(`the ${this.protocol} socket is closed`);
     for (const pending of this.#pending.values()) {
       clearTimeout(pending.timer);
@@ -309,7 +338,19 @@ export class ScalabilitySocket implements AsyncDisposable {
       conn.close();
       return Promise.resolve();
     }
-    return runPipe(conn, framing, this.protocol, this.#maxMessageBytes, {
+    return runPipe(
+      conn,
+      framing,
+      this.protocol,
+      this.#maxMessageBytes,
+      this.#pipeEvents(),
+      (length) => this.#pool.allocate(length),
+    );
+  }
+
+  /** How every pipe, whatever its transport, reports to this socket. */
+  #pipeEvents(): PipeEvents {
+    return {
       opened: (pipe) => {
         this.#pipes.push(pipe);
         const waiters = this.#pipeWaiters;
@@ -334,7 +375,7 @@ export class ScalabilitySocket implements AsyncDisposable {
         if (this.protocol === "req") this.#requeueFrom(pipe);
       },
       room: () => this.#waitForRoom(),
-    }, (length) => this.#pool.allocate(length));
+    };
   }
 
   // ---- REQ ----

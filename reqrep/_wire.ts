@@ -213,10 +213,32 @@ export class FrameDecoder {
 /** Where to listen or dial. */
 export type Endpoint =
   | { readonly transport: "tcp"; readonly hostname: string; readonly port: number }
-  | { readonly transport: "ipc"; readonly path: string };
+  | { readonly transport: "ipc"; readonly path: string }
+  | {
+    readonly transport: "ws";
+    readonly hostname: string;
+    readonly port: number;
+    /** The HTTP path, `/` when the URL has none (NNG's default too). */
+    readonly path: string;
+  };
 
-/** Parses `tcp://host:port`, `tcp://[::1]:port`, `ipc:///abs/path` or `ipc://rel/path`. */
+/**
+ * Parses `tcp://host:port`, `tcp://[::1]:port`, `ipc:///abs/path`, `ipc://rel/path` or
+ * `ws://host:port/path`.
+ */
 export function parseUrl(url: string): Endpoint {
+  if (url.startsWith("ws://")) {
+    const match = /^ws:\/\/(\[[^\]]+\]|[^:/]*):(\d+)(\/[^?#]*)?$/.exec(url);
+    if (match === null) {
+      throw new TypeError(`unsupported URL "${url}"; expected ws://host:port/path`);
+    }
+    const port = Number(match[2]);
+    if (port > 65535) throw new RangeError(`port in "${url}" must be from 0 to 65535`);
+    let hostname = match[1]!;
+    if (hostname.startsWith("[")) hostname = hostname.slice(1, -1);
+    if (hostname === "" || hostname === "*") hostname = "0.0.0.0";
+    return { transport: "ws", hostname, port, path: match[3] ?? "/" };
+  }
   if (url.startsWith("ipc://") || url.startsWith("unix://")) {
     const path = url.slice(url.indexOf("://") + 3);
     if (path === "") throw new TypeError(`"${url}" names no socket path; expected ipc:///path`);
@@ -225,7 +247,7 @@ export function parseUrl(url: string): Endpoint {
   const match = /^tcp:\/\/(\[[^\]]+\]|[^:/]*):(\d+)$/.exec(url);
   if (match === null) {
     throw new TypeError(
-      `unsupported URL "${url}"; expected tcp://host:port or ipc:///path`,
+      `unsupported URL "${url}"; expected tcp://host:port, ipc:///path or ws://host:port/path`,
     );
   }
   const port = Number(match[2]);
@@ -240,6 +262,7 @@ export function parseUrl(url: string): Endpoint {
 export function formatUrl(endpoint: Endpoint): string {
   if (endpoint.transport === "ipc") return `ipc://${endpoint.path}`;
   const host = endpoint.hostname.includes(":") ? `[${endpoint.hostname}]` : endpoint.hostname;
+  if (endpoint.transport === "ws") return `ws://${host}:${endpoint.port}${endpoint.path}`;
   return `tcp://${host}:${endpoint.port}`;
 }
 

@@ -1,8 +1,9 @@
 /**
  * Request/reply on the NNG scalability protocols (REQ0/REP0), wire-compatible with NNG,
  * `nngcat`, nanonext, pynng and mangos, with nanonext's API shape: `socket()`, `context()`,
- * `send()`/`recv()` with modes, `request()` and `reply()`. Transports: `tcp://host:port` and
- * `ipc:///path` (a Unix socket), listened on or dialed by either side; dialers reconnect.
+ * `send()`/`recv()` with modes, `request()` and `reply()`. Transports: `tcp://host:port`,
+ * `ipc:///path` (a Unix socket) and `ws://host:port/path` (SP over WebSocket), listened on or
+ * dialed by either side; dialers reconnect.
  *
  * Values travel as R serialization (`"serial"`, the default: an R process reads them with
  * nanonext) or as raw bytes (`"raw"`); the R codec is re-exported here (`serialize`,

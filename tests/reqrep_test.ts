@@ -21,7 +21,7 @@ import {
   FrameDecoder,
   parseUrl,
 } from "../reqrep/_wire.ts";
-import { freePort, withTimeout } from "./_peers.ts";
+import { freePort, waitFor, withTimeout } from "./_peers.ts";
 import { captured } from "./_process.ts";
 import { main } from "../cli.ts";
 
@@ -75,7 +75,20 @@ Deno.test("wire: a huge length claim or a bad IPC type is refused before allocat
     port: 5555,
   });
   assert.deepEqual(parseUrl("ipc:///tmp/x.ipc"), { transport: "ipc", path: "/tmp/x.ipc" });
-  assert.throws(() => parseUrl("ws://x:1/"), TypeError);
+  assert.deepEqual(parseUrl("ws://x:1/sp"), {
+    transport: "ws",
+    hostname: "x",
+    port: 1,
+    path: "/sp",
+  });
+  assert.deepEqual(parseUrl("ws://[::1]:2"), {
+    transport: "ws",
+    hostname: "::1",
+    port: 2,
+    path: "/",
+  });
+  assert.throws(() => parseUrl("ws://x/sp"), /expected ws:\/\/host:port\/path/);
+  assert.throws(() => parseUrl("wss://x:1/"), TypeError);
 });
 
 Deno.test("modes: raw encodings match nanonext's bytes; receive modes convert or fall back to raw", () => {
@@ -436,3 +449,50 @@ Deno.test("cli: rsock rep serves rsock req; a throwing execute gives exit 1", as
     assert.match(repOut.err, /execute failed: no/);
   });
 });
+
+Deno.test("ws:// transport: NNG's handshake rules; bad peers dropped, others served", async () => {
+  await withTimeout(20_000, async () => {
+    const errors: Error[] = [];
+    await using rep = await socket("rep", {
+      listen: "ws://127.0.0.1:0/sp",
+      maxMessageBytes: 1024,
+      onError: (error) => errors.push(error),
+    });
+    const url = rep.urls[0]!;
+    assert.match(url, /^ws:\/\/127\.0\.0\.1:\d+\/sp$/);
+    const http = url.replace("ws://", "http://");
+    const wrongPath = await fetch(http.replace("/sp", "/other"));
+    assert.equal(wrongPath.status, 404);
+    await wrongPath.body?.cancel();
+    const noUpgrade = await fetch(http);
+    assert.equal(noUpgrade.status, 400);
+    await noUpgrade.body?.cancel();
+    // A REQ offers its peer's name; a REP accepts only its own, as NNG does.
+    await assert.rejects(openWebSocket(url, "req.sp.nanomsg.org"), /Cannot open/);
+
+    const controller = new AbortController();
+    const serving = serve(rep, (x) => `echo ${x}`, { signal: controller.signal });
+    // A text message, then an oversized one: each drops only its own pipe.
+    for (const [message, code] of [["text", 1003], [new Uint8Array(2048), 1009]] as const) {
+      const bad = await openWebSocket(url, "rep.sp.nanomsg.org");
+      const closed = new Promise<number>((resolve) => bad.onclose = (e) => resolve(e.code));
+      bad.send(message);
+      assert.equal(await closed, code);
+    }
+    await waitFor("both drops reported", () => errors.length === 2);
+    assert.match(errors[0]!.message, /text message; SP over WebSocket is binary only/);
+    assert.match(errors[1]!.message, /2048 bytes; the limit is 1024 bytes/);
+    await using req = await socket("req", { dial: url });
+    assert.equal(await request(req, "still here", { timeout: 5000 }), "echo still here");
+    controller.abort();
+    await serving;
+  });
+});
+
+function openWebSocket(url: string, protocol: string): Promise<WebSocket> {
+  const socket = new WebSocket(url, protocol);
+  return new Promise((resolve, reject) => {
+    socket.onopen = () => resolve(socket);
+    socket.onerror = () => reject(new Error(`Cannot open ${url} as ${protocol}`));
+  });
+}

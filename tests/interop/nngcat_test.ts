@@ -1,5 +1,5 @@
 /**
- * NNG's own `nngcat` (1.5.2) in both roles against rsock, over tcp and ipc.
+ * NNG's own `nngcat` (1.5.2) in both roles against rsock, over tcp, ipc and ws.
  */
 import assert from "node:assert/strict";
 import { recv, reply, request, send, socket } from "../../reqrep/mod.ts";
@@ -9,13 +9,19 @@ import { TestProcess } from "../_process.ts";
 const NNGCAT = "/usr/bin/nngcat";
 
 interopTest(
-  "nngcat --req against an rsock REP (tcp and ipc; raw and ascii)",
+  "nngcat --req against an rsock REP (tcp, ipc and ws; raw and ascii)",
   ["nngcat"],
   async (t) => {
     await withTimeout(60_000, async () => {
       const dir = await Deno.makeTempDir();
       try {
-        for (const url of [`tcp://127.0.0.1:${freePort()}`, `ipc://${dir}/rep.ipc`]) {
+        for (
+          const url of [
+            `tcp://127.0.0.1:${freePort()}`,
+            `ipc://${dir}/rep.ipc`,
+            `ws://127.0.0.1:${freePort()}/sp`,
+          ]
+        ) {
           await t.step(url.split(":")[0]!, async () => {
             await using rep = await socket("rep", { listen: url });
             const serving = (async () => {
@@ -61,13 +67,19 @@ interopTest(
   },
 );
 
-interopTest("rsock REQ against nngcat --rep (tcp and ipc); several contexts share its pipe", [
+interopTest("rsock REQ against nngcat --rep (tcp, ipc, ws); several contexts share its pipe", [
   "nngcat",
 ], async (t) => {
   await withTimeout(60_000, async () => {
     const dir = await Deno.makeTempDir();
     try {
-      for (const url of [`tcp://127.0.0.1:${freePort()}`, `ipc://${dir}/req.ipc`]) {
+      for (
+        const url of [
+          `tcp://127.0.0.1:${freePort()}`,
+          `ipc://${dir}/req.ipc`,
+          `ws://127.0.0.1:${freePort()}/sp`,
+        ]
+      ) {
         await t.step(url.split(":")[0]!, async () => {
           await using cat = new TestProcess(NNGCAT, [
             "--rep",

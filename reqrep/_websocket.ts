@@ -1,0 +1,203 @@
+/**
+ * The SP WebSocket mapping (`ws://host:port/path`): no SP header and no length prefix; one
+ * binary WebSocket message is one SP message. The dialer offers its peer's protocol as the
+ * subprotocol (`rep.sp.nanomsg.org` from a REQ), the listener accepts only its own. Built on
+ * `Deno.serve` + `Deno.upgradeWebSocket` and the `WebSocket` client.
+ *
+ * @module
+ */
+
+import {
+  ConnectionError,
+  describeNetworkError,
+  MessageTooLargeError,
+  ProtocolError,
+} from "../_internal/errors.ts";
+import { newPipeId, type PipeEvents, type SpPipe } from "./_pipe.ts";
+import { type Endpoint, formatUrl, PEER, type Protocol } from "./_wire.ts";
+
+/** A `ws://` endpoint. */
+export type WebSocketEndpoint = Extract<Endpoint, { transport: "ws" }>;
+
+/** The subprotocol that names an SP protocol on a WebSocket: `rep.sp.nanomsg.org`. */
+export function subprotocol(protocol: Protocol): string {
+  return `${protocol}.sp.nanomsg.org`;
+}
+
+/** One WebSocket connection to a peer. */
+class WebSocketPipe implements SpPipe {
+  readonly id: number = newPipeId();
+  readonly remote: string;
+  readonly #socket: WebSocket;
+  #closed = false;
+
+  constructor(socket: WebSocket, remote: string) {
+    this.#socket = socket;
+    this.remote = remote;
+  }
+
+  get closed(): boolean {
+    return this.#closed || this.#socket.readyState >= WebSocket.CLOSING;
+  }
+
+  send(parts: readonly Uint8Array[]): Promise<void> {
+    if (this.closed) {
+      return Promise.reject(new ConnectionError(`pipe ${this.id} to ${this.remote} is closed`));
+    }
+    let length = 0;
+    for (const part of parts) length += part.length;
+    const message = new Uint8Array(length);
+    let offset = 0;
+    for (const part of parts) {
+      message.set(part, offset);
+      offset += part.length;
+    }
+    this.#socket.send(message);
+    return Promise.resolve();
+  }
+
+  close(code = 1000, reason = ""): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#socket.close(code, reason);
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/**
+ * Runs an open WebSocket as a pipe until it closes. A text message (close 1003) or one over
+ * `maxMessageBytes` (close 1009) drops the pipe. The WebSocket API cannot pause reading, so
+ * when the socket has no room a message is dropped (a REQ resends it) instead of queued.
+ */
+export function runWebSocketPipe(
+  socket: WebSocket,
+  remote: string,
+  maxMessageBytes: number,
+  events: PipeEvents,
+): Promise<void> {
+  socket.binaryType = "arraybuffer";
+  const pipe = new WebSocketPipe(socket, remote);
+  const { promise, resolve } = Promise.withResolvers<void>();
+  let reason: Error | undefined;
+  let opened = false;
+  const open = () => {
+    opened = true;
+    events.opened(pipe);
+  };
+  if (socket.readyState === WebSocket.OPEN) open();
+  else socket.addEventListener("open", open, { once: true });
+  socket.addEventListener("message", (event: MessageEvent) => {
+    if (pipe.closed) return;
+    if (typeof event.data === "string") {
+      reason = new ProtocolError("peer sent a text message; SP over WebSocket is binary only");
+      pipe.close(1003, "binary messages only");
+      return;
+    }
+    const bytes = new Uint8Array(event.data as ArrayBuffer);
+    if (bytes.length > maxMessageBytes) {
+      reason = new MessageTooLargeError(
+        `peer sent a message of ${bytes.length} bytes; the limit is ${maxMessageBytes} bytes ` +
+          "(raise maxMessageBytes to accept it)",
+        maxMessageBytes,
+      );
+      pipe.close(1009, "message too big");
+      return;
+    }
+    if (events.room() !== undefined) return;
+    events.message(pipe, bytes);
+  });
+  socket.addEventListener("close", (event: CloseEvent) => {
+    if (reason === undefined && !pipe.closed && event.code !== 1000 && event.code !== 1005) {
+      reason = new ConnectionError(`WebSocket closed with code ${event.code} ${event.reason}`);
+    }
+    pipe.close();
+    if (opened) events.closed(pipe, reason);
+    resolve();
+  }, { once: true });
+  return promise;
+}
+
+/** A listening `ws://` endpoint. */
+export interface WebSocketListener {
+  /** The port bound (the real one when 0 was asked for). */
+  readonly port: number;
+  /** Stops listening and waits for the HTTP server to finish. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `endpoint` with `Deno.serve`: an upgrade on its path offering `<protocol>.sp.nanomsg.org`
+ * becomes a pipe (given to `accept`); another path is 404, a missing or other subprotocol 400,
+ * as NNG answers.
+ */
+export function listenWebSocket(
+  endpoint: WebSocketEndpoint,
+  protocol: Protocol,
+  accept: (socket: WebSocket, remote: string) => void,
+): WebSocketListener {
+  const name = subprotocol(protocol);
+  const sockets = new Set<WebSocket>();
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: endpoint.hostname,
+      port: endpoint.port,
+      onListen: () => {},
+    }, (request, info) => {
+      if (new URL(request.url).pathname !== endpoint.path) {
+        return new Response(`no SP endpoint here; this one is at ${endpoint.path}\n`, {
+          status: 404,
+        });
+      }
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return new Response("expected a WebSocket upgrade\n", { status: 400 });
+      }
+      const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",")
+        .map((item) => item.trim());
+      if (!offered.includes(name)) {
+        return new Response(`expected Sec-WebSocket-Protocol: ${name}\n`, { status: 400 });
+      }
+      const remote = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
+      const { socket, response } = Deno.upgradeWebSocket(request, { protocol: name });
+      sockets.add(socket);
+      socket.addEventListener("close", () => sockets.delete(socket), { once: true });
+      accept(socket, remote);
+      return response;
+    });
+  } catch (error) {
+    throw new ConnectionError(
+      `Cannot listen on "${formatUrl(endpoint)}": ${describeNetworkError(error)}`,
+      { cause: error },
+    );
+  }
+  return {
+    port: server.addr.port,
+    async close() {
+      for (const socket of sockets) socket.close(1001, "going away");
+      await server.shutdown();
+    },
+  };
+}
+
+/** Opens a WebSocket to `endpoint`, offering the peer's subprotocol, and waits until it is open. */
+export function dialWebSocket(endpoint: WebSocketEndpoint, protocol: Protocol): Promise<WebSocket> {
+  const url = formatUrl(endpoint);
+  const socket = new WebSocket(url, subprotocol(PEER[protocol]));
+  socket.binaryType = "arraybuffer";
+  return new Promise((resolve, reject) => {
+    const opened = () => {
+      socket.removeEventListener("error", failed);
+      resolve(socket);
+    };
+    const failed = (event: Event) => {
+      socket.removeEventListener("open", opened);
+      const message = event instanceof ErrorEvent ? event.message : "the handshake failed";
+      reject(new ConnectionError(`Cannot connect to "${url}": ${message}`));
+    };
+    socket.addEventListener("open", opened, { once: true });
+    socket.addEventListener("error", failed, { once: true });
+  });
+}
