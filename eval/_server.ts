@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes } from "../_internal/bytes.ts";
 import { createSession, type EvalSession } from "./_session.ts";
 import {
   applyMarker,
@@ -394,7 +395,7 @@ class Server implements EvalServer {
         let bytes: Uint8Array = buffer.subarray(start, i);
         if (pending.length > 0) {
           pending.push(bytes.slice());
-          bytes = concat(pending, pendingBytes + bytes.length);
+          bytes = concatBytes(pending, pendingBytes + bytes.length);
           pending = [];
           pendingBytes = 0;
         }
@@ -535,16 +536,6 @@ class Server implements EvalServer {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-function concat(chunks: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 
 import { isRValue, type RValue, serialize, simplify, unserialize } from "../serial/mod.ts";
+import { concatBytes } from "../_internal/bytes.ts";
 
 /** How a value is sent: R serialization (default) or its raw bytes. */
 export type SendMode = "serial" | "raw";
@@ -52,18 +53,6 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 const NA_REAL = new Float64Array(new Uint32Array([1954, 0x7ff00000]).buffer)[0]!;
 
 /** Raw bytes of a value, as nanonext's `send(mode = "raw")` writes an atomic vector. */
@@ -86,7 +75,7 @@ function encodeRaw(data: unknown): Uint8Array {
       case "complex":
         return bytesOf(value.data);
       case "character":
-        return concat(value.data.map((s) => encoder.encode((s ?? "NA") + "\0")));
+        return concatBytes(value.data.map((s) => encoder.encode((s ?? "NA") + "\0")));
       default:
         break;
     }
@@ -96,7 +85,7 @@ function encodeRaw(data: unknown): Uint8Array {
       return bytesOf(Float64Array.from(data, (x) => x === null ? NA_REAL : x));
     }
     if (data.every((x) => typeof x === "string" || x === null)) {
-      return concat(data.map((s) => encoder.encode((s ?? "NA") + "\0")));
+      return concatBytes(data.map((s) => encoder.encode((s ?? "NA") + "\0")));
     }
     if (data.every((x) => typeof x === "boolean" || x === null)) {
       return bytesOf(Int32Array.from(data, (x) => x === null ? -0x80000000 : x ? 1 : 0));

@@ -13,6 +13,7 @@ import {
   MessageTooLargeError,
   ProtocolError,
 } from "../_internal/errors.ts";
+import { concatBytes } from "../_internal/bytes.ts";
 import { newPipeId, type PipeEvents, type SpPipe } from "./_pipe.ts";
 import { type Endpoint, formatUrl, PEER, type Protocol } from "./_wire.ts";
 
@@ -44,15 +45,7 @@ class WebSocketPipe implements SpPipe {
     if (this.closed) {
       return Promise.reject(new ConnectionError(`pipe ${this.id} to ${this.remote} is closed`));
     }
-    let length = 0;
-    for (const part of parts) length += part.length;
-    const message = new Uint8Array(length);
-    let offset = 0;
-    for (const part of parts) {
-      message.set(part, offset);
-      offset += part.length;
-    }
-    this.#socket.send(message);
+    this.#socket.send(concatBytes(parts));
     return Promise.resolve();
   }
 

@@ -6,6 +6,7 @@
  */
 
 import { MessageTooLargeError } from "../_internal/errors.ts";
+import { concatBytes } from "../_internal/bytes.ts";
 
 /** A plain HTTP handler, as `webpage`/`static` take. */
 export type HttpHandler = (request: Request) => Promise<Response>;
@@ -244,13 +245,7 @@ async function readBounded(request: Request, limit: number): Promise<Uint8Array<
   } finally {
     reader.releaseLock();
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
+  return concatBytes(chunks, size);
 }
 
 /** Variables from a query string or form body: repeated names collect into an array. */
