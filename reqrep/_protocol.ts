@@ -184,8 +184,7 @@ export class ScalabilitySocket implements AsyncDisposable {
     const endpoint = parseUrl(url);
     if (endpoint.transport === "ws") {
       const listener = listenWebSocket(endpoint, this.protocol, (socket, remote) => {
-        if (this.#closing !== undefined) return socket.close(1001, "going away");
-        this.#track(runWebSocketPipe(socket, remote, this.#maxMessageBytes, this.#pipeEvents()));
+        this.#track(this.#serveWebSocket(socket, remote));
       });
       this.#webSocketListeners.push(listener);
       const boundUrl = formatUrl({ ...endpoint, port: listener.port });
@@ -238,13 +237,9 @@ export class ScalabilitySocket implements AsyncDisposable {
         if (conn !== undefined) {
           if (attempt++ === 0) first.resolve();
           delay = this.#reconnectMinimum;
-          if (conn instanceof WebSocket) {
-            if (this.#closing !== undefined) conn.close();
-            const remote = formatUrl(endpoint);
-            await runWebSocketPipe(conn, remote, this.#maxMessageBytes, this.#pipeEvents());
-          } else {
-            await this.#serveConn(conn, endpoint.transport === "ipc" ? "ipc" : "tcp");
-          }
+          await (conn instanceof WebSocket
+            ? this.#serveWebSocket(conn, formatUrl(endpoint))
+            : this.#serveConn(conn, endpoint.transport === "ipc" ? "ipc" : "tcp"));
         }
         if (this.#stop.signal.aborted) return;
         await sleep(delay * (0.5 + Math.random() / 2), this.#stop.signal);
@@ -346,6 +341,17 @@ export class ScalabilitySocket implements AsyncDisposable {
       this.#pipeEvents(),
       (length) => this.#pool.allocate(length),
     );
+  }
+
+  #serveWebSocket(socket: WebSocket, remote: string): Promise<void> {
+    if (this.#closing !== undefined) {
+      const closed = new Promise<void>((resolve) =>
+        socket.addEventListener("close", () => resolve(), { once: true })
+      );
+      socket.close(1001, "going away");
+      return closed;
+    }
+    return runWebSocketPipe(socket, remote, this.#maxMessageBytes, this.#pipeEvents());
   }
 
   /** How every pipe, whatever its transport, reports to this socket. */

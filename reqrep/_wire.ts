@@ -227,35 +227,26 @@ export type Endpoint =
  * `ws://host:port/path`.
  */
 export function parseUrl(url: string): Endpoint {
-  if (url.startsWith("ws://")) {
-    const match = /^ws:\/\/(\[[^\]]+\]|[^:/]*):(\d+)(\/[^?#]*)?$/.exec(url);
-    if (match === null) {
-      throw new TypeError(`unsupported URL "${url}"; expected ws://host:port/path`);
-    }
-    const port = Number(match[2]);
-    if (port > 65535) throw new RangeError(`port in "${url}" must be from 0 to 65535`);
-    let hostname = match[1]!;
-    if (hostname.startsWith("[")) hostname = hostname.slice(1, -1);
-    if (hostname === "" || hostname === "*") hostname = "0.0.0.0";
-    return { transport: "ws", hostname, port, path: match[3] ?? "/" };
-  }
   if (url.startsWith("ipc://") || url.startsWith("unix://")) {
     const path = url.slice(url.indexOf("://") + 3);
     if (path === "") throw new TypeError(`"${url}" names no socket path; expected ipc:///path`);
     return { transport: "ipc", path };
   }
-  const match = /^tcp:\/\/(\[[^\]]+\]|[^:/]*):(\d+)$/.exec(url);
-  if (match === null) {
-    throw new TypeError(
-      `unsupported URL "${url}"; expected tcp://host:port, ipc:///path or ws://host:port/path`,
-    );
+  const match = /^(tcp|ws):\/\/(\[[^\]]+\]|[^:/]*):(\d+)(\/[^?#]*)?$/.exec(url);
+  if (match === null || (match[1] === "tcp" && match[4] !== undefined)) {
+    const expected = url.startsWith("ws://")
+      ? "ws://host:port/path"
+      : "tcp://host:port, ipc:///path or ws://host:port/path";
+    throw new TypeError(`unsupported URL "${url}"; expected ${expected}`);
   }
-  const port = Number(match[2]);
+  const port = Number(match[3]);
   if (port > 65535) throw new RangeError(`port in "${url}" must be from 0 to 65535`);
-  let hostname = match[1]!;
+  let hostname = match[2]!;
   if (hostname.startsWith("[")) hostname = hostname.slice(1, -1);
   if (hostname === "" || hostname === "*") hostname = "0.0.0.0";
-  return { transport: "tcp", hostname, port };
+  return match[1] === "ws"
+    ? { transport: "ws", hostname, port, path: match[4] ?? "/" }
+    : { transport: "tcp", hostname, port };
 }
 
 /** Writes an endpoint back as a URL (with the real port once bound). */
