@@ -5,6 +5,7 @@
  * @module
  */
 
+import { readLines } from "../_internal/lines.ts";
 import { connectFromArgs } from "./eval.ts";
 import type { Command, Output, ParsedArgs } from "./_common.ts";
 
@@ -60,17 +61,3 @@ export const consoleCommand: Command = {
     return 0;
   },
 };
-
-/** Lines of a byte stream, without their line ends. */
-async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let pending = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    pending += chunk;
-    let end: number;
-    while ((end = pending.indexOf("\n")) >= 0) {
-      yield pending.slice(0, end).replace(/\r$/, "");
-      pending = pending.slice(end + 1);
-    }
-  }
-  if (pending !== "") yield pending;
-}

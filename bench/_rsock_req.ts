@@ -7,6 +7,7 @@
  * @module
  */
 
+import { readLines } from "../_internal/lines.ts";
 import { request, socket } from "../reqrep/mod.ts";
 
 async function measure(url: string, size: number, count: number, warmup: number) {
@@ -32,18 +33,11 @@ async function measure(url: string, size: number, count: number, warmup: number)
 }
 
 const encoder = new TextEncoder();
-const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
-let pending = "";
-for await (const chunk of lines) {
-  pending += chunk;
-  let end: number;
-  while ((end = pending.indexOf("\n")) !== -1) {
-    const [url, size, count, warmup] = pending.slice(0, end).trim().split(" ");
-    pending = pending.slice(end + 1);
-    if (url === undefined || warmup === undefined) {
-      throw new TypeError("expected a line: URL SIZE COUNT WARMUP");
-    }
-    const figures = await measure(url, Number(size), Number(count), Number(warmup));
-    await Deno.stdout.write(encoder.encode(`${JSON.stringify(figures)}\n`));
+for await (const line of readLines(Deno.stdin.readable)) {
+  const [url, size, count, warmup] = line.trim().split(" ");
+  if (url === undefined || warmup === undefined) {
+    throw new TypeError("expected a line: URL SIZE COUNT WARMUP");
   }
+  const figures = await measure(url, Number(size), Number(count), Number(warmup));
+  await Deno.stdout.write(encoder.encode(`${JSON.stringify(figures)}\n`));
 }

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { readLines } from "../_internal/lines.ts";
 import { request, socket } from "../reqrep/mod.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
@@ -103,13 +104,7 @@ class RsockClient {
       stdout: "piped",
     }).spawn();
     this.#writer = this.#child.stdin.getWriter();
-    this.#lines = this.#child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
-      new TransformStream<string, string>({
-        transform(chunk, controller) {
-          for (const line of chunk.split("\n")) if (line !== "") controller.enqueue(line);
-        },
-      }),
-    )[Symbol.asyncIterator]();
+    this.#lines = readLines(this.#child.stdout);
   }
 
   async measure(url: string, { size, count, warmup }: Case): Promise<Figures> {
