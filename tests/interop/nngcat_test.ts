@@ -13,56 +13,43 @@ interopTest(
   ["nngcat"],
   async (t) => {
     await withTimeout(60_000, async () => {
-      const dir = await Deno.makeTempDir();
-      try {
-        for (
-          const url of [
-            `tcp://127.0.0.1:${freePort()}`,
-            `ipc://${dir}/rep.ipc`,
-            `ws://127.0.0.1:${freePort()}/sp`,
-          ]
-        ) {
-          await t.step(url.split(":")[0]!, async () => {
-            await using rep = await socket("rep", { listen: url });
-            const serving = (async () => {
-              await reply(rep, (x) => `pong to ${x}`, { recvMode: "string", sendMode: "raw" });
-              await reply(rep, (x) => (x as Uint8Array).slice().reverse(), {
-                recvMode: "raw",
-                sendMode: "raw",
-              });
-            })();
-            {
-              await using cat = new TestProcess(NNGCAT, [
-                "--req",
-                "--dial",
-                url,
-                "--data",
-                "ping",
-                "--quoted",
-              ]);
-              assert.equal((await cat.finished()).code, 0, cat.stderr);
-              // rsock's raw string ends in a NUL, as nanonext sends one.
-              assert.equal(cat.stdout, '"pong to ping\\x00"\n');
-            }
-            {
-              await using cat = new TestProcess(NNGCAT, [
-                "--req",
-                "--dial",
-                url,
-                "--data",
-                "abc",
-                "--format",
-                "ascii",
-              ]);
-              assert.equal((await cat.finished()).code, 0, cat.stderr);
-              assert.equal(cat.stdout, "cba");
-            }
-            await serving;
+      await eachTransport(t, async (url) => {
+        await using rep = await socket("rep", { listen: url });
+        const serving = (async () => {
+          await reply(rep, (x) => `pong to ${x}`, { recvMode: "string", sendMode: "raw" });
+          await reply(rep, (x) => (x as Uint8Array).slice().reverse(), {
+            recvMode: "raw",
+            sendMode: "raw",
           });
+        })();
+        {
+          await using cat = new TestProcess(NNGCAT, [
+            "--req",
+            "--dial",
+            url,
+            "--data",
+            "ping",
+            "--quoted",
+          ]);
+          assert.equal((await cat.finished()).code, 0, cat.stderr);
+          // rsock's raw string ends in a NUL, as nanonext sends one.
+          assert.equal(cat.stdout, '"pong to ping\\x00"\n');
         }
-      } finally {
-        await Deno.remove(dir, { recursive: true });
-      }
+        {
+          await using cat = new TestProcess(NNGCAT, [
+            "--req",
+            "--dial",
+            url,
+            "--data",
+            "abc",
+            "--format",
+            "ascii",
+          ]);
+          assert.equal((await cat.finished()).code, 0, cat.stderr);
+          assert.equal(cat.stdout, "cba");
+        }
+        await serving;
+      });
     });
   },
 );
@@ -71,43 +58,51 @@ interopTest("rsock REQ against nngcat --rep (tcp, ipc, ws); several contexts sha
   "nngcat",
 ], async (t) => {
   await withTimeout(60_000, async () => {
-    const dir = await Deno.makeTempDir();
-    try {
-      for (
-        const url of [
-          `tcp://127.0.0.1:${freePort()}`,
-          `ipc://${dir}/req.ipc`,
-          `ws://127.0.0.1:${freePort()}/sp`,
-        ]
-      ) {
-        await t.step(url.split(":")[0]!, async () => {
-          await using cat = new TestProcess(NNGCAT, [
-            "--rep",
-            "--listen",
-            url,
-            "--data",
-            "pong",
-            "--quoted",
-          ]);
-          await using req = await socket("req", { dial: url, reconnectMinimum: 20 });
-          const contexts = Array.from({ length: 5 }, () => req.context());
-          const replies = await Promise.all(
-            contexts.map((ctx, i) =>
-              request(ctx, `ping ${i}`, { sendMode: "raw", recvMode: "string", timeout: 10_000 })
-            ),
-          );
-          assert.deepEqual(replies, ["pong", "pong", "pong", "pong", "pong"]);
-          await cat.waitForOutput(/"ping 4\\x00"\n/);
-          for (let i = 0; i < 5; i++) {
-            assert.ok(cat.stdout.includes(`"ping ${i}\\x00"\n`), cat.stdout);
-          }
-          // The socket-level send/recv pair works as well.
-          await send(req, new TextEncoder().encode("bytes"), { mode: "raw" });
-          assert.equal(await recv(req, { mode: "string", timeout: 10_000 }), "pong");
-        });
+    await eachTransport(t, async (url) => {
+      await using cat = new TestProcess(NNGCAT, [
+        "--rep",
+        "--listen",
+        url,
+        "--data",
+        "pong",
+        "--quoted",
+      ]);
+      await using req = await socket("req", { dial: url, reconnectMinimum: 20 });
+      const contexts = Array.from({ length: 5 }, () => req.context());
+      const replies = await Promise.all(
+        contexts.map((ctx, i) =>
+          request(ctx, `ping ${i}`, { sendMode: "raw", recvMode: "string", timeout: 10_000 })
+        ),
+      );
+      assert.deepEqual(replies, ["pong", "pong", "pong", "pong", "pong"]);
+      await cat.waitForOutput(/"ping 4\\x00"\n/);
+      for (let i = 0; i < 5; i++) {
+        assert.ok(cat.stdout.includes(`"ping ${i}\\x00"\n`), cat.stdout);
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+      // The socket-level send/recv pair works as well.
+      await send(req, new TextEncoder().encode("bytes"), { mode: "raw" });
+      assert.equal(await recv(req, { mode: "string", timeout: 10_000 }), "pong");
+    });
   });
 });
+
+/** Runs `body` as one test step per transport: tcp, ipc (in a fresh folder) and ws. */
+async function eachTransport(
+  t: Deno.TestContext,
+  body: (url: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (
+      const url of [
+        `tcp://127.0.0.1:${freePort()}`,
+        `ipc://${dir}/sp.ipc`,
+        `ws://127.0.0.1:${freePort()}/sp`,
+      ]
+    ) {
+      await t.step(url.split(":")[0]!, () => body(url));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
