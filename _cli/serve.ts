@@ -8,7 +8,15 @@
 import { createSession, type EvalSession, startEvalServer } from "../eval/mod.ts";
 import { listen, type SocketServer } from "../socket/mod.ts";
 import { serveConsole } from "../ws/mod.ts";
-import { type Context, recv, send, socket as spSocket } from "../reqrep/mod.ts";
+import {
+  type Context,
+  recv,
+  send,
+  serialize,
+  simplify,
+  socket as spSocket,
+  unserialize,
+} from "../reqrep/mod.ts";
 import { endpointNeeds } from "./req.ts";
 import {
   booleanFlag,
@@ -209,7 +217,16 @@ export const serveCommand: Command = {
         const stopRep = new AbortController();
         const loops = Array.from(
           { length: 4 },
-          () => answerRequests(repSocket.context(), evaluating, stopRep.signal),
+          () =>
+            answerRequests(
+              repSocket.context(),
+              evaluating,
+              stopRep.signal,
+              (error) =>
+                output.error(
+                  `rsock serve: rep: ${error instanceof Error ? error.message : String(error)}`,
+                ),
+            ),
         );
         closers.push(async () => {
           stopRep.abort();
@@ -256,42 +273,79 @@ export const serveCommand: Command = {
 };
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// Fatal: a request that is not R serialization is code only if it is really text.
+const strictText = new TextDecoder("utf-8", { fatal: true });
+// nanonext's error reply, R-serialized (is_nul_byte() is TRUE), and the same byte plain.
+const SERIAL_ERROR_REPLY = serialize(new Uint8Array([0]));
+const RAW_ERROR_REPLY = new Uint8Array([0]);
+// "A\n", "B\n", "X\n" (R's formats) and 0x07 (nanonext's header).
+const SERIAL_FIRST_BYTES = new Set([0x41, 0x42, 0x58, 0x07]);
+
+/** The reply to one REP request, as bytes for the wire. */
+async function answerRequest(bytes: Uint8Array, session: EvalSession): Promise<Uint8Array> {
+  // What nanonext sends: R serialization, maybe behind its 0x07 header. Bytes that only start
+  // like it (`Array.from(…)`, `B…`, `X…`) fall through to the plain-text rule.
+  let request: unknown;
+  let serial = false;
+  if (bytes.length > 12 && SERIAL_FIRST_BYTES.has(bytes[0]!)) {
+    try {
+      request = simplify(unserialize(bytes));
+      serial = true;
+    } catch {
+      // not R serialization after all
+    }
+  }
+  if (serial) {
+    if (typeof request !== "string") return SERIAL_ERROR_REPLY;
+    const result = await session.evaluate(request);
+    if (result.error) return SERIAL_ERROR_REPLY;
+    try {
+      return serialize((result.value ?? null) as Parameters<typeof serialize>[0]);
+    } catch {
+      return serialize(result.text); // not an R value (a function, a Map…)
+    }
+  }
+  let code: string;
+  try {
+    code = strictText.decode(bytes);
+  } catch {
+    return RAW_ERROR_REPLY; // neither R serialization nor UTF-8 text: not code
+  }
+  const result = await session.evaluate(code);
+  return encoder.encode(result.text);
+}
 
 /**
  * Answers REP requests by evaluating them in the session: an R-serialized string (nanonext)
- * gets its value back R-serialized, or the NUL-byte error reply; plain bytes (nngcat) are code
- * and get the printed text back.
+ * gets its value back R-serialized, or the NUL-byte error reply; any other UTF-8 text (nngcat)
+ * is code and gets the printed text back; other bytes get the NUL-byte error reply. No request
+ * ends the loop: only the socket's close or `signal` does.
  */
 async function answerRequests(
   ctx: Context,
   session: EvalSession,
   signal: AbortSignal,
+  report: (error: unknown) => void,
 ): Promise<void> {
-  while (!signal.aborted) {
-    let plain = false;
-    let request: unknown;
+  while (!signal.aborted && !ctx.socket.closed) {
+    let bytes: Uint8Array;
     try {
-      request = await recv(ctx, { mode: "serial", signal, onWarning: () => plain = true });
-    } catch {
-      return; // closed or stopped
+      bytes = await recv(ctx, { mode: "raw", signal }) as Uint8Array;
+    } catch (error) {
+      // Raw receiving fails only on close or abort; anything else is reported, not fatal.
+      if (signal.aborted || ctx.socket.closed) return;
+      report(error);
+      continue;
+    }
+    let body: Uint8Array;
+    try {
+      body = await answerRequest(bytes, session);
+    } catch (error) {
+      report(error);
+      body = RAW_ERROR_REPLY;
     }
     try {
-      if (plain) {
-        const result = await session.evaluate(decoder.decode(request as Uint8Array));
-        await send(ctx, encoder.encode(result.text), { mode: "raw" });
-        continue;
-      }
-      const result = typeof request === "string" ? await session.evaluate(request) : undefined;
-      if (result === undefined || result.error) {
-        await send(ctx, new Uint8Array([0])); // nanonext's error reply: is_nul_byte() is TRUE
-        continue;
-      }
-      try {
-        await send(ctx, result.value === undefined ? null : result.value);
-      } catch {
-        await send(ctx, result.text); // not an R value (a function, a Map…): its printed form
-      }
+      await send(ctx, body, { mode: "raw" });
     } catch {
       // The requester went away; the next request is served all the same.
     }
