@@ -30,6 +30,8 @@ export interface SpPipe {
   /** `host:port`, or `ipc`. */
   readonly remote: string;
   readonly closed: boolean;
+  /** Bytes handed to {@linkcode SpPipe.send} and not yet written to the connection. */
+  readonly queuedBytes: number;
   /** Sends one message made of `parts` (header words, then the body). */
   send(parts: readonly Uint8Array[]): Promise<void>;
   close(): void;
@@ -62,6 +64,7 @@ export class Pipe implements SpPipe {
   readonly remote: string;
   #closed = false;
   #writing: Promise<void> = Promise.resolve();
+  #queued = 0;
 
   constructor(conn: Deno.Conn, framing: Framing) {
     this.conn = conn;
@@ -72,6 +75,10 @@ export class Pipe implements SpPipe {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  get queuedBytes(): number {
+    return this.#queued;
   }
 
   /** Sends one message; writes are serialised so frames never interleave. */
@@ -90,6 +97,9 @@ export class Pipe implements SpPipe {
     } else {
       frames = [encodeFrame(this.framing, parts)];
     }
+    let size = 0;
+    for (const frame of frames) size += frame.length;
+    this.#queued += size;
     const write = this.#writing.then(async () => {
       if (this.#closed) throw new ConnectionError(`pipe ${this.id} to ${this.remote} is closed`);
       for (const frame of frames) {
@@ -98,7 +108,7 @@ export class Pipe implements SpPipe {
           offset += await this.conn.write(offset === 0 ? frame : frame.subarray(offset));
         }
       }
-    });
+    }).finally(() => this.#queued -= size);
     this.#writing = write.catch(() => {});
     return write;
   }

@@ -19,6 +19,21 @@ import { BufferPool, type Endpoint, formatUrl, parseUrl, type Protocol } from ".
 export const DEFAULT_MAX_SP_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** NNG's and nanonext's default resend interval of an unanswered request. */
 export const DEFAULT_RESEND_INTERVAL = 60_000;
+/**
+ * The default bound of replies waiting to be written to one REP pipe: 16 MiB. A peer that
+ * stops reading costs at most this (plus one reply), and never holds a context.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_PENDING_BYTES, socket } from "@x/rsock/reqrep";
+ * // Let slow readers of large replies fall behind by up to 64 MiB each.
+ * await using rep = await socket("rep", {
+ *   listen: "tcp://127.0.0.1:0",
+ *   maxPendingBytes: 4 * DEFAULT_MAX_PENDING_BYTES,
+ * });
+ * ```
+ */
+export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
 const TTL_MAX = 8; // NNG's ttl-max: backtrace words a REP accepts
 const MAX_QUEUED_REQUESTS = 4096;
 
@@ -30,6 +45,14 @@ export interface SocketOptions {
   readonly dial?: string | readonly string[];
   /** Largest message accepted; a larger length prefix drops the pipe. @default {67108864} */
   readonly maxMessageBytes?: number;
+  /**
+   * REP: the most reply bytes that may wait for one pipe whose peer is slow to read. A reply
+   * that would go past it is dropped (reported once per pipe through `onError`); the
+   * REQ peer resends after its resend interval (as it does for any lost reply). A reply goes
+   * out whatever its size when nothing is waiting. Sending never waits for the peer, so a
+   * peer that never reads cannot hold a context or stall other peers. @default {16777216}
+   */
+  readonly maxPendingBytes?: number;
   /** REQ: resend an unanswered request after this many ms (0: never). @default {60000} */
   readonly resendInterval?: number;
   /** First redial delay in ms; doubles per failure up to `reconnectMaximum`. @default {100} */
@@ -112,6 +135,7 @@ export class ScalabilitySocket implements AsyncDisposable {
   /** `"req"` or `"rep"`. */
   readonly protocol: Protocol;
   readonly #maxMessageBytes: number;
+  readonly #maxPendingBytes: number;
   readonly #resendInterval: number;
   readonly #reconnectMinimum: number;
   readonly #reconnectMaximum: number;
@@ -137,6 +161,8 @@ export class ScalabilitySocket implements AsyncDisposable {
   #defaultContext: Context | undefined;
   readonly #pool = new BufferPool();
   readonly #webSocketListeners: WebSocketListener[] = [];
+  // REP pipes whose reply queue was full: reported once per pipe, not once per dropped reply.
+  readonly #fullPipes = new WeakSet<Pipe>();
 
   /** @internal Use `socket()`. */
   constructor(protocol: Protocol, options: SocketOptions) {
@@ -145,6 +171,12 @@ export class ScalabilitySocket implements AsyncDisposable {
     if (!Number.isSafeInteger(this.#maxMessageBytes) || this.#maxMessageBytes < 0) {
       throw new RangeError(
         `maxMessageBytes must be a whole number >= 0, got ${this.#maxMessageBytes}`,
+      );
+    }
+    this.#maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+    if (!Number.isSafeInteger(this.#maxPendingBytes) || this.#maxPendingBytes < 0) {
+      throw new RangeError(
+        `maxPendingBytes must be a whole number >= 0, got ${this.#maxPendingBytes}`,
       );
     }
     this.#resendInterval = options.resendInterval ?? DEFAULT_RESEND_INTERVAL;
@@ -514,6 +546,33 @@ export class ScalabilitySocket implements AsyncDisposable {
     else this.#requests.push(request);
   }
 
+  /**
+   * @internal Queues a reply on its pipe without waiting for the peer: resolves when it is
+   * written (or the pipe broke), or returns undefined when the pipe's queue is full and the
+   * reply was dropped.
+   */
+  sendReply(pipe: Pipe, parts: readonly Uint8Array[]): Promise<void> | undefined {
+    let size = 0;
+    for (const part of parts) size += part.length;
+    const queued = pipe.queuedBytes;
+    if (queued > 0 && queued + size > this.#maxPendingBytes) {
+      if (!this.#fullPipes.has(pipe)) {
+        this.#fullPipes.add(pipe);
+        this.#report(
+          new ConnectionError(
+            `pipe ${pipe.id} (${pipe.remote}) is not reading its replies: ${queued} bytes ` +
+              `wait for it (maxPendingBytes ${this.#maxPendingBytes}); its replies are dropped ` +
+              "until it reads",
+          ),
+        );
+      }
+      return undefined;
+    }
+    return pipe.send(parts).catch(() => {
+      // The peer went away: NNG drops the reply too.
+    });
+  }
+
   #waitForRoom(): Promise<void> | undefined {
     if (this.#requests.length < MAX_QUEUED_REQUESTS || this.#closing !== undefined) {
       return undefined;
@@ -554,6 +613,7 @@ export class Context {
   #request: PendingRequest | undefined;
   #received: ReceivedRequest | undefined;
   #lent: Uint8Array | undefined;
+  #written: Promise<void> = Promise.resolve();
 
   /** @internal Use `socket.context()`. */
   constructor(socket: ScalabilitySocket) {
@@ -562,9 +622,19 @@ export class Context {
 
   /**
    * REQ: sends a request (a new one replaces an unanswered earlier one, whose reply will be
-   * dropped). REP: sends the reply to the request last received.
+   * dropped). REP: queues the reply to the request last received on its pipe and resolves at
+   * once; a reply to a gone peer, or to one whose queue is full (`maxPendingBytes`), is dropped.
    */
-  async sendBytes(body: Uint8Array, options: WaitOptions = {}): Promise<void> {
+  sendBytes(body: Uint8Array, options: WaitOptions = {}): Promise<void> {
+    try {
+      this.#send(body, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve();
+  }
+
+  #send(body: Uint8Array, options: WaitOptions): void {
     if (this.socket.protocol === "req") {
       if (this.#lent !== undefined) {
         this.socket.releaseBuffer(this.#lent);
@@ -579,8 +649,18 @@ export class Context {
       throw new ProtocolError("no request to reply to: recv() one on this context first");
     }
     this.#received = undefined;
+    options.signal?.throwIfAborted();
     if (received.pipe.closed) return; // NNG: the requester is gone, the reply is dropped
-    await bounded(received.pipe.send([received.header, body]), options, "rep send", () => {});
+    this.#written = this.socket.sendReply(received.pipe, [received.header, body]) ??
+      Promise.resolve();
+  }
+
+  /**
+   * @internal Settles when the last reply sent on this context has left (written, dropped or
+   * its pipe gone): only then may its bytes be reused.
+   */
+  written(): Promise<void> {
+    return this.#written;
   }
 
   /** @internal Lends a reply's buffer to the caller until the next request on this context. */

@@ -41,6 +41,10 @@ class WebSocketPipe implements SpPipe {
     return this.#closed || this.#socket.readyState >= WebSocket.CLOSING;
   }
 
+  get queuedBytes(): number {
+    return this.#socket.bufferedAmount;
+  }
+
   send(parts: readonly Uint8Array[]): Promise<void> {
     if (this.closed) {
       return Promise.reject(new ConnectionError(`pipe ${this.id} to ${this.remote} is closed`));

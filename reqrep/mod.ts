@@ -50,6 +50,7 @@ export { checkRecvMode, checkSendMode, type RecvMode, type SendMode } from "./_m
 export { type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
 export {
   Context,
+  DEFAULT_MAX_PENDING_BYTES,
   DEFAULT_MAX_SP_MESSAGE_BYTES,
   DEFAULT_RESEND_INTERVAL,
   ScalabilitySocket,
@@ -222,7 +223,9 @@ function nulReply(mode: SendMode): Uint8Array {
 /**
  * Waits for one request on `ctx`, runs `execute` on it and sends back the result, like
  * nanonext's `reply()`. If converting the request, `execute` or encoding the result fails, the
- * requester gets a single NUL byte. `timeout` bounds the wait for the request and the send.
+ * requester gets a single NUL byte. `timeout` bounds the wait for the request; the reply is
+ * queued on the requester's pipe without waiting for the peer to read it (see the socket's
+ * `maxPendingBytes`), so a peer that never reads cannot hold the context.
  *
  * @example
  * ```ts
@@ -255,8 +258,9 @@ export async function reply(
     body = nulReply(sendMode);
   }
   await context.sendBytes(body, wait);
-  // Only once the reply is written: an echo sends the request's own bytes.
-  if (reusable) context.socket.releaseBuffer(bytes);
+  // Only once the reply is written (an echo sends the request's own bytes), and without
+  // waiting for that here: a peer that never reads must not hold this context.
+  if (reusable) context.written().then(() => context.socket.releaseBuffer(bytes));
 }
 
 /** Options of {@linkcode serve}. */

@@ -4,8 +4,8 @@
  * afterwards.
  */
 import assert from "node:assert/strict";
-import { request, serialize, socket } from "../../reqrep/mod.ts";
-import { freePort, withTimeout } from "../_peers.ts";
+import { request, serialize, serve, socket } from "../../reqrep/mod.ts";
+import { freePort, waitFor, withTimeout } from "../_peers.ts";
 import { rsock, type TestProcess } from "../_process.ts";
 
 const encoder = new TextEncoder();
@@ -53,5 +53,119 @@ Deno.test("serve --rep: 100 requests that only look like R serialization end no 
     }
     // A healthy nanonext-style request is still answered, R-serialized.
     assert.equal(await request(req, "20 + 22", { timeout: 10_000 }), 42);
+  });
+});
+
+/**
+ * A REQ peer made by hand: connects (tcp://, or ws:// with the upgrade request), sends the
+ * requests, and never reads a byte.
+ */
+async function nonReader(url: string, count: number, body: Uint8Array): Promise<Deno.TcpConn> {
+  const where = new URL(url.replace(/^(tcp|ws):/, "http:"));
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(where.port) });
+  const ws = url.startsWith("ws:");
+  const head = ws
+    ? encoder.encode(
+      `GET ${where.pathname} HTTP/1.1\r\nHost: ${where.host}\r\nUpgrade: websocket\r\n` +
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: rep.sp.nanomsg.org\r\n\r\n",
+    )
+    : Uint8Array.of(0x00, 0x53, 0x50, 0x00, 0x00, 0x30, 0x00, 0x00);
+  // TCP: u64 length; WebSocket: a masked binary frame (mask key 0) of under 126 bytes.
+  const prefix = ws ? 6 : 8;
+  const size = prefix + 4 + body.length;
+  const frames = new Uint8Array(size * count);
+  const view = new DataView(frames.buffer);
+  for (let i = 0; i < count; i++) {
+    if (ws) {
+      frames[i * size] = 0x82;
+      frames[i * size + 1] = 0x80 | (4 + body.length);
+    } else {
+      view.setBigUint64(i * size, BigInt(4 + body.length));
+    }
+    view.setUint32(i * size + prefix, (0x80000000 | (i + 1)) >>> 0);
+    frames.set(body, i * size + prefix + 4);
+  }
+  for (const bytes of [head, frames]) {
+    for (let offset = 0; offset < bytes.length;) {
+      offset += await conn.write(bytes.subarray(offset));
+    }
+  }
+  return conn;
+}
+
+Deno.test("serve(): a REQ peer that never reads costs at most maxPendingBytes and stalls no one", async (t) => {
+  for (const listen of ["tcp://127.0.0.1:0", "ws://127.0.0.1:0/sp"]) {
+    await t.step(listen.split(":")[0]!, () =>
+      withTimeout(30_000, async () => {
+        const errors: Error[] = [];
+        await using rep = await socket("rep", {
+          listen,
+          maxPendingBytes: 1024 * 1024,
+          onError: (error) => errors.push(error),
+        });
+        const controller = new AbortController();
+        let executed = 0;
+        const serving = serve(rep, () => (executed++, new Uint8Array(1024 * 1024)), {
+          recvMode: "raw",
+          sendMode: "raw",
+          signal: controller.signal,
+        });
+        // 200 replies of 1 MiB for a peer that reads none: far past what kernel buffers hold.
+        const stuck = await nonReader(rep.urls[0]!, 200, encoder.encode("big"));
+        try {
+          // Before the fix, the 16 contexts each waited on a send to the stuck peer: ~16 ran.
+          await waitFor("all 200 requests executed", () => executed === 200);
+          assert.match(errors[0]!.message, /is not reading its replies: \d+ bytes wait for it/);
+          assert.equal(errors.length, 1, "one report per pipe, not one per dropped reply");
+          await using req = await socket("req", { dial: rep.urls[0]! });
+          const started = performance.now();
+          const answer = await request(req, "small", {
+            sendMode: "raw",
+            recvMode: "raw",
+            timeout: 5_000,
+          }) as Uint8Array;
+          assert.equal(answer.length, 1024 * 1024);
+          assert.ok(performance.now() - started < 5_000);
+        } finally {
+          stuck.close();
+          controller.abort();
+          await serving;
+        }
+      }));
+  }
+});
+
+/** Resident memory of a process in bytes, from /proc (read by `cat`: Deno asks --allow-all). */
+function residentBytes(pid: number): number {
+  const { stdout } = new Deno.Command("cat", { args: [`/proc/${pid}/status`] }).outputSync();
+  const status = decoder.decode(stdout);
+  const kib = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  if (kib === null) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(kib[1]) * 1024;
+}
+
+Deno.test("serve --rep: a peer sending 250 requests for 4 MB replies and never reading stalls no one; memory stays bounded", async () => {
+  await withTimeout(60_000, async () => {
+    const { child, url } = await serveRep();
+    await using _child = child;
+    await using req = await socket("req", { dial: url });
+    assert.equal(await request(req, "1 + 1", { timeout: 10_000 }), 2);
+    const before = residentBytes(child.child.pid);
+    // 250 replies of 4 MB each (R-serialized requests get whole values back, not printed
+    // text): 1 GB if every reply were kept for the peer. What the server does keep is
+    // 16 MiB; the rest of its growth is garbage V8 has not collected yet (measured
+    // 170–270 MB for 100 or 200 such replies alike).
+    const stuck = await nonReader(url, 250, serialize("new Uint8Array(4_000_000)"));
+    try {
+      await child.waitForOutput(/rep: pipe \d+ .* is not reading its replies/);
+      // Queued behind the flood: answered once the flood is evaluated, not when it is read.
+      assert.equal(await request(req, "'a' + 'b'", { timeout: 10_000 }), "ab");
+      const grown = residentBytes(child.child.pid) - before;
+      assert.ok(grown < 512 * 1024 * 1024, `the server grew ${grown} bytes`);
+    } finally {
+      stuck.close();
+    }
+    assert.equal(await request(req, "'still' + ' here'", { timeout: 10_000 }), "still here");
   });
 });
