@@ -34,6 +34,8 @@ export interface SpPipe {
   readonly queuedBytes: number;
   /** Sends one message made of `parts` (header words, then the body). */
   send(parts: readonly Uint8Array[]): Promise<void>;
+  /** Settles when every message sent so far is written (or failed). */
+  flushed(): Promise<void>;
   close(): void;
 }
 
@@ -111,6 +113,10 @@ export class Pipe implements SpPipe {
     }).finally(() => this.#queued -= size);
     this.#writing = write.catch(() => {});
     return write;
+  }
+
+  flushed(): Promise<void> {
+    return this.#writing;
   }
 
   close(): void {

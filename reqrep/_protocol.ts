@@ -59,6 +59,12 @@ export interface SocketOptions {
   readonly reconnectMinimum?: number;
   /** Longest redial delay in ms. @default {2000} */
   readonly reconnectMaximum?: number;
+  /**
+   * How long {@linkcode ScalabilitySocket.close} lets messages already sent (a last reply)
+   * be written before it closes their pipes anyway, in ms: close never waits longer on a
+   * peer. @default {1000}
+   */
+  readonly linger?: number;
   /** Told why a pipe was dropped or a message discarded (the socket goes on). */
   readonly onError?: (error: Error) => void;
   /** Closes the socket when aborted. */
@@ -136,6 +142,7 @@ export class ScalabilitySocket implements AsyncDisposable {
   readonly protocol: Protocol;
   readonly #maxMessageBytes: number;
   readonly #maxPendingBytes: number;
+  readonly #linger: number;
   readonly #resendInterval: number;
   readonly #reconnectMinimum: number;
   readonly #reconnectMaximum: number;
@@ -179,6 +186,8 @@ export class ScalabilitySocket implements AsyncDisposable {
         `maxPendingBytes must be a whole number >= 0, got ${this.#maxPendingBytes}`,
       );
     }
+    this.#linger = options.linger ?? 1000;
+    if (!(this.#linger >= 0)) throw new RangeError(`linger must be >= 0 ms, got ${this.#linger}`);
     this.#resendInterval = options.resendInterval ?? DEFAULT_RESEND_INTERVAL;
     this.#reconnectMinimum = options.reconnectMinimum ?? 100;
     this.#reconnectMaximum = Math.max(options.reconnectMaximum ?? 2000, this.#reconnectMinimum);
@@ -320,6 +329,15 @@ export class ScalabilitySocket implements AsyncDisposable {
       } catch {
         // closed
       }
+    }
+    const pipes = [...this.#pipes];
+    if (this.#linger > 0 && pipes.some((pipe) => pipe.queuedBytes > 0)) {
+      // A reply sent just before close() is usually written at once; a peer that does not read
+      // gets `linger` ms, no more.
+      const gaveUp = Promise.withResolvers<void>();
+      const timer = setTimeout(gaveUp.resolve, this.#linger);
+      await Promise.race([Promise.all(pipes.map((pipe) => pipe.flushed())), gaveUp.promise]);
+      clearTimeout(timer);
     }
     for (const pipe of [...this.#pipes]) pipe.close();
     await Promise.all(this.#webSocketListeners.map((listener) => listener.close()));

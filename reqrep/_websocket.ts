@@ -53,6 +53,11 @@ class WebSocketPipe implements SpPipe {
     return Promise.resolve();
   }
 
+  flushed(): Promise<void> {
+    // The WebSocket sends its close frame after what it has buffered.
+    return Promise.resolve();
+  }
+
   close(code = 1000, reason = ""): void {
     if (this.#closed) return;
     this.#closed = true;

@@ -496,3 +496,26 @@ function openWebSocket(url: string, protocol: string): Promise<WebSocket> {
     socket.onerror = () => reject(new Error(`Cannot open ${url} as ${protocol}`));
   });
 }
+
+Deno.test("close() right after a reply still delivers it; a peer that never reads gets only `linger`", async () => {
+  await withTimeout(20_000, async () => {
+    const rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+    await using req = await socket("req", { dial: rep.urls[0]! });
+    const answer = request(req, 0, { recvMode: "raw", timeout: 10_000 });
+    // 32 MiB: more than the kernel takes in one write, so the reply is still queued at close().
+    await reply(rep, () => new Uint8Array(32 * 1024 * 1024), { sendMode: "raw" });
+    await rep.close();
+    assert.equal((await answer as Uint8Array).length, 32 * 1024 * 1024);
+
+    await using lingering = await socket("rep", { listen: "tcp://127.0.0.1:0", linger: 200 });
+    const port = Number(lingering.urls[0]!.split(":")[2]);
+    using stuck = await Deno.connect({ hostname: "127.0.0.1", port });
+    await stuck.write(Uint8Array.of(0, 0x53, 0x50, 0, 0, 0x30, 0, 0));
+    await stuck.write(Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 5, 0x80, 0, 0, 1, 7));
+    await reply(lingering, () => new Uint8Array(32 * 1024 * 1024), { sendMode: "raw" });
+    const started = performance.now();
+    await lingering.close();
+    const took = performance.now() - started;
+    assert.ok(took >= 150 && took < 2_000, `close() took ${took} ms`);
+  });
+});
