@@ -41,7 +41,12 @@ export function endpointNeeds(url: string, flag: string): { endpoint: Endpoint; 
   }
   const needs: Needed[] = endpoint.transport !== "ipc"
     ? [{ name: "net", host: netHost(endpoint.hostname, endpoint.port) }]
-    : [{ name: "read", path: endpoint.path }, { name: "write", path: endpoint.path }];
+    : [
+      { name: "read", path: endpoint.path },
+      { name: "write", path: endpoint.path },
+      // Deno 2.9 also gates a Unix socket as net: --allow-net=unix:/path.
+      { name: "net", host: `unix:${endpoint.path}` },
+    ];
   return { endpoint, needs };
 }
 
@@ -76,7 +81,8 @@ Usage: rsock req URL [--data TEXT | --file F] [--send-mode serial|raw] [--recv-m
 
 Exits 1 when the server answered its error reply (a NUL byte) or did not answer in time.
 
-Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH; --file: --allow-read=F)
+Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH
+             --allow-net=unix:PATH; --file: --allow-read=F)
 
   rsock req tcp://127.0.0.1:5555 --data 'x + 1'                   # a string, R-serialized
   rsock req tcp://127.0.0.1:5555 --data ping --send-mode raw --recv-mode string`;
@@ -146,7 +152,8 @@ Usage: rsock rep URL --execute 'JS FUNCTION' [--recv-mode MODE] [--send-mode ser
 
 A request whose execute throws gets the NUL-byte error reply; the server goes on.
 
-Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH)
+Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH
+             --allow-net=unix:PATH)
 
   rsock rep tcp://127.0.0.1:5555 --execute '(x) => x * 2'
   # R: library(nanonext); s <- socket("req", dial = "tcp://127.0.0.1:5555"); call_aio(request(context(s), 21))$data`;

@@ -49,6 +49,8 @@ Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--socket PORT] [
   --rep [URL]       an NNG REP endpoint (default ${DEFAULT_REP_URL}): a request is code, the
                     reply its value — R-serialized for an R-serialized request (nanonext),
                     else the printed text (nngcat). Loopback or ipc only: NNG has no auth.
+                    With a token: ipc:// only (socket file mode 0600), and not started by
+                    default.
   --socket PORT     also listen for plain messages (rsock send, R write.socket) and print them
   --hostname H      address to bind (default 127.0.0.1). Any other address needs a token.
   --token-env VAR   clients must send the token in environment variable VAR as their first line
@@ -115,8 +117,23 @@ export const serveCommand: Command = {
     const wsPort = all || wsFlag !== undefined
       ? parsePort(wsFlag || undefined, DEFAULT_WS_PORT, "--ws")
       : undefined;
-    const repUrl = all || repFlag !== undefined ? (repFlag || DEFAULT_REP_URL) : undefined;
+    const tokenGiven = stringFlag(args, "token-env") !== undefined ||
+      stringFlag(args, "token") !== undefined;
+    // SP has no authentication: with a token, only an owner-only ipc:// file keeps the REP door
+    // from running code for a peer the eval door would refuse. The default set then leaves it out.
+    const repUrl = repFlag !== undefined
+      ? (repFlag || DEFAULT_REP_URL)
+      : all && !tokenGiven
+      ? DEFAULT_REP_URL
+      : undefined;
     const rep = repUrl === undefined ? undefined : endpointNeeds(repUrl, "--rep");
+    if (rep !== undefined && tokenGiven && rep.endpoint.transport !== "ipc") {
+      throw new UsageError(
+        `--rep ${repUrl}: with a token, the REP endpoint listens on ipc:// only — NNG's SP ` +
+          "has no authentication, so anyone who can connect to it could run code without the " +
+          "token; use e.g. --rep ipc:///tmp/rsock.ipc (its socket file is created owner-only)",
+      );
+    }
     if (
       rep !== undefined && rep.endpoint.transport !== "ipc" && !isLoopback(rep.endpoint.hostname)
     ) {
@@ -157,6 +174,8 @@ export const serveCommand: Command = {
     if (evalPort !== undefined) needs.push({ name: "net", host: netHost(hostname, evalPort) });
     if (wsPort !== undefined) needs.push({ name: "net", host: netHost(hostname, wsPort) });
     if (rep !== undefined) needs.push(...rep.needs);
+    // An owner-only ipc:// file is made under a narrowed umask, which Deno gates as sys.
+    if (rep?.endpoint.transport === "ipc") needs.push({ name: "sys" });
     if (socketPort !== undefined) needs.push({ name: "net", host: netHost(hostname, socketPort) });
     if (tokenVariable !== undefined) needs.push({ name: "env", variable: tokenVariable });
     if (certFile !== undefined) needs.push({ name: "read", path: certFile });
@@ -212,6 +231,8 @@ export const serveCommand: Command = {
         const evaluating = session;
         const repSocket = await spSocket("rep", {
           listen: repUrl,
+          // Only this user may connect to an ipc:// door (NNG's ipc permissions option).
+          ipcPermissions: 0o600,
           onError: (error) => output.error(`rsock serve: rep: ${error.message}`),
         });
         const stopRep = new AbortController();
@@ -239,6 +260,9 @@ export const serveCommand: Command = {
           `           R: library(nanonext); s <- socket("req", dial = "${url}"); ` +
             `call_aio(request(context(s), "x + 1"))$data`,
         );
+      }
+      if (repUrl === undefined && all) {
+        banner.push("  rep      off: with a token, only --rep ipc:///PATH (owner-only) is served");
       }
       let relay: SocketServer | undefined;
       if (socketPort !== undefined) {

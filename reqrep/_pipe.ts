@@ -208,8 +208,16 @@ async function readExactly(
   return bytes;
 }
 
-/** Opens a listener for an endpoint, removing a stale IPC socket file as NNG does. */
-export async function openListener(endpoint: StreamEndpoint): Promise<Deno.Listener> {
+/**
+ * Opens a listener for an endpoint, removing a stale IPC socket file as NNG does. With
+ * `ipcPermissions`, an IPC socket file is created with that mode and no other: the process
+ * umask is narrowed around the bind (no window in which anyone else could connect, unlike a
+ * chmod after it), then the file is set to exactly that mode.
+ */
+export async function openListener(
+  endpoint: StreamEndpoint,
+  ipcPermissions?: number,
+): Promise<Deno.Listener> {
   if (endpoint.transport === "tcp") {
     try {
       return Deno.listen({ transport: "tcp", hostname: endpoint.hostname, port: endpoint.port });
@@ -222,23 +230,57 @@ export async function openListener(endpoint: StreamEndpoint): Promise<Deno.Liste
       );
     }
   }
-  try {
-    return Deno.listen({ transport: "unix", path: endpoint.path });
-  } catch (error) {
-    if (!(error instanceof Deno.errors.AddrInUse)) {
+  const where = `ipc://${endpoint.path}`;
+  const bind = (): Deno.Listener => {
+    if (ipcPermissions === undefined) {
+      return Deno.listen({ transport: "unix", path: endpoint.path });
+    }
+    let previous: number;
+    try {
+      previous = Deno.umask(0o777 & ~ipcPermissions);
+    } catch (error) {
       throw new ConnectionError(
-        `Cannot listen on "ipc://${endpoint.path}": ${describeNetworkError(error)}`,
+        `Cannot listen on "${where}" owner-only: setting the umask needs --allow-sys=umask`,
         { cause: error },
       );
+    }
+    // Synchronous from here to the restore, so no other code of this thread sees the umask.
+    let listener: Deno.Listener;
+    try {
+      listener = Deno.listen({ transport: "unix", path: endpoint.path });
+    } finally {
+      Deno.umask(previous);
+    }
+    try {
+      Deno.chmodSync(endpoint.path, ipcPermissions);
+    } catch (error) {
+      listener.close();
+      throw new ConnectionError(
+        `Cannot set mode 0${ipcPermissions.toString(8)} on "${endpoint.path}": ${
+          describeNetworkError(error)
+        }`,
+        { cause: error },
+      );
+    }
+    return listener;
+  };
+  try {
+    return bind();
+  } catch (error) {
+    if (error instanceof ConnectionError) throw error;
+    if (!(error instanceof Deno.errors.AddrInUse)) {
+      throw new ConnectionError(`Cannot listen on "${where}": ${describeNetworkError(error)}`, {
+        cause: error,
+      });
     }
     // A socket file nobody answers on is stale: remove it and listen again.
     try {
       (await Deno.connect({ transport: "unix", path: endpoint.path })).close();
     } catch {
       await Deno.remove(endpoint.path).catch(() => {});
-      return Deno.listen({ transport: "unix", path: endpoint.path });
+      return bind();
     }
-    throw new ConnectionError(`Cannot listen on "ipc://${endpoint.path}": address already in use`);
+    throw new ConnectionError(`Cannot listen on "${where}": address already in use`);
   }
 }
 

@@ -60,6 +60,12 @@ export interface SocketOptions {
   /** Longest redial delay in ms. @default {2000} */
   readonly reconnectMaximum?: number;
   /**
+   * The mode of the `ipc://` socket files this socket listens on, like NNG's
+   * `NNG_OPT_IPC_PERMISSIONS`: `0o600` lets only this user connect. The file is created with
+   * it (needs `--allow-sys=umask`), not changed afterwards. Unset: the process umask decides.
+   */
+  readonly ipcPermissions?: number;
+  /**
    * How long {@linkcode ScalabilitySocket.close} lets messages already sent (a last reply)
    * be written before it closes their pipes anyway, in ms: close never waits longer on a
    * peer. @default {1000}
@@ -143,6 +149,7 @@ export class ScalabilitySocket implements AsyncDisposable {
   readonly #maxMessageBytes: number;
   readonly #maxPendingBytes: number;
   readonly #linger: number;
+  readonly #ipcPermissions: number | undefined;
   readonly #resendInterval: number;
   readonly #reconnectMinimum: number;
   readonly #reconnectMaximum: number;
@@ -187,6 +194,16 @@ export class ScalabilitySocket implements AsyncDisposable {
       );
     }
     this.#linger = options.linger ?? 1000;
+    this.#ipcPermissions = options.ipcPermissions;
+    if (
+      this.#ipcPermissions !== undefined &&
+      !(Number.isInteger(this.#ipcPermissions) && this.#ipcPermissions >= 0 &&
+        this.#ipcPermissions <= 0o777)
+    ) {
+      throw new RangeError(
+        `ipcPermissions must be a file mode 0 to 0o777, got ${this.#ipcPermissions}`,
+      );
+    }
     if (!(this.#linger >= 0)) throw new RangeError(`linger must be >= 0 ms, got ${this.#linger}`);
     this.#resendInterval = options.resendInterval ?? DEFAULT_RESEND_INTERVAL;
     this.#reconnectMinimum = options.reconnectMinimum ?? 100;
@@ -232,7 +249,7 @@ export class ScalabilitySocket implements AsyncDisposable {
       this.#urls.push(boundUrl);
       return boundUrl;
     }
-    const listener = await openListener(endpoint);
+    const listener = await openListener(endpoint, this.#ipcPermissions);
     this.#listeners.push(listener);
     const addr = listener.addr;
     const bound: Endpoint = addr.transport === "tcp"

@@ -519,3 +519,25 @@ Deno.test("close() right after a reply still delivers it; a peer that never read
     assert.ok(took >= 150 && took < 2_000, `close() took ${took} ms`);
   });
 });
+
+Deno.test("ipcPermissions: the socket file is created with that mode; the umask is left as it was", async () => {
+  await withTimeout(10_000, async () => {
+    const dir = await Deno.makeTempDir();
+    const umask = Deno.umask();
+    try {
+      for (const mode of [0o600, 0o660]) {
+        const path = `${dir}/rep-${mode.toString(8)}.ipc`;
+        await using rep = await socket("rep", { listen: `ipc://${path}`, ipcPermissions: mode });
+        assert.equal(((await Deno.stat(path)).mode! & 0o777).toString(8), mode.toString(8));
+        assert.equal(Deno.umask(), umask);
+        const serving = reply(rep, (x) => x);
+        await using req = await socket("req", { dial: `ipc://${path}` });
+        assert.equal(await request(req, "mine", { timeout: 5_000 }), "mine");
+        await serving;
+      }
+      await assert.rejects(socket("rep", { ipcPermissions: 0o1777 }), RangeError);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
