@@ -46,6 +46,8 @@ export interface PipeEvents {
   closed(pipe: SpPipe, reason: Error | undefined): void;
   /** A promise to wait on before reading more (backpressure), or undefined. */
   room(): Promise<void> | undefined;
+  /** The socket's close: the pipe closes at once, even mid-handshake. */
+  readonly stop: AbortSignal;
 }
 
 let nextPipeId = 1;
@@ -146,6 +148,11 @@ export async function runPipe(
   if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
   let reason: Error | undefined;
   let opened = false;
+  // Closing the socket must not wait for a peer that never sends its SP header (a non-NNG
+  // port): closing the connection ends the handshake's read at once.
+  const onStop = () => pipe.close();
+  events.stop.addEventListener("abort", onStop, { once: true });
+  if (events.stop.aborted) pipe.close();
   try {
     const header = connectionHeader(protocol);
     await conn.write(header);
@@ -172,6 +179,7 @@ export async function runPipe(
   } catch (error) {
     if (!pipe.closed) reason = error instanceof Error ? error : new Error(String(error));
   } finally {
+    events.stop.removeEventListener("abort", onStop);
     pipe.close();
     if (opened || reason !== undefined) events.closed(pipe, reason);
   }

@@ -41,8 +41,17 @@ const MAX_QUEUED_REQUESTS = 4096;
 export interface SocketOptions {
   /** URLs to listen on (`tcp://127.0.0.1:5555`, `ipc:///tmp/x.ipc`, `ws://127.0.0.1:5556/sp`). */
   readonly listen?: string | readonly string[];
-  /** URLs to dial; a dialer reconnects with backoff when its peer goes away. */
+  /**
+   * URLs to dial; a dialer reconnects with backoff when its peer goes away. A first dial that
+   * fails (nothing listening) makes `socket()` throw at once, as `nng_dial` and `nngcat` do,
+   * unless `retryFirstDial` is set.
+   */
   readonly dial?: string | readonly string[];
+  /**
+   * Keep redialing when the first dial fails, instead of throwing: for a peer that may start
+   * later (nanonext's default, `dial(autostart = TRUE)`). @default {false}
+   */
+  readonly retryFirstDial?: boolean;
   /** Largest message accepted; a larger length prefix drops the pipe. @default {67108864} */
   readonly maxMessageBytes?: number;
   /**
@@ -163,6 +172,8 @@ export class ScalabilitySocket implements AsyncDisposable {
   readonly #urls: string[] = [];
   #closing: Promise<void> | undefined;
   readonly #stop = new AbortController();
+  // Aborted after the linger: closes every pipe, mid-handshake ones included.
+  readonly #closePipes = new AbortController();
   #pipeWaiters: (() => void)[] = [];
   // REQ
   #nextId = (0x80000000 | Math.floor(Math.random() * 0x7fffffff)) >>> 0;
@@ -272,25 +283,36 @@ export class ScalabilitySocket implements AsyncDisposable {
   }
 
   /**
-   * Dials `url` and keeps a pipe to it: when the peer goes away (or is not there yet) it
-   * redials after a delay that doubles from `reconnectMinimum` to `reconnectMaximum`.
-   * Resolves after the first attempt; throws if that attempt failed and `wait` is true.
+   * Dials `url` and keeps a pipe to it: when the peer goes away it redials after a delay that
+   * doubles from `reconnectMinimum` to `reconnectMaximum`. Resolves after the first attempt.
+   * If that attempt failed (nothing listening: refused at once), it throws a
+   * {@linkcode ConnectionError} naming the address and stops, as `nng_dial` does; with
+   * `wait: false` it resolves instead and keeps redialing until a peer is there (nanonext's
+   * `dial(autostart = TRUE)`).
    */
   async dial(url: string, options: { wait?: boolean } = {}): Promise<void> {
     this.#checkOpen();
     const endpoint = parseUrl(url);
+    const wait = options.wait ?? true;
     const first = Promise.withResolvers<void>();
+    const stop = this.#stop.signal;
     this.#track((async () => {
       let delay = this.#reconnectMinimum;
       let attempt = 0;
-      while (!this.#stop.signal.aborted) {
+      while (!stop.aborted) {
         let conn: Deno.Conn | WebSocket | undefined;
         try {
-          conn = endpoint.transport === "ws"
-            ? await dialWebSocket(endpoint, this.protocol)
-            : await dialOnce(endpoint);
+          conn = await unlessStopped<Deno.Conn | WebSocket>(
+            endpoint.transport === "ws"
+              ? dialWebSocket(endpoint, this.protocol)
+              : dialOnce(endpoint),
+            stop,
+          );
         } catch (error) {
-          if (attempt++ === 0) first.reject(error);
+          if (attempt++ === 0) {
+            first.reject(error);
+            if (wait) return;
+          }
         }
         if (conn !== undefined) {
           if (attempt++ === 0) first.resolve();
@@ -299,15 +321,16 @@ export class ScalabilitySocket implements AsyncDisposable {
             ? this.#serveWebSocket(conn, formatUrl(endpoint))
             : this.#serveConn(conn, endpoint.transport === "ipc" ? "ipc" : "tcp"));
         }
-        if (this.#stop.signal.aborted) return;
-        await sleep(delay * (0.5 + Math.random() / 2), this.#stop.signal);
+        if (stop.aborted) break;
+        await sleep(delay * (0.5 + Math.random() / 2), stop);
         delay = Math.min(delay * 2, this.#reconnectMaximum);
       }
+      first.reject(new ConnectionError(`the ${this.protocol} socket is closed`));
     })());
     try {
       await first.promise;
     } catch (error) {
-      if (options.wait === true) throw error;
+      if (wait) throw error;
     }
   }
 
@@ -356,6 +379,7 @@ export class ScalabilitySocket implements AsyncDisposable {
       await Promise.race([Promise.all(pipes.map((pipe) => pipe.flushed())), gaveUp.promise]);
       clearTimeout(timer);
     }
+    this.#closePipes.abort();
     for (const pipe of [...this.#pipes]) pipe.close();
     await Promise.all(this.#webSocketListeners.map((listener) => listener.close()));
     const closed = new ConnectionError(`the ${this.protocol} socket is closed`);
@@ -448,6 +472,7 @@ export class ScalabilitySocket implements AsyncDisposable {
         if (this.protocol === "req") this.#requeueFrom(pipe);
       },
       room: () => this.#waitForRoom(),
+      stop: this.#closePipes.signal,
     };
   }
 
@@ -722,6 +747,35 @@ export class Context {
     this.#received = request;
     return request.body;
   }
+}
+
+/**
+ * Settles with `attempt`, or with undefined as soon as `signal` aborts: closing a socket never
+ * waits for a connect in flight. A connection that arrives after that is closed.
+ */
+function unlessStopped<T extends Deno.Conn | WebSocket>(
+  attempt: Promise<T>,
+  signal: AbortSignal,
+): Promise<T | undefined> {
+  if (signal.aborted) {
+    attempt.then((conn) => conn.close(), () => {});
+    return Promise.resolve(undefined);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      attempt.then((conn) => conn.close(), () => {});
+      resolve(undefined);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    attempt.then((conn) => {
+      signal.removeEventListener("abort", onAbort);
+      if (signal.aborted) conn.close();
+      resolve(signal.aborted ? undefined : conn);
+    }, (error) => {
+      signal.removeEventListener("abort", onAbort);
+      reject(error);
+    });
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -67,7 +67,8 @@ function contextOf(target: Target): Context {
 
 /**
  * Opens a REQ or REP socket, like nanonext's `socket("req", listen = …)`: it listens on and/or
- * dials the given URLs before it resolves.
+ * dials the given URLs before it resolves. A dial with nothing listening fails at once with a
+ * {@linkcode ConnectionError} naming the address (set `retryFirstDial` to wait for the peer).
  *
  * @example
  * ```ts
@@ -88,7 +89,9 @@ export async function socket(
     urls === undefined ? [] : typeof urls === "string" ? [urls] : urls;
   try {
     for (const url of list(options.listen)) await sock.listen(url);
-    for (const url of list(options.dial)) await sock.dial(url);
+    for (const url of list(options.dial)) {
+      await sock.dial(url, { wait: options.retryFirstDial !== true });
+    }
   } catch (error) {
     await sock.close();
     throw error;
