@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { request, serialize, serve, socket } from "../../reqrep/mod.ts";
-import { freePort, waitFor, withTimeout } from "../_peers.ts";
+import { freePort, interopTest, waitFor, withTimeout } from "../_peers.ts";
 import { rsock, type TestProcess } from "../_process.ts";
 
 const encoder = new TextEncoder();
@@ -53,6 +53,26 @@ Deno.test("serve --rep: 100 requests that only look like R serialization end no 
     }
     // A healthy nanonext-style request is still answered, R-serialized.
     assert.equal(await request(req, "20 + 22", { timeout: 10_000 }), 42);
+  });
+});
+
+interopTest("serve --rep: nngcat sends Array.from([1,2,3]).length 8 times, all answered", [
+  "nngcat",
+], async () => {
+  await withTimeout(60_000, async () => {
+    const { child, url } = await serveRep();
+    await using _child = child;
+    // Before the fix, 4 of these (over 12 bytes, starting with "A") ended all 4 loops.
+    for (let i = 0; i < 8; i++) {
+      const { stdout, success } = await new Deno.Command("/usr/bin/nngcat", {
+        args: ["--req", "--dial", url, "--data", "Array.from([1,2,3]).length", "--ascii"],
+        stdout: "piped",
+        stderr: "null",
+        signal: AbortSignal.timeout(10_000),
+      }).output();
+      assert.ok(success, `nngcat request ${i}`);
+      assert.equal(decoder.decode(stdout).trim(), "3");
+    }
   });
 });
 
