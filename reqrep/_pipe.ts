@@ -44,8 +44,8 @@ export interface PipeEvents {
   opened(pipe: SpPipe): void;
   message(pipe: SpPipe, payload: Uint8Array): void;
   closed(pipe: SpPipe, reason: Error | undefined): void;
-  /** A promise to wait on before reading more (backpressure), or undefined. */
-  room(): Promise<void> | undefined;
+  /** A promise to wait on before reading more from `pipe` (backpressure), or undefined. */
+  room(pipe: SpPipe): Promise<void> | undefined;
   /** The socket's close: the pipe closes at once, even mid-handshake. */
   readonly stop: AbortSignal;
 }
@@ -173,7 +173,7 @@ export async function runPipe(
       }
       if (target !== undefined) decoder.filled(n, emit);
       else decoder.push(buffer.subarray(0, n), emit);
-      const room = events.room();
+      const room = events.room(pipe);
       if (room !== undefined) await room;
     }
   } catch (error) {

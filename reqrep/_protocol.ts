@@ -58,8 +58,10 @@ export interface SocketOptions {
    * REP: the most reply bytes that may wait for one pipe whose peer is slow to read. A reply
    * that would go past it is dropped (reported once per pipe through `onError`); the
    * REQ peer resends after its resend interval (as it does for any lost reply). A reply goes
-   * out whatever its size when nothing is waiting. Sending never waits for the peer, so a
-   * peer that never reads cannot hold a context or stall other peers. @default {16777216}
+   * out whatever its size when nothing is waiting. While a pipe's queue is full, no more of
+   * its requests are read (TCP, IPC) or they are dropped (WebSocket, which cannot pause).
+   * Sending never waits for the peer, so a peer that never reads cannot hold a context or
+   * stall other peers. @default {16777216}
    */
   readonly maxPendingBytes?: number;
   /** REQ: resend an unanswered request after this many ms (0: never). @default {60000} */
@@ -471,7 +473,7 @@ export class ScalabilitySocket implements AsyncDisposable {
         }
         if (this.protocol === "req") this.#requeueFrom(pipe);
       },
-      room: () => this.#waitForRoom(),
+      room: (pipe) => this.#waitForRoom(pipe),
       stop: this.#closePipes.signal,
     };
   }
@@ -633,7 +635,15 @@ export class ScalabilitySocket implements AsyncDisposable {
     });
   }
 
-  #waitForRoom(): Promise<void> | undefined {
+  #waitForRoom(pipe: Pipe): Promise<void> | undefined {
+    if (
+      this.protocol === "rep" && this.#closing === undefined && pipe.queuedBytes > 0 &&
+      pipe.queuedBytes >= this.#maxPendingBytes
+    ) {
+      // A peer that does not read its replies gets no more of its requests read (or run)
+      // until it does; the others are read as before.
+      return pipe.flushed();
+    }
     if (this.#requests.length < MAX_QUEUED_REQUESTS || this.#closing !== undefined) {
       return undefined;
     }

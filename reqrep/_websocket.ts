@@ -108,7 +108,7 @@ export function runWebSocketPipe(
       pipe.close(1009, "message too big");
       return;
     }
-    if (events.room() !== undefined) return;
+    if (events.room(pipe) !== undefined) return;
     events.message(pipe, bytes);
   });
   socket.addEventListener("close", (event: CloseEvent) => {

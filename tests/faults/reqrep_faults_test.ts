@@ -77,41 +77,78 @@ interopTest("serve --rep: nngcat sends Array.from([1,2,3]).length 8 times, all a
 });
 
 /**
- * A REQ peer made by hand: connects (tcp://, or ws:// with the upgrade request), sends the
+ * A REQ peer made by hand: connects (tcp://, or ws:// with the upgrade request), sends
  * requests, and never reads a byte.
  */
-async function nonReader(url: string, count: number, body: Uint8Array): Promise<Deno.TcpConn> {
-  const where = new URL(url.replace(/^(tcp|ws):/, "http:"));
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(where.port) });
-  const ws = url.startsWith("ws:");
-  const head = ws
-    ? encoder.encode(
-      `GET ${where.pathname} HTTP/1.1\r\nHost: ${where.host}\r\nUpgrade: websocket\r\n` +
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
-        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: rep.sp.nanomsg.org\r\n\r\n",
-    )
-    : Uint8Array.of(0x00, 0x53, 0x50, 0x00, 0x00, 0x30, 0x00, 0x00);
-  // TCP: u64 length; WebSocket: a masked binary frame (mask key 0) of under 126 bytes.
-  const prefix = ws ? 6 : 8;
-  const size = prefix + 4 + body.length;
-  const frames = new Uint8Array(size * count);
-  const view = new DataView(frames.buffer);
-  for (let i = 0; i < count; i++) {
-    if (ws) {
-      frames[i * size] = 0x82;
-      frames[i * size + 1] = 0x80 | (4 + body.length);
-    } else {
-      view.setBigUint64(i * size, BigInt(4 + body.length));
-    }
-    view.setUint32(i * size + prefix, (0x80000000 | (i + 1)) >>> 0);
-    frames.set(body, i * size + prefix + 4);
+class NonReader {
+  readonly conn: Deno.TcpConn;
+  readonly #ws: boolean;
+  #nextId = 1;
+
+  private constructor(conn: Deno.TcpConn, ws: boolean) {
+    this.conn = conn;
+    this.#ws = ws;
   }
-  for (const bytes of [head, frames]) {
+
+  static async connect(url: string): Promise<NonReader> {
+    const where = new URL(url.replace(/^(tcp|ws):/, "http:"));
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(where.port) });
+    const ws = url.startsWith("ws:");
+    const peer = new NonReader(conn, ws);
+    await peer.#write(
+      ws
+        ? encoder.encode(
+          `GET ${where.pathname} HTTP/1.1\r\nHost: ${where.host}\r\nUpgrade: websocket\r\n` +
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: rep.sp.nanomsg.org\r\n\r\n",
+        )
+        : Uint8Array.of(0x00, 0x53, 0x50, 0x00, 0x00, 0x30, 0x00, 0x00),
+    );
+    return peer;
+  }
+
+  /** Sends `count` requests of `body` in one write. */
+  async send(count: number, body: Uint8Array): Promise<void> {
+    // TCP: u64 length; WebSocket: a masked binary frame (mask key 0) of under 126 bytes.
+    const prefix = this.#ws ? 6 : 8;
+    const size = prefix + 4 + body.length;
+    const frames = new Uint8Array(size * count);
+    const view = new DataView(frames.buffer);
+    for (let i = 0; i < count; i++) {
+      if (this.#ws) {
+        frames[i * size] = 0x82;
+        frames[i * size + 1] = 0x80 | (4 + body.length);
+      } else {
+        view.setBigUint64(i * size, BigInt(4 + body.length));
+      }
+      view.setUint32(i * size + prefix, (0x80000000 | this.#nextId++) >>> 0);
+      frames.set(body, i * size + prefix + 4);
+    }
+    await this.#write(frames);
+  }
+
+  async #write(bytes: Uint8Array): Promise<void> {
     for (let offset = 0; offset < bytes.length;) {
-      offset += await conn.write(bytes.subarray(offset));
+      offset += await this.conn.write(bytes.subarray(offset));
     }
   }
-  return conn;
+
+  close(): void {
+    this.conn.close();
+  }
+}
+
+/** Bytes waiting unread in the receive queue of the local TCP socket `port` ↔ `peerPort`. */
+function receiveQueue(port: number, peerPort: number): number | undefined {
+  const { stdout } = new Deno.Command("cat", { args: ["/proc/net/tcp"] }).outputSync();
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, "0");
+  for (const line of decoder.decode(stdout).split("\n").slice(1)) {
+    const [, local, remote, , queues] = line.trim().split(/\s+/);
+    if (local?.endsWith(`:${hex(port)}`) && remote?.endsWith(`:${hex(peerPort)}`)) {
+      return parseInt(queues!.split(":")[1]!, 16);
+    }
+  }
+  return undefined;
 }
 
 Deno.test("serve(): a REQ peer that never reads costs at most maxPendingBytes and stalls no one", async (t) => {
@@ -132,10 +169,15 @@ Deno.test("serve(): a REQ peer that never reads costs at most maxPendingBytes an
           signal: controller.signal,
         });
         // 200 replies of 1 MiB for a peer that reads none: far past what kernel buffers hold.
-        const stuck = await nonReader(rep.urls[0]!, 200, encoder.encode("big"));
+        const stuck = await NonReader.connect(rep.urls[0]!);
         try {
-          // Before the fix, the 16 contexts each waited on a send to the stuck peer: ~16 ran.
-          await waitFor("all 200 requests executed", () => executed === 200);
+          await stuck.send(200, encoder.encode("big"));
+          // Before the fix, the 16 contexts each waited on a send to the stuck peer: ~16 ran,
+          // and nothing was reported.
+          await waitFor("the full queue reported", () => errors.length > 0);
+          // TCP reads the whole batch and runs it; a WebSocket drops what arrives once the
+          // peer's replies are over the bound (the WebSocket API cannot pause reading).
+          if (listen.startsWith("tcp")) await waitFor("200 run", () => executed === 200);
           assert.match(errors[0]!.message, /is not reading its replies: \d+ bytes wait for it/);
           assert.equal(errors.length, 1, "one report per pipe, not one per dropped reply");
           await using req = await socket("req", { dial: rep.urls[0]! });
@@ -147,6 +189,29 @@ Deno.test("serve(): a REQ peer that never reads costs at most maxPendingBytes an
           }) as Uint8Array;
           assert.equal(answer.length, 1024 * 1024);
           assert.ok(performance.now() - started < 5_000);
+          if (listen.startsWith("tcp")) {
+            // Its pipe was waiting in a read: the next batch is read and run (201 + 200)...
+            await stuck.send(200, encoder.encode("big"));
+            await waitFor("the second batch run", () => executed === 401);
+            // ...but with its replies still unread, no more of its requests are read or run:
+            // the third batch stays in the server's kernel receive queue.
+            await stuck.send(200, encoder.encode("big"));
+            const server = Number(rep.urls[0]!.split(":")[2]);
+            const client = stuck.conn.localAddr.port;
+            await waitFor(
+              "the third batch left unread",
+              () => receiveQueue(server, client) === 200 * (8 + 4 + 3),
+            );
+            assert.equal(
+              (await request(req, "small", {
+                sendMode: "raw",
+                recvMode: "raw",
+                timeout: 5_000,
+              }) as Uint8Array).length,
+              1024 * 1024,
+            );
+            assert.equal(executed, 402);
+          }
         } finally {
           stuck.close();
           controller.abort();
@@ -176,8 +241,9 @@ Deno.test("serve --rep: a peer sending 250 requests for 4 MB replies and never r
     // text): 1 GB if every reply were kept for the peer. What the server does keep is
     // 16 MiB; the rest of its growth is garbage V8 has not collected yet (measured
     // 170–270 MB for 100 or 200 such replies alike).
-    const stuck = await nonReader(url, 250, serialize("new Uint8Array(4_000_000)"));
+    const stuck = await NonReader.connect(url);
     try {
+      await stuck.send(250, serialize("new Uint8Array(4_000_000)"));
       await child.waitForOutput(/rep: pipe \d+ .* is not reading its replies/);
       // Queued behind the flood: answered once the flood is evaluated, not when it is read.
       assert.equal(await request(req, "'a' + 'b'", { timeout: 10_000 }), "ab");
