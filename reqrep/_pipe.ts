@@ -248,7 +248,8 @@ export async function openListener(
       previous = Deno.umask(0o777 & ~ipcPermissions);
     } catch (error) {
       throw new ConnectionError(
-        `Cannot listen on "${where}" owner-only: setting the umask needs --allow-sys=umask`,
+        `Cannot listen on "${where}" with mode 0${ipcPermissions.toString(8)}: setting the ` +
+          "umask needs --allow-sys=umask",
         { cause: error },
       );
     }
