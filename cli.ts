@@ -23,6 +23,8 @@ import {
   parseCommandArgs,
   PermissionMissingError,
   standardOutput,
+  stoppedStatus,
+  takeStopReason,
   UsageError,
 } from "./_cli/_common.ts";
 import { listenCommand } from "./_cli/listen.ts";
@@ -63,7 +65,8 @@ ${list.join("\n")}
 
 /**
  * Runs the CLI with `args` (without the program name) and returns the exit status: 0 on
- * success, 1 when the work failed (e.g. nothing listens), 2 for a usage or permission error.
+ * success, 1 when the work failed (e.g. nothing listens), 2 for a usage or permission error,
+ * 130 after Ctrl-C (SIGINT) and 143 after SIGTERM, as shells expect.
  *
  * @example
  * ```ts
@@ -96,7 +99,10 @@ export async function main(args: string[], output: Output = standardOutput): Pro
       output.write(command.help + "\n");
       return 0;
     }
-    return await command.run(parsed, output);
+    takeStopReason();
+    const status = await command.run(parsed, output);
+    // A command stopped by Ctrl-C or SIGTERM exits as shells expect (130, 143).
+    return status === 0 ? stoppedStatus(takeStopReason()) : status;
   } catch (error) {
     if (error instanceof UsageError || error instanceof PermissionMissingError) {
       output.error(`rsock ${command.name}: ${error.message}`);

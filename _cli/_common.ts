@@ -206,13 +206,32 @@ export function netHost(hostname: string, port: number): string {
 }
 
 /**
+ * The exit status shells expect after a stop by `reason` (from {@linkcode untilStopped}):
+ * 128 + the signal's number, so Ctrl-C gives 130 and SIGTERM 143; 0 for an abort from code.
+ */
+export function stoppedStatus(reason: string | undefined): number {
+  return reason === "SIGINT" ? 130 : reason === "SIGTERM" ? 143 : 0;
+}
+
+// The signal that last stopped a command, so `main()` can turn a clean stop into 130/143
+// without every command threading it through.
+let lastStop: string | undefined;
+
+/** Returns the signal that stopped the running command, if any, and forgets it. */
+export function takeStopReason(): string | undefined {
+  const reason = lastStop;
+  lastStop = undefined;
+  return reason;
+}
+
+/**
  * Resolves on SIGINT or SIGTERM (or when `signal` aborts), and removes its listeners after,
  * so a command can stop cleanly and `main()` stays testable in-process.
  */
 export function untilStopped(signal?: AbortSignal): { promise: Promise<string>; dispose(): void } {
   const { promise, resolve } = Promise.withResolvers<string>();
-  const onInt = () => resolve("SIGINT");
-  const onTerm = () => resolve("SIGTERM");
+  const onInt = () => resolve(lastStop = "SIGINT");
+  const onTerm = () => resolve(lastStop = "SIGTERM");
   const onAbort = () => resolve("abort");
   Deno.addSignalListener("SIGINT", onInt);
   Deno.addSignalListener("SIGTERM", onTerm);

@@ -150,3 +150,24 @@ Deno.test("rsock send relays standard input line by line; a refused connect exit
     }
   });
 });
+
+Deno.test("a server stopped by Ctrl-C exits 130, by SIGTERM 143", async (t) => {
+  await withTimeout(30_000, async () => {
+    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      await t.step(signal, async () => {
+        await using listener = rsock(["--allow-net=127.0.0.1"], ["listen", "--port", "0"]);
+        await listener.waitForOutput(/listening on/);
+        listener.child.kill(signal);
+        assert.equal((await listener.finished()).code, code, listener.stderr);
+      });
+    }
+  });
+});
+
+Deno.test("docs/ (deno doc --html) is ignored by git", () => {
+  const check = new Deno.Command("git", {
+    args: ["check-ignore", "-q", "docs/index.html"],
+    cwd: new URL("..", import.meta.url).pathname,
+  }).outputSync();
+  assert.equal(check.code, 0, "docs/ is not in .gitignore");
+});
