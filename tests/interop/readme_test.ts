@@ -4,6 +4,7 @@
  * from its own clean clone, so it is not run again from inside the suite.)
  */
 import assert from "node:assert/strict";
+import denoJson from "../../deno.json" with { type: "json" };
 import { connectEvalServer, evalServer } from "../../eval/mod.ts";
 import { waitFor, withTimeout } from "../_peers.ts";
 import { TestProcess } from "../_process.ts";
@@ -81,4 +82,36 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test("README: the install line puts a working rsock on PATH", async () => {
+  await withTimeout(60_000, async () => {
+    const readme = await Deno.readTextFile(`${ROOT}README.md`);
+    const line = /^deno install (-g -A -n rsock \.\/cli\.ts)/m.exec(readme);
+    assert.ok(line, "the README has a checkout install line");
+    const root = await Deno.makeTempDir({ prefix: "rsock_install_" });
+    try {
+      const path = `${Deno.execPath().replace(/\/[^/]*$/, "")}:${Deno.env.get("PATH") ?? ""}`;
+      const install = await new Deno.Command(Deno.execPath(), {
+        args: ["install", ...line[1]!.split(" ")],
+        cwd: ROOT,
+        env: { DENO_INSTALL_ROOT: root, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(install.code, 0, new TextDecoder().decode(install.stderr));
+      // From another folder, with only the install's bin folder and deno on PATH.
+      const run = await new Deno.Command("rsock", {
+        args: ["--version"],
+        cwd: root,
+        env: { PATH: `${root}/bin:${path}`, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+      assert.equal(new TextDecoder().decode(run.stdout), `rsock ${denoJson.version}\n`);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  });
 });
