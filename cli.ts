@@ -18,7 +18,9 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import {
-  type Command,
+  type AnyCommand,
+  closest,
+  commandHelp,
   type Output,
   parseCommandArgs,
   PermissionMissingError,
@@ -39,7 +41,7 @@ export type { Output } from "./_cli/_common.ts";
 /** The package version, from `deno.json`. */
 export const VERSION: string = denoJson.version;
 
-const COMMANDS: readonly Command[] = [
+const COMMANDS: readonly AnyCommand[] = [
   listenCommand,
   sendCommand,
   evalCommand,
@@ -55,7 +57,7 @@ function topHelp(): string {
   return `rsock ${VERSION} — R's socket tools for Deno
 
 Usage: rsock <command> [options]
-       rsock <command> --help
+       rsock <command> --help      (or rsock help <command>)
        rsock --version
 
 Commands:
@@ -75,7 +77,11 @@ ${list.join("\n")}
  * ```
  */
 export async function main(args: string[], output: Output = standardOutput): Promise<number> {
-  const [first, ...rest] = args;
+  let [first, ...rest] = args;
+  if (first === "help" && rest.length > 0) {
+    // `rsock help CMD` is `rsock CMD --help`, as with git and cargo.
+    [first, rest] = [rest[0], ["--help"]];
+  }
   if (first === undefined || first === "--help" || first === "-h" || first === "help") {
     output.write(topHelp());
     return first === undefined ? 2 : 0;
@@ -86,17 +92,19 @@ export async function main(args: string[], output: Output = standardOutput): Pro
   }
   const command = COMMANDS.find((candidate) => candidate.name === first);
   if (command === undefined) {
+    const names = COMMANDS.map((c) => c.name);
+    const guess = closest(first, names);
     output.error(
-      `rsock: unknown command "${first}"; expected one of ${
-        COMMANDS.map((c) => c.name).join(", ")
-      } (see rsock --help)`,
+      `rsock: unknown command "${first}"; ${
+        guess === undefined ? "" : `did you mean "${guess}"? `
+      }expected one of ${names.join(", ")} (see rsock --help)`,
     );
     return 2;
   }
   try {
     const parsed = parseCommandArgs(command, rest);
     if (parsed.values.help === true) {
-      output.write(command.help + "\n");
+      output.write(commandHelp(command) + "\n");
       return 0;
     }
     takeStopReason();

@@ -6,19 +6,11 @@
  */
 
 import { readLines } from "../_internal/lines.ts";
-import { connectFromArgs } from "./eval.ts";
+import { connectFromArgs, CONNECTION_FLAGS } from "./eval.ts";
 import type { Command, Output, ParsedArgs } from "./_common.ts";
 
-const HELP = `rsock console — an interactive console on a running eval server
-
-Usage: rsock console [--port 8888] [--hostname 127.0.0.1] [--name NAME] [--token-env VAR]
-
-  --port N          the server's port (default 8888)
-  --hostname H      the server's address (default 127.0.0.1)
-  --name NAME       client name (letters and digits): its settings persist on the server
-  --token-env VAR   read the server's token from environment variable VAR
-
-Type JavaScript or TypeScript at the ":> " prompt; an unfinished block continues at ":+ ".
+const NOTES =
+  `Type JavaScript or TypeScript at the ":> " prompt; an unfinished block continues at ":+ ".
 Ctrl-C interrupts a running evaluation (servers in worker mode) or drops pending lines;
 Ctrl-D (end of input) leaves. Text the server pushes (sendSocketClients) shows as it comes.
 
@@ -28,14 +20,9 @@ Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env).`;
 export const consoleCommand: Command = {
   name: "console",
   summary: "interactive console on a running eval server (svSocket console mode)",
-  help: HELP,
-  positionals: false,
-  options: {
-    port: { type: "string", short: "p" },
-    hostname: { type: "string" },
-    name: { type: "string" },
-    "token-env": { type: "string" },
-  },
+  synopsis: "",
+  flags: CONNECTION_FLAGS,
+  notes: NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
     // Pushes (sendSocketClients) show as they come, on their own lines, then the prompt again.
     let prompt = "";

@@ -8,6 +8,7 @@
 import { connectEvalServer, type EvalConnection } from "../eval/mod.ts";
 import {
   type Command,
+  type Flag,
   netHost,
   type Output,
   type ParsedArgs,
@@ -17,22 +18,30 @@ import {
   UsageError,
 } from "./_common.ts";
 
-const HELP = `rsock eval — evaluate code on a running eval server and print the result
-
-Usage: rsock eval [--port 8888] [--hostname 127.0.0.1] [--name NAME] [--token-env VAR] 'CODE'
-
-  --port N          the server's port (default 8888, svSocket's)
-  --hostname H      the server's address (default 127.0.0.1)
-  --name NAME       client name (letters and digits): its settings persist on the server
-  --token-env VAR   read the server's token from environment variable VAR
-
-Prints what the server printed (console output, then the value). Exits 1 when the reply is an
+const NOTES =
+  `Prints what the server printed (console output, then the value). Exits 1 when the reply is an
 error (it starts with "Uncaught", "Error:" or "Interrupted:"), 2 on a usage error.
 
 Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env).
 
 Server:  deno run --allow-net=127.0.0.1:8888 cli.ts serve --eval 8888
          or in R: svSocket::startSocketServer(8888)`;
+
+/** The flags `rsock eval` and `rsock console` share: where the server is and who we are. */
+export const CONNECTION_FLAGS: readonly Flag[] = [
+  { name: "port", short: "p", value: "N", help: "the server's port (default 8888, svSocket's)" },
+  { name: "hostname", value: "H", help: "the server's address (default 127.0.0.1)" },
+  {
+    name: "name",
+    value: "NAME",
+    help: "client name (letters and digits): its settings persist on the server",
+  },
+  {
+    name: "token-env",
+    value: "VAR",
+    help: "read the server's token from environment variable VAR",
+  },
+];
 
 /** True when a reply reports an error rather than a result. */
 export function isErrorReply(text: string): boolean {
@@ -75,14 +84,9 @@ export async function connectFromArgs(
 export const evalCommand: Command = {
   name: "eval",
   summary: "evaluate code on a running eval server (rsock's or R svSocket's)",
-  help: HELP,
-  positionals: true,
-  options: {
-    port: { type: "string", short: "p" },
-    hostname: { type: "string" },
-    name: { type: "string" },
-    "token-env": { type: "string" },
-  },
+  synopsis: "'CODE'",
+  flags: CONNECTION_FLAGS,
+  notes: NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
     if (args.positionals.length === 0) throw new UsageError("expected the CODE to evaluate");
     await using conn = await connectFromArgs(args);

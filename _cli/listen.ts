@@ -25,21 +25,8 @@ import {
   untilStopped,
 } from "./_common.ts";
 
-const HELP = `rsock listen — print messages sent to a TCP port or Unix socket
-
-Usage: rsock listen [--port 6000] [--hostname 127.0.0.1] [--unix PATH] [--lines] [--once]
-                    [--timestamps] [--raw] [--max-bytes N]
-
-  --port N          TCP port to listen on (default 6000; 0 picks a free one)
-  --hostname H      address to bind (default 127.0.0.1, loopback only)
-  --unix PATH       listen on a Unix socket instead of TCP
-  --lines           newline framing: one message per line (default: each read as it comes)
-  --once            serve one client and exit when it closes (like R's make.socket server)
-  --timestamps      prefix each message with its arrival time (ISO 8601)
-  --raw             print the bytes exactly as received, without client tags
-  --max-bytes N     largest line accepted with --lines (default 1048576)
-
-Each message is printed as "[CLIENT] text". Lines of the form "#progress DONE/TOTAL LABEL"
+const NOTES =
+  `Each message is printed as "[CLIENT] text". Lines of the form "#progress DONE/TOTAL LABEL"
 are drawn as a live progress bar on a terminal and printed as plain lines otherwise.
 Connections and errors are reported on standard error.
 
@@ -51,18 +38,29 @@ R client:  s <- make.socket("localhost", 6000); write.socket(s, "hello\\n"); clo
 export const listenCommand: Command = {
   name: "listen",
   summary: "print messages that clients send to a TCP port or Unix socket",
-  help: HELP,
-  positionals: false,
-  options: {
-    port: { type: "string", short: "p" },
-    hostname: { type: "string" },
-    unix: { type: "string" },
-    lines: { type: "boolean" },
-    once: { type: "boolean" },
-    timestamps: { type: "boolean" },
-    raw: { type: "boolean" },
-    "max-bytes": { type: "string" },
-  },
+  synopsis: "",
+  flags: [
+    {
+      name: "port",
+      short: "p",
+      value: "N",
+      help: "TCP port to listen on (default 6000; 0 picks a free one)",
+    },
+    { name: "hostname", value: "H", help: "address to bind (default 127.0.0.1, loopback only)" },
+    { name: "unix", value: "PATH", help: "listen on a Unix socket instead of TCP" },
+    {
+      name: "lines",
+      help: "newline framing: one message per line (default: each read as it comes)",
+    },
+    {
+      name: "once",
+      help: "serve one client and exit when it closes (like R's make.socket server)",
+    },
+    { name: "timestamps", help: "prefix each message with its arrival time (ISO 8601)" },
+    { name: "raw", help: "print the bytes exactly as received, without client tags" },
+    { name: "max-bytes", value: "N", help: "largest line accepted with --lines (default 1048576)" },
+  ],
+  notes: NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
     const port = parsePort(stringFlag(args, "port"), 6000);
     const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";

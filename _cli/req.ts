@@ -60,20 +60,7 @@ function show(value: unknown): string {
   return typeof value === "string" ? value : Deno.inspect(value, { depth: 8, colors: false });
 }
 
-const REQ_HELP =
-  `rsock req — send one request to a REP server (NNG, nanonext, rsock) and print the reply
-
-Usage: rsock req URL [--data TEXT | --file F] [--send-mode serial|raw] [--recv-mode MODE]
-                     [--timeout MS]
-
-  URL               tcp://host:port, ipc:///path or ws://host:port/path (dialed)
-  --data TEXT       the request: in serial mode an R string, in raw mode the UTF-8 bytes
-  --file F          the request is the bytes of file F (raw mode) — "-" reads standard input
-  --send-mode M     serial (R serialization, default) or raw
-  --recv-mode M     serial (default), character, complex, double, integer, logical, numeric,
-                    raw, string
-  --timeout MS      give up after MS milliseconds (default 10000)
-
+const REQ_NOTES = `URL is tcp://host:port, ipc:///path or ws://host:port/path (dialed).
 Exits 1 when the server answered its error reply (a NUL byte) or did not answer in time.
 
 Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH; --file: --allow-read=F)
@@ -81,19 +68,32 @@ Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH; -
   rsock req tcp://127.0.0.1:5555 --data 'x + 1'                   # a string, R-serialized
   rsock req tcp://127.0.0.1:5555 --data ping --send-mode raw --recv-mode string`;
 
+const RECV_MODES = "serial (default), character, complex, double, integer, logical, numeric,\n" +
+  "raw, string";
+
 /** The `req` subcommand. */
 export const reqCommand: Command = {
   name: "req",
   summary: "send one request to a REP server (NNG, nanonext) and print the reply",
-  help: REQ_HELP,
-  positionals: true,
-  options: {
-    data: { type: "string", short: "D" },
-    file: { type: "string", short: "F" },
-    "send-mode": { type: "string" },
-    "recv-mode": { type: "string" },
-    timeout: { type: "string" },
-  },
+  synopsis: "URL",
+  flags: [
+    {
+      name: "data",
+      short: "D",
+      value: "TEXT",
+      help: "the request: in serial mode an R string, in raw mode the UTF-8 bytes",
+    },
+    {
+      name: "file",
+      short: "F",
+      value: "F",
+      help: 'the request is the bytes of file F (raw mode) — "-" reads standard input',
+    },
+    { name: "send-mode", value: "M", help: "serial (R serialization, default) or raw" },
+    { name: "recv-mode", value: "M", help: RECV_MODES },
+    { name: "timeout", value: "MS", help: "give up after MS milliseconds (default 10000)" },
+  ],
+  notes: REQ_NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
     const [url, ...extra] = args.positionals;
     if (url === undefined || extra.length > 0) throw new UsageError("expected exactly one URL");
@@ -131,19 +131,7 @@ export const reqCommand: Command = {
   },
 };
 
-const REP_HELP = `rsock rep — serve requests on a REP socket with a JavaScript function
-
-Usage: rsock rep URL --execute 'JS FUNCTION' [--recv-mode MODE] [--send-mode serial|raw]
-                     [--count N] [--concurrency N]
-
-  URL               tcp://host:port, ipc:///path or ws://host:port/path (listened on)
-  --execute SRC     a function's source, called with each request's value, e.g. '(x) => x + 1'
-  --recv-mode M     how requests are read (default serial)
-  --send-mode M     how replies are sent (default serial)
-  --count N         stop after N requests (default: serve until Ctrl-C / SIGTERM)
-  --borrow-buffers  with --recv-mode raw: reuse a request's buffer once its reply is sent
-                    (faster for large messages; the function must not keep its argument)
-
+const REP_NOTES = `URL is tcp://host:port, ipc:///path or ws://host:port/path (listened on).
 A request whose execute throws gets the NUL-byte error reply; the server goes on.
 
 Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH)
@@ -155,15 +143,28 @@ Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH)
 export const repCommand: Command = {
   name: "rep",
   summary: "serve requests on a REP socket with a JavaScript function",
-  help: REP_HELP,
-  positionals: true,
-  options: {
-    execute: { type: "string", short: "e" },
-    "send-mode": { type: "string" },
-    "recv-mode": { type: "string" },
-    count: { type: "string" },
-    "borrow-buffers": { type: "boolean" },
-  },
+  synopsis: "URL",
+  flags: [
+    {
+      name: "execute",
+      short: "e",
+      value: "SRC",
+      help: "a function's source, called with each request's value, e.g. '(x) => x + 1'",
+    },
+    { name: "recv-mode", value: "M", help: "how requests are read (default serial)" },
+    { name: "send-mode", value: "M", help: "how replies are sent (default serial)" },
+    {
+      name: "count",
+      value: "N",
+      help: "stop after N requests (default: serve until Ctrl-C / SIGTERM)",
+    },
+    {
+      name: "borrow-buffers",
+      help: "with --recv-mode raw: reuse a request's buffer once its reply is sent\n" +
+        "(faster for large messages; the function must not keep its argument)",
+    },
+  ],
+  notes: REP_NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
     const [url, ...extra] = args.positionals;
     if (url === undefined || extra.length > 0) throw new UsageError("expected exactly one URL");

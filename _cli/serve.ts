@@ -12,7 +12,7 @@ import { type Context, recv, send, socket as spSocket } from "../reqrep/mod.ts";
 import { endpointNeeds } from "./req.ts";
 import {
   booleanFlag,
-  type Command,
+  type HandWrittenCommand,
   type Needed,
   netHost,
   type Output,
@@ -74,7 +74,7 @@ function isLoopback(hostname: string): boolean {
 }
 
 /** The `serve` subcommand. */
-export const serveCommand: Command = {
+export const serveCommand: HandWrittenCommand = {
   name: "serve",
   summary: "serve one evaluation session over every transport (eval, message socket)",
   help: HELP,

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { main } from "../cli.ts";
+import { type AnyCommand, commandHelp, parseCommandArgs } from "../_cli/_common.ts";
+import { listenCommand } from "../_cli/listen.ts";
+import { sendCommand } from "../_cli/send.ts";
+import { evalCommand } from "../_cli/eval.ts";
+import { consoleCommand } from "../_cli/console.ts";
+import { repCommand, reqCommand } from "../_cli/req.ts";
+import { serveCommand } from "../_cli/serve.ts";
 import { freePort, withTimeout } from "./_peers.ts";
 import { captured, rsock } from "./_process.ts";
 
@@ -21,7 +28,10 @@ Deno.test("bad command lines exit 2 with a one-line reason", async (t) => {
     [["listen", "--port", "70000"], /--port must be a whole number from 0 to 65535, got "70000"/],
     [["listen", "--port", "abc"], /--port must be a whole number from 0 to 65535, got "abc"/],
     [["send", "--port", "-1"], /--port/],
-    [["listen", "--bogus"], /Unknown option '--bogus'/],
+    [["listen", "--bogus"], /unknown option --bogus \(see rsock listen --help\)/],
+    [["listen", "--timestamp"], /unknown option --timestamp; did you mean --timestamps\?/],
+    [["rep", "--concurrency", "2"], /unknown option --concurrency/],
+    [["lisen"], /unknown command "lisen"; did you mean "listen"\?/],
     [["listen", "stray"], /positional argument/i],
     [["listen", "--max-bytes", "0"], /--max-bytes must be a whole number of at least 1/],
     [["send", "--progress", "half"], /--progress must look like DONE\/TOTAL/],
@@ -170,4 +180,45 @@ Deno.test("docs/ (deno doc --html) is ignored by git", () => {
     cwd: new URL("..", import.meta.url).pathname,
   }).outputSync();
   assert.equal(check.code, 0, "docs/ is not in .gitignore");
+});
+
+Deno.test("help: usage and options come from the parser's own table, short flags listed", async (t) => {
+  const commands: AnyCommand[] = [
+    listenCommand,
+    sendCommand,
+    evalCommand,
+    consoleCommand,
+    reqCommand,
+    repCommand,
+    serveCommand,
+  ];
+  const top = captured();
+  await main(["--help"], top);
+  for (const command of commands) {
+    await t.step(command.name, async () => {
+      assert.match(top.out, new RegExp(`^  ${command.name} `, "m"), "listed in rsock --help");
+      const help = captured();
+      assert.equal(await main(["help", command.name], help), 0);
+      assert.equal(help.out, commandHelp(command) + "\n", "rsock help CMD = rsock CMD --help");
+      const usage = /^Usage:[^]*?\n\n/m.exec(help.out)?.[0] ?? "";
+      const accepted = "flags" in command
+        ? command.flags.map((flag) => flag.name)
+        : Object.keys(command.options);
+      for (const name of accepted) {
+        assert.match(usage, new RegExp(`--${name}\\b`), `--${name} missing from the usage`);
+      }
+      for (const [, name] of usage.matchAll(/--([a-z][a-z-]*)/g)) {
+        try {
+          parseCommandArgs(command, [`--${name}`]);
+        } catch (error) {
+          assert.doesNotMatch(String(error), /unknown option/, `usage shows --${name}`);
+        }
+      }
+      if ("flags" in command) {
+        for (const flag of command.flags.filter((flag) => flag.short !== undefined)) {
+          assert.match(help.out, new RegExp(`-${flag.short}, --${flag.name}\\b`));
+        }
+      }
+    });
+  }
 });
