@@ -20,6 +20,7 @@ import {
 
 import {
   type Command,
+  type Flag,
   type Needed,
   netHost,
   type Output,
@@ -45,6 +46,42 @@ export function endpointNeeds(url: string, flag: string): { endpoint: Endpoint; 
   return { endpoint, needs };
 }
 
+/** `--dial URL` and `--listen URL`, as nngcat spells them. */
+function endpointFlags(how: "dial" | "listen"): Flag[] {
+  const other = how === "dial" ? "listen" : "dial";
+  return [
+    {
+      name: "dial",
+      value: "URL",
+      help: `connect to URL${how === "dial" ? " (what URL alone does)" : ""}`,
+    },
+    {
+      name: "listen",
+      value: "URL",
+      help: `listen on URL${how === "listen" ? " (what URL alone does)" : ""}` +
+        (other === "listen" ? ", for a peer that dials in" : ""),
+    },
+  ];
+}
+
+/** The one endpoint: `URL` (dialed or listened on, as `how` says), `--dial URL` or `--listen URL`. */
+function endpointOf(
+  args: ParsedArgs,
+  how: "dial" | "listen",
+): { url: string; how: "dial" | "listen" } {
+  const [url, ...extra] = args.positionals;
+  const given: { url: string; how: "dial" | "listen" }[] = [];
+  if (url !== undefined) given.push({ url, how });
+  const dial = stringFlag(args, "dial");
+  if (dial !== undefined) given.push({ url: dial, how: "dial" });
+  const listen = stringFlag(args, "listen");
+  if (listen !== undefined) given.push({ url: listen, how: "listen" });
+  if (given.length !== 1 || extra.length > 0) {
+    throw new UsageError("give exactly one endpoint: URL, --dial URL or --listen URL");
+  }
+  return given[0]!;
+}
+
 function modes(args: ParsedArgs): { sendMode: SendMode; recvMode: RecvMode } {
   try {
     return {
@@ -60,7 +97,8 @@ function show(value: unknown): string {
   return typeof value === "string" ? value : Deno.inspect(value, { depth: 8, colors: false });
 }
 
-const REQ_NOTES = `URL is tcp://host:port, ipc:///path or ws://host:port/path (dialed).
+const REQ_NOTES =
+  `URL is tcp://host:port, ipc:///path or ws://host:port/path; dialed unless --listen.
 Exits 1 when the server answered its error reply (a NUL byte) or did not answer in time.
 
 Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH; --file: --allow-read=F)
@@ -75,8 +113,9 @@ const RECV_MODES = "serial (default), character, complex, double, integer, logic
 export const reqCommand: Command = {
   name: "req",
   summary: "send one request to a REP server (NNG, nanonext) and print the reply",
-  synopsis: "URL",
+  synopsis: "[URL]",
   flags: [
+    ...endpointFlags("dial"),
     {
       name: "data",
       short: "D",
@@ -95,8 +134,7 @@ export const reqCommand: Command = {
   ],
   notes: REQ_NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
-    const [url, ...extra] = args.positionals;
-    if (url === undefined || extra.length > 0) throw new UsageError("expected exactly one URL");
+    const { url, how } = endpointOf(args, "dial");
     const data = stringFlag(args, "data");
     const file = stringFlag(args, "file");
     if ((data === undefined) === (file === undefined)) {
@@ -105,7 +143,7 @@ export const reqCommand: Command = {
     let { sendMode, recvMode } = modes(args);
     if (file !== undefined && stringFlag(args, "send-mode") === undefined) sendMode = "raw";
     const timeout = parsePositiveInteger(stringFlag(args, "timeout"), 10_000, "--timeout");
-    const { needs } = endpointNeeds(url, "URL");
+    const { needs } = endpointNeeds(url, how === "dial" ? "--dial" : "--listen");
     if (file !== undefined && file !== "-") needs.push({ name: "read", path: file });
     await requirePermissions(needs);
     let body: unknown;
@@ -116,7 +154,7 @@ export const reqCommand: Command = {
     } else {
       body = sendMode === "raw" ? new TextEncoder().encode(data) : data;
     }
-    await using req = await socket("req", { dial: url });
+    await using req = await socket("req", { [how]: url });
     const answer = await request(req, body, { sendMode, recvMode, timeout });
     if (isNulByte(answer) && recvMode !== "raw") {
       output.error("rsock req: the server answered its error reply (a NUL byte)");
@@ -131,7 +169,8 @@ export const reqCommand: Command = {
   },
 };
 
-const REP_NOTES = `URL is tcp://host:port, ipc:///path or ws://host:port/path (listened on).
+const REP_NOTES =
+  `URL is tcp://host:port, ipc:///path or ws://host:port/path; listened on unless --dial.
 A request whose execute throws gets the NUL-byte error reply; the server goes on.
 
 Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH)
@@ -143,8 +182,9 @@ Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH)
 export const repCommand: Command = {
   name: "rep",
   summary: "serve requests on a REP socket with a JavaScript function",
-  synopsis: "URL",
+  synopsis: "[URL]",
   flags: [
+    ...endpointFlags("listen"),
     {
       name: "execute",
       short: "e",
@@ -166,8 +206,7 @@ export const repCommand: Command = {
   ],
   notes: REP_NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
-    const [url, ...extra] = args.positionals;
-    if (url === undefined || extra.length > 0) throw new UsageError("expected exactly one URL");
+    const { url, how } = endpointOf(args, "listen");
     const source = stringFlag(args, "execute");
     if (source === undefined) throw new UsageError("--execute 'JS FUNCTION' is required");
     let execute: unknown;
@@ -188,17 +227,21 @@ export const repCommand: Command = {
     const count = countFlag === undefined
       ? Infinity
       : parsePositiveInteger(countFlag, 1, "--count");
-    const { needs } = endpointNeeds(url, "URL");
+    const { needs } = endpointNeeds(url, how === "dial" ? "--dial" : "--listen");
     await requirePermissions(needs);
     const stop = untilStopped();
     const controller = new AbortController();
     stop.promise.then(() => controller.abort());
     try {
       await using rep = await socket("rep", {
-        listen: url,
+        [how]: url,
         onError: (error) => output.error(`rsock rep: ${error.message}`),
       });
-      output.error(`rsock rep: serving on ${rep.urls[0]}`);
+      output.error(
+        how === "listen"
+          ? `rsock rep: serving on ${rep.urls[0]}`
+          : `rsock rep: serving, dialed to ${url}`,
+      );
       const ctx = rep.context();
       for (let served = 0; served < count && !controller.signal.aborted; served++) {
         try {

@@ -222,3 +222,43 @@ Deno.test("help: usage and options come from the parser's own table, short flags
     });
   }
 });
+
+Deno.test("req --listen and rep --dial: either side may listen, as with nngcat", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    const net = `--allow-net=127.0.0.1:${port}`;
+    await using req = rsock([net], [
+      "req",
+      "--listen",
+      url,
+      "--data",
+      "21",
+      "--send-mode",
+      "raw",
+      "--recv-mode",
+      "string",
+    ]);
+    // The REQ listens first; the REP dials in (and redials until the listener is up).
+    await using rep = rsock([net], [
+      "rep",
+      "--dial",
+      url,
+      "--recv-mode",
+      "string",
+      "--send-mode",
+      "raw",
+      "--count",
+      "1",
+      "--execute",
+      "(x) => new TextEncoder().encode(String(Number(x) * 2))",
+    ]);
+    assert.equal((await req.finished()).code, 0, req.stderr);
+    assert.equal(req.stdout, "42\n");
+    assert.equal((await rep.finished()).code, 0, rep.stderr);
+    assert.match(rep.stderr, new RegExp(`serving, dialed to tcp://127\\.0\\.0\\.1:${port}`));
+    const both = captured();
+    assert.equal(await main(["req", url, "--dial", url, "--data", "x"], both), 2);
+    assert.match(both.err, /give exactly one endpoint: URL, --dial URL or --listen URL/);
+  });
+});
