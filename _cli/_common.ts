@@ -18,6 +18,8 @@ export class UsageError extends Error {
 export interface Output {
   /** Writes text to standard output as is. */
   write(text: string): void;
+  /** Writes bytes to standard output as they are (when absent: as UTF-8 text). */
+  writeBytes?(data: Uint8Array): void;
   /** Writes one line to standard error. */
   error(line: string): void;
   /** True when standard output is a terminal (progress bars, colours). */
@@ -30,6 +32,9 @@ const encoder = new TextEncoder();
 export const standardOutput: Output = {
   write(text: string): void {
     writeAllSync(Deno.stdout, encoder.encode(text));
+  },
+  writeBytes(data: Uint8Array): void {
+    writeAllSync(Deno.stdout, data);
   },
   error(line: string): void {
     writeAllSync(Deno.stderr, encoder.encode(line + "\n"));

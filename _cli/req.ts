@@ -82,12 +82,14 @@ function endpointOf(
   return given[0]!;
 }
 
-function modes(args: ParsedArgs): { sendMode: SendMode; recvMode: RecvMode } {
+function modes(args: ParsedArgs, sendDefault: SendMode = "serial"): {
+  sendMode: SendMode;
+  recvMode: RecvMode;
+} {
   try {
-    return {
-      sendMode: checkSendMode(stringFlag(args, "send-mode") ?? "serial"),
-      recvMode: checkRecvMode(stringFlag(args, "recv-mode") ?? "serial"),
-    };
+    const sendMode = checkSendMode(stringFlag(args, "send-mode") ?? sendDefault);
+    // A raw request means a byte-level peer (nngcat, rsock serve): expect bytes back.
+    return { sendMode, recvMode: checkRecvMode(stringFlag(args, "recv-mode") ?? sendMode) };
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
@@ -97,9 +99,85 @@ function show(value: unknown): string {
   return typeof value === "string" ? value : Deno.inspect(value, { depth: 8, colors: false });
 }
 
+/** How `rsock req` prints a reply that is bytes, after nngcat's `--format`. */
+const FORMATS = ["text", "ascii", "quoted", "hex", "raw"] as const;
+type Format = typeof FORMATS[number];
+
+function formatOf(args: ParsedArgs): Format {
+  const chosen = FORMATS.filter((format) => format !== "text" && args.values[format] === true);
+  const named = stringFlag(args, "format");
+  if (named !== undefined) {
+    if (!(FORMATS as readonly string[]).includes(named)) {
+      throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, got "${named}"`);
+    }
+    chosen.push(named as Format);
+  }
+  if (new Set(chosen).size > 1) {
+    throw new UsageError(`give one output format, got ${chosen.map((f) => `--${f}`).join(" ")}`);
+  }
+  return chosen[0] ?? "text";
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** One byte as C writes it in a string literal. */
+function escaped(byte: number): string {
+  const named: Record<number, string> = {
+    0x0a: "\\n",
+    0x0d: "\\r",
+    0x09: "\\t",
+    0x22: '\\"',
+    0x5c: "\\\\",
+  };
+  if (named[byte] !== undefined) return named[byte];
+  return byte >= 0x20 && byte < 0x7f
+    ? String.fromCharCode(byte)
+    : `\\x${byte.toString(16).padStart(2, "0")}`;
+}
+
+/**
+ * Bytes as `format` shows them: `text` is the UTF-8 text when the bytes are valid UTF-8 and
+ * the quoted form otherwise; `ascii`, `quoted`, `hex` and `raw` are nngcat's formats.
+ */
+export function formatBytes(bytes: Uint8Array, format: Format): string | Uint8Array {
+  switch (format) {
+    case "raw":
+      return bytes;
+    case "ascii":
+      return String.fromCharCode(...bytes.map((b) => b >= 0x20 && b < 0x7f ? b : 0x2e)) + "\n";
+    case "hex":
+      return `"${[...bytes].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("")}"\n`;
+    case "quoted":
+      return `"${[...bytes].map(escaped).join("")}"\n`;
+    case "text":
+      try {
+        return strictUtf8.decode(bytes) + "\n";
+      } catch {
+        return formatBytes(bytes, "quoted");
+      }
+  }
+}
+
+/**
+ * Receive modes in which a 1-byte reply cannot be a value, so it is the REP's error reply
+ * (nanonext's error byte is uninitialised, so any 1-byte reply): a serialized value is longer,
+ * and doubles, integers, complexes and logicals are 4 to 16 bytes each. In `raw`, `string` and
+ * `character` a 1-byte reply is a value like any other.
+ */
+const ERROR_BYTE_MODES: readonly RecvMode[] = [
+  "serial",
+  "double",
+  "integer",
+  "numeric",
+  "complex",
+  "logical",
+];
+
 const REQ_NOTES =
   `URL is tcp://host:port, ipc:///path or ws://host:port/path; dialed unless --listen.
-Exits 1 when the server answered its error reply (a NUL byte) or did not answer in time.
+A raw request (--send-mode raw, --file) expects raw bytes back unless --recv-mode says otherwise.
+Exits 1 when the server did not answer in time, or answered its error reply: a 1-byte reply in
+--recv-mode serial, double, integer, numeric, complex or logical, where it cannot be a value.
 
 Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH; --file: --allow-read=F)
 
@@ -131,6 +209,16 @@ export const reqCommand: Command = {
     { name: "send-mode", value: "M", help: "serial (R serialization, default) or raw" },
     { name: "recv-mode", value: "M", help: RECV_MODES },
     { name: "timeout", value: "MS", help: "give up after MS milliseconds (default 10000)" },
+    {
+      name: "format",
+      value: "F",
+      help: "how a reply of bytes is printed: text (default: UTF-8 text, else quoted),\n" +
+        "ascii, quoted, hex or raw (the bytes as they are), as nngcat's formats",
+    },
+    { name: "ascii", short: "A", help: "--format ascii: printable ASCII, other bytes as ." },
+    { name: "quoted", short: "Q", help: '--format quoted: a C string, "a\\x00b"' },
+    { name: "hex", help: '--format hex: every byte as \\xNN, "\\x61\\x00"' },
+    { name: "raw", help: "--format raw: the bytes as they are, no newline" },
   ],
   notes: REQ_NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
@@ -140,8 +228,9 @@ export const reqCommand: Command = {
     if ((data === undefined) === (file === undefined)) {
       throw new UsageError("give the request with either --data TEXT or --file F");
     }
-    let { sendMode, recvMode } = modes(args);
-    if (file !== undefined && stringFlag(args, "send-mode") === undefined) sendMode = "raw";
+    // A file is bytes: raw unless told otherwise.
+    const { sendMode, recvMode } = modes(args, file !== undefined ? "raw" : "serial");
+    const format = formatOf(args);
     const timeout = parsePositiveInteger(stringFlag(args, "timeout"), 10_000, "--timeout");
     const { needs } = endpointNeeds(url, how === "dial" ? "--dial" : "--listen");
     if (file !== undefined && file !== "-") needs.push({ name: "read", path: file });
@@ -156,12 +245,18 @@ export const reqCommand: Command = {
     }
     await using req = await socket("req", { [how]: url });
     const answer = await request(req, body, { sendMode, recvMode, timeout });
-    if (isNulByte(answer) && recvMode !== "raw") {
-      output.error("rsock req: the server answered its error reply (a NUL byte)");
+    if (isNulByte(answer) && ERROR_BYTE_MODES.includes(recvMode)) {
+      output.error(
+        `rsock req: the server answered its error reply (1 byte, like nanonext's NUL byte; ` +
+          `no --recv-mode ${recvMode} value is 1 byte)`,
+      );
       return 1;
     }
-    if (answer instanceof Uint8Array && recvMode === "raw") {
-      Deno.stdout.writeSync(answer);
+    if (answer instanceof Uint8Array) {
+      const shown = formatBytes(answer, format);
+      if (typeof shown === "string") output.write(shown);
+      else if (output.writeBytes !== undefined) output.writeBytes(shown);
+      else output.write(new TextDecoder().decode(shown));
       return 0;
     }
     output.write(show(answer) + "\n");

@@ -9,6 +9,7 @@ import { consoleCommand } from "../_cli/console.ts";
 import { repCommand, reqCommand } from "../_cli/req.ts";
 import { serveCommand } from "../_cli/serve.ts";
 import { freePort, withTimeout } from "./_peers.ts";
+import { serve, socket } from "../reqrep/mod.ts";
 import { captured, rsock } from "./_process.ts";
 
 Deno.test("--version and --help", async () => {
@@ -260,5 +261,54 @@ Deno.test("req --listen and rep --dial: either side may listen, as with nngcat",
     const both = captured();
     assert.equal(await main(["req", url, "--dial", url, "--data", "x"], both), 2);
     assert.match(both.err, /give exactly one endpoint: URL, --dial URL or --listen URL/);
+  });
+});
+
+Deno.test("req prints raw replies as text when UTF-8, in nngcat's formats otherwise", async (t) => {
+  await withTimeout(30_000, async () => {
+    // A byte-level REP, like rsock serve answering nngcat: code in, printed value out.
+    await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+    const url = rep.urls[0]!;
+    const controller = new AbortController();
+    const replies: Record<string, Uint8Array> = {
+      "1+1": new TextEncoder().encode("2"),
+      "10+1": new TextEncoder().encode("11"),
+      "bytes": new Uint8Array([0x61, 0x00, 0xff, 0x0a, 0x22]),
+    };
+    const serving = serve(rep, (x) => replies[new TextDecoder().decode(x as Uint8Array)], {
+      recvMode: "raw",
+      sendMode: "raw",
+      signal: controller.signal,
+    });
+    const cases: [string[], string][] = [
+      [["--data", "1+1", "--send-mode", "raw"], "2\n"],
+      [["--data", "10+1", "--send-mode", "raw"], "11\n"],
+      [["--data", "bytes", "--send-mode", "raw"], '"a\\x00\\xff\\n\\""\n'],
+      [["--data", "bytes", "--send-mode", "raw", "--hex"], '"\\x61\\x00\\xff\\x0a\\x22"\n'],
+      [["--data", "bytes", "--send-mode", "raw", "-A"], 'a..."\n'],
+      [["--data", "1+1", "--send-mode", "raw", "--format", "quoted"], '"2"\n'],
+      [["--data", "1+1", "--send-mode", "raw", "--recv-mode", "string"], "2\n"],
+    ];
+    for (const [args, expected] of cases) {
+      await t.step(args.join(" "), async () => {
+        const output = captured();
+        assert.equal(await main(["req", url, ...args], output), 0, output.err);
+        assert.equal(output.out, expected);
+      });
+    }
+    await t.step("a 1-byte reply is an error only where it cannot be a value", async () => {
+      const output = captured();
+      const args = ["req", url, "--data", "1+1", "--send-mode", "raw", "--recv-mode", "double"];
+      assert.equal(await main(args, output), 1);
+      assert.match(
+        output.err,
+        /error reply \(1 byte, like nanonext's NUL byte; no --recv-mode double value is 1 byte\)/,
+      );
+    });
+    const both = captured();
+    assert.equal(await main(["req", url, "--data", "x", "--hex", "--raw"], both), 2);
+    assert.match(both.err, /give one output format, got --hex --raw/);
+    controller.abort();
+    await serving;
   });
 });
