@@ -19,7 +19,8 @@ import {
 } from "./_common.ts";
 
 const NOTES =
-  `Prints what the server printed (console output, then the value). Exits 1 when the reply is an
+  `The code is the arguments, the contents of --file FILE, or standard input (with - or when piped).
+Prints what the server printed (console output, then the value). Exits 1 when the reply is an
 error (it starts with "Uncaught", "Error:" or "Interrupted:"), 2 on a usage error.
 
 Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env).
@@ -80,17 +81,52 @@ export async function connectFromArgs(
   });
 }
 
+/**
+ * The code to evaluate: the arguments, `--file FILE`, or standard input (`-`, or no argument
+ * when input is piped: `echo 1+1 | rsock eval`), as `Rscript` and `deno eval` users expect.
+ */
+async function codeFrom(args: ParsedArgs): Promise<string> {
+  const file = stringFlag(args, "file");
+  const words = args.positionals;
+  if (file !== undefined) {
+    if (words.length > 0) throw new UsageError("give the code once: 'CODE', - or --file FILE");
+    await requirePermissions([{ name: "read", path: file }]);
+    return await Deno.readTextFile(file);
+  }
+  if (
+    (words.length === 1 && words[0] === "-") || (words.length === 0 && !Deno.stdin.isTerminal())
+  ) {
+    const code = await new Response(Deno.stdin.readable).text();
+    if (code.trim() !== "") return code;
+    throw new UsageError("expected the CODE to evaluate; standard input was empty");
+  }
+  if (words.length === 0) {
+    throw new UsageError(
+      "expected the CODE to evaluate ('CODE', - for standard input, or --file FILE)",
+    );
+  }
+  return words.join(" ");
+}
+
 /** The `eval` subcommand. */
 export const evalCommand: Command = {
   name: "eval",
   summary: "evaluate code on a running eval server (rsock's or R svSocket's)",
-  synopsis: "'CODE'",
-  flags: CONNECTION_FLAGS,
+  synopsis: "['CODE' | -]",
+  flags: [
+    ...CONNECTION_FLAGS,
+    {
+      name: "file",
+      short: "f",
+      value: "FILE",
+      help: "evaluate the code in FILE (like Rscript FILE, deno run FILE)",
+    },
+  ],
   notes: NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
-    if (args.positionals.length === 0) throw new UsageError("expected the CODE to evaluate");
+    const code = await codeFrom(args);
     await using conn = await connectFromArgs(args);
-    const text = await conn.send(args.positionals.join(" "));
+    const text = await conn.send(code);
     if (isErrorReply(text)) {
       output.error(text);
       return 1;
