@@ -343,6 +343,29 @@ export async function requirePermissions(needs: Needed[]): Promise<void> {
   throw new PermissionMissingError(flags);
 }
 
+/**
+ * Runs `start`; if its address is taken, the error names `address` and the `flag` that moves
+ * the endpoint, instead of the bare "Address already in use (os error 98)".
+ */
+export async function listening<O, T>(
+  where: { address: string; flag: string },
+  start: (options: O) => T | Promise<T>,
+  options: O,
+): Promise<T> {
+  const { address, flag } = where;
+  try {
+    return await start(options);
+  } catch (error) {
+    const inUse = error instanceof Deno.errors.AddrInUse ||
+      (error instanceof Error && error.cause instanceof Deno.errors.AddrInUse);
+    if (!inUse) throw error;
+    throw new Error(
+      `${address} is already in use: stop what listens there, or choose another with ${flag}`,
+      { cause: error },
+    );
+  }
+}
+
 /** `host:port` as Deno's `--allow-net` spells it. */
 export function netHost(hostname: string, port: number): string {
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;

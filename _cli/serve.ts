@@ -13,6 +13,7 @@ import { endpointNeeds } from "./req.ts";
 import {
   booleanFlag,
   type HandWrittenCommand,
+  listening,
   type Needed,
   netHost,
   type Output,
@@ -174,7 +175,8 @@ export const serveCommand: HandWrittenCommand = {
         `rsock serve: one session (${worker ? "worker" : "in-process"}), pid ${Deno.pid}`,
       ];
       if (evalPort !== undefined) {
-        const evalServer = await startEvalServer({
+        const where = { address: netHost(hostname, evalPort), flag: "--eval PORT" };
+        const evalServer = await listening(where, startEvalServer, {
           port: evalPort,
           hostname,
           session,
@@ -186,12 +188,14 @@ export const serveCommand: HandWrittenCommand = {
         banner.push(
           `  eval     ${tls ? "tls" : "tcp"}://${netHost(hostname, port)}`,
           `           rsock console --port ${port}    rsock eval --port ${port} 'x'`,
-          `           R: con <- socketConnection("${hostname}", ${port}); ` +
+          // blocking = TRUE: a non-blocking connection's readLines returns character(0) at once.
+          `           R: con <- socketConnection("${hostname}", ${port}, blocking = TRUE); ` +
             `cat("x\\n", file = con); readLines(con, 1)`,
         );
       }
       if (wsPort !== undefined) {
-        const consoleServer = serveConsole({
+        const where = { address: netHost(hostname, wsPort), flag: "--ws PORT" };
+        const consoleServer = await listening(where, serveConsole, {
           session,
           port: wsPort,
           hostname,
@@ -202,7 +206,8 @@ export const serveCommand: HandWrittenCommand = {
       }
       if (repUrl !== undefined) {
         const evaluating = session;
-        const repSocket = await spSocket("rep", {
+        const where = { address: repUrl, flag: "--rep URL" };
+        const repSocket = await listening(where, spSocket.bind(null, "rep"), {
           listen: repUrl,
           onError: (error) => output.error(`rsock serve: rep: ${error.message}`),
         });
@@ -225,7 +230,8 @@ export const serveCommand: HandWrittenCommand = {
       }
       let relay: SocketServer | undefined;
       if (socketPort !== undefined) {
-        relay = listen({ port: socketPort, hostname, framing: "line" });
+        const where = { address: netHost(hostname, socketPort), flag: "--socket PORT" };
+        relay = await listening(where, listen, { port: socketPort, hostname, framing: "line" });
         const server = relay;
         closers.push(() => server.close());
         banner.push(

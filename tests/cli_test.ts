@@ -312,3 +312,20 @@ Deno.test("req prints raw replies as text when UTF-8, in nngcat's formats otherw
     await serving;
   });
 });
+
+Deno.test("serve with a port in use names the address and the flag that moves it", async () => {
+  await withTimeout(30_000, async () => {
+    using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = taken.addr.port;
+    await using serve = rsock([`--allow-net=127.0.0.1:${port}`, "--allow-sys"], [
+      "serve",
+      "--eval",
+      String(port),
+    ]);
+    assert.equal((await serve.finished()).code, 1, serve.stderr);
+    assert.match(
+      serve.stderr,
+      new RegExp(`127\\.0\\.0\\.1:${port} is already in use: .* with --eval PORT`),
+    );
+  });
+});
