@@ -38,7 +38,15 @@ import { repCommand, reqCommand } from "./_cli/req.ts";
 
 export type { Output } from "./_cli/_common.ts";
 
-/** The package version, from `deno.json`. */
+/**
+ * The package version, from `deno.json`.
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "@x/rsock/cli";
+ * console.log(`rsock ${VERSION}`); // what rsock --version prints
+ * ```
+ */
 export const VERSION: string = denoJson.version;
 
 const COMMANDS: readonly AnyCommand[] = [
