@@ -8,6 +8,7 @@ import { evalCommand } from "../_cli/eval.ts";
 import { consoleCommand } from "../_cli/console.ts";
 import { repCommand, reqCommand } from "../_cli/req.ts";
 import { serveCommand } from "../_cli/serve.ts";
+import { wsCommand } from "../_cli/ws.ts";
 import { freePort, withTimeout } from "./_peers.ts";
 import { serve, socket } from "../reqrep/mod.ts";
 import { captured, rsock } from "./_process.ts";
@@ -191,6 +192,7 @@ Deno.test("help: usage and options come from the parser's own table, short flags
     consoleCommand,
     reqCommand,
     repCommand,
+    wsCommand,
     serveCommand,
   ];
   const top = captured();
@@ -327,5 +329,27 @@ Deno.test("serve with a port in use names the address and the flag that moves it
       serve.stderr,
       new RegExp(`127\\.0\\.0\\.1:${port} is already in use: .* with --eval PORT`),
     );
+  });
+});
+
+Deno.test("ws: permission-gated like the others; one of URL or --listen", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    {
+      await using child = rsock([], ["ws", `ws://127.0.0.1:${port}/`]);
+      assert.equal((await child.finished()).code, 2);
+      assert.match(child.stderr, new RegExp(`--allow-net=127\\.0\\.0\\.1:${port}`));
+    }
+    {
+      await using child = rsock([], ["ws", "--listen", String(port)]);
+      assert.equal((await child.finished()).code, 2);
+      assert.match(child.stderr, new RegExp(`--allow-net=127\\.0\\.0\\.1:${port}`));
+    }
+    const neither = captured();
+    assert.equal(await main(["ws"], neither), 2);
+    assert.match(neither.err, /give a URL to connect to, or --listen PORT/);
+    const notWs = captured();
+    assert.equal(await main(["ws", "http://127.0.0.1:1/"], notWs), 2);
+    assert.match(notWs.err, /is not a WebSocket URL/);
   });
 });
