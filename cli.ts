@@ -18,8 +18,8 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import {
-  type AnyCommand,
   closest,
+  type Command,
   commandHelp,
   type Output,
   parseCommandArgs,
@@ -50,7 +50,7 @@ export type { Output } from "./_cli/_common.ts";
  */
 export const VERSION: string = denoJson.version;
 
-const COMMANDS: readonly AnyCommand[] = [
+const COMMANDS: readonly Command[] = [
   listenCommand,
   sendCommand,
   evalCommand,

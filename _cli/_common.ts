@@ -62,12 +62,14 @@ export interface Flag {
   readonly value?: string;
   /** The value may be left out (`--eval` alone means its default). */
   readonly optionalValue?: boolean;
+  /** The flag may be given more than once; its values come as an array. */
+  readonly multiple?: boolean;
   /** What it does; further lines continue under the first. */
   readonly help: string;
 }
 
-/** One subcommand of `rsock`. */
-export interface Command {
+/** A subcommand of `rsock` whose help is made from its {@linkcode Flag} table. */
+export interface TableCommand {
   /** The word after `rsock`. */
   readonly name: string;
   /** One line for `rsock --help`. */
@@ -105,8 +107,8 @@ export interface HandWrittenCommand {
   run(args: ParsedArgs, output: Output): Promise<number>;
 }
 
-/** Any subcommand. */
-export type AnyCommand = Command | HandWrittenCommand;
+/** One subcommand of `rsock`: table-made help, or hand-written help next to its options. */
+export type Command = TableCommand | HandWrittenCommand;
 
 const HELP_FLAG: Flag = { name: "help", short: "h", help: "show this help" };
 const WIDTH = 100;
@@ -117,7 +119,7 @@ function flagWithValue(flag: Flag): string {
 }
 
 /** `rsock <name> --help`: the usage line and the option list, both from the command's table. */
-export function commandHelp(command: AnyCommand): string {
+export function commandHelp(command: Command): string {
   if (!("flags" in command)) return command.help;
   // Required positionals (URL) lead, optional ones ([MESSAGE…]) close the line.
   const optional = command.synopsis.startsWith("[");
@@ -126,7 +128,7 @@ export function commandHelp(command: AnyCommand): string {
   }`;
   const indent = " ".repeat(head.length + 1);
   const lines = [head];
-  const items = command.flags.map((flag) => `[${flagWithValue(flag)}]`);
+  const items = command.flags.map((flag) => `[${flagWithValue(flag)}]${flag.multiple ? "…" : ""}`);
   if (optional) items.push(command.synopsis);
   for (const item of items) {
     const last = lines.length - 1;
@@ -191,13 +193,14 @@ export function closest(word: string, known: readonly string[]): string | undefi
 }
 
 /** Parses `args` for `command`, turning parseArgs' errors into {@linkcode UsageError}s. */
-export function parseCommandArgs(command: AnyCommand, args: string[]): ParsedArgs {
+export function parseCommandArgs(command: Command, args: string[]): ParsedArgs {
   const options: ParseArgsOptionsConfig = { help: { type: "boolean", short: "h" } };
   if ("flags" in command) {
     for (const flag of command.flags) {
       options[flag.name] = {
         type: flag.value === undefined ? "boolean" : "string",
         ...(flag.short === undefined ? {} : { short: flag.short }),
+        ...(flag.multiple ? { multiple: true } : {}),
       };
     }
   } else {

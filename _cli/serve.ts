@@ -12,7 +12,7 @@ import { type Context, recv, send, socket as spSocket } from "../reqrep/mod.ts";
 import { endpointNeeds } from "./req.ts";
 import {
   booleanFlag,
-  type HandWrittenCommand,
+  type Command,
   listening,
   type Needed,
   netHost,
@@ -75,7 +75,7 @@ function isLoopback(hostname: string): boolean {
 }
 
 /** The `serve` subcommand. */
-export const serveCommand: HandWrittenCommand = {
+export const serveCommand: Command = {
   name: "serve",
   summary: "serve one evaluation session over every transport (eval, message socket)",
   help: HELP,

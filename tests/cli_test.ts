@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { main } from "../cli.ts";
-import { type AnyCommand, commandHelp, parseCommandArgs } from "../_cli/_common.ts";
+import { type Command, commandHelp, parseCommandArgs } from "../_cli/_common.ts";
 import { listenCommand } from "../_cli/listen.ts";
 import { sendCommand } from "../_cli/send.ts";
 import { evalCommand } from "../_cli/eval.ts";
@@ -185,7 +185,7 @@ Deno.test("docs/ (deno doc --html) is ignored by git", () => {
 });
 
 Deno.test("help: usage and options come from the parser's own table, short flags listed", async (t) => {
-  const commands: AnyCommand[] = [
+  const commands: Command[] = [
     listenCommand,
     sendCommand,
     evalCommand,
