@@ -82,14 +82,19 @@ function endpointOf(
   return given[0]!;
 }
 
-function modes(args: ParsedArgs, sendDefault: SendMode = "serial"): {
+/**
+ * The send and receive modes. `req` passes `rawIn: true`: an explicit `--send-mode raw` means a
+ * byte-level peer (nngcat, rsock serve), so raw bytes are expected back unless told otherwise.
+ */
+function modes(args: ParsedArgs, options: { sendDefault?: SendMode; rawIn?: boolean } = {}): {
   sendMode: SendMode;
   recvMode: RecvMode;
 } {
   try {
-    const sendMode = checkSendMode(stringFlag(args, "send-mode") ?? sendDefault);
-    // A raw request means a byte-level peer (nngcat, rsock serve): expect bytes back.
-    return { sendMode, recvMode: checkRecvMode(stringFlag(args, "recv-mode") ?? sendMode) };
+    const explicit = stringFlag(args, "send-mode");
+    const sendMode = checkSendMode(explicit ?? options.sendDefault ?? "serial");
+    const recvDefault = options.rawIn && explicit === "raw" ? "raw" : "serial";
+    return { sendMode, recvMode: checkRecvMode(stringFlag(args, "recv-mode") ?? recvDefault) };
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
@@ -175,7 +180,8 @@ const ERROR_BYTE_MODES: readonly RecvMode[] = [
 
 const REQ_NOTES =
   `URL is tcp://host:port, ipc:///path or ws://host:port/path; dialed unless --listen.
-A raw request (--send-mode raw, --file) expects raw bytes back unless --recv-mode says otherwise.
+With --send-mode raw, raw bytes are expected back unless --recv-mode says otherwise (a --file
+request is sent raw, and its reply read as serial, unless told otherwise).
 Exits 1 when the server did not answer in time, or answered its error reply: a 1-byte reply in
 --recv-mode serial, double, integer, numeric, complex or logical, where it cannot be a value.
 
@@ -229,7 +235,10 @@ export const reqCommand: Command = {
       throw new UsageError("give the request with either --data TEXT or --file F");
     }
     // A file is bytes: raw unless told otherwise.
-    const { sendMode, recvMode } = modes(args, file !== undefined ? "raw" : "serial");
+    const { sendMode, recvMode } = modes(args, {
+      sendDefault: file !== undefined ? "raw" : "serial",
+      rawIn: true,
+    });
     const format = formatOf(args);
     const timeout = parsePositiveInteger(stringFlag(args, "timeout"), 10_000, "--timeout");
     const { needs } = endpointNeeds(url, how === "dial" ? "--dial" : "--listen");
