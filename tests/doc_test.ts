@@ -3,16 +3,12 @@
  * `@example`, and every example (JSDoc and the README's ts blocks) type-checks.
  */
 import assert from "node:assert/strict";
+import denoJson from "../deno.json" with { type: "json" };
 
 const ROOT = new URL("../", import.meta.url).pathname;
+// Every door the package publishes (deno.json exports), plus serial/, re-exported by reqrep/.
 const DOORS = [
-  "mod.ts",
-  "socket/mod.ts",
-  "eval/mod.ts",
-  "serial/mod.ts",
-  "ws/mod.ts",
-  "reqrep/mod.ts",
-  "cli.ts",
+  ...new Set([...Object.values(denoJson.exports), "./serial/mod.ts"].map((p) => p.slice(2))),
 ];
 
 interface DocTag {
