@@ -21,6 +21,7 @@ import { endpointNeeds } from "./req.ts";
 import {
   booleanFlag,
   type Command,
+  listening,
   type Needed,
   netHost,
   type Output,
@@ -201,7 +202,8 @@ export const serveCommand: Command = {
         `rsock serve: one session (${worker ? "worker" : "in-process"}), pid ${Deno.pid}`,
       ];
       if (evalPort !== undefined) {
-        const evalServer = await startEvalServer({
+        const where = { address: netHost(hostname, evalPort), flag: "--eval PORT" };
+        const evalServer = await listening(where, startEvalServer, {
           port: evalPort,
           hostname,
           session,
@@ -213,12 +215,14 @@ export const serveCommand: Command = {
         banner.push(
           `  eval     ${tls ? "tls" : "tcp"}://${netHost(hostname, port)}`,
           `           rsock console --port ${port}    rsock eval --port ${port} 'x'`,
-          `           R: con <- socketConnection("${hostname}", ${port}); ` +
+          // blocking = TRUE: a non-blocking connection's readLines returns character(0) at once.
+          `           R: con <- socketConnection("${hostname}", ${port}, blocking = TRUE); ` +
             `cat("x\\n", file = con); readLines(con, 1)`,
         );
       }
       if (wsPort !== undefined) {
-        const consoleServer = serveConsole({
+        const where = { address: netHost(hostname, wsPort), flag: "--ws PORT" };
+        const consoleServer = await listening(where, serveConsole, {
           session,
           port: wsPort,
           hostname,
@@ -229,7 +233,8 @@ export const serveCommand: Command = {
       }
       if (repUrl !== undefined) {
         const evaluating = session;
-        const repSocket = await spSocket("rep", {
+        const where = { address: repUrl, flag: "--rep URL" };
+        const repSocket = await listening(where, spSocket.bind(null, "rep"), {
           listen: repUrl,
           // Only this user may connect to an ipc:// door (NNG's ipc permissions option).
           ipcPermissions: 0o600,
@@ -266,7 +271,8 @@ export const serveCommand: Command = {
       }
       let relay: SocketServer | undefined;
       if (socketPort !== undefined) {
-        relay = listen({ port: socketPort, hostname, framing: "line" });
+        const where = { address: netHost(hostname, socketPort), flag: "--socket PORT" };
+        relay = await listening(where, listen, { port: socketPort, hostname, framing: "line" });
         const server = relay;
         closers.push(() => server.close());
         banner.push(

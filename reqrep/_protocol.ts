@@ -15,9 +15,31 @@ import {
 } from "./_websocket.ts";
 import { BufferPool, type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
 
-/** The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB). */
+/**
+ * The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_SP_MESSAGE_BYTES, socket } from "@x/rsock/reqrep";
+ * await using rep = await socket("rep", {
+ *   listen: "tcp://127.0.0.1:0",
+ *   maxMessageBytes: DEFAULT_MAX_SP_MESSAGE_BYTES / 64, // 1 MiB, like mangos
+ * });
+ * ```
+ */
 export const DEFAULT_MAX_SP_MESSAGE_BYTES = 64 * 1024 * 1024;
-/** NNG's and nanonext's default resend interval of an unanswered request. */
+/**
+ * NNG's and nanonext's default resend interval of an unanswered request.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_RESEND_INTERVAL, socket } from "@x/rsock/reqrep";
+ * await using req = await socket("req", {
+ *   dial: "tcp://127.0.0.1:5555",
+ *   resendInterval: DEFAULT_RESEND_INTERVAL / 6, // 10 s
+ * });
+ * ```
+ */
 export const DEFAULT_RESEND_INTERVAL = 60_000;
 /**
  * The default bound of replies waiting to be written to one REP pipe: 16 MiB. A peer that
@@ -153,6 +175,13 @@ function bounded<T>(
 /**
  * A REQ or REP socket: pipes, listeners, dialers and the protocol state. Use
  * {@linkcode ScalabilitySocket.context} for independent request/reply state machines.
+ *
+ * @example
+ * ```ts
+ * import { socket } from "@x/rsock/reqrep";
+ * await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+ * console.log(rep.urls[0]); // "tcp://127.0.0.1:41234", the port it got
+ * ```
  */
 export class ScalabilitySocket implements AsyncDisposable {
   /** `"req"` or `"rep"`. */
@@ -676,6 +705,14 @@ export class ScalabilitySocket implements AsyncDisposable {
  * One request/reply state machine on a socket (nanonext's `context()`): a REQ context has one
  * outstanding request, a REP context answers the request it last received. Many contexts let
  * one socket have many requests in flight.
+ *
+ * @example
+ * ```ts
+ * import { request, socket } from "@x/rsock/reqrep";
+ * await using req = await socket("req", { dial: "tcp://127.0.0.1:5555" });
+ * // Two requests in flight on one socket, one per context:
+ * const [a, b] = await Promise.all([request(req.context(), 1), request(req.context(), 2)]);
+ * ```
  */
 export class Context {
   /** The socket this context runs on. */

@@ -105,7 +105,7 @@ Deno.test("serve: eval clients, the console's websocket, REQ requests and the me
     await child.waitForOutput(/socket \[1\] relayed into the log\n/);
     child.child.kill("SIGTERM");
     const status = await child.finished();
-    assert.equal(status.code, 0, child.stderr);
+    assert.equal(status.code, 143, child.stderr); // 128 + SIGTERM, as shells expect
     assert.match(child.stderr, /rsock serve: stopped/);
     for (const port of [evalPort, wsPort, socketPort, repPort]) {
       assert.ok(portIsFree(port), `${port} freed`);
@@ -135,7 +135,7 @@ Deno.test("serve: a token guards the eval endpoint; a non-loopback bind without 
       await evalServer(client, "6 * 7");
     });
     child.child.kill("SIGTERM");
-    assert.equal((await child.finished()).code, 0);
+    assert.equal((await child.finished()).code, 143);
   });
 });
 
