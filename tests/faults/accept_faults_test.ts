@@ -325,3 +325,85 @@ Deno.test("accept faults: a door out of file descriptors serves again once they 
     });
   }
 });
+
+const CLI = new URL("../../cli.ts", import.meta.url).pathname;
+
+/** `rsock ARGS` under `ulimit -n 120`. */
+function starvedCli(args: string[]): TestProcess {
+  return new TestProcess("/bin/sh", [
+    "-c",
+    `ulimit -n 120; DENO_NO_UPDATE_CHECK=1 exec "${Deno.execPath()}" run -A ${CLI} "$@"`,
+    "rsock",
+    ...args,
+  ]);
+}
+
+/** Opens up to `count` connections to each port at once, then closes them all. */
+async function flood(ports: number[], count: number): Promise<void> {
+  const held: Deno.Conn[] = [];
+  for (let i = 0; i < count; i++) {
+    for (const port of ports) {
+      try {
+        held.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      } catch {
+        // refused: the door is out of descriptors too
+      }
+    }
+  }
+  for (const conn of held) conn.close();
+}
+
+Deno.test("accept faults: rsock serve and rsock listen print them and keep serving", async (t) => {
+  await step(t, "rsock serve --eval --rep --socket", 30_000, async () => {
+    await using serve = starvedCli([
+      "serve",
+      "--eval",
+      "0",
+      "--rep",
+      "tcp://127.0.0.1:0",
+      "--socket",
+      "0",
+    ]);
+    const evalPort = Number((await serve.waitForOutput(/eval +tcp:\/\/127\.0\.0\.1:(\d+)/))[1]);
+    const repUrl = (await serve.waitForOutput(/rep +(tcp:\/\/127\.0\.0\.1:\d+)/))[1]!;
+    const socketPort = Number((await serve.waitForOutput(/socket +127\.0\.0\.1:(\d+)/))[1]);
+    await flood([evalPort, Number(new URL(repUrl).port), socketPort], 60);
+    const reply = await eventually("eval", () => lineExchange({ port: evalPort }, "1+1", /\n/));
+    assert.match(reply, /^2\r\n/);
+    if (hasPeer("nngcat")) {
+      assert.equal(await eventually("nngcat", () => nngcatRequest(repUrl, "1+1")), "2");
+    }
+    await eventually("socket", async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: socketPort });
+      await conn.write(encoder.encode("hello after the flood\n"));
+      conn.close();
+      await serve.waitForOutput(/hello after the flood/, 1000);
+    });
+    for (const door of ["eval", "rep", "socket"]) {
+      const reports = serve.stderr.split("\n").filter((line) =>
+        line.startsWith(`rsock serve: ${door}: `) && /out of file descriptors/.test(line)
+      );
+      assert.equal(reports.length, 1, `${door}:\n${serve.stderr}`);
+    }
+    serve.child.kill("SIGTERM");
+    assert.equal((await serve.finished()).code, 0, serve.stderr);
+  });
+
+  await step(t, "rsock listen", 30_000, async () => {
+    await using listener = starvedCli(["listen", "--port", "0", "--lines"]);
+    const port = Number((await listener.waitForOutput(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await flood([port], 150);
+    await eventually("listen", async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(encoder.encode("hello after the flood\n"));
+      conn.close();
+      await listener.waitForOutput(/hello after the flood/, 1000);
+    });
+    const reports = listener.stderr.split("\n").filter((line) =>
+      /^rsock: .*out of file descriptors/.test(line)
+    );
+    assert.equal(reports.length, 1, listener.stderr);
+    listener.child.kill("SIGTERM");
+    assert.equal((await listener.finished()).code, 0, listener.stderr);
+  });
+});
