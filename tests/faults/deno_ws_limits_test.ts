@@ -6,10 +6,9 @@
  *
  * - An unmasked client frame is accepted and delivered (RFC 6455 §5.1: the server must close).
  * - A malformed frame (RSV bit without extension, reserved opcode, invalid UTF-8 text, control
- *   frame over 125 bytes, a 1-byte close payload) drops the TCP connection without the close frame 1002 / 1007 the RFC
- *   asks for (§7.1.7, §8.1).
- * - So does a close frame with a 1-byte payload; a close code not allowed on the wire (999) is
- *   answered with close 1002, as it should be.
+ *   frame over 125 bytes, close frame with a 1-byte payload) drops the TCP connection without
+ *   the close frame 1002 / 1007 the RFC asks for (§7.1.7, §8.1).
+ * - A close code not allowed on the wire (999) is answered with close 1002, as it should be.
  */
 import assert from "node:assert/strict";
 import { createServer } from "../../ws/mod.ts";
