@@ -61,9 +61,11 @@ export function classifyAcceptError(error: unknown): AcceptFault {
   return AcceptFault.other;
 }
 
-function describe(fault: AcceptFault, error: unknown, where: string): string {
+function describe(fault: AcceptFault, error: unknown, where: string, happened?: string): string {
   const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  const what = fault === AcceptFault.peer
+  const what = happened !== undefined
+    ? happened
+    : fault === AcceptFault.peer
     ? "a client reset its connection before it was accepted; skipped it"
     : fault === AcceptFault.descriptors
     ? `out of file descriptors; retrying after ${ACCEPT_BACKOFF_MIN} ms to ` +
@@ -110,6 +112,17 @@ export async function acceptConnections<C extends Deno.Conn>(
 ): Promise<void> {
   const { onError, signal } = options;
   const reported = new Set<string>();
+  const report = (fault: AcceptFault, error: unknown, what?: string) => {
+    const key = `${what ?? fault}:${error instanceof Error ? error.name : "?"}`;
+    if (reported.has(key)) return;
+    reported.add(key);
+    const where = options.name ?? formatAddr(listener.addr);
+    try {
+      onError?.(new ConnectionError(describe(fault, error, where, what), { cause: error }));
+    } catch {
+      // a failing logger must not end the listener
+    }
+  };
   let delay = 0;
   while (!signal?.aborted) {
     let conn: C;
@@ -119,16 +132,7 @@ export async function acceptConnections<C extends Deno.Conn>(
       // A closed listener can never accept again, whoever closed it.
       if (signal?.aborted || error instanceof Deno.errors.BadResource) return;
       const fault = classifyAcceptError(error);
-      const key = `${fault}:${error instanceof Error ? error.name : "?"}`;
-      if (!reported.has(key)) {
-        reported.add(key);
-        const where = options.name ?? formatAddr(listener.addr);
-        try {
-          onError?.(new ConnectionError(describe(fault, error, where), { cause: error }));
-        } catch {
-          // a failing logger must not end the listener
-        }
-      }
+      report(fault, error);
       if (fault === AcceptFault.peer) continue;
       delay = delay === 0 ? ACCEPT_BACKOFF_MIN : Math.min(delay * 2, ACCEPT_BACKOFF_MAX);
       await pause(delay, signal);
@@ -139,7 +143,17 @@ export async function acceptConnections<C extends Deno.Conn>(
       conn.close();
       return;
     }
-    onConnection(conn);
+    try {
+      onConnection(conn);
+    } catch (error) {
+      // A bug in one connection's setup must not end the listener either.
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+      report(AcceptFault.other, error, "setting up an accepted connection failed; closed it");
+    }
   }
 }
 
