@@ -5,6 +5,7 @@
  * @module
  */
 
+import { acceptConnections } from "../_internal/accept.ts";
 import { ConnectionError, ProtocolError, TimeoutError } from "../_internal/errors.ts";
 import { dialOnce, openListener, type PipeEvents, runPipe, type SpPipe as Pipe } from "./_pipe.ts";
 import {
@@ -104,8 +105,27 @@ export interface SocketOptions {
    * peer. @default {1000}
    */
   readonly linger?: number;
-  /** Told why a pipe was dropped or a message discarded (the socket goes on). */
+  /**
+   * Told why a pipe was dropped or a message discarded, and why a listener could not accept a
+   * connection (a client reset before it was accepted, or no file descriptors left; each such
+   * kind once per listener). The socket goes on: only its close stops a listener.
+   *
+   * @default {undefined} (nothing is reported)
+   */
   readonly onError?: (error: Error) => void;
+  /**
+   * `ws://` listeners: browser origins (`"https://app.example"`, `"*"` for any) whose pages may
+   * connect. A request without `Origin` (nngcat, R, Deno: not a browser) is always accepted;
+   * any other browser page is refused with 403, since every page can reach 127.0.0.1.
+   * @default {[]}
+   */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * `ws://` listeners: further `Host` names accepted besides `localhost`, IP addresses and the
+   * bound hostname; others get 403, so a site made to resolve to 127.0.0.1 (DNS rebinding)
+   * cannot connect. @default {[]}
+   */
+  readonly allowedHosts?: readonly string[];
   /** Closes the socket when aborted. */
   readonly signal?: AbortSignal;
 }
@@ -194,6 +214,8 @@ export class ScalabilitySocket implements AsyncDisposable {
   readonly #reconnectMinimum: number;
   readonly #reconnectMaximum: number;
   readonly #onError: ((error: Error) => void) | undefined;
+  readonly #allowedOrigins: readonly string[];
+  readonly #allowedHosts: readonly string[];
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
   readonly #pipes: Pipe[] = [];
@@ -251,6 +273,8 @@ export class ScalabilitySocket implements AsyncDisposable {
     this.#reconnectMinimum = options.reconnectMinimum ?? 100;
     this.#reconnectMaximum = Math.max(options.reconnectMaximum ?? 2000, this.#reconnectMinimum);
     this.#onError = options.onError;
+    this.#allowedOrigins = options.allowedOrigins ?? [];
+    this.#allowedHosts = options.allowedHosts ?? [];
     this.#signal = options.signal;
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -285,6 +309,10 @@ export class ScalabilitySocket implements AsyncDisposable {
     if (endpoint.transport === "ws") {
       const listener = listenWebSocket(endpoint, this.protocol, (socket, remote) => {
         this.#track(this.#serveWebSocket(socket, remote));
+      }, {
+        allowedOrigins: this.#allowedOrigins,
+        allowedHosts: this.#allowedHosts,
+        onError: (error) => this.#report(error),
       });
       this.#webSocketListeners.push(listener);
       const boundUrl = formatUrl({ ...endpoint, port: listener.port });
@@ -299,17 +327,10 @@ export class ScalabilitySocket implements AsyncDisposable {
       : endpoint;
     const boundUrl = formatUrl(bound);
     this.#urls.push(boundUrl);
-    this.#track((async () => {
-      while (true) {
-        let conn: Deno.Conn;
-        try {
-          conn = await listener.accept();
-        } catch {
-          return;
-        }
-        this.#track(this.#serveConn(conn, endpoint.transport === "ipc" ? "ipc" : "tcp"));
-      }
-    })());
+    const transport = endpoint.transport === "ipc" ? "ipc" : "tcp";
+    this.#track(acceptConnections(listener, (conn) => {
+      this.#track(this.#serveConn(conn, transport));
+    }, { signal: this.#stop.signal, name: boundUrl, onError: (error) => this.#report(error) }));
     return boundUrl;
   }
 

@@ -14,6 +14,8 @@ import {
   ProtocolError,
 } from "../_internal/errors.ts";
 import { concatBytes } from "../_internal/bytes.ts";
+import { type HttpListener, serveHttp } from "../_internal/http_serve.ts";
+import { hostCheck, originCheck } from "../_internal/web_origin.ts";
 import { newPipeId, type PipeEvents, type SpPipe } from "./_pipe.ts";
 import { type Endpoint, formatUrl, PEER, type Protocol } from "./_wire.ts";
 
@@ -130,25 +132,47 @@ export interface WebSocketListener {
   close(): Promise<void>;
 }
 
+/** Who may reach a listening `ws://` endpoint, and where its accept errors go. */
+export interface WebSocketListenOptions {
+  /** Browser origins allowed besides none (no `Origin` header); `"*"` for any. */
+  readonly allowedOrigins?: readonly string[];
+  /** Host names allowed in `Host` besides `localhost`, IP literals and the bound name. */
+  readonly allowedHosts?: readonly string[];
+  /** Told when the HTTP listener failed to accept (and was restarted). */
+  readonly onError?: (error: Error) => void;
+}
+
 /**
  * Serves `endpoint` with `Deno.serve`: an upgrade on its path offering `<protocol>.sp.nanomsg.org`
  * becomes a pipe (given to `accept`); another path is 404, a missing or other subprotocol 400,
- * as NNG answers.
+ * as NNG answers. A browser page (an `Origin` header) from an origin not allowed, or a `Host`
+ * name not allowed (DNS rebinding), is refused with 403 before anything else: a request is code
+ * to `rsock serve`, and any page can open a WebSocket to 127.0.0.1. NNG's own clients send no
+ * `Origin`.
  */
 export function listenWebSocket(
   endpoint: WebSocketEndpoint,
   protocol: Protocol,
   accept: (socket: WebSocket, remote: string) => void,
+  options: WebSocketListenOptions = {},
 ): WebSocketListener {
   const name = subprotocol(protocol);
   const sockets = new Set<WebSocket>();
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  const hostOk = hostCheck(endpoint.hostname, options.allowedHosts ?? []);
+  const originOk = originCheck(options.allowedOrigins ?? []);
+  let server: HttpListener;
   try {
-    server = Deno.serve({
-      hostname: endpoint.hostname,
-      port: endpoint.port,
-      onListen: () => {},
-    }, (request, info) => {
+    server = serveHttp({ hostname: endpoint.hostname, port: endpoint.port }, (request, info) => {
+      if (!hostOk(request)) {
+        return new Response("Forbidden: unknown host name (see allowedHosts)\n", { status: 403 });
+      }
+      if (!originOk(request)) {
+        return new Response(
+          `Forbidden: pages from ${request.headers.get("origin")} may not connect ` +
+            "(see allowedOrigins)\n",
+          { status: 403 },
+        );
+      }
       if (new URL(request.url).pathname !== endpoint.path) {
         return new Response(`no SP endpoint here; this one is at ${endpoint.path}\n`, {
           status: 404,
@@ -162,12 +186,16 @@ export function listenWebSocket(
       if (!offered.includes(name)) {
         return new Response(`expected Sec-WebSocket-Protocol: ${name}\n`, { status: 400 });
       }
-      const remote = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
+      const addr = info.remoteAddr as Deno.NetAddr;
+      const remote = `${addr.hostname}:${addr.port}`;
       const { socket, response } = Deno.upgradeWebSocket(request, { protocol: name });
       sockets.add(socket);
       socket.addEventListener("close", () => sockets.delete(socket), { once: true });
       accept(socket, remote);
       return response;
+    }, {
+      name: formatUrl(endpoint),
+      ...(options.onError === undefined ? {} : { onError: options.onError }),
     });
   } catch (error) {
     throw new ConnectionError(
@@ -176,7 +204,7 @@ export function listenWebSocket(
     );
   }
   return {
-    port: server.addr.port,
+    port: (server.addr as Deno.NetAddr).port,
     async close() {
       for (const socket of sockets) socket.close(1001, "going away");
       await server.shutdown();
