@@ -28,6 +28,7 @@ import {
   parsePositiveInteger,
   requirePermissions,
   stringFlag,
+  unixSocketNeeds,
   untilStopped,
   UsageError,
 } from "./_common.ts";
@@ -42,12 +43,7 @@ export function endpointNeeds(url: string, flag: string): { endpoint: Endpoint; 
   }
   const needs: Needed[] = endpoint.transport !== "ipc"
     ? [{ name: "net", host: netHost(endpoint.hostname, endpoint.port) }]
-    : [
-      { name: "read", path: endpoint.path },
-      { name: "write", path: endpoint.path },
-      // Deno 2.9 also gates a Unix socket as net: --allow-net=unix:/path.
-      { name: "net", host: `unix:${endpoint.path}` },
-    ];
+    : unixSocketNeeds(endpoint.path);
   return { endpoint, needs };
 }
 
@@ -280,7 +276,8 @@ export const reqCommand: Command = {
 };
 
 const REP_NOTES =
-  `URL is tcp://host:port, ipc:///path or ws://host:port/path; listened on unless --dial.
+  `URL is tcp://host:port, ipc:///path or ws://host:port/path; listened on unless --dial
+(which redials until the peer listens).
 A request whose execute throws gets the NUL-byte error reply; the server goes on.
 
 Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH
@@ -346,6 +343,9 @@ export const repCommand: Command = {
     try {
       await using rep = await socket("rep", {
         [how]: url,
+        // A worker dialing its broker waits for it (nanonext's dial default), unlike a one-shot
+        // req, which reports a refused dial at once as nngcat does.
+        retryFirstDial: true,
         onError: (error) => output.error(`rsock rep: ${error.message}`),
       });
       output.error(
