@@ -32,8 +32,11 @@ export interface UnserializeOptions {
    */
   maxElements?: number;
   /**
-   * The longest ALTREP sequence expanded, in elements: R sends `1:n` as three numbers, so
-   * 24 bytes could otherwise ask for gigabytes. Raise it to receive longer `1:n` sequences.
+   * The expansion budget of one message, in elements: how many elements all the ALTREP
+   * sequences in it (`compact_intseq`, `compact_realseq`) may expand to *together*. R sends
+   * `1:n` as three numbers, so a few bytes could otherwise ask for gigabytes; with one budget
+   * per message, reading n bytes allocates O(n) plus at most this many elements (8 bytes each
+   * at most: 128 MiB by default). Raise it to receive longer `1:n` sequences.
    *
    * @default {16777216}
    */
@@ -57,7 +60,7 @@ export interface UnserializeOptions {
  */
 export const DEFAULT_MAX_ELEMENTS: number = 134_217_728;
 /**
- * Default for {@linkcode UnserializeOptions.maxExpandedElements}: 2^24 elements.
+ * Default for {@linkcode UnserializeOptions.maxExpandedElements}: 2^24 elements per message.
  *
  * @example
  * ```ts
@@ -389,6 +392,8 @@ class Reader {
   readonly #maxElements: number;
   readonly #maxDepth: number;
   readonly #maxExpanded: number;
+  /** What is left of this message's expansion budget (one budget for the whole stream). */
+  #expandable: number;
   readonly #refs: RValue[] = [];
   #nativeIsUtf8 = true;
 
@@ -400,6 +405,7 @@ class Reader {
       options.maxExpandedElements ?? DEFAULT_MAX_EXPANDED_ELEMENTS,
       this.#maxElements,
     );
+    this.#expandable = this.#maxExpanded;
   }
 
   header(): void {
@@ -695,11 +701,13 @@ class Reader {
         if (!Number.isInteger(n) || n < 0) {
           return input.fail(`${className} of ${n} elements; expected a whole number`);
         }
-        if (n > this.#maxExpanded) {
+        if (n > this.#expandable) {
           return input.fail(
-            `${className} of ${n} elements exceeds maxExpandedElements (${this.#maxExpanded})`,
+            `${className} of ${n} elements exceeds what is left of this message's expansion ` +
+              `budget (${this.#expandable} of maxExpandedElements = ${this.#maxExpanded})`,
           );
         }
+        this.#expandable -= n;
         if (className === "compact_intseq") {
           const last = first + (n - 1) * incr;
           if (

@@ -16,8 +16,12 @@
  * environments other than the special ones, promises, byte code, external pointers and S4
  * objects are refused with a {@linkcode SerializationError}, as are truncated or garbage bytes;
  * every length is checked against the bytes left and `maxElements` (default 2^27) before
- * allocating, ALTREP sequences against `maxExpandedElements` (default 2^24), nesting against
- * `maxDepth` (default 1000). `serialize` writes `B\n` version 3 by default (`{ format: "xdr" }` for `X\n`,
+ * allocating, nesting against `maxDepth` (default 1000). ALTREP sequences (`1:n` is three
+ * numbers on the wire) draw from one expansion budget per message, `maxExpandedElements`
+ * (default 2^24 elements, at most 128 MiB), so reading an n-byte stream allocates O(n) plus that
+ * budget. `simplify` checks `dim`, `dimnames`, `names`, `levels` and `row.names` against the data
+ * they describe before building anything, and throws {@linkcode SerializationError} when one
+ * does not fit. `serialize` writes `B\n` version 3 by default (`{ format: "xdr" }` for `X\n`,
  * `{ version: 2 }` for old R), never ALTREP.
  *
  * ## R values ↔ JS values
