@@ -54,7 +54,7 @@ export interface UnserializeOptions {
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_ELEMENTS, unserialize } from "./mod.ts";
+ * import { DEFAULT_MAX_ELEMENTS, unserialize } from "@x/rsock/serial";
  * const options = { maxElements: DEFAULT_MAX_ELEMENTS * 2 }; // for very large vectors
  * ```
  */
@@ -64,7 +64,7 @@ export const DEFAULT_MAX_ELEMENTS: number = 134_217_728;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_EXPANDED_ELEMENTS } from "./mod.ts";
+ * import { DEFAULT_MAX_EXPANDED_ELEMENTS } from "@x/rsock/serial";
  * console.log(DEFAULT_MAX_EXPANDED_ELEMENTS); // 16777216: R's 1:16777216 still expands
  * ```
  */
@@ -74,7 +74,7 @@ export const DEFAULT_MAX_EXPANDED_ELEMENTS: number = 16_777_216;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_DEPTH } from "./mod.ts";
+ * import { DEFAULT_MAX_DEPTH } from "@x/rsock/serial";
  * console.log(DEFAULT_MAX_DEPTH); // 1000 levels of nested lists
  * ```
  */
@@ -815,7 +815,7 @@ function streamStart(bytes: Uint8Array): number {
  *
  * @example
  * ```ts
- * import { serialize, unserialize } from "./mod.ts";
+ * import { serialize, unserialize } from "@x/rsock/serial";
  * const value = unserialize(serialize([1.5, 2]));
  * console.log(value); // { type: "double", data: Float64Array [1.5, 2] }
  * ```

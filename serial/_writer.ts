@@ -6,7 +6,7 @@
  * @module
  */
 
-import { toR } from "./_convert.ts";
+import { type Simplified, toR } from "./_convert.ts";
 import {
   IS_LITTLE_ENDIAN,
   isNA,
@@ -24,7 +24,7 @@ import type { JsValue } from "./_convert.ts";
  *
  * @example
  * ```ts
- * import { SerialFormat, serialize } from "./mod.ts";
+ * import { SerialFormat, serialize } from "@x/rsock/serial";
  * serialize(1, { format: SerialFormat.xdr }); // what R's serialize(1, NULL) writes
  * ```
  */
@@ -54,6 +54,12 @@ export interface SerializeOptions {
    * @default {3}
    */
   version?: 2 | 3;
+  /**
+   * The typed R value `value` was simplified from (usually the request being answered): where
+   * `value` still fits it, its R type and attributes are written (see {@linkcode toR}). Arrays
+   * and objects that `simplify` returned remember theirs without this.
+   */
+  like?: RValue;
 }
 
 const encoder = new TextEncoder();
@@ -453,12 +459,15 @@ class Writer {
  *
  * @example
  * ```ts
- * import { serialize } from "./mod.ts";
+ * import { serialize } from "@x/rsock/serial";
  * const bytes = serialize({ a: 1, b: ["x", "y"] });            // B\n, as nanonext sends
  * const xdr = serialize([1, 2, 3], { format: "xdr", version: 2 }); // X\n, as serialize() writes
  * ```
  */
-export function serialize(value: RValue | JsValue, options: SerializeOptions = {}): Uint8Array {
+export function serialize(
+  value: RValue | JsValue | Simplified,
+  options: SerializeOptions = {},
+): Uint8Array {
   const format = options.format ?? "binary";
   const version = options.version ?? 3;
   if (format !== "binary" && format !== "xdr" && format !== "ascii") {
@@ -476,6 +485,6 @@ export function serialize(value: RValue | JsValue, options: SerializeOptions = {
     out.int(5);
     out.stringBytes(encoder.encode("UTF-8"));
   }
-  new Writer(out).item(toR(value), 0);
+  new Writer(out).item(toR(value, options.like), 0);
   return out.result();
 }

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import {
   isNA,
+  isRValue,
   NA_INTEGER,
   type RValue,
+  rValueOf,
   SerializationError,
   serialize,
   simplify,
@@ -443,4 +445,192 @@ Deno.test("serialize: values R cannot hold are refused with a typed error", () =
   assert.throws(() => serialize(new Map() as never), TypeError);
   assert.throws(() => serialize(1, { format: "json" as never }), TypeError);
   assert.throws(() => serialize(1, { version: 4 as never }), RangeError);
+});
+
+Deno.test("simplify → serialize: R values come back as they were", async (t) => {
+  const decoded = fixtureFiles().map(({ xdr }) => ({ xdr, value: unserialize(fixture(xdr)) }));
+  await t.step("every fixture, with the request as `like`", () => {
+    for (const { xdr, value } of decoded) {
+      const plain = simplify(value);
+      assert.deepStrictEqual(unserialize(serialize(plain, { like: value })), value, xdr);
+    }
+  });
+  await t.step("every fixture that simplifies to an array or object, from its own tag", () => {
+    let tagged = 0;
+    for (const { xdr, value } of decoded) {
+      const plain = simplify(value);
+      if (typeof plain !== "object" || plain === null || isRValue(plain)) continue;
+      tagged++;
+      assert.deepStrictEqual(unserialize(serialize(plain)), value, xdr);
+      assert.equal(rValueOf(plain), value, `${xdr} remembers its R value`);
+    }
+    assert.ok(tagged >= 25, `only ${tagged} fixtures simplify to containers`);
+  });
+  await t.step("scalars without `like` keep today's plain rules", () => {
+    const int42 = simplify(unserialize(fixture("int_scalar.bin")));
+    assert.equal(int42, 42);
+    assert.deepStrictEqual(unserialize(serialize(int42 as number)), dbl(42));
+    assert.deepStrictEqual(unserialize(serialize([1, 2])), dbl(1, 2));
+    assert.deepStrictEqual(toR({ a: [1, 2] }), {
+      type: "list",
+      data: [dbl(1, 2)],
+      attributes: { names: chr("a") },
+    });
+  });
+});
+
+/** toR for edited simplified values, whose static type the test does not spell out. */
+const looseToR = (value: unknown, like?: RValue) => toR(value as never, like);
+
+Deno.test("simplify → edit in JS → serialize keeps R types and attributes", async (t) => {
+  const read = (path: string) => {
+    const value = unserialize(fixture(path));
+    // deno-lint-ignore no-explicit-any
+    return { value, plain: simplify(value) as any };
+  };
+  await t.step("a column added to a data.frame, by spread or by assignment", () => {
+    // Spreading builds a new object without the tag: the request, as `like`, stands in.
+    const { value: frame, plain } = read("data_frame.bin");
+    const spread = looseToR({ ...plain, z: [true, false, true] }, frame);
+    assert.deepStrictEqual(spread, {
+      type: "list",
+      data: [int(1, 2, 3), chr("a", "b", "c"), lgl(1, 0, 1)],
+      attributes: {
+        names: chr("x", "y", "z"),
+        class: chr("data.frame"),
+        "row.names": int(NA_INTEGER, -3),
+      },
+    });
+    const assigned = read("extra/rownames_character.bin").plain;
+    assigned.double = (assigned.x as number[]).map((x) => x * 2);
+    assigned.label = "k"; // recycled, as df$label <- "k"
+    const value = looseToR(assigned);
+    assert.ok(value.type === "list");
+    assert.deepStrictEqual(value.data, [int(1, 2), dbl(2, 4), chr("k", "k")]);
+    assert.deepStrictEqual(value.attributes?.["row.names"], chr("a", "b"));
+  });
+  await t.step("a data.frame whose columns differ in length becomes a named list", () => {
+    const { value: frame, plain } = read("data_frame.bin");
+    const value = looseToR({ ...plain, z: [1] }, frame);
+    assert.ok(value.type === "list");
+    assert.deepStrictEqual(value.attributes, { names: chr("x", "y", "z") });
+  });
+  await t.step("an element of a named list changed; a vector mapped to the same length", () => {
+    const nested = unserialize(serialize({
+      type: "list",
+      data: [int(1), chr("x")],
+      attributes: { names: chr("a", "b") },
+    }));
+    const plain = simplify(nested) as { a: number; b: string };
+    assert.deepStrictEqual(looseToR({ ...plain, a: 5 }, nested), {
+      type: "list",
+      data: [int(5), chr("x")],
+      attributes: { names: chr("a", "b") },
+    });
+    const seq = read("int_seq_1_10.bin");
+    assert.deepStrictEqual(looseToR(seq.plain.map((x: number) => x * 2), seq.value), {
+      type: "integer",
+      data: Int32Array.from({ length: 10 }, (_, i) => 2 * (i + 1)),
+    });
+    // Fractions no longer fit an integer: a double, as R's 1:3 / 2.
+    assert.deepStrictEqual(
+      looseToR(seq.plain.map((x: number) => x / 2), seq.value).type,
+      "double",
+    );
+  });
+  await t.step("a factor stays a factor; a new label becomes a new level", () => {
+    const { value, plain } = read("factor.bin");
+    const relabelled = looseToR(plain.map((x: string) => x === "lo" ? "new" : x), value);
+    assert.deepStrictEqual(relabelled, {
+      type: "integer",
+      data: new Int32Array([3, 1, 3]),
+      attributes: { levels: chr("hi", "lo", "new"), class: chr("factor") },
+    });
+  });
+  await t.step("a matrix keeps dim and dimnames while its shape does", () => {
+    const { value, plain } = read("extra/int_matrix_dimnames.bin");
+    assert.deepStrictEqual(looseToR(plain), value);
+    const doubled = (plain as unknown as number[][]).map((row) => row.map((x) => x * 2));
+    assert.deepStrictEqual(looseToR(doubled, value), {
+      ...value,
+      data: new Int32Array([2, 4, 6, 8]),
+    });
+    const wider = looseToR([[1, 2, 3]], value);
+    assert.deepStrictEqual(wider, {
+      type: "integer",
+      data: new Int32Array([1, 2, 3]),
+      attributes: { dim: int(1, 3) },
+    });
+  });
+  await t.step("empty vectors keep their type; NA keeps its type", () => {
+    const { value, plain } = read("extra/empty_vectors.bin");
+    assert.deepStrictEqual(looseToR(plain), value);
+    const na = read("int_na.bin");
+    assert.equal(na.plain, null);
+    assert.deepStrictEqual(looseToR(na.plain, na.value), int(NA_INTEGER));
+  });
+});
+
+Deno.test("simplify: a value that is already simplified comes back unchanged", () => {
+  for (const { xdr } of fixtureFiles()) {
+    const once = simplify(unserialize(fixture(xdr)));
+    assert.deepStrictEqual(simplify(once as never), once, xdr);
+  }
+  for (const plain of [1.5, "a", null, true, [1, 2], { a: [1, 2] }]) {
+    assert.deepStrictEqual(simplify(plain as never), plain);
+  }
+});
+
+Deno.test("reqrep: recv mode typed, R types kept by reply, rsock req --json", async () => {
+  const { recv, reply, request, send, socket } = await import("../reqrep/mod.ts");
+  const { main } = await import("../cli.ts");
+  const { captured } = await import("./_process.ts");
+  const signal = AbortSignal.timeout(10_000);
+  await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+  await using req = await socket("req", { dial: rep.urls[0]! });
+  const factor: RValue = {
+    type: "integer",
+    data: new Int32Array([2, 1]),
+    attributes: {
+      levels: { type: "character", data: ["a", "b"] },
+      class: { type: "character", data: ["factor"] },
+    },
+  };
+  // typed: the exact tree, as sent.
+  await send(req, factor);
+  assert.deepStrictEqual(await recv(rep, { mode: "typed", signal }), factor);
+  await send(rep, 1);
+  await recv(req, { signal });
+  // serial: the reply keeps the request's R type (a factor, a lone integer).
+  const serving = reply(rep, (x) => (x as string[]).map((label) => label === "a" ? "b" : label));
+  assert.deepStrictEqual(await request(req, factor, { recvMode: "typed", signal }), {
+    ...factor,
+    data: new Int32Array([2, 2]),
+  });
+  await serving;
+  const scalar = reply(rep, (x) => (x as number) + 1);
+  assert.deepStrictEqual(await request(req, int(41), { recvMode: "typed", signal }), int(42));
+  await scalar;
+  // The CLI: a structured request with --json, and the reply printed as JSON.
+  const echo = reply(rep, (x) => x);
+  const output = captured();
+  const code = await main(["req", rep.urls[0]!, "--json", '{"a": [1, 2, 3], "b": null}'], output);
+  await echo;
+  assert.equal(code, 0, output.err);
+  assert.deepStrictEqual(JSON.parse(output.out), { a: [1, 2, 3], b: null });
+  const typed = reply(rep, () => factor);
+  const typedOut = captured();
+  await main(
+    ["req", rep.urls[0]!, "--data", "x", "--recv-mode", "typed", "--output", "json"],
+    typedOut,
+  );
+  await typed;
+  assert.deepStrictEqual(JSON.parse(typedOut.out), {
+    type: "integer",
+    data: [2, 1],
+    attributes: {
+      levels: { type: "character", data: ["a", "b"] },
+      class: { type: "character", data: ["factor"] },
+    },
+  });
 });
