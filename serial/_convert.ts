@@ -617,7 +617,13 @@ function fitDataFrame(
   const rowNames = like.attributes?.["row.names"];
   const oldRows = rowNames === undefined ? 0 : rowCount(rowNames);
   const firstArray = columns.find(([, column]) => Array.isArray(column));
-  const rows = firstArray !== undefined ? (firstArray[1] as JsValue[]).length : oldRows;
+  // Without an array column there is nothing to recycle scalars against but the old row count,
+  // which a peer may have set to 2^31 on a frame with no columns: one row then, not a bomb.
+  const rows = firstArray !== undefined
+    ? (firstArray[1] as JsValue[]).length
+    : columns.length === 0
+    ? oldRows
+    : 1;
   const index = keyIndex(like);
   const data = columns.map(([key, column]) => {
     const i = index.get(key);
