@@ -1,7 +1,9 @@
 /**
  * serial/ beside R's own `serialize()`/`unserialize()`, in one run: 10^6 doubles (8 MB) encoded
  * and decoded in native little-endian (`B\n`, what nanonext sends) and XDR (`X\n`, R's default),
- * plus a 10^5-string character vector and a 10^4-row data.frame. R times itself with the same
+ * plus a 10^5-string character vector, 10^5 one- and two-letter strings, a 10^4-row data.frame
+ * and a 10^5-row data.frame of integer, double, character, logical and factor columns (native
+ * only, as nanonext sends; doubles in XDR too). R times itself with the same
  * objects in one Rscript run; the ratio is rsock time / R time (below 1 = rsock faster).
  *
  * @module
@@ -16,7 +18,12 @@ set.seed(1)
 objs <- list(
   doubles = rnorm(1e6),
   strings = paste0("s", seq_len(1e5)),
-  data_frame = data.frame(x = seq_len(1e4) + 0.5, y = paste0("r", seq_len(1e4)), z = seq_len(1e4) %% 2 == 0)
+  short_strings = sample(c(letters, paste0(letters, LETTERS)), 1e5, TRUE),
+  data_frame = data.frame(x = seq_len(1e4) + 0.5, y = paste0("r", seq_len(1e4)), z = seq_len(1e4) %% 2 == 0),
+  mixed_100k = data.frame(id = sample.int(1e5), x = rnorm(1e5),
+                          s = sample(c("alpha", "beta", "gamma", "delta"), 1e5, TRUE),
+                          b = rnorm(1e5) > 0, f = factor(sample(letters, 1e5, TRUE)),
+                          stringsAsFactors = FALSE)
 )
 med <- function(f) { f(); system.time(for (i in seq_len(${REPEATS})) f())[["elapsed"]] / ${REPEATS} * 1000 }
 for (n in names(objs)) {

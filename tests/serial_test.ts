@@ -634,3 +634,28 @@ Deno.test("reqrep: recv mode typed, R types kept by reply, rsock req --json", as
     },
   });
 });
+
+Deno.test("unserialize: long runs of short, repeated and unique strings decode exactly", () => {
+  const random = prng(77);
+  const words = Array.from({ length: 5000 }, () => {
+    const n = Math.floor(random() * 14);
+    return Array.from({ length: n }, () => String.fromCharCode(32 + Math.floor(random() * 95)))
+      .join("");
+  });
+  const pick = (k: number) =>
+    Array.from({ length: 20_000 }, () => words[Math.floor(random() * k)]!);
+  for (
+    const data of [
+      pick(5000),
+      pick(7),
+      [...pick(3), "é", null, ...pick(3000), "x".repeat(40)],
+      Array.from({ length: 20_000 }, (_, i) => `s${i}`),
+    ]
+  ) {
+    for (const format of ["binary", "xdr"] as const) {
+      const value = unserialize(serialize({ type: "character", data }, { format }));
+      assert.ok(value.type === "character");
+      assert.deepStrictEqual(value.data, data);
+    }
+  }
+});
