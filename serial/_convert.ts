@@ -292,6 +292,12 @@ function fit(value: JsValue, like: RValue, depth: number): RValue | undefined {
   return undefined;
 }
 
+/** True when simplify turns `like` into an object (it has names, and not only empty ones). */
+function simplifiesToObject(like: RValue): boolean {
+  const names = namesOf(like);
+  return names !== undefined && names.length === lengthOf(like) && names.some((name) => name);
+}
+
 /** How simplify names an unnamed element: `V2` in a data.frame, `2` elsewhere. */
 function unnamedPrefix(like: RValue): string {
   return classOf(like).includes("data.frame") ? "V" : "";
@@ -573,6 +579,10 @@ function fitList(
   like: Extract<RValue, { type: "list" | "expression" }>,
   depth: number,
 ): RValue | undefined {
+  // The shape simplify gave must still be there: an array for an unnamed list, an object for a
+  // named one. Anything else is new JS, written by the plain rules.
+  const named = simplifiesToObject(like);
+  if (Array.isArray(value) === named) return undefined;
   let data: RValue[];
   let keys: string[] | undefined;
   if (Array.isArray(value)) {

@@ -51,7 +51,7 @@
  * | character | `{ type: "character", data, encodings? }` | `string`/`null` | character; latin1/bytes marks kept on unchanged strings |
  * | raw | `{ type: "raw", data: Uint8Array }` | `Uint8Array` | raw |
  * | named vector `c(a = 1)` | vector + `names` | object | same type, names from the keys |
- * | list, named list | `{ type: "list", data: RValue[] }` + `names` | array / object | list; elements matched by key (or position) keep their own type; new keys are new names |
+ * | list, named list | `{ type: "list", data: RValue[] }` + `names` | array / object | list while it is still an array (unnamed) or object (named); elements matched by key (or position) keep their own type; new keys are new names |
  * | factor | integer codes + `levels` + `class` | the labels | factor with the same levels; a new label becomes a new level |
  * | matrix, array | vector + `dim` (+ `dimnames`) | array of rows (2-D), flat otherwise | same `dim`/`dimnames` while the shape is the same, new `dim` (no dimnames) otherwise |
  * | data.frame | list + `names`, `class`, `row.names` | `{ col: values[] }` (or rows) | data.frame while all columns have one length: columns keep their types, new columns follow the plain rules (scalars recycled), row names kept while the row count is |

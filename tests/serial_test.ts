@@ -527,6 +527,8 @@ Deno.test("simplify → edit in JS → serialize keeps R types and attributes", 
       data: [int(5), chr("x")],
       attributes: { names: chr("a", "b") },
     });
+    // A new shape (an array for a named list) is new JS: the plain rules, no stray names.
+    assert.deepStrictEqual(looseToR(["p", "q"], nested), chr("p", "q"));
     const seq = read("int_seq_1_10.bin");
     assert.deepStrictEqual(looseToR(seq.plain.map((x: number) => x * 2), seq.value), {
       type: "integer",
