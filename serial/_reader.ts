@@ -381,16 +381,20 @@ class Input {
       if (n < 0 || pos + 8 + n > end) break;
       const start = pos + 8;
       const stop = start + n;
+      if (cached && i - from === 256 && hits < 32) cached = false;
       let hash = 0x811c9dc5;
       let high = 0;
-      for (let k = start; k < stop; k++) {
-        const c = bytes[k]!;
-        high |= c;
-        hash = Math.imul(hash ^ c, 0x01000193);
+      if (cached && n <= SHORT_STRING) {
+        for (let k = start; k < stop; k++) {
+          const c = bytes[k]!;
+          high |= c;
+          hash = Math.imul(hash ^ c, 0x01000193);
+        }
+      } else {
+        for (let k = start; k < stop; k++) high |= bytes[k]!;
       }
       if (high >= 0x80) break;
       pos = stop;
-      if (cached && i - from === 256 && hits < 32) cached = false;
       if (cached && n <= SHORT_STRING) {
         const hit = cache!.get(hash, bytes, start, n);
         if (hit !== undefined) hits++;
