@@ -307,3 +307,55 @@ export function classOf(value: RValue): string[] {
   const cls = Object.hasOwn(value.attributes, "class") ? value.attributes["class"] : undefined;
   return cls?.type === "character" ? cls.data.filter((s): s is string => s !== null) : [];
 }
+
+const R_TYPES = new Set([
+  "NULL",
+  "logical",
+  "integer",
+  "double",
+  "complex",
+  "character",
+  "raw",
+  "list",
+  "expression",
+  "pairlist",
+  "language",
+  "symbol",
+  "environment",
+]);
+
+/**
+ * True when `value` is a typed R value (as {@linkcode unserialize} returns), not plain JS: an
+ * object whose `type` names an R type and whose `data` has that type's shape.
+ *
+ * @example
+ * ```ts
+ * import { isRValue } from "@x/rsock/serial";
+ * isRValue({ type: "double", data: new Float64Array([1]) }); // true
+ * isRValue({ type: "double" });                               // false: a plain object
+ * ```
+ */
+export function isRValue(value: unknown): value is RValue {
+  if (typeof value !== "object" || value === null) return false;
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== "string" || !R_TYPES.has(type)) return false;
+  const v = value as Record<string, unknown>;
+  switch (type) {
+    case "NULL":
+      return true;
+    case "symbol":
+      return typeof v.name === "string";
+    case "environment":
+      return typeof v.name === "string";
+    case "logical":
+    case "integer":
+      return v.data instanceof Int32Array;
+    case "double":
+    case "complex":
+      return v.data instanceof Float64Array;
+    case "raw":
+      return v.data instanceof Uint8Array;
+    default:
+      return Array.isArray(v.data);
+  }
+}

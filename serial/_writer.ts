@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type Simplified, toR } from "./_convert.ts";
+import { toR } from "./_convert.ts";
+import type { Simplified } from "./_simplify.ts";
 import {
   IS_LITTLE_ENDIAN,
   isNA,

@@ -75,6 +75,7 @@
 export {
   classOf,
   isNA,
+  isRValue,
   NA_INTEGER,
   NA_LOGICAL,
   namesOf,
@@ -106,13 +107,11 @@ export {
   type UnserializeOptions,
 } from "./_reader.ts";
 export { SerialFormat, serialize, type SerializeOptions } from "./_writer.ts";
+export { type JsValue, toR } from "./_convert.ts";
 export {
   type ComplexNumber,
-  isRValue,
-  type JsValue,
   rValueOf,
   type Simplified,
   simplify,
   type SimplifyOptions,
-  toR,
-} from "./_convert.ts";
+} from "./_simplify.ts";
