@@ -312,10 +312,16 @@ function fitAtomic(value: JsValue, like: Atomic): RValue | undefined {
   let items: unknown[];
   let keys: string[] | undefined;
   let shape: [number, number] | undefined;
-  if (value instanceof Uint8Array) {
-    if (like.type !== "raw") return undefined;
+  // Typed arrays of the R type's own storage are taken as they are.
+  if (value instanceof Uint8Array || value instanceof Float64Array || value instanceof Int32Array) {
+    const fits = like.type === "raw"
+      ? value instanceof Uint8Array
+      : like.type === "double"
+      ? value instanceof Float64Array
+      : (like.type === "integer" || like.type === "logical") && value instanceof Int32Array;
+    if (!fits) return undefined;
     return withAttributes(
-      { type: "raw", data: value },
+      { type: like.type, data: value } as RValue,
       carryAttributes(like, value.length, undefined, undefined),
     );
   }

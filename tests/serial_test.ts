@@ -534,6 +534,7 @@ Deno.test("simplify → edit in JS → serialize keeps R types and attributes", 
       type: "integer",
       data: Int32Array.from({ length: 10 }, (_, i) => 2 * (i + 1)),
     });
+    assert.deepStrictEqual(looseToR(new Int32Array([7]), read("int_scalar.bin").value), int(7));
     // Fractions no longer fit an integer: a double, as R's 1:3 / 2.
     assert.deepStrictEqual(
       looseToR(seq.plain.map((x: number) => x / 2), seq.value).type,
