@@ -624,7 +624,7 @@ Deno.test("reqrep: recv mode typed, R types kept by reply, rsock req --json", as
   const typed = reply(rep, () => factor);
   const typedOut = captured();
   await main(
-    ["req", rep.urls[0]!, "--data", "x", "--recv-mode", "typed", "--output", "json"],
+    ["req", rep.urls[0]!, "--data", "x", "--recv-mode", "typed", "--format", "json"],
     typedOut,
   );
   await typed;
