@@ -25,7 +25,16 @@ objs <- list(
                           b = rnorm(1e5) > 0, f = factor(sample(letters, 1e5, TRUE)),
                           stringsAsFactors = FALSE)
 )
-med <- function(f) { f(); system.time(for (i in seq_len(${REPEATS})) f())[["elapsed"]] / ${REPEATS} * 1000 }
+# system.time() ticks in milliseconds: time batches of at least 0.2 s, so small cases are not
+# rounded to a tick; ${REPEATS} is the least number of calls.
+med <- function(f) {
+  f(); n <- ${REPEATS}
+  repeat {
+    t <- system.time(for (i in seq_len(n)) f())[["elapsed"]]
+    if (t >= 0.2) return(t / n * 1000)
+    n <- n * 2
+  }
+}
 for (n in names(objs)) {
   x <- objs[[n]]
   for (xdr in c(FALSE, TRUE)) {
@@ -43,13 +52,21 @@ function median(times: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+/** Median per-call time of `REPEATS` batches, each long enough (≥ 10 ms) to time well. */
 function time(fn: () => unknown): number {
   for (let i = 0; i < 3; i++) fn(); // warm up the JIT
+  let calls = 1;
+  for (;;) {
+    const start = performance.now();
+    for (let i = 0; i < calls; i++) fn();
+    if (performance.now() - start >= 10) break;
+    calls *= 2;
+  }
   const times: number[] = [];
   for (let i = 0; i < REPEATS; i++) {
     const start = performance.now();
-    fn();
-    times.push(performance.now() - start);
+    for (let c = 0; c < calls; c++) fn();
+    times.push((performance.now() - start) / calls);
   }
   return median(times);
 }
@@ -71,7 +88,8 @@ export async function run(): Promise<void> {
     }
     // deno-lint-ignore no-console
     console.log(
-      "serial: ms per call, rsock median / R mean over %d runs (ratio = rsock / R)",
+      "serial: ms per call, rsock median of %d batches / R mean of a 0.2 s batch " +
+        "(ratio = rsock / R)",
       REPEATS,
     );
     // deno-lint-ignore no-console

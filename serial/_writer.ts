@@ -70,15 +70,17 @@ const WRITER_VERSION = 0x040202;
 const MIN_READER = { 2: 0x020300, 3: 0x030500 } as const;
 
 class Output {
-  #buffer = new Uint8Array(256);
-  #view = new DataView(this.#buffer.buffer);
+  #buffer: Uint8Array;
+  #view: DataView;
   #length = 0;
   readonly #littleEndian: boolean;
   readonly #ascii: boolean;
 
-  constructor(format: SerialFormat) {
+  constructor(format: SerialFormat, size: number) {
     this.#littleEndian = format === "binary";
     this.#ascii = format === "ascii";
+    this.#buffer = new Uint8Array(size);
+    this.#view = new DataView(this.#buffer.buffer);
   }
 
   get isAscii(): boolean {
@@ -260,6 +262,33 @@ class Output {
       return this.#buffer.subarray(0, this.#length);
     }
     return this.#buffer.slice(0, this.#length);
+  }
+}
+
+/**
+ * About how many bytes `value` takes serialized, looking `depth` levels into lists (a data
+ * frame's columns), so the output buffer is allocated once instead of doubling from 256 bytes.
+ */
+function estimateBytes(value: RValue, depth: number): number {
+  switch (value.type) {
+    case "logical":
+    case "integer":
+      return 8 + 4 * value.data.length;
+    case "double":
+    case "complex":
+    case "raw":
+      return 8 + value.data.byteLength;
+    case "character":
+      // Short strings are the common case; a long one makes the buffer grow once more.
+      return 8 + 16 * value.data.length;
+    case "list":
+    case "expression": {
+      let bytes = 8 + 64;
+      for (const element of value.data) bytes += depth > 0 ? estimateBytes(element, depth - 1) : 8;
+      return bytes;
+    }
+    default:
+      return 64;
   }
 }
 
@@ -533,7 +562,9 @@ export function serialize(
   if (version !== 2 && version !== 3) {
     throw new RangeError(`R serialization version ${version} is not supported; expected 2 or 3`);
   }
-  const out = new Output(format);
+  const typed = toR(value, options.like);
+  // Ascii takes about three times the bytes; the buffer still grows if the guess is short.
+  const out = new Output(format, (format === "ascii" ? 3 : 1) * estimateBytes(typed, 2) + 64);
   out.raw(encoder.encode(format === "binary" ? "B\n" : format === "xdr" ? "X\n" : "A\n"));
   out.int(version);
   out.int(WRITER_VERSION);
@@ -542,6 +573,6 @@ export function serialize(
     out.int(5);
     out.stringBytes(encoder.encode("UTF-8"));
   }
-  new Writer(out).item(toR(value, options.like), 0);
+  new Writer(out).item(typed, 0);
   return out.result();
 }
