@@ -6,6 +6,7 @@
  */
 
 import { concatBytes } from "../_internal/bytes.ts";
+import { sameSecret } from "../_internal/secret.ts";
 import { createSession, type EvalSession } from "./_session.ts";
 import {
   applyMarker,
@@ -175,15 +176,6 @@ function isLoopback(hostname: string): boolean {
 
 const encoder = new TextEncoder();
 
-/** Equal strings, in time that depends only on their lengths. */
-function constantTimeEqual(a: string, b: string): boolean {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
-}
-
 class Client {
   readonly name: string;
   readonly conn: Deno.Conn;
@@ -332,26 +324,32 @@ class Server implements EvalServer {
     let wake: (() => void) | undefined;
     let ended = false;
     let authenticated = this.#options.token === undefined;
+    let refused: Promise<void> | undefined;
     const worker = this.#processLines(client, queue, () =>
       new Promise<void>((resolve) => {
         if (queue.length > 0 || ended) resolve();
         else wake = resolve;
       }), () => ended);
-    const push = (line: string) => {
+    /** Takes one line; false stops reading the connection at once. */
+    const push = (line: string): boolean => {
       if (!authenticated) {
-        authenticated = constantTimeEqual(line, this.#options.token!);
+        // One guess per connection: a wrong first line ends it, and whatever the client sent
+        // after it (more guesses, code) is never looked at.
+        authenticated = sameSecret(line, this.#options.token!);
         if (!authenticated) {
-          void client.write(
+          refused = client.write(
             frameReply("Error: wrong token; the first line must be the server's token", "\r\n"),
           ).then(() => client.close());
+          return false;
         }
-        return;
+        return true;
       }
       // <<<esc>>> while busy interrupts the running transaction (worker mode can kill it).
       if (client.current !== undefined && isEscape(line)) client.current.abort();
       queue.push(line);
       wake?.();
       wake = undefined;
+      return true;
     };
     // A client that never sends the token would hold a connection forever.
     const authTimer = authenticated ? undefined : setTimeout(() => {
@@ -361,6 +359,7 @@ class Server implements EvalServer {
     }, this.#options.authTimeout ?? 10_000);
     try {
       await this.#readLines(client, push, () => queue.length);
+      await refused;
     } finally {
       clearTimeout(authTimer);
       ended = true;
@@ -372,7 +371,7 @@ class Server implements EvalServer {
 
   async #readLines(
     client: Client,
-    push: (line: string) => void,
+    push: (line: string) => boolean,
     backlog: () => number,
   ): Promise<void> {
     const decoder = new TextDecoder();
@@ -402,7 +401,7 @@ class Server implements EvalServer {
         if (bytes.length > this.#maxLineBytes) return await this.#tooLong(client);
         let line = decoder.decode(bytes);
         if (line.endsWith("\r")) line = line.slice(0, -1);
-        push(line);
+        if (!push(line)) return;
         start = i + 1;
       }
       if (start < n) {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { sameSecret } from "../_internal/secret.ts";
 import { CloseCode } from "./_peer.ts";
 import { CONSOLE_PROTOCOL, consolePage } from "./_console_page.ts";
 import { createServer, DEFAULT_WS_PORT, type WsServer, type WsServerClient } from "./_server.ts";
@@ -120,7 +121,7 @@ export function serveConsole(options: ConsoleOptions): ConsoleServer {
   const html = consolePage(options.title === undefined ? {} : { title: options.title });
   const token = options.token;
   const tokenOk = (request: Request) =>
-    token === undefined || new URL(request.url).searchParams.get("token") === token;
+    token === undefined || sameSecret(new URL(request.url).searchParams.get("token") ?? "", token);
   const hostOk = hostCheck(options.hostname ?? "127.0.0.1", options.allowedHosts ?? []);
   const server = createServer({
     port: options.port ?? DEFAULT_WS_PORT,
