@@ -84,6 +84,15 @@ export function isEscape(line: string): boolean {
   return line.replace(ID, "").startsWith("<<<esc>>>");
 }
 
+/**
+ * True for a line that is only `<<<esc>>>` (after an optional `<<<id=…>>>`, before an optional
+ * start marker), with no code: an interrupt rather than a transaction.
+ */
+export function isBareEscape(line: string): boolean {
+  const rest = line.replace(ID, "");
+  return rest.startsWith("<<<esc>>>") && rest.slice(9).replace(START, "").trim() === "";
+}
+
 /** The changes a start marker makes to the client's settings before evaluation. */
 export function applyMarker(settings: ClientSettings, marker: StartMarker | undefined): void {
   switch (marker) {

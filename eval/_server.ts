@@ -19,6 +19,7 @@ import {
   framePush,
   frameReply,
   INCOMPLETE_SINGLE_LINE,
+  isBareEscape,
   isEscape,
   type ParsedLine,
   parseLine,
@@ -520,8 +521,13 @@ class Server implements EvalServer {
     /** Takes one line; false stops reading the connection at once. */
     const push = (line: string, bytes: number): boolean | Promise<boolean> => {
       if (!authenticated) return checkToken(line);
-      // <<<esc>>> while busy interrupts the running transaction (worker mode can kill it).
-      if (client.current !== undefined && isEscape(line)) client.current.abort();
+      if (isEscape(line)) {
+        // <<<esc>>> while busy interrupts the client's own transaction (worker mode can kill
+        // it); a lone <<<esc>>> from an idle client interrupts whatever the shared session is
+        // running, so any client can stop a runaway that holds everyone.
+        if (client.current !== undefined) client.current.abort();
+        else if (isBareEscape(line)) this.session.interrupt?.();
+      }
       backlog.push(line, bytes);
       return true;
     };

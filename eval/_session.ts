@@ -71,7 +71,24 @@ export interface EvalSession extends AsyncDisposable {
    */
   expose?(functions: Record<string, (...args: unknown[]) => unknown>): void;
   /**
-   * Waits for queued evaluations to stop and releases the engine (or the worker).
+   * Interrupts the evaluation running now, whoever asked for it, as its `signal` would: in
+   * worker mode the worker is restarted (the session's state is lost); in-process only a
+   * pending top-level `await` is given up on. Returns false when nothing was running.
+   *
+   * @example
+   * ```ts
+   * import { createSession } from "@x/rsock/eval";
+   * await using session = await createSession({ worker: true });
+   * const runaway = session.evaluate("while (true) {}");
+   * setTimeout(() => session.interrupt?.(), 100);
+   * (await runaway).interrupted; // true
+   * ```
+   */
+  interrupt?(): boolean;
+  /**
+   * Releases the engine. In-process it first waits for queued evaluations to finish; in worker
+   * mode it interrupts the running one (terminating the worker) and drops the queued ones, so a
+   * runaway never holds a shutdown.
    *
    * @example
    * ```ts
@@ -129,6 +146,8 @@ function toResult(result: EngineResult): EvaluationResult {
 abstract class SerialSession implements EvalSession {
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Stops the evaluation running now (set by `run()` for its duration). */
+  protected stopCurrent: (() => void) | undefined;
   readonly #defaultTimeout: number;
 
   constructor(timeout: number) {
@@ -144,6 +163,12 @@ abstract class SerialSession implements EvalSession {
     });
     this.#tail = run.catch(() => {});
     return run;
+  }
+
+  interrupt(): boolean {
+    if (this.stopCurrent === undefined) return false;
+    this.stopCurrent();
+    return true;
   }
 
   abstract run(code: string, timeout: number, signal?: AbortSignal): Promise<EvaluationResult>;
@@ -192,18 +217,24 @@ class InProcessSession extends SerialSession {
     // every other caller forever.
     const stop = new AbortController();
     const timer = timeout > 0 ? setTimeout(() => stop.abort(), timeout) : undefined;
-    const onAbort = () => stop.abort();
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      stop.abort();
+    };
     signal?.addEventListener("abort", onAbort, { once: true });
+    this.stopCurrent = onAbort;
     try {
       return toResult(await this.#engine.evaluate(code, stop.signal));
     } catch (error) {
       if (!(error instanceof StoppedWaiting)) throw error;
       return interrupted(
-        signal?.aborted
+        aborted
           ? "evaluation aborted; it may still finish in the background"
           : `evaluation ran past ${timeout} ms; it may still finish in the background`,
       );
     } finally {
+      this.stopCurrent = undefined;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     }
@@ -225,6 +256,7 @@ class WorkerSession extends SerialSession {
   #nextId = 0;
   #pending: { id: number; resolve(result: EvaluationResult): void } | undefined;
   #functions: Record<string, (...args: unknown[]) => unknown> = {};
+  #stopping = false;
 
   constructor(timeout: number) {
     super(timeout);
@@ -261,6 +293,7 @@ class WorkerSession extends SerialSession {
   }
 
   override run(code: string, timeout: number, signal?: AbortSignal): Promise<EvaluationResult> {
+    if (this.#stopping) return Promise.resolve(interrupted("the session was closed"));
     const id = ++this.#nextId;
     const { promise, resolve } = Promise.withResolvers<EvaluationResult>();
     this.#pending = { id, resolve };
@@ -274,8 +307,10 @@ class WorkerSession extends SerialSession {
     if (timeout > 0) timer = setTimeout(() => stop(`evaluation ran past ${timeout} ms`), timeout);
     const onAbort = () => stop("evaluation aborted");
     signal?.addEventListener("abort", onAbort, { once: true });
+    this.stopCurrent = onAbort;
     this.#worker.postMessage({ type: "evaluate", id, code } satisfies ToWorker);
     return promise.finally(() => {
+      if (this.stopCurrent === onAbort) this.stopCurrent = undefined;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     });
@@ -284,6 +319,21 @@ class WorkerSession extends SerialSession {
   override expose(functions: Record<string, (...args: unknown[]) => unknown>): void {
     Object.assign(this.#functions, functions);
     this.#worker.postMessage({ type: "expose", names: Object.keys(functions) } satisfies ToWorker);
+  }
+
+  /**
+   * Unlike in-process, closing does not wait for a runaway: the running evaluation is
+   * interrupted (the worker terminated) and the queued ones are dropped.
+   */
+  override close(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#worker.terminate();
+      const pending = this.#pending;
+      this.#pending = undefined;
+      pending?.resolve(interrupted("the session was closed"));
+    }
+    return super.close();
   }
 
   override release(): void {

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { connectEvalServer, startEvalServer } from "../../eval/mod.ts";
 import { readLines } from "../../_internal/lines.ts";
 import { CONSOLE_PROTOCOL, serveConsole, websocket } from "../../ws/mod.ts";
-import { waitFor, withTimeout } from "../_peers.ts";
+import { freePort, waitFor, withTimeout } from "../_peers.ts";
+import { rsock } from "../_process.ts";
 
 const encoder = new TextEncoder();
 
@@ -431,3 +432,61 @@ function concatFrames(frames: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/** serve's worker module is read from the eval/ folder. */
+const WORKER_READ = `--allow-read=${new URL("../../eval/", import.meta.url).pathname}`;
+
+/** A client whose `while (true) {}` is running once this resolves (it says so first). */
+async function startRunaway(port: number) {
+  const started = Promise.withResolvers<void>();
+  const runaway = await connectEvalServer({
+    port,
+    onPush: (text) => text === "started" && started.resolve(),
+  });
+  const pending = runaway.send('sendSocketClients("started"); while (true) {}');
+  pending.catch(() => {}); // awaited by the test when it matters
+  await started.promise;
+  return { runaway, pending };
+}
+
+Deno.test("serve faults: SIGTERM stops serve while code runs away (the session is in a worker by default)", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    await using serve = rsock(
+      [`--allow-net=127.0.0.1:${port}`, "--allow-sys", WORKER_READ],
+      ["serve", "--eval", String(port)],
+    );
+    await serve.waitForOutput(/Ctrl-C or SIGTERM stops/);
+    assert.match(serve.stderr, /one session \(worker\)/);
+    const { runaway, pending } = await startRunaway(port);
+    await using _runaway = runaway;
+    await using other = await connectEvalServer({ port });
+    const queued = other.send("'after'").catch((error) => error);
+    const started = Date.now();
+    serve.child.kill("SIGTERM");
+    await serve.finished();
+    const seconds = (Date.now() - started) / 1000;
+    assert.ok(seconds < 10, `serve took ${seconds} s to stop`);
+    assert.match(serve.stderr, /rsock serve: stopped/);
+    await pending.catch(() => {});
+    await queued;
+  });
+});
+
+Deno.test("serve faults: a lone <<<esc>>> from another client ends a runaway; the session answers again", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    await using serve = rsock(
+      [`--allow-net=127.0.0.1:${port}`, "--allow-sys", WORKER_READ],
+      ["serve", "--eval", String(port)],
+    );
+    await serve.waitForOutput(/Ctrl-C or SIGTERM stops/);
+    const { runaway, pending } = await startRunaway(port);
+    await using _runaway = runaway;
+    await using rescuer = await connectEvalServer({ port });
+    await rescuer.interrupt(); // idle: sends "<<<esc>>>" as a line of its own
+    assert.match(await pending, /^Interrupted: evaluation aborted; the worker was restarted/);
+    assert.equal(await rescuer.send("1 + 1"), "2");
+    assert.equal(await runaway.send("'back'"), '"back"');
+  });
+});
