@@ -41,7 +41,8 @@ export const consoleCommand: Command = {
     let prompt = "";
     await using conn = await connectFromArgs(args, (text) => output.write(`\n${text}\n${prompt}`));
     // Console mode, but without the echo: the terminal already shows what was typed.
-    await conn.send("<<<e>>>parSocket(<<<s>>>, { echo: false }); undefined");
+    // Through the server's own settings function, so R's svSocket stops echoing too.
+    await conn.consoleMode({ echo: false });
     const onInterrupt = () => void conn.interrupt().catch(() => {});
     Deno.addSignalListener("SIGINT", onInterrupt);
     try {

@@ -26,18 +26,15 @@ Usage: rsock eval [--port 8888] [--hostname 127.0.0.1] [--name NAME] [--token-en
   --name NAME       client name (letters and digits): its settings persist on the server
   --token-env VAR   read the server's token from environment variable VAR
 
-Prints what the server printed (console output, then the value). Exits 1 when the reply is an
-error (it starts with "Uncaught", "Error:" or "Interrupted:"), 2 on a usage error.
+Prints what the server printed (console output, then the value). Exits 1 when the evaluation
+failed — rsock's server says so on the wire (its markErrors setting), so printed text that looks
+like an error is not one; R's svSocket only in its text (the reply starts with "Error") — and 2 on
+a usage error.
 
 Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env).
 
 Server:  deno run --allow-net=127.0.0.1:8888 cli.ts serve --eval 8888
          or in R: svSocket::startSocketServer(8888)`;
-
-/** True when a reply reports an error rather than a result. */
-export function isErrorReply(text: string): boolean {
-  return /^(Uncaught |Error: |Error in |Interrupted: )/.test(text);
-}
 
 /**
  * Connects as `--port`, `--hostname`, `--name` and `--token-env` say, after checking the
@@ -65,6 +62,8 @@ export async function connectFromArgs(
   return await connectEvalServer({
     hostname,
     port,
+    // rsock's server or R's svSocket: asked once, so errors are told the right way for each.
+    dialect: "auto",
     ...(name === undefined ? {} : { name }),
     ...(token === undefined ? {} : { token }),
     ...(onPush === undefined ? {} : { onPush }),
@@ -86,8 +85,8 @@ export const evalCommand: Command = {
   async run(args: ParsedArgs, output: Output): Promise<number> {
     if (args.positionals.length === 0) throw new UsageError("expected the CODE to evaluate");
     await using conn = await connectFromArgs(args);
-    const text = await conn.send(args.positionals.join(" "));
-    if (isErrorReply(text)) {
+    const { text, error } = await conn.evaluate(args.positionals.join(" "));
+    if (error) {
       output.error(text);
       return 1;
     }

@@ -16,6 +16,7 @@ import {
   type ClientSettings,
   defaultSettings,
   echoCode,
+  ERROR_MARKER,
   framePush,
   frameReply,
   INCOMPLETE_SINGLE_LINE,
@@ -613,7 +614,8 @@ class Server implements EvalServer {
         await client.write(frameReply(reply, this.#lineEnd));
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        await client.write(frameReply(`Error: ${message}`, this.#lineEnd));
+        const mark = client.settings?.markErrors ? ERROR_MARKER : "";
+        await client.write(frameReply(`${mark}Error: ${message}`, this.#lineEnd));
         if (error instanceof ClientLimitError) client.close();
       } finally {
         client.current = undefined;
@@ -672,6 +674,7 @@ class Server implements EvalServer {
     // Like svSocket, the reply uses the settings as they were before the code ran, even if
     // the code changes them (parSocket(<<<s>>>, …)).
     const { last, multiline } = settings;
+    const errorMark = settings.markErrors ? ERROR_MARKER : "";
     let code = parsed.code;
     let continuation: Continuation | undefined;
     if (!hidden && settings.code !== "") {
@@ -714,11 +717,11 @@ class Server implements EvalServer {
         this.#setCode(settings, code, continuation);
         return returnResults ? last + continuePrompt : "";
       }
-      return returnResults ? INCOMPLETE_SINGLE_LINE + last + prompt : "";
+      return returnResults ? errorMark + INCOMPLETE_SINGLE_LINE + last + prompt : "";
     }
     if (!returnResults) return "";
     const echoed = echo ? echoCode(code, settings.prompt, settings.continue) : "";
-    return echoed + resultsText(result.text) + last + prompt;
+    return (result.error ? errorMark : "") + echoed + resultsText(result.text) + last + prompt;
   }
 
   /** The scan state of the settings' pending code, rebuilt if something else changed it. */

@@ -56,6 +56,7 @@ export {
   connectEvalServer,
   type EvalClientOptions,
   EvalConnection,
+  type EvalReply,
   evalServer,
   type RDecoder,
   RemoteEvalError,
