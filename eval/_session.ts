@@ -7,6 +7,17 @@
 
 import { describeThrown, type EngineResult, InspectorEngine, StoppedWaiting } from "./_engine.ts";
 import type { FromWorker, ToWorker } from "./_worker.ts";
+import {
+  type Channel,
+  channel,
+  HOST_SPIN_MS,
+  readReply,
+  REPLY_IN_CHANNEL,
+  SLOT,
+  SPIN_BACKOFF,
+  spinWhile,
+  writeRequest,
+} from "./_channel.ts";
 
 /** What one evaluation gave. */
 export interface EvaluationResult {
@@ -252,7 +263,11 @@ class InProcessSession extends SerialSession {
 }
 
 class WorkerSession extends SerialSession {
-  #worker: Worker;
+  #worker!: Worker;
+  /** The fast lane to the current worker (a new one with each worker). */
+  #lane!: Channel;
+  /** Rounds left without watching for the reply (see `SPIN_BACKOFF`). */
+  #spinOff = 0;
   #nextId = 0;
   #pending: { id: number; resolve(result: EvaluationResult): void } | undefined;
   #functions: Record<string, (...args: unknown[]) => unknown> = {};
@@ -263,8 +278,12 @@ class WorkerSession extends SerialSession {
     this.#worker = this.#start();
   }
 
+  // (#worker and #lane are set together by #start.)
+
   #start(): Worker {
     const worker = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module" });
+    this.#lane = channel();
+    worker.postMessage({ type: "channel", buffer: this.#lane.buffer } satisfies ToWorker);
     // Never let the worker's own failure end the host program.
     worker.onerror = (event) => event.preventDefault();
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
@@ -288,8 +307,50 @@ class WorkerSession extends SerialSession {
   }
 
   #restart(): void {
-    this.#worker.terminate();
+    this.#terminate();
     this.#worker = this.#start();
+  }
+
+  /** Ends the worker, and releases a host still waiting on its channel. */
+  #terminate(): void {
+    this.#worker.terminate();
+    Atomics.store(this.#lane.slots, SLOT.replyId, -1);
+    Atomics.notify(this.#lane.slots, SLOT.replyId);
+  }
+
+  /** True while the worker watches the channel. */
+  #hot(lane: Channel): boolean {
+    return Atomics.load(lane.slots, SLOT.watching) === 1;
+  }
+
+  /** Waits for the channel's reply to `id` (a reply by message resolves through onmessage). */
+  #awaitReply(id: number, lane: Channel, hot: boolean): void {
+    let first = hot;
+    const check = (): void => {
+      if (this.#pending?.id !== id || lane !== this.#lane) return;
+      const answered = Atomics.load(lane.slots, SLOT.replyId);
+      if (answered !== id && first) {
+        // A worker that took the request at once answers a short evaluation within
+        // microseconds: watch for it briefly rather than sleep and be woken.
+        first = false;
+        if (this.#spinOff > 0) this.#spinOff--;
+        else if (!spinWhile(lane.slots, SLOT.replyId, answered, HOST_SPIN_MS)) {
+          this.#spinOff = SPIN_BACKOFF;
+        }
+        return check();
+      }
+      if (answered !== id) {
+        const wait = Atomics.waitAsync(lane.slots, SLOT.replyId, answered);
+        if (wait.async) void wait.value.then(check);
+        else check();
+        return;
+      }
+      if (Atomics.load(lane.slots, SLOT.replyKind) !== REPLY_IN_CHANNEL) return;
+      const { resolve } = this.#pending;
+      this.#pending = undefined;
+      resolve(toResult(readReply(lane)));
+    };
+    check();
   }
 
   override run(code: string, timeout: number, signal?: AbortSignal): Promise<EvaluationResult> {
@@ -308,7 +369,16 @@ class WorkerSession extends SerialSession {
     const onAbort = () => stop("evaluation aborted");
     signal?.addEventListener("abort", onAbort, { once: true });
     this.stopCurrent = onAbort;
-    this.#worker.postMessage({ type: "evaluate", id, code } satisfies ToWorker);
+    const lane = this.#lane;
+    if (writeRequest(lane, id, code)) {
+      // A worker blocked on the channel wakes now; one in its event loop needs a message.
+      // A worker watching or blocked on the channel takes it now; otherwise a message wakes it.
+      const watching = Atomics.notify(lane.slots, SLOT.requestId, 1) === 1 || this.#hot(lane);
+      if (!watching) this.#worker.postMessage({ type: "wake" } satisfies ToWorker);
+      this.#awaitReply(id, lane, watching);
+    } else {
+      this.#worker.postMessage({ type: "evaluate", id, code } satisfies ToWorker);
+    }
     return promise.finally(() => {
       if (this.stopCurrent === onAbort) this.stopCurrent = undefined;
       clearTimeout(timer);
@@ -328,7 +398,7 @@ class WorkerSession extends SerialSession {
   override close(): Promise<void> {
     if (!this.#stopping) {
       this.#stopping = true;
-      this.#worker.terminate();
+      this.#terminate();
       const pending = this.#pending;
       this.#pending = undefined;
       pending?.resolve(interrupted("the session was closed"));
@@ -337,7 +407,7 @@ class WorkerSession extends SerialSession {
   }
 
   override release(): void {
-    this.#worker.terminate();
+    this.#terminate();
   }
 }
 
