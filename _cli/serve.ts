@@ -42,8 +42,8 @@ const DEFAULT_REP_URL = "tcp://127.0.0.1:5555";
 const HELP = `rsock serve — one session, reachable from a terminal, R and any TCP client
 
 Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--socket PORT] [--hostname H]
-                   [--token-env VAR | --token T] [--tls-cert FILE --tls-key FILE] [--worker]
-                   [--timeout MS]
+                   [--token-env VAR | --token T] [--tls-cert FILE --tls-key FILE]
+                   [--in-process] [--timeout MS]
 
   --eval [PORT]     the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})
   --ws [PORT]       the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})
@@ -59,17 +59,22 @@ Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--socket PORT] [
                     --token-env)
   --tls-cert FILE   serve the eval endpoint over TLS with this certificate (PEM) ...
   --tls-key FILE    ... and this key
-  --worker          run the session in a worker: runaway code can be interrupted
-  --timeout MS      with --worker, the time limit of one evaluation
+  --in-process      run the session in rsock's own thread instead of a worker: faster to
+                    start, but a runaway evaluation (while (true) {}) then blocks every door
+                    and SIGTERM until it ends (only SIGKILL stops it)
+  --timeout MS      the time limit of one evaluation (not with --in-process)
+  --worker          accepted for compatibility: the worker is the default
 
 With no endpoint flag (--eval, --ws, --rep), every endpoint starts on its default port; with some,
-only those. Ctrl-C or SIGTERM stops
-everything.
+only those. The session runs in a worker: a lone <<<esc>>> from any eval client (rsock console's
+Ctrl-C), the time limit, Ctrl-C and SIGTERM stop a runaway evaluation (its state is then lost).
+Ctrl-C or SIGTERM stops everything.
 
-Permissions: net to each endpoint, e.g. --allow-net=127.0.0.1:${DEFAULT_EVAL_PORT}, and --allow-sys
-(the session runs code through node:inspector, which Deno gates as sys); code
-evaluated in the session has the same permissions as rsock itself, so grant what that code
-needs too (e.g. --allow-read=./data).`;
+Permissions: net to each endpoint, e.g. --allow-net=127.0.0.1:${DEFAULT_EVAL_PORT}, --allow-sys
+(the session runs code through node:inspector, which Deno gates as sys) and, when rsock runs
+from local files, read access to its eval/ folder (the worker's module); code evaluated in the
+session has the same permissions as rsock itself, so grant what that code needs too (e.g.
+--allow-read=./data).`;
 
 /** Turns `--eval` without a value into `--eval=` so parseArgs accepts an optional value. */
 function withOptionalValues(args: string[], names: readonly string[]): string[] {
@@ -100,6 +105,7 @@ export const serveCommand: Command = {
     token: { type: "string" },
     "tls-cert": { type: "string" },
     "tls-key": { type: "string" },
+    "in-process": { type: "boolean" },
     worker: { type: "boolean" },
     timeout: { type: "string" },
   },
@@ -157,9 +163,15 @@ export const serveCommand: Command = {
       throw new UsageError("--tls-cert and --tls-key go together");
     }
     const timeoutFlag = stringFlag(args, "timeout");
-    const worker = booleanFlag(args, "worker");
+    const inProcess = booleanFlag(args, "in-process");
+    if (inProcess && booleanFlag(args, "worker")) {
+      throw new UsageError("--in-process and --worker contradict each other; give one");
+    }
+    const worker = !inProcess;
     if (timeoutFlag !== undefined && !worker) {
-      throw new UsageError("--timeout needs --worker (an in-process evaluation cannot be stopped)");
+      throw new UsageError(
+        "--timeout does not work with --in-process (an in-process evaluation cannot be stopped)",
+      );
     }
     const timeout = timeoutFlag === undefined
       ? undefined
@@ -172,6 +184,11 @@ export const serveCommand: Command = {
     }
 
     const needs: Needed[] = [{ name: "sys" }];
+    // A worker's module is loaded like a dynamic import: from local files that needs read.
+    const workerModule = new URL("../eval/", import.meta.url);
+    if (worker && workerModule.protocol === "file:") {
+      needs.push({ name: "read", path: decodeURIComponent(workerModule.pathname) });
+    }
     if (evalPort !== undefined) needs.push({ name: "net", host: netHost(hostname, evalPort) });
     if (wsPort !== undefined) needs.push({ name: "net", host: netHost(hostname, wsPort) });
     if (rep !== undefined) needs.push(...rep.needs);
@@ -297,7 +314,9 @@ export const serveCommand: Command = {
       const signal = await stop.promise;
       output.error(`rsock serve: ${signal}, stopping`);
       printer.finish();
-      await Promise.all(closers.map((close) => close()));
+      // The session first (in a worker this interrupts a runaway at once): the doors' closes
+      // wait for the transactions they have running.
+      await Promise.all([session.close(), ...closers.map((close) => close())]);
       await relaying;
     } finally {
       stop.dispose();
