@@ -43,7 +43,7 @@ const HELP = `rsock serve — one session, reachable from a terminal, R and any 
 
 Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--socket PORT] [--hostname H]
                    [--token-env VAR | --token T] [--tls-cert FILE --tls-key FILE]
-                   [--in-process] [--timeout MS]
+                   [--in-process | --worker] [--timeout MS]
 
   --eval [PORT]     the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})
   --ws [PORT]       the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})
