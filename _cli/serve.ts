@@ -34,6 +34,7 @@ import {
   UsageError,
 } from "./_common.ts";
 import { Printer } from "./listen.ts";
+import { ReportLimiter } from "./_reports.ts";
 
 const DEFAULT_EVAL_PORT = 8888;
 const DEFAULT_WS_PORT = 7681;
@@ -193,6 +194,16 @@ export const serveCommand: Command = {
 
     const stop = untilStopped();
     const closers: (() => Promise<void>)[] = [];
+    // One bounded reporter per door: a flood of failing connections on one door prints a few
+    // lines and a count, and hides nothing another door reports.
+    const limiters: ReportLimiter[] = [];
+    const reporter = (door: string) => {
+      const prefix = `rsock serve: ${door}`;
+      const limiter = new ReportLimiter(prefix, (line) => output.error(line));
+      limiters.push(limiter);
+      return (error: unknown) =>
+        limiter.report(`${prefix}: ${error instanceof Error ? error.message : String(error)}`);
+    };
     let session: EvalSession | undefined;
     try {
       session = await createSession(
@@ -209,7 +220,7 @@ export const serveCommand: Command = {
           session,
           ...(token === undefined ? {} : { token }),
           ...(tls === undefined ? {} : { tls }),
-          onError: (error) => output.error(`rsock serve: eval: ${error.message}`),
+          onError: reporter("eval"),
         });
         closers.push(() => evalServer.close());
         const port = evalServer.port;
@@ -228,7 +239,7 @@ export const serveCommand: Command = {
           port: wsPort,
           hostname,
           ...(token === undefined ? {} : { token }),
-          onError: (error) => output.error(`rsock serve: console: ${error.message}`),
+          onError: reporter("console"),
         });
         closers.push(() => consoleServer.close());
         banner.push(`  console  ${consoleServer.url}    (open it in a browser)`);
@@ -236,11 +247,12 @@ export const serveCommand: Command = {
       if (repUrl !== undefined) {
         const evaluating = session;
         const where = { address: repUrl, flag: "--rep URL" };
+        const reportRep = reporter("rep");
         const repSocket = await listening(where, spSocket.bind(null, "rep"), {
           listen: repUrl,
           // Only this user may connect to an ipc:// door (NNG's ipc permissions option).
           ipcPermissions: 0o600,
-          onError: (error) => output.error(`rsock serve: rep: ${error.message}`),
+          onError: reportRep,
         });
         const stopRep = new AbortController();
         const loops = Array.from(
@@ -250,10 +262,7 @@ export const serveCommand: Command = {
               repSocket.context(),
               evaluating,
               stopRep.signal,
-              (error) =>
-                output.error(
-                  `rsock serve: rep: ${error instanceof Error ? error.message : String(error)}`,
-                ),
+              reportRep,
             ),
         );
         closers.push(async () => {
@@ -278,7 +287,7 @@ export const serveCommand: Command = {
           port: socketPort,
           hostname,
           framing: "line",
-          onError: (error) => output.error(`rsock serve: socket: ${error.message}`),
+          onError: reporter("socket"),
         });
         const server = relay;
         closers.push(() => server.close());
@@ -302,6 +311,7 @@ export const serveCommand: Command = {
     } finally {
       stop.dispose();
       await Promise.allSettled(closers.map((close) => close()));
+      for (const limiter of limiters) limiter.close();
       await session?.close();
     }
     output.error("rsock serve: stopped");
