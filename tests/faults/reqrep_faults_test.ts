@@ -255,3 +255,30 @@ Deno.test("serve --rep: a peer sending 250 requests for 4 MB replies and never r
     assert.equal(await request(req, "'still' + ' here'", { timeout: 10_000 }), "still here");
   });
 });
+
+Deno.test("REP: a peer that resets mid-handshake is reported as a reset, not as a 10 s timeout", async () => {
+  await withTimeout(15_000, async () => {
+    const errors: Error[] = [];
+    await using rep = await socket("rep", {
+      listen: "tcp://127.0.0.1:0",
+      onError: (error) => errors.push(error),
+    });
+    const port = Number(rep.urls[0]!.split(":")[2]);
+    // Half an SP header, then RST (SO_LINGER 0), after the server's own header has arrived.
+    const script = [
+      "import socket, struct, time",
+      `s = socket.create_connection(("127.0.0.1", ${port}))`,
+      "s.sendall(b'\\x00SP\\x00')",
+      "s.recv(8, socket.MSG_PEEK)",
+      "s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))",
+      "s.close()",
+    ].join("\n");
+    const started = performance.now();
+    const out = await new Deno.Command("/usr/bin/python3", { args: ["-c", script] }).output();
+    assert.ok(out.success);
+    await waitFor("the drop reported", () => errors.length > 0);
+    assert.ok(performance.now() - started < 5_000);
+    assert.match(errors[0]!.message, /dropped: peer's connection failed after 4 of 8 header bytes/);
+    assert.doesNotMatch(errors[0]!.message, /within \d+ ms/);
+  });
+});
