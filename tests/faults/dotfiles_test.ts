@@ -92,8 +92,8 @@ Deno.test("ws http: a symlink out of the folder is 403 when rsock may read only 
       await Deno.mkdir(`${top}/outside`);
       await Deno.writeTextFile(`${top}/outside/secret.txt`, "SECRET");
       await Deno.writeTextFile(`${dir}/sub/page.txt`, "public");
-      await Deno.symlink(`${top}/outside`, `${dir}/out`);
-      await Deno.symlink(`${top}/outside/secret.txt`, `${dir}/file`);
+      await symlink(`${top}/outside`, `${dir}/out`);
+      await symlink(`${top}/outside/secret.txt`, `${dir}/file`);
       const script = `${top}/serve.ts`;
       const mod = new URL("../../ws/mod.ts", import.meta.url).href;
       await Deno.writeTextFile(
