@@ -7,6 +7,7 @@
 
 import { acceptConnections } from "../_internal/accept.ts";
 import { concatBytes } from "../_internal/bytes.ts";
+import { ProtocolError } from "../_internal/errors.ts";
 import { createSession, type EvalSession } from "./_session.ts";
 import {
   applyMarker,
@@ -18,6 +19,7 @@ import {
   frameReply,
   INCOMPLETE_SINGLE_LINE,
   isEscape,
+  isHttpRequestLine,
   type ParsedLine,
   parseLine,
   resultsText,
@@ -257,6 +259,8 @@ class Server implements EvalServer {
   readonly #settings = new Map<string, ClientSettings>();
   readonly #handlers = new Set<Promise<void>>();
   #nextId = 0;
+  // An HTTP request (a web page) is reported once, however many pages try.
+  #httpReported = false;
   #closing: Promise<void> | undefined;
   readonly #stopAccepting = new AbortController();
   readonly #accepting: Promise<void>;
@@ -346,7 +350,20 @@ class Server implements EvalServer {
         if (queue.length > 0 || ended) resolve();
         else wake = resolve;
       }), () => ended);
+    let first = true;
+    let refused = false;
     const push = (line: string) => {
+      if (refused) return;
+      if (first) {
+        first = false;
+        // A web page can POST to any port it likes (fetch no-cors, a text/plain form): the
+        // body's lines would be code. Loopback is no boundary for a browser.
+        if (isHttpRequestLine(line)) {
+          refused = true;
+          void this.#refuseHttp(client);
+          return;
+        }
+      }
       if (!authenticated) {
         authenticated = constantTimeEqual(line, this.#options.token!);
         if (!authenticated) {
@@ -377,6 +394,29 @@ class Server implements EvalServer {
       wake = undefined;
       await worker;
     }
+  }
+
+  async #refuseHttp(client: Client): Promise<void> {
+    if (!this.#httpReported) {
+      this.#httpReported = true;
+      try {
+        this.#options.onError?.(
+          new ProtocolError(
+            `eval server ${this.hostname}:${this.port}: ${client.name} sent an HTTP request ` +
+              "(a web page?); answered 400 and closed, nothing in it evaluated; later ones are " +
+              "not reported",
+          ),
+        );
+      } catch {
+        // a failing logger must not stop the server
+      }
+    }
+    const body = "rsock eval server: this port speaks the svSocket line protocol, not HTTP\n";
+    await client.write(
+      "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    client.close();
   }
 
   async #readLines(
