@@ -38,7 +38,9 @@ Deno.test("rsock serve: 300 connect-and-close cycles and 300 bad requests print 
   await withTimeout(60_000, async () => {
     const port = freePort();
     const url = `tcp://127.0.0.1:${port}`;
-    await using child = rsock([`--allow-net=127.0.0.1:${port}`, "--allow-sys"], [
+    // Read access to eval/: serve's session may run in a worker loaded from there.
+    const workerRead = `--allow-read=${new URL("../../eval/", import.meta.url).pathname}`;
+    await using child = rsock([`--allow-net=127.0.0.1:${port}`, "--allow-sys", workerRead], [
       "serve",
       "--rep",
       url,
