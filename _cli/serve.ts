@@ -82,7 +82,9 @@ function withOptionalValues(args: string[], names: readonly string[]): string[] 
 }
 
 function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
+  // An address, not a name that starts like one: `127.0.0.1.evil.example` resolves anywhere.
+  return hostname === "localhost" || hostname === "::1" || hostname === "[::1]" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 /** The `serve` subcommand. */
