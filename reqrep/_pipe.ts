@@ -192,7 +192,9 @@ async function readExactly(
 ): Promise<Uint8Array> {
   const bytes = new Uint8Array(length);
   let filled = 0;
+  let timedOut = false;
   const timer = setTimeout(() => {
+    timedOut = true;
     try {
       conn.close();
     } catch {
@@ -209,7 +211,18 @@ async function readExactly(
     }
   } catch (error) {
     if (error instanceof ConnectionError) throw error;
-    throw new TimeoutError(`no SP header from the peer within ${timeoutMs} ms`, { cause: error });
+    if (timedOut) {
+      throw new TimeoutError(`no SP header from the peer within ${timeoutMs} ms`, {
+        cause: error,
+      });
+    }
+    // A reset mid-handshake is the peer's doing, not a wait that ran out.
+    throw new ConnectionError(
+      `peer's connection failed after ${filled} of ${length} header bytes: ${
+        describeNetworkError(error)
+      }`,
+      { cause: error },
+    );
   } finally {
     clearTimeout(timer);
   }

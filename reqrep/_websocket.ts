@@ -16,6 +16,7 @@ import {
 import { concatBytes } from "../_internal/bytes.ts";
 import { type HttpListener, serveHttp } from "../_internal/http_serve.ts";
 import { hostCheck, originCheck } from "../_internal/web_origin.ts";
+import { upgradeOrRefuse } from "../_internal/ws_upgrade.ts";
 import { newPipeId, type PipeEvents, type SpPipe } from "./_pipe.ts";
 import { type Endpoint, formatUrl, PEER, type Protocol } from "./_wire.ts";
 
@@ -188,7 +189,9 @@ export function listenWebSocket(
       }
       const addr = info.remoteAddr as Deno.NetAddr;
       const remote = `${addr.hostname}:${addr.port}`;
-      const { socket, response } = Deno.upgradeWebSocket(request, { protocol: name });
+      const upgraded = upgradeOrRefuse(request, { protocol: name });
+      if (upgraded instanceof Response) return upgraded;
+      const { socket, response } = upgraded;
       sockets.add(socket);
       socket.addEventListener("close", () => sockets.delete(socket), { once: true });
       accept(socket, remote);
