@@ -5,11 +5,15 @@
 import assert from "node:assert/strict";
 import { connectEvalServer } from "../../eval/mod.ts";
 import { interopTest, withTimeout } from "../_peers.ts";
-import { rsock } from "../_process.ts";
+import { rsock, WORKER_READ } from "../_process.ts";
 
 interopTest("the R line of rsock serve's banner works every time", ["Rscript"], async () => {
   await withTimeout(90_000, async () => {
-    await using serve = rsock(["--allow-net=127.0.0.1", "--allow-sys"], ["serve", "--eval", "0"]);
+    await using serve = rsock(["--allow-net=127.0.0.1", "--allow-sys", WORKER_READ], [
+      "serve",
+      "--eval",
+      "0",
+    ]);
     const [, port] = await serve.waitForOutput(/eval +tcp:\/\/127\.0\.0\.1:(\d+)/);
     const [, line] = await serve.waitForOutput(/^ +R: (con <- socketConnection\(.*)$/m);
     {
