@@ -251,7 +251,12 @@ export async function runStreamPipe(
       if (room !== undefined) await room;
     }
   } catch (error) {
-    if (!pipe.closed) reason ??= error instanceof Error ? error : new Error(String(error));
+    // A TLS peer that exits without close_notify (nngcat does) ended the pipe, no more.
+    const uncleanEof = error instanceof Deno.errors.UnexpectedEof ||
+      (error instanceof Error && /close_notify/.test(error.message));
+    if (!pipe.closed && !(opened && uncleanEof)) {
+      reason ??= error instanceof Error ? error : new Error(String(error));
+    }
   } finally {
     pipe.close();
     if (opened || reason !== undefined) events.closed(pipe, reason);
