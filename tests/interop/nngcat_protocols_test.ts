@@ -129,7 +129,7 @@ interopTest("pub/sub with nngcat both ways (tcp, ipc, ws, tls+tcp)", ["nngcat"],
       {
         // nngcat publishes every second; rsock subscribes.
         const url = transport.endpoint();
-        await using pub = cat([
+        await using _pub = cat([
           "--pub",
           "--listen",
           url.cat,
