@@ -31,6 +31,7 @@ import { evalCommand } from "./_cli/eval.ts";
 import { consoleCommand } from "./_cli/console.ts";
 import { serveCommand } from "./_cli/serve.ts";
 import { repCommand, reqCommand } from "./_cli/req.ts";
+import { nngCommands } from "./_cli/nng.ts";
 
 export type { Output } from "./_cli/_common.ts";
 
@@ -45,6 +46,7 @@ const COMMANDS: readonly Command[] = [
   reqCommand,
   repCommand,
   serveCommand,
+  ...nngCommands,
 ];
 
 function topHelp(): string {

@@ -244,6 +244,14 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
     return this.#core.waitForPipes(count, options);
   }
 
+  /**
+   * Resolves once every pipe wrote what was queued on it: call it before closing a socket that
+   * just sent, as NNG's linger does.
+   */
+  flush(options: WaitOptions = {}): Promise<void> {
+    return this.#core.drain(options);
+  }
+
   /** Sends one message of raw bytes (with `header` on raw sockets). */
   sendBytes(
     body: Uint8Array,

@@ -124,6 +124,7 @@ export class SpCore {
   readonly #urls: string[] = [];
   readonly #stop = new AbortController();
   #pipeWaiters: (() => void)[] = [];
+  #drainWaiters: (() => void)[] = [];
   #closing: Promise<void> | undefined;
   #machine: ProtocolMachine | undefined;
 
@@ -193,6 +194,22 @@ export class SpCore {
       await bounded(promise, options, `waiting for ${count} peer(s)`, () => {
         const at = this.#pipeWaiters.indexOf(resolve);
         if (at !== -1) this.#pipeWaiters.splice(at, 1);
+      });
+    }
+  }
+
+  /**
+   * Resolves once every pipe has written what was queued on it (before closing a socket that
+   * just sent, so the last messages are not cut off with the connection).
+   */
+  async drain(options: WaitOptions = {}): Promise<void> {
+    while ([...this.#pipes].some((pipe) => pipe.queued > 0 && !pipe.closed)) {
+      this.checkOpen();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      this.#drainWaiters.push(resolve);
+      await bounded(promise, options, "waiting for queued messages to be written", () => {
+        const at = this.#drainWaiters.indexOf(resolve);
+        if (at !== -1) this.#drainWaiters.splice(at, 1);
       });
     }
   }
@@ -292,6 +309,7 @@ export class SpCore {
     for (const pipe of [...this.#pipes]) pipe.close();
     this.#machine?.closing(new ConnectionError(`the ${this.protocol} socket is closed`));
     for (const wake of this.#pipeWaiters.splice(0)) wake();
+    for (const wake of this.#drainWaiters.splice(0)) wake();
     await closing;
     while (this.#tasks.size > 0) await Promise.all(this.#tasks);
   }
@@ -326,7 +344,10 @@ export class SpCore {
         return undefined;
       },
       message: (pipe, payload) => machine.message(pipe, payload),
-      drained: (pipe) => machine.drained(pipe),
+      drained: (pipe) => {
+        machine.drained(pipe);
+        for (const wake of this.#drainWaiters.splice(0)) wake();
+      },
       closed: (pipe, reason) => {
         const known = this.#pipes.delete(pipe);
         if (reason !== undefined && this.#closing === undefined) {
@@ -337,6 +358,7 @@ export class SpCore {
           );
         }
         if (known) machine.removed(pipe);
+        for (const wake of this.#drainWaiters.splice(0)) wake();
       },
       room: (pipe) => this.#closing === undefined ? machine.room(pipe) : undefined,
     };
