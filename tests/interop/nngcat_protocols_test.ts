@@ -394,3 +394,47 @@ interopTest(
     }
   },
 );
+
+interopTest(
+  "bus with NNG's C library (a peer built at test time) over tcp, ipc and ws; rsock meshes with it",
+  ["libnng-dev"],
+  async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "rsock_bus_" });
+    try {
+      const binary = `${dir}/nng_bus`;
+      const source = new URL("../fixtures/nng_bus.c", import.meta.url).pathname;
+      const built = await new Deno.Command("cc", {
+        args: ["-O2", "-o", binary, source, "-lnng"],
+        stderr: "piped",
+      }).output();
+      assert.ok(built.success, new TextDecoder().decode(built.stderr));
+      await withTimeout(60_000, async () => {
+        for (
+          const url of [
+            `tcp://127.0.0.1:${freePort()}`,
+            `ipc://${dir}/bus.ipc`,
+            `ws://127.0.0.1:${freePort()}/bus`,
+          ]
+        ) {
+          await t.step(url.split(":")[0]!, async () => {
+            await using peer = new TestProcess(binary, [url]);
+            await peer.waitForOutput(/ready/);
+            await using a = await socket("bus", { dial: url, reconnectMinimum: 20 });
+            await using b = await socket("bus", { dial: url, reconnectMinimum: 20 });
+            await a.waitForPipes(1, { timeout: 10_000 });
+            await b.waitForPipes(1, { timeout: 10_000 });
+            await a.sendBytes(bytes("from a"));
+            // The C peer answers on the bus: both rsock peers hear it; b never sees a's own message.
+            assert.equal(text((await a.recvMessage({ timeout: 10_000 })).body), "C got from a");
+            assert.equal(text((await b.recvMessage({ timeout: 10_000 })).body), "C got from a");
+            await b.sendBytes(bytes("bye"));
+            assert.equal(text((await a.recvMessage({ timeout: 10_000 })).body), "C got bye");
+            assert.equal((await peer.finished()).code, 0, peer.stderr);
+          });
+        }
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
