@@ -118,7 +118,19 @@ function decoded(message: SpMessage, options: RecvOptions): unknown {
   return result.value;
 }
 
-/** A surveyor or respondent context: its own survey (or the survey it answers). */
+/**
+ * A surveyor or respondent context: its own survey (or the survey it answers), so one socket
+ * can run several at once, like nanonext's `context()`.
+ *
+ * @example
+ * ```ts
+ * import { socket } from "@x/rsock/nng";
+ * await using surveyor = await socket("surveyor", { listen: "tcp://127.0.0.1:0" });
+ * const ctx = surveyor.context();
+ * await ctx.send("status?", { mode: "raw" });
+ * const first = await ctx.recv({ mode: "string" }).catch(() => undefined); // undefined: nobody answered in time
+ * ```
+ */
 export class Context {
   readonly #inner: SurveyContext | RespondContext;
 
@@ -151,6 +163,15 @@ export class Context {
 /**
  * One socket of the NNG family: listens and dials on `tcp://`, `ipc://`, `ws://`,
  * `tls+tcp://` and `wss://`, speaking one protocol. Open it with {@linkcode socket}.
+ *
+ * @example Work spread over pullers, each job to one of them
+ * ```ts
+ * import { socket } from "@x/rsock/nng";
+ * await using push = await socket("push", { listen: "tcp://127.0.0.1:0" });
+ * await using pull = await socket("pull", { dial: push.urls[0]! });
+ * await push.sendBytes(new TextEncoder().encode("job 1"));
+ * const { body } = await pull.recvMessage({ timeout: 1000 });
+ * ```
  */
 export class Socket implements AsyncDisposable, AsyncIterable<Message> {
   /** nanonext's protocol name. */

@@ -12,7 +12,7 @@
  * import { socket } from "@x/rsock/nng";
  *
  * await using pub = await socket("pub", { listen: "tcp://127.0.0.1:0" });
- * await using sub = await socket("sub", { dial: pub.urls[0], subscribe: "progress" });
+ * await using sub = await socket("sub", { dial: pub.urls[0]!, subscribe: "progress" });
  * await sub.waitForPipes();
  * await pub.waitForPipes();
  * await pub.send("progress 50%", { mode: "raw" });
