@@ -127,6 +127,7 @@ export class SpCore {
   #drainWaiters: (() => void)[] = [];
   #closing: Promise<void> | undefined;
   #machine: ProtocolMachine | undefined;
+  #allocate: ((length: number) => Uint8Array) | undefined;
 
   constructor(protocol: SpProtocol, options: CoreOptions) {
     this.protocol = protocol;
@@ -147,6 +148,11 @@ export class SpCore {
   /** Sets the protocol machine; called once, before any listen or dial. */
   attach(machine: ProtocolMachine): void {
     this.#machine = machine;
+  }
+
+  /** Sets where received messages' buffers come from (a pool that recycles them). */
+  useAllocator(allocate: (length: number) => Uint8Array): void {
+    this.#allocate = allocate;
   }
 
   get #protocolMachine(): ProtocolMachine {
@@ -235,6 +241,7 @@ export class SpCore {
             this.protocol,
             this.#maxMessageBytes,
             this.#events(),
+            this.#allocate,
           ),
         );
       });
@@ -274,6 +281,7 @@ export class SpCore {
                 this.protocol,
                 this.#maxMessageBytes,
                 this.#events(),
+                this.#allocate,
               );
           }
         } catch (error) {

@@ -34,8 +34,12 @@ export interface Pipe {
   readonly closed: boolean;
   /** Messages handed to {@linkcode Pipe.send} and not yet written to the connection. */
   readonly queued: number;
-  /** Queues one message made of `parts` (header words, then the body); never waits. */
-  send(parts: readonly Uint8Array[]): void;
+  /**
+   * Queues one message made of `parts` (header words, then the body); never waits. The parts
+   * must stay unchanged until `written` is called (a large last part is written uncopied); it
+   * gets an error if the pipe broke first.
+   */
+  send(parts: readonly Uint8Array[], written?: (error?: Error) => void): void;
   close(): void;
 }
 
@@ -76,6 +80,7 @@ class StreamPipe implements Pipe {
   readonly #onDrained: () => void;
   readonly #onWriteError: (error: Error) => void;
   #queue: Uint8Array[] = [];
+  #callbacks: { written: (error?: Error) => void }[] = [];
   #queuedMessages = 0;
   #writing = false;
   #closed = false;
@@ -102,8 +107,11 @@ class StreamPipe implements Pipe {
     return this.#queuedMessages;
   }
 
-  send(parts: readonly Uint8Array[]): void {
-    if (this.#closed) return;
+  send(parts: readonly Uint8Array[], written?: (error?: Error) => void): void {
+    if (this.#closed) {
+      written?.(new ConnectionError(`pipe ${this.id} to ${this.remote} is closed`));
+      return;
+    }
     let length = 0;
     for (const part of parts) length += part.length;
     const last = parts[parts.length - 1];
@@ -116,6 +124,7 @@ class StreamPipe implements Pipe {
       this.#queue.push(encodeFrameHead(this.#framing, length, parts));
     }
     this.#queuedMessages++;
+    if (written !== undefined) this.#callbacks.push({ written });
     if (!this.#writing) void this.#flush();
   }
 
@@ -124,13 +133,21 @@ class StreamPipe implements Pipe {
     try {
       while (this.#queue.length > 0 && !this.#closed) {
         const batch = this.#queue;
+        const callbacks = this.#callbacks;
         this.#queue = [];
+        this.#callbacks = [];
         this.#queuedMessages = 0;
-        for (const bytes of coalesce(batch)) await this.#writeAll(bytes);
+        try {
+          for (const bytes of coalesce(batch)) await this.#writeAll(bytes);
+        } catch (error) {
+          const failure = error instanceof Error ? error : new Error(String(error));
+          for (const callback of callbacks) callback.written(failure);
+          throw failure;
+        }
+        for (const callback of callbacks) callback.written();
       }
     } catch (error) {
-      this.#queue = [];
-      this.#queuedMessages = 0;
+      this.#failQueued(new ConnectionError(`pipe ${this.id} to ${this.remote} broke`));
       if (!this.#closed) {
         this.#onWriteError(error instanceof Error ? error : new Error(String(error)));
       }
@@ -148,11 +165,18 @@ class StreamPipe implements Pipe {
     }
   }
 
+  #failQueued(error: Error): void {
+    const callbacks = this.#callbacks;
+    this.#queue = [];
+    this.#callbacks = [];
+    this.#queuedMessages = 0;
+    for (const callback of callbacks) callback.written(error);
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#queue = [];
-    this.#queuedMessages = 0;
+    this.#failQueued(new ConnectionError(`pipe ${this.id} to ${this.remote} is closed`));
     try {
       this.#stream.close();
     } catch {
@@ -206,6 +230,7 @@ export async function runStreamPipe(
   protocol: SpProtocol,
   maxMessageBytes: number,
   events: PipeEvents,
+  allocate?: (length: number) => Uint8Array,
 ): Promise<void> {
   let reason: Error | undefined;
   let opened = false;
@@ -235,7 +260,7 @@ export async function runStreamPipe(
       return;
     }
     opened = true;
-    const decoder = new FrameDecoder(framing, maxMessageBytes);
+    const decoder = new FrameDecoder(framing, maxMessageBytes, allocate);
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
     const emit = (payload: Uint8Array) => events.message(pipe, payload);
     while (!pipe.closed) {

@@ -74,9 +74,14 @@ class WebSocketPipe implements Pipe {
     }, DRAIN_POLL_MS);
   }
 
-  send(parts: readonly Uint8Array[]): void {
-    if (this.closed) return;
+  send(parts: readonly Uint8Array[], written?: (error?: Error) => void): void {
+    if (this.closed) {
+      written?.(new ConnectionError(`pipe ${this.id} to ${this.remote} is closed`));
+      return;
+    }
+    // WebSocket.send copies the bytes: the parts are free again at once.
     this.#socket.send(parts.length === 1 ? parts[0]! : concatBytes(parts));
+    written?.();
   }
 
   close(code = 1000, reason = ""): void {

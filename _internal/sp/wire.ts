@@ -114,10 +114,17 @@ export class FrameDecoder {
   #prefixFilled = 0;
   #body: Uint8Array | undefined;
   #bodyFilled = 0;
+  readonly #allocate: (length: number) => Uint8Array;
 
-  constructor(framing: Framing, maxMessageBytes: number) {
+  /** `allocate` gives the buffer for each message (a pool may recycle them). */
+  constructor(
+    framing: Framing,
+    maxMessageBytes: number,
+    allocate: (length: number) => Uint8Array = (length) => new Uint8Array(length),
+  ) {
     this.framing = framing;
     this.maxMessageBytes = maxMessageBytes;
+    this.#allocate = allocate;
   }
 
   /** True while part of a message has been read. */
@@ -170,11 +177,13 @@ export class FrameDecoder {
         }
         this.#prefixFilled = 0;
         if (chunk.length - offset >= claimed) {
-          emit(chunk.slice(offset, offset + claimed));
+          const message = this.#allocate(claimed);
+          message.set(chunk.subarray(offset, offset + claimed));
+          emit(message);
           offset += claimed;
           continue;
         }
-        this.#body = new Uint8Array(claimed);
+        this.#body = this.#allocate(claimed);
         this.#bodyFilled = 0;
       }
       const body = this.#body;
