@@ -264,7 +264,7 @@ Deno.test("wrong protocol pairs are refused at the handshake (push may not talk 
     while (errors.length === 0) await yieldToIo();
     assert.ok(errors[0] instanceof ConnectionError);
     assert.ok(errors[0].cause instanceof ProtocolError);
-    assert.match(errors[0].message, /0x0050 \(push0\); pub0 talks only to 0x0021 \(sub0\)/);
+    assert.match(errors[0].message, /0x0050 \(push0\); pub0 talks only to sub0 \(0x0021\)/);
     assert.equal(pub.pipeCount, 0);
     assert.equal(push.pipeCount, 0);
   });

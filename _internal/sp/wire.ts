@@ -67,8 +67,9 @@ export function checkHeader(header: Uint8Array, self: SpProtocol): void {
 export function checkPeer(id: number, self: SpProtocol): void {
   const peer = SP_PROTOCOLS[self].peer;
   if (id !== peer) {
+    const hex = `0x${peer.toString(16).padStart(4, "0")}`;
     throw new ProtocolError(
-      `peer speaks protocol ${describeId(id)}; ${self} talks only to ${describeId(peer)}`,
+      `peer speaks protocol ${describeId(id)}; ${self} talks only to ${protocolName(peer)} (${hex})`,
     );
   }
 }
