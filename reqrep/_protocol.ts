@@ -1,107 +1,34 @@
 /**
- * REQ0 and REP0 state machines over any number of pipes: request ids, backtraces, contexts,
- * resend, load balancing, reconnecting dialers. Bytes in and out only; modes live elsewhere.
+ * REQ and REP sockets: the SP core (transports, pipes, dialers, bounds) driving the req0 or
+ * rep0 state machine, and contexts over them. Bytes in and out only; modes live elsewhere.
  *
  * @module
  */
 
-import { ConnectionError, ProtocolError, TimeoutError } from "../_internal/errors.ts";
-import { dialOnce, openListener, type PipeEvents, runPipe, type SpPipe as Pipe } from "./_pipe.ts";
+import { ProtocolError } from "../_internal/errors.ts";
 import {
-  dialWebSocket,
-  listenWebSocket,
-  runWebSocketPipe,
-  type WebSocketListener,
-} from "./_websocket.ts";
-import { BufferPool, type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
+  bounded,
+  type CoreOptions,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  SpCore,
+  type WaitOptions,
+} from "../_internal/sp/core.ts";
+import { BufferPool } from "../_internal/sp/buffer_pool.ts";
+import { type ReceivedRequest, Rep0 } from "./_rep0.ts";
+import { type PendingRequest, Req0 } from "./_req0.ts";
+import type { Protocol } from "./_wire.ts";
+
+export type { WaitOptions } from "../_internal/sp/core.ts";
 
 /** The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB). */
-export const DEFAULT_MAX_SP_MESSAGE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_SP_MESSAGE_BYTES: number = DEFAULT_MAX_MESSAGE_BYTES;
 /** NNG's and nanonext's default resend interval of an unanswered request. */
 export const DEFAULT_RESEND_INTERVAL = 60_000;
-const TTL_MAX = 8; // NNG's ttl-max: backtrace words a REP accepts
-const MAX_QUEUED_REQUESTS = 4096;
 
 /** Options of {@linkcode ScalabilitySocket}. */
-export interface SocketOptions {
-  /** URLs to listen on (`tcp://127.0.0.1:5555`, `ipc:///tmp/x.ipc`, `ws://127.0.0.1:5556/sp`). */
-  readonly listen?: string | readonly string[];
-  /** URLs to dial; a dialer reconnects with backoff when its peer goes away. */
-  readonly dial?: string | readonly string[];
-  /** Largest message accepted; a larger length prefix drops the pipe. @default {67108864} */
-  readonly maxMessageBytes?: number;
+export interface SocketOptions extends CoreOptions {
   /** REQ: resend an unanswered request after this many ms (0: never). @default {60000} */
   readonly resendInterval?: number;
-  /** First redial delay in ms; doubles per failure up to `reconnectMaximum`. @default {100} */
-  readonly reconnectMinimum?: number;
-  /** Longest redial delay in ms. @default {2000} */
-  readonly reconnectMaximum?: number;
-  /** Told why a pipe was dropped or a message discarded (the socket goes on). */
-  readonly onError?: (error: Error) => void;
-  /** Closes the socket when aborted. */
-  readonly signal?: AbortSignal;
-}
-
-/** Per-wait options. */
-export interface WaitOptions {
-  /** Milliseconds to wait before failing with a {@linkcode TimeoutError}. */
-  readonly timeout?: number;
-  /** Stops waiting when aborted. */
-  readonly signal?: AbortSignal;
-}
-
-interface PendingRequest {
-  readonly id: number;
-  readonly idBytes: Uint8Array;
-  readonly body: Uint8Array;
-  pipe: Pipe | undefined;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  readonly reply: PromiseWithResolvers<Uint8Array>;
-}
-
-interface ReceivedRequest {
-  readonly pipe: Pipe;
-  readonly header: Uint8Array;
-  readonly body: Uint8Array;
-}
-
-/** Waits for `promise`, bounded by `options`; `cancel` runs when the wait is given up. */
-function bounded<T>(
-  promise: Promise<T>,
-  options: WaitOptions,
-  what: string,
-  cancel: () => void,
-): Promise<T> {
-  const { timeout, signal } = options;
-  if (timeout === undefined && signal === undefined) return promise;
-  signal?.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const done = () => {
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    };
-    const onAbort = () => {
-      done();
-      cancel();
-      reject(signal!.reason);
-    };
-    if (timeout !== undefined && timeout >= 0) {
-      timer = setTimeout(() => {
-        done();
-        cancel();
-        reject(new TimeoutError(`${what}: no answer within ${timeout} ms`));
-      }, timeout);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-    promise.then((value) => {
-      done();
-      resolve(value);
-    }, (error) => {
-      done();
-      reject(error);
-    });
-  });
 }
 
 /**
@@ -111,106 +38,47 @@ function bounded<T>(
 export class ScalabilitySocket implements AsyncDisposable {
   /** `"req"` or `"rep"`. */
   readonly protocol: Protocol;
-  readonly #maxMessageBytes: number;
-  readonly #resendInterval: number;
-  readonly #reconnectMinimum: number;
-  readonly #reconnectMaximum: number;
-  readonly #onError: ((error: Error) => void) | undefined;
-  readonly #signal: AbortSignal | undefined;
-  readonly #onAbort = () => void this.close();
-  readonly #pipes: Pipe[] = [];
-  #nextPipe = 0;
-  readonly #listeners: Deno.Listener[] = [];
-  readonly #tasks = new Set<Promise<void>>();
-  readonly #urls: string[] = [];
-  #closing: Promise<void> | undefined;
-  readonly #stop = new AbortController();
-  #pipeWaiters: (() => void)[] = [];
-  // REQ
-  #nextId = (0x80000000 | Math.floor(Math.random() * 0x7fffffff)) >>> 0;
-  readonly #pending = new Map<number, PendingRequest>();
-  readonly #unsent: PendingRequest[] = [];
-  // REP
-  readonly #requests: ReceivedRequest[] = [];
-  #requestWaiters: PromiseWithResolvers<ReceivedRequest>[] = [];
-  #roomWaiters: (() => void)[] = [];
-  #defaultContext: Context | undefined;
+  readonly #core: SpCore;
+  readonly #req: Req0 | undefined;
+  readonly #rep: Rep0 | undefined;
   readonly #pool = new BufferPool();
-  readonly #webSocketListeners: WebSocketListener[] = [];
+  #defaultContext: Context | undefined;
 
   /** @internal Use `socket()`. */
   constructor(protocol: Protocol, options: SocketOptions) {
     this.protocol = protocol;
-    this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_SP_MESSAGE_BYTES;
-    if (!Number.isSafeInteger(this.#maxMessageBytes) || this.#maxMessageBytes < 0) {
-      throw new RangeError(
-        `maxMessageBytes must be a whole number >= 0, got ${this.#maxMessageBytes}`,
-      );
+    this.#core = new SpCore(protocol === "req" ? "req0" : "rep0", options);
+    this.#core.useAllocator((length) => this.#pool.allocate(length));
+    if (protocol === "req") {
+      this.#req = new Req0(this.#core, options.resendInterval ?? DEFAULT_RESEND_INTERVAL);
+      this.#core.attach(this.#req);
+    } else {
+      this.#rep = new Rep0(this.#core);
+      this.#core.attach(this.#rep);
     }
-    this.#resendInterval = options.resendInterval ?? DEFAULT_RESEND_INTERVAL;
-    this.#reconnectMinimum = options.reconnectMinimum ?? 100;
-    this.#reconnectMaximum = Math.max(options.reconnectMaximum ?? 2000, this.#reconnectMinimum);
-    this.#onError = options.onError;
-    this.#signal = options.signal;
-    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
   /** The URLs listened on, with real ports once bound (`tcp://127.0.0.1:0` → the port). */
   get urls(): readonly string[] {
-    return this.#urls;
+    return this.#core.urls;
   }
 
   /** Number of connected peers. */
   get pipeCount(): number {
-    return this.#pipes.length;
+    return this.#core.pipes.size;
   }
 
   /** Resolves when at least `count` peers are connected. */
-  async waitForPipes(count = 1, options: WaitOptions = {}): Promise<void> {
-    while (this.#pipes.length < count) {
-      this.#checkOpen();
-      const { promise, resolve } = Promise.withResolvers<void>();
-      this.#pipeWaiters.push(resolve);
-      await bounded(promise, options, `waiting for ${count} peer(s)`, () => {});
-    }
+  waitForPipes(count = 1, options: WaitOptions = {}): Promise<void> {
+    return this.#core.waitForPipes(count, options);
   }
 
   /**
    * Listens on `url` (`tcp://host:port`, port 0 picks one; `ipc:///path`;
-   * `ws://host:port/path`).
+   * `ws://host:port/path`; `tls+tcp://` and `wss://` with `tls` options).
    */
-  async listen(url: string): Promise<string> {
-    this.#checkOpen();
-    const endpoint = parseUrl(url);
-    if (endpoint.transport === "ws") {
-      const listener = listenWebSocket(endpoint, this.protocol, (socket, remote) => {
-        this.#track(this.#serveWebSocket(socket, remote));
-      });
-      this.#webSocketListeners.push(listener);
-      const boundUrl = formatUrl({ ...endpoint, port: listener.port });
-      this.#urls.push(boundUrl);
-      return boundUrl;
-    }
-    const listener = await openListener(endpoint);
-    this.#listeners.push(listener);
-    const addr = listener.addr;
-    const bound: Endpoint = addr.transport === "tcp"
-      ? { transport: "tcp", hostname: addr.hostname, port: addr.port }
-      : endpoint;
-    const boundUrl = formatUrl(bound);
-    this.#urls.push(boundUrl);
-    this.#track((async () => {
-      while (true) {
-        let conn: Deno.Conn;
-        try {
-          conn = await listener.accept();
-        } catch {
-          return;
-        }
-        this.#track(this.#serveConn(conn, endpoint.transport === "ipc" ? "ipc" : "tcp"));
-      }
-    })());
-    return boundUrl;
+  listen(url: string): Promise<string> {
+    return this.#core.listen(url);
   }
 
   /**
@@ -218,44 +86,13 @@ export class ScalabilitySocket implements AsyncDisposable {
    * redials after a delay that doubles from `reconnectMinimum` to `reconnectMaximum`.
    * Resolves after the first attempt; throws if that attempt failed and `wait` is true.
    */
-  async dial(url: string, options: { wait?: boolean } = {}): Promise<void> {
-    this.#checkOpen();
-    const endpoint = parseUrl(url);
-    const first = Promise.withResolvers<void>();
-    this.#track((async () => {
-      let delay = this.#reconnectMinimum;
-      let attempt = 0;
-      while (!this.#stop.signal.aborted) {
-        let conn: Deno.Conn | WebSocket | undefined;
-        try {
-          conn = endpoint.transport === "ws"
-            ? await dialWebSocket(endpoint, this.protocol)
-            : await dialOnce(endpoint);
-        } catch (error) {
-          if (attempt++ === 0) first.reject(error);
-        }
-        if (conn !== undefined) {
-          if (attempt++ === 0) first.resolve();
-          delay = this.#reconnectMinimum;
-          await (conn instanceof WebSocket
-            ? this.#serveWebSocket(conn, formatUrl(endpoint))
-            : this.#serveConn(conn, endpoint.transport === "ipc" ? "ipc" : "tcp"));
-        }
-        if (this.#stop.signal.aborted) return;
-        await sleep(delay * (0.5 + Math.random() / 2), this.#stop.signal);
-        delay = Math.min(delay * 2, this.#reconnectMaximum);
-      }
-    })());
-    try {
-      await first.promise;
-    } catch (error) {
-      if (options.wait === true) throw error;
-    }
+  dial(url: string, options: { wait?: boolean } = {}): Promise<void> {
+    return this.#core.dial(url, options);
   }
 
   /** A new context: its own request/reply state over this socket's pipes (nanonext `context()`). */
   context(): Context {
-    this.#checkOpen();
+    this.#core.checkOpen();
     return new Context(this);
   }
 
@@ -266,7 +103,7 @@ export class ScalabilitySocket implements AsyncDisposable {
 
   /** Closes every pipe, listener and dialer; pending waits fail with a ConnectionError. Idempotent. */
   close(): Promise<void> {
-    return this.#closing ??= this.#close();
+    return this.#core.close();
   }
 
   /** Same as {@linkcode ScalabilitySocket.close}, for `await using`. */
@@ -276,115 +113,8 @@ export class ScalabilitySocket implements AsyncDisposable {
 
   /** True once {@linkcode ScalabilitySocket.close} was called. */
   get closed(): boolean {
-    return this.#closing !== undefined;
+    return this.#core.closed;
   }
-
-  async #close(): Promise<void> {
-    this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#stop.abort();
-    for (const listener of this.#listeners) {
-      try {
-        listener.close();
-      } catch {
-        // closed
-      }
-    }
-    for (const pipe of [...this.#pipes]) pipe.close();
-    await Promise.all(this.#webSocketListeners.map((listener) => listener.close()));
-    const closed = new ConnectionError(`the ${this.protocol} socket is closed`);
-    for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer);
-      pending.reply.reject(closed);
-    }
-    this.#pending.clear();
-    this.#unsent.length = 0;
-    for (const waiter of this.#requestWaiters) waiter.reject(closed);
-    this.#requestWaiters = [];
-    for (const wake of this.#roomWaiters) wake();
-    for (const wake of this.#pipeWaiters) wake();
-    while (this.#tasks.size > 0) await Promise.all(this.#tasks);
-    for (const listener of this.#listeners) {
-      const addr = listener.addr;
-      if (addr.transport === "unix") await Deno.remove(addr.path).catch(() => {});
-    }
-  }
-
-  #checkOpen(): void {
-    if (this.#closing !== undefined) {
-      throw new ConnectionError(`the ${this.protocol} socket is closed`);
-    }
-  }
-
-  #track(task: Promise<void>): void {
-    this.#tasks.add(task);
-    task.finally(() => this.#tasks.delete(task));
-  }
-
-  #report(error: Error): void {
-    try {
-      this.#onError?.(error);
-    } catch {
-      // a failing logger must not stop the socket
-    }
-  }
-
-  #serveConn(conn: Deno.Conn, framing: "tcp" | "ipc"): Promise<void> {
-    if (this.#closing !== undefined) {
-      conn.close();
-      return Promise.resolve();
-    }
-    return runPipe(
-      conn,
-      framing,
-      this.protocol,
-      this.#maxMessageBytes,
-      this.#pipeEvents(),
-      (length) => this.#pool.allocate(length),
-    );
-  }
-
-  #serveWebSocket(socket: WebSocket, remote: string): Promise<void> {
-    if (this.#closing !== undefined) {
-      const closed = new Promise<void>((resolve) =>
-        socket.addEventListener("close", () => resolve(), { once: true })
-      );
-      socket.close(1001, "going away");
-      return closed;
-    }
-    return runWebSocketPipe(socket, remote, this.#maxMessageBytes, this.#pipeEvents());
-  }
-
-  /** How every pipe, whatever its transport, reports to this socket. */
-  #pipeEvents(): PipeEvents {
-    return {
-      opened: (pipe) => {
-        this.#pipes.push(pipe);
-        const waiters = this.#pipeWaiters;
-        this.#pipeWaiters = [];
-        for (const wake of waiters) wake();
-        this.#flushUnsent();
-      },
-      message: (pipe, payload) => {
-        if (this.protocol === "req") this.#onReply(pipe, payload);
-        else this.#onRequest(pipe, payload);
-      },
-      closed: (pipe, reason) => {
-        const index = this.#pipes.indexOf(pipe);
-        if (index !== -1) this.#pipes.splice(index, 1);
-        if (reason !== undefined && this.#closing === undefined) {
-          this.#report(
-            new ConnectionError(`pipe ${pipe.id} (${pipe.remote}) dropped: ${reason.message}`, {
-              cause: reason,
-            }),
-          );
-        }
-        if (this.protocol === "req") this.#requeueFrom(pipe);
-      },
-      room: () => this.#waitForRoom(),
-    };
-  }
-
-  // ---- REQ ----
 
   /**
    * @internal Gives a received message's buffer back for reuse; only for messages nothing
@@ -396,150 +126,20 @@ export class ScalabilitySocket implements AsyncDisposable {
 
   /** @internal Starts a request: assigns an id and sends it on a pipe (or queues it). */
   startRequest(body: Uint8Array): PendingRequest {
-    this.#checkOpen();
-    if (this.protocol !== "req") throw new TypeError("requests are sent from a req socket");
-    let id = this.#nextId;
-    while (this.#pending.has(id)) id = id === 0xffffffff ? 0x80000000 : id + 1;
-    this.#nextId = id === 0xffffffff ? 0x80000000 : id + 1;
-    const idBytes = new Uint8Array(4);
-    new DataView(idBytes.buffer).setUint32(0, id);
-    const pending: PendingRequest = {
-      id,
-      idBytes,
-      body,
-      pipe: undefined,
-      timer: undefined,
-      reply: Promise.withResolvers<Uint8Array>(),
-    };
-    pending.reply.promise.catch(() => {});
-    this.#pending.set(id, pending);
-    this.#transmit(pending);
-    return pending;
+    if (this.#req === undefined) throw new TypeError("requests are sent from a req socket");
+    return this.#req.start(body);
   }
 
   /** @internal Forgets a request (cancelled, timed out, or superseded). */
   cancelRequest(pending: PendingRequest): void {
-    clearTimeout(pending.timer);
-    this.#pending.delete(pending.id);
-    const at = this.#unsent.indexOf(pending);
-    if (at !== -1) this.#unsent.splice(at, 1);
-  }
-
-  #pickPipe(): Pipe | undefined {
-    if (this.#pipes.length === 0) return undefined;
-    const pipe = this.#pipes[this.#nextPipe % this.#pipes.length]!;
-    this.#nextPipe = (this.#nextPipe + 1) % this.#pipes.length;
-    return pipe;
-  }
-
-  #transmit(pending: PendingRequest): void {
-    clearTimeout(pending.timer);
-    const pipe = this.#pickPipe();
-    pending.pipe = pipe;
-    if (pipe === undefined) {
-      this.#unsent.push(pending);
-      return;
-    }
-    pipe.send([pending.idBytes, pending.body]).catch(() => {
-      // The pipe broke; its close handler requeues what was on it.
-    });
-    if (this.#resendInterval > 0) {
-      pending.timer = setTimeout(() => {
-        if (this.#pending.get(pending.id) === pending) this.#transmit(pending);
-      }, this.#resendInterval);
-    }
-  }
-
-  #flushUnsent(): void {
-    const unsent = this.#unsent.splice(0);
-    for (const pending of unsent) {
-      if (this.#pending.get(pending.id) === pending) this.#transmit(pending);
-    }
-  }
-
-  #requeueFrom(pipe: Pipe): void {
-    // NNG resends at once what was outstanding on a lost pipe, with the same id.
-    for (const pending of this.#pending.values()) {
-      if (pending.pipe === pipe && this.#closing === undefined) this.#transmit(pending);
-    }
-  }
-
-  #onReply(pipe: Pipe, payload: Uint8Array): void {
-    if (payload.length < 4) {
-      this.#report(
-        new ProtocolError(
-          `pipe ${pipe.id} (${pipe.remote}) sent a ${payload.length}-byte reply; a reply starts with a 4-byte request id (pipe dropped)`,
-        ),
-      );
-      pipe.close();
-      return;
-    }
-    const id = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
-    const pending = this.#pending.get(id);
-    if (pending === undefined) return; // stale or unknown id: NNG drops it silently
-    clearTimeout(pending.timer);
-    this.#pending.delete(id);
-    pending.reply.resolve(payload.subarray(4));
-  }
-
-  // ---- REP ----
-
-  #onRequest(pipe: Pipe, payload: Uint8Array): void {
-    let offset = 0;
-    for (let hops = 1;; hops++) {
-      if (hops > TTL_MAX) {
-        this.#report(
-          new ProtocolError(
-            `pipe ${pipe.id} (${pipe.remote}) sent a request with more than ${TTL_MAX} backtrace hops (message dropped)`,
-          ),
-        );
-        return;
-      }
-      if (payload.length - offset < 4) {
-        this.#report(
-          new ProtocolError(
-            `pipe ${pipe.id} (${pipe.remote}) sent a request without a request id (pipe dropped)`,
-          ),
-        );
-        pipe.close();
-        return;
-      }
-      const top = payload[offset]!;
-      offset += 4;
-      if (top & 0x80) break;
-    }
-    const request = { pipe, header: payload.slice(0, offset), body: payload.subarray(offset) };
-    const waiter = this.#requestWaiters.shift();
-    if (waiter !== undefined) waiter.resolve(request);
-    else this.#requests.push(request);
-  }
-
-  #waitForRoom(): Promise<void> | undefined {
-    if (this.#requests.length < MAX_QUEUED_REQUESTS || this.#closing !== undefined) {
-      return undefined;
-    }
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#roomWaiters.push(resolve);
-    return promise;
+    this.#req?.cancel(pending);
   }
 
   /** @internal Takes the next request, waiting for one. */
   nextRequest(options: WaitOptions): Promise<ReceivedRequest> {
-    this.#checkOpen();
-    if (this.protocol !== "rep") throw new TypeError("requests are received on a rep socket");
-    const request = this.#requests.shift();
-    if (this.#roomWaiters.length > 0 && this.#requests.length < MAX_QUEUED_REQUESTS) {
-      const waiters = this.#roomWaiters;
-      this.#roomWaiters = [];
-      for (const wake of waiters) wake();
-    }
-    if (request !== undefined) return Promise.resolve(request);
-    const waiter = Promise.withResolvers<ReceivedRequest>();
-    this.#requestWaiters.push(waiter);
-    return bounded(waiter.promise, options, "rep recv", () => {
-      const at = this.#requestWaiters.indexOf(waiter);
-      if (at !== -1) this.#requestWaiters.splice(at, 1);
-    });
+    this.#core.checkOpen();
+    if (this.#rep === undefined) throw new TypeError("requests are received on a rep socket");
+    return this.#rep.next(options);
   }
 }
 
@@ -562,7 +162,7 @@ export class Context {
 
   /**
    * REQ: sends a request (a new one replaces an unanswered earlier one, whose reply will be
-   * dropped). REP: sends the reply to the request last received.
+   * dropped). REP: sends the reply to the request last received, resolving once it is written.
    */
   async sendBytes(body: Uint8Array, options: WaitOptions = {}): Promise<void> {
     if (this.socket.protocol === "req") {
@@ -580,7 +180,10 @@ export class Context {
     }
     this.#received = undefined;
     if (received.pipe.closed) return; // NNG: the requester is gone, the reply is dropped
-    await bounded(received.pipe.send([received.header, body]), options, "rep send", () => {});
+    const written = new Promise<void>((resolve, reject) => {
+      received.pipe.send([received.header, body], (error) => error ? reject(error) : resolve());
+    });
+    await bounded(written, options, "rep send", () => {});
   }
 
   /** @internal Lends a reply's buffer to the caller until the next request on this context. */
@@ -607,17 +210,4 @@ export class Context {
     this.#received = request;
     return request.body;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -69,7 +69,9 @@ export function checkPeer(id: number, self: SpProtocol): void {
   if (id !== peer) {
     const hex = `0x${peer.toString(16).padStart(4, "0")}`;
     throw new ProtocolError(
-      `peer speaks protocol ${describeId(id)}; ${self} talks only to ${protocolName(peer)} (${hex})`,
+      `peer speaks protocol ${describeId(id)}; ${self} talks only to ${
+        protocolName(peer)
+      } (${hex})`,
     );
   }
 }
@@ -236,7 +238,12 @@ export function parseUrl(url: string): Endpoint {
   const match = /^(tcp|tls\+tcp|ws|wss):\/\/(\[[^\]]+\]|[^:/]*):(\d+)(\/[^?#]*)?$/.exec(url);
   const scheme = match?.[1];
   if (match === null || ((scheme === "tcp" || scheme === "tls+tcp") && match[4] !== undefined)) {
-    throw new TypeError(`unsupported URL "${url}"; expected ${EXPECTED_URLS}`);
+    const expected = url.startsWith("ws://")
+      ? "ws://host:port/path"
+      : url.startsWith("wss://")
+      ? "wss://host:port/path"
+      : EXPECTED_URLS;
+    throw new TypeError(`unsupported URL "${url}"; expected ${expected}`);
   }
   const port = Number(match[3]);
   if (port > 65535) throw new RangeError(`port in "${url}" must be from 0 to 65535`);

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { device, type Socket, socket, type SocketOptions } from "../../nng/mod.ts";
-import { reply, socket as reqrepSocket } from "../../reqrep/mod.ts";
+import { reply, request, socket as reqrepSocket } from "../../reqrep/mod.ts";
 import { freePort, interopTest, withTimeout } from "../_peers.ts";
 import { TestProcess } from "../_process.ts";
 import { makeCertificates, type TestCertificates } from "../_tls.ts";
@@ -435,6 +435,83 @@ interopTest(
       });
     } finally {
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+interopTest(
+  "REQ/REP over tls+tcp with nngcat both ways, on the same SP core; client certificates required",
+  ["nngcat"],
+  async () => {
+    const certs = await makeCertificates();
+    try {
+      await withTimeout(30_000, async () => {
+        {
+          await using rep = await reqrepSocket("rep", {
+            listen: "tls+tcp://127.0.0.1:0",
+            tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca },
+          });
+          const serving = reply(rep, (x) => `pong to ${x}`, {
+            recvMode: "string",
+            sendMode: "raw",
+          });
+          const url = `tls+tcp://localhost:${rep.urls[0]!.split(":").at(-1)}`;
+          await using stranger = cat([
+            "--req",
+            "--dial",
+            url,
+            "--cacert",
+            certs.path("ca.crt"),
+            "--data",
+            "x",
+          ]);
+          assert.notEqual((await stranger.finished()).code, 0);
+          await using client = cat([
+            "--req",
+            "--dial",
+            url,
+            "--cacert",
+            certs.path("ca.crt"),
+            "--cert",
+            certs.path("client.crt"),
+            "--key",
+            certs.path("client.key"),
+            "--data",
+            "ping",
+            "--ascii",
+          ]);
+          assert.equal((await client.finished()).code, 0, client.stderr);
+          assert.equal(client.stdout, "pong to ping.");
+          await serving;
+        }
+        {
+          const port = freePort();
+          await using _server = cat([
+            "--rep",
+            "--listen",
+            `tls+tcp://127.0.0.1:${port}`,
+            "--cert",
+            certs.path("server.crt"),
+            "--key",
+            certs.path("server.key"),
+            "--data",
+            "pong",
+          ]);
+          await using req = await reqrepSocket("req", {
+            dial: `tls+tcp://localhost:${port}`,
+            tls: { ca: certs.ca },
+            reconnectMinimum: 20,
+          });
+          const answer = await request(req, "ping", {
+            sendMode: "raw",
+            recvMode: "string",
+            timeout: 10_000,
+          });
+          assert.equal(answer, "pong");
+        }
+      });
+    } finally {
+      await Deno.remove(certs.dir, { recursive: true });
     }
   },
 );

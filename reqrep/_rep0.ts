@@ -1,0 +1,82 @@
+/**
+ * REP0 on the SP core: a request's backtrace (4-byte words up to one with the top bit set, at
+ * most `ttl-max` 8) is kept to route its reply back to the pipe it came on. A request without a
+ * complete backtrace drops its pipe; one with too many hops is discarded. Requests wait in a
+ * bounded queue; when it is full the socket stops reading its pipes.
+ *
+ * @module
+ */
+
+import type { Pipe, ProtocolMachine, SpCore, WaitOptions } from "../_internal/sp/core.ts";
+import { MessageQueue, splitBacktrace, type SpMessage } from "../_internal/sp/machine.ts";
+
+const MAX_QUEUED_REQUESTS = 4096;
+
+/** A request as received: its backtrace, body and the pipe to answer on. */
+export interface ReceivedRequest {
+  readonly pipe: Pipe;
+  readonly header: Uint8Array;
+  readonly body: Uint8Array;
+}
+
+/** The rep0 state machine. */
+export class Rep0 implements ProtocolMachine {
+  readonly #core: SpCore;
+  readonly #requests = new MessageQueue(MAX_QUEUED_REQUESTS);
+  readonly #pipes = new Map<number, Pipe>();
+
+  constructor(core: SpCore) {
+    this.#core = core;
+  }
+
+  /** Takes the next request, waiting for one. */
+  async next(options: WaitOptions): Promise<ReceivedRequest> {
+    this.#core.checkOpen();
+    const message: SpMessage = await this.#requests.take(options, "rep recv");
+    const pipe = this.#pipes.get(message.pipe) ?? closedPipe(message.pipe);
+    return { pipe, header: message.header, body: message.body };
+  }
+
+  added(pipe: Pipe): Error | undefined {
+    this.#pipes.set(pipe.id, pipe);
+    return undefined;
+  }
+
+  removed(pipe: Pipe): void {
+    this.#pipes.delete(pipe.id);
+  }
+
+  message(pipe: Pipe, payload: Uint8Array): void {
+    const split = splitBacktrace(pipe, payload, "request");
+    if (split instanceof Error) {
+      this.#core.report(split);
+      if (split.dropPipe) pipe.close();
+      return;
+    }
+    this.#requests.push({ header: split.header, body: split.body, pipe: pipe.id });
+  }
+
+  drained(): void {}
+
+  room(): Promise<void> | undefined {
+    return this.#requests.room();
+  }
+
+  closing(reason: Error): void {
+    this.#requests.fail(reason);
+  }
+}
+
+/** The stand-in for a pipe that went away while its request waited: replies to it are dropped. */
+function closedPipe(id: number): Pipe {
+  return {
+    id,
+    remote: "gone",
+    closed: true,
+    queued: 0,
+    send(_parts, written) {
+      written?.();
+    },
+    close() {},
+  };
+}
