@@ -40,14 +40,17 @@ Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--socket PORT] [
   --ws [PORT]       the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})
   --rep [URL]       an NNG REP endpoint (default ${DEFAULT_REP_URL}): a request is code, the
                     reply its value — R-serialized for an R-serialized request (nanonext),
-                    else the printed text (nngcat). Loopback or ipc only: NNG has no auth.
+                    else the printed text (nngcat). Loopback or ipc only, unless it is
+                    tls+tcp://0.0.0.0:P with --tls-cert, --tls-key and --tls-ca: then only
+                    peers whose certificate that CA signed get in.
   --socket PORT     also listen for plain messages (rsock send, R write.socket) and print them
   --hostname H      address to bind (default 127.0.0.1). Any other address needs a token.
   --token-env VAR   clients must send the token in environment variable VAR as their first line
   --token T         the same with the token itself (visible to other users in ps: prefer
                     --token-env)
   --tls-cert FILE   serve the eval endpoint over TLS with this certificate (PEM) ...
-  --tls-key FILE    ... and this key
+  --tls-key FILE    ... and this key (also the certificate of a tls+tcp:// --rep)
+  --tls-ca FILE     a tls+tcp:// --rep admits only clients with a certificate this CA signed
   --worker          run the session in a worker: runaway code can be interrupted
   --timeout MS      with --worker, the time limit of one evaluation
 
@@ -89,6 +92,7 @@ export const serveCommand: Command = {
     token: { type: "string" },
     "tls-cert": { type: "string" },
     "tls-key": { type: "string" },
+    "tls-ca": { type: "string" },
     worker: { type: "boolean" },
     timeout: { type: "string" },
   },
@@ -109,12 +113,17 @@ export const serveCommand: Command = {
       : undefined;
     const repUrl = all || repFlag !== undefined ? (repFlag || DEFAULT_REP_URL) : undefined;
     const rep = repUrl === undefined ? undefined : endpointNeeds(repUrl, "--rep");
+    const caFile = stringFlag(args, "tls-ca");
+    // Client certificates signed by --tls-ca are the one authentication an SP peer can give.
+    const certified = rep?.endpoint.transport === "tls+tcp" && caFile !== undefined &&
+      stringFlag(args, "tls-cert") !== undefined && stringFlag(args, "tls-key") !== undefined;
     if (
-      rep !== undefined && rep.endpoint.transport !== "ipc" && !isLoopback(rep.endpoint.hostname)
+      rep !== undefined && rep.endpoint.transport !== "ipc" && !isLoopback(rep.endpoint.hostname) &&
+      !certified
     ) {
       throw new UsageError(
         `--rep ${repUrl} is not loopback; NNG has no authentication, so the REP endpoint ` +
-          "binds loopback or ipc:// only",
+          "binds loopback or ipc:// only, or tls+tcp:// with --tls-cert, --tls-key and --tls-ca",
       );
     }
     const socketFlag = stringFlag(args, "socket");
@@ -153,6 +162,7 @@ export const serveCommand: Command = {
     if (tokenVariable !== undefined) needs.push({ name: "env", variable: tokenVariable });
     if (certFile !== undefined) needs.push({ name: "read", path: certFile });
     if (keyFile !== undefined) needs.push({ name: "read", path: keyFile });
+    if (caFile !== undefined) needs.push({ name: "read", path: caFile });
     await requirePermissions(needs);
 
     const token = tokenVariable === undefined ? tokenFlag : Deno.env.get(tokenVariable);
@@ -202,8 +212,17 @@ export const serveCommand: Command = {
       }
       if (repUrl !== undefined) {
         const evaluating = session;
+        const repTransport = rep?.endpoint.transport;
         const repSocket = await spSocket("rep", {
           listen: repUrl,
+          ...(tls !== undefined && (repTransport === "tls+tcp" || repTransport === "wss")
+            ? {
+              tls: {
+                ...tls,
+                ...(caFile === undefined ? {} : { ca: await Deno.readTextFile(caFile) }),
+              },
+            }
+            : {}),
           onError: (error) => output.error(`rsock serve: rep: ${error.message}`),
         });
         const stopRep = new AbortController();

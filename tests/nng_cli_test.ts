@@ -105,3 +105,68 @@ interopTest(
     }
   },
 );
+
+interopTest(
+  "rsock serve --rep tls+tcp://0.0.0.0 with --tls-ca leaves loopback and admits only certified peers",
+  ["nngcat"],
+  async () => {
+    const certs = await makeCertificates();
+    try {
+      await withTimeout(60_000, async () => {
+        const port = freePort();
+        const flags = [`--allow-net=0.0.0.0:${port}`, "--allow-sys", `--allow-read=${certs.dir}`];
+        const tlsArgs = [
+          "--tls-cert",
+          certs.path("server.crt"),
+          "--tls-key",
+          certs.path("server.key"),
+        ];
+        {
+          await using refused = rsock(flags, [
+            "serve",
+            "--rep",
+            `tls+tcp://0.0.0.0:${port}`,
+            ...tlsArgs,
+          ]);
+          assert.equal((await refused.finished()).code, 2);
+          assert.match(refused.stderr, /not loopback.*--tls-ca/);
+        }
+        await using server = rsock(flags, [
+          "serve",
+          "--rep",
+          `tls+tcp://0.0.0.0:${port}`,
+          ...tlsArgs,
+          "--tls-ca",
+          certs.path("ca.crt"),
+        ]);
+        await server.waitForOutput(/tls\+tcp:\/\/0\.0\.0\.0/);
+        const ask = (identity: string[]) =>
+          new TestProcess("/usr/bin/nngcat", [
+            "--req",
+            "--dial",
+            `tls+tcp://localhost:${port}`,
+            "--cacert",
+            certs.path("ca.crt"),
+            ...identity,
+            "--data",
+            "6 * 7",
+            "--ascii",
+          ]);
+        {
+          await using stranger = ask([]);
+          assert.notEqual((await stranger.finished()).code, 0);
+        }
+        await using member = ask([
+          "--cert",
+          certs.path("client.crt"),
+          "--key",
+          certs.path("client.key"),
+        ]);
+        assert.equal((await member.finished()).code, 0, member.stderr);
+        assert.equal(member.stdout, "42");
+      });
+    } finally {
+      await Deno.remove(certs.dir, { recursive: true });
+    }
+  },
+);
