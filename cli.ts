@@ -18,11 +18,15 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import {
+  closest,
   type Command,
+  commandHelp,
   type Output,
   parseCommandArgs,
   PermissionMissingError,
   standardOutput,
+  stoppedStatus,
+  takeStopReason,
   UsageError,
 } from "./_cli/_common.ts";
 import { listenCommand } from "./_cli/listen.ts";
@@ -32,10 +36,19 @@ import { consoleCommand } from "./_cli/console.ts";
 import { serveCommand } from "./_cli/serve.ts";
 import { repCommand, reqCommand } from "./_cli/req.ts";
 import { nngCommands } from "./_cli/nng.ts";
+import { wsCommand } from "./_cli/ws.ts";
 
 export type { Output } from "./_cli/_common.ts";
 
-/** The package version, from `deno.json`. */
+/**
+ * The package version, from `deno.json`.
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "@x/rsock/cli";
+ * console.log(`rsock ${VERSION}`); // what rsock --version prints
+ * ```
+ */
 export const VERSION: string = denoJson.version;
 
 const COMMANDS: readonly Command[] = [
@@ -45,6 +58,7 @@ const COMMANDS: readonly Command[] = [
   consoleCommand,
   reqCommand,
   repCommand,
+  wsCommand,
   serveCommand,
   ...nngCommands,
 ];
@@ -55,7 +69,7 @@ function topHelp(): string {
   return `rsock ${VERSION} — R's socket tools for Deno
 
 Usage: rsock <command> [options]
-       rsock <command> --help
+       rsock <command> --help      (or rsock help <command>)
        rsock --version
 
 Commands:
@@ -65,7 +79,8 @@ ${list.join("\n")}
 
 /**
  * Runs the CLI with `args` (without the program name) and returns the exit status: 0 on
- * success, 1 when the work failed (e.g. nothing listens), 2 for a usage or permission error.
+ * success, 1 when the work failed (e.g. nothing listens), 2 for a usage or permission error,
+ * 130 after Ctrl-C (SIGINT) and 143 after SIGTERM, as shells expect.
  *
  * @example
  * ```ts
@@ -74,7 +89,11 @@ ${list.join("\n")}
  * ```
  */
 export async function main(args: string[], output: Output = standardOutput): Promise<number> {
-  const [first, ...rest] = args;
+  let [first, ...rest] = args;
+  if (first === "help" && rest.length > 0) {
+    // `rsock help CMD` is `rsock CMD --help`, as with git and cargo.
+    [first, rest] = [rest[0], ["--help"]];
+  }
   if (first === undefined || first === "--help" || first === "-h" || first === "help") {
     output.write(topHelp());
     return first === undefined ? 2 : 0;
@@ -85,20 +104,25 @@ export async function main(args: string[], output: Output = standardOutput): Pro
   }
   const command = COMMANDS.find((candidate) => candidate.name === first);
   if (command === undefined) {
+    const names = COMMANDS.map((c) => c.name);
+    const guess = closest(first, names);
     output.error(
-      `rsock: unknown command "${first}"; expected one of ${
-        COMMANDS.map((c) => c.name).join(", ")
-      } (see rsock --help)`,
+      `rsock: unknown command "${first}"; ${
+        guess === undefined ? "" : `did you mean "${guess}"? `
+      }expected one of ${names.join(", ")} (see rsock --help)`,
     );
     return 2;
   }
   try {
     const parsed = parseCommandArgs(command, rest);
     if (parsed.values.help === true) {
-      output.write(command.help + "\n");
+      output.write(commandHelp(command) + "\n");
       return 0;
     }
-    return await command.run(parsed, output);
+    takeStopReason();
+    const status = await command.run(parsed, output);
+    // A command stopped by Ctrl-C or SIGTERM exits as shells expect (130, 143).
+    return status === 0 ? stoppedStatus(takeStopReason()) : status;
   } catch (error) {
     if (error instanceof UsageError || error instanceof PermissionMissingError) {
       output.error(`rsock ${command.name}: ${error.message}`);

@@ -18,6 +18,8 @@ export class UsageError extends Error {
 export interface Output {
   /** Writes text to standard output as is. */
   write(text: string): void;
+  /** Writes bytes to standard output as they are (when absent: as UTF-8 text). */
+  writeBytes?(data: Uint8Array): void;
   /** Writes one line to standard error. */
   error(line: string): void;
   /** True when standard output is a terminal (progress bars, colours). */
@@ -30,6 +32,9 @@ const encoder = new TextEncoder();
 export const standardOutput: Output = {
   write(text: string): void {
     writeAllSync(Deno.stdout, encoder.encode(text));
+  },
+  writeBytes(data: Uint8Array): void {
+    writeAllSync(Deno.stdout, data);
   },
   error(line: string): void {
     writeAllSync(Deno.stderr, encoder.encode(line + "\n"));
@@ -44,8 +49,48 @@ function writeAllSync(target: { writeSync(p: Uint8Array): number }, data: Uint8A
   while (offset < data.length) offset += target.writeSync(data.subarray(offset));
 }
 
-/** One subcommand of `rsock`. */
-export interface Command {
+/**
+ * One flag of a subcommand. The parser's options, the usage line and the option list are all
+ * made from these entries, so help cannot drift from what is accepted.
+ */
+export interface Flag {
+  /** The long name, without `--`. */
+  readonly name: string;
+  /** A one-letter alias, without `-`. */
+  readonly short?: string;
+  /** The value's placeholder (`N`, `TEXT`); a flag without one is a switch. */
+  readonly value?: string;
+  /** The value may be left out (`--eval` alone means its default). */
+  readonly optionalValue?: boolean;
+  /** The flag may be given more than once; its values come as an array. */
+  readonly multiple?: boolean;
+  /** What it does; further lines continue under the first. */
+  readonly help: string;
+}
+
+/** A subcommand of `rsock` whose help is made from its {@linkcode Flag} table. */
+export interface TableCommand {
+  /** The word after `rsock`. */
+  readonly name: string;
+  /** One line for `rsock --help`. */
+  readonly summary: string;
+  /** Its positional arguments as the usage line shows them (`URL`, `[MESSAGE…]`), or `""`. */
+  readonly synopsis: string;
+  /** Its flags: one table for parsing and help. */
+  readonly flags: readonly Flag[];
+  /** The help's text after the option list: behaviour, permissions, examples. */
+  readonly notes: string;
+  /** Rewrites argv before parsing (e.g. flags whose value is optional). */
+  preprocess?(args: string[]): string[];
+  /** Runs with parsed arguments; returns the exit status. */
+  run(args: ParsedArgs, output: Output): Promise<number>;
+}
+
+/**
+ * A subcommand whose help is written by hand next to its `parseArgs` options (`serve`, until
+ * it moves to a {@linkcode Flag} table).
+ */
+export interface HandWrittenCommand {
   /** The word after `rsock`. */
   readonly name: string;
   /** One line for `rsock --help`. */
@@ -62,24 +107,125 @@ export interface Command {
   run(args: ParsedArgs, output: Output): Promise<number>;
 }
 
+/** One subcommand of `rsock`: table-made help, or hand-written help next to its options. */
+export type Command = TableCommand | HandWrittenCommand;
+
+const HELP_FLAG: Flag = { name: "help", short: "h", help: "show this help" };
+const WIDTH = 100;
+
+function flagWithValue(flag: Flag): string {
+  if (flag.value === undefined) return `--${flag.name}`;
+  return flag.optionalValue ? `--${flag.name} [${flag.value}]` : `--${flag.name} ${flag.value}`;
+}
+
+/** `rsock <name> --help`: the usage line and the option list, both from the command's table. */
+export function commandHelp(command: Command): string {
+  if (!("flags" in command)) return command.help;
+  // Required positionals (URL) lead, optional ones ([MESSAGE…]) close the line.
+  const optional = command.synopsis.startsWith("[");
+  const head = `Usage: rsock ${command.name}${
+    command.synopsis && !optional ? ` ${command.synopsis}` : ""
+  }`;
+  const indent = " ".repeat(head.length + 1);
+  const lines = [head];
+  const items = command.flags.map((flag) => `[${flagWithValue(flag)}]${flag.multiple ? "…" : ""}`);
+  if (optional) items.push(command.synopsis);
+  for (const item of items) {
+    const last = lines.length - 1;
+    if (lines[last]!.length + 1 + item.length > WIDTH) lines.push(indent + item);
+    else lines[last] += ` ${item}`;
+  }
+  const all = [...command.flags, HELP_FLAG];
+  const names = all.map((flag) =>
+    `${flag.short === undefined ? "    " : `-${flag.short}, `}${flagWithValue(flag)}`
+  );
+  const column = Math.max(...names.map((name) => name.length)) + 2;
+  const options = all.flatMap((flag, i) =>
+    flag.help.split("\n").map((text, j) =>
+      `  ${(j === 0 ? names[i]! : "").padEnd(column)}${text}`.trimEnd()
+    )
+  );
+  return [
+    `rsock ${command.name} — ${command.summary}`,
+    "",
+    ...lines,
+    "",
+    "Options:",
+    ...options,
+    ...(command.notes === "" ? [] : ["", command.notes]),
+  ].join("\n");
+}
+
 /** Parsed flags and positionals. */
 export interface ParsedArgs {
   readonly values: Readonly<Record<string, string | boolean | (string | boolean)[] | undefined>>;
   readonly positionals: readonly string[];
 }
 
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** The known name closest to `word`, if it is close enough to be a likely typo. */
+export function closest(word: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = candidate.startsWith(word) || word.startsWith(candidate)
+      ? 1
+      : distance(word, candidate);
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
 /** Parses `args` for `command`, turning parseArgs' errors into {@linkcode UsageError}s. */
 export function parseCommandArgs(command: Command, args: string[]): ParsedArgs {
+  const options: ParseArgsOptionsConfig = { help: { type: "boolean", short: "h" } };
+  if ("flags" in command) {
+    for (const flag of command.flags) {
+      options[flag.name] = {
+        type: flag.value === undefined ? "boolean" : "string",
+        ...(flag.short === undefined ? {} : { short: flag.short }),
+        ...(flag.multiple ? { multiple: true } : {}),
+      };
+    }
+  } else {
+    Object.assign(options, command.options);
+  }
   try {
     const { values, positionals } = parseArgs({
       args: command.preprocess?.(args) ?? args,
-      options: { ...command.options, help: { type: "boolean", short: "h" } },
-      allowPositionals: command.positionals,
+      options,
+      allowPositionals: "flags" in command ? command.synopsis !== "" : command.positionals,
       strict: true,
     });
     return { values, positionals };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
+    const unknown = /^Unknown option '(-{1,2})([^'=]*)/.exec(message);
+    if (unknown !== null) {
+      const word = unknown[2]!;
+      const guess = unknown[1] === "--" ? closest(word, Object.keys(options)) : undefined;
+      throw new UsageError(
+        `unknown option ${unknown[1]}${word}` +
+          (guess === undefined ? "" : `; did you mean --${guess}?`) +
+          ` (see rsock ${command.name} --help)`,
+      );
+    }
     // parseArgs explains over several lines; the CLI reports one.
     throw new UsageError(message.replace(/\s*\n\s*/g, " "));
   }
@@ -200,9 +346,51 @@ export async function requirePermissions(needs: Needed[]): Promise<void> {
   throw new PermissionMissingError(flags);
 }
 
+/**
+ * Runs `start`; if its address is taken, the error names `address` and the `flag` that moves
+ * the endpoint, instead of the bare "Address already in use (os error 98)".
+ */
+export async function listening<O, T>(
+  where: { address: string; flag: string },
+  start: (options: O) => T | Promise<T>,
+  options: O,
+): Promise<T> {
+  const { address, flag } = where;
+  try {
+    return await start(options);
+  } catch (error) {
+    const inUse = error instanceof Deno.errors.AddrInUse ||
+      (error instanceof Error && error.cause instanceof Deno.errors.AddrInUse);
+    if (!inUse) throw error;
+    throw new Error(
+      `${address} is already in use: stop what listens there, or choose another with ${flag}`,
+      { cause: error },
+    );
+  }
+}
+
 /** `host:port` as Deno's `--allow-net` spells it. */
 export function netHost(hostname: string, port: number): string {
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}
+
+/**
+ * The exit status shells expect after a stop by `reason` (from {@linkcode untilStopped}):
+ * 128 + the signal's number, so Ctrl-C gives 130 and SIGTERM 143; 0 for an abort from code.
+ */
+export function stoppedStatus(reason: string | undefined): number {
+  return reason === "SIGINT" ? 130 : reason === "SIGTERM" ? 143 : 0;
+}
+
+// The signal that last stopped a command, so `main()` can turn a clean stop into 130/143
+// without every command threading it through.
+let lastStop: string | undefined;
+
+/** Returns the signal that stopped the running command, if any, and forgets it. */
+export function takeStopReason(): string | undefined {
+  const reason = lastStop;
+  lastStop = undefined;
+  return reason;
 }
 
 /**
@@ -211,8 +399,8 @@ export function netHost(hostname: string, port: number): string {
  */
 export function untilStopped(signal?: AbortSignal): { promise: Promise<string>; dispose(): void } {
   const { promise, resolve } = Promise.withResolvers<string>();
-  const onInt = () => resolve("SIGINT");
-  const onTerm = () => resolve("SIGTERM");
+  const onInt = () => resolve(lastStop = "SIGINT");
+  const onTerm = () => resolve(lastStop = "SIGTERM");
   const onAbort = () => resolve("abort");
   Deno.addSignalListener("SIGINT", onInt);
   Deno.addSignalListener("SIGTERM", onTerm);

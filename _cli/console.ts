@@ -5,58 +5,149 @@
  * @module
  */
 
-import { readLines } from "../_internal/lines.ts";
-import { connectFromArgs } from "./eval.ts";
-import type { Command, Output, ParsedArgs } from "./_common.ts";
+import { createInterface, type Interface } from "node:readline";
+import process from "node:process";
+import { connectFromArgs, CONNECTION_FLAGS } from "./eval.ts";
+import { type Command, type Output, type ParsedArgs, stringFlag } from "./_common.ts";
 
-const HELP = `rsock console — an interactive console on a running eval server
-
-Usage: rsock console [--port 8888] [--hostname 127.0.0.1] [--name NAME] [--token-env VAR]
-
-  --port N          the server's port (default 8888)
-  --hostname H      the server's address (default 127.0.0.1)
-  --name NAME       client name (letters and digits): its settings persist on the server
-  --token-env VAR   read the server's token from environment variable VAR
-
-Type JavaScript or TypeScript at the ":> " prompt; an unfinished block continues at ":+ ".
-Ctrl-C interrupts a running evaluation (servers in worker mode) or drops pending lines;
+const NOTES =
+  `Type JavaScript or TypeScript at the ":> " prompt; an unfinished block continues at ":+ ".
+On a terminal the line can be edited (arrows, Home/End, Ctrl-A/E/K/U/W) and ↑/↓ walk the history,
+which is kept in FILE across sessions when rsock may read and write it.
+Ctrl-C interrupts a running evaluation (servers in worker mode); at the prompt it drops the line
+being typed (and pending lines of an unfinished block) and gives a fresh prompt.
 Ctrl-D (end of input) leaves. Text the server pushes (sendSocketClients) shows as it comes.
 
-Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env).`;
+Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env); the history needs
+--allow-read=FILE --allow-write=FILE (and --allow-env=HOME for the default FILE).`;
+
+/** How many history entries are kept, like Deno's REPL. */
+const HISTORY_SIZE = 1000;
+
+/** The history file, if rsock may use it: `--history FILE`, else `~/.rsock_history`. */
+async function historyFile(args: ParsedArgs): Promise<string | undefined> {
+  let path = stringFlag(args, "history");
+  if (path === undefined) {
+    const home = await Deno.permissions.query({ name: "env", variable: "HOME" });
+    if (home.state !== "granted") return undefined;
+    const dir = Deno.env.get("HOME");
+    if (dir === undefined || dir === "") return undefined;
+    path = `${dir}/.rsock_history`;
+  }
+  for (const name of ["read", "write"] as const) {
+    const status = await Deno.permissions.query({ name, path });
+    if (status.state !== "granted") return undefined;
+  }
+  return path;
+}
+
+async function loadHistory(path: string | undefined): Promise<string[]> {
+  if (path === undefined) return [];
+  try {
+    const lines = (await Deno.readTextFile(path)).split("\n").filter((line) => line !== "");
+    // readline wants the newest entry first.
+    return lines.slice(-HISTORY_SIZE).reverse();
+  } catch {
+    return []; // no history yet
+  }
+}
 
 /** The `console` subcommand. */
 export const consoleCommand: Command = {
   name: "console",
   summary: "interactive console on a running eval server (svSocket console mode)",
-  help: HELP,
-  positionals: false,
-  options: {
-    port: { type: "string", short: "p" },
-    hostname: { type: "string" },
-    name: { type: "string" },
-    "token-env": { type: "string" },
-  },
+  synopsis: "",
+  flags: [
+    ...CONNECTION_FLAGS,
+    {
+      name: "history",
+      value: "FILE",
+      help: "keep the input history in FILE (default ~/.rsock_history)",
+    },
+  ],
+  notes: NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
-    // Pushes (sendSocketClients) show as they come, on their own lines, then the prompt again.
-    let prompt = "";
-    await using conn = await connectFromArgs(args, (text) => output.write(`\n${text}\n${prompt}`));
+    const terminal = Deno.stdin.isTerminal();
+    // Made after connecting (so no typed line is lost), used by the push handler before that.
+    const ui: { rl?: Interface } = {};
+    let closed = false;
+    let busy = false;
+    // Pushes (sendSocketClients) show as they come: on a terminal above the line being typed,
+    // else on their own lines (then the prompt again when idle).
+    await using conn = await connectFromArgs(args, (text) => {
+      if (ui.rl !== undefined && terminal && !closed) {
+        output.write(`\r\x1b[2K${text}\n`);
+        ui.rl.prompt(true);
+      } else {
+        output.write(`\n${text}\n${busy ? "" : conn.prompt}`);
+      }
+    });
     // Console mode, but without the echo: the terminal already shows what was typed.
     await conn.send("<<<e>>>parSocket(<<<s>>>, { echo: false }); undefined");
-    const onInterrupt = () => void conn.interrupt().catch(() => {});
-    Deno.addSignalListener("SIGINT", onInterrupt);
+    // History is what was typed at a terminal, not piped input.
+    const path = terminal ? await historyFile(args) : undefined;
+    const history = await loadHistory(path);
+    const rl = ui.rl = createInterface({
+      input: process.stdin,
+      output: process.stdout,
+      terminal,
+      history,
+      historySize: HISTORY_SIZE,
+      removeHistoryDuplicates: true,
+      prompt: conn.prompt,
+    });
+    rl.on("close", () => closed = true);
+    const showPrompt = () => {
+      if (!terminal) return output.write(conn.prompt);
+      if (closed) return;
+      rl.setPrompt(conn.prompt);
+      rl.prompt();
+    };
+    const lines = rl[Symbol.asyncIterator]();
+    // Ctrl-C: interrupt a running evaluation; at the prompt, drop the line (and the pending
+    // lines of an unfinished block) and start afresh, like R's console and Deno's REPL.
+    rl.on("SIGINT", () => {
+      if (busy) return void conn.interrupt().catch(() => {});
+      output.write("^C\n");
+      rl.write("", { ctrl: true, name: "e" });
+      rl.write("", { ctrl: true, name: "u" });
+      (async () => {
+        // Inside an unfinished block, <<<esc>>> makes the server drop its pending lines.
+        if (conn.prompt.startsWith(":+")) await conn.interrupt().catch(() => {});
+        showPrompt();
+      })();
+    });
+    // Not on a terminal (piped input), Ctrl-C still reaches us as a signal.
+    const onSignal = () => void conn.interrupt().catch(() => {});
+    if (!terminal) Deno.addSignalListener("SIGINT", onSignal);
+    let saved = Promise.resolve();
+    let lastSaved = history[0];
     try {
-      prompt = conn.prompt;
-      output.write(prompt);
-      for await (const line of readLines(Deno.stdin.readable)) {
-        prompt = "";
-        const text = await conn.send(line);
+      showPrompt();
+      while (true) {
+        const next = await lines.next();
+        if (next.done) break;
+        const line: string = next.value;
+        if (path !== undefined && line.trim() !== "" && line !== lastSaved) {
+          lastSaved = line;
+          saved = saved.then(() => Deno.writeTextFile(path, line + "\n", { append: true }))
+            .catch(() => {});
+        }
+        busy = true;
+        let text: string;
+        try {
+          text = await conn.send(line);
+        } finally {
+          busy = false;
+        }
         if (text !== "") output.write(text + "\n");
-        prompt = conn.prompt;
-        output.write(prompt);
+        showPrompt();
       }
       output.write("\n");
     } finally {
-      Deno.removeSignalListener("SIGINT", onInterrupt);
+      if (!terminal) Deno.removeSignalListener("SIGINT", onSignal);
+      rl.close();
+      await saved;
     }
     return 0;
   },

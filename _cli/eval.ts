@@ -8,6 +8,7 @@
 import { connectEvalServer, type EvalConnection } from "../eval/mod.ts";
 import {
   type Command,
+  type Flag,
   netHost,
   type Output,
   type ParsedArgs,
@@ -17,15 +18,8 @@ import {
   UsageError,
 } from "./_common.ts";
 
-const HELP = `rsock eval — evaluate code on a running eval server and print the result
-
-Usage: rsock eval [--port 8888] [--hostname 127.0.0.1] [--name NAME] [--token-env VAR] 'CODE'
-
-  --port N          the server's port (default 8888, svSocket's)
-  --hostname H      the server's address (default 127.0.0.1)
-  --name NAME       client name (letters and digits): its settings persist on the server
-  --token-env VAR   read the server's token from environment variable VAR
-
+const NOTES =
+  `The code is the arguments, the contents of --file FILE, or standard input (with - or when piped).
 Prints what the server printed (console output, then the value). Exits 1 when the reply is an
 error (it starts with "Uncaught", "Error:" or "Interrupted:"), 2 on a usage error.
 
@@ -33,6 +27,22 @@ Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env).
 
 Server:  deno run --allow-net=127.0.0.1:8888 cli.ts serve --eval 8888
          or in R: svSocket::startSocketServer(8888)`;
+
+/** The flags `rsock eval` and `rsock console` share: where the server is and who we are. */
+export const CONNECTION_FLAGS: readonly Flag[] = [
+  { name: "port", short: "p", value: "N", help: "the server's port (default 8888, svSocket's)" },
+  { name: "hostname", value: "H", help: "the server's address (default 127.0.0.1)" },
+  {
+    name: "name",
+    value: "NAME",
+    help: "client name (letters and digits): its settings persist on the server",
+  },
+  {
+    name: "token-env",
+    value: "VAR",
+    help: "read the server's token from environment variable VAR",
+  },
+];
 
 /** True when a reply reports an error rather than a result. */
 export function isErrorReply(text: string): boolean {
@@ -71,22 +81,52 @@ export async function connectFromArgs(
   });
 }
 
+/**
+ * The code to evaluate: the arguments, `--file FILE`, or standard input (`-`, or no argument
+ * when input is piped: `echo 1+1 | rsock eval`), as `Rscript` and `deno eval` users expect.
+ */
+async function codeFrom(args: ParsedArgs): Promise<string> {
+  const file = stringFlag(args, "file");
+  const words = args.positionals;
+  if (file !== undefined) {
+    if (words.length > 0) throw new UsageError("give the code once: 'CODE', - or --file FILE");
+    await requirePermissions([{ name: "read", path: file }]);
+    return await Deno.readTextFile(file);
+  }
+  if (
+    (words.length === 1 && words[0] === "-") || (words.length === 0 && !Deno.stdin.isTerminal())
+  ) {
+    const code = await new Response(Deno.stdin.readable).text();
+    if (code.trim() !== "") return code;
+    throw new UsageError("expected the CODE to evaluate; standard input was empty");
+  }
+  if (words.length === 0) {
+    throw new UsageError(
+      "expected the CODE to evaluate ('CODE', - for standard input, or --file FILE)",
+    );
+  }
+  return words.join(" ");
+}
+
 /** The `eval` subcommand. */
 export const evalCommand: Command = {
   name: "eval",
   summary: "evaluate code on a running eval server (rsock's or R svSocket's)",
-  help: HELP,
-  positionals: true,
-  options: {
-    port: { type: "string", short: "p" },
-    hostname: { type: "string" },
-    name: { type: "string" },
-    "token-env": { type: "string" },
-  },
+  synopsis: "['CODE' | -]",
+  flags: [
+    ...CONNECTION_FLAGS,
+    {
+      name: "file",
+      short: "f",
+      value: "FILE",
+      help: "evaluate the code in FILE (like Rscript FILE, deno run FILE)",
+    },
+  ],
+  notes: NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
-    if (args.positionals.length === 0) throw new UsageError("expected the CODE to evaluate");
+    const code = await codeFrom(args);
     await using conn = await connectFromArgs(args);
-    const text = await conn.send(args.positionals.join(" "));
+    const text = await conn.send(code);
     if (isErrorReply(text)) {
       output.error(text);
       return 1;

@@ -25,21 +25,8 @@ import {
   untilStopped,
 } from "./_common.ts";
 
-const HELP = `rsock listen — print messages sent to a TCP port or Unix socket
-
-Usage: rsock listen [--port 6000] [--hostname 127.0.0.1] [--unix PATH] [--lines] [--once]
-                    [--timestamps] [--raw] [--max-bytes N]
-
-  --port N          TCP port to listen on (default 6000; 0 picks a free one)
-  --hostname H      address to bind (default 127.0.0.1, loopback only)
-  --unix PATH       listen on a Unix socket instead of TCP
-  --lines           newline framing: one message per line (default: each read as it comes)
-  --once            serve one client and exit when it closes (like R's make.socket server)
-  --timestamps      prefix each message with its arrival time (ISO 8601)
-  --raw             print the bytes exactly as received, without client tags
-  --max-bytes N     largest line accepted with --lines (default 1048576)
-
-Each message is printed as "[CLIENT] text". Lines of the form "#progress DONE/TOTAL LABEL"
+const NOTES =
+  `Each message is printed as "[CLIENT] text". Lines of the form "#progress DONE/TOTAL LABEL"
 are drawn as a live progress bar on a terminal and printed as plain lines otherwise.
 Connections and errors are reported on standard error.
 
@@ -51,18 +38,29 @@ R client:  s <- make.socket("localhost", 6000); write.socket(s, "hello\\n"); clo
 export const listenCommand: Command = {
   name: "listen",
   summary: "print messages that clients send to a TCP port or Unix socket",
-  help: HELP,
-  positionals: false,
-  options: {
-    port: { type: "string", short: "p" },
-    hostname: { type: "string" },
-    unix: { type: "string" },
-    lines: { type: "boolean" },
-    once: { type: "boolean" },
-    timestamps: { type: "boolean" },
-    raw: { type: "boolean" },
-    "max-bytes": { type: "string" },
-  },
+  synopsis: "",
+  flags: [
+    {
+      name: "port",
+      short: "p",
+      value: "N",
+      help: "TCP port to listen on (default 6000; 0 picks a free one)",
+    },
+    { name: "hostname", value: "H", help: "address to bind (default 127.0.0.1, loopback only)" },
+    { name: "unix", value: "PATH", help: "listen on a Unix socket instead of TCP" },
+    {
+      name: "lines",
+      help: "newline framing: one message per line (default: each read as it comes)",
+    },
+    {
+      name: "once",
+      help: "serve one client and exit when it closes (like R's make.socket server)",
+    },
+    { name: "timestamps", help: "prefix each message with its arrival time (ISO 8601)" },
+    { name: "raw", help: "print the bytes exactly as received, without client tags" },
+    { name: "max-bytes", value: "N", help: "largest line accepted with --lines (default 1048576)" },
+  ],
+  notes: NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
     const port = parsePort(stringFlag(args, "port"), 6000);
     const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
@@ -119,11 +117,21 @@ export interface PrinterOptions {
   readonly prefix?: string;
 }
 
-/** Prints server events; keeps a progress bar on the current terminal line when it can. */
+/**
+ * Prints server events. On a terminal, progress reports are live bars kept below the log, one
+ * per label across connections, so `rsock send --progress i/N` run once per step (a connection
+ * each) moves one bar; a client that only reports progress shows as its bar, without
+ * connect/disconnect lines. A finished bar stays in the log.
+ */
 export class Printer {
   readonly #output: Output;
   readonly #options: PrinterOptions;
-  #barOpen = false;
+  /** Live bars by label, in the order they appeared. */
+  readonly #bars = new Map<string, string>();
+  /** How many bar lines are on the screen below the log. */
+  #drawn = 0;
+  /** Status lines held back until the client sends more than progress (terminal only). */
+  readonly #held = new Map<number, string>();
 
   constructor(output: Output, options: PrinterOptions) {
     this.#output = output;
@@ -133,68 +141,94 @@ export class Printer {
   print(event: SocketEvent): void {
     const { client } = event;
     switch (event.type) {
-      case "connect":
-        this.#status(
-          `rsock: ${this.#tag}client ${client.id} connected from ${client.remoteAddress}`,
-        );
+      case "connect": {
+        const line =
+          `rsock: ${this.#tag}client ${client.id} connected from ${client.remoteAddress}`;
+        if (this.#output.isTerminal && !this.#options.raw) this.#held.set(client.id, line);
+        else this.#status(line);
         return;
+      }
       case "disconnect":
+        // A client that only drew its bar leaves no trace but the bar.
+        if (this.#held.delete(client.id)) return;
         this.#status(`rsock: ${this.#tag}client ${client.id} disconnected`);
         return;
       case "error":
+        this.#release(client.id);
         this.#status(`rsock: ${event.error.message}`);
         return;
       case "message":
         if (this.#options.raw) {
-          this.#closeBar();
-          this.#output.write(event.message.text);
+          this.#above(() => this.#output.write(event.message.text));
           return;
         }
         for (const line of splitLines(event.message.text)) this.#line(client, line);
     }
   }
 
+  /** Leaves the live bars on the screen as they are, ending their block. */
   finish(): void {
-    this.#closeBar();
+    this.#bars.clear();
+    this.#drawn = 0;
+    this.#held.clear();
   }
 
   get #tag(): string {
     return this.#options.prefix ?? "";
   }
 
-  #line(client: SocketClient, line: string): void {
-    const stamp = (this.#options.timestamps ? new Date().toISOString() + " " : "") +
+  #stamp(): string {
+    return (this.#options.timestamps ? new Date().toISOString() + " " : "") +
       (this.#options.prefix ?? "");
+  }
+
+  #line(client: SocketClient, line: string): void {
     const progress = parseProgress(line);
     if (progress !== undefined && this.#output.isTerminal) {
+      const bar = `${this.#stamp()}${renderProgressBar(progress)}`;
       const complete = progress.total > 0 && progress.done >= progress.total;
-      this.#output.write(`\r\x1b[2K${stamp}[${client.id}] ${renderProgressBar(progress)}`);
-      this.#barOpen = !complete;
-      if (complete) this.#output.write("\n");
+      if (complete) {
+        // Finished: it leaves the live block and stays in the log.
+        this.#bars.delete(progress.label);
+        this.#above(() => this.#output.write(bar + "\n"));
+      } else {
+        this.#bars.set(progress.label, bar);
+        this.#above(() => {});
+      }
       return;
     }
-    this.#closeBar();
+    this.#release(client.id);
     if (progress !== undefined) {
       const percent = progress.total > 0
         ? ` (${Math.floor(Math.min(1, progress.done / progress.total) * 100)}%)`
         : "";
       const count = progress.total > 0 ? `${progress.done}/${progress.total}` : `${progress.done}`;
       const label = progress.label === "" ? "" : ` ${progress.label}`;
-      this.#output.write(`${stamp}[${client.id}] progress ${count}${percent}${label}\n`);
+      this.#output.write(`${this.#stamp()}[${client.id}] progress ${count}${percent}${label}\n`);
       return;
     }
-    this.#output.write(`${stamp}[${client.id}] ${line}\n`);
+    this.#above(() => this.#output.write(`${this.#stamp()}[${client.id}] ${line}\n`));
+  }
+
+  /** The client sent more than progress: its held connect line is printed after all. */
+  #release(id: number): void {
+    const held = this.#held.get(id);
+    if (held === undefined) return;
+    this.#held.delete(id);
+    this.#status(held);
   }
 
   #status(line: string): void {
-    this.#closeBar();
-    this.#output.error(line);
+    this.#above(() => this.#output.error(line));
   }
 
-  #closeBar(): void {
-    if (!this.#barOpen) return;
-    this.#barOpen = false;
-    this.#output.write("\n");
+  /** Writes above the live bars: erase them, write, draw them again. */
+  #above(write: () => void): void {
+    if (this.#drawn > 0) this.#output.write(`\x1b[${this.#drawn}A\x1b[0J`);
+    write();
+    const bars = [...this.#bars.values()];
+    if (bars.length > 0) this.#output.write(bars.map((bar) => bar + "\n").join(""));
+    this.#drawn = bars.length;
   }
 }
 

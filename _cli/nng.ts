@@ -311,6 +311,8 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
       dial,
       tls,
       surveyTime,
+      // A subscriber or worker started before its peer waits for it, as nanonext dials.
+      retryFirstDial: true,
       ...(role === "sub"
         ? { subscribe: list(args, "topic").length > 0 ? list(args, "topic") : "" }
         : {}),

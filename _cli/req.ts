@@ -20,6 +20,7 @@ import {
 
 import {
   type Command,
+  type Flag,
   type Needed,
   netHost,
   type Output,
@@ -41,16 +42,64 @@ export function endpointNeeds(url: string, flag: string): { endpoint: Endpoint; 
   }
   const needs: Needed[] = endpoint.transport !== "ipc"
     ? [{ name: "net", host: netHost(endpoint.hostname, endpoint.port) }]
-    : [{ name: "read", path: endpoint.path }, { name: "write", path: endpoint.path }];
+    : [
+      { name: "read", path: endpoint.path },
+      { name: "write", path: endpoint.path },
+      // Deno 2.9 also gates a Unix socket as net: --allow-net=unix:/path.
+      { name: "net", host: `unix:${endpoint.path}` },
+    ];
   return { endpoint, needs };
 }
 
-function modes(args: ParsedArgs): { sendMode: SendMode; recvMode: RecvMode } {
+/** `--dial URL` and `--listen URL`, as nngcat spells them. */
+function endpointFlags(how: "dial" | "listen"): Flag[] {
+  const other = how === "dial" ? "listen" : "dial";
+  return [
+    {
+      name: "dial",
+      value: "URL",
+      help: `connect to URL${how === "dial" ? " (what URL alone does)" : ""}`,
+    },
+    {
+      name: "listen",
+      value: "URL",
+      help: `listen on URL${how === "listen" ? " (what URL alone does)" : ""}` +
+        (other === "listen" ? ", for a peer that dials in" : ""),
+    },
+  ];
+}
+
+/** The one endpoint: `URL` (dialed or listened on, as `how` says), `--dial URL` or `--listen URL`. */
+function endpointOf(
+  args: ParsedArgs,
+  how: "dial" | "listen",
+): { url: string; how: "dial" | "listen" } {
+  const [url, ...extra] = args.positionals;
+  const given: { url: string; how: "dial" | "listen" }[] = [];
+  if (url !== undefined) given.push({ url, how });
+  const dial = stringFlag(args, "dial");
+  if (dial !== undefined) given.push({ url: dial, how: "dial" });
+  const listen = stringFlag(args, "listen");
+  if (listen !== undefined) given.push({ url: listen, how: "listen" });
+  if (given.length !== 1 || extra.length > 0) {
+    throw new UsageError("give exactly one endpoint: URL, --dial URL or --listen URL");
+  }
+  return given[0]!;
+}
+
+/**
+ * The send and receive modes. `req` passes `rawIn: true`: an explicit `--send-mode raw` means a
+ * byte-level peer (nngcat, rsock serve), so raw bytes are expected back unless told otherwise.
+ */
+function modes(args: ParsedArgs, options: { sendDefault?: SendMode; rawIn?: boolean } = {}): {
+  sendMode: SendMode;
+  recvMode: RecvMode;
+} {
   try {
-    return {
-      sendMode: checkSendMode(stringFlag(args, "send-mode") ?? "serial"),
-      recvMode: checkRecvMode(stringFlag(args, "recv-mode") ?? "serial"),
-    };
+    const explicit = stringFlag(args, "send-mode");
+    const sendMode = checkSendMode(explicit ?? options.sendDefault ?? "serial");
+    const recvDefault = options.rawIn && explicit === "raw" ? "raw" : "serial";
+    return { sendMode, recvMode: checkRecvMode(stringFlag(args, "recv-mode") ?? recvDefault) };
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
@@ -60,52 +109,145 @@ function show(value: unknown): string {
   return typeof value === "string" ? value : Deno.inspect(value, { depth: 8, colors: false });
 }
 
-const REQ_HELP =
-  `rsock req — send one request to a REP server (NNG, nanonext, rsock) and print the reply
+/** How `rsock req` prints a reply that is bytes, after nngcat's `--format`. */
+const FORMATS = ["text", "ascii", "quoted", "hex", "raw"] as const;
+type Format = typeof FORMATS[number];
 
-Usage: rsock req URL [--data TEXT | --file F] [--send-mode serial|raw] [--recv-mode MODE]
-                     [--timeout MS]
+function formatOf(args: ParsedArgs): Format {
+  const chosen = FORMATS.filter((format) => format !== "text" && args.values[format] === true);
+  const named = stringFlag(args, "format");
+  if (named !== undefined) {
+    if (!(FORMATS as readonly string[]).includes(named)) {
+      throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, got "${named}"`);
+    }
+    chosen.push(named as Format);
+  }
+  if (new Set(chosen).size > 1) {
+    throw new UsageError(`give one output format, got ${chosen.map((f) => `--${f}`).join(" ")}`);
+  }
+  return chosen[0] ?? "text";
+}
 
-  URL               tcp://host:port, ipc:///path or ws://host:port/path (dialed)
-  --data TEXT       the request: in serial mode an R string, in raw mode the UTF-8 bytes
-  --file F          the request is the bytes of file F (raw mode) — "-" reads standard input
-  --send-mode M     serial (R serialization, default) or raw
-  --recv-mode M     serial (default), character, complex, double, integer, logical, numeric,
-                    raw, string
-  --timeout MS      give up after MS milliseconds (default 10000)
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-Exits 1 when the server answered its error reply (a NUL byte) or did not answer in time.
+/** One byte as C writes it in a string literal. */
+function escaped(byte: number): string {
+  const named: Record<number, string> = {
+    0x0a: "\\n",
+    0x0d: "\\r",
+    0x09: "\\t",
+    0x22: '\\"',
+    0x5c: "\\\\",
+  };
+  if (named[byte] !== undefined) return named[byte];
+  return byte >= 0x20 && byte < 0x7f
+    ? String.fromCharCode(byte)
+    : `\\x${byte.toString(16).padStart(2, "0")}`;
+}
 
-Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH; --file: --allow-read=F)
+/**
+ * Bytes as `format` shows them: `text` is the UTF-8 text when the bytes are valid UTF-8 and
+ * the quoted form otherwise; `ascii`, `quoted`, `hex` and `raw` are nngcat's formats.
+ */
+export function formatBytes(bytes: Uint8Array, format: Format): string | Uint8Array {
+  switch (format) {
+    case "raw":
+      return bytes;
+    case "ascii":
+      return String.fromCharCode(...bytes.map((b) => b >= 0x20 && b < 0x7f ? b : 0x2e)) + "\n";
+    case "hex":
+      return `"${[...bytes].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("")}"\n`;
+    case "quoted":
+      return `"${[...bytes].map(escaped).join("")}"\n`;
+    case "text":
+      try {
+        return strictUtf8.decode(bytes) + "\n";
+      } catch {
+        return formatBytes(bytes, "quoted");
+      }
+  }
+}
+
+/**
+ * Receive modes in which a 1-byte reply cannot be a value, so it is the REP's error reply
+ * (nanonext's error byte is uninitialised, so any 1-byte reply): a serialized value is longer,
+ * and doubles, integers, complexes and logicals are 4 to 16 bytes each. In `raw`, `string` and
+ * `character` a 1-byte reply is a value like any other.
+ */
+const ERROR_BYTE_MODES: readonly RecvMode[] = [
+  "serial",
+  "double",
+  "integer",
+  "numeric",
+  "complex",
+  "logical",
+];
+
+const REQ_NOTES =
+  `URL is tcp://host:port, ipc:///path or ws://host:port/path; dialed unless --listen.
+With --send-mode raw, raw bytes are expected back unless --recv-mode says otherwise (a --file
+request is sent raw, and its reply read as serial, unless told otherwise).
+Exits 1 when the server did not answer in time, or answered its error reply: a 1-byte reply in
+--recv-mode serial, double, integer, numeric, complex or logical, where it cannot be a value.
+
+Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH
+             --allow-net=unix:PATH; --file: --allow-read=F)
 
   rsock req tcp://127.0.0.1:5555 --data 'x + 1'                   # a string, R-serialized
   rsock req tcp://127.0.0.1:5555 --data ping --send-mode raw --recv-mode string`;
+
+const RECV_MODES = "serial (default), character, complex, double, integer, logical, numeric,\n" +
+  "raw, string";
 
 /** The `req` subcommand. */
 export const reqCommand: Command = {
   name: "req",
   summary: "send one request to a REP server (NNG, nanonext) and print the reply",
-  help: REQ_HELP,
-  positionals: true,
-  options: {
-    data: { type: "string", short: "D" },
-    file: { type: "string", short: "F" },
-    "send-mode": { type: "string" },
-    "recv-mode": { type: "string" },
-    timeout: { type: "string" },
-  },
+  synopsis: "[URL]",
+  flags: [
+    ...endpointFlags("dial"),
+    {
+      name: "data",
+      short: "D",
+      value: "TEXT",
+      help: "the request: in serial mode an R string, in raw mode the UTF-8 bytes",
+    },
+    {
+      name: "file",
+      short: "F",
+      value: "F",
+      help: 'the request is the bytes of file F (raw mode) — "-" reads standard input',
+    },
+    { name: "send-mode", value: "M", help: "serial (R serialization, default) or raw" },
+    { name: "recv-mode", value: "M", help: RECV_MODES },
+    { name: "timeout", value: "MS", help: "give up after MS milliseconds (default 10000)" },
+    {
+      name: "format",
+      value: "F",
+      help: "how a reply of bytes is printed: text (default: UTF-8 text, else quoted),\n" +
+        "ascii, quoted, hex or raw (the bytes as they are), as nngcat's formats",
+    },
+    { name: "ascii", short: "A", help: "--format ascii: printable ASCII, other bytes as ." },
+    { name: "quoted", short: "Q", help: '--format quoted: a C string, "a\\x00b"' },
+    { name: "hex", help: '--format hex: every byte as \\xNN, "\\x61\\x00"' },
+    { name: "raw", help: "--format raw: the bytes as they are, no newline" },
+  ],
+  notes: REQ_NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
-    const [url, ...extra] = args.positionals;
-    if (url === undefined || extra.length > 0) throw new UsageError("expected exactly one URL");
+    const { url, how } = endpointOf(args, "dial");
     const data = stringFlag(args, "data");
     const file = stringFlag(args, "file");
     if ((data === undefined) === (file === undefined)) {
       throw new UsageError("give the request with either --data TEXT or --file F");
     }
-    let { sendMode, recvMode } = modes(args);
-    if (file !== undefined && stringFlag(args, "send-mode") === undefined) sendMode = "raw";
+    // A file is bytes: raw unless told otherwise.
+    const { sendMode, recvMode } = modes(args, {
+      sendDefault: file !== undefined ? "raw" : "serial",
+      rawIn: true,
+    });
+    const format = formatOf(args);
     const timeout = parsePositiveInteger(stringFlag(args, "timeout"), 10_000, "--timeout");
-    const { needs } = endpointNeeds(url, "URL");
+    const { needs } = endpointNeeds(url, how === "dial" ? "--dial" : "--listen");
     if (file !== undefined && file !== "-") needs.push({ name: "read", path: file });
     await requirePermissions(needs);
     let body: unknown;
@@ -116,14 +258,20 @@ export const reqCommand: Command = {
     } else {
       body = sendMode === "raw" ? new TextEncoder().encode(data) : data;
     }
-    await using req = await socket("req", { dial: url });
+    await using req = await socket("req", { [how]: url });
     const answer = await request(req, body, { sendMode, recvMode, timeout });
-    if (isNulByte(answer) && recvMode !== "raw") {
-      output.error("rsock req: the server answered its error reply (a NUL byte)");
+    if (isNulByte(answer) && ERROR_BYTE_MODES.includes(recvMode)) {
+      output.error(
+        `rsock req: the server answered its error reply (1 byte, like nanonext's NUL byte; ` +
+          `no --recv-mode ${recvMode} value is 1 byte)`,
+      );
       return 1;
     }
-    if (answer instanceof Uint8Array && recvMode === "raw") {
-      Deno.stdout.writeSync(answer);
+    if (answer instanceof Uint8Array) {
+      const shown = formatBytes(answer, format);
+      if (typeof shown === "string") output.write(shown);
+      else if (output.writeBytes !== undefined) output.writeBytes(shown);
+      else output.write(new TextDecoder().decode(shown));
       return 0;
     }
     output.write(show(answer) + "\n");
@@ -131,22 +279,12 @@ export const reqCommand: Command = {
   },
 };
 
-const REP_HELP = `rsock rep — serve requests on a REP socket with a JavaScript function
-
-Usage: rsock rep URL --execute 'JS FUNCTION' [--recv-mode MODE] [--send-mode serial|raw]
-                     [--count N] [--concurrency N]
-
-  URL               tcp://host:port, ipc:///path or ws://host:port/path (listened on)
-  --execute SRC     a function's source, called with each request's value, e.g. '(x) => x + 1'
-  --recv-mode M     how requests are read (default serial)
-  --send-mode M     how replies are sent (default serial)
-  --count N         stop after N requests (default: serve until Ctrl-C / SIGTERM)
-  --borrow-buffers  with --recv-mode raw: reuse a request's buffer once its reply is sent
-                    (faster for large messages; the function must not keep its argument)
-
+const REP_NOTES =
+  `URL is tcp://host:port, ipc:///path or ws://host:port/path; listened on unless --dial.
 A request whose execute throws gets the NUL-byte error reply; the server goes on.
 
-Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH)
+Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH
+             --allow-net=unix:PATH)
 
   rsock rep tcp://127.0.0.1:5555 --execute '(x) => x * 2'
   # R: library(nanonext); s <- socket("req", dial = "tcp://127.0.0.1:5555"); call_aio(request(context(s), 21))$data`;
@@ -155,18 +293,31 @@ Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH)
 export const repCommand: Command = {
   name: "rep",
   summary: "serve requests on a REP socket with a JavaScript function",
-  help: REP_HELP,
-  positionals: true,
-  options: {
-    execute: { type: "string", short: "e" },
-    "send-mode": { type: "string" },
-    "recv-mode": { type: "string" },
-    count: { type: "string" },
-    "borrow-buffers": { type: "boolean" },
-  },
+  synopsis: "[URL]",
+  flags: [
+    ...endpointFlags("listen"),
+    {
+      name: "execute",
+      short: "e",
+      value: "SRC",
+      help: "a function's source, called with each request's value, e.g. '(x) => x + 1'",
+    },
+    { name: "recv-mode", value: "M", help: "how requests are read (default serial)" },
+    { name: "send-mode", value: "M", help: "how replies are sent (default serial)" },
+    {
+      name: "count",
+      value: "N",
+      help: "stop after N requests (default: serve until Ctrl-C / SIGTERM)",
+    },
+    {
+      name: "borrow-buffers",
+      help: "with --recv-mode raw: reuse a request's buffer once its reply is sent\n" +
+        "(faster for large messages; the function must not keep its argument)",
+    },
+  ],
+  notes: REP_NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
-    const [url, ...extra] = args.positionals;
-    if (url === undefined || extra.length > 0) throw new UsageError("expected exactly one URL");
+    const { url, how } = endpointOf(args, "listen");
     const source = stringFlag(args, "execute");
     if (source === undefined) throw new UsageError("--execute 'JS FUNCTION' is required");
     let execute: unknown;
@@ -187,17 +338,21 @@ export const repCommand: Command = {
     const count = countFlag === undefined
       ? Infinity
       : parsePositiveInteger(countFlag, 1, "--count");
-    const { needs } = endpointNeeds(url, "URL");
+    const { needs } = endpointNeeds(url, how === "dial" ? "--dial" : "--listen");
     await requirePermissions(needs);
     const stop = untilStopped();
     const controller = new AbortController();
     stop.promise.then(() => controller.abort());
     try {
       await using rep = await socket("rep", {
-        listen: url,
+        [how]: url,
         onError: (error) => output.error(`rsock rep: ${error.message}`),
       });
-      output.error(`rsock rep: serving on ${rep.urls[0]}`);
+      output.error(
+        how === "listen"
+          ? `rsock rep: serving on ${rep.urls[0]}`
+          : `rsock rep: serving, dialed to ${url}`,
+      );
       const ctx = rep.context();
       for (let served = 0; served < count && !controller.signal.aborted; served++) {
         try {

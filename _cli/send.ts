@@ -17,17 +17,8 @@ import {
   UsageError,
 } from "./_common.ts";
 
-const HELP = `rsock send — send messages to a listening TCP port or Unix socket
-
-Usage: rsock send [--port 6000] [--hostname localhost] [--unix PATH] [MESSAGE…]
-       rsock send [--port 6000] --progress DONE/TOTAL [LABEL]
-
-  --port N          TCP port to connect to (default 6000)
-  --hostname H      host to connect to (default localhost)
-  --unix PATH       connect to a Unix socket instead of TCP
-  --progress D/T    send one progress report ("#progress D/T LABEL")
-
-Each MESSAGE is sent as one line. With no MESSAGE, standard input is sent line by line as it
+const NOTES =
+  `Each MESSAGE is sent as one line. With no MESSAGE, standard input is sent line by line as it
 arrives (so "tail -f app.log | rsock send" relays a log).
 
 Permissions: --allow-net=HOST:PORT (or --allow-read=PATH --allow-write=PATH with --unix).
@@ -38,14 +29,18 @@ R server:  s <- make.socket(port = 6000, server = TRUE); repeat print(read.socke
 export const sendCommand: Command = {
   name: "send",
   summary: "send messages (arguments or standard input) to a listening socket",
-  help: HELP,
-  positionals: true,
-  options: {
-    port: { type: "string", short: "p" },
-    hostname: { type: "string" },
-    unix: { type: "string" },
-    progress: { type: "string" },
-  },
+  synopsis: "[MESSAGE…]",
+  flags: [
+    { name: "port", short: "p", value: "N", help: "TCP port to connect to (default 6000)" },
+    { name: "hostname", value: "H", help: "host to connect to (default localhost)" },
+    { name: "unix", value: "PATH", help: "connect to a Unix socket instead of TCP" },
+    {
+      name: "progress",
+      value: "D/T",
+      help: 'send one progress report ("#progress D/T LABEL"), MESSAGE words as its LABEL',
+    },
+  ],
+  notes: NOTES,
   async run(args: ParsedArgs, _output: Output): Promise<number> {
     const port = parsePort(stringFlag(args, "port"), 6000);
     const hostname = stringFlag(args, "hostname") ?? "localhost";

@@ -8,11 +8,20 @@
 import { createSession, type EvalSession, startEvalServer } from "../eval/mod.ts";
 import { listen, type SocketServer } from "../socket/mod.ts";
 import { serveConsole } from "../ws/mod.ts";
-import { type Context, recv, send, socket as spSocket } from "../reqrep/mod.ts";
+import {
+  type Context,
+  recv,
+  send,
+  serialize,
+  simplify,
+  socket as spSocket,
+  unserialize,
+} from "../reqrep/mod.ts";
 import { endpointNeeds } from "./req.ts";
 import {
   booleanFlag,
   type Command,
+  listening,
   type Needed,
   netHost,
   type Output,
@@ -33,16 +42,17 @@ const DEFAULT_REP_URL = "tcp://127.0.0.1:5555";
 const HELP = `rsock serve — one session, reachable from a terminal, R and any TCP client
 
 Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--socket PORT] [--hostname H]
-                   [--token-env VAR | --token T] [--tls-cert FILE --tls-key FILE] [--worker]
-                   [--timeout MS]
+                   [--token-env VAR | --token T] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]
+                   [--worker] [--timeout MS]
 
   --eval [PORT]     the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})
   --ws [PORT]       the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})
   --rep [URL]       an NNG REP endpoint (default ${DEFAULT_REP_URL}): a request is code, the
                     reply its value — R-serialized for an R-serialized request (nanonext),
-                    else the printed text (nngcat). Loopback or ipc only, unless it is
-                    tls+tcp://0.0.0.0:P with --tls-cert, --tls-key and --tls-ca: then only
-                    peers whose certificate that CA signed get in.
+                    else the printed text (nngcat). Loopback or ipc only (NNG has no auth),
+                    unless it is tls+tcp://0.0.0.0:P with --tls-cert, --tls-key and --tls-ca:
+                    then only peers whose certificate that CA signed get in. With a token:
+                    ipc:// (socket file mode 0600) or such tls+tcp only, not started by default.
   --socket PORT     also listen for plain messages (rsock send, R write.socket) and print them
   --hostname H      address to bind (default 127.0.0.1). Any other address needs a token.
   --token-env VAR   clients must send the token in environment variable VAR as their first line
@@ -111,12 +121,28 @@ export const serveCommand: Command = {
     const wsPort = all || wsFlag !== undefined
       ? parsePort(wsFlag || undefined, DEFAULT_WS_PORT, "--ws")
       : undefined;
-    const repUrl = all || repFlag !== undefined ? (repFlag || DEFAULT_REP_URL) : undefined;
+    const tokenGiven = stringFlag(args, "token-env") !== undefined ||
+      stringFlag(args, "token") !== undefined;
+    // SP has no authentication: with a token, only an owner-only ipc:// file keeps the REP door
+    // from running code for a peer the eval door would refuse. The default set then leaves it out.
+    const repUrl = repFlag !== undefined
+      ? (repFlag || DEFAULT_REP_URL)
+      : all && !tokenGiven
+      ? DEFAULT_REP_URL
+      : undefined;
     const rep = repUrl === undefined ? undefined : endpointNeeds(repUrl, "--rep");
     const caFile = stringFlag(args, "tls-ca");
     // Client certificates signed by --tls-ca are the one authentication an SP peer can give.
     const certified = rep?.endpoint.transport === "tls+tcp" && caFile !== undefined &&
       stringFlag(args, "tls-cert") !== undefined && stringFlag(args, "tls-key") !== undefined;
+    if (rep !== undefined && tokenGiven && rep.endpoint.transport !== "ipc" && !certified) {
+      throw new UsageError(
+        `--rep ${repUrl}: with a token, the REP endpoint listens on ipc:// only — NNG's SP ` +
+          "has no authentication, so anyone who can connect to it could run code without the " +
+          "token; use e.g. --rep ipc:///tmp/rsock.ipc (its socket file is created owner-only), " +
+          "or tls+tcp:// with --tls-cert, --tls-key and --tls-ca (client certificates)",
+      );
+    }
     if (
       rep !== undefined && rep.endpoint.transport !== "ipc" && !isLoopback(rep.endpoint.hostname) &&
       !certified
@@ -158,6 +184,8 @@ export const serveCommand: Command = {
     if (evalPort !== undefined) needs.push({ name: "net", host: netHost(hostname, evalPort) });
     if (wsPort !== undefined) needs.push({ name: "net", host: netHost(hostname, wsPort) });
     if (rep !== undefined) needs.push(...rep.needs);
+    // An owner-only ipc:// file is made under a narrowed umask, which Deno gates as sys.
+    if (rep?.endpoint.transport === "ipc") needs.push({ name: "sys" });
     if (socketPort !== undefined) needs.push({ name: "net", host: netHost(hostname, socketPort) });
     if (tokenVariable !== undefined) needs.push({ name: "env", variable: tokenVariable });
     if (certFile !== undefined) needs.push({ name: "read", path: certFile });
@@ -184,7 +212,8 @@ export const serveCommand: Command = {
         `rsock serve: one session (${worker ? "worker" : "in-process"}), pid ${Deno.pid}`,
       ];
       if (evalPort !== undefined) {
-        const evalServer = await startEvalServer({
+        const where = { address: netHost(hostname, evalPort), flag: "--eval PORT" };
+        const evalServer = await listening(where, startEvalServer, {
           port: evalPort,
           hostname,
           session,
@@ -196,12 +225,14 @@ export const serveCommand: Command = {
         banner.push(
           `  eval     ${tls ? "tls" : "tcp"}://${netHost(hostname, port)}`,
           `           rsock console --port ${port}    rsock eval --port ${port} 'x'`,
-          `           R: con <- socketConnection("${hostname}", ${port}); ` +
+          // blocking = TRUE: a non-blocking connection's readLines returns character(0) at once.
+          `           R: con <- socketConnection("${hostname}", ${port}, blocking = TRUE); ` +
             `cat("x\\n", file = con); readLines(con, 1)`,
         );
       }
       if (wsPort !== undefined) {
-        const consoleServer = serveConsole({
+        const where = { address: netHost(hostname, wsPort), flag: "--ws PORT" };
+        const consoleServer = await listening(where, serveConsole, {
           session,
           port: wsPort,
           hostname,
@@ -213,8 +244,11 @@ export const serveCommand: Command = {
       if (repUrl !== undefined) {
         const evaluating = session;
         const repTransport = rep?.endpoint.transport;
-        const repSocket = await spSocket("rep", {
+        const where = { address: repUrl, flag: "--rep URL" };
+        const repSocket = await listening(where, spSocket.bind(null, "rep"), {
           listen: repUrl,
+          // Only this user may connect to an ipc:// door (NNG's ipc permissions option).
+          ipcPermissions: 0o600,
           ...(tls !== undefined && (repTransport === "tls+tcp" || repTransport === "wss")
             ? {
               tls: {
@@ -228,7 +262,16 @@ export const serveCommand: Command = {
         const stopRep = new AbortController();
         const loops = Array.from(
           { length: 4 },
-          () => answerRequests(repSocket.context(), evaluating, stopRep.signal),
+          () =>
+            answerRequests(
+              repSocket.context(),
+              evaluating,
+              stopRep.signal,
+              (error) =>
+                output.error(
+                  `rsock serve: rep: ${error instanceof Error ? error.message : String(error)}`,
+                ),
+            ),
         );
         closers.push(async () => {
           stopRep.abort();
@@ -242,9 +285,13 @@ export const serveCommand: Command = {
             `call_aio(request(context(s), "x + 1"))$data`,
         );
       }
+      if (repUrl === undefined && all) {
+        banner.push("  rep      off: with a token, only --rep ipc:///PATH (owner-only) is served");
+      }
       let relay: SocketServer | undefined;
       if (socketPort !== undefined) {
-        relay = listen({ port: socketPort, hostname, framing: "line" });
+        const where = { address: netHost(hostname, socketPort), flag: "--socket PORT" };
+        relay = await listening(where, listen, { port: socketPort, hostname, framing: "line" });
         const server = relay;
         closers.push(() => server.close());
         banner.push(
@@ -275,42 +322,79 @@ export const serveCommand: Command = {
 };
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// Fatal: a request that is not R serialization is code only if it is really text.
+const strictText = new TextDecoder("utf-8", { fatal: true });
+// nanonext's error reply, R-serialized (is_nul_byte() is TRUE), and the same byte plain.
+const SERIAL_ERROR_REPLY = serialize(new Uint8Array([0]));
+const RAW_ERROR_REPLY = new Uint8Array([0]);
+// "A\n", "B\n", "X\n" (R's formats) and 0x07 (nanonext's header).
+const SERIAL_FIRST_BYTES = new Set([0x41, 0x42, 0x58, 0x07]);
+
+/** The reply to one REP request, as bytes for the wire. */
+async function answerRequest(bytes: Uint8Array, session: EvalSession): Promise<Uint8Array> {
+  // What nanonext sends: R serialization, maybe behind its 0x07 header. Bytes that only start
+  // like it (`Array.from(…)`, `B…`, `X…`) fall through to the plain-text rule.
+  let request: unknown;
+  let serial = false;
+  if (bytes.length > 12 && SERIAL_FIRST_BYTES.has(bytes[0]!)) {
+    try {
+      request = simplify(unserialize(bytes));
+      serial = true;
+    } catch {
+      // not R serialization after all
+    }
+  }
+  if (serial) {
+    if (typeof request !== "string") return SERIAL_ERROR_REPLY;
+    const result = await session.evaluate(request);
+    if (result.error) return SERIAL_ERROR_REPLY;
+    try {
+      return serialize((result.value ?? null) as Parameters<typeof serialize>[0]);
+    } catch {
+      return serialize(result.text); // not an R value (a function, a Map…)
+    }
+  }
+  let code: string;
+  try {
+    code = strictText.decode(bytes);
+  } catch {
+    return RAW_ERROR_REPLY; // neither R serialization nor UTF-8 text: not code
+  }
+  const result = await session.evaluate(code);
+  return encoder.encode(result.text);
+}
 
 /**
  * Answers REP requests by evaluating them in the session: an R-serialized string (nanonext)
- * gets its value back R-serialized, or the NUL-byte error reply; plain bytes (nngcat) are code
- * and get the printed text back.
+ * gets its value back R-serialized, or the NUL-byte error reply; any other UTF-8 text (nngcat)
+ * is code and gets the printed text back; other bytes get the NUL-byte error reply. No request
+ * ends the loop: only the socket's close or `signal` does.
  */
 async function answerRequests(
   ctx: Context,
   session: EvalSession,
   signal: AbortSignal,
+  report: (error: unknown) => void,
 ): Promise<void> {
-  while (!signal.aborted) {
-    let plain = false;
-    let request: unknown;
+  while (!signal.aborted && !ctx.socket.closed) {
+    let bytes: Uint8Array;
     try {
-      request = await recv(ctx, { mode: "serial", signal, onWarning: () => plain = true });
-    } catch {
-      return; // closed or stopped
+      bytes = await recv(ctx, { mode: "raw", signal }) as Uint8Array;
+    } catch (error) {
+      // Raw receiving fails only on close or abort; anything else is reported, not fatal.
+      if (signal.aborted || ctx.socket.closed) return;
+      report(error);
+      continue;
+    }
+    let body: Uint8Array;
+    try {
+      body = await answerRequest(bytes, session);
+    } catch (error) {
+      report(error);
+      body = RAW_ERROR_REPLY;
     }
     try {
-      if (plain) {
-        const result = await session.evaluate(decoder.decode(request as Uint8Array));
-        await send(ctx, encoder.encode(result.text), { mode: "raw" });
-        continue;
-      }
-      const result = typeof request === "string" ? await session.evaluate(request) : undefined;
-      if (result === undefined || result.error) {
-        await send(ctx, new Uint8Array([0])); // nanonext's error reply: is_nul_byte() is TRUE
-        continue;
-      }
-      try {
-        await send(ctx, result.value === undefined ? null : result.value);
-      } catch {
-        await send(ctx, result.text); // not an R value (a function, a Map…): its printed form
-      }
+      await send(ctx, body, { mode: "raw" });
     } catch {
       // The requester went away; the next request is served all the same.
     }

@@ -85,7 +85,11 @@ async function startRep(kind: Side, binary: string, url: string): Promise<Deno.C
       stderr: "null",
     });
   const child = command.spawn();
-  await using probe = await socket("req", { dial: url, reconnectMinimum: 20 });
+  await using probe = await socket("req", {
+    dial: url,
+    retryFirstDial: true,
+    reconnectMinimum: 20,
+  });
   await request(probe, new Uint8Array(1), { sendMode: "raw", recvMode: "raw", timeout: 20_000 });
   return child;
 }

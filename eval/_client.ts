@@ -70,7 +70,16 @@ export interface EvalClientOptions {
 const encoder = new TextEncoder();
 const START = /^((?:<<<id=[A-Za-z0-9]+>>>)?(?:<<<esc>>>)?)(<<<[QqehHu]>>>)?/;
 
-/** A connection to an evaluation server (rsock's or R svSocket's). */
+/**
+ * A connection to an evaluation server (rsock's or R svSocket's).
+ *
+ * @example
+ * ```ts
+ * import { connectEvalServer, type EvalConnection } from "@x/rsock/eval";
+ * await using conn: EvalConnection = await connectEvalServer({ port: 8888 });
+ * console.log(await conn.send("1 + 1")); // "2"
+ * ```
+ */
 export class EvalConnection implements AsyncDisposable {
   /** How code is wrapped by {@linkcode evalServer}. */
   readonly dialect: "rsock" | "r";
@@ -357,6 +366,12 @@ export function rString(text: string): string {
 /**
  * R code that rebuilds a JSON-like value (null, booleans, numbers, strings, arrays, plain
  * objects) — what `evalServer(conn, name, value)` assigns on an R server.
+ *
+ * @example
+ * ```ts
+ * import { toRCode } from "@x/rsock/eval";
+ * toRCode({ a: [1, 2], b: "x" }); // 'list("a" = c(1, 2), "b" = "x")'
+ * ```
  */
 export function toRCode(value: unknown): string {
   if (value === null || value === undefined) return "NULL";

@@ -29,7 +29,16 @@ export interface ClientSettings {
   framePushes: boolean;
 }
 
-/** A fresh client's settings. */
+/**
+ * A fresh client's settings.
+ *
+ * @example
+ * ```ts
+ * import { defaultSettings } from "@x/rsock/eval";
+ * const settings = defaultSettings(); // bare: true, prompt ":> ", continue ":+ ", …
+ * settings.bare = false; // as parSocket(<<<s>>>, { bare: false }) would
+ * ```
+ */
 export function defaultSettings(): ClientSettings {
   return {
     bare: true,

@@ -255,7 +255,10 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
     return this.#core.listen(url);
   }
 
-  /** Dials `url` and keeps redialing it; `wait: true` fails if the first attempt fails. */
+  /**
+   * Dials `url` and keeps redialing it when it goes away. A first attempt that fails throws
+   * (as `nng_dial` does), unless `wait: false`: then it keeps trying until a peer is there.
+   */
   dial(url: string, options: { readonly wait?: boolean } = {}): Promise<void> {
     return this.#core.dial(url, options);
   }
@@ -377,7 +380,9 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
   async start(options: SocketOptions): Promise<void> {
     try {
       for (const url of urlList(options.listen)) await this.listen(url);
-      for (const url of urlList(options.dial)) await this.dial(url);
+      for (const url of urlList(options.dial)) {
+        await this.dial(url, { wait: options.retryFirstDial !== true });
+      }
     } catch (error) {
       await this.close();
       throw error;

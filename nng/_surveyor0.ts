@@ -20,7 +20,18 @@ import {
 } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
 
-/** NNG's default survey time. */
+/**
+ * NNG's default survey time, in ms.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_SURVEY_TIME, socket } from "@x/rsock/nng";
+ * await using surveyor = await socket("surveyor", {
+ *   listen: "tcp://127.0.0.1:0",
+ *   surveyTime: DEFAULT_SURVEY_TIME / 4, // answers within 250 ms
+ * });
+ * ```
+ */
 export const DEFAULT_SURVEY_TIME = 1000;
 
 /** One survey at a time: its id, its deadline and the answers received for it. */

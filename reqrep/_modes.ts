@@ -34,13 +34,30 @@ const RECV_MODES: readonly RecvMode[] = [
   "string",
 ];
 
-/** Checks a mode name from user input. */
+/**
+ * Checks a mode name from user input.
+ *
+ * @example
+ * ```ts
+ * import { checkRecvMode } from "@x/rsock/reqrep";
+ * const mode = checkRecvMode("double"); // "double", typed as a RecvMode
+ * // checkRecvMode("float") throws a TypeError naming the modes there are
+ * ```
+ */
 export function checkRecvMode(mode: string): RecvMode {
   if ((RECV_MODES as readonly string[]).includes(mode)) return mode as RecvMode;
   throw new TypeError(`receive mode "${mode}" is not one of ${RECV_MODES.join(", ")}`);
 }
 
-/** Checks a send mode name from user input. */
+/**
+ * Checks a send mode name from user input.
+ *
+ * @example
+ * ```ts
+ * import { checkSendMode } from "@x/rsock/reqrep";
+ * const mode = checkSendMode("raw"); // "raw", typed as a SendMode
+ * ```
+ */
 export function checkSendMode(mode: string): SendMode {
   if (mode === "serial" || mode === "raw") return mode;
   throw new TypeError(`send mode "${mode}" is not one of serial, raw`);

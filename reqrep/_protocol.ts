@@ -10,6 +10,7 @@ import {
   bounded,
   type CoreOptions,
   DEFAULT_MAX_MESSAGE_BYTES,
+  type Pipe,
   SpCore,
   type WaitOptions,
 } from "../_internal/sp/core.ts";
@@ -20,13 +21,60 @@ import type { Protocol } from "./_wire.ts";
 
 export type { WaitOptions } from "../_internal/sp/core.ts";
 
-/** The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB). */
+/**
+ * The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_SP_MESSAGE_BYTES, socket } from "@x/rsock/reqrep";
+ * await using rep = await socket("rep", {
+ *   listen: "tcp://127.0.0.1:0",
+ *   maxMessageBytes: DEFAULT_MAX_SP_MESSAGE_BYTES / 64, // 1 MiB, like mangos
+ * });
+ * ```
+ */
 export const DEFAULT_MAX_SP_MESSAGE_BYTES: number = DEFAULT_MAX_MESSAGE_BYTES;
-/** NNG's and nanonext's default resend interval of an unanswered request. */
+/**
+ * NNG's and nanonext's default resend interval of an unanswered request.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_RESEND_INTERVAL, socket } from "@x/rsock/reqrep";
+ * await using req = await socket("req", {
+ *   dial: "tcp://127.0.0.1:5555",
+ *   resendInterval: DEFAULT_RESEND_INTERVAL / 6, // 10 s
+ * });
+ * ```
+ */
 export const DEFAULT_RESEND_INTERVAL = 60_000;
+/**
+ * The default bound of replies waiting to be written to one REP pipe: 16 MiB. A peer that
+ * stops reading costs at most this (plus one reply), and never holds a context.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_PENDING_BYTES, socket } from "@x/rsock/reqrep";
+ * // Let slow readers of large replies fall behind by up to 64 MiB each.
+ * await using rep = await socket("rep", {
+ *   listen: "tcp://127.0.0.1:0",
+ *   maxPendingBytes: 4 * DEFAULT_MAX_PENDING_BYTES,
+ * });
+ * ```
+ */
+export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
 /** Options of {@linkcode ScalabilitySocket}. */
 export interface SocketOptions extends CoreOptions {
+  /**
+   * REP: the most reply bytes that may wait for one pipe whose peer is slow to read. A reply
+   * that would go past it is dropped (reported once per pipe through `onError`); the
+   * REQ peer resends after its resend interval (as it does for any lost reply). A reply goes
+   * out whatever its size when nothing is waiting. While a pipe's queue is full, no more of
+   * its requests are read (TCP, IPC) or they are dropped (WebSocket, which cannot pause).
+   * Sending never waits for the peer, so a peer that never reads cannot hold a context or
+   * stall other peers. @default {16777216}
+   */
+  readonly maxPendingBytes?: number;
   /** REQ: resend an unanswered request after this many ms (0: never). @default {60000} */
   readonly resendInterval?: number;
 }
@@ -34,6 +82,13 @@ export interface SocketOptions extends CoreOptions {
 /**
  * A REQ or REP socket: pipes, listeners, dialers and the protocol state. Use
  * {@linkcode ScalabilitySocket.context} for independent request/reply state machines.
+ *
+ * @example
+ * ```ts
+ * import { socket } from "@x/rsock/reqrep";
+ * await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+ * console.log(rep.urls[0]); // "tcp://127.0.0.1:41234", the port it got
+ * ```
  */
 export class ScalabilitySocket implements AsyncDisposable {
   /** `"req"` or `"rep"`. */
@@ -53,7 +108,11 @@ export class ScalabilitySocket implements AsyncDisposable {
       this.#req = new Req0(this.#core, options.resendInterval ?? DEFAULT_RESEND_INTERVAL);
       this.#core.attach(this.#req);
     } else {
-      this.#rep = new Rep0(this.#core);
+      const maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+      if (!Number.isSafeInteger(maxPendingBytes) || maxPendingBytes < 0) {
+        throw new RangeError(`maxPendingBytes must be a whole number >= 0, got ${maxPendingBytes}`);
+      }
+      this.#rep = new Rep0(this.#core, maxPendingBytes);
       this.#core.attach(this.#rep);
     }
   }
@@ -82,9 +141,12 @@ export class ScalabilitySocket implements AsyncDisposable {
   }
 
   /**
-   * Dials `url` and keeps a pipe to it: when the peer goes away (or is not there yet) it
-   * redials after a delay that doubles from `reconnectMinimum` to `reconnectMaximum`.
-   * Resolves after the first attempt; throws if that attempt failed and `wait` is true.
+   * Dials `url` and keeps a pipe to it: when the peer goes away it redials after a delay that
+   * doubles from `reconnectMinimum` to `reconnectMaximum`. Resolves after the first attempt.
+   * If that attempt failed (nothing listening: refused at once), it throws a
+   * {@linkcode ConnectionError} naming the address and stops, as `nng_dial` does; with
+   * `wait: false` it resolves instead and keeps redialing until a peer is there (nanonext's
+   * `dial(autostart = TRUE)`).
    */
   dial(url: string, options: { wait?: boolean } = {}): Promise<void> {
     return this.#core.dial(url, options);
@@ -135,6 +197,15 @@ export class ScalabilitySocket implements AsyncDisposable {
     this.#req?.cancel(pending);
   }
 
+  /**
+   * @internal Queues a reply on its pipe without waiting for the peer; undefined when the
+   * pipe's queue was full and the reply was dropped.
+   */
+  sendReply(pipe: Pipe, parts: readonly Uint8Array[]): Promise<void> | undefined {
+    if (this.#rep === undefined) throw new TypeError("replies are sent from a rep socket");
+    return this.#rep.sendReply(pipe, parts);
+  }
+
   /** @internal Takes the next request, waiting for one. */
   nextRequest(options: WaitOptions): Promise<ReceivedRequest> {
     this.#core.checkOpen();
@@ -147,6 +218,14 @@ export class ScalabilitySocket implements AsyncDisposable {
  * One request/reply state machine on a socket (nanonext's `context()`): a REQ context has one
  * outstanding request, a REP context answers the request it last received. Many contexts let
  * one socket have many requests in flight.
+ *
+ * @example
+ * ```ts
+ * import { request, socket } from "@x/rsock/reqrep";
+ * await using req = await socket("req", { dial: "tcp://127.0.0.1:5555" });
+ * // Two requests in flight on one socket, one per context:
+ * const [a, b] = await Promise.all([request(req.context(), 1), request(req.context(), 2)]);
+ * ```
  */
 export class Context {
   /** The socket this context runs on. */
@@ -154,6 +233,7 @@ export class Context {
   #request: PendingRequest | undefined;
   #received: ReceivedRequest | undefined;
   #lent: Uint8Array | undefined;
+  #written: Promise<void> = Promise.resolve();
 
   /** @internal Use `socket.context()`. */
   constructor(socket: ScalabilitySocket) {
@@ -162,9 +242,19 @@ export class Context {
 
   /**
    * REQ: sends a request (a new one replaces an unanswered earlier one, whose reply will be
-   * dropped). REP: sends the reply to the request last received, resolving once it is written.
+   * dropped). REP: queues the reply to the request last received on its pipe and resolves at
+   * once; a reply to a gone peer, or to one whose queue is full (`maxPendingBytes`), is dropped.
    */
-  async sendBytes(body: Uint8Array, options: WaitOptions = {}): Promise<void> {
+  sendBytes(body: Uint8Array, options: WaitOptions = {}): Promise<void> {
+    try {
+      this.#send(body, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve();
+  }
+
+  #send(body: Uint8Array, options: WaitOptions): void {
     if (this.socket.protocol === "req") {
       if (this.#lent !== undefined) {
         this.socket.releaseBuffer(this.#lent);
@@ -179,11 +269,18 @@ export class Context {
       throw new ProtocolError("no request to reply to: recv() one on this context first");
     }
     this.#received = undefined;
+    options.signal?.throwIfAborted();
     if (received.pipe.closed) return; // NNG: the requester is gone, the reply is dropped
-    const written = new Promise<void>((resolve, reject) => {
-      received.pipe.send([received.header, body], (error) => error ? reject(error) : resolve());
-    });
-    await bounded(written, options, "rep send", () => {});
+    this.#written = this.socket.sendReply(received.pipe, [received.header, body]) ??
+      Promise.resolve();
+  }
+
+  /**
+   * @internal Settles when the last reply sent on this context has left (written, dropped or
+   * its pipe gone): only then may its bytes be reused.
+   */
+  written(): Promise<void> {
+    return this.#written;
   }
 
   /** @internal Lends a reply's buffer to the caller until the next request on this context. */

@@ -2,11 +2,14 @@
  * REP0 on the SP core: a request's backtrace (4-byte words up to one with the top bit set, at
  * most `ttl-max` 8) is kept to route its reply back to the pipe it came on. A request without a
  * complete backtrace drops its pipe; one with too many hops is discarded. Requests wait in a
- * bounded queue; when it is full the socket stops reading its pipes.
+ * bounded queue; when it is full the socket stops reading its pipes. Replies queue per pipe up
+ * to `maxPendingBytes`: past that a slow reader's replies are dropped (reported once) and its
+ * requests are no longer read, so a peer that never reads holds no context and stalls no one.
  *
  * @module
  */
 
+import { ConnectionError } from "../_internal/errors.ts";
 import type { Pipe, ProtocolMachine, SpCore, WaitOptions } from "../_internal/sp/core.ts";
 import { MessageQueue, splitBacktrace, type SpMessage } from "../_internal/sp/machine.ts";
 
@@ -24,9 +27,38 @@ export class Rep0 implements ProtocolMachine {
   readonly #core: SpCore;
   readonly #requests = new MessageQueue(MAX_QUEUED_REQUESTS);
   readonly #pipes = new Map<number, Pipe>();
+  readonly #maxPendingBytes: number;
+  // Pipes whose reply queue was full: reported once per pipe, not once per dropped reply.
+  readonly #fullPipes = new WeakSet<Pipe>();
 
-  constructor(core: SpCore) {
+  constructor(core: SpCore, maxPendingBytes: number) {
     this.#core = core;
+    this.#maxPendingBytes = maxPendingBytes;
+  }
+
+  /**
+   * Queues a reply on its pipe without waiting for the peer: resolves when it is written (or
+   * the pipe broke), or returns undefined when the pipe's queue is full and it was dropped.
+   */
+  sendReply(pipe: Pipe, parts: readonly Uint8Array[]): Promise<void> | undefined {
+    let size = 0;
+    for (const part of parts) size += part.length;
+    const queued = pipe.queuedBytes;
+    if (queued > 0 && queued + size > this.#maxPendingBytes) {
+      if (!this.#fullPipes.has(pipe)) {
+        this.#fullPipes.add(pipe);
+        this.#core.report(
+          new ConnectionError(
+            `pipe ${pipe.id} (${pipe.remote}) is not reading its replies: ${queued} bytes ` +
+              `wait for it (maxPendingBytes ${this.#maxPendingBytes}); its replies are dropped ` +
+              "until it reads",
+          ),
+        );
+      }
+      return undefined;
+    }
+    // A gone peer's reply is dropped, as NNG drops it.
+    return new Promise((resolve) => pipe.send(parts, () => resolve()));
   }
 
   /** Takes the next request, waiting for one. */
@@ -58,7 +90,12 @@ export class Rep0 implements ProtocolMachine {
 
   drained(): void {}
 
-  room(): Promise<void> | undefined {
+  room(pipe: Pipe): Promise<void> | undefined {
+    if (pipe.queuedBytes > 0 && pipe.queuedBytes >= this.#maxPendingBytes) {
+      // A peer that does not read its replies gets no more of its requests read (or run)
+      // until it does; the others are read as before.
+      return pipe.flushed();
+    }
     return this.#requests.room();
   }
 
@@ -74,6 +111,8 @@ function closedPipe(id: number): Pipe {
     remote: "gone",
     closed: true,
     queued: 0,
+    queuedBytes: 0,
+    flushed: () => Promise.resolve(),
     send(_parts, written) {
       written?.();
     },

@@ -53,6 +53,7 @@ export { type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
 export type { CoreOptions, TlsOptions } from "../_internal/sp/core.ts";
 export {
   Context,
+  DEFAULT_MAX_PENDING_BYTES,
   DEFAULT_MAX_SP_MESSAGE_BYTES,
   DEFAULT_RESEND_INTERVAL,
   ScalabilitySocket,
@@ -69,7 +70,8 @@ function contextOf(target: Target): Context {
 
 /**
  * Opens a REQ or REP socket, like nanonext's `socket("req", listen = …)`: it listens on and/or
- * dials the given URLs before it resolves.
+ * dials the given URLs before it resolves. A dial with nothing listening fails at once with a
+ * {@linkcode ConnectionError} naming the address (set `retryFirstDial` to wait for the peer).
  *
  * @example
  * ```ts
@@ -90,7 +92,9 @@ export async function socket(
     urls === undefined ? [] : typeof urls === "string" ? [urls] : urls;
   try {
     for (const url of list(options.listen)) await sock.listen(url);
-    for (const url of list(options.dial)) await sock.dial(url);
+    for (const url of list(options.dial)) {
+      await sock.dial(url, { wait: options.retryFirstDial !== true });
+    }
   } catch (error) {
     await sock.close();
     throw error;
@@ -225,7 +229,9 @@ function nulReply(mode: SendMode): Uint8Array {
 /**
  * Waits for one request on `ctx`, runs `execute` on it and sends back the result, like
  * nanonext's `reply()`. If converting the request, `execute` or encoding the result fails, the
- * requester gets a single NUL byte. `timeout` bounds the wait for the request and the send.
+ * requester gets a single NUL byte. `timeout` bounds the wait for the request; the reply is
+ * queued on the requester's pipe without waiting for the peer to read it (see the socket's
+ * `maxPendingBytes`), so a peer that never reads cannot hold the context.
  *
  * @example
  * ```ts
@@ -258,8 +264,9 @@ export async function reply(
     body = nulReply(sendMode);
   }
   await context.sendBytes(body, wait);
-  // Only once the reply is written: an echo sends the request's own bytes.
-  if (reusable) context.socket.releaseBuffer(bytes);
+  // Only once the reply is written (an echo sends the request's own bytes), and without
+  // waiting for that here: a peer that never reads must not hold this context.
+  if (reusable) context.written().then(() => context.socket.releaseBuffer(bytes));
 }
 
 /** Options of {@linkcode serve}. */

@@ -17,7 +17,15 @@ export interface Progress {
 
 const PROGRESS_PATTERN = /^#progress\s+(\d+(?:\.\d+)?)(?:\/(\d+(?:\.\d+)?))?(?:\s+(.*))?$/;
 
-/** Formats a progress report as its wire line (without the newline). */
+/**
+ * Formats a progress report as its wire line (without the newline).
+ *
+ * @example
+ * ```ts
+ * import { formatProgress } from "@x/rsock/socket";
+ * formatProgress(3, 10, "fitting"); // "#progress 3/10 fitting"
+ * ```
+ */
 export function formatProgress(done: number, total: number, label = ""): string {
   if (!Number.isFinite(done) || done < 0) {
     throw new RangeError(`progress "done" must be a finite number >= 0, got ${done}`);
@@ -31,7 +39,16 @@ export function formatProgress(done: number, total: number, label = ""): string 
   return label === "" ? `#progress ${done}/${total}` : `#progress ${done}/${total} ${label}`;
 }
 
-/** Parses one line; `undefined` when it is not a progress report. */
+/**
+ * Parses one line; `undefined` when it is not a progress report.
+ *
+ * @example
+ * ```ts
+ * import { parseProgress } from "@x/rsock/socket";
+ * parseProgress("#progress 3/10 fitting"); // { done: 3, total: 10, label: "fitting" }
+ * parseProgress("hello"); // undefined
+ * ```
+ */
 export function parseProgress(line: string): Progress | undefined {
   const match = PROGRESS_PATTERN.exec(line.trimEnd());
   if (match === null) return undefined;
@@ -42,7 +59,15 @@ export function parseProgress(line: string): Progress | undefined {
   };
 }
 
-/** Draws a progress report as a fixed-width bar: `[#####.....]  50% 5/10 label`. */
+/**
+ * Draws a progress report as a fixed-width bar: `[#####.....]  50% 5/10 label`.
+ *
+ * @example
+ * ```ts
+ * import { renderProgressBar } from "@x/rsock/socket";
+ * renderProgressBar({ done: 5, total: 10, label: "fit" }, 10); // "[#####.....]  50% 5/10 fit"
+ * ```
+ */
 export function renderProgressBar(progress: Progress, width = 30): string {
   const { done, total, label } = progress;
   const fraction = total > 0 ? Math.min(1, done / total) : 0;

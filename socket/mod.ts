@@ -38,9 +38,25 @@ export { formatProgress, parseProgress, type Progress, renderProgressBar } from 
 /** How the server cuts incoming bytes into messages. */
 export type Framing = "chunk" | "line";
 
-/** The default port, as in rsock's CLI. */
+/**
+ * The default port, as in rsock's CLI.
+ *
+ * @example
+ * ```ts
+ * import { connect, DEFAULT_PORT } from "@x/rsock/socket";
+ * await using conn = await connect({ port: DEFAULT_PORT }); // 6000
+ * ```
+ */
 export const DEFAULT_PORT = 6000;
-/** The default largest message (a line in `"line"` framing, a read in `"chunk"`): 1 MiB. */
+/**
+ * The default largest message (a line in `"line"` framing, a read in `"chunk"`): 1 MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_MESSAGE_BYTES, listen } from "@x/rsock/socket";
+ * await using server = listen({ port: 0, maxMessageBytes: 4 * DEFAULT_MAX_MESSAGE_BYTES });
+ * ```
+ */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
 
 const READ_BUFFER_BYTES = 256 * 1024;

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { main } from "../cli.ts";
+import { type Command, commandHelp, parseCommandArgs } from "../_cli/_common.ts";
+import { listenCommand } from "../_cli/listen.ts";
+import { sendCommand } from "../_cli/send.ts";
+import { evalCommand } from "../_cli/eval.ts";
+import { consoleCommand } from "../_cli/console.ts";
+import { repCommand, reqCommand } from "../_cli/req.ts";
+import { serveCommand } from "../_cli/serve.ts";
+import { wsCommand } from "../_cli/ws.ts";
 import { freePort, withTimeout } from "./_peers.ts";
+import { serve, socket } from "../reqrep/mod.ts";
 import { captured, rsock } from "./_process.ts";
 
 Deno.test("--version and --help", async () => {
@@ -21,7 +30,10 @@ Deno.test("bad command lines exit 2 with a one-line reason", async (t) => {
     [["listen", "--port", "70000"], /--port must be a whole number from 0 to 65535, got "70000"/],
     [["listen", "--port", "abc"], /--port must be a whole number from 0 to 65535, got "abc"/],
     [["send", "--port", "-1"], /--port/],
-    [["listen", "--bogus"], /Unknown option '--bogus'/],
+    [["listen", "--bogus"], /unknown option --bogus \(see rsock listen --help\)/],
+    [["listen", "--timestamp"], /unknown option --timestamp; did you mean --timestamps\?/],
+    [["rep", "--concurrency", "2"], /unknown option --concurrency/],
+    [["lisen"], /unknown command "lisen"; did you mean "listen"\?/],
     [["listen", "stray"], /positional argument/i],
     [["listen", "--max-bytes", "0"], /--max-bytes must be a whole number of at least 1/],
     [["send", "--progress", "half"], /--progress must look like DONE\/TOTAL/],
@@ -148,5 +160,196 @@ Deno.test("rsock send relays standard input line by line; a refused connect exit
         new RegExp(`Cannot connect to "127\\.0\\.0\\.1:${port}": connection refused`),
       );
     }
+  });
+});
+
+Deno.test("a server stopped by Ctrl-C exits 130, by SIGTERM 143", async (t) => {
+  await withTimeout(30_000, async () => {
+    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      await t.step(signal, async () => {
+        await using listener = rsock(["--allow-net=127.0.0.1"], ["listen", "--port", "0"]);
+        await listener.waitForOutput(/listening on/);
+        listener.child.kill(signal);
+        assert.equal((await listener.finished()).code, code, listener.stderr);
+      });
+    }
+  });
+});
+
+Deno.test("docs/ (deno doc --html) is ignored by git", () => {
+  const check = new Deno.Command("git", {
+    args: ["check-ignore", "-q", "docs/index.html"],
+    cwd: new URL("..", import.meta.url).pathname,
+  }).outputSync();
+  assert.equal(check.code, 0, "docs/ is not in .gitignore");
+});
+
+Deno.test("help: usage and options come from the parser's own table, short flags listed", async (t) => {
+  const commands: Command[] = [
+    listenCommand,
+    sendCommand,
+    evalCommand,
+    consoleCommand,
+    reqCommand,
+    repCommand,
+    wsCommand,
+    serveCommand,
+  ];
+  const top = captured();
+  await main(["--help"], top);
+  for (const command of commands) {
+    await t.step(command.name, async () => {
+      assert.match(top.out, new RegExp(`^  ${command.name} `, "m"), "listed in rsock --help");
+      const help = captured();
+      assert.equal(await main(["help", command.name], help), 0);
+      assert.equal(help.out, commandHelp(command) + "\n", "rsock help CMD = rsock CMD --help");
+      const usage = /^Usage:[^]*?\n\n/m.exec(help.out)?.[0] ?? "";
+      const accepted = "flags" in command
+        ? command.flags.map((flag) => flag.name)
+        : Object.keys(command.options);
+      for (const name of accepted) {
+        assert.match(usage, new RegExp(`--${name}\\b`), `--${name} missing from the usage`);
+      }
+      for (const [, name] of usage.matchAll(/--([a-z][a-z-]*)/g)) {
+        try {
+          parseCommandArgs(command, [`--${name}`]);
+        } catch (error) {
+          assert.doesNotMatch(String(error), /unknown option/, `usage shows --${name}`);
+        }
+      }
+      if ("flags" in command) {
+        for (const flag of command.flags.filter((flag) => flag.short !== undefined)) {
+          assert.match(help.out, new RegExp(`-${flag.short}, --${flag.name}\\b`));
+        }
+      }
+    });
+  }
+});
+
+Deno.test("req --listen and rep --dial: either side may listen, as with nngcat", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    const net = `--allow-net=127.0.0.1:${port}`;
+    await using req = rsock([net], [
+      "req",
+      "--listen",
+      url,
+      "--data",
+      "21",
+      "--send-mode",
+      "raw",
+      "--recv-mode",
+      "string",
+    ]);
+    // The REQ listens first; the REP dials in (and redials until the listener is up).
+    await using rep = rsock([net], [
+      "rep",
+      "--dial",
+      url,
+      "--recv-mode",
+      "string",
+      "--send-mode",
+      "raw",
+      "--count",
+      "1",
+      "--execute",
+      "(x) => new TextEncoder().encode(String(Number(x) * 2))",
+    ]);
+    assert.equal((await req.finished()).code, 0, req.stderr);
+    assert.equal(req.stdout, "42\n");
+    assert.equal((await rep.finished()).code, 0, rep.stderr);
+    assert.match(rep.stderr, new RegExp(`serving, dialed to tcp://127\\.0\\.0\\.1:${port}`));
+    const both = captured();
+    assert.equal(await main(["req", url, "--dial", url, "--data", "x"], both), 2);
+    assert.match(both.err, /give exactly one endpoint: URL, --dial URL or --listen URL/);
+  });
+});
+
+Deno.test("req prints raw replies as text when UTF-8, in nngcat's formats otherwise", async (t) => {
+  await withTimeout(30_000, async () => {
+    // A byte-level REP, like rsock serve answering nngcat: code in, printed value out.
+    await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+    const url = rep.urls[0]!;
+    const controller = new AbortController();
+    const replies: Record<string, Uint8Array> = {
+      "1+1": new TextEncoder().encode("2"),
+      "10+1": new TextEncoder().encode("11"),
+      "bytes": new Uint8Array([0x61, 0x00, 0xff, 0x0a, 0x22]),
+    };
+    const serving = serve(rep, (x) => replies[new TextDecoder().decode(x as Uint8Array)], {
+      recvMode: "raw",
+      sendMode: "raw",
+      signal: controller.signal,
+    });
+    const cases: [string[], string][] = [
+      [["--data", "1+1", "--send-mode", "raw"], "2\n"],
+      [["--data", "10+1", "--send-mode", "raw"], "11\n"],
+      [["--data", "bytes", "--send-mode", "raw"], '"a\\x00\\xff\\n\\""\n'],
+      [["--data", "bytes", "--send-mode", "raw", "--hex"], '"\\x61\\x00\\xff\\x0a\\x22"\n'],
+      [["--data", "bytes", "--send-mode", "raw", "-A"], 'a..."\n'],
+      [["--data", "1+1", "--send-mode", "raw", "--format", "quoted"], '"2"\n'],
+      [["--data", "1+1", "--send-mode", "raw", "--recv-mode", "string"], "2\n"],
+    ];
+    for (const [args, expected] of cases) {
+      await t.step(args.join(" "), async () => {
+        const output = captured();
+        assert.equal(await main(["req", url, ...args], output), 0, output.err);
+        assert.equal(output.out, expected);
+      });
+    }
+    await t.step("a 1-byte reply is an error only where it cannot be a value", async () => {
+      const output = captured();
+      const args = ["req", url, "--data", "1+1", "--send-mode", "raw", "--recv-mode", "double"];
+      assert.equal(await main(args, output), 1);
+      assert.match(
+        output.err,
+        /error reply \(1 byte, like nanonext's NUL byte; no --recv-mode double value is 1 byte\)/,
+      );
+    });
+    const both = captured();
+    assert.equal(await main(["req", url, "--data", "x", "--hex", "--raw"], both), 2);
+    assert.match(both.err, /give one output format, got --hex --raw/);
+    controller.abort();
+    await serving;
+  });
+});
+
+Deno.test("serve with a port in use names the address and the flag that moves it", async () => {
+  await withTimeout(30_000, async () => {
+    using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = taken.addr.port;
+    await using serve = rsock([`--allow-net=127.0.0.1:${port}`, "--allow-sys"], [
+      "serve",
+      "--eval",
+      String(port),
+    ]);
+    assert.equal((await serve.finished()).code, 1, serve.stderr);
+    assert.match(
+      serve.stderr,
+      new RegExp(`127\\.0\\.0\\.1:${port} is already in use: .* with --eval PORT`),
+    );
+  });
+});
+
+Deno.test("ws: permission-gated like the others; one of URL or --listen", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    {
+      await using child = rsock([], ["ws", `ws://127.0.0.1:${port}/`]);
+      assert.equal((await child.finished()).code, 2);
+      assert.match(child.stderr, new RegExp(`--allow-net=127\\.0\\.0\\.1:${port}`));
+    }
+    {
+      await using child = rsock([], ["ws", "--listen", String(port)]);
+      assert.equal((await child.finished()).code, 2);
+      assert.match(child.stderr, new RegExp(`--allow-net=127\\.0\\.0\\.1:${port}`));
+    }
+    const neither = captured();
+    assert.equal(await main(["ws"], neither), 2);
+    assert.match(neither.err, /give a URL to connect to, or --listen PORT/);
+    const notWs = captured();
+    assert.equal(await main(["ws", "http://127.0.0.1:1/"], notWs), 2);
+    assert.match(notWs.err, /is not a WebSocket URL/);
   });
 });

@@ -203,12 +203,7 @@ Deno.test("timeouts, aborts, closed sockets and protocol misuse are typed errors
     await assert.rejects(waiting, /stop/);
     await req.close();
     await assert.rejects(request(req, 3), ConnectionError);
-    await assert.rejects(
-      socket("req", { dial: "tcp://127.0.0.1:1" }).then((s) =>
-        s.dial("tcp://127.0.0.1:1", { wait: true }).finally(() => s.close())
-      ),
-      ConnectionError,
-    );
+    await assert.rejects(socket("req", { dial: "tcp://127.0.0.1:1" }), ConnectionError);
   });
 });
 
@@ -288,8 +283,11 @@ Deno.test("a dialer reconnects when its listener comes back", async () => {
       return p;
     })();
     const url = `tcp://127.0.0.1:${port}`;
+    // Nothing listens yet: without retryFirstDial the socket would fail at once.
+    await assert.rejects(socket("req", { dial: url }), ConnectionError);
     await using req = await socket("req", {
       dial: url,
+      retryFirstDial: true,
       reconnectMinimum: 20,
       reconnectMaximum: 100,
     });
@@ -440,7 +438,8 @@ Deno.test("cli: rsock rep serves rsock req; a throwing execute gives exit 1", as
       "--count",
       "2",
     ], repOut);
-    // The server may not listen yet: req's dialer retries with backoff until it does.
+    // A dial with nothing listening fails at once, so wait for the server to be up.
+    await waitFor("rep listening", () => repOut.err.includes("serving on"));
     const ok = captured();
     assert.equal(await main(["req", url, "--data", "hi", "--timeout", "5000"], ok), 0);
     assert.equal(ok.out, "hi!\n");
@@ -498,3 +497,129 @@ function openWebSocket(url: string, protocol: string): Promise<WebSocket> {
     socket.onerror = () => reject(new Error(`Cannot open ${url} as ${protocol}`));
   });
 }
+
+Deno.test("close() right after a reply still delivers it; a peer that never reads gets only `linger`", async () => {
+  await withTimeout(20_000, async () => {
+    const rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+    await using req = await socket("req", { dial: rep.urls[0]! });
+    const answer = request(req, 0, { recvMode: "raw", timeout: 10_000 });
+    // 32 MiB: more than the kernel takes in one write, so the reply is still queued at close().
+    await reply(rep, () => new Uint8Array(32 * 1024 * 1024), { sendMode: "raw" });
+    await rep.close();
+    assert.equal((await answer as Uint8Array).length, 32 * 1024 * 1024);
+
+    await using lingering = await socket("rep", { listen: "tcp://127.0.0.1:0", linger: 200 });
+    const port = Number(lingering.urls[0]!.split(":")[2]);
+    using stuck = await Deno.connect({ hostname: "127.0.0.1", port });
+    await stuck.write(Uint8Array.of(0, 0x53, 0x50, 0, 0, 0x30, 0, 0));
+    await stuck.write(Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 5, 0x80, 0, 0, 1, 7));
+    await reply(lingering, () => new Uint8Array(32 * 1024 * 1024), { sendMode: "raw" });
+    const started = performance.now();
+    await lingering.close();
+    const took = performance.now() - started;
+    assert.ok(took >= 150 && took < 2_000, `close() took ${took} ms`);
+  });
+});
+
+Deno.test("ipcPermissions: the socket file is created with that mode; the umask is left as it was", async () => {
+  await withTimeout(10_000, async () => {
+    const dir = await Deno.makeTempDir();
+    const umask = Deno.umask();
+    try {
+      for (const mode of [0o600, 0o660]) {
+        const path = `${dir}/rep-${mode.toString(8)}.ipc`;
+        await using rep = await socket("rep", { listen: `ipc://${path}`, ipcPermissions: mode });
+        assert.equal(((await Deno.stat(path)).mode! & 0o777).toString(8), mode.toString(8));
+        assert.equal(Deno.umask(), umask);
+        const serving = reply(rep, (x) => x);
+        await using req = await socket("req", { dial: `ipc://${path}` });
+        assert.equal(await request(req, "mine", { timeout: 5_000 }), "mine");
+        await serving;
+      }
+      await assert.rejects(socket("rep", { ipcPermissions: 0o1777 }), RangeError);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+Deno.test("a first dial with nothing listening fails at once, naming the address; rsock req exits 1 with one line", async () => {
+  await withTimeout(10_000, async () => {
+    const url = `tcp://127.0.0.1:${freePort()}`;
+    const dir = await Deno.makeTempDir();
+    try {
+      for (const where of [url, `ipc://${dir}/nobody.ipc`, `ws://127.0.0.1:${freePort()}/sp`]) {
+        const started = performance.now();
+        await assert.rejects(
+          socket("req", { dial: where }),
+          (error: Error) =>
+            error instanceof ConnectionError &&
+            error.message.startsWith(`Cannot connect to "${where}"`),
+        );
+        assert.ok(performance.now() - started < 2_000, where);
+      }
+      const out = captured();
+      const started = performance.now();
+      assert.equal(await main(["req", url, "--data", "1 + 1", "--timeout", "8000"], out), 1);
+      assert.ok(performance.now() - started < 2_000, "not the whole --timeout");
+      assert.match(
+        out.err,
+        /^rsock req: Cannot connect to "tcp:\/\/127\.0\.0\.1:\d+": connection refused\n$/,
+      );
+      assert.equal(out.out, "");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+Deno.test("close() never waits on a peer: a non-NNG port that never sends its SP header", async () => {
+  await withTimeout(10_000, async () => {
+    // A TCP server that accepts and then says nothing (an HTTP or eval port, say).
+    using mute = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      try {
+        for await (const conn of mute) held.push(conn);
+      } catch {
+        // closed
+      }
+    })();
+    const url = `tcp://127.0.0.1:${(mute.addr as Deno.NetAddr).port}`;
+    try {
+      const req = await socket("req", { dial: url });
+      await assert.rejects(request(req, "x", { timeout: 200 }), TimeoutError);
+      let started = performance.now();
+      await req.close();
+      assert.ok(
+        performance.now() - started < 1_000,
+        `close() took ${performance.now() - started} ms`,
+      );
+
+      // The CLI: --timeout 1000 ends in about a second, not after the 10 s handshake timeout.
+      const out = captured();
+      started = performance.now();
+      assert.equal(await main(["req", url, "--data", "x", "--timeout", "1000"], out), 1);
+      assert.ok(
+        performance.now() - started < 3_000,
+        `rsock req took ${performance.now() - started} ms`,
+      );
+
+      // A REP socket with a connected peer mid-handshake closes at once as well.
+      const rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+      const port = Number(rep.urls[0]!.split(":")[2]);
+      using silent = await Deno.connect({ hostname: "127.0.0.1", port });
+      await silent.read(new Uint8Array(8)); // its SP header: the pipe is in its handshake
+      started = performance.now();
+      await rep.close();
+      assert.ok(
+        performance.now() - started < 1_000,
+        `rep close() took ${performance.now() - started} ms`,
+      );
+    } finally {
+      mute.close();
+      await accepting;
+      for (const conn of held) conn.close();
+    }
+  });
+});

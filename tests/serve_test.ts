@@ -105,7 +105,7 @@ Deno.test("serve: eval clients, the console's websocket, REQ requests and the me
     await child.waitForOutput(/socket \[1\] relayed into the log\n/);
     child.child.kill("SIGTERM");
     const status = await child.finished();
-    assert.equal(status.code, 0, child.stderr);
+    assert.equal(status.code, 143, child.stderr); // 128 + SIGTERM, as shells expect
     assert.match(child.stderr, /rsock serve: stopped/);
     for (const port of [evalPort, wsPort, socketPort, repPort]) {
       assert.ok(portIsFree(port), `${port} freed`);
@@ -135,6 +135,69 @@ Deno.test("serve: a token guards the eval endpoint; a non-loopback bind without 
       await evalServer(client, "6 * 7");
     });
     child.child.kill("SIGTERM");
-    assert.equal((await child.finished()).code, 0);
+    assert.equal((await child.finished()).code, 143);
+  });
+});
+
+Deno.test("serve: with a token, a tcp:// or ws:// REP door is refused before anything starts", async () => {
+  await withTimeout(30_000, async () => {
+    for (const repUrl of [`tcp://127.0.0.1:${freePort()}`, `ws://127.0.0.1:${freePort()}/sp`]) {
+      const port = Number(new URL(repUrl.replace(/^\w+:/, "http:")).port);
+      await using child = rsock([`--allow-net=127.0.0.1:${port}`, "--allow-sys"], [
+        "serve",
+        "--rep",
+        repUrl,
+        "--token",
+        "s3cret",
+      ]);
+      assert.equal((await child.finished()).code, 2, child.stderr);
+      assert.match(
+        child.stderr,
+        /with a token, the REP endpoint listens on ipc:\/\/ only .* use e\.g\. --rep ipc:\/\//,
+      );
+      assert.doesNotMatch(child.stderr, /rsock serve: one session/, "nothing was started");
+      assert.ok(portIsFree(port));
+    }
+  });
+});
+
+Deno.test("serve: with a token, an ipc:// REP door's socket file is owner-only (0600)", async () => {
+  await withTimeout(30_000, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const path = `${dir}/rsock.ipc`;
+      const evalPort = freePort();
+      Deno.env.set("RSOCK_TEST_TOKEN", "s3cret");
+      await using child = rsock(
+        [
+          `--allow-net=127.0.0.1:${evalPort},unix:${path}`,
+          "--allow-sys",
+          "--allow-env=RSOCK_TEST_TOKEN",
+          `--allow-read=${path}`,
+          `--allow-write=${path}`,
+        ],
+        [
+          "serve",
+          "--eval",
+          String(evalPort),
+          "--rep",
+          `ipc://${path}`,
+          "--token-env",
+          "RSOCK_TEST_TOKEN",
+        ],
+      );
+      await child.waitForOutput(/Ctrl-C or SIGTERM stops/);
+      const info = await Deno.stat(path);
+      assert.ok(info.isSocket);
+      assert.equal((info.mode! & 0o777).toString(8), "600");
+      // This user (the file's owner) is served.
+      await using req = await socket("req", { dial: `ipc://${path}` });
+      assert.equal(await request(req, "6 * 7", { timeout: 10_000 }), 42);
+      child.child.kill("SIGTERM");
+      assert.equal((await child.finished()).code, 0, child.stderr);
+    } finally {
+      Deno.env.delete("RSOCK_TEST_TOKEN");
+      await Deno.remove(dir, { recursive: true });
+    }
   });
 });

@@ -16,7 +16,18 @@ import { parseUrl, type SpProtocol } from "./wire.ts";
 export type { Pipe } from "./pipe.ts";
 export type { TlsOptions } from "./transport.ts";
 
-/** The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB). */
+/**
+ * The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_MESSAGE_BYTES, socket } from "@x/rsock/nng";
+ * await using pull = await socket("pull", {
+ *   listen: "tcp://127.0.0.1:0",
+ *   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES / 64, // 1 MiB, like mangos
+ * });
+ * ```
+ */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /** What a protocol does with pipes and their messages. */
@@ -37,8 +48,17 @@ export interface ProtocolMachine {
 export interface CoreOptions {
   /** URLs to listen on (`tcp://127.0.0.1:5555`, `ipc:///tmp/x.ipc`, `ws://…/sp`, `tls+tcp://…`). */
   readonly listen?: string | readonly string[];
-  /** URLs to dial; a dialer reconnects with backoff when its peer goes away. */
+  /**
+   * URLs to dial; a dialer reconnects with backoff when its peer goes away. A first dial that
+   * fails (nothing listening) makes `socket()` throw at once, as `nng_dial` and `nngcat` do,
+   * unless `retryFirstDial` is set.
+   */
   readonly dial?: string | readonly string[];
+  /**
+   * Keep redialing when the first dial fails, instead of throwing: for a peer that may start
+   * later (nanonext's default, `dial(autostart = TRUE)`). @default {false}
+   */
+  readonly retryFirstDial?: boolean;
   /** Largest message accepted; a larger length prefix drops the pipe. @default {67108864} */
   readonly maxMessageBytes?: number;
   /** First redial delay in ms; doubles per failure up to `reconnectMaximum`. @default {100} */
@@ -47,6 +67,17 @@ export interface CoreOptions {
   readonly reconnectMaximum?: number;
   /** Certificates and verification for `tls+tcp://` and `wss://`. */
   readonly tls?: TlsOptions;
+  /**
+   * The mode of the `ipc://` socket files this socket listens on, like NNG's
+   * `NNG_OPT_IPC_PERMISSIONS`: `0o600` lets only this user connect. The file is created with
+   * it (needs `--allow-sys=umask`), not changed afterwards. Unset: the process umask decides.
+   */
+  readonly ipcPermissions?: number;
+  /**
+   * How long `close()` lets messages already sent (a last reply) be written before it closes
+   * their pipes anyway, in ms: close never waits longer on a peer. @default {1000}
+   */
+  readonly linger?: number;
   /** Told why a pipe was dropped or a message discarded (the socket goes on). */
   readonly onError?: (error: Error) => void;
   /** Closes the socket when aborted. */
@@ -115,6 +146,10 @@ export class SpCore {
   readonly #reconnectMinimum: number;
   readonly #reconnectMaximum: number;
   readonly #tls: TlsOptions;
+  readonly #ipcPermissions: number | undefined;
+  readonly #linger: number;
+  // Aborted after the linger: closes every pipe, mid-handshake ones included.
+  readonly #closePipes = new AbortController();
   readonly #onError: ((error: Error) => void) | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
@@ -140,6 +175,18 @@ export class SpCore {
     this.#reconnectMinimum = options.reconnectMinimum ?? 100;
     this.#reconnectMaximum = Math.max(options.reconnectMaximum ?? 2000, this.#reconnectMinimum);
     this.#tls = options.tls ?? {};
+    this.#ipcPermissions = options.ipcPermissions;
+    if (
+      this.#ipcPermissions !== undefined &&
+      !(Number.isInteger(this.#ipcPermissions) && this.#ipcPermissions >= 0 &&
+        this.#ipcPermissions <= 0o777)
+    ) {
+      throw new RangeError(
+        `ipcPermissions must be a file mode 0 to 0o777, got ${this.#ipcPermissions}`,
+      );
+    }
+    this.#linger = options.linger ?? 1000;
+    if (!(this.#linger >= 0)) throw new RangeError(`linger must be >= 0 ms, got ${this.#linger}`);
     this.#onError = options.onError;
     this.#signal = options.signal;
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
@@ -231,7 +278,7 @@ export class SpCore {
       });
     } else {
       const framing = endpoint.transport === "ipc" ? "ipc" : "tcp";
-      listener = await listenStream(endpoint, this.#tls, (stream, remote) => {
+      listener = await listenStream(endpoint, this.#tls, this.#ipcPermissions, (stream, remote) => {
         if (this.#closing !== undefined) return stream.close();
         this.#track(
           runStreamPipe(
@@ -252,56 +299,74 @@ export class SpCore {
   }
 
   /**
-   * Dials `url` and keeps a pipe to it: when the peer goes away (or is not there yet) it
-   * redials after a delay that doubles from `reconnectMinimum` to `reconnectMaximum`.
-   * Resolves after the first attempt; throws if that attempt failed and `wait` is true.
+   * Dials `url` and keeps a pipe to it: when the peer goes away it redials after a delay that
+   * doubles from `reconnectMinimum` to `reconnectMaximum`. Resolves after the first attempt.
+   * If that attempt failed (nothing listening: refused at once), it throws a
+   * {@linkcode ConnectionError} naming the address and stops, as `nng_dial` does; with
+   * `wait: false` it resolves instead and keeps redialing until a peer is there (nanonext's
+   * `dial(autostart = TRUE)`).
    */
   async dial(url: string, options: { readonly wait?: boolean } = {}): Promise<void> {
     this.checkOpen();
     const endpoint = parseUrl(url);
+    const wait = options.wait ?? true;
     const first = Promise.withResolvers<void>();
     first.promise.catch(() => {});
+    const stop = this.#stop.signal;
     this.#track((async () => {
       let delay = this.#reconnectMinimum;
       let attempt = 0;
-      while (!this.#stop.signal.aborted) {
+      while (!stop.aborted) {
         let serving: Promise<void> | undefined;
         try {
           if (endpoint.transport === "ws" || endpoint.transport === "wss") {
-            const socket = await dialWebSocket(endpoint, this.protocol, this.#tls);
-            serving = this.#serveWebSocket(socket, url);
+            const socket = await unlessStopped(
+              dialWebSocket(endpoint, this.protocol, this.#tls),
+              stop,
+              (socket) => socket.close(),
+            );
+            if (socket !== undefined) serving = this.#serveWebSocket(socket, url);
           } else {
-            const { stream, remote } = await dialStream(endpoint, this.#tls);
-            serving = this.#closing !== undefined
-              ? (stream.close(), Promise.resolve())
-              : runStreamPipe(
-                stream,
+            const dialed = await unlessStopped(
+              dialStream(endpoint, this.#tls),
+              stop,
+              (dialed) => dialed.stream.close(),
+            );
+            if (dialed !== undefined) {
+              serving = runStreamPipe(
+                dialed.stream,
                 endpoint.transport === "ipc" ? "ipc" : "tcp",
-                remote,
+                dialed.remote,
                 this.protocol,
                 this.#maxMessageBytes,
                 this.#events(),
                 this.#allocate,
               );
+            }
           }
         } catch (error) {
-          if (attempt++ === 0) first.reject(error);
-          else if (error instanceof TypeError) this.report(error);
+          if (attempt++ === 0) {
+            first.reject(error);
+            if (wait || error instanceof TypeError) return;
+          } else if (error instanceof TypeError) {
+            this.report(error);
+          }
         }
         if (serving !== undefined) {
           if (attempt++ === 0) first.resolve();
           delay = this.#reconnectMinimum;
           await serving;
         }
-        if (this.#stop.signal.aborted) return;
-        await sleep(delay * (0.5 + Math.random() / 2), this.#stop.signal);
+        if (stop.aborted) break;
+        await sleep(delay * (0.5 + Math.random() / 2), stop);
         delay = Math.min(delay * 2, this.#reconnectMaximum);
       }
+      first.reject(new ConnectionError(`the ${this.protocol} socket is closed`));
     })());
     try {
       await first.promise;
     } catch (error) {
-      if (options.wait === true || error instanceof TypeError) throw error;
+      if (wait || error instanceof TypeError) throw error;
     }
   }
 
@@ -314,6 +379,16 @@ export class SpCore {
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#stop.abort();
     const closing = Promise.all(this.#listeners.map((listener) => listener.close()));
+    const pipes = [...this.#pipes];
+    if (this.#linger > 0 && pipes.some((pipe) => pipe.queuedBytes > 0)) {
+      // A message sent just before close() is usually written at once; a peer that does not
+      // read gets `linger` ms, no more.
+      const gaveUp = Promise.withResolvers<void>();
+      const timer = setTimeout(gaveUp.resolve, this.#linger);
+      await Promise.race([Promise.all(pipes.map((pipe) => pipe.flushed())), gaveUp.promise]);
+      clearTimeout(timer);
+    }
+    this.#closePipes.abort();
     for (const pipe of [...this.#pipes]) pipe.close();
     this.#machine?.closing(new ConnectionError(`the ${this.protocol} socket is closed`));
     for (const wake of this.#pipeWaiters.splice(0)) wake();
@@ -369,8 +444,39 @@ export class SpCore {
         for (const wake of this.#drainWaiters.splice(0)) wake();
       },
       room: (pipe) => this.#closing === undefined ? machine.room(pipe) : undefined,
+      stop: this.#closePipes.signal,
     };
   }
+}
+
+/**
+ * Settles with `attempt`, or with undefined as soon as `signal` aborts: closing a socket never
+ * waits for a connect in flight. A connection that arrives after that is closed.
+ */
+function unlessStopped<T>(
+  attempt: Promise<T>,
+  signal: AbortSignal,
+  discard: (value: T) => void,
+): Promise<T | undefined> {
+  if (signal.aborted) {
+    attempt.then(discard, () => {});
+    return Promise.resolve(undefined);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      attempt.then(discard, () => {});
+      resolve(undefined);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    attempt.then((value) => {
+      signal.removeEventListener("abort", onAbort);
+      if (signal.aborted) discard(value);
+      resolve(signal.aborted ? undefined : value);
+    }, (error) => {
+      signal.removeEventListener("abort", onAbort);
+      reject(error);
+    });
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -34,6 +34,10 @@ export interface Pipe {
   readonly closed: boolean;
   /** Messages handed to {@linkcode Pipe.send} and not yet written to the connection. */
   readonly queued: number;
+  /** Bytes handed to {@linkcode Pipe.send} and not yet written to the connection. */
+  readonly queuedBytes: number;
+  /** Settles when every message sent so far is written (or the pipe is gone). */
+  flushed(): Promise<void>;
   /**
    * Queues one message made of `parts` (header words, then the body); never waits. The parts
    * must stay unchanged until `written` is called (a large last part is written uncopied); it
@@ -53,6 +57,8 @@ export interface PipeEvents {
   closed(pipe: Pipe, reason: Error | undefined): void;
   /** A promise to wait on before reading more from `pipe` (backpressure), or undefined. */
   room(pipe: Pipe): Promise<void> | undefined;
+  /** The socket's close: the pipe closes at once, even mid-handshake. */
+  readonly stop: AbortSignal;
 }
 
 /** The byte stream under a stream pipe: a `Deno.Conn`, or a `node:tls` socket adapted to it. */
@@ -82,6 +88,8 @@ class StreamPipe implements Pipe {
   #queue: Uint8Array[] = [];
   #callbacks: { written: (error?: Error) => void }[] = [];
   #queuedMessages = 0;
+  #queuedBytes = 0;
+  #flushWaiters: (() => void)[] = [];
   #writing = false;
   #closed = false;
 
@@ -107,6 +115,15 @@ class StreamPipe implements Pipe {
     return this.#queuedMessages;
   }
 
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  flushed(): Promise<void> {
+    if (!this.#writing || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+  }
+
   send(parts: readonly Uint8Array[], written?: (error?: Error) => void): void {
     if (this.#closed) {
       written?.(new ConnectionError(`pipe ${this.id} to ${this.remote} is closed`));
@@ -124,6 +141,7 @@ class StreamPipe implements Pipe {
       this.#queue.push(encodeFrameHead(this.#framing, length, parts));
     }
     this.#queuedMessages++;
+    this.#queuedBytes += length + (this.#framing === "ipc" ? 9 : 8);
     if (written !== undefined) this.#callbacks.push({ written });
     if (!this.#writing) void this.#flush();
   }
@@ -137,8 +155,11 @@ class StreamPipe implements Pipe {
         this.#queue = [];
         this.#callbacks = [];
         this.#queuedMessages = 0;
+        let batchBytes = 0;
+        for (const bytes of batch) batchBytes += bytes.length;
         try {
           for (const bytes of coalesce(batch)) await this.#writeAll(bytes);
+          this.#queuedBytes -= batchBytes;
         } catch (error) {
           const failure = error instanceof Error ? error : new Error(String(error));
           for (const callback of callbacks) callback.written(failure);
@@ -154,6 +175,7 @@ class StreamPipe implements Pipe {
       return;
     } finally {
       this.#writing = false;
+      for (const wake of this.#flushWaiters.splice(0)) wake();
     }
     if (!this.#closed) this.#onDrained();
   }
@@ -170,7 +192,9 @@ class StreamPipe implements Pipe {
     this.#queue = [];
     this.#callbacks = [];
     this.#queuedMessages = 0;
+    this.#queuedBytes = 0;
     for (const callback of callbacks) callback.written(error);
+    for (const wake of this.#flushWaiters.splice(0)) wake();
   }
 
   close(): void {
@@ -234,12 +258,17 @@ export async function runStreamPipe(
 ): Promise<void> {
   let reason: Error | undefined;
   let opened = false;
+  // Closing the socket must not wait for a peer that never sends its SP header (a non-NNG
+  // port): closing the stream ends the handshake's read at once.
+  const onStop = () => pipe.close();
   const pipe: StreamPipe = new StreamPipe(stream, framing, remote, () => events.drained(pipe), (
     error,
   ) => {
     reason ??= new ConnectionError(`write failed: ${error.message}`, { cause: error });
     pipe.close();
   });
+  events.stop.addEventListener("abort", onStop, { once: true });
+  if (events.stop.aborted) pipe.close();
   try {
     await withHandshakeTimeout(stream, async () => {
       await stream.write(connectionHeader(protocol));
@@ -283,6 +312,7 @@ export async function runStreamPipe(
       reason ??= error instanceof Error ? error : new Error(String(error));
     }
   } finally {
+    events.stop.removeEventListener("abort", onStop);
     pipe.close();
     if (opened || reason !== undefined) events.closed(pipe, reason);
   }

@@ -71,12 +71,13 @@ export function adoptConn(conn: Deno.Conn): ByteStream {
 export async function listenStream(
   endpoint: StreamEndpoint,
   tlsOptions: TlsOptions,
+  ipcPermissions: number | undefined,
   accept: Accept,
 ): Promise<SpListener> {
   if (endpoint.transport === "tls+tcp" && tlsOptions.ca !== undefined) {
     return await listenNodeTls(endpoint, tlsOptions, accept);
   }
-  const listener = await openDenoListener(endpoint, tlsOptions);
+  const listener = await openDenoListener(endpoint, tlsOptions, ipcPermissions);
   const addr = listener.addr;
   const url = formatUrl(
     addr.transport === "tcp" && endpoint.transport !== "ipc"
@@ -108,23 +109,71 @@ export async function listenStream(
   };
 }
 
+/**
+ * Opens a Deno listener, removing a stale IPC socket file as NNG does. With `ipcPermissions`,
+ * an IPC socket file is created with that mode and no other: the process umask is narrowed
+ * around the bind (no window in which anyone else could connect, unlike a chmod after it),
+ * then the file is set to exactly that mode.
+ */
 async function openDenoListener(
   endpoint: StreamEndpoint,
   tlsOptions: TlsOptions,
+  ipcPermissions: number | undefined,
 ): Promise<Deno.Listener> {
   const where = formatUrl(endpoint);
-  try {
-    if (endpoint.transport === "tcp") {
-      return Deno.listen({ transport: "tcp", hostname: endpoint.hostname, port: endpoint.port });
-    }
-    if (endpoint.transport === "tls+tcp") {
+  if (endpoint.transport !== "ipc") {
+    try {
+      if (endpoint.transport === "tcp") {
+        return Deno.listen({ transport: "tcp", hostname: endpoint.hostname, port: endpoint.port });
+      }
       const { cert, key } = requireCertificate(tlsOptions, where);
       return Deno.listenTls({ hostname: endpoint.hostname, port: endpoint.port, cert, key });
+    } catch (error) {
+      if (error instanceof TypeError) throw error;
+      throw new ConnectionError(`Cannot listen on "${where}": ${describeNetworkError(error)}`, {
+        cause: error,
+      });
     }
-    return Deno.listen({ transport: "unix", path: endpoint.path });
+  }
+  const bind = (): Deno.Listener => {
+    if (ipcPermissions === undefined) {
+      return Deno.listen({ transport: "unix", path: endpoint.path });
+    }
+    let previous: number;
+    try {
+      previous = Deno.umask(0o777 & ~ipcPermissions);
+    } catch (error) {
+      throw new ConnectionError(
+        `Cannot listen on "${where}" with mode 0${ipcPermissions.toString(8)}: setting the ` +
+          "umask needs --allow-sys=umask",
+        { cause: error },
+      );
+    }
+    // Synchronous from here to the restore, so no other code of this thread sees the umask.
+    let listener: Deno.Listener;
+    try {
+      listener = Deno.listen({ transport: "unix", path: endpoint.path });
+    } finally {
+      Deno.umask(previous);
+    }
+    try {
+      Deno.chmodSync(endpoint.path, ipcPermissions);
+    } catch (error) {
+      listener.close();
+      throw new ConnectionError(
+        `Cannot set mode 0${ipcPermissions.toString(8)} on "${endpoint.path}": ${
+          describeNetworkError(error)
+        }`,
+        { cause: error },
+      );
+    }
+    return listener;
+  };
+  try {
+    return bind();
   } catch (error) {
-    if (error instanceof TypeError) throw error;
-    if (endpoint.transport !== "ipc" || !(error instanceof Deno.errors.AddrInUse)) {
+    if (error instanceof ConnectionError) throw error;
+    if (!(error instanceof Deno.errors.AddrInUse)) {
       throw new ConnectionError(`Cannot listen on "${where}": ${describeNetworkError(error)}`, {
         cause: error,
       });
@@ -135,7 +184,7 @@ async function openDenoListener(
     (await Deno.connect({ transport: "unix", path: endpoint.path })).close();
   } catch {
     await Deno.remove(endpoint.path).catch(() => {});
-    return Deno.listen({ transport: "unix", path: endpoint.path });
+    return bind();
   }
   throw new ConnectionError(`Cannot listen on "${where}": address already in use`);
 }

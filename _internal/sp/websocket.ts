@@ -55,6 +55,15 @@ class WebSocketPipe implements Pipe {
     return this.#closed || this.#socket.readyState >= WebSocket.CLOSING;
   }
 
+  get queuedBytes(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  flushed(): Promise<void> {
+    // The WebSocket sends its close frame after what it has buffered.
+    return Promise.resolve();
+  }
+
   get queued(): number {
     const backlog = this.#socket.bufferedAmount;
     if (backlog === 0) return 0;

@@ -228,6 +228,13 @@ const EXPECTED_URLS =
 /**
  * Parses `tcp://host:port`, `tls+tcp://host:port`, `tcp://[::1]:port`, `ipc:///abs/path`,
  * `ipc://rel/path`, `ws://host:port/path` or `wss://host:port/path`.
+ *
+ * @example
+ * ```ts
+ * import { parseUrl } from "@x/rsock/reqrep";
+ * parseUrl("tcp://127.0.0.1:5555"); // { transport: "tcp", hostname: "127.0.0.1", port: 5555 }
+ * parseUrl("ipc:///tmp/rsock.ipc"); // { transport: "ipc", path: "/tmp/rsock.ipc" }
+ * ```
  */
 export function parseUrl(url: string): Endpoint {
   if (url.startsWith("ipc://") || url.startsWith("unix://")) {
@@ -258,7 +265,15 @@ export function parseUrl(url: string): Endpoint {
     : { transport: "tls+tcp", hostname, port };
 }
 
-/** Writes an endpoint back as a URL (with the real port once bound). */
+/**
+ * Writes an endpoint back as a URL (with the real port once bound).
+ *
+ * @example
+ * ```ts
+ * import { formatUrl } from "@x/rsock/reqrep";
+ * formatUrl({ transport: "tcp", hostname: "::1", port: 5555 }); // "tcp://[::1]:5555"
+ * ```
+ */
 export function formatUrl(endpoint: Endpoint): string {
   if (endpoint.transport === "ipc") return `ipc://${endpoint.path}`;
   const host = endpoint.hostname.includes(":") ? `[${endpoint.hostname}]` : endpoint.hostname;

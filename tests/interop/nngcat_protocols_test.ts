@@ -90,7 +90,14 @@ function open(
   options: SocketOptions = {},
 ): Promise<Socket> {
   const tls = role === "listen" ? transport.rsockListen : transport.rsockDial;
-  return socket(protocol, { ...tls, ...options, [role]: url, reconnectMinimum: 20 });
+  // nngcat may not listen yet when rsock dials: keep redialing until it does.
+  return socket(protocol, {
+    ...tls,
+    ...options,
+    [role]: url,
+    reconnectMinimum: 20,
+    retryFirstDial: true,
+  });
 }
 
 function cat(args: string[]): TestProcess {
@@ -419,8 +426,8 @@ interopTest(
           await t.step(url.split(":")[0]!, async () => {
             await using peer = new TestProcess(binary, [url]);
             await peer.waitForOutput(/ready/);
-            await using a = await socket("bus", { dial: url, reconnectMinimum: 20 });
-            await using b = await socket("bus", { dial: url, reconnectMinimum: 20 });
+            await using a = await socket("bus", { dial: url });
+            await using b = await socket("bus", { dial: url });
             await a.waitForPipes(1, { timeout: 10_000 });
             await b.waitForPipes(1, { timeout: 10_000 });
             await a.sendBytes(bytes("from a"));
@@ -501,6 +508,7 @@ interopTest(
             dial: `tls+tcp://localhost:${port}`,
             tls: { ca: certs.ca },
             reconnectMinimum: 20,
+            retryFirstDial: true,
           });
           const answer = await request(req, "ping", {
             sendMode: "raw",

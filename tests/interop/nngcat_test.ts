@@ -67,7 +67,11 @@ interopTest("rsock REQ against nngcat --rep (tcp, ipc, ws); several contexts sha
         "pong",
         "--quoted",
       ]);
-      await using req = await socket("req", { dial: url, reconnectMinimum: 20 });
+      await using req = await socket("req", {
+        dial: url,
+        retryFirstDial: true, // nngcat may not listen yet
+        reconnectMinimum: 20,
+      });
       const contexts = Array.from({ length: 5 }, () => req.context());
       const replies = await Promise.all(
         contexts.map((ctx, i) =>

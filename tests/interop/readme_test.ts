@@ -4,8 +4,9 @@
  * from its own clean clone, so it is not run again from inside the suite.)
  */
 import assert from "node:assert/strict";
+import denoJson from "../../deno.json" with { type: "json" };
 import { connectEvalServer, evalServer } from "../../eval/mod.ts";
-import { waitFor, withTimeout } from "../_peers.ts";
+import { freePort, waitFor, withTimeout } from "../_peers.ts";
 import { TestProcess } from "../_process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -81,4 +82,97 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test("README: the install line puts a working rsock on PATH", async () => {
+  await withTimeout(60_000, async () => {
+    const readme = await Deno.readTextFile(`${ROOT}README.md`);
+    const line = /^deno install (-g -A -n rsock \.\/cli\.ts)/m.exec(readme);
+    assert.ok(line, "the README has a checkout install line");
+    const root = await Deno.makeTempDir({ prefix: "rsock_install_" });
+    try {
+      const path = `${Deno.execPath().replace(/\/[^/]*$/, "")}:${Deno.env.get("PATH") ?? ""}`;
+      const install = await new Deno.Command(Deno.execPath(), {
+        args: ["install", ...line[1]!.split(" ")],
+        cwd: ROOT,
+        env: { DENO_INSTALL_ROOT: root, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(install.code, 0, new TextDecoder().decode(install.stderr));
+      // From another folder, with only the install's bin folder and deno on PATH.
+      const run = await new Deno.Command("rsock", {
+        args: ["--version"],
+        cwd: root,
+        env: { PATH: `${root}/bin:${path}`, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+      assert.equal(new TextDecoder().decode(run.stdout), `rsock ${denoJson.version}\n`);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  });
+});
+
+/** The README's fenced `ts` blocks, with where they start. */
+function tsBlocks(readme: string): { line: number; code: string }[] {
+  return [...readme.matchAll(/^```ts\n([^]*?)^```$/gm)].map((match) => ({
+    line: readme.slice(0, match.index).split("\n").length,
+    code: match[1]!,
+  }));
+}
+
+Deno.test("README: every ts block lints clean and runs to its end by itself", async (t) => {
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const blocks = tsBlocks(readme);
+  assert.ok(blocks.length >= 5, `found ${blocks.length} ts blocks`);
+  // What each door's block prints, by the door it imports.
+  const expected: Record<string, string> = {
+    socket: "[1] step 1 done\n[1] #progress 3/10 fitting models\n[1] done\n",
+    eval: "43\n",
+    reqrep: "[ 2, 4, 6 ]\n",
+    ws: "hello, everyone\n",
+  };
+  const dir = await Deno.makeTempDir({ prefix: "rsock_readme_blocks_" });
+  try {
+    for (const { line, code } of blocks) {
+      await t.step(`README.md line ${line}`, async () => {
+        await withTimeout(30_000, async (signal) => {
+          // The default ports may be taken on this machine: each block gets free ones.
+          const ports = new Map<string, string>();
+          const program = code.replace(/\b(6000|8888|5555|7681)\b/g, (port) => {
+            if (!ports.has(port)) ports.set(port, String(freePort()));
+            return ports.get(port)!;
+          });
+          const file = `${dir}/block_${line}.ts`;
+          await Deno.writeTextFile(file, program);
+          const lint = await new Deno.Command(Deno.execPath(), {
+            args: ["lint", "--config", `${ROOT}deno.json`, "--rules-exclude=no-console", file],
+            stdout: "piped",
+            stderr: "piped",
+            env: { NO_COLOR: "1" },
+          }).output();
+          assert.equal(lint.code, 0, new TextDecoder().decode(lint.stdout));
+          const run = await new Deno.Command(Deno.execPath(), {
+            args: ["run", "--config", `${ROOT}deno.json`, "--no-prompt", "-A", file],
+            stdout: "piped",
+            stderr: "piped",
+            env: { NO_COLOR: "1" },
+            signal,
+          }).output();
+          const stdout = new TextDecoder().decode(run.stdout);
+          assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+          const doors = new Set([...code.matchAll(/from "@x\/rsock\/(\w+)"/g)].map((m) => m[1]!));
+          const [door] = doors;
+          if (doors.size === 1 && expected[door!] !== undefined) {
+            assert.equal(stdout, expected[door!], `README.md line ${line}`);
+          }
+        });
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
