@@ -22,8 +22,10 @@ Deno.test("rsock eval prints the result and exits non-zero on an error", async (
     assert.equal(await main(["eval", "--port", port, "(1 +"], incomplete), 1);
     assert.match(incomplete.err, /^Error: incomplete command in single line mode/);
     const usage = captured();
-    assert.equal(await main(["eval", "--port", port], usage), 2);
-    assert.match(usage.err, /expected the CODE/);
+    // Not `main(["eval", "--port", port])`: with no CODE it reads this process's standard
+    // input, which a test must not consume (tests/eval_input_cli_test.ts covers it).
+    assert.equal(await main(["eval", "--port", port, "--file", "x.ts", "1"], usage), 2);
+    assert.match(usage.err, /give the code once/);
     const refused = captured();
     await server.close();
     assert.equal(await main(["eval", "--port", port, "1"], refused), 1);
