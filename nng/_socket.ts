@@ -7,6 +7,7 @@
 
 import { ProtocolError } from "../_internal/errors.ts";
 import { type CoreOptions, SpCore, urlList, type WaitOptions } from "../_internal/sp/core.ts";
+import { BufferPool } from "../_internal/sp/buffer_pool.ts";
 import type { MachineDoor, SpMessage } from "../_internal/sp/machine.ts";
 import type { SpProtocol } from "../_internal/sp/wire.ts";
 import { decodeBody, encodeBody, type RecvMode, type SendMode } from "../reqrep/_modes.ts";
@@ -77,6 +78,12 @@ export interface SocketOptions extends CoreOptions {
    * their pipes until there is room. @default {1024}
    */
   readonly recvBuffer?: number;
+  /**
+   * A received message's bytes stay valid only until the next receive on this socket, when
+   * their buffer is reused for a later message instead of allocating fresh memory for each
+   * (measured: about half of 1 MiB push/pull throughput is fresh allocation). @default {false}
+   */
+  readonly borrowBuffers?: boolean;
 }
 
 /** Options of {@linkcode Socket.send}. */
@@ -180,6 +187,8 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
   readonly raw: boolean;
   readonly #core: SpCore;
   readonly #machine: MachineDoor;
+  readonly #pool: BufferPool | undefined;
+  #lent: Uint8Array | undefined;
 
   /** @internal Use {@linkcode socket}. */
   constructor(protocol: SocketProtocol, options: SocketOptions) {
@@ -204,6 +213,10 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
     if (!(surveyTime >= 0)) throw new RangeError(`surveyTime must be >= 0, got ${surveyTime}`);
     this.#core = new SpCore(WIRE[protocol], options);
     const core = this.#core;
+    if (options.borrowBuffers === true) {
+      const pool = this.#pool = new BufferPool();
+      core.useAllocator((length) => pool.allocate(length));
+    }
     const machines: Record<SocketProtocol, () => MachineDoor> = {
       pair: () => new Pair0(core, buffers),
       pair1: () => new Pair1(core, buffers, { raw, poly: false }),
@@ -294,8 +307,13 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
   }
 
   /** Receives the next message, header (raw sockets) and pipe included. */
-  recvMessage(options: WaitOptions = {}): Promise<Message> {
-    return this.#machine.recv(options);
+  async recvMessage(options: WaitOptions = {}): Promise<Message> {
+    if (this.#pool === undefined) return this.#machine.recv(options);
+    if (this.#lent !== undefined) this.#pool.release(this.#lent);
+    this.#lent = undefined;
+    const message = await this.#machine.recv(options);
+    this.#lent = message.body;
+    return message;
   }
 
   /** Encodes `data` in `mode` and sends it, as nanonext's `send()`. */

@@ -414,3 +414,29 @@ Deno.test("tls+tcp and wss: server certificates verified, insecure on request, c
     await Deno.remove(certs.dir, { recursive: true });
   }
 });
+
+Deno.test("borrowBuffers: large messages recycle their buffers and arrive intact, byte by byte", async () => {
+  await withTimeout(30_000, async () => {
+    await using pull = await socket("pull", { listen: "tcp://127.0.0.1:0", borrowBuffers: true });
+    await using push = await socket("push", { dial: pull.urls[0]! });
+    const size = 200 * 1024;
+    const buffers = new Set<ArrayBufferLike>();
+    const sending = (async () => {
+      for (let n = 0; n < 40; n++) {
+        const body = new Uint8Array(size);
+        for (let i = 0; i < size; i++) body[i] = (i * 7 + n) & 0xff;
+        await push.sendBytes(body);
+      }
+    })();
+    for (let n = 0; n < 40; n++) {
+      const { body } = await pull.recvMessage({ timeout: 5000 });
+      assert.equal(body.length, size);
+      for (let i = 0; i < size; i++) {
+        if (body[i] !== ((i * 7 + n) & 0xff)) assert.fail(`message ${n} byte ${i} is ${body[i]}`);
+      }
+      buffers.add(body.buffer);
+    }
+    await sending;
+    assert.ok(buffers.size < 40, `${buffers.size} buffers for 40 messages: none was reused`);
+  });
+});

@@ -86,9 +86,16 @@ export function splitBacktrace(
   return { header: payload.subarray(0, offset), body: payload.subarray(offset) };
 }
 
-/** A bounded FIFO of received messages with waiting readers. */
+/** Bytes of received messages one queue holds before it counts as full. */
+export const QUEUE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A bounded FIFO of received messages with waiting readers: full at `capacity` messages or
+ * {@linkcode QUEUE_BYTES} bytes, whichever comes first (one message always fits).
+ */
 export class MessageQueue {
   readonly capacity: number;
+  #bytes = 0;
   #items: SpMessage[] = [];
   #head = 0;
   #readers: PromiseWithResolvers<SpMessage>[] = [];
@@ -106,14 +113,17 @@ export class MessageQueue {
 
   /** True when no more fit. */
   get full(): boolean {
-    return this.size >= this.capacity;
+    return this.size >= this.capacity || (this.size > 0 && this.#bytes >= QUEUE_BYTES);
   }
 
   /** Hands `message` to a waiting reader or queues it (the caller checked {@linkcode full}). */
   push(message: SpMessage): void {
     const reader = this.#readers.shift();
     if (reader !== undefined) reader.resolve(message);
-    else this.#items.push(message);
+    else {
+      this.#items.push(message);
+      this.#bytes += message.body.length + message.header.length;
+    }
   }
 
   /** Queues `message`, discarding the oldest when full (NNG's sub0); true if one was dropped. */
@@ -150,6 +160,7 @@ export class MessageQueue {
   clear(): void {
     this.#items = [];
     this.#head = 0;
+    this.#bytes = 0;
     this.#wakeRooms();
   }
 
@@ -164,6 +175,7 @@ export class MessageQueue {
     for (const reader of this.#readers.splice(0)) reader.reject(this.#failed);
     this.#items = [];
     this.#head = 0;
+    this.#bytes = 0;
     this.#wakeRooms();
   }
 
@@ -172,6 +184,7 @@ export class MessageQueue {
     const item = this.#items[this.#head]!;
     this.#items[this.#head] = undefined as unknown as SpMessage;
     this.#head++;
+    this.#bytes -= item.body.length + item.header.length;
     if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
