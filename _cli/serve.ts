@@ -8,6 +8,7 @@
 import { createSession, type EvalSession, startEvalServer } from "../eval/mod.ts";
 import { listen, type SocketServer } from "../socket/mod.ts";
 import { serveConsole } from "../ws/mod.ts";
+import { socket as nngSocket } from "../nng/mod.ts";
 import {
   type Context,
   recv,
@@ -53,6 +54,8 @@ Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--socket PORT] [
                     unless it is tls+tcp://0.0.0.0:P with --tls-cert, --tls-key and --tls-ca:
                     then only peers whose certificate that CA signed get in. With a token:
                     ipc:// (socket file mode 0600) or such tls+tcp only, not started by default.
+  --pub URL         also publish every evaluation's output on an NNG pub socket (loopback or
+                    ipc:// only), "eval " + the text: rsock sub --dial URL --topic eval
   --socket PORT     also listen for plain messages (rsock send, R write.socket) and print them
   --hostname H      address to bind (default 127.0.0.1). Any other address needs a token.
   --token-env VAR   clients must send the token in environment variable VAR as their first line
@@ -96,6 +99,7 @@ export const serveCommand: Command = {
     eval: { type: "string" },
     ws: { type: "string" },
     rep: { type: "string" },
+    pub: { type: "string" },
     socket: { type: "string" },
     hostname: { type: "string" },
     "token-env": { type: "string" },
@@ -152,6 +156,15 @@ export const serveCommand: Command = {
           "binds loopback or ipc:// only, or tls+tcp:// with --tls-cert, --tls-key and --tls-ca",
       );
     }
+    const pubUrl = stringFlag(args, "pub");
+    const pub = pubUrl === undefined ? undefined : endpointNeeds(pubUrl, "--pub");
+    if (
+      pub !== undefined && pub.endpoint.transport !== "ipc" && !isLoopback(pub.endpoint.hostname)
+    ) {
+      throw new UsageError(
+        `--pub ${pubUrl} is not loopback; the session's output stays on this machine`,
+      );
+    }
     const socketFlag = stringFlag(args, "socket");
     const socketPort = socketFlag === undefined ? undefined : parsePort(socketFlag, 0, "--socket");
     const tokenVariable = stringFlag(args, "token-env");
@@ -187,6 +200,7 @@ export const serveCommand: Command = {
     // An owner-only ipc:// file is made under a narrowed umask, which Deno gates as sys.
     if (rep?.endpoint.transport === "ipc") needs.push({ name: "sys" });
     if (socketPort !== undefined) needs.push({ name: "net", host: netHost(hostname, socketPort) });
+    if (pub !== undefined) needs.push(...pub.needs);
     if (tokenVariable !== undefined) needs.push({ name: "env", variable: tokenVariable });
     if (certFile !== undefined) needs.push({ name: "read", path: certFile });
     if (keyFile !== undefined) needs.push({ name: "read", path: keyFile });
@@ -211,6 +225,23 @@ export const serveCommand: Command = {
       const banner = [
         `rsock serve: one session (${worker ? "worker" : "in-process"}), pid ${Deno.pid}`,
       ];
+      if (pubUrl !== undefined) {
+        // Every door evaluates through this wrapper, so monitors see all of the session's output.
+        const publisher = await nngSocket("pub", { listen: pubUrl });
+        closers.push(() => publisher.close());
+        const inner = session;
+        session = {
+          async evaluate(code, options) {
+            const result = await inner.evaluate(code, options);
+            await publisher.sendBytes(new TextEncoder().encode(`eval ${result.text}`));
+            return result;
+          },
+          ...(inner.expose === undefined ? {} : { expose: inner.expose.bind(inner) }),
+          close: () => inner.close(),
+          [Symbol.asyncDispose]: () => inner.close(),
+        };
+        banner.push(`  pub      ${publisher.urls[0]}    rsock sub --dial ${publisher.urls[0]}`);
+      }
       if (evalPort !== undefined) {
         const where = { address: netHost(hostname, evalPort), flag: "--eval PORT" };
         const evalServer = await listening(where, startEvalServer, {

@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { freePort, interopTest, withTimeout } from "./_peers.ts";
 import { rsock, TestProcess } from "./_process.ts";
 import { makeCertificates } from "./_tls.ts";
+import { socket } from "../nng/mod.ts";
+import { request, socket as reqrepSocket } from "../reqrep/mod.ts";
 
 Deno.test("rsock pub publishes standard input lines; rsock sub prints its topics", async () => {
   await withTimeout(30_000, async () => {
@@ -170,3 +172,30 @@ interopTest(
     }
   },
 );
+
+Deno.test("rsock serve --pub publishes every evaluation's output to subscribers", async () => {
+  await withTimeout(30_000, async () => {
+    const repPort = freePort();
+    const pubPort = freePort();
+    await using server = rsock(
+      [`--allow-net=127.0.0.1:${repPort},127.0.0.1:${pubPort}`, "--allow-sys"],
+      [
+        "serve",
+        "--rep",
+        `tcp://127.0.0.1:${repPort}`,
+        "--pub",
+        `tcp://127.0.0.1:${pubPort}`,
+      ],
+    );
+    await server.waitForOutput(/Ctrl-C or SIGTERM stops/);
+    await using monitor = await socket("sub", {
+      dial: `tcp://127.0.0.1:${pubPort}`,
+      subscribe: "eval ",
+    });
+    await monitor.waitForPipes(1);
+    await using req = await reqrepSocket("req", { dial: `tcp://127.0.0.1:${repPort}` });
+    assert.equal(await request(req, "console.log('working'); 6 * 7", { timeout: 10_000 }), 42);
+    const { body } = await monitor.recvMessage({ timeout: 10_000 });
+    assert.equal(new TextDecoder().decode(body), "eval working\n42");
+  });
+});
