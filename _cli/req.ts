@@ -346,6 +346,8 @@ export const repCommand: Command = {
     try {
       await using rep = await socket("rep", {
         [how]: url,
+        // A dialing server waits for its listening client to come up, as its help says.
+        retryFirstDial: how === "dial",
         onError: (error) => output.error(`rsock rep: ${error.message}`),
       });
       output.error(

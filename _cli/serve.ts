@@ -42,9 +42,9 @@ const DEFAULT_REP_URL = "tcp://127.0.0.1:5555";
 
 const HELP = `rsock serve — one session, reachable from a terminal, R and any TCP client
 
-Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--socket PORT] [--hostname H]
-                   [--token-env VAR | --token T] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]
-                   [--worker] [--timeout MS]
+Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--pub URL] [--socket PORT]
+                   [--hostname H] [--token-env VAR | --token T]
+                   [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--worker] [--timeout MS]
 
   --eval [PORT]     the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})
   --ws [PORT]       the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})
