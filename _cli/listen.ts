@@ -83,6 +83,7 @@ export const listenCommand: Command = {
       borrowBuffers: true,
       maxMessageBytes,
       ...(once ? { maxClients: 1 } : {}),
+      onError: (error) => output.error(`rsock: ${error.message}`),
     });
     const where = path ?? netHost(hostname, server.port);
     output.error(`rsock: listening on ${where}${once ? " (one client)" : ""}`);

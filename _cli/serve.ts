@@ -250,6 +250,7 @@ export const serveCommand: Command = {
           session,
           ...(token === undefined ? {} : { token }),
           ...(tls === undefined ? {} : { tls }),
+          onError: (error) => output.error(`rsock serve: eval: ${error.message}`),
         });
         closers.push(() => evalServer.close());
         const port = evalServer.port;
@@ -268,6 +269,7 @@ export const serveCommand: Command = {
           port: wsPort,
           hostname,
           ...(token === undefined ? {} : { token }),
+          onError: (error) => output.error(`rsock serve: console: ${error.message}`),
         });
         closers.push(() => consoleServer.close());
         banner.push(`  console  ${consoleServer.url}    (open it in a browser)`);
@@ -322,7 +324,12 @@ export const serveCommand: Command = {
       let relay: SocketServer | undefined;
       if (socketPort !== undefined) {
         const where = { address: netHost(hostname, socketPort), flag: "--socket PORT" };
-        relay = await listening(where, listen, { port: socketPort, hostname, framing: "line" });
+        relay = await listening(where, listen, {
+          port: socketPort,
+          hostname,
+          framing: "line",
+          onError: (error) => output.error(`rsock serve: socket: ${error.message}`),
+        });
         const server = relay;
         closers.push(() => server.close());
         banner.push(

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { acceptConnections } from "../_internal/accept.ts";
 import { concatBytes } from "../_internal/bytes.ts";
 import { createSession, type EvalSession } from "./_session.ts";
 import {
@@ -85,6 +86,15 @@ export interface EvalServerOptions {
    * print it in the host program.
    */
   readonly onEcho?: (client: string, text: string) => void;
+  /**
+   * Told why the listener could not accept a connection: a client that reset before it was
+   * accepted (skipped), or no file descriptors left (retried after a pause from 10 ms up to
+   * 1 s). Each kind is told once, not per occurrence; nothing but {@linkcode EvalServer.close}
+   * stops the server accepting.
+   *
+   * @default {undefined} (nothing is reported)
+   */
+  readonly onError?: (error: Error) => void;
   /** Closes the server when aborted. */
   readonly signal?: AbortSignal;
 }
@@ -248,6 +258,7 @@ class Server implements EvalServer {
   readonly #handlers = new Set<Promise<void>>();
   #nextId = 0;
   #closing: Promise<void> | undefined;
+  readonly #stopAccepting = new AbortController();
   readonly #accepting: Promise<void>;
   readonly #resolveClosed: () => void;
 
@@ -305,14 +316,8 @@ class Server implements EvalServer {
     for (const client of this.#targets(clients)) client.close();
   }
 
-  async #accept(): Promise<void> {
-    while (true) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch {
-        return; // listener closed
-      }
+  #accept(): Promise<void> {
+    return acceptConnections(this.#listener, (conn) => {
       const client = new Client(`sock${++this.#nextId}`, conn);
       this.#clients.add(client);
       const handler = this.#serve(client).finally(() => {
@@ -324,7 +329,11 @@ class Server implements EvalServer {
         this.#handlers.delete(handler);
       });
       this.#handlers.add(handler);
-    }
+    }, {
+      signal: this.#stopAccepting.signal,
+      name: `eval server ${this.hostname}:${this.port}`,
+      ...(this.#options.onError === undefined ? {} : { onError: this.#options.onError }),
+    });
   }
 
   async #serve(client: Client): Promise<void> {
@@ -519,6 +528,7 @@ class Server implements EvalServer {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       if (servers.get(this.port) === this) servers.delete(this.port);
+      this.#stopAccepting.abort();
       try {
         this.#listener.close();
       } catch {

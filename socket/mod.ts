@@ -23,6 +23,7 @@
  * @module
  */
 
+import { acceptConnections } from "../_internal/accept.ts";
 import { AsyncQueue } from "../_internal/async_queue.ts";
 import {
   ConnectionError,
@@ -85,6 +86,15 @@ export interface ListenOptions {
   borrowBuffers?: boolean;
   /** Most clients connected at once; further connections are closed at once. @default {1024} */
   maxClients?: number;
+  /**
+   * Told why the listener could not accept a connection: a client that reset before it was
+   * accepted (skipped), or no file descriptors left (retried after a pause from 10 ms up to
+   * 1 s). Each kind is told once, not per occurrence; nothing but
+   * {@linkcode SocketServer.close} stops the server accepting.
+   *
+   * @default {undefined} (nothing is reported)
+   */
+  onError?: (error: Error) => void;
   /** Closes the server when aborted. */
   signal?: AbortSignal;
 }
@@ -190,6 +200,7 @@ export class SocketServer implements AsyncIterable<SocketMessage>, AsyncDisposab
   #nextId = 1;
   #closing: Promise<void> | undefined;
   readonly #closed = Promise.withResolvers<void>();
+  readonly #stopAccepting = new AbortController();
   #accepting: Promise<void>;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
@@ -207,7 +218,18 @@ export class SocketServer implements AsyncIterable<SocketMessage>, AsyncDisposab
     });
     this.#signal = options.signal;
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
-    this.#accepting = this.#acceptLoop();
+    const addr = listener.addr;
+    this.#accepting = acceptConnections(listener, (conn) => this.#admit(conn), {
+      signal: this.#stopAccepting.signal,
+      name: `socket server ${
+        addr.transport === "unix"
+          ? addr.path
+          : addr.transport === "tcp"
+          ? formatHostPort(addr.hostname, addr.port)
+          : addr.transport
+      }`,
+      ...(options.onError === undefined ? {} : { onError: options.onError }),
+    });
   }
 
   /** The address the server is bound to. */
@@ -255,6 +277,7 @@ export class SocketServer implements AsyncIterable<SocketMessage>, AsyncDisposab
 
   async #close(): Promise<void> {
     this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#stopAccepting.abort();
     try {
       this.#listener.close();
     } catch {
@@ -272,26 +295,18 @@ export class SocketServer implements AsyncIterable<SocketMessage>, AsyncDisposab
     this.#closed.resolve();
   }
 
-  async #acceptLoop(): Promise<void> {
-    while (true) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch {
-        return; // listener closed
-      }
-      if (this.#closing !== undefined || this.#clients.size >= this.#maxClients) {
-        conn.close();
-        continue;
-      }
-      const client = new Client(this.#nextId++, conn);
-      this.#clients.set(client.id, client);
-      this.#queue.push({ type: "connect", client });
-      const reader = this.#read(client).finally(() => {
-        this.#readers.delete(reader);
-      });
-      this.#readers.add(reader);
+  #admit(conn: Deno.Conn): void {
+    if (this.#closing !== undefined || this.#clients.size >= this.#maxClients) {
+      conn.close();
+      return;
     }
+    const client = new Client(this.#nextId++, conn);
+    this.#clients.set(client.id, client);
+    this.#queue.push({ type: "connect", client });
+    const reader = this.#read(client).finally(() => {
+      this.#readers.delete(reader);
+    });
+    this.#readers.add(reader);
   }
 
   async #read(client: Client): Promise<void> {

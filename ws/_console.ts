@@ -8,6 +8,7 @@
 import { CloseCode } from "./_peer.ts";
 import { CONSOLE_PROTOCOL, consolePage } from "./_console_page.ts";
 import { createServer, DEFAULT_WS_PORT, type WsServer, type WsServerClient } from "./_server.ts";
+import { hostCheck, originCheck } from "../_internal/web_origin.ts";
 
 /** What the console needs from an eval session (`@x/rsock/eval`'s `EvalSession` fits). */
 export interface ConsoleSession {
@@ -37,6 +38,18 @@ export interface ConsoleOptions {
    * whose name is made to resolve to 127.0.0.1 (DNS rebinding) cannot reach the console.
    */
   allowedHosts?: readonly string[];
+  /**
+   * Further browser origins (`"https://app.example"`, `"*"` for any) whose pages may open the
+   * console's websocket. A request without `Origin` (not a browser) and the console's own page
+   * are always accepted; any other page is refused with 403, because a page on any site can
+   * open a websocket to 127.0.0.1. @default {[]}
+   */
+  allowedOrigins?: readonly string[];
+  /**
+   * Told when the listener could not accept connections (see `WsServerOptions.onAcceptError`),
+   * once per kind. @default {undefined} (nothing is reported)
+   */
+  onError?: (error: Error) => void;
   /** Largest code or result message in bytes. @default {16777216} */
   maxMessageSize?: number;
   /** Stops the service when aborted. */
@@ -59,41 +72,6 @@ export interface ConsoleServer extends AsyncDisposable {
   push(text: string): number;
   /** Closes every page's connection (1001) and stops. Idempotent. */
   close(): Promise<void>;
-}
-
-function sameOrigin(request: Request): boolean {
-  // A page on another site may open a websocket to loopback; only the console's own page,
-  // served from this host, may evaluate code.
-  const origin = request.headers.get("origin");
-  if (origin === null) return true;
-  const host = request.headers.get("host");
-  try {
-    return host !== null && new URL(origin).host === host;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A check of the `Host` header. A site can make its own name resolve to 127.0.0.1 (DNS
- * rebinding); its page is then "same origin" with this server, so the origin check alone would
- * let it run code here. IP literals cannot be rebound; names other than the listed ones are
- * refused.
- */
-function hostCheck(bound: string, extra: readonly string[]): (request: Request) => boolean {
-  const names = new Set(["localhost", bound.toLowerCase(), ...extra.map((h) => h.toLowerCase())]);
-  return (request) => {
-    const host = request.headers.get("host");
-    if (host === null) return false;
-    let name: string;
-    try {
-      name = new URL(`http://${host}`).hostname;
-    } catch {
-      return false;
-    }
-    return name.startsWith("[") || /^\d+\.\d+\.\d+\.\d+$/.test(name) || names.has(name) ||
-      names.has(name.replace(/\.$/, ""));
-  };
 }
 
 /**
@@ -122,6 +100,7 @@ export function serveConsole(options: ConsoleOptions): ConsoleServer {
   const tokenOk = (request: Request) =>
     token === undefined || new URL(request.url).searchParams.get("token") === token;
   const hostOk = hostCheck(options.hostname ?? "127.0.0.1", options.allowedHosts ?? []);
+  const originOk = originCheck(options.allowedOrigins ?? []);
   const server = createServer({
     port: options.port ?? DEFAULT_WS_PORT,
     hostname: options.hostname ?? "127.0.0.1",
@@ -131,7 +110,7 @@ export function serveConsole(options: ConsoleOptions): ConsoleServer {
       if (new URL(request.url).pathname !== "/ws") {
         return new Response("Not Found\n", { status: 404 });
       }
-      if (!hostOk(request) || !tokenOk(request) || !sameOrigin(request)) return false;
+      if (!hostOk(request) || !tokenOk(request) || !originOk(request)) return false;
     },
     webpage(request) {
       const path = new URL(request.url).pathname;
@@ -157,6 +136,7 @@ export function serveConsole(options: ConsoleOptions): ConsoleServer {
       void answer(data, client);
     },
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.onError === undefined ? {} : { onAcceptError: options.onError }),
   });
 
   async function answer(data: unknown, client: WsServerClient): Promise<void> {

@@ -126,6 +126,13 @@ export interface DirectoryServiceOptions {
   index?: string;
   /** URL path prefix stripped before lookup, e.g. `"/static"`. @default {""} */
   prefix?: string;
+  /**
+   * Files and folders whose name starts with `.` (`/.env`, `/.git/config`), in the request
+   * path or in the real path the file resolves to: `"ignore"` answers 404 as if they did not
+   * exist, as the common static servers do, since they often hold secrets; `"allow"` serves
+   * them. @default {"ignore"}
+   */
+  dotfiles?: "ignore" | "allow";
 }
 
 function notFound(): Response {
@@ -163,7 +170,8 @@ function safeSegments(rawPath: string): string[] | string {
 /**
  * Serves the files under `root`, and can never serve anything outside it: `..` and `%2e%2e`
  * segments, encoded separators and absolute paths are refused with 403, and a file whose real
- * path (after symlinks) is outside `root` is refused too. Files are read on every request.
+ * path (after symlinks) is outside `root` is refused too. Dotfiles (`/.env`, `/.git/config`)
+ * are answered 404 unless `dotfiles: "allow"`. Files are read on every request.
  *
  * @example
  * ```ts
@@ -177,6 +185,12 @@ export function staticDirectoryService(
   options: DirectoryServiceOptions = {},
 ): HttpHandler {
   const index = options.index ?? "index.html";
+  const dotfiles = options.dotfiles ?? "ignore";
+  if (dotfiles !== "ignore" && dotfiles !== "allow") {
+    throw new TypeError(`dotfiles must be "ignore" or "allow"; got ${JSON.stringify(dotfiles)}`);
+  }
+  const hidden = (segments: readonly string[]) =>
+    dotfiles === "ignore" && segments.some((segment) => segment.startsWith("."));
   const prefix = (options.prefix ?? "").replace(/\/+$/, "");
   let realRoot: Promise<string> | undefined;
   return async (request) => {
@@ -194,6 +208,7 @@ export function staticDirectoryService(
     }
     const segments = safeSegments(path);
     if (typeof segments === "string") return forbidden(segments);
+    if (hidden(segments)) return notFound();
     let target = [base, ...segments].join("/");
     let real: string;
     try {
@@ -211,6 +226,8 @@ export function staticDirectoryService(
     if (real !== base && !real.startsWith(base.endsWith("/") ? base : base + "/")) {
       return forbidden("the file's real path is outside the served folder");
     }
+    // A plain name can be a symlink to a dotfile in the folder (`config -> .env`).
+    if (hidden(real.slice(base.length).split("/"))) return notFound();
     const info = await Deno.stat(real);
     if (!info.isFile) return notFound();
     const body = request.method === "HEAD" ? "" : await Deno.readFile(real);

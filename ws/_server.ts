@@ -7,6 +7,7 @@
 
 import { AsyncQueue } from "../_internal/async_queue.ts";
 import { ConnectionError, describeNetworkError } from "../_internal/errors.ts";
+import { type HttpListener, serveHttp } from "../_internal/http_serve.ts";
 import {
   checkClose,
   checkMaxBuffered,
@@ -135,6 +136,15 @@ export interface WsServerOptions extends WsServerCallbacks {
    * first. Without it the error is reported as uncaught (`reportError`), so bugs stay visible.
    */
   error?: (error: unknown, client: WsServerClient) => void;
+  /**
+   * Told when the listener could not accept connections. Deno's HTTP server stops for good
+   * when its accept fails (out of file descriptors); this server then starts listening again
+   * on the same address, after pauses from 10 ms up to 1 s, so clients are refused meanwhile
+   * instead of queued. Each kind of error is told once, not per occurrence.
+   *
+   * @default {undefined} (nothing is reported)
+   */
+  onAcceptError?: (error: Error) => void;
   /** Closes the server (gracefully) when aborted. */
   signal?: AbortSignal;
 }
@@ -235,7 +245,7 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
   /** Resolves once the server has fully stopped. */
   readonly finished: Promise<void>;
   readonly #callbacks: WsServerCallbacks;
-  readonly #http: Deno.HttpServer;
+  readonly #http: HttpListener;
   readonly #clients = new Map<number, Client>();
   readonly #options: WsServerOptions;
   readonly #maxMessageSize: number;
@@ -264,18 +274,20 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
       this.#callbacks.static = options.webpage;
     }
     const handler = (request: Request, info: Deno.ServeHandlerInfo) => this.#handle(request, info);
-    const onListen = () => {};
+    const where = options.path ?? `${options.hostname ?? "127.0.0.1"}:${options.port ?? 7681}`;
     try {
-      this.#http = options.path !== undefined
-        ? Deno.serve({ path: options.path, transport: "unix", onListen, handler })
-        : Deno.serve({
+      this.#http = serveHttp(
+        options.path !== undefined ? { path: options.path, transport: "unix" } : {
           port: options.port ?? DEFAULT_WS_PORT,
           hostname: options.hostname ?? "127.0.0.1",
-          onListen,
-          handler,
-        });
+        },
+        handler,
+        {
+          name: `WebSocket server ${where}`,
+          ...(options.onAcceptError === undefined ? {} : { onError: options.onAcceptError }),
+        },
+      );
     } catch (error) {
-      const where = options.path ?? `${options.hostname ?? "127.0.0.1"}:${options.port ?? 7681}`;
       throw new ConnectionError(`Cannot listen on "${where}": ${describeNetworkError(error)}`, {
         cause: error,
       });

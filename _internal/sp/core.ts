@@ -78,8 +78,27 @@ export interface CoreOptions {
    * their pipes anyway, in ms: close never waits longer on a peer. @default {1000}
    */
   readonly linger?: number;
-  /** Told why a pipe was dropped or a message discarded (the socket goes on). */
+  /**
+   * Told why a pipe was dropped or a message discarded, and why a listener could not accept a
+   * connection (a client reset before it was accepted, or no file descriptors left; each such
+   * kind once per listener). The socket goes on: only its close stops a listener.
+   *
+   * @default {undefined} (nothing is reported)
+   */
   readonly onError?: (error: Error) => void;
+  /**
+   * `ws://` listeners: browser origins (`"https://app.example"`, `"*"` for any) whose pages may
+   * connect. A request without `Origin` (nngcat, R, Deno: not a browser) is always accepted;
+   * any other browser page is refused with 403, since every page can reach 127.0.0.1.
+   * @default {[]}
+   */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * `ws://` listeners: further `Host` names accepted besides `localhost`, IP addresses and the
+   * bound hostname; others get 403, so a site made to resolve to 127.0.0.1 (DNS rebinding)
+   * cannot connect. @default {[]}
+   */
+  readonly allowedHosts?: readonly string[];
   /** Closes the socket when aborted. */
   readonly signal?: AbortSignal;
 }
@@ -148,6 +167,8 @@ export class SpCore {
   readonly #tls: TlsOptions;
   readonly #ipcPermissions: number | undefined;
   readonly #linger: number;
+  readonly #allowedOrigins: readonly string[];
+  readonly #allowedHosts: readonly string[];
   // Aborted after the linger: closes every pipe, mid-handshake ones included.
   readonly #closePipes = new AbortController();
   readonly #onError: ((error: Error) => void) | undefined;
@@ -186,6 +207,8 @@ export class SpCore {
       );
     }
     this.#linger = options.linger ?? 1000;
+    this.#allowedOrigins = options.allowedOrigins ?? [];
+    this.#allowedHosts = options.allowedHosts ?? [];
     if (!(this.#linger >= 0)) throw new RangeError(`linger must be >= 0 ms, got ${this.#linger}`);
     this.#onError = options.onError;
     this.#signal = options.signal;
@@ -275,10 +298,21 @@ export class SpCore {
     if (endpoint.transport === "ws" || endpoint.transport === "wss") {
       listener = listenWebSocket(endpoint, this.protocol, this.#tls, (socket, remote) => {
         this.#track(this.#serveWebSocket(socket, remote));
+      }, {
+        allowedOrigins: this.#allowedOrigins,
+        allowedHosts: this.#allowedHosts,
+        onError: (error) => this.report(error),
       });
     } else {
       const framing = endpoint.transport === "ipc" ? "ipc" : "tcp";
-      listener = await listenStream(endpoint, this.#tls, this.#ipcPermissions, (stream, remote) => {
+      const accepting = {
+        signal: this.#stop.signal,
+        onError: (error: Error) => this.report(error),
+      };
+      listener = await listenStream(endpoint, this.#tls, this.#ipcPermissions, accepting, (
+        stream,
+        remote,
+      ) => {
         if (this.#closing !== undefined) return stream.close();
         this.#track(
           runStreamPipe(

@@ -10,6 +10,7 @@
 
 import tls from "node:tls";
 import type { Socket } from "node:net";
+import { acceptConnections } from "../accept.ts";
 import { ConnectionError, describeNetworkError } from "../errors.ts";
 import type { ByteStream } from "./pipe.ts";
 import { type Endpoint, formatUrl } from "./wire.ts";
@@ -72,6 +73,7 @@ export async function listenStream(
   endpoint: StreamEndpoint,
   tlsOptions: TlsOptions,
   ipcPermissions: number | undefined,
+  accepting: { readonly signal: AbortSignal; readonly onError: (error: Error) => void },
   accept: Accept,
 ): Promise<SpListener> {
   if (endpoint.transport === "tls+tcp" && tlsOptions.ca !== undefined) {
@@ -84,20 +86,18 @@ export async function listenStream(
       ? { transport: endpoint.transport, hostname: addr.hostname, port: addr.port }
       : endpoint,
   );
-  const loop = (async () => {
-    while (true) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch {
-        return;
-      }
-      accept(adoptConn(conn), remoteOf(conn.remoteAddr));
-    }
-  })();
+  // The shared accept loop: a reset client or a shortage of descriptors never ends it.
+  const stop = new AbortController();
+  const onStop = () => stop.abort();
+  accepting.signal.addEventListener("abort", onStop, { once: true });
+  const loop = acceptConnections(listener, (conn) => {
+    accept(adoptConn(conn), remoteOf(conn.remoteAddr));
+  }, { signal: stop.signal, name: url, onError: accepting.onError });
   return {
     url,
     async close() {
+      stop.abort();
+      accepting.signal.removeEventListener("abort", onStop);
       try {
         listener.close();
       } catch {

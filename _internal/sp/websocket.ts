@@ -8,6 +8,8 @@
  */
 
 import { concatBytes } from "../bytes.ts";
+import { type HttpListener, serveHttp } from "../http_serve.ts";
+import { hostCheck, originCheck } from "../web_origin.ts";
 import {
   ConnectionError,
   describeNetworkError,
@@ -162,16 +164,30 @@ export function runWebSocketPipe(
   return promise;
 }
 
+/** Who may reach a listening `ws://` endpoint, and where its accept errors go. */
+export interface WebSocketListenOptions {
+  /** Browser origins allowed besides none (no `Origin` header); `"*"` for any. */
+  readonly allowedOrigins?: readonly string[];
+  /** Host names allowed in `Host` besides `localhost`, IP literals and the bound name. */
+  readonly allowedHosts?: readonly string[];
+  /** Told when the HTTP listener failed to accept (and was restarted). */
+  readonly onError?: (error: Error) => void;
+}
+
 /**
  * Serves `endpoint` with `Deno.serve` (HTTPS for `wss://`): an upgrade on its path offering
  * `<protocol>.sp.nanomsg.org` becomes a pipe (given to `accept`); another path is 404, a
- * missing or other subprotocol 400, as NNG answers.
+ * missing or other subprotocol 400, as NNG answers. A browser page (an `Origin` header) from
+ * an origin not allowed, or a `Host` name not allowed (DNS rebinding), is refused with 403
+ * before anything else: a request may be code to `rsock serve`, and any page can open a
+ * WebSocket to 127.0.0.1. NNG's own clients send no `Origin`.
  */
 export function listenWebSocket(
   endpoint: WebSocketEndpoint,
   protocol: SpProtocol,
   tlsOptions: TlsOptions,
   accept: (socket: WebSocket, remote: string) => void,
+  options: WebSocketListenOptions = {},
 ): SpListener {
   const name = subprotocol(protocol);
   const sockets = new Set<WebSocket>();
@@ -190,41 +206,62 @@ export function listenWebSocket(
     }
     tlsPart = { cert: tlsOptions.cert, key: tlsOptions.key };
   }
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  const hostOk = hostCheck(endpoint.hostname, options.allowedHosts ?? []);
+  const originOk = originCheck(options.allowedOrigins ?? []);
+  const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.Addr>): Response => {
+    if (!hostOk(request)) {
+      return new Response("Forbidden: unknown host name (see allowedHosts)\n", { status: 403 });
+    }
+    if (!originOk(request)) {
+      return new Response(
+        `Forbidden: pages from ${request.headers.get("origin")} may not connect ` +
+          "(see allowedOrigins)\n",
+        { status: 403 },
+      );
+    }
+    if (new URL(request.url).pathname !== endpoint.path) {
+      return new Response(`no SP endpoint here; this one is at ${endpoint.path}\n`, {
+        status: 404,
+      });
+    }
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("expected a WebSocket upgrade\n", { status: 400 });
+    }
+    const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",")
+      .map((item) => item.trim());
+    if (!offered.includes(name)) {
+      return new Response(`expected Sec-WebSocket-Protocol: ${name}\n`, { status: 400 });
+    }
+    const addr = info.remoteAddr as Deno.NetAddr;
+    const remote = `${addr.hostname}:${addr.port}`;
+    const { socket, response } = Deno.upgradeWebSocket(request, { protocol: name });
+    sockets.add(socket);
+    socket.addEventListener("close", () => sockets.delete(socket), { once: true });
+    accept(socket, remote);
+    return response;
+  };
+  let server: HttpListener;
   try {
-    server = Deno.serve({
-      hostname: endpoint.hostname,
-      port: endpoint.port,
-      onListen: () => {},
-      ...tlsPart,
-    }, (request, info) => {
-      if (new URL(request.url).pathname !== endpoint.path) {
-        return new Response(`no SP endpoint here; this one is at ${endpoint.path}\n`, {
-          status: 404,
-        });
-      }
-      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-        return new Response("expected a WebSocket upgrade\n", { status: 400 });
-      }
-      const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",")
-        .map((item) => item.trim());
-      if (!offered.includes(name)) {
-        return new Response(`expected Sec-WebSocket-Protocol: ${name}\n`, { status: 400 });
-      }
-      const remote = `${info.remoteAddr.hostname}:${info.remoteAddr.port}`;
-      const { socket, response } = Deno.upgradeWebSocket(request, { protocol: name });
-      sockets.add(socket);
-      socket.addEventListener("close", () => sockets.delete(socket), { once: true });
-      accept(socket, remote);
-      return response;
-    });
+    // ws:// runs on the shared HTTP server that restarts when its accept loop dies; wss:// on
+    // Deno.serve with the certificate (that helper has no TLS).
+    server = tlsPart === undefined
+      ? serveHttp({ hostname: endpoint.hostname, port: endpoint.port }, handler, {
+        name: where,
+        ...(options.onError === undefined ? {} : { onError: options.onError }),
+      })
+      : Deno.serve({
+        hostname: endpoint.hostname,
+        port: endpoint.port,
+        onListen: () => {},
+        ...tlsPart,
+      }, handler);
   } catch (error) {
     throw new ConnectionError(`Cannot listen on "${where}": ${describeNetworkError(error)}`, {
       cause: error,
     });
   }
   return {
-    url: formatUrl({ ...endpoint, port: server.addr.port }),
+    url: formatUrl({ ...endpoint, port: (server.addr as Deno.NetAddr).port }),
     async close() {
       for (const socket of sockets) socket.close(1001, "going away");
       await server.shutdown();

@@ -1,0 +1,172 @@
+/**
+ * The SP-over-WebSocket listener (`rsock serve --rep ws://…`) and web pages: any page the user
+ * opens can open a WebSocket to 127.0.0.1, and a request there is code to run. Browser origins
+ * and unknown Host names are refused by default, as the console refuses them; NNG's own
+ * clients (no Origin) still connect.
+ */
+import assert from "node:assert/strict";
+import { chromium } from "npm:playwright-core@1.49.1";
+import { request, serve, socket } from "../../reqrep/mod.ts";
+import { createServer } from "../../ws/mod.ts";
+import { CHROMIUM_ARGS, interopTest, withTimeout } from "../_peers.ts";
+import { TestProcess } from "../_process.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Sends a WebSocket handshake by hand and returns the response's status code. */
+async function handshake(port: number, headers: Record<string, string>): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const lines = [
+      "GET /sp HTTP/1.1",
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+      "Sec-WebSocket-Version: 13",
+      "Sec-WebSocket-Protocol: rep.sp.nanomsg.org",
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+    ];
+    await conn.write(encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
+    const buffer = new Uint8Array(4096);
+    let text = "";
+    while (!text.includes("\r\n")) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += decoder.decode(buffer.subarray(0, n));
+    }
+    const status = /^HTTP\/1\.1 (\d{3})/.exec(text);
+    assert.ok(status !== null, `no HTTP status line in ${JSON.stringify(text)}`);
+    return Number(status[1]);
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("SP over WebSocket refuses browser origins and unknown Host names", async (t) => {
+  await withTimeout(20_000, async () => {
+    const errors: Error[] = [];
+    await using rep = await socket("rep", {
+      listen: "ws://127.0.0.1:0/sp",
+      allowedOrigins: ["https://app.example"],
+      onError: (e) => errors.push(e),
+    });
+    const serving = serve(rep, (x) => x, { recvMode: "raw", sendMode: "raw" });
+    const port = Number(new URL(rep.urls[0]!).port);
+    const host = `127.0.0.1:${port}`;
+
+    await t.step("a page on a foreign origin gets 403", async () => {
+      assert.equal(await handshake(port, { Host: host, Origin: "https://evil.example" }), 403);
+      assert.equal(await handshake(port, { Host: host, Origin: "null" }), 403);
+      assert.equal(await handshake(port, { Host: host, Origin: "http://localhost:1234" }), 403);
+    });
+
+    await t.step("a Host name it does not know (DNS rebinding) gets 403", async () => {
+      assert.equal(await handshake(port, { Host: `evil.example:${port}` }), 403);
+      assert.equal(
+        await handshake(port, {
+          Host: `evil.example:${port}`,
+          Origin: `http://evil.example:${port}`,
+        }),
+        403,
+      );
+      assert.equal(await handshake(port, {}), 403); // no Host at all
+    });
+
+    await t.step("no Origin (not a browser), or an allowed one, is accepted", async () => {
+      assert.equal(await handshake(port, { Host: host }), 101);
+      assert.equal(await handshake(port, { Host: `localhost:${port}` }), 101);
+      assert.equal(await handshake(port, { Host: host, Origin: "https://app.example" }), 101);
+    });
+
+    await t.step("rsock's own REQ still gets its answer", async () => {
+      await using req = await socket("req", { dial: rep.urls[0]! });
+      const answer = await request(req, encoder.encode("ping"), {
+        sendMode: "raw",
+        recvMode: "string",
+        timeout: 5000,
+      });
+      assert.equal(answer, "ping");
+    });
+    assert.deepEqual(errors.filter((e) => !/WebSocket closed/.test(e.message)), []);
+    await rep.close();
+    await serving;
+  });
+});
+
+interopTest(
+  "nngcat --req over ws:// is still answered (it sends no Origin)",
+  ["nngcat"],
+  async () => {
+    await withTimeout(20_000, async () => {
+      await using rep = await socket("rep", { listen: "ws://127.0.0.1:0/sp" });
+      const serving = serve(rep, (x) => x, { recvMode: "raw", sendMode: "raw" });
+      await using cat = new TestProcess("/usr/bin/nngcat", [
+        "--req",
+        "--dial",
+        rep.urls[0]!,
+        "--data",
+        "1+1",
+        "--ascii",
+        "--recv-timeout",
+        "5",
+      ]);
+      assert.equal((await cat.finished()).code, 0, cat.stderr);
+      assert.equal(cat.stdout, "1+1");
+      await rep.close();
+      await serving;
+    });
+  },
+);
+
+interopTest(
+  "a page on a foreign origin in Chromium cannot reach a ws:// REP endpoint",
+  ["chromium"],
+  async () => {
+    await withTimeout(60_000, async () => {
+      const received: string[] = [];
+      await using rep = await socket("rep", { listen: "ws://127.0.0.1:0/sp" });
+      const serving = serve(rep, (x) => {
+        received.push(decoder.decode(x as Uint8Array));
+        return x;
+      }, { recvMode: "raw", sendMode: "raw" });
+      // The attacker's page: another origin (another port), which tries the REP endpoint by
+      // its IP and by localhost, and sends code if a socket opens.
+      await using site = createServer({
+        port: 0,
+        webpage: () =>
+          new Response("<!doctype html><title>elsewhere</title>", {
+            headers: { "content-type": "text/html" },
+          }),
+      });
+      const browser = await chromium.launch({
+        executablePath: "/usr/bin/chromium",
+        args: CHROMIUM_ARGS,
+      });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`http://127.0.0.1:${site.port}/`);
+        const port = Number(new URL(rep.urls[0]!).port);
+        for (const host of ["127.0.0.1", "localhost"]) {
+          const outcome = await page.evaluate(({ host, port }) =>
+            new Promise<string>((resolve) => {
+              const ws = new WebSocket(`ws://${host}:${port}/sp`, ["rep.sp.nanomsg.org"]);
+              ws.binaryType = "arraybuffer";
+              ws.onopen = () => {
+                // An SP request over WebSocket: a 4-byte request id, then the body.
+                ws.send(new Uint8Array([0x80, 0, 0, 1, ...new TextEncoder().encode("pwned")]));
+                setTimeout(() => resolve("opened"), 300);
+              };
+              ws.onerror = () => resolve("refused");
+            }), { host, port });
+          assert.equal(outcome, "refused", `page reached ws://${host}:${port}/sp`);
+        }
+      } finally {
+        await browser.close();
+      }
+      assert.deepEqual(received, []);
+      await rep.close();
+      await serving;
+    });
+  },
+);
