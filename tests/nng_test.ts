@@ -440,3 +440,38 @@ Deno.test("borrowBuffers: large messages recycle their buffers and arrive intact
     assert.ok(buffers.size < 40, `${buffers.size} buffers for 40 messages: none was reused`);
   });
 });
+
+Deno.test("ws: a text frame or an oversized message drops only that pipe; wrong subprotocols get 400", async () => {
+  await withTimeout(15_000, async () => {
+    await using pull = await socket("pull", {
+      listen: "ws://127.0.0.1:0/jobs",
+      maxMessageBytes: 1024,
+    });
+    await using push = await socket("push", { dial: pull.urls[0]! });
+    await pull.waitForPipes(1);
+    for (const [bad, code] of [["text", 1003], [new Uint8Array(2048), 1009]] as const) {
+      const rogue = new WebSocket(pull.urls[0]!, "pull.sp.nanomsg.org");
+      await new Promise((resolve) => rogue.addEventListener("open", resolve, { once: true }));
+      const closed = new Promise<CloseEvent>((resolve) =>
+        rogue.addEventListener("close", resolve, { once: true })
+      );
+      rogue.send(bad);
+      assert.equal((await closed).code, code);
+      await push.sendBytes(bytes("still served"));
+      assert.equal(text((await pull.recvMessage({ timeout: 2000 })).body), "still served");
+    }
+    // A pub's subprotocol is not what a pull listener speaks.
+    const refused = await fetch(pull.urls[0]!.replace("ws://", "http://"), {
+      headers: {
+        upgrade: "websocket",
+        connection: "upgrade",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-protocol": "sub.sp.nanomsg.org",
+      },
+    });
+    assert.equal(refused.status, 400);
+    assert.match(await refused.text(), /pull\.sp\.nanomsg\.org/);
+    assert.equal(pull.pipeCount, 1);
+  });
+});
