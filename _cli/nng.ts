@@ -340,7 +340,9 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
           for await (const line of readLines(Deno.stdin.readable)) {
             if (signal.aborted || sent >= limit) break;
             await sock.sendBytes(encoder.encode(line), { signal });
-            sent++;
+            // One chunk of standard input can hold thousands of lines: let the writes go out
+            // before a pipe's queue fills (pub would drop for every subscriber).
+            if (++sent % 256 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
           }
         }
         await sock.flush({ ...wait, signal });

@@ -70,7 +70,9 @@ export interface SocketOptions extends CoreOptions {
   readonly subscribe?: string | Uint8Array | readonly (string | Uint8Array)[];
   /**
    * Messages waiting on one pipe before it counts as full: pub, bus and poly then drop for that
-   * pipe; push, pair and raw req wait or pick another. @default {1024}
+   * pipe; push, pair and raw req wait or pick another. Writes go out while the program waits
+   * (on I/O or a timer): a publisher that sends more than this in one loop without ever
+   * yielding fills every queue and its subscribers miss the rest. @default {1024}
    */
   readonly sendBuffer?: number;
   /**

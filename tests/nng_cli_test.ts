@@ -199,3 +199,20 @@ Deno.test("rsock serve --pub publishes every evaluation's output to subscribers"
     assert.equal(new TextDecoder().decode(body), "eval working\n42");
   });
 });
+
+Deno.test("rsock pub: thousands of lines in one chunk of standard input all reach a subscriber", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    const net = `--allow-net=127.0.0.1:${port}`;
+    await using sub = rsock([net], ["sub", "--dial", url, "--count", "5000"]);
+    await using pub = rsock([net], ["pub", "--listen", url], { stdin: "piped" });
+    const lines = Array.from({ length: 5000 }, (_, i) => `line ${i}`);
+    const writer = pub.child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(lines.join("\n") + "\n"));
+    assert.equal((await sub.finished()).code, 0, sub.stderr);
+    assert.equal(sub.stdout, lines.join("\n") + "\n");
+    await writer.close();
+    assert.equal((await pub.finished()).code, 0, pub.stderr);
+  });
+});

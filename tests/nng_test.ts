@@ -475,3 +475,21 @@ Deno.test("ws: a text frame or an oversized message drops only that pipe; wrong 
     assert.equal(pull.pipeCount, 1);
   });
 });
+
+Deno.test("device: a raw sub/pub pair forwards a publisher to subscribers behind it", async () => {
+  await withTimeout(15_000, async () => {
+    await using upstream = await socket("pub", { listen: "tcp://127.0.0.1:0" });
+    await using inbound = await socket("sub", { raw: true, dial: upstream.urls[0]! });
+    await using outbound = await socket("pub", { raw: true, listen: "tcp://127.0.0.1:0" });
+    const controller = new AbortController();
+    const forwarding = device(inbound, outbound, { signal: controller.signal });
+    await using monitor = await socket("sub", { dial: outbound.urls[0]!, subscribe: "log " });
+    await upstream.waitForPipes(1);
+    await outbound.waitForPipes(1);
+    for (const line of ["log one", "metric 3", "log two"]) await upstream.sendBytes(bytes(line));
+    assert.equal(text((await monitor.recvMessage({ timeout: 2000 })).body), "log one");
+    assert.equal(text((await monitor.recvMessage({ timeout: 2000 })).body), "log two");
+    controller.abort();
+    await forwarding;
+  });
+});
