@@ -369,6 +369,14 @@ export async function listening<O, T>(
   }
 }
 
+/**
+ * What a Unix socket at `path` needs: read and write to the file, and, since Deno 2.9 gates a
+ * Unix socket as net too, `--allow-net=unix:PATH`.
+ */
+export function unixSocketNeeds(path: string): Needed[] {
+  return [{ name: "read", path }, { name: "write", path }, { name: "net", host: `unix:${path}` }];
+}
+
 /** `host:port` as Deno's `--allow-net` spells it. */
 export function netHost(hostname: string, port: number): string {
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;

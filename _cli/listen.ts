@@ -22,6 +22,7 @@ import {
   parsePositiveInteger,
   requirePermissions,
   stringFlag,
+  unixSocketNeeds,
   untilStopped,
 } from "./_common.ts";
 
@@ -30,7 +31,8 @@ const NOTES =
 are drawn as a live progress bar on a terminal and printed as plain lines otherwise.
 Connections and errors are reported on standard error.
 
-Permissions: --allow-net=HOST:PORT (or --allow-read=PATH --allow-write=PATH with --unix).
+Permissions: --allow-net=HOST:PORT (or --allow-read=PATH --allow-write=PATH
+--allow-net=unix:PATH with --unix).
 
 R client:  s <- make.socket("localhost", 6000); write.socket(s, "hello\\n"); close.socket(s)`;
 
@@ -72,9 +74,7 @@ export const listenCommand: Command = {
       "--max-bytes",
     );
     await requirePermissions(
-      path === undefined
-        ? [{ name: "net", host: netHost(hostname, port) }]
-        : [{ name: "read", path }, { name: "write", path }],
+      path === undefined ? [{ name: "net", host: netHost(hostname, port) }] : unixSocketNeeds(path),
     );
     const server = listen({
       ...(path === undefined ? { port, hostname } : { path }),

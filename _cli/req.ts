@@ -14,6 +14,8 @@ import {
   type RecvMode,
   reply,
   request,
+  type RRaw,
+  type RValue,
   type SendMode,
   socket,
 } from "../reqrep/mod.ts";
@@ -28,6 +30,7 @@ import {
   parsePositiveInteger,
   requirePermissions,
   stringFlag,
+  unixSocketNeeds,
   untilStopped,
   UsageError,
 } from "./_common.ts";
@@ -42,12 +45,7 @@ export function endpointNeeds(url: string, flag: string): { endpoint: Endpoint; 
   }
   const needs: Needed[] = endpoint.transport !== "ipc"
     ? [{ name: "net", host: netHost(endpoint.hostname, endpoint.port) }]
-    : [
-      { name: "read", path: endpoint.path },
-      { name: "write", path: endpoint.path },
-      // Deno 2.9 also gates a Unix socket as net: --allow-net=unix:/path.
-      { name: "net", host: `unix:${endpoint.path}` },
-    ];
+    : unixSocketNeeds(endpoint.path);
   return { endpoint, needs };
 }
 
@@ -109,13 +107,23 @@ function show(value: unknown): string {
   return typeof value === "string" ? value : Deno.inspect(value, { depth: 8, colors: false });
 }
 
-/** How `rsock req` prints a reply that is bytes, after nngcat's `--format`. */
-const FORMATS = ["text", "ascii", "quoted", "hex", "raw"] as const;
+/** The reply as one line of JSON, for jq: typed arrays become arrays, NA/NaN/Inf `null`. */
+function showJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_key, v) =>
+      ArrayBuffer.isView(v) && !(v instanceof DataView) ? Array.from(v as Uint8Array) : v,
+  ) ?? "null";
+}
+
+/** How `rsock req` prints a reply that is bytes, after nngcat's `--format`; or `json`. */
+const FORMATS = ["text", "ascii", "quoted", "hex", "raw", "json"] as const;
 type Format = typeof FORMATS[number];
 
 function formatOf(args: ParsedArgs): Format {
   const chosen = FORMATS.filter((format) => format !== "text" && args.values[format] === true);
-  const named = stringFlag(args, "format");
+  const named = stringFlag(args, "format") ??
+    (stringFlag(args, "json") !== undefined && chosen.length === 0 ? "json" : undefined);
   if (named !== undefined) {
     if (!(FORMATS as readonly string[]).includes(named)) {
       throw new UsageError(`--format must be one of ${FORMATS.join(", ")}, got "${named}"`);
@@ -159,6 +167,8 @@ export function formatBytes(bytes: Uint8Array, format: Format): string | Uint8Ar
       return `"${[...bytes].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("")}"\n`;
     case "quoted":
       return `"${[...bytes].map(escaped).join("")}"\n`;
+    case "json":
+      return `${JSON.stringify(Array.from(bytes))}\n`;
     case "text":
       try {
         return strictUtf8.decode(bytes) + "\n";
@@ -176,6 +186,7 @@ export function formatBytes(bytes: Uint8Array, format: Format): string | Uint8Ar
  */
 const ERROR_BYTE_MODES: readonly RecvMode[] = [
   "serial",
+  "typed",
   "double",
   "integer",
   "numeric",
@@ -194,10 +205,11 @@ Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH
              --allow-net=unix:PATH; --file: --allow-read=F)
 
   rsock req tcp://127.0.0.1:5555 --data 'x + 1'                   # a string, R-serialized
+  rsock req tcp://127.0.0.1:5555 --json '{"a": [1, 2, 3]}' | jq .a  # list(a = c(1, 2, 3))
   rsock req tcp://127.0.0.1:5555 --data ping --send-mode raw --recv-mode string`;
 
-const RECV_MODES = "serial (default), character, complex, double, integer, logical, numeric,\n" +
-  "raw, string";
+const RECV_MODES = "serial (default), typed (the exact R value tree), character, complex,\n" +
+  "double, integer, logical, numeric, raw, string";
 
 /** The `req` subcommand. */
 export const reqCommand: Command = {
@@ -213,6 +225,12 @@ export const reqCommand: Command = {
       help: "the request: in serial mode an R string, in raw mode the UTF-8 bytes",
     },
     {
+      name: "json",
+      value: "JSON",
+      help: "the request is this JSON value, R-serialized (objects are named lists,\n" +
+        "arrays of numbers double vectors); implies --format json",
+    },
+    {
       name: "file",
       short: "F",
       value: "F",
@@ -225,7 +243,8 @@ export const reqCommand: Command = {
       name: "format",
       value: "F",
       help: "how a reply of bytes is printed: text (default: UTF-8 text, else quoted),\n" +
-        "ascii, quoted, hex or raw (the bytes as they are), as nngcat's formats",
+        "ascii, quoted, hex or raw (the bytes as they are), as nngcat's formats;\n" +
+        "json prints any reply as one line of JSON (NA, NaN and Inf as null), for jq",
     },
     { name: "ascii", short: "A", help: "--format ascii: printable ASCII, other bytes as ." },
     { name: "quoted", short: "Q", help: '--format quoted: a C string, "a\\x00b"' },
@@ -237,8 +256,19 @@ export const reqCommand: Command = {
     const { url, how } = endpointOf(args, "dial");
     const data = stringFlag(args, "data");
     const file = stringFlag(args, "file");
-    if ((data === undefined) === (file === undefined)) {
-      throw new UsageError("give the request with either --data TEXT or --file F");
+    const json = stringFlag(args, "json");
+    if ([data, file, json].filter((x) => x !== undefined).length !== 1) {
+      throw new UsageError("give the request with one of --data TEXT, --json JSON or --file F");
+    }
+    let parsed: unknown;
+    if (json !== undefined) {
+      try {
+        parsed = JSON.parse(json);
+      } catch (error) {
+        throw new UsageError(
+          `--json is not valid JSON: ${error instanceof Error ? error.message : error}`,
+        );
+      }
     }
     // A file is bytes: raw unless told otherwise.
     const { sendMode, recvMode } = modes(args, {
@@ -255,17 +285,26 @@ export const reqCommand: Command = {
       body = file === "-"
         ? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer())
         : await Deno.readFile(file);
+    } else if (json !== undefined) {
+      body = parsed;
     } else {
       body = sendMode === "raw" ? new TextEncoder().encode(data) : data;
     }
     await using req = await socket("req", { [how]: url });
     const answer = await request(req, body, { sendMode, recvMode, timeout });
-    if (isNulByte(answer) && ERROR_BYTE_MODES.includes(recvMode)) {
+    const errorReply = isNulByte(answer) ||
+      (recvMode === "typed" && (answer as RValue).type === "raw" &&
+        (answer as RRaw).data.length === 1);
+    if (errorReply && ERROR_BYTE_MODES.includes(recvMode)) {
       output.error(
         `rsock req: the server answered its error reply (1 byte, like nanonext's NUL byte; ` +
           `no --recv-mode ${recvMode} value is 1 byte)`,
       );
       return 1;
+    }
+    if (format === "json") {
+      output.write(showJson(answer) + "\n");
+      return 0;
     }
     if (answer instanceof Uint8Array) {
       const shown = formatBytes(answer, format);
@@ -280,7 +319,8 @@ export const reqCommand: Command = {
 };
 
 const REP_NOTES =
-  `URL is tcp://host:port, ipc:///path or ws://host:port/path; listened on unless --dial.
+  `URL is tcp://host:port, ipc:///path or ws://host:port/path; listened on unless --dial
+(which redials until the peer listens).
 A request whose execute throws gets the NUL-byte error reply; the server goes on.
 
 Permissions: --allow-net=HOST:PORT (ipc: --allow-read=PATH --allow-write=PATH
@@ -302,7 +342,13 @@ export const repCommand: Command = {
       value: "SRC",
       help: "a function's source, called with each request's value, e.g. '(x) => x + 1'",
     },
-    { name: "recv-mode", value: "M", help: "how requests are read (default serial)" },
+    {
+      name: "recv-mode",
+      value: "M",
+      help: "how requests are read: serial (default; R values as JS, and the reply keeps\n" +
+        "the request's R type and attributes where it still fits them), typed (the exact\n" +
+        "R value tree, see @x/rsock/serial), or a raw mode (--recv-mode of rsock req)",
+    },
     { name: "send-mode", value: "M", help: "how replies are sent (default serial)" },
     {
       name: "count",
@@ -346,8 +392,9 @@ export const repCommand: Command = {
     try {
       await using rep = await socket("rep", {
         [how]: url,
-        // A dialing server waits for its listening client to come up, as its help says.
-        retryFirstDial: how === "dial",
+        // A worker dialing its broker waits for it (nanonext's dial default), unlike a one-shot
+        // req, which reports a refused dial at once as nngcat does.
+        retryFirstDial: true,
         onError: (error) => output.error(`rsock rep: ${error.message}`),
       });
       output.error(

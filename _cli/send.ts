@@ -14,6 +14,7 @@ import {
   parsePort,
   requirePermissions,
   stringFlag,
+  unixSocketNeeds,
   UsageError,
 } from "./_common.ts";
 
@@ -21,7 +22,8 @@ const NOTES =
   `Each MESSAGE is sent as one line. With no MESSAGE, standard input is sent line by line as it
 arrives (so "tail -f app.log | rsock send" relays a log).
 
-Permissions: --allow-net=HOST:PORT (or --allow-read=PATH --allow-write=PATH with --unix).
+Permissions: --allow-net=HOST:PORT (or --allow-read=PATH --allow-write=PATH
+--allow-net=unix:PATH with --unix).
 
 R server:  s <- make.socket(port = 6000, server = TRUE); repeat print(read.socket(s))`;
 
@@ -57,9 +59,7 @@ export const sendCommand: Command = {
       lines = [formatProgress(Number(match[1]), Number(match[2]), args.positionals.join(" "))];
     }
     await requirePermissions(
-      path === undefined
-        ? [{ name: "net", host: netHost(hostname, port) }]
-        : [{ name: "read", path }, { name: "write", path }],
+      path === undefined ? [{ name: "net", host: netHost(hostname, port) }] : unixSocketNeeds(path),
     );
     await using conn = await connect(path === undefined ? { hostname, port } : { path });
     if (lines !== undefined) {

@@ -1,7 +1,9 @@
 /**
  * serial/ beside R's own `serialize()`/`unserialize()`, in one run: 10^6 doubles (8 MB) encoded
  * and decoded in native little-endian (`B\n`, what nanonext sends) and XDR (`X\n`, R's default),
- * plus a 10^5-string character vector and a 10^4-row data.frame. R times itself with the same
+ * plus a 10^5-string character vector, 10^5 one- and two-letter strings, a 10^4-row data.frame
+ * and a 10^5-row data.frame of integer, double, character, logical and factor columns (native
+ * only, as nanonext sends; doubles in XDR too). R times itself with the same
  * objects in one Rscript run; the ratio is rsock time / R time (below 1 = rsock faster).
  *
  * @module
@@ -16,9 +18,23 @@ set.seed(1)
 objs <- list(
   doubles = rnorm(1e6),
   strings = paste0("s", seq_len(1e5)),
-  data_frame = data.frame(x = seq_len(1e4) + 0.5, y = paste0("r", seq_len(1e4)), z = seq_len(1e4) %% 2 == 0)
+  short_strings = sample(c(letters, paste0(letters, LETTERS)), 1e5, TRUE),
+  data_frame = data.frame(x = seq_len(1e4) + 0.5, y = paste0("r", seq_len(1e4)), z = seq_len(1e4) %% 2 == 0),
+  mixed_100k = data.frame(id = sample.int(1e5), x = rnorm(1e5),
+                          s = sample(c("alpha", "beta", "gamma", "delta"), 1e5, TRUE),
+                          b = rnorm(1e5) > 0, f = factor(sample(letters, 1e5, TRUE)),
+                          stringsAsFactors = FALSE)
 )
-med <- function(f) { f(); system.time(for (i in seq_len(${REPEATS})) f())[["elapsed"]] / ${REPEATS} * 1000 }
+# system.time() ticks in milliseconds: time batches of at least 0.2 s, so small cases are not
+# rounded to a tick; ${REPEATS} is the least number of calls.
+med <- function(f) {
+  f(); n <- ${REPEATS}
+  repeat {
+    t <- system.time(for (i in seq_len(n)) f())[["elapsed"]]
+    if (t >= 0.2) return(t / n * 1000)
+    n <- n * 2
+  }
+}
 for (n in names(objs)) {
   x <- objs[[n]]
   for (xdr in c(FALSE, TRUE)) {
@@ -36,13 +52,21 @@ function median(times: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+/** Median per-call time of `REPEATS` batches, each long enough (≥ 10 ms) to time well. */
 function time(fn: () => unknown): number {
   for (let i = 0; i < 3; i++) fn(); // warm up the JIT
+  let calls = 1;
+  for (;;) {
+    const start = performance.now();
+    for (let i = 0; i < calls; i++) fn();
+    if (performance.now() - start >= 10) break;
+    calls *= 2;
+  }
   const times: number[] = [];
   for (let i = 0; i < REPEATS; i++) {
     const start = performance.now();
-    fn();
-    times.push(performance.now() - start);
+    for (let c = 0; c < calls; c++) fn();
+    times.push((performance.now() - start) / calls);
   }
   return median(times);
 }
@@ -64,7 +88,8 @@ export async function run(): Promise<void> {
     }
     // deno-lint-ignore no-console
     console.log(
-      "serial: ms per call, rsock median / R mean over %d runs (ratio = rsock / R)",
+      "serial: ms per call, rsock median of %d batches / R mean of a 0.2 s batch " +
+        "(ratio = rsock / R)",
       REPEATS,
     );
     // deno-lint-ignore no-console

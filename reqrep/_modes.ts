@@ -10,9 +10,14 @@ import { concatBytes } from "../_internal/bytes.ts";
 
 /** How a value is sent: R serialization (default) or its raw bytes. */
 export type SendMode = "serial" | "raw";
-/** How a received body is read, as nanonext's `recv(mode =)`. */
+/**
+ * How a received body is read, as nanonext's `recv(mode =)`; `"typed"` (rsock's own) reads R
+ * serialization like `"serial"` but returns the exact typed {@linkcode RValue} tree instead of
+ * simplifying it.
+ */
 export type RecvMode =
   | "serial"
+  | "typed"
   | "character"
   | "complex"
   | "double"
@@ -24,6 +29,7 @@ export type RecvMode =
 
 const RECV_MODES: readonly RecvMode[] = [
   "serial",
+  "typed",
   "character",
   "complex",
   "double",
@@ -114,10 +120,15 @@ function encodeRaw(data: unknown): Uint8Array {
   );
 }
 
-/** Encodes `data` for the wire in `mode`. */
-export function encodeBody(data: unknown, mode: SendMode = "serial"): Uint8Array {
+/**
+ * Encodes `data` for the wire in `mode`; in serial mode `like` (the typed request a reply
+ * answers) gives `data` its R type and attributes back where it still fits them.
+ */
+export function encodeBody(data: unknown, mode: SendMode = "serial", like?: RValue): Uint8Array {
   if (mode === "raw") return encodeRaw(data);
-  if (mode === "serial") return serialize(data as Parameters<typeof serialize>[0]);
+  if (mode === "serial") {
+    return serialize(data as Parameters<typeof serialize>[0], like ? { like } : {});
+  }
   throw new TypeError(`send mode "${String(mode)}" is not one of serial, raw`);
 }
 
@@ -125,6 +136,14 @@ export function encodeBody(data: unknown, mode: SendMode = "serial"): Uint8Array
 export interface Decoded {
   readonly value: unknown;
   readonly warning?: string;
+  /** In serial mode, the typed R value `value` was simplified from. */
+  readonly like?: RValue;
+}
+
+function isRStream(bytes: Uint8Array): boolean {
+  const first = bytes[0];
+  return bytes.length > 12 &&
+    (first === 0x41 || first === 0x42 || first === 0x58 || first === 0x07);
 }
 
 function reinterpret<T>(
@@ -144,14 +163,13 @@ function reinterpret<T>(
 /** Decodes a body received in `mode`, as nanonext does (bytes that do not fit stay raw). */
 export function decodeBody(bytes: Uint8Array, mode: RecvMode = "serial"): Decoded {
   switch (mode) {
-    case "serial": {
-      const first = bytes[0];
-      if (
-        bytes.length > 12 && (first === 0x41 || first === 0x42 || first === 0x58 || first === 0x07)
-      ) {
-        return { value: simplify(unserialize(bytes)) };
+    case "serial":
+    case "typed": {
+      if (!isRStream(bytes)) {
+        return { value: bytes, warning: "received data could not be unserialized" };
       }
-      return { value: bytes, warning: "received data could not be unserialized" };
+      const typed = unserialize(bytes);
+      return mode === "typed" ? { value: typed } : { value: simplify(typed), like: typed };
     }
     case "raw":
       return { value: bytes };

@@ -258,7 +258,7 @@ export async function reply(
   try {
     const decoded = decodeBody(bytes, recvMode);
     reusable ||= recvMode !== "raw" && decoded.warning === undefined;
-    body = encodeBody(await execute(decoded.value), sendMode);
+    body = encodeBody(await execute(decoded.value), sendMode, decoded.like);
   } catch (error) {
     options.onError?.(error);
     body = nulReply(sendMode);

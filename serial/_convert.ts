@@ -1,11 +1,26 @@
 /**
- * Plain JS ↔ typed R values: `toR` for callers who write `serialize({ a: 1 })`, and `simplify`
- * for callers who just want the values out of a decoded R object.
+ * Plain JS to typed R values: `toR` for callers who write `serialize({ a: 1 })`, and for
+ * simplified values written back as the R value they came from ("like": the R type where the JS
+ * still fits it, and the attributes that still describe the data).
  *
  * @module
  */
 
-import { classOf, isNA, NA_INTEGER, namesOf, R_NULL, type RValue, setNA } from "./_types.ts";
+import { columnRows, lengthOf, rowCount } from "./_checks.ts";
+import { type ComplexNumber, ORIGIN, type Simplified } from "./_simplify.ts";
+import {
+  classOf,
+  isNA,
+  isRValue,
+  NA_INTEGER,
+  namesOf,
+  R_NULL,
+  type RAttributes,
+  REncoding,
+  type RValue,
+  setAttribute,
+  setNA,
+} from "./_types.ts";
 
 /**
  * Plain JS that {@linkcode toR} (and so `serialize`) accepts: `null`/`undefined` → `NULL`,
@@ -27,76 +42,43 @@ export type JsValue =
   | JsValue[]
   | { [key: string]: JsValue };
 
-const R_TYPES = new Set([
-  "NULL",
-  "logical",
-  "integer",
-  "double",
-  "complex",
-  "character",
-  "raw",
-  "list",
-  "expression",
-  "pairlist",
-  "language",
-  "symbol",
-  "environment",
-]);
-
-/**
- * True when `value` is a typed R value (as {@linkcode unserialize} returns), not plain JS: an
- * object whose `type` names an R type and whose `data` has that type's shape.
- *
- * @example
- * ```ts
- * import { isRValue } from "./mod.ts";
- * isRValue({ type: "double", data: new Float64Array([1]) }); // true
- * isRValue({ type: "double" });                               // false: a plain object
- * ```
- */
-export function isRValue(value: unknown): value is RValue {
-  if (typeof value !== "object" || value === null) return false;
-  const type = (value as { type?: unknown }).type;
-  if (typeof type !== "string" || !R_TYPES.has(type)) return false;
-  const v = value as Record<string, unknown>;
-  switch (type) {
-    case "NULL":
-      return true;
-    case "symbol":
-      return typeof v.name === "string";
-    case "environment":
-      return typeof v.name === "string";
-    case "logical":
-    case "integer":
-      return v.data instanceof Int32Array;
-    case "double":
-    case "complex":
-      return v.data instanceof Float64Array;
-    case "raw":
-      return v.data instanceof Uint8Array;
-    default:
-      return Array.isArray(v.data);
-  }
-}
-
 /**
  * Converts plain JS to a typed R value (see {@linkcode JsValue} for the mapping); typed R values
- * pass through unchanged.
+ * pass through unchanged. Arrays and objects that {@linkcode simplify} built are written back as
+ * the R value they came from, edits included (see the table in the module doc); `like` does the
+ * same for `value` itself, which may be a scalar: pass the typed value a request was decoded
+ * from to answer with the same R type and attributes.
  *
  * @example
  * ```ts
- * import { toR } from "./mod.ts";
+ * import { serialize, simplify, toR, unserialize } from "@x/rsock/serial";
  * toR([1, null, 3]);   // { type: "double", data: Float64Array [1, NA, 3] }
  * toR({ a: "x" });     // a named list
+ * const received = unserialize(serialize({ type: "integer", data: new Int32Array([42]) }));
+ * toR(simplify(received) as number + 1, received); // 43L, still an integer
  * ```
  */
-export function toR(value: JsValue): RValue {
-  return convert(value, 0);
+export function toR(value: JsValue | Simplified, like?: RValue): RValue {
+  return convert(value as JsValue, 0, like);
 }
 
-function convert(value: JsValue, depth: number): RValue {
+function convert(value: JsValue, depth: number, like?: RValue): RValue {
   if (depth > 10_000) throw new RangeError("value nests more than 10000 levels deep");
-  if (value === null || value === undefined) return R_NULL;
+  if (value === null || value === undefined) {
+    // `null` is what simplify makes of a length-1 NA (NA_integer_, NA_character_, …).
+    return like !== undefined && isAtomic(like) && lengthOf(like) === 1
+      ? fit(value, like, depth) ?? R_NULL
+      : R_NULL;
+  }
+  if (typeof value === "object") {
+    const origin = (value as { [ORIGIN]?: RValue })[ORIGIN];
+    if (origin !== undefined) like = origin;
+    else if (isRValue(value)) return value;
+  }
+  if (like !== undefined) {
+    const fitted = fit(value, like, depth);
+    if (fitted !== undefined) return fitted;
+  }
   switch (typeof value) {
     case "number":
       return { type: "double", data: new Float64Array([value]) };
@@ -110,25 +92,28 @@ function convert(value: JsValue, depth: number): RValue {
   if (value instanceof Int32Array) return { type: "integer", data: value };
   if (Array.isArray(value)) return convertArray(value, depth);
   if (isRValue(value)) return value;
-  if (typeof value === "object") {
-    const proto = Object.getPrototypeOf(value);
-    if (proto === Object.prototype || proto === null) {
-      const entries = Object.entries(value);
-      const list: RValue = {
-        type: "list",
-        data: entries.map(([, v]) => convert(v, depth + 1)),
-      };
-      if (entries.length > 0) {
-        list.attributes = { names: { type: "character", data: entries.map(([k]) => k) } };
-      }
-      return list;
+  if (isPlainObject(value)) {
+    const entries = Object.entries(value);
+    const list: RValue = {
+      type: "list",
+      data: entries.map(([, v]) => convert(v, depth + 1)),
+    };
+    if (entries.length > 0) {
+      list.attributes = { names: { type: "character", data: entries.map(([k]) => k) } };
     }
+    return list;
   }
   const kind = typeof value === "object" ? (value as object).constructor?.name : typeof value;
   throw new TypeError(
     `cannot convert ${kind} to an R value; expected null, number, string, boolean, ` +
       "Uint8Array, Float64Array, Int32Array, an array, a plain object or a typed R value",
   );
+}
+
+function isPlainObject(value: unknown): value is Record<string, JsValue> {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 function convertArray(values: JsValue[], depth: number): RValue {
@@ -163,186 +148,432 @@ function convertArray(values: JsValue[], depth: number): RValue {
   return { type: "list", data: values.map((v) => convert(v, depth + 1)) };
 }
 
-/** A complex number from {@linkcode simplify}. */
-export interface ComplexNumber {
-  /** Real part. */
-  re: number;
-  /** Imaginary part. */
-  im: number;
-}
+// ---------------------------------------------------------------------------------------------
+// Writing JS back as the R value it came from ("like"): the R type where every element still
+// fits it, and the attributes that still describe the data (names from object keys; dim,
+// dimnames and row.names only while the shape is the same; class, levels, tzone and the rest
+// always). Where the JS no longer fits, the plain rules of `convert` apply.
 
-/**
- * What {@linkcode simplify} returns: JS scalars, arrays and objects; language objects, symbols
- * and environments stay typed R values.
- */
-export type Simplified =
-  | null
-  | boolean
-  | number
-  | string
-  | Uint8Array
-  | ComplexNumber
-  | RValue
-  | Simplified[]
-  | { [key: string]: Simplified };
+type Atomic = Extract<
+  RValue,
+  { type: "logical" | "integer" | "double" | "complex" | "character" | "raw" }
+>;
 
-/** Options for {@linkcode simplify}. */
-export interface SimplifyOptions {
-  /**
-   * How a data.frame comes out: `"columns"` (`{ x: [1, 2], y: ["a", "b"] }`) or `"rows"`
-   * (`[{ x: 1, y: "a" }, { x: 2, y: "b" }]`). Row names are dropped either way.
-   *
-   * @default {"columns"}
-   */
-  dataFrame?: "columns" | "rows";
-  /**
-   * Whether an unnamed length-1 vector becomes a scalar (`1` rather than `[1]`).
-   *
-   * @default {true}
-   */
-  scalars?: boolean;
-}
-
-/**
- * Turns a decoded R value into plain JS for callers who just want the values: length-1
- * vectors → scalars, `NA` → `null` (`NaN` stays `NaN`), named vectors and lists → objects,
- * factors → their labels, data.frames → columns (or rows), matrices → arrays of rows, raw →
- * `Uint8Array`, complex → `{ re, im }`. Lossy by design: keep the typed value when you need
- * integer vs double or attributes.
- *
- * @example
- * ```ts
- * import { serialize, simplify, unserialize } from "./mod.ts";
- * simplify(unserialize(serialize({ a: 1, b: [true, null] }))); // { a: 1, b: [true, null] }
- * ```
- */
-export function simplify(value: RValue, options: SimplifyOptions = {}): Simplified {
-  return simplifyValue(value, options.dataFrame ?? "columns", options.scalars ?? true);
-}
-
-function simplifyValue(
-  value: RValue,
-  dataFrame: "columns" | "rows",
-  scalars: boolean,
-): Simplified {
-  switch (value.type) {
-    case "NULL":
-      return null;
-    case "symbol":
-    case "environment":
-    case "language":
-      return value;
-    case "raw":
-      return value.data;
-    case "list":
-    case "expression":
-    case "pairlist": {
-      const elements = value.type === "pairlist"
-        ? value.data.map((cell) => simplifyValue(cell.value, dataFrame, scalars))
-        : (value.data as RValue[]).map((element) => simplifyValue(element, dataFrame, scalars));
-      const names = value.type === "pairlist"
-        ? value.data.map((cell) => cell.tag ?? "")
-        : namesOf(value);
-      if (value.type === "list" && classOf(value).includes("data.frame")) {
-        return simplifyDataFrame(value.data, names ?? [], dataFrame);
-      }
-      return nameElements(elements, names);
-    }
-  }
-  let elements: Simplified[];
-  if (value.type === "integer" && classOf(value).includes("factor")) {
-    const levels = value.attributes?.["levels"];
-    const labels = levels?.type === "character" ? levels.data : [];
-    elements = Array.from(
-      value.data,
-      (code) => code === NA_INTEGER ? null : labels[code - 1] ?? null,
-    );
-  } else {
-    elements = atomicElements(value);
-  }
-  const dim = value.attributes?.["dim"];
-  if (
-    dim !== undefined && (dim.type === "integer" || dim.type === "double") && dim.data.length === 2
-  ) {
-    const rows = dim.data[0]!;
-    const cols = dim.data[1]!;
-    return Array.from(
-      { length: rows },
-      (_, r) => Array.from({ length: cols }, (_, c) => elements[r + c * rows] ?? null),
-    );
-  }
-  const names = namesOf(value);
-  if (names !== undefined) return nameElements(elements, names);
-  return scalars && elements.length === 1 ? elements[0]! : elements;
-}
-
-function atomicElements(
-  value: Exclude<
-    RValue,
-    {
-      type:
-        | "NULL"
-        | "symbol"
-        | "environment"
-        | "language"
-        | "raw"
-        | "list"
-        | "expression"
-        | "pairlist";
-    }
-  >,
-): Simplified[] {
+function isAtomic(value: RValue): value is Atomic {
   switch (value.type) {
     case "logical":
-      return Array.from(value.data, (x) => x === NA_INTEGER ? null : x !== 0);
     case "integer":
-      return Array.from(value.data, (x) => x === NA_INTEGER ? null : x);
     case "double":
-      return Array.from(value.data, (x) => isNA(x) ? null : x);
-    case "complex": {
-      const out: Simplified[] = [];
-      for (let i = 0; i < value.data.length; i += 2) {
-        const re = value.data[i]!;
-        out.push(isNA(re) ? null : { re, im: value.data[i + 1]! });
-      }
-      return out;
-    }
+    case "complex":
     case "character":
-      return value.data.slice();
+    case "raw":
+      return true;
+  }
+  return false;
+}
+
+function isComplexNumber(value: unknown): value is ComplexNumber {
+  if (!isPlainObject(value)) return false;
+  const keys = Object.keys(value);
+  return keys.length === 2 && typeof value.re === "number" && typeof value.im === "number";
+}
+
+function fit(value: JsValue, like: RValue, depth: number): RValue | undefined {
+  if (isAtomic(like)) return fitAtomic(value, like);
+  if (like.type === "list" || like.type === "expression") {
+    return classOf(like).includes("data.frame")
+      ? fitDataFrame(value, like, depth) ?? fitList(value, like, depth)
+      : fitList(value, like, depth);
+  }
+  if (like.type === "pairlist") {
+    // Fitted as the list of its values with the tags as names, then made a pairlist again.
+    const cells = like.data;
+    const asList: RValue = { type: "list", data: cells.map((cell) => cell.value) };
+    if (cells.some((cell) => cell.tag !== undefined)) {
+      asList.attributes = {
+        names: { type: "character", data: cells.map((cell) => cell.tag ?? "") },
+      };
+    }
+    const list = fitList(value, asList, depth);
+    if (list?.type !== "list") return undefined;
+    const names = namesOf(list);
+    return {
+      type: "pairlist",
+      data: list.data.map((item, i) =>
+        names?.[i] ? { tag: names[i]!, value: item } : { value: item }
+      ),
+    };
+  }
+  return undefined;
+}
+
+/** True when simplify turns `like` into an object (it has names, and not only empty ones). */
+function simplifiesToObject(like: RValue): boolean {
+  const names = namesOf(like);
+  return names !== undefined && names.length === lengthOf(like) && names.some((name) => name);
+}
+
+/** How simplify names an unnamed element: `V2` in a data.frame, `2` elsewhere. */
+function unnamedPrefix(like: RValue): string {
+  return classOf(like).includes("data.frame") ? "V" : "";
+}
+
+/** For each key, the index of the element of `like` it stands for (simplify's naming rule). */
+function keyIndex(like: RValue): Map<string, number> {
+  const names = namesOf(like) ?? [];
+  const prefix = unnamedPrefix(like);
+  const index = new Map<string, number>();
+  names.forEach((name, i) => {
+    const key = name || `${prefix}${i + 1}`;
+    if (!index.has(key)) index.set(key, i);
+  });
+  return index;
+}
+
+/**
+ * The keys of `value` in R's order: JS lists integer-like keys ("2", what simplify names an
+ * unnamed element) before the others, so keys `like` had come back in `like`'s order, then any
+ * new ones in the object's order.
+ */
+function orderedKeys(value: object, like: RValue): string[] {
+  const keys = Object.keys(value);
+  const index = keyIndex(like);
+  const known = keys.filter((key) => index.has(key));
+  known.sort((a, b) => index.get(a)! - index.get(b)!);
+  return [...known, ...keys.filter((key) => !index.has(key))];
+}
+
+/** `keys` as an R names vector, keeping `like`'s own names where simplify turned them into keys. */
+function namesFromKeys(keys: string[], like: RValue): RValue {
+  const old = namesOf(like);
+  const prefix = unnamedPrefix(like);
+  return {
+    type: "character",
+    data: keys.map((key, i) => {
+      const name = old?.[i];
+      return name !== undefined && (name || `${prefix}${i + 1}`) === key ? name : key;
+    }),
+  };
+}
+
+const int32 = (xs: number[]): RValue => ({ type: "integer", data: Int32Array.from(xs) });
+
+/**
+ * `like`'s attributes for data of `length` elements: `names` from `keys` when given, `dim` and
+ * `dimnames` while `shape` (or the length) is unchanged, a new `dim` for a new `shape`.
+ */
+function carryAttributes(
+  like: RValue,
+  length: number,
+  keys: string[] | undefined,
+  shape: [number, number] | undefined,
+  replace: RAttributes = {},
+): RAttributes | undefined {
+  const from = "attributes" in like ? like.attributes : undefined;
+  const sameLength = length === lengthOf(like);
+  const dim = from?.["dim"];
+  const sameShape = shape === undefined
+    ? sameLength
+    : dim !== undefined && (dim.type === "integer" || dim.type === "double") &&
+      dim.data.length === 2 && dim.data[0] === shape[0] && dim.data[1] === shape[1];
+  const out: RAttributes = {};
+  if (keys !== undefined && (from === undefined || !Object.hasOwn(from, "names"))) {
+    setAttribute(out, "names", namesFromKeys(keys, like));
+  }
+  for (const [key, attribute] of Object.entries(from ?? {})) {
+    let kept: RValue | undefined = attribute;
+    switch (key) {
+      case "names":
+        kept = keys !== undefined ? namesFromKeys(keys, like) : sameLength ? attribute : undefined;
+        break;
+      case "dim":
+        kept = sameShape ? attribute : shape !== undefined ? int32(shape) : undefined;
+        break;
+      case "dimnames":
+        kept = sameShape ? attribute : undefined;
+        break;
+      case "row.names":
+        kept = sameLength ? attribute : undefined;
+        break;
+    }
+    if (Object.hasOwn(replace, key)) kept = replace[key];
+    if (kept !== undefined) setAttribute(out, key, kept);
+  }
+  if (shape !== undefined && !Object.hasOwn(out, "dim")) setAttribute(out, "dim", int32(shape));
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+function withAttributes<T extends RValue>(value: T, attributes: RAttributes | undefined): T {
+  if (attributes !== undefined) (value as { attributes?: RAttributes }).attributes = attributes;
+  return value;
+}
+
+function fitAtomic(value: JsValue, like: Atomic): RValue | undefined {
+  let items: unknown[];
+  let keys: string[] | undefined;
+  let shape: [number, number] | undefined;
+  // Typed arrays of the R type's own storage are taken as they are.
+  if (value instanceof Uint8Array || value instanceof Float64Array || value instanceof Int32Array) {
+    const fits = like.type === "raw"
+      ? value instanceof Uint8Array
+      : like.type === "double"
+      ? value instanceof Float64Array
+      : (like.type === "integer" || like.type === "logical") && value instanceof Int32Array;
+    if (!fits) return undefined;
+    return withAttributes(
+      { type: like.type, data: value } as RValue,
+      carryAttributes(like, value.length, undefined, undefined),
+    );
+  }
+  const dim = like.attributes?.["dim"];
+  if (Array.isArray(value)) {
+    const first = value[0];
+    if (
+      dim !== undefined && dim.type !== "NULL" && lengthOf(dim) === 2 && Array.isArray(first) &&
+      value.every((row) => Array.isArray(row) && row.length === first.length)
+    ) {
+      // A matrix comes out of simplify as rows; R stores it by column.
+      const rows = value.length;
+      const cols = first.length;
+      items = new Array(rows * cols);
+      for (let r = 0; r < rows; r++) {
+        const row = value[r] as unknown[];
+        for (let c = 0; c < cols; c++) items[r + c * rows] = row[c];
+      }
+      shape = [rows, cols];
+    } else {
+      items = value;
+    }
+  } else if (isPlainObject(value) && !isComplexNumber(value)) {
+    keys = orderedKeys(value, like);
+    items = keys.map((key) => value[key]);
+  } else {
+    items = [value];
+  }
+  const n = items.length;
+  const same = n === lengthOf(like);
+  const attributes = () => carryAttributes(like, n, keys, shape);
+  switch (like.type) {
+    case "logical": {
+      if (!items.every((x) => x == null || typeof x === "boolean")) return undefined;
+      const data = Int32Array.from(items, (x) => x == null ? NA_INTEGER : x ? 1 : 0);
+      return withAttributes({ type: "logical", data }, attributes());
+    }
+    case "integer": {
+      if (classOf(like).includes("factor")) return fitFactor(items, like, keys, shape);
+      if (!items.every((x) => x == null || typeof x === "number")) return undefined;
+      const numbers = items as (number | null | undefined)[];
+      if (
+        numbers.every((x) =>
+          x == null || (Number.isInteger(x) && x > NA_INTEGER && x <= 2147483647)
+        )
+      ) {
+        const data = Int32Array.from(numbers, (x) => x ?? NA_INTEGER);
+        return withAttributes({ type: "integer", data }, attributes());
+      }
+      // Integers mapped to fractions become doubles, keeping class and the rest.
+      return withAttributes({ type: "double", data: doubles(numbers, undefined) }, attributes());
+    }
+    case "double": {
+      if (!items.every((x) => x == null || typeof x === "number")) return undefined;
+      const data = doubles(items as (number | null | undefined)[], same ? like.data : undefined);
+      return withAttributes({ type: "double", data }, attributes());
+    }
+    case "complex": {
+      if (!items.every((x) => x == null || typeof x === "number" || isComplexNumber(x))) {
+        return undefined;
+      }
+      const data = new Float64Array(2 * n);
+      items.forEach((x, i) => {
+        if (x == null) {
+          const re = like.data[2 * i];
+          const im = like.data[2 * i + 1];
+          // Keep which part was NA when this element is the one simplify read.
+          if (same && re !== undefined && im !== undefined && (isNA(re) || isNA(im))) {
+            new Uint8Array(data.buffer).set(
+              new Uint8Array(like.data.buffer, like.data.byteOffset + 16 * i, 16),
+              16 * i,
+            );
+          } else {
+            setNA(data, 2 * i);
+            setNA(data, 2 * i + 1);
+          }
+        } else if (typeof x === "number") {
+          data[2 * i] = x;
+        } else {
+          data[2 * i] = (x as ComplexNumber).re;
+          data[2 * i + 1] = (x as ComplexNumber).im;
+        }
+      });
+      return withAttributes({ type: "complex", data }, attributes());
+    }
+    case "character": {
+      if (!items.every((x) => x == null || typeof x === "string")) return undefined;
+      const data = items.map((x) => (x ?? null) as string | null);
+      const out: RValue = { type: "character", data };
+      const encodings = like.encodings;
+      if (encodings !== undefined && same) {
+        const kept = data.map((x, i) =>
+          x === like.data[i] ? encodings[i] ?? REncoding.native : REncoding.native
+        );
+        if (kept.some((e) => e !== REncoding.native)) out.encodings = kept;
+      }
+      return withAttributes(out, attributes());
+    }
+    case "raw": {
+      if (!items.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) < 256)) {
+        return undefined;
+      }
+      return withAttributes(
+        { type: "raw", data: Uint8Array.from(items as number[]) },
+        attributes(),
+      );
+    }
   }
 }
 
-function nameElements(elements: Simplified[], names: (string | null)[] | undefined): Simplified {
-  if (names === undefined || names.length !== elements.length || names.every((n) => !n)) {
-    return elements;
-  }
-  const object: { [key: string]: Simplified } = {};
-  elements.forEach((element, i) => {
-    const key = names[i] || `${i + 1}`;
-    Object.defineProperty(object, key, {
-      value: element,
-      enumerable: true,
-      writable: true,
-      configurable: true,
+/** Numbers as R doubles; `null` is NA, and a NaN left where `old` had one keeps its bits. */
+function doubles(
+  items: (number | null | undefined)[],
+  old: Float64Array | undefined,
+): Float64Array {
+  const data = new Float64Array(items.length);
+  let nans = false;
+  items.forEach((x, i) => {
+    if (x == null) setNA(data, i);
+    else if (x !== x) nans = true;
+    else data[i] = x;
+  });
+  if (nans) {
+    const bits = new Uint32Array(data.buffer);
+    const oldBits = old && new Uint32Array(old.buffer, old.byteOffset, old.length * 2);
+    items.forEach((x, i) => {
+      if (x !== x) {
+        const was = old?.[i];
+        const keep = oldBits !== undefined && was !== undefined && was !== was && !isNA(was);
+        bits[2 * i] = keep ? oldBits[2 * i]! : 0;
+        bits[2 * i + 1] = keep ? oldBits[2 * i + 1]! : 0x7ff80000;
+      }
     });
-  });
-  return object;
+  }
+  return data;
 }
 
-function simplifyDataFrame(
-  columns: RValue[],
-  names: (string | null)[],
-  shape: "columns" | "rows",
-): Simplified {
-  const simplified = columns.map((column) => {
-    const s = simplifyValue(column, shape, false);
-    return Array.isArray(s) ? s : [s];
+function fitFactor(
+  items: unknown[],
+  like: Atomic,
+  keys: string[] | undefined,
+  shape: [number, number] | undefined,
+): RValue | undefined {
+  if (!items.every((x) => x == null || typeof x === "string")) return undefined;
+  const levelsAttribute = like.attributes?.["levels"];
+  const levels = levelsAttribute?.type === "character" ? levelsAttribute.data.slice() : [];
+  const index = new Map<string | null, number>();
+  levels.forEach((level, i) => index.has(level) || index.set(level, i + 1));
+  const data = new Int32Array(items.length);
+  items.forEach((x, i) => {
+    if (x == null) {
+      data[i] = NA_INTEGER;
+      return;
+    }
+    let code = index.get(x as string);
+    if (code === undefined) {
+      // A label the factor did not have becomes a new level (R would make it NA).
+      levels.push(x as string);
+      code = levels.length;
+      index.set(x as string, code);
+    }
+    data[i] = code;
   });
-  const keys = columns.map((_, i) => names[i] || `V${i + 1}`);
-  if (shape === "columns") return nameElements(simplified, keys);
-  const rows = Math.max(0, ...simplified.map((column) => column.length));
-  return Array.from(
-    { length: rows },
-    (_, r) => nameElements(simplified.map((column) => column[r] ?? null), keys),
+  const replace: RAttributes = {};
+  if (levelsAttribute !== undefined && levels.length !== lengthOf(levelsAttribute)) {
+    setAttribute(replace, "levels", { type: "character", data: levels });
+  }
+  return withAttributes(
+    { type: "integer", data },
+    carryAttributes(like, items.length, keys, shape, replace),
   );
+}
+
+function fitList(
+  value: JsValue,
+  like: Extract<RValue, { type: "list" | "expression" }>,
+  depth: number,
+): RValue | undefined {
+  // The shape simplify gave must still be there: an array for an unnamed list, an object for a
+  // named one. Anything else is new JS, written by the plain rules.
+  const named = simplifiesToObject(like);
+  if (Array.isArray(value) === named) return undefined;
+  let data: RValue[];
+  let keys: string[] | undefined;
+  if (Array.isArray(value)) {
+    data = value.map((x, i) => convert(x, depth + 1, like.data[i]));
+  } else if (isPlainObject(value) && !isComplexNumber(value)) {
+    const index = keyIndex(like);
+    keys = orderedKeys(value, like);
+    data = keys.map((key) => {
+      const i = index.get(key);
+      return convert(value[key], depth + 1, i === undefined ? undefined : like.data[i]);
+    });
+  } else {
+    return undefined;
+  }
+  const attributes = carryAttributes(like, data.length, keys, undefined);
+  if (attributes !== undefined && classOf(like).includes("data.frame")) {
+    // Not a data frame any more (columns of different lengths): a plain named list.
+    for (const key of ["class", "row.names"]) delete attributes[key];
+  }
+  return withAttributes({ type: like.type, data }, attributes);
+}
+
+function fitDataFrame(
+  value: JsValue,
+  like: Extract<RValue, { type: "list" | "expression" }>,
+  depth: number,
+): RValue | undefined {
+  let columns: [string, JsValue][];
+  if (Array.isArray(value) && value.length > 0 && value.every((row) => isPlainObject(row))) {
+    // The rows shape of simplify: one object per row.
+    const keys = new Set<string>();
+    for (const row of value) for (const key of Object.keys(row as object)) keys.add(key);
+    columns = [...keys].map((key) => [
+      key,
+      value.map((row) => (row as Record<string, JsValue>)[key] ?? null),
+    ]);
+  } else if (isPlainObject(value)) {
+    columns = orderedKeys(value, like).map((key) => [key, value[key]]);
+  } else {
+    return undefined;
+  }
+  const rowNames = like.attributes?.["row.names"];
+  const oldRows = rowNames === undefined ? 0 : rowCount(rowNames);
+  const firstArray = columns.find(([, column]) => Array.isArray(column));
+  // Without an array column there is nothing to recycle scalars against but the old row count,
+  // which a peer may have set to 2^31 on a frame with no columns: one row then, not a bomb.
+  const rows = firstArray !== undefined
+    ? (firstArray[1] as JsValue[]).length
+    : columns.length === 0
+    ? oldRows
+    : 1;
+  const index = keyIndex(like);
+  const data = columns.map(([key, column]) => {
+    const i = index.get(key);
+    const template = i === undefined ? undefined : like.data[i];
+    // A scalar column is recycled, as data.frame() and `df$z <- 1` do in R.
+    const filled = Array.isArray(column) || (typeof column === "object" && column !== null)
+      ? column
+      : new Array(rows).fill(column);
+    return convert(filled, depth + 1, template);
+  });
+  if (!data.every((column) => columnRows(column) === rows)) return undefined;
+  const keys = columns.map(([key]) => key);
+  // Row names stay while the number of rows does; otherwise R's compact c(NA, -n).
+  const newRowNames = rowNames !== undefined && rows === oldRows
+    ? rowNames
+    : int32([NA_INTEGER, -rows]);
+  const replace: RAttributes = {};
+  setAttribute(replace, "row.names", newRowNames);
+  const attributes = carryAttributes(like, data.length, keys, undefined, replace) ?? {};
+  if (!Object.hasOwn(attributes, "row.names")) setAttribute(attributes, "row.names", newRowNames);
+  return { type: like.type, data, attributes };
 }

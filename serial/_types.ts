@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { NA_INTEGER, serialize } from "./mod.ts";
+ * import { NA_INTEGER, serialize } from "@x/rsock/serial";
  * serialize({ type: "integer", data: new Int32Array([1, NA_INTEGER]) }); // c(1L, NA)
  * ```
  */
@@ -22,7 +22,7 @@ export const NA_INTEGER: number = -2147483648;
  *
  * @example
  * ```ts
- * import { NA_LOGICAL, serialize } from "./mod.ts";
+ * import { NA_LOGICAL, serialize } from "@x/rsock/serial";
  * serialize({ type: "logical", data: new Int32Array([1, NA_LOGICAL, 0]) }); // c(TRUE, NA, FALSE)
  * ```
  */
@@ -47,7 +47,7 @@ export const IS_LITTLE_ENDIAN: boolean = LITTLE_ENDIAN_HOST;
  *
  * @example
  * ```ts
- * import { isNA, serialize, unserialize } from "./mod.ts";
+ * import { isNA, serialize, unserialize } from "@x/rsock/serial";
  * const v = unserialize(serialize([1, null, NaN]));
  * if (v.type === "double") console.log(Array.from(v.data, isNA)); // [false, true, false]
  * ```
@@ -63,7 +63,7 @@ export function isNA(x: number): boolean {
  *
  * @example
  * ```ts
- * import { serialize, setNA } from "./mod.ts";
+ * import { serialize, setNA } from "@x/rsock/serial";
  * const data = new Float64Array([1.5, 0]);
  * setNA(data, 1);
  * serialize({ type: "double", data }); // c(1.5, NA)
@@ -80,7 +80,7 @@ export function setNA(array: Float64Array, index: number): void {
  *
  * @example
  * ```ts
- * import { REncoding, serialize } from "./mod.ts";
+ * import { REncoding, serialize } from "@x/rsock/serial";
  * // "café" written as latin1 bytes, as R's iconv(x, "UTF-8", "latin1") holds it
  * serialize({ type: "character", data: ["café"], encodings: [REncoding.latin1] });
  * ```
@@ -214,7 +214,7 @@ export interface REnvironment {
  *
  * @example
  * ```ts
- * import { type RValue, serialize, unserialize } from "./mod.ts";
+ * import { type RValue, serialize, unserialize } from "@x/rsock/serial";
  * const value: RValue = unserialize(serialize(["a", "b"]));
  * if (value.type === "character") console.log(value.data); // ["a", "b"]
  * ```
@@ -245,7 +245,7 @@ export class SerializationError extends Error {
    *
    * @example
    * ```ts
-   * import { SerializationError } from "./mod.ts";
+   * import { SerializationError } from "@x/rsock/serial";
    * throw new SerializationError("stream ends at byte 12; expected 8 more bytes of a double", 12);
    * ```
    */
@@ -261,7 +261,7 @@ export class SerializationError extends Error {
  *
  * @example
  * ```ts
- * import { R_NULL, serialize } from "./mod.ts";
+ * import { R_NULL, serialize } from "@x/rsock/serial";
  * serialize({ type: "list", data: [R_NULL] }); // list(NULL)
  * ```
  */
@@ -282,7 +282,7 @@ export function setAttribute(attributes: RAttributes, key: string, value: RValue
  *
  * @example
  * ```ts
- * import { namesOf, serialize, unserialize } from "./mod.ts";
+ * import { namesOf, serialize, unserialize } from "@x/rsock/serial";
  * namesOf(unserialize(serialize({ a: 1, b: 2 }))); // ["a", "b"]
  * ```
  */
@@ -297,7 +297,7 @@ export function namesOf(value: RValue): (string | null)[] | undefined {
  *
  * @example
  * ```ts
- * import { classOf, type RValue } from "./mod.ts";
+ * import { classOf, type RValue } from "@x/rsock/serial";
  * declare const value: RValue;
  * if (classOf(value).includes("data.frame")) console.log("a data frame");
  * ```
@@ -306,4 +306,56 @@ export function classOf(value: RValue): string[] {
   if (!("attributes" in value) || value.attributes === undefined) return [];
   const cls = Object.hasOwn(value.attributes, "class") ? value.attributes["class"] : undefined;
   return cls?.type === "character" ? cls.data.filter((s): s is string => s !== null) : [];
+}
+
+const R_TYPES = new Set([
+  "NULL",
+  "logical",
+  "integer",
+  "double",
+  "complex",
+  "character",
+  "raw",
+  "list",
+  "expression",
+  "pairlist",
+  "language",
+  "symbol",
+  "environment",
+]);
+
+/**
+ * True when `value` is a typed R value (as {@linkcode unserialize} returns), not plain JS: an
+ * object whose `type` names an R type and whose `data` has that type's shape.
+ *
+ * @example
+ * ```ts
+ * import { isRValue } from "@x/rsock/serial";
+ * isRValue({ type: "double", data: new Float64Array([1]) }); // true
+ * isRValue({ type: "double" });                               // false: a plain object
+ * ```
+ */
+export function isRValue(value: unknown): value is RValue {
+  if (typeof value !== "object" || value === null) return false;
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== "string" || !R_TYPES.has(type)) return false;
+  const v = value as Record<string, unknown>;
+  switch (type) {
+    case "NULL":
+      return true;
+    case "symbol":
+      return typeof v.name === "string";
+    case "environment":
+      return typeof v.name === "string";
+    case "logical":
+    case "integer":
+      return v.data instanceof Int32Array;
+    case "double":
+    case "complex":
+      return v.data instanceof Float64Array;
+    case "raw":
+      return v.data instanceof Uint8Array;
+    default:
+      return Array.isArray(v.data);
+  }
 }

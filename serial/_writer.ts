@@ -7,9 +7,11 @@
  */
 
 import { toR } from "./_convert.ts";
+import type { Simplified } from "./_simplify.ts";
 import {
   IS_LITTLE_ENDIAN,
   isNA,
+  LOW_WORD,
   NA_INTEGER,
   type RAttributes,
   type RCharacter,
@@ -24,7 +26,7 @@ import type { JsValue } from "./_convert.ts";
  *
  * @example
  * ```ts
- * import { SerialFormat, serialize } from "./mod.ts";
+ * import { SerialFormat, serialize } from "@x/rsock/serial";
  * serialize(1, { format: SerialFormat.xdr }); // what R's serialize(1, NULL) writes
  * ```
  */
@@ -54,6 +56,12 @@ export interface SerializeOptions {
    * @default {3}
    */
   version?: 2 | 3;
+  /**
+   * The typed R value `value` was simplified from (usually the request being answered): where
+   * `value` still fits it, its R type and attributes are written (see {@linkcode toR}). Arrays
+   * and objects that `simplify` returned remember theirs without this.
+   */
+  like?: RValue;
 }
 
 const encoder = new TextEncoder();
@@ -62,22 +70,28 @@ const WRITER_VERSION = 0x040202;
 const MIN_READER = { 2: 0x020300, 3: 0x030500 } as const;
 
 class Output {
-  #buffer = new Uint8Array(256);
-  #view = new DataView(this.#buffer.buffer);
+  #buffer: Uint8Array;
+  #view: DataView;
   #length = 0;
   readonly #littleEndian: boolean;
   readonly #ascii: boolean;
 
-  constructor(format: SerialFormat) {
+  constructor(format: SerialFormat, size: number) {
     this.#littleEndian = format === "binary";
     this.#ascii = format === "ascii";
+    this.#buffer = new Uint8Array(size);
+    this.#view = new DataView(this.#buffer.buffer);
+  }
+
+  get isAscii(): boolean {
+    return this.#ascii;
   }
 
   #reserve(n: number): void {
     const needed = this.#length + n;
     if (needed <= this.#buffer.length) return;
-    let size = this.#buffer.length * 2;
-    while (size < needed) size *= 2;
+    // Double, or (one large vector) take what is needed plus room for what follows.
+    const size = Math.max(this.#buffer.length * 2, needed + (needed >>> 4));
     const next = new Uint8Array(size);
     next.set(this.#buffer.subarray(0, this.#length));
     this.#buffer = next;
@@ -114,7 +128,13 @@ class Output {
       this.raw(bytes);
       return;
     }
-    this.raw(swapped(data.slice().buffer, 4));
+    // Byte-swapped through the DataView: twice as fast as copying and swapping words.
+    this.#reserve(data.byteLength);
+    const view = this.#view;
+    const littleEndian = this.#littleEndian;
+    let at = this.#length;
+    for (let i = 0; i < data.length; i++, at += 4) view.setInt32(at, data[i]!, littleEndian);
+    this.#length = at;
   }
 
   doubles(data: Float64Array): void {
@@ -125,9 +145,21 @@ class Output {
     // Bytes are copied, never written through setFloat64, so NA's NaN payload survives.
     if (this.#littleEndian === IS_LITTLE_ENDIAN) {
       this.raw(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    } else {
-      this.raw(swapped(data.slice().buffer, 8));
+      return;
     }
+    // Word by word through the DataView (a Float64Array is 8-aligned, so its words can be
+    // read in place); setFloat64 is avoided as it may not keep NaN payloads.
+    this.#reserve(data.byteLength);
+    const words = new Uint32Array(data.buffer, data.byteOffset, 2 * data.length);
+    const view = this.#view;
+    const littleEndian = this.#littleEndian;
+    const first = littleEndian ? LOW_WORD : 1 - LOW_WORD;
+    let at = this.#length;
+    for (let i = 0; i < words.length; i += 2, at += 8) {
+      view.setUint32(at, words[i + first]!, littleEndian);
+      view.setUint32(at + 4, words[i + 1 - first]!, littleEndian);
+    }
+    this.#length = at;
   }
 
   rawBytes(data: Uint8Array): void {
@@ -181,28 +213,90 @@ class Output {
     this.#length = start + n;
   }
 
+  /**
+   * A character vector without encoding marks, written in one loop with the buffer reserved
+   * once: the per-string calls of `charsxp` cost more than the copying for short strings.
+   */
+  plainStrings(data: (string | null)[]): void {
+    let need = 0;
+    for (let i = 0; i < data.length; i++) need += 8 + 3 * (data[i]?.length ?? 0);
+    this.#reserve(need);
+    const buffer = this.#buffer;
+    const view = this.#view;
+    const littleEndian = this.#littleEndian;
+    let at = this.#length;
+    for (let i = 0; i < data.length; i++) {
+      const text = data[i];
+      if (text === null || text === undefined) {
+        view.setInt32(at, 9, littleEndian);
+        view.setInt32(at + 4, -1, littleEndian);
+        at += 8;
+        continue;
+      }
+      const start = at + 8;
+      let n = 0;
+      let ascii = true;
+      for (; n < text.length; n++) {
+        const c = text.charCodeAt(n);
+        if (c >= 0x80 || c === 0) {
+          ascii = false;
+          break;
+        }
+        buffer[start + n] = c;
+      }
+      if (!ascii) {
+        if (text.includes("\0")) throw nulError(text);
+        n = encoder.encodeInto(text, buffer.subarray(start)).written;
+      }
+      // ASCII strings carry the ASCII mark, everything else UTF-8, as R does in a UTF-8 locale.
+      view.setInt32(at, 9 | ((ascii ? 64 : 8) << 12), littleEndian);
+      view.setInt32(at + 4, n, littleEndian);
+      at = start + n;
+    }
+    this.#length = at;
+  }
+
   result(): Uint8Array {
+    // A nearly full buffer is returned as is: copying 8 MB costs more than 1/8 of it unused.
+    if (this.#length >= this.#buffer.length - (this.#buffer.length >>> 3)) {
+      return this.#buffer.subarray(0, this.#length);
+    }
     return this.#buffer.slice(0, this.#length);
   }
 }
 
-function bswap(x: number): number {
-  return ((x & 0xff) << 24 | (x & 0xff00) << 8 | (x >>> 8) & 0xff00 | x >>> 24) >>> 0;
+/**
+ * About how many bytes `value` takes serialized, looking `depth` levels into lists (a data
+ * frame's columns), so the output buffer is allocated once instead of doubling from 256 bytes.
+ */
+function estimateBytes(value: RValue, depth: number): number {
+  switch (value.type) {
+    case "logical":
+    case "integer":
+      return 8 + 4 * value.data.length;
+    case "double":
+    case "complex":
+    case "raw":
+      return 8 + value.data.byteLength;
+    case "character":
+      // Short strings are the common case; a long one makes the buffer grow once more.
+      return 8 + 16 * value.data.length;
+    case "list":
+    case "expression": {
+      let bytes = 8 + 64;
+      for (const element of value.data) bytes += depth > 0 ? estimateBytes(element, depth - 1) : 8;
+      return bytes;
+    }
+    default:
+      return 64;
+  }
 }
 
-/** Reverses the byte order of every 4- or 8-byte element of an aligned copy, word-wise. */
-function swapped(buffer: ArrayBuffer, width: 4 | 8): Uint8Array {
-  const words = new Uint32Array(buffer);
-  if (width === 4) {
-    for (let i = 0; i < words.length; i++) words[i] = bswap(words[i]!);
-  } else {
-    for (let i = 0; i < words.length; i += 2) {
-      const first = words[i]!;
-      words[i] = bswap(words[i + 1]!);
-      words[i + 1] = bswap(first);
-    }
-  }
-  return new Uint8Array(buffer);
+/** R strings cannot hold NUL; R would stop with "embedded nul in string" on reading. */
+function nulError(text: string): SerializationError {
+  return new SerializationError(
+    `string ${JSON.stringify(text.slice(0, 20))}… holds a NUL character, which R strings cannot`,
+  );
 }
 
 const ASCII_ESCAPES: Record<number, string> = {
@@ -347,6 +441,10 @@ class Writer {
 
   #strings(value: RCharacter): void {
     const out = this.#out;
+    if (value.encodings === undefined && !out.isAscii) {
+      out.plainStrings(value.data);
+      return;
+    }
     for (let i = 0; i < value.data.length; i++) {
       const text = value.data[i];
       if (text === null || text === undefined) {
@@ -380,13 +478,7 @@ class Writer {
 
   #charsxp(text: string): void {
     // R strings cannot hold NUL; R would stop with "embedded nul in string" on reading.
-    if (text.includes("\0")) {
-      throw new SerializationError(
-        `string ${
-          JSON.stringify(text.slice(0, 20))
-        }… holds a NUL character, which R strings cannot`,
-      );
-    }
+    if (text.includes("\0")) throw nulError(text);
     this.#out.charsxp(text, CHARSXP);
   }
 
@@ -453,12 +545,15 @@ class Writer {
  *
  * @example
  * ```ts
- * import { serialize } from "./mod.ts";
+ * import { serialize } from "@x/rsock/serial";
  * const bytes = serialize({ a: 1, b: ["x", "y"] });            // B\n, as nanonext sends
  * const xdr = serialize([1, 2, 3], { format: "xdr", version: 2 }); // X\n, as serialize() writes
  * ```
  */
-export function serialize(value: RValue | JsValue, options: SerializeOptions = {}): Uint8Array {
+export function serialize(
+  value: RValue | JsValue | Simplified,
+  options: SerializeOptions = {},
+): Uint8Array {
   const format = options.format ?? "binary";
   const version = options.version ?? 3;
   if (format !== "binary" && format !== "xdr" && format !== "ascii") {
@@ -467,7 +562,9 @@ export function serialize(value: RValue | JsValue, options: SerializeOptions = {
   if (version !== 2 && version !== 3) {
     throw new RangeError(`R serialization version ${version} is not supported; expected 2 or 3`);
   }
-  const out = new Output(format);
+  const typed = toR(value, options.like);
+  // Ascii takes about three times the bytes; the buffer still grows if the guess is short.
+  const out = new Output(format, (format === "ascii" ? 3 : 1) * estimateBytes(typed, 2) + 64);
   out.raw(encoder.encode(format === "binary" ? "B\n" : format === "xdr" ? "X\n" : "A\n"));
   out.int(version);
   out.int(WRITER_VERSION);
@@ -476,6 +573,6 @@ export function serialize(value: RValue | JsValue, options: SerializeOptions = {
     out.int(5);
     out.stringBytes(encoder.encode("UTF-8"));
   }
-  new Writer(out).item(toR(value), 0);
+  new Writer(out).item(typed, 0);
   return out.result();
 }

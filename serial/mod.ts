@@ -1,48 +1,73 @@
 /**
  * R serialization (versions 2 and 3), a pure codec with no I/O: the bytes R's `serialize()`,
- * nanonext's `send(mode = "serial")` and svSocket produce, to typed R values and back.
+ * `saveRDS(compress = FALSE)`, nanonext's `send(mode = "serial")` and svSocket produce, to typed
+ * R values and back.
  *
  * ```ts
- * import { serialize, simplify, unserialize } from "@x/rsock/reqrep";
+ * import { serialize, simplify, unserialize } from "@x/rsock/serial";
  *
  * const bytes = serialize({ x: [1.5, null], label: "é" }); // B\n, like nanonext
  * const value = unserialize(bytes);                          // typed: { type: "list", … }
- * console.log(simplify(value));                              // { x: [1.5, null], label: "é" }
+ * const plain = simplify(value);                             // { x: [1.5, null], label: "é" }
+ * serialize(plain);                                          // the same R object again
  * ```
  *
  * `unserialize` reads `X\n` (XDR, R's default), `B\n` (native little-endian, nanonext) and `A\n`
  * (ascii), versions 2 and 3, with or without nanonext's `0x07` header; it expands the ALTREP
  * forms R writes (`compact_intseq`, `compact_realseq`, `deferred_string`, `wrap_*`). Closures,
  * environments other than the special ones, promises, byte code, external pointers and S4
- * objects are refused with a {@linkcode SerializationError}, as are truncated or garbage bytes;
- * every length is checked against the bytes left and `maxElements` (default 2^27) before
- * allocating, ALTREP sequences against `maxExpandedElements` (default 2^24), nesting against
- * `maxDepth` (default 1000). `serialize` writes `B\n` version 3 by default (`{ format: "xdr" }` for `X\n`,
+ * objects are refused with a {@linkcode SerializationError}, as are truncated or garbage bytes.
+ *
+ * ## Bounds
+ *
+ * Every length is checked against the bytes left and `maxElements` (default 2^27) before
+ * allocating, nesting against `maxDepth` (default 1000). ALTREP sequences (`1:n` is three
+ * numbers on the wire) draw from one expansion budget per message, `maxExpandedElements`
+ * (default 2^24 elements, at most 128 MiB), so reading an n-byte stream allocates O(n) plus that
+ * budget. `simplify` checks `dim`, `dimnames`, `names`, `levels` and `row.names` against the data
+ * they describe before building anything, and throws {@linkcode SerializationError} when one
+ * does not fit. `serialize` writes `B\n` version 3 by default (`{ format: "xdr" }` for `X\n`,
  * `{ version: 2 }` for old R), never ALTREP.
  *
  * ## R values ↔ JS values
  *
- * Decoded values are typed ({@linkcode RValue}) so that writing them back is lossless:
+ * `unserialize` returns the exact tree ({@linkcode RValue}); writing it back is lossless.
+ * `simplify` turns it into plain JS, and every array or object it builds remembers the R value
+ * it came from (under a non-enumerable symbol, see {@linkcode rValueOf}), so `serialize` writes
+ * it back as the same R type with the same attributes — also after ordinary edits in JS. A
+ * scalar cannot carry that, and a spread copy (`{ ...frame, z }`) or `map()` builds a new
+ * object without it: pass the typed value as `like` (`serialize(x, { like })`, which reqrep's
+ * `reply`/`serve` do with each request) and its parts are matched by key or position, so `42L`
+ * stays an integer, a lone date a Date and a spread data.frame a data.frame. For the exact tree
+ * instead, receive with reqrep's `{ mode: "typed" }` (`rsock rep|req --recv-mode typed`).
  *
- * | R | typed JS value ({@linkcode RValue}) | `simplify()` | plain JS accepted by `serialize` |
+ * | R | {@linkcode RValue} | `simplify()` gives | written back from that JS (edited) |
  * |---|---|---|---|
- * | `NULL` | `{ type: "NULL" }` | `null` | `null`, `undefined` |
- * | logical | `{ type: "logical", data: Int32Array }` (1, 0, `NA_LOGICAL`) | `true`/`false`/`null` | `boolean`, `boolean[]` (`null` = NA) |
- * | integer | `{ type: "integer", data: Int32Array }` (`NA_INTEGER` = INT_MIN) | `number`/`null` | `Int32Array` |
- * | double | `{ type: "double", data: Float64Array }` (NA = NaN payload 1954, see `isNA`) | `number`, NA → `null`, NaN stays `NaN` | `number`, `number[]` (`null` = NA), `Float64Array` |
- * | complex | `{ type: "complex", data: Float64Array }` (re, im interleaved) | `{ re, im }` | — (typed only) |
- * | character | `{ type: "character", data: (string \| null)[], encodings? }` (latin1/bytes marks kept) | `string`/`null` | `string`, `string[]` (`null` = NA) |
- * | raw | `{ type: "raw", data: Uint8Array }` | `Uint8Array` | `Uint8Array` |
- * | list | `{ type: "list", data: RValue[] }` | array, or object when named | array of mixed values, plain object (named list) |
- * | attributes | `attributes: { names, dim, dimnames, class, levels, "row.names", … }` | names → object keys, `dim` (2-D) → array of rows | typed only |
- * | factor | integer codes + `levels` + `class` attributes | the labels | typed only |
- * | data.frame | list + `names`, `class`, `row.names` (compact `c(NA, -n)` kept as is) | `{ col: values[] }` or rows | typed only |
- * | pairlist, call, formula | `{ type: "pairlist" \| "language", data: { tag?, value }[] }` | unchanged | typed only |
- * | symbol | `{ type: "symbol", name }` | unchanged | typed only |
- * | `globalenv()`, `emptyenv()`, `baseenv()`, `.BaseNamespaceEnv` | `{ type: "environment", name }` | unchanged | typed only |
+ * | `NULL` | `{ type: "NULL" }` | `null` | `NULL` |
+ * | logical | `{ type: "logical", data: Int32Array }` (`NA_LOGICAL`) | `boolean`/`null` (arrays when length ≠ 1) | logical while every element is a boolean or `null` |
+ * | integer (`1:3`, `42L`) | `{ type: "integer", data: Int32Array }` (`NA_INTEGER`) | `number`/`null` | integer while every number is a 32-bit whole number, else double with the same attributes |
+ * | double | `{ type: "double", data: Float64Array }` (NA = NaN payload 1954, `isNA`) | `number`, NA → `null`, NaN stays `NaN` | double; NA and NaN bits kept where unchanged |
+ * | complex | `{ type: "complex", data: Float64Array }` (re, im interleaved) | `{ re, im }`, NA → `null` | complex (numbers as `re + 0i`) |
+ * | character | `{ type: "character", data, encodings? }` | `string`/`null` | character; latin1/bytes marks kept on unchanged strings |
+ * | raw | `{ type: "raw", data: Uint8Array }` | `Uint8Array` | raw |
+ * | named vector `c(a = 1)` | vector + `names` | object | same type, names from the keys |
+ * | list, named list | `{ type: "list", data: RValue[] }` + `names` | array / object | list while it is still an array (unnamed) or object (named); elements matched by key (or position) keep their own type; new keys are new names |
+ * | factor | integer codes + `levels` + `class` | the labels | factor with the same levels; a new label becomes a new level |
+ * | matrix, array | vector + `dim` (+ `dimnames`) | array of rows (2-D), flat otherwise | same `dim`/`dimnames` while the shape is the same, new `dim` (no dimnames) otherwise |
+ * | data.frame | list + `names`, `class`, `row.names` | `{ col: values[] }` (or rows) | data.frame while all columns have one length: columns keep their types, new columns follow the plain rules (scalars recycled), row names kept while the row count is |
+ * | Date, POSIXct, other classes | vector + `class` (+ `tzone`, …) | numbers | same class and other attributes |
+ * | empty vector (`character(0)`) | vector of length 0 | `[]` | the same type |
+ * | pairlist | `{ type: "pairlist", data: { tag?, value }[] }` | array / object | pairlist, tags from the keys |
+ * | call, formula | `{ type: "language", data: { tag?, value }[] }` | unchanged | unchanged |
+ * | symbol | `{ type: "symbol", name }` | unchanged | unchanged |
+ * | `globalenv()`, `emptyenv()`, `baseenv()`, `.BaseNamespaceEnv` | `{ type: "environment", name }` | unchanged | unchanged |
  *
- * Plain arrays become an atomic vector when every non-null element is a number (double), a
- * string or a boolean, and a list otherwise.
+ * JS built from scratch (no R value behind it) follows the plain rules of {@linkcode toR}:
+ * `null`/`undefined` → `NULL`, a number → double, a string → character, a boolean → logical,
+ * `Uint8Array` → raw, `Float64Array` → double, `Int32Array` → integer; arrays become an atomic
+ * vector when every non-null element is a number (double), a string or a boolean (`null` is NA),
+ * and a list otherwise; plain objects become named lists. Where edited JS no longer fits its R
+ * value (say, strings put in an integer vector), the plain rules apply to that part.
  *
  * @module
  */
@@ -50,6 +75,7 @@
 export {
   classOf,
   isNA,
+  isRValue,
   NA_INTEGER,
   NA_LOGICAL,
   namesOf,
@@ -81,12 +107,11 @@ export {
   type UnserializeOptions,
 } from "./_reader.ts";
 export { SerialFormat, serialize, type SerializeOptions } from "./_writer.ts";
+export { type JsValue, toR } from "./_convert.ts";
 export {
   type ComplexNumber,
-  isRValue,
-  type JsValue,
+  rValueOf,
   type Simplified,
   simplify,
   type SimplifyOptions,
-  toR,
-} from "./_convert.ts";
+} from "./_simplify.ts";

@@ -75,9 +75,23 @@ Deno.test("permission gating: without --allow-net the command names the exact fl
       assert.equal((await child.finished()).code, 2);
       assert.match(
         child.stderr,
-        /--allow-read=\/tmp\/rsock-nowhere\.sock --allow-write=\/tmp\/rsock-nowhere\.sock/,
+        /--allow-read=\/tmp\/rsock-nowhere\.sock --allow-write=\/tmp\/rsock-nowhere\.sock --allow-net=unix:\/tmp\/rsock-nowhere\.sock/,
       );
     }
+  });
+});
+
+Deno.test("rsock listen/send --unix run with exactly the permissions their help names", async () => {
+  await withTimeout(30_000, async () => {
+    const path = `/tmp/rsock-cli-unix-${Deno.pid}.sock`;
+    // Deno 2.9 gates a Unix socket as net too: read + write alone are refused by Deno.listen.
+    const grants = [`--allow-read=${path}`, `--allow-write=${path}`, `--allow-net=unix:${path}`];
+    await using listener = rsock(grants, ["listen", "--unix", path, "--once", "--lines"]);
+    await listener.waitForOutput(/listening on/);
+    await using sender = rsock(grants, ["send", "--unix", path, "over a unix socket"]);
+    assert.equal((await sender.finished()).code, 0, sender.stderr);
+    assert.equal((await listener.finished()).code, 0, listener.stderr);
+    assert.match(listener.stdout, /over a unix socket/);
   });
 });
 

@@ -6,7 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { reply, socket } from "../../reqrep/mod.ts";
-import { interopTest, withTimeout } from "../_peers.ts";
+import { freePort, interopTest, waitFor, withTimeout } from "../_peers.ts";
+import { captured } from "../_process.ts";
+import { main } from "../../cli.ts";
 
 async function run(command: string, args: string[]): Promise<Deno.CommandOutput> {
   return await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
@@ -70,3 +72,128 @@ interopTest("R-serialized requests via nngcat: rsock REP answers values R reads 
     }
   });
 });
+
+/** The R objects of issue #12 that must come back identical() through `rsock rep`. */
+const ROUND_TRIP_R = `
+cases <- list(
+  int_seq = 1:3,
+  named = c(a = 1, b = 2),
+  nested = list(a = list(b = 1:2)),
+  factor = factor(c("lo", "hi", "lo", NA)),
+  data_frame = data.frame(x = 1:3, y = c("a", "b", "c")),
+  matrix = matrix(1:6, 2),
+  matrix_dimnames = matrix(c(1.5, 2, 3, 4), 2, dimnames = list(c("r1", "r2"), c("a", "b"))),
+  date = as.Date("2024-01-01") + 0:2,
+  date_one = as.Date("2024-02-29"),
+  posixct = as.POSIXct(c("2024-01-01 12:00:00", "2024-06-30 23:59:59"), tz = "UTC"),
+  character0 = character(0),
+  integer0 = integer(0),
+  int42 = 42L,
+  int_na = NA_integer_,
+  complex_na = c(1+2i, NA, complex(real = 3, imaginary = NA)),
+  special = c(1.5, NA, NaN, -Inf, -0),
+  latin1 = iconv("caf\\u00e9", "UTF-8", "latin1"),
+  empty_list = list(a = integer(0), b = list(), 3L),
+  iris = iris,
+  mtcars = mtcars
+)
+frames <- list(iris = iris, mtcars = mtcars, small = data.frame(x = 1:3, f = factor(c("u", "v", "u"))))
+`;
+
+/** Runs `rsock rep URL --execute SRC --count N` in-process (the CLI, not the library). */
+async function rsockRep(source: string, count: number) {
+  const url = `tcp://127.0.0.1:${freePort()}`;
+  const output = captured();
+  const done = main(["rep", url, "--execute", source, "--count", String(count)], output);
+  await waitFor("rsock rep to listen", () => output.err.includes("serving on"));
+  return { url, done, output };
+}
+
+/** Sends the file to `url` with nngcat and returns the reply's bytes. */
+async function nngcatRequest(url: string, file: string): Promise<Uint8Array> {
+  const out = await run("/usr/bin/nngcat", ["--req", "--dial", url, "--file", file, "--raw"]);
+  assert.ok(out.success, `nngcat: ${new TextDecoder().decode(out.stderr)}`);
+  return out.stdout;
+}
+
+interopTest(
+  "R values through rsock rep '(x) => x' come back identical(), native and XDR",
+  ["Rscript", "nngcat"],
+  async (t) => {
+    await withTimeout(120_000, async () => {
+      const dir = await Deno.makeTempDir({ prefix: "rsock_r_roundtrip_" });
+      try {
+        await Deno.writeTextFile(`${dir}/cases.R`, ROUND_TRIP_R);
+        const made = await run("/usr/bin/Rscript", [
+          "--vanilla",
+          "-e",
+          `setwd("${dir}"); source("cases.R", encoding = "UTF-8")
+           for (n in names(cases)) {
+             writeBin(serialize(cases[[n]], NULL, xdr = FALSE), paste0(n, ".B"))  # nanonext
+             writeBin(serialize(cases[[n]], NULL), paste0(n, ".X"))                # base R
+           }
+           for (n in names(frames)) writeBin(serialize(frames[[n]], NULL, xdr = FALSE), paste0(n, ".frame"))
+           cat(names(cases), "\\n"); cat(names(frames), "\\n")`,
+        ]);
+        assert.ok(made.success, new TextDecoder().decode(made.stderr));
+        const [caseLine, frameLine] = new TextDecoder().decode(made.stdout).trim().split("\n");
+        const names = caseLine!.trim().split(" ");
+        const frames = frameLine!.trim().split(" ");
+        assert.equal(names.length, 20);
+
+        await t.step("(x) => x answers the same R object", async () => {
+          const rep = await rsockRep("(x) => x", names.length * 2);
+          for (const name of names) {
+            for (const format of ["B", "X"]) {
+              const answer = await nngcatRequest(rep.url, `${dir}/${name}.${format}`);
+              await Deno.writeFile(`${dir}/${name}.${format}.reply`, answer);
+            }
+          }
+          assert.equal(await rep.done, 0, rep.output.err);
+        });
+
+        await t.step("a function that adds a column keeps the data.frame", async () => {
+          const rep = await rsockRep(
+            "(df) => ({ ...df, row: Object.values(df)[0].map((_, i) => i + 1) })",
+            frames.length,
+          );
+          for (const name of frames) {
+            const answer = await nngcatRequest(rep.url, `${dir}/${name}.frame`);
+            await Deno.writeFile(`${dir}/${name}.frame.reply`, answer);
+          }
+          assert.equal(await rep.done, 0, rep.output.err);
+        });
+
+        await t.step("R checks the replies", async () => {
+          const check = await run("/usr/bin/Rscript", [
+            "--vanilla",
+            "-e",
+            `setwd("${dir}"); source("cases.R", encoding = "UTF-8")
+             got <- function(f) unserialize(readBin(f, "raw", file.size(f)))
+             for (n in names(cases)) for (format in c("B", "X")) {
+               y <- got(paste0(n, ".", format, ".reply"))
+               cat(n, format, identical(y, cases[[n]]), "\\n")
+             }
+             for (n in names(frames)) {
+               x <- frames[[n]]; y <- got(paste0(n, ".frame.reply"))
+               ok <- identical(class(y), "data.frame") &&
+                 identical(lapply(y[names(x)], class), lapply(x, class)) &&
+                 identical(y[names(x)], x) && identical(rownames(y), rownames(x)) &&
+                 identical(y$row, as.numeric(seq_len(nrow(x)))) &&
+                 identical(names(y), c(names(x), "row"))
+               cat(n, "frame", ok, "\\n")
+             }`,
+          ]);
+          const out = new TextDecoder().decode(check.stdout);
+          assert.ok(check.success, new TextDecoder().decode(check.stderr));
+          const lines = out.trim().split("\n").map((line) => line.trim());
+          assert.equal(lines.length, names.length * 2 + frames.length, out);
+          const failed = lines.filter((line) => !line.endsWith("TRUE"));
+          assert.deepStrictEqual(failed, [], `R found differences:\n${failed.join("\n")}`);
+        });
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);

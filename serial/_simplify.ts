@@ -1,0 +1,278 @@
+/**
+ * `simplify`: a decoded R value to plain JS for callers who just want the values, with each
+ * array and object remembering the R value it came from (so `toR` can write it back).
+ *
+ * @module
+ */
+
+import { checkAttributes } from "./_checks.ts";
+import { DEFAULT_MAX_EXPANDED_ELEMENTS } from "./_reader.ts";
+import {
+  classOf,
+  isNA,
+  isRValue,
+  NA_INTEGER,
+  namesOf,
+  type RValue,
+  SerializationError,
+} from "./_types.ts";
+
+/**
+ * Where `simplify` keeps, on each array or object it builds, the typed R value it came from, so
+ * that `toR` writes the same R type and attributes back. Not enumerable: JSON, `Object.keys`,
+ * spreading and `deepStrictEqual` do not see it.
+ */
+export const ORIGIN: unique symbol = Symbol("rsock.rValue");
+
+export function tag<T>(target: T, origin: RValue): T {
+  if (typeof target === "object" && target !== null && !isRValue(target)) {
+    Object.defineProperty(target, ORIGIN, {
+      value: origin,
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return target;
+}
+
+/**
+ * The typed R value an array or object returned by {@linkcode simplify} came from, or
+ * `undefined` for JS built any other way (and for scalars, which cannot carry it).
+ *
+ * @example
+ * ```ts
+ * import { rValueOf, serialize, simplify, unserialize } from "@x/rsock/serial";
+ * const frame = simplify(unserialize(serialize({ x: [1, 2] })));
+ * rValueOf(frame)?.type; // "list"
+ * ```
+ */
+export function rValueOf(value: unknown): RValue | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  return (value as { [ORIGIN]?: RValue })[ORIGIN];
+}
+
+/** A complex number from {@linkcode simplify}. */
+export interface ComplexNumber {
+  /** Real part. */
+  re: number;
+  /** Imaginary part. */
+  im: number;
+}
+
+/**
+ * What {@linkcode simplify} returns: JS scalars, arrays and objects; language objects, symbols
+ * and environments stay typed R values.
+ */
+export type Simplified =
+  | null
+  | boolean
+  | number
+  | string
+  | Uint8Array
+  | ComplexNumber
+  | RValue
+  | Simplified[]
+  | { [key: string]: Simplified };
+
+/** Options for {@linkcode simplify}. */
+export interface SimplifyOptions {
+  /**
+   * How a data.frame comes out: `"columns"` (`{ x: [1, 2], y: ["a", "b"] }`) or `"rows"`
+   * (`[{ x: 1, y: "a" }, { x: 2, y: "b" }]`). Row names are dropped either way.
+   *
+   * @default {"columns"}
+   */
+  dataFrame?: "columns" | "rows";
+  /**
+   * Whether an unnamed length-1 vector becomes a scalar (`1` rather than `[1]`).
+   *
+   * @default {true}
+   */
+  scalars?: boolean;
+  /**
+   * How many JS values `simplify` may create that no element of the input stands for: today
+   * only the empty rows of a matrix with no columns (`dim = c(n, 0)`, 12 bytes for any n).
+   * Everything else it builds is bounded by the input's own size.
+   *
+   * @default {16777216}
+   */
+  maxExpandedElements?: number;
+}
+
+/**
+ * Turns a decoded R value into plain JS for callers who just want the values: length-1
+ * vectors → scalars, `NA` → `null` (`NaN` stays `NaN`), named vectors and lists → objects,
+ * factors → their labels, data.frames → columns (or rows), matrices → arrays of rows, raw →
+ * `Uint8Array`, complex → `{ re, im }`. Lossy by design: keep the typed value when you need
+ * integer vs double or attributes.
+ *
+ * @example
+ * ```ts
+ * import { serialize, simplify, unserialize } from "@x/rsock/serial";
+ * simplify(unserialize(serialize({ a: 1, b: [true, null] }))); // { a: 1, b: [true, null] }
+ * ```
+ */
+export function simplify(value: RValue | Simplified, options: SimplifyOptions = {}): Simplified {
+  // Already plain JS (say, what recv() returned): nothing left to simplify.
+  if (!isRValue(value) || rValueOf(value) !== undefined) return value;
+  const budget = { left: options.maxExpandedElements ?? DEFAULT_MAX_EXPANDED_ELEMENTS };
+  return simplifyValue(value, options.dataFrame ?? "columns", options.scalars ?? true, budget);
+}
+
+/** What is left of one `simplify` call's budget (see {@linkcode SimplifyOptions}). */
+interface Budget {
+  left: number;
+}
+
+function simplifyValue(
+  value: RValue,
+  dataFrame: "columns" | "rows",
+  scalars: boolean,
+  budget: Budget,
+): Simplified {
+  return tag(simplifyOne(value, dataFrame, scalars, budget), value);
+}
+
+function simplifyOne(
+  value: RValue,
+  dataFrame: "columns" | "rows",
+  scalars: boolean,
+  budget: Budget,
+): Simplified {
+  checkAttributes(value);
+  switch (value.type) {
+    case "NULL":
+      return null;
+    case "symbol":
+    case "environment":
+    case "language":
+      return value;
+    case "raw":
+      return value.data;
+    case "list":
+    case "expression":
+    case "pairlist": {
+      const elements = value.type === "pairlist"
+        ? value.data.map((cell) => simplifyValue(cell.value, dataFrame, scalars, budget))
+        : (value.data as RValue[]).map((element) =>
+          simplifyValue(element, dataFrame, scalars, budget)
+        );
+      const names = value.type === "pairlist"
+        ? value.data.map((cell) => cell.tag ?? "")
+        : namesOf(value);
+      if (value.type === "list" && classOf(value).includes("data.frame")) {
+        return simplifyDataFrame(value.data, names ?? [], dataFrame, budget);
+      }
+      return nameElements(elements, names);
+    }
+  }
+  let elements: Simplified[];
+  if (value.type === "integer" && classOf(value).includes("factor")) {
+    const levels = value.attributes?.["levels"];
+    const labels = levels?.type === "character" ? levels.data : [];
+    elements = Array.from(
+      value.data,
+      (code) => code === NA_INTEGER ? null : labels[code - 1] ?? null,
+    );
+  } else {
+    elements = atomicElements(value);
+  }
+  const dim = value.attributes?.["dim"];
+  if (
+    dim !== undefined && (dim.type === "integer" || dim.type === "double") && dim.data.length === 2
+  ) {
+    const rows = dim.data[0]!;
+    const cols = dim.data[1]!;
+    if (cols === 0) {
+      // dim = c(n, 0) holds no element yet asks for n empty rows: charge them to the budget.
+      if (rows > budget.left) {
+        throw new SerializationError(
+          `a ${rows} x 0 matrix would simplify to ${rows} empty rows, more than the ` +
+            `${budget.left} left of maxExpandedElements`,
+        );
+      }
+      budget.left -= rows;
+    }
+    return Array.from(
+      { length: rows },
+      (_, r) => Array.from({ length: cols }, (_, c) => elements[r + c * rows] ?? null),
+    );
+  }
+  const names = namesOf(value);
+  if (names !== undefined) return nameElements(elements, names);
+  return scalars && elements.length === 1 ? elements[0]! : elements;
+}
+
+function atomicElements(
+  value: Exclude<
+    RValue,
+    {
+      type:
+        | "NULL"
+        | "symbol"
+        | "environment"
+        | "language"
+        | "raw"
+        | "list"
+        | "expression"
+        | "pairlist";
+    }
+  >,
+): Simplified[] {
+  switch (value.type) {
+    case "logical":
+      return Array.from(value.data, (x) => x === NA_INTEGER ? null : x !== 0);
+    case "integer":
+      return Array.from(value.data, (x) => x === NA_INTEGER ? null : x);
+    case "double":
+      return Array.from(value.data, (x) => isNA(x) ? null : x);
+    case "complex": {
+      const out: Simplified[] = [];
+      for (let i = 0; i < value.data.length; i += 2) {
+        const re = value.data[i]!;
+        const im = value.data[i + 1]!;
+        out.push(isNA(re) || isNA(im) ? null : { re, im });
+      }
+      return out;
+    }
+    case "character":
+      return value.data.slice();
+  }
+}
+
+function nameElements(elements: Simplified[], names: (string | null)[] | undefined): Simplified {
+  if (names === undefined || names.length !== elements.length || names.every((n) => !n)) {
+    return elements;
+  }
+  const object: { [key: string]: Simplified } = {};
+  elements.forEach((element, i) => {
+    const key = names[i] || `${i + 1}`;
+    Object.defineProperty(object, key, {
+      value: element,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  });
+  return object;
+}
+
+function simplifyDataFrame(
+  columns: RValue[],
+  names: (string | null)[],
+  shape: "columns" | "rows",
+  budget: Budget,
+): Simplified {
+  const simplified = columns.map((column) => {
+    const s = simplifyValue(column, shape, false, budget);
+    return Array.isArray(s) ? s : s instanceof Uint8Array ? Array.from(s) : [s];
+  });
+  const keys = columns.map((_, i) => names[i] || `V${i + 1}`);
+  if (shape === "columns") return nameElements(simplified, keys);
+  const rows = Math.max(0, ...simplified.map((column) => column.length));
+  return Array.from(
+    { length: rows },
+    (_, r) => nameElements(simplified.map((column) => column[r] ?? null), keys),
+  );
+}

@@ -1,0 +1,264 @@
+/**
+ * Decode bombs (issue #11 item 2): R streams of a few bytes whose attributes or ALTREP states ask
+ * for gigabytes. Each must fail with SerializationError in milliseconds, and a REP door that
+ * received one must still answer the next healthy request.
+ */
+import assert from "node:assert/strict";
+import {
+  type RCharacter,
+  type RDouble,
+  type RInteger,
+  type RValue,
+  SerializationError,
+  serialize,
+  simplify,
+  unserialize,
+} from "../../serial/mod.ts";
+import { isNulByte, request, serve, socket } from "../../reqrep/mod.ts";
+
+const FIXTURES = new URL("../fixtures/rserial/", import.meta.url);
+const fixture = (path: string) => Deno.readFileSync(new URL(path, FIXTURES));
+
+/** Decoding plus simplifying must finish within this (generous for a loaded CI box). */
+const FAST_MS = 1_000;
+
+/** Runs unserialize + simplify; returns the error it threw and how long it took. */
+function decode(bytes: Uint8Array): { error: unknown; ms: number } {
+  const started = performance.now();
+  let error: unknown;
+  try {
+    simplify(unserialize(bytes));
+    simplify(unserialize(bytes), { dataFrame: "rows" });
+  } catch (e) {
+    error = e;
+  }
+  return { error, ms: performance.now() - started };
+}
+
+function assertFailsFast(bytes: Uint8Array, what: string, pattern?: RegExp): void {
+  const rssBefore = Deno.memoryUsage().rss;
+  const { error, ms } = decode(bytes);
+  assert.ok(error instanceof SerializationError, `${what}: got ${String(error)}`);
+  if (pattern) assert.match(error.message, pattern, what);
+  assert.ok(ms < FAST_MS, `${what}: took ${ms.toFixed(0)} ms`);
+  const grown = Deno.memoryUsage().rss - rssBefore;
+  assert.ok(grown < 300 * 2 ** 20, `${what}: rss grew ${(grown / 2 ** 20).toFixed(0)} MiB`);
+}
+
+const dbl = (...xs: number[]): RDouble => ({ type: "double", data: new Float64Array(xs) });
+const int = (...xs: number[]): RInteger => ({ type: "integer", data: new Int32Array(xs) });
+const chr = (...xs: string[]): RCharacter => ({ type: "character", data: xs });
+
+/** One double with `dim = dim`, written by hand as a hostile peer would (R refuses to). */
+function oneDoubleWithDim(...dim: number[]): Uint8Array {
+  return serialize({
+    type: "double",
+    data: new Float64Array([1]),
+    attributes: { dim: dbl(...dim) },
+  }, {
+    format: "xdr",
+    version: 2,
+  });
+}
+
+/** `n` copies of R's `compact_realseq` (from the fixture of 1e10:(1e10+2)) with length `length`. */
+function realSequences(n: number, length: number): Uint8Array {
+  const source = fixture("extra/altrep_realseq.bin");
+  const header = 23; // X\n, three ints, "UTF-8" with its length
+  const item = source.slice(header);
+  // The state c(3, 1e10, 1): its first double (3) is the length.
+  const three = [0x40, 0x08, 0, 0, 0, 0, 0, 0];
+  const at = item.findIndex((_, i) => three.every((b, k) => item[i + k] === b));
+  assert.ok(at > 0, "state not found in the fixture");
+  new DataView(item.buffer).setFloat64(at, length);
+  const list = new Uint8Array(8);
+  new DataView(list.buffer).setInt32(0, 19); // VECSXP
+  new DataView(list.buffer).setInt32(4, n);
+  const out = new Uint8Array(header + 8 + n * item.length);
+  out.set(source.subarray(0, header));
+  out.set(list, header);
+  for (let i = 0; i < n; i++) out.set(item, header + 8 + i * item.length);
+  return out;
+}
+
+Deno.test("serial bombs: attributes that do not fit their data fail fast", async (t) => {
+  await t.step("one double with dim = c(2, 1e8)", () => {
+    const bytes = oneDoubleWithDim(2, 1e8);
+    assert.ok(bytes.length < 100, `${bytes.length} bytes`);
+    assertFailsFast(bytes, "dim c(2, 1e8)", /dim c\(2, 100000000\).*holds 1/);
+  });
+  await t.step("one double with dim = c(2, 5e7)", () => {
+    assertFailsFast(oneDoubleWithDim(2, 5e7), "dim c(2, 5e7)");
+  });
+  await t.step("dim that is negative, fractional, NA or overflows", () => {
+    for (const dim of [[-1, -1], [0.5, 2], [NaN, 1], [2 ** 31, 2 ** 31, 0.25], [1e300, 1e300]]) {
+      assertFailsFast(oneDoubleWithDim(...dim), `dim c(${dim})`);
+    }
+  });
+  await t.step("a 1e9 x 0 matrix is charged to the expansion budget", () => {
+    const bytes = serialize({
+      type: "double",
+      data: new Float64Array(0),
+      attributes: { dim: dbl(1e9, 0) },
+    });
+    assertFailsFast(bytes, "dim c(1e9, 0)", /empty rows/);
+    const small = serialize({ ...dbl(), attributes: { dim: dbl(3, 0) } });
+    assert.deepStrictEqual(simplify(unserialize(small)), [[], [], []]);
+    assert.throws(
+      () => simplify(unserialize(small), { maxExpandedElements: 2 }),
+      SerializationError,
+    );
+  });
+  await t.step("names, dimnames, levels and row.names are checked against the data", () => {
+    const cases: [string, RValue][] = [
+      ["names longer than the vector", { ...dbl(1), attributes: { names: chr("a", "b") } }],
+      ["dimnames of the wrong extent", {
+        ...int(1, 2, 3, 4),
+        attributes: { dim: int(2, 2), dimnames: { type: "list", data: [chr("a"), chr("b", "c")] } },
+      }],
+      ["factor code past its levels", {
+        ...int(1, 7),
+        attributes: { levels: chr("a"), class: chr("factor") },
+      }],
+      ["data.frame whose row.names claim 1e9 rows", {
+        type: "list",
+        data: [dbl(1, 2)],
+        attributes: {
+          names: chr("x"),
+          class: chr("data.frame"),
+          "row.names": int(-2147483648, -1e9),
+        },
+      }],
+      ["data.frame with ragged columns", {
+        type: "list",
+        data: [dbl(1, 2), dbl(1)],
+        attributes: {
+          names: chr("x", "y"),
+          class: chr("data.frame"),
+          "row.names": int(-2147483648, -2),
+        },
+      }],
+    ];
+    for (const [what, value] of cases) assertFailsFast(serialize(value), what);
+  });
+  await t.step("healthy attributes still simplify", () => {
+    const matrix = { ...int(1, 2, 3, 4, 5, 6), attributes: { dim: int(2, 3) } };
+    assert.deepStrictEqual(simplify(unserialize(serialize(matrix))), [[1, 3, 5], [2, 4, 6]]);
+    assert.deepStrictEqual(simplify(unserialize(fixture("extra/int_matrix_dimnames.bin"))), [
+      [1, 3],
+      [2, 4],
+    ]);
+  });
+});
+
+Deno.test("serial bombs: ALTREP sequences share one expansion budget per message", () => {
+  // Each is within the old per-sequence cap (2^24); together they ask for 1 GiB.
+  const bytes = realSequences(8, 2 ** 24);
+  assert.ok(bytes.length < 1_000, `${bytes.length} bytes`);
+  assertFailsFast(bytes, "8 compact_realseq of 2^24", /expansion budget/);
+  // The budget is per message: the next message gets a fresh one.
+  const one = unserialize(realSequences(1, 1000));
+  assert.ok(one.type === "list" && one.data[0]?.type === "double");
+  assert.equal(one.data[0].data.length, 1000);
+  assert.throws(
+    () => unserialize(realSequences(3, 1000), { maxExpandedElements: 2500 }),
+    SerializationError,
+  );
+  assert.doesNotThrow(() => unserialize(realSequences(3, 1000), { maxExpandedElements: 3000 }));
+});
+
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Every R fixture with attributes or ALTREP (XDR and native), the corpus the fuzz mutates. */
+function corpus(): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const dir of ["", "extra/", "native/"]) {
+    for (const entry of Deno.readDirSync(new URL(dir, FIXTURES))) {
+      if (entry.name.endsWith(".bin")) out.push(fixture(dir + entry.name));
+    }
+  }
+  return out;
+}
+
+Deno.test("serial bombs: seeded fuzz of R fixtures through unserialize AND simplify", () => {
+  const random = prng(1102);
+  const sources = corpus();
+  assert.ok(sources.length >= 60, `only ${sources.length} fixtures`);
+  // Values a hostile peer writes into an int or double: lengths, extents, codes.
+  const ints = [0, -1, 1, 2, 3, 0x7fffffff, -0x80000000, 1e8, 5e7, 2 ** 24, 2 ** 30, 65536];
+  const doubles = [0, -1, 0.5, 1e8, 2 ** 24, 2 ** 53, 1e300, NaN, Infinity];
+  const deadline = performance.now() + 8_000;
+  let runs = 0;
+  let slowest = 0;
+  for (; runs < 20_000 && performance.now() < deadline; runs++) {
+    const bytes = sources[Math.floor(random() * sources.length)]!.slice();
+    const view = new DataView(bytes.buffer);
+    const littleEndian = bytes[0] === 0x42;
+    const mutations = 1 + Math.floor(random() * 3);
+    for (let m = 0; m < mutations; m++) {
+      const choice = random();
+      const at = Math.floor(random() * bytes.length);
+      if (choice < 0.45 && at + 4 <= bytes.length) {
+        view.setInt32(at, ints[Math.floor(random() * ints.length)]!, littleEndian);
+      } else if (choice < 0.7 && at + 8 <= bytes.length) {
+        view.setFloat64(at, doubles[Math.floor(random() * doubles.length)]!, littleEndian);
+      } else if (choice < 0.9) {
+        bytes[at] = Math.floor(random() * 256);
+      } else {
+        bytes[at]! ^= 1 << Math.floor(random() * 8);
+      }
+    }
+    const { error, ms } = decode(bytes);
+    slowest = Math.max(slowest, ms);
+    if (error !== undefined && !(error instanceof SerializationError)) {
+      throw new Error(`run ${runs}: ${String(error)} for [${Array.from(bytes).join(",")}]`);
+    }
+    assert.ok(ms < FAST_MS, `run ${runs} took ${ms.toFixed(0)} ms: [${Array.from(bytes)}]`);
+  }
+  assert.ok(runs >= 1000, `only ${runs} fuzz runs`);
+});
+
+Deno.test("serial bombs: a REP door answers a healthy request after a bomb", async () => {
+  const signal = AbortSignal.timeout(20_000);
+  await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+  await using req = await socket("req", { dial: rep.urls[0]! });
+  const stop = new AbortController();
+  const errors: unknown[] = [];
+  const serving = serve(rep, (x) => x, {
+    signal: stop.signal,
+    concurrency: 2,
+    onError: (e) => errors.push(e),
+  });
+  try {
+    const rssBefore = Deno.memoryUsage().rss;
+    for (
+      const bomb of [oneDoubleWithDim(2, 5e7), oneDoubleWithDim(2, 1e8), realSequences(8, 2 ** 24)]
+    ) {
+      const started = performance.now();
+      const answer = await request(req.context(), bomb, {
+        sendMode: "raw",
+        recvMode: "serial",
+        signal,
+      });
+      const ms = performance.now() - started;
+      assert.ok(isNulByte(answer), `a bomb got ${String(answer)} instead of the error reply`);
+      assert.ok(ms < 2 * FAST_MS, `the bomb's reply took ${ms.toFixed(0)} ms`);
+    }
+    const grown = Deno.memoryUsage().rss - rssBefore;
+    assert.ok(grown < 400 * 2 ** 20, `rss grew ${(grown / 2 ** 20).toFixed(0)} MiB`);
+    assert.equal(errors.length, 3);
+    assert.ok(errors.every((e) => e instanceof SerializationError), String(errors));
+    const healthy = await request(req.context(), { a: [1, 2, 3] }, { signal });
+    assert.deepStrictEqual(healthy, { a: [1, 2, 3] });
+  } finally {
+    stop.abort();
+    await serving;
+  }
+});
