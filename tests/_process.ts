@@ -98,3 +98,9 @@ export function rsock(
     options,
   );
 }
+
+/** `ln -s`: Deno.symlink needs unscoped read, and the tests' read permission is scoped. */
+export async function symlink(target: string, path: string): Promise<void> {
+  const { success } = await new Deno.Command("ln", { args: ["-s", target, path] }).output();
+  if (!success) throw new Error(`ln -s ${target} ${path} failed`);
+}

@@ -9,6 +9,7 @@ import {
   staticTextService,
 } from "../ws/mod.ts";
 import { withTimeout } from "./_peers.ts";
+import { symlink } from "./_process.ts";
 
 /** Sends a raw request target, as fetch would normalize `..` away before sending. */
 async function rawGet(port: number, target: string): Promise<{ status: number; body: string }> {
@@ -26,12 +27,6 @@ async function rawGet(port: number, target: string): Promise<{ status: number; b
     conn.close();
     throw error;
   }
-}
-
-/** `ln -s`: Deno.symlink needs unscoped read, and the tests' read permission is scoped. */
-async function symlink(target: string, path: string): Promise<void> {
-  const { success } = await new Deno.Command("ln", { args: ["-s", target, path] }).output();
-  assert.ok(success, `ln -s ${target} ${path}`);
 }
 
 Deno.test("ws http: directory service never escapes its folder", async (t) => {

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { createServer, staticDirectoryService } from "../../ws/mod.ts";
 import { withTimeout } from "../_peers.ts";
+import { symlink } from "../_process.ts";
 
 /** A raw GET (fetch would normalize the path before sending it). */
 async function rawGet(port: number, target: string): Promise<{ status: number; body: string }> {
@@ -38,7 +39,7 @@ Deno.test("ws http: the directory service refuses dotfiles unless allowed", asyn
       await Deno.writeTextFile(`${dir}/.git/index.html`, "SECRET index");
       await Deno.writeTextFile(`${dir}/sub/.secret`, "SECRET");
       await Deno.writeTextFile(`${dir}/sub/page.txt`, "public");
-      await Deno.symlink(`${dir}/.env`, `${dir}/config`);
+      await symlink(`${dir}/.env`, `${dir}/config`);
 
       await t.step("by default: 404, as if they were not there", async () => {
         await using server = createServer({ port: 0, webpage: staticDirectoryService(dir) });
