@@ -493,3 +493,38 @@ Deno.test("device: a raw sub/pub pair forwards a publisher to subscribers behind
     await forwarding;
   });
 });
+
+Deno.test("device: a raw respondent/surveyor pair relays a survey to respondents behind it", async () => {
+  await withTimeout(15_000, async () => {
+    await using front = await socket("respondent", { raw: true, listen: "tcp://127.0.0.1:0" });
+    await using back = await socket("surveyor", { raw: true, listen: "tcp://127.0.0.1:0" });
+    const controller = new AbortController();
+    const relaying = device(front, back, { signal: controller.signal });
+    const workers = await Promise.all(
+      [0, 1, 2].map(() => socket("respondent", { dial: back.urls[0]! })),
+    );
+    try {
+      await back.waitForPipes(3);
+      const answering = workers.map(async (worker, n) => {
+        const survey = await worker.recvMessage({ timeout: 5000 });
+        await worker.sendBytes(bytes(`${text(survey.body)}: worker ${n}`));
+      });
+      // Settled below; a failure before that must not leave them unhandled.
+      for (const answer of answering) answer.catch(() => {});
+      await using surveyor = await socket("surveyor", {
+        dial: front.urls[0]!,
+        surveyTime: 3000,
+      });
+      await surveyor.waitForPipes(1);
+      await surveyor.sendBytes(bytes("status?"));
+      const answers: string[] = [];
+      for (let i = 0; i < 3; i++) answers.push(text((await surveyor.recvMessage()).body));
+      assert.deepEqual(answers.sort(), [0, 1, 2].map((n) => `status?: worker ${n}`));
+      await Promise.all(answering);
+    } finally {
+      controller.abort();
+      await relaying;
+      await Promise.all(workers.map((worker) => worker.close()));
+    }
+  });
+});
