@@ -1,7 +1,7 @@
 /**
  * PUB0: every message to every subscriber pipe, no header, no filtering (subscribers filter).
- * Sending never waits: a pipe whose queue is full (a slow subscriber) misses the message,
- * as NNG drops it, and the others go on.
+ * Sending never waits: on a pipe whose queue is full (a slow subscriber) the oldest queued
+ * message is discarded for the new one, as NNG does, and the others go on.
  *
  * @module
  */
@@ -49,8 +49,13 @@ export class Pub0 implements MachineDoor {
     this.#core.checkOpen();
     const parts = [message.body];
     for (const pipe of this.#core.pipes) {
-      if (pipe.queued < this.#buffers.send) pipe.send(parts);
-      else this.#dropped++;
+      if (pipe.queued >= this.#buffers.send) {
+        this.#dropped++;
+        // NNG makes room by discarding the oldest queued message: a slow subscriber skips
+        // ahead to the newest. A WebSocket's buffer is out of reach: there the new one goes.
+        if (!pipe.dropOldest()) continue;
+      }
+      pipe.send(parts);
     }
     return Promise.resolve();
   }

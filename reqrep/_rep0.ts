@@ -113,6 +113,7 @@ function closedPipe(id: number): Pipe {
     queued: 0,
     queuedBytes: 0,
     flushed: () => Promise.resolve(),
+    dropOldest: () => false,
     send(_parts, written) {
       written?.();
     },

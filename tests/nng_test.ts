@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { ConnectionError, device, ProtocolError, socket, TimeoutError } from "../nng/mod.ts";
 import { reply, request, socket as reqrepSocket } from "../reqrep/mod.ts";
+import { FrameDecoder } from "../_internal/sp/wire.ts";
 import { withTimeout } from "./_peers.ts";
 import { makeCertificates, type TestCertificates } from "./_tls.ts";
 
@@ -525,6 +526,55 @@ Deno.test("device: a raw respondent/surveyor pair relays a survey to respondents
       controller.abort();
       await relaying;
       await Promise.all(workers.map((worker) => worker.close()));
+    }
+  });
+});
+
+Deno.test("pub: a subscriber that stops reading skips to the newest messages (NNG drops the oldest queued)", async () => {
+  await withTimeout(30_000, async () => {
+    await using pub = await socket("pub", { listen: "tcp://127.0.0.1:0", sendBuffer: 4 });
+    const port = Number(pub.urls[0]!.split(":").at(-1));
+    // A sub that completes the handshake, then reads nothing until the publisher is done.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(new Uint8Array([0, 0x53, 0x50, 0, 0, 0x21, 0, 0]));
+      await pub.waitForPipes(1);
+      const total = 40_000;
+      const body = new Uint8Array(1024);
+      for (let i = 0; i < total; i++) {
+        new DataView(body.buffer).setUint32(0, i);
+        await pub.sendBytes(body.slice());
+        if (i % 256 === 255) await yieldToIo();
+      }
+      await pub.sendBytes(bytes("END"));
+      assert.ok(pub.dropped > 0, "nothing was dropped: the kernel took it all");
+      const decoder = new FrameDecoder("tcp", 4096);
+      const received: number[] = [];
+      let ended = false;
+      const buffer = new Uint8Array(64 * 1024);
+      const header = new Uint8Array(8);
+      let headerRead = 0;
+      while (!ended) {
+        const n = await conn.read(buffer);
+        assert.ok(n !== null, "publisher closed before END");
+        let chunk = buffer.subarray(0, n);
+        if (headerRead < 8) {
+          const take = Math.min(8 - headerRead, chunk.length);
+          header.set(chunk.subarray(0, take), headerRead);
+          headerRead += take;
+          chunk = chunk.subarray(take);
+        }
+        decoder.push(chunk, (message) => {
+          if (text(message) === "END") ended = true;
+          else received.push(new DataView(message.buffer, message.byteOffset).getUint32(0));
+        });
+      }
+      assert.ok(received.length < total, `all ${total} arrived`);
+      assert.deepEqual(received, [...received].sort((a, b) => a - b));
+      // Dropping the oldest keeps the newest: the last message sent is there.
+      assert.equal(received.at(-1), total - 1);
+    } finally {
+      conn.close();
     }
   });
 });

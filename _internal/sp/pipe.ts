@@ -39,6 +39,11 @@ export interface Pipe {
   /** Settles when every message sent so far is written (or the pipe is gone). */
   flushed(): Promise<void>;
   /**
+   * Discards the oldest message not yet being written (pub0 makes room this way, as NNG does);
+   * false when there is none to discard.
+   */
+  dropOldest(): boolean;
+  /**
    * Queues one message made of `parts` (header words, then the body); never waits. The parts
    * must stay unchanged until `written` is called (a large last part is written uncopied); it
    * gets an error if the pipe broke first.
@@ -77,6 +82,13 @@ export function newPipeId(): number {
   return id;
 }
 
+/** A message waiting to be written: its frames, their size, and who waits for it. */
+interface Queued {
+  readonly frames: Uint8Array[];
+  readonly bytes: number;
+  readonly written: ((error?: Error) => void) | undefined;
+}
+
 /** One tcp, ipc or tls+tcp connection to a peer. */
 class StreamPipe implements Pipe {
   readonly id: number = newPipeId();
@@ -85,9 +97,8 @@ class StreamPipe implements Pipe {
   readonly #framing: Framing;
   readonly #onDrained: () => void;
   readonly #onWriteError: (error: Error) => void;
-  #queue: Uint8Array[] = [];
-  #callbacks: { written: (error?: Error) => void }[] = [];
-  #queuedMessages = 0;
+  // Messages not yet handed to the connection; a batch being written is out of it.
+  #queue: Queued[] = [];
   #queuedBytes = 0;
   #flushWaiters: (() => void)[] = [];
   #writing = false;
@@ -112,7 +123,7 @@ class StreamPipe implements Pipe {
   }
 
   get queued(): number {
-    return this.#queuedMessages;
+    return this.#queue.length;
   }
 
   get queuedBytes(): number {
@@ -132,18 +143,27 @@ class StreamPipe implements Pipe {
     let length = 0;
     for (const part of parts) length += part.length;
     const last = parts[parts.length - 1];
+    let frames: Uint8Array[];
     if (last !== undefined && last.length > BATCH_BYTES) {
       // The frame head and the first LEAD_BYTES in one write, the rest as it is: no lone tiny
       // segment, no copy of a large body.
       const head = [...parts.slice(0, -1), last.subarray(0, LEAD_BYTES)];
-      this.#queue.push(encodeFrameHead(this.#framing, length, head), last.subarray(LEAD_BYTES));
+      frames = [encodeFrameHead(this.#framing, length, head), last.subarray(LEAD_BYTES)];
     } else {
-      this.#queue.push(encodeFrameHead(this.#framing, length, parts));
+      frames = [encodeFrameHead(this.#framing, length, parts)];
     }
-    this.#queuedMessages++;
-    this.#queuedBytes += length + (this.#framing === "ipc" ? 9 : 8);
-    if (written !== undefined) this.#callbacks.push({ written });
+    const bytes = length + (this.#framing === "ipc" ? 9 : 8);
+    this.#queue.push({ frames, bytes, written });
+    this.#queuedBytes += bytes;
     if (!this.#writing) void this.#flush();
+  }
+
+  dropOldest(): boolean {
+    const oldest = this.#queue.shift();
+    if (oldest === undefined) return false;
+    this.#queuedBytes -= oldest.bytes;
+    oldest.written?.();
+    return true;
   }
 
   async #flush(): Promise<void> {
@@ -151,21 +171,22 @@ class StreamPipe implements Pipe {
     try {
       while (this.#queue.length > 0 && !this.#closed) {
         const batch = this.#queue;
-        const callbacks = this.#callbacks;
         this.#queue = [];
-        this.#callbacks = [];
-        this.#queuedMessages = 0;
+        const frames: Uint8Array[] = [];
         let batchBytes = 0;
-        for (const bytes of batch) batchBytes += bytes.length;
+        for (const message of batch) {
+          for (const frame of message.frames) frames.push(frame);
+          batchBytes += message.bytes;
+        }
         try {
-          for (const bytes of coalesce(batch)) await this.#writeAll(bytes);
+          for (const bytes of coalesce(frames)) await this.#writeAll(bytes);
           this.#queuedBytes -= batchBytes;
         } catch (error) {
           const failure = error instanceof Error ? error : new Error(String(error));
-          for (const callback of callbacks) callback.written(failure);
+          for (const message of batch) message.written?.(failure);
           throw failure;
         }
-        for (const callback of callbacks) callback.written();
+        for (const message of batch) message.written?.();
       }
     } catch (error) {
       this.#failQueued(new ConnectionError(`pipe ${this.id} to ${this.remote} broke`));
@@ -188,12 +209,10 @@ class StreamPipe implements Pipe {
   }
 
   #failQueued(error: Error): void {
-    const callbacks = this.#callbacks;
+    const queue = this.#queue;
     this.#queue = [];
-    this.#callbacks = [];
-    this.#queuedMessages = 0;
     this.#queuedBytes = 0;
-    for (const callback of callbacks) callback.written(error);
+    for (const message of queue) message.written?.(error);
     for (const wake of this.#flushWaiters.splice(0)) wake();
   }
 

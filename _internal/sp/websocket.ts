@@ -66,6 +66,10 @@ class WebSocketPipe implements Pipe {
     return Promise.resolve();
   }
 
+  dropOldest(): boolean {
+    return false; // what the WebSocket buffered is out of reach
+  }
+
   get queued(): number {
     const backlog = this.#socket.bufferedAmount;
     if (backlog === 0) return 0;
