@@ -42,6 +42,8 @@ export type SocketProtocol =
   | "req"
   | "rep";
 
+const WAITS_FOR_PIPE = new Set<SocketProtocol>(["push", "pair", "pair1", "req"]);
+
 const WIRE: Record<SocketProtocol, SpProtocol> = {
   pair: "pair0",
   pair1: "pair1",
@@ -69,10 +71,11 @@ export interface SocketOptions extends CoreOptions {
   /** Sub: topics to subscribe to at once (see {@linkcode Socket.subscribe}). */
   readonly subscribe?: string | Uint8Array | readonly (string | Uint8Array)[];
   /**
-   * Messages waiting on one pipe before it counts as full: pub, bus and poly then drop for that
-   * pipe; push, pair and raw req wait or pick another. Writes go out while the program waits
-   * (on I/O or a timer): a publisher that sends more than this in one loop without ever
-   * yielding fills every queue and its subscribers miss the rest. @default {1024}
+   * Messages waiting on one pipe before it counts as full: pub then drops that pipe's oldest,
+   * bus and poly the new one; push, pair and raw req wait or pick another pipe. Writes go out
+   * while the program waits (on I/O or a timer): a publisher that sends more than this in one
+   * loop without ever yielding fills every queue and its subscribers miss messages.
+   * @default {16} for push, pair, pair1 and raw req; {1024} for pub, bus and poly
    */
   readonly sendBuffer?: number;
   /**
@@ -208,7 +211,10 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
     this.protocol = protocol;
     this.raw = raw;
     const buffers: Buffers = {
-      send: checkCount(options.sendBuffer, "sendBuffer", 1024),
+      // A sender that waits for a ready pipe keeps few messages on one: a puller that dies
+      // loses what waited on it (as NNG's push loses its one in flight), and a slow one gets
+      // skipped sooner. Droppers (pub, bus, poly) queue deep so bursts are not cut.
+      send: checkCount(options.sendBuffer, "sendBuffer", WAITS_FOR_PIPE.has(protocol) ? 16 : 1024),
       recv: checkCount(options.recvBuffer, "recvBuffer", 1024),
     };
     const surveyTime = options.surveyTime ?? DEFAULT_SURVEY_TIME;

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { ConnectionError, device, ProtocolError, socket, TimeoutError } from "../nng/mod.ts";
 import { reply, request, socket as reqrepSocket } from "../reqrep/mod.ts";
 import { FrameDecoder } from "../_internal/sp/wire.ts";
-import { withTimeout } from "./_peers.ts";
+import { waitFor, withTimeout } from "./_peers.ts";
 import { makeCertificates, type TestCertificates } from "./_tls.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -575,6 +575,40 @@ Deno.test("pub: a subscriber that stops reading skips to the newest messages (NN
       assert.equal(received.at(-1), total - 1);
     } finally {
       conn.close();
+    }
+  });
+});
+
+Deno.test("push: a puller that stops reading is skipped once its pipe is full; the other gets the rest", async () => {
+  await withTimeout(30_000, async () => {
+    await using push = await socket("push", { listen: "tcp://127.0.0.1:0" });
+    await using pull = await socket("pull", { dial: push.urls[0]! });
+    const port = Number(push.urls[0]!.split(":").at(-1));
+    // A puller that completes the handshake and then never reads.
+    const stalled = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await stalled.write(new Uint8Array([0, 0x53, 0x50, 0, 0, 0x51, 0, 0]));
+      await push.waitForPipes(2);
+      const total = 20_000;
+      let received = 0;
+      const reading = (async () => {
+        while (true) {
+          try {
+            await pull.recvMessage();
+          } catch {
+            return;
+          }
+          received++;
+        }
+      })();
+      const body = new Uint8Array(1024);
+      // Every send finds a ready pipe: none waits on the stalled peer for good.
+      for (let i = 0; i < total; i++) await push.sendBytes(body, { timeout: 5000 });
+      await waitFor("most messages at the working puller", () => received >= total * 0.75);
+      await pull.close();
+      await reading;
+    } finally {
+      stalled.close();
     }
   });
 });
