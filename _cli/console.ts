@@ -83,7 +83,8 @@ export const consoleCommand: Command = {
       }
     });
     // Console mode, but without the echo: the terminal already shows what was typed.
-    await conn.send("<<<e>>>parSocket(<<<s>>>, { echo: false }); undefined");
+    // Through the server's own settings function, so R's svSocket stops echoing too.
+    await conn.consoleMode({ echo: false });
     // History is what was typed at a terminal, not piped input.
     const path = terminal ? await historyFile(args) : undefined;
     const history = await loadHistory(path);

@@ -20,8 +20,10 @@ import {
 
 const NOTES =
   `The code is the arguments, the contents of --file FILE, or standard input (with - or when piped).
-Prints what the server printed (console output, then the value). Exits 1 when the reply is an
-error (it starts with "Uncaught", "Error:" or "Interrupted:"), 2 on a usage error.
+Prints what the server printed (console output, then the value). Exits 1 when the evaluation
+failed — rsock's server says so on the wire (its markErrors setting), so printed text that looks
+like an error is not one; R's svSocket only in its text (the reply starts with "Error") — and 2 on
+a usage error.
 
 Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env).
 
@@ -43,11 +45,6 @@ export const CONNECTION_FLAGS: readonly Flag[] = [
     help: "read the server's token from environment variable VAR",
   },
 ];
-
-/** True when a reply reports an error rather than a result. */
-export function isErrorReply(text: string): boolean {
-  return /^(Uncaught |Error: |Error in |Interrupted: )/.test(text);
-}
 
 /**
  * Connects as `--port`, `--hostname`, `--name` and `--token-env` say, after checking the
@@ -75,6 +72,8 @@ export async function connectFromArgs(
   return await connectEvalServer({
     hostname,
     port,
+    // rsock's server or R's svSocket: asked once, so errors are told the right way for each.
+    dialect: "auto",
     ...(name === undefined ? {} : { name }),
     ...(token === undefined ? {} : { token }),
     ...(onPush === undefined ? {} : { onPush }),
@@ -126,8 +125,8 @@ export const evalCommand: Command = {
   async run(args: ParsedArgs, output: Output): Promise<number> {
     const code = await codeFrom(args);
     await using conn = await connectFromArgs(args);
-    const text = await conn.send(code);
-    if (isErrorReply(text)) {
+    const { text, error } = await conn.evaluate(code);
+    if (error) {
       output.error(text);
       return 1;
     }

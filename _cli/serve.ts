@@ -44,7 +44,7 @@ const HELP = `rsock serve — one session, reachable from a terminal, R and any 
 
 Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--pub URL] [--socket PORT]
                    [--hostname H] [--token-env VAR | --token T]
-                   [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--worker] [--timeout MS]
+                   [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--in-process] [--timeout MS]
 
   --eval [PORT]     the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})
   --ws [PORT]       the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})
@@ -64,17 +64,22 @@ Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--pub URL] [--so
   --tls-cert FILE   serve the eval endpoint over TLS with this certificate (PEM) ...
   --tls-key FILE    ... and this key (also the certificate of a tls+tcp:// --rep)
   --tls-ca FILE     a tls+tcp:// --rep admits only clients with a certificate this CA signed
-  --worker          run the session in a worker: runaway code can be interrupted
-  --timeout MS      with --worker, the time limit of one evaluation
+  --in-process      run the session in rsock's own thread instead of a worker: faster to
+                    start, but a runaway evaluation (while (true) {}) then blocks every door
+                    and SIGTERM until it ends (only SIGKILL stops it)
+  --timeout MS      the time limit of one evaluation (not with --in-process)
+  --worker          accepted for compatibility: the worker is the default
 
 With no endpoint flag (--eval, --ws, --rep), every endpoint starts on its default port; with some,
-only those. Ctrl-C or SIGTERM stops
-everything.
+only those. The session runs in a worker: a lone <<<esc>>> from any eval client (rsock console's
+Ctrl-C), the time limit, Ctrl-C and SIGTERM stop a runaway evaluation (its state is then lost).
+Ctrl-C or SIGTERM stops everything.
 
-Permissions: net to each endpoint, e.g. --allow-net=127.0.0.1:${DEFAULT_EVAL_PORT}, and --allow-sys
-(the session runs code through node:inspector, which Deno gates as sys); code
-evaluated in the session has the same permissions as rsock itself, so grant what that code
-needs too (e.g. --allow-read=./data).`;
+Permissions: net to each endpoint, e.g. --allow-net=127.0.0.1:${DEFAULT_EVAL_PORT}, --allow-sys
+(the session runs code through node:inspector, which Deno gates as sys) and, when rsock runs
+from local files, read access to its eval/ folder (the worker's module); code evaluated in the
+session has the same permissions as rsock itself, so grant what that code needs too (e.g.
+--allow-read=./data).`;
 
 /** Turns `--eval` without a value into `--eval=` so parseArgs accepts an optional value. */
 function withOptionalValues(args: string[], names: readonly string[]): string[] {
@@ -107,6 +112,7 @@ export const serveCommand: Command = {
     "tls-cert": { type: "string" },
     "tls-key": { type: "string" },
     "tls-ca": { type: "string" },
+    "in-process": { type: "boolean" },
     worker: { type: "boolean" },
     timeout: { type: "string" },
   },
@@ -179,9 +185,15 @@ export const serveCommand: Command = {
       throw new UsageError("--tls-cert and --tls-key go together");
     }
     const timeoutFlag = stringFlag(args, "timeout");
-    const worker = booleanFlag(args, "worker");
+    const inProcess = booleanFlag(args, "in-process");
+    if (inProcess && booleanFlag(args, "worker")) {
+      throw new UsageError("--in-process and --worker contradict each other; give one");
+    }
+    const worker = !inProcess;
     if (timeoutFlag !== undefined && !worker) {
-      throw new UsageError("--timeout needs --worker (an in-process evaluation cannot be stopped)");
+      throw new UsageError(
+        "--timeout does not work with --in-process (an in-process evaluation cannot be stopped)",
+      );
     }
     const timeout = timeoutFlag === undefined
       ? undefined
@@ -194,6 +206,11 @@ export const serveCommand: Command = {
     }
 
     const needs: Needed[] = [{ name: "sys" }];
+    // A worker's module is loaded like a dynamic import: from local files that needs read.
+    const workerModule = new URL("../eval/", import.meta.url);
+    if (worker && workerModule.protocol === "file:") {
+      needs.push({ name: "read", path: decodeURIComponent(workerModule.pathname) });
+    }
     if (evalPort !== undefined) needs.push({ name: "net", host: netHost(hostname, evalPort) });
     if (wsPort !== undefined) needs.push({ name: "net", host: netHost(hostname, wsPort) });
     if (rep !== undefined) needs.push(...rep.needs);
@@ -237,6 +254,7 @@ export const serveCommand: Command = {
             return result;
           },
           ...(inner.expose === undefined ? {} : { expose: inner.expose.bind(inner) }),
+          ...(inner.interrupt === undefined ? {} : { interrupt: inner.interrupt.bind(inner) }),
           close: () => inner.close(),
           [Symbol.asyncDispose]: () => inner.close(),
         };
@@ -347,7 +365,9 @@ export const serveCommand: Command = {
       const signal = await stop.promise;
       output.error(`rsock serve: ${signal}, stopping`);
       printer.finish();
-      await Promise.all(closers.map((close) => close()));
+      // The session first (in a worker this interrupts a runaway at once): the doors' closes
+      // wait for the transactions they have running.
+      await Promise.all([session.close(), ...closers.map((close) => close())]);
       await relaying;
     } finally {
       stop.dispose();

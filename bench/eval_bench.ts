@@ -3,7 +3,8 @@
  * `1+1` in bare mode (median and p99, one client), and transactions per second with 10
  * clients. Each server runs in its own process; the client side is the same Deno code for
  * both. Targets (issue 3): rsock's median round trip ≤ Node's and ≤ 150 µs; ≥ 5,000
- * transactions/s with 10 clients.
+ * transactions/s with 10 clients. Then rsock's worker mode (the session in a worker, as
+ * `rsock serve` runs it) beside its in-process mode: target (issue 11) worker ≤ 1.3× in-process.
  *
  * @module
  */
@@ -19,9 +20,9 @@ const WARMUP = 300;
 const CLIENTS = 10;
 const PER_CLIENT = 1_000;
 
-const RSOCK_SERVER = `
+const rsockServer = (worker: boolean) => `
 import { startEvalServer } from ${JSON.stringify(new URL("../eval/mod.ts", import.meta.url).href)};
-const server = await startEvalServer({ port: 0 });
+const server = await startEvalServer({ port: 0, worker: ${worker} });
 console.log(server.port);
 `;
 
@@ -160,10 +161,11 @@ async function inProcess(): Promise<number> {
 
 /** Runs the eval benchmark and prints figures and ratios. */
 export async function run(): Promise<void> {
+  const denoArgs = ["eval", "--allow-net=127.0.0.1", "--allow-read", "--allow-env", "--allow-sys"];
   const rsock = await startPeer(
     "rsock eval",
     Deno.execPath(),
-    ["eval", "--allow-net=127.0.0.1", "--allow-read", "--allow-env", RSOCK_SERVER],
+    [...denoArgs, rsockServer(false)],
     "2\r\n\r\n",
   );
   const node = await startPeer("node repl", "node", ["-e", NODE_SERVER], "2\n");
@@ -190,6 +192,45 @@ export async function run(): Promise<void> {
   } finally {
     await rsock.stop();
     await node.stop();
+  }
+  await compareWorker();
+}
+
+/** rsock's worker mode beside its in-process mode, each server in its own process. */
+export async function compareWorker(): Promise<void> {
+  const denoArgs = ["eval", "--allow-net=127.0.0.1", "--allow-read", "--allow-env", "--allow-sys"];
+  const worker = await startPeer(
+    "rsock worker",
+    Deno.execPath(),
+    [...denoArgs, rsockServer(true)],
+    "2\r\n\r\n",
+  );
+  const inProcessPeer = await startPeer(
+    "rsock in-process",
+    Deno.execPath(),
+    [...denoArgs, rsockServer(false)],
+    "2\r\n\r\n",
+  );
+  try {
+    print(`eval: worker mode (rsock serve's default) beside in-process, "1+1" round trip`);
+    // Alternating runs, so a busy machine weighs on both alike.
+    const medians = { worker: [] as number[], inProcess: [] as number[] };
+    for (let run = 0; run < 3; run++) {
+      medians.worker.push((await roundTrips(worker)).median);
+      medians.inProcess.push((await roundTrips(inProcessPeer)).median);
+    }
+    const best = (values: number[]) => Math.min(...values);
+    const ratio = best(medians.worker) / best(medians.inProcess);
+    print(
+      `  worker median ${best(medians.worker).toFixed(0)} µs, in-process ${
+        best(medians.inProcess).toFixed(0)
+      } µs (best of 3 runs): ratio ${ratio.toFixed(2)}× (target ≤ 1.3: ${
+        ratio <= 1.3 ? "met" : "missed"
+      })`,
+    );
+  } finally {
+    await worker.stop();
+    await inProcessPeer.stop();
   }
 }
 

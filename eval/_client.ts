@@ -8,7 +8,7 @@
 
 import { ConnectionError, describeNetworkError } from "../_internal/errors.ts";
 import { simplify, unserialize } from "../serial/mod.ts";
-import { PUSH_MARKER } from "./_protocol.ts";
+import { ERROR_MARKER, PUSH_MARKER } from "./_protocol.ts";
 
 /** The server evaluated the code and reported an error. */
 export class RemoteEvalError extends Error {
@@ -44,11 +44,13 @@ export interface EvalClientOptions {
   readonly tls?: { readonly caCerts?: string[] };
   /**
    * What the server evaluates: `"rsock"` (JavaScript) or `"r"` (R's svSocket). Decides how
-   * {@linkcode evalServer} wraps code and decodes values.
+   * {@linkcode evalServer} wraps code and decodes values, and how
+   * {@linkcode EvalConnection.evaluate} tells errors. `"auto"` asks the server once at connect
+   * (a hidden line that turns on rsock's `markErrors` setting, and that R refuses).
    *
    * @default "rsock"
    */
-  readonly dialect?: "rsock" | "r";
+  readonly dialect?: "rsock" | "r" | "auto";
   /**
    * For an R server: turns the bytes of `serialize(value, NULL)` into a JS value in
    * {@linkcode evalServer}.
@@ -70,6 +72,23 @@ export interface EvalClientOptions {
 const encoder = new TextEncoder();
 const START = /^((?:<<<id=[A-Za-z0-9]+>>>)?(?:<<<esc>>>)?)(<<<[QqehHu]>>>)?/;
 
+/** What {@linkcode EvalConnection.evaluate} gives: the reply and whether it reports an error. */
+export interface EvalReply {
+  /** The reply's results (console output, then the value), line ends as `\n`. */
+  readonly text: string;
+  /**
+   * True when the evaluation failed. From rsock's server this is its `markErrors` signal on
+   * the wire; from R's svSocket, which has none, the text rule: the reply starts with
+   * `Error` (`Error: `, `Error in `).
+   */
+  readonly error: boolean;
+}
+
+/** True when an R svSocket reply reports an error (svSocket marks errors only in the text). */
+function isRErrorText(text: string): boolean {
+  return /^(Error: |Error in |Interrupted: )/.test(text);
+}
+
 /**
  * A connection to an evaluation server (rsock's or R svSocket's).
  *
@@ -81,8 +100,11 @@ const START = /^((?:<<<id=[A-Za-z0-9]+>>>)?(?:<<<esc>>>)?)(<<<[QqehHu]>>>)?/;
  * ```
  */
 export class EvalConnection implements AsyncDisposable {
-  /** How code is wrapped by {@linkcode evalServer}. */
-  readonly dialect: "rsock" | "r";
+  /** How code is wrapped by {@linkcode evalServer} (`"auto"` is resolved at connect). */
+  dialect: "rsock" | "r";
+  /** The server marks failed evaluations (rsock's `markErrors` setting is on). */
+  #marksErrors = false;
+  #askedMarks = false;
   /** Decodes R values for {@linkcode evalServer} (dialect `"r"`). */
   readonly decode: RDecoder;
   /** The prompt that ended the last reply (`""` in bare mode, `":> "` or `":+ "` in console mode). */
@@ -107,7 +129,7 @@ export class EvalConnection implements AsyncDisposable {
   constructor(conn: Deno.Conn, options: EvalClientOptions) {
     this.#conn = conn;
     this.#name = options.name;
-    this.dialect = options.dialect ?? "rsock";
+    this.dialect = options.dialect === "r" ? "r" : "rsock";
     this.decode = options.decode ?? decodeR;
     this.#onPush = options.onPush;
     if (this.#onPush !== undefined) this.#reader = this.#readAll();
@@ -128,12 +150,82 @@ export class EvalConnection implements AsyncDisposable {
    * ```
    */
   send(line: string): Promise<string> {
+    return this.#enqueue(line).then((reply) => reply.text);
+  }
+
+  /**
+   * Sends `code` as {@linkcode send} does and tells whether the evaluation failed — from a
+   * signal on the wire with rsock's server (its `markErrors` setting, turned on here the first
+   * time), so output that merely looks like an error (`console.log("Error: x")`) is not taken
+   * for one; from the reply's text with R's svSocket.
+   *
+   * @example
+   * ```ts
+   * import { connectEvalServer } from "@x/rsock/eval";
+   * await using conn = await connectEvalServer({ port: 8888 });
+   * const { text, error } = await conn.evaluate('console.log("Error: logged"); 1');
+   * // text === "Error: logged\n1", error === false
+   * ```
+   */
+  async evaluate(code: string): Promise<EvalReply> {
+    if (this.dialect === "rsock" && !this.#marksErrors && !this.#askedMarks) {
+      this.#askedMarks = true;
+      await this.markErrors();
+    }
+    const reply = await this.#enqueue(code);
+    return this.#marksErrors ? reply : { text: reply.text, error: isRErrorText(reply.text) };
+  }
+
+  /**
+   * Turns on rsock's `markErrors` setting for this client (a hidden line). Returns false when
+   * the server refused: R's svSocket cannot run that JavaScript, and the connection's
+   * `dialect` then becomes `"r"`; an rsock server too old for the setting answers
+   * with a JavaScript error and stays `"rsock"`, its errors told by their text.
+   *
+   * @example
+   * ```ts
+   * import { connectEvalServer } from "@x/rsock/eval";
+   * await using conn = await connectEvalServer({ port: 8888 });
+   * await conn.markErrors(); // true against rsock's server
+   * ```
+   */
+  async markErrors(): Promise<boolean> {
+    const reply = await this.send("<<<h>>>void parSocket(<<<s>>>, { markErrors: true })");
+    this.#marksErrors = reply === "";
+    if (!this.#marksErrors && !reply.startsWith("Uncaught ")) this.dialect = "r";
+    return this.#marksErrors;
+  }
+
+  /**
+   * Switches this client to svSocket's console mode (`<<<e>>>`: prompts, multi-line input),
+   * with the server's echo of the code on or off, through the server's own settings function:
+   * rsock's `parSocket(<<<s>>>, …)` or R svSocket's `par_socket_server(<<<s>>>, …)`.
+   *
+   * @example
+   * ```ts
+   * import { connectEvalServer } from "@x/rsock/eval";
+   * await using conn = await connectEvalServer({ port: 8888, dialect: "auto" });
+   * await conn.consoleMode({ echo: false }); // a terminal already shows what was typed
+   * ```
+   */
+  async consoleMode(options: { readonly echo?: boolean } = {}): Promise<void> {
+    const echo = options.echo ?? true;
+    await this.send(
+      this.dialect === "r"
+        ? `<<<e>>>invisible(svSocket::par_socket_server(<<<s>>>, echo = ${
+          echo ? "TRUE" : "FALSE"
+        }))`
+        : `<<<e>>>void parSocket(<<<s>>>, { echo: ${echo} })`,
+    );
+  }
+
+  #enqueue(line: string): Promise<EvalReply> {
     const run = this.#queue.then(() => this.#send(line));
     this.#queue = run.catch(() => {});
     return run;
   }
 
-  async #send(line: string): Promise<string> {
+  async #send(line: string): Promise<EvalReply> {
     if (this.#closed) throw new ConnectionError("Cannot send: the connection is closed");
     let text = line.replaceAll("\r\n", "\n").replaceAll("\n", "<<<n>>>");
     if (this.#name !== undefined && !text.startsWith("<<<id=")) {
@@ -147,8 +239,13 @@ export class EvalConnection implements AsyncDisposable {
     this.#busy = true;
     try {
       await this.#write(text + "\n");
-      if (marker === "<<<Q>>>" || marker === "<<<H>>>" || marker === "<<<u>>>") return "";
-      return await this.#readReply();
+      if (marker === "<<<Q>>>" || marker === "<<<H>>>" || marker === "<<<u>>>") {
+        return { text: "", error: false };
+      }
+      const reply = await this.#readReply();
+      return reply.startsWith(ERROR_MARKER)
+        ? { text: reply.slice(ERROR_MARKER.length), error: true }
+        : { text: reply, error: false };
     } finally {
       this.#busy = false;
     }
@@ -346,7 +443,9 @@ export async function connectEvalServer(options: EvalClientOptions = {}): Promis
     }
   }
   options.signal?.addEventListener("abort", () => connection.close(), { once: true });
-  if (options.onPush !== undefined) {
+  // "auto": R refuses the JavaScript that turns markErrors on; rsock's server answers nothing.
+  if (options.dialect === "auto") await connection.markErrors();
+  if (options.onPush !== undefined && connection.dialect === "rsock") {
     // Hidden, so it is neither echoed on the server nor changes this client's visible mode.
     await connection.send("<<<h>>>void parSocket(<<<s>>>, { framePushes: true })");
   }

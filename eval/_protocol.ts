@@ -27,6 +27,14 @@ export interface ClientSettings {
    * when given `onPush`). Off, a push is plain text as in svSocket. @default false
    */
   framePushes: boolean;
+  /**
+   * Start the reply of a failed evaluation (syntax or runtime error, incomplete input in single
+   * line mode, interrupt) with `<<<error>>>`, so a client can tell an error from output that
+   * merely looks like one (`console.log("Error: …")`) without guessing from the text. rsock's
+   * client turns it on for itself; svSocket has no such setting (its errors are known only by
+   * their text). @default false
+   */
+  markErrors: boolean;
 }
 
 /**
@@ -49,6 +57,7 @@ export function defaultSettings(): ClientSettings {
     last: "",
     code: "",
     framePushes: false,
+    markErrors: false,
   };
 }
 
@@ -91,6 +100,15 @@ export function parseLine(line: string, connectionName: string, port: number): P
 /** True when the line asks to interrupt (`<<<esc>>>` after an optional `<<<id=…>>>`). */
 export function isEscape(line: string): boolean {
   return line.replace(ID, "").startsWith("<<<esc>>>");
+}
+
+/**
+ * True for a line that is only `<<<esc>>>` (after an optional `<<<id=…>>>`, before an optional
+ * start marker), with no code: an interrupt rather than a transaction.
+ */
+export function isBareEscape(line: string): boolean {
+  const rest = line.replace(ID, "");
+  return rest.startsWith("<<<esc>>>") && rest.slice(9).replace(START, "").trim() === "";
 }
 
 /** The changes a start marker makes to the client's settings before evaluation. */
@@ -158,6 +176,9 @@ export function frameReply(reply: string, lineEnd: string): string {
   const text = reply + "\n";
   return lineEnd === "\n" ? text : text.replaceAll("\n", lineEnd);
 }
+
+/** Starts the reply of a failed evaluation for clients with {@linkcode ClientSettings.markErrors}. */
+export const ERROR_MARKER = "<<<error>>>";
 
 /** Starts a push framed for clients with {@linkcode ClientSettings.framePushes}. */
 export const PUSH_MARKER = "<<<push>>>";

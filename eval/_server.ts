@@ -7,16 +7,21 @@
 
 import { acceptConnections } from "../_internal/accept.ts";
 import { concatBytes } from "../_internal/bytes.ts";
+import { sameSecret } from "../_internal/secret.ts";
 import { createSession, type EvalSession } from "./_session.ts";
+import { Continuation } from "./_continuation.ts";
+import { utf8Length } from "../_internal/utf8.ts";
 import {
   applyMarker,
   changeSettings,
   type ClientSettings,
   defaultSettings,
   echoCode,
+  ERROR_MARKER,
   framePush,
   frameReply,
   INCOMPLETE_SINGLE_LINE,
+  isBareEscape,
   isEscape,
   type ParsedLine,
   parseLine,
@@ -74,8 +79,37 @@ export interface EvalServerOptions {
   readonly authTimeout?: number;
   /** TLS certificate and key (PEM): the server speaks TLS (`Deno.listenTls`). */
   readonly tls?: { readonly cert: string; readonly key: string };
-  /** Longest line accepted, in bytes; longer gets an error reply and the client is closed. @default 1048576 */
+  /**
+   * Longest line accepted, in bytes, and longest multi-line code a client may build up line
+   * by line (console mode); longer gets an error reply and the client is closed.
+   *
+   * @default 1048576
+   */
   readonly maxLineBytes?: number;
+  /**
+   * Bytes of lines one client may have waiting to be evaluated. At the bound the server stops
+   * reading from that client (TCP flow control: nothing is lost) until its lines are served.
+   *
+   * @default 4194304
+   */
+  readonly maxBacklogBytes?: number;
+  /**
+   * Bytes of replies and pushes waiting to be written to one client (it reads too slowly or
+   * not at all). At the bound the client is sent `Error: too slow: …` if it can still take it
+   * and is closed; one reply larger than the bound alone is still sent.
+   *
+   * @default 8388608
+   */
+  readonly maxUnsentBytes?: number;
+  /**
+   * Client names whose settings are kept (`<<<id=NAME>>>` and names given to `parSocket`).
+   * Past the bound, the least recently used name that no connected client is using is
+   * forgotten (its settings start again from the defaults). Pending multi-line code kept under
+   * names no client is using is bounded in total by 16 × `maxLineBytes` the same way.
+   *
+   * @default 1000
+   */
+  readonly maxClientNames?: number;
   /** Line end of replies: svSocket (through Tcl) sends `"\r\n"`. @default "\r\n" */
   readonly lineEnd?: "\r\n" | "\n";
   /** Replaces the default process function (svSocket's `procfun`). */
@@ -185,19 +219,75 @@ function isLoopback(hostname: string): boolean {
 
 const encoder = new TextEncoder();
 
-/** Equal strings, in time that depends only on their lengths. */
-function constantTimeEqual(a: string, b: string): boolean {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
+/** Defaults of the per-client bounds (see {@linkcode EvalServerOptions}). */
+const DEFAULT_MAX_LINE_BYTES = 1_048_576;
+const DEFAULT_MAX_BACKLOG_BYTES = 4_194_304;
+const DEFAULT_MAX_UNSENT_BYTES = 8_388_608;
+const DEFAULT_MAX_CLIENT_NAMES = 1000;
+/** How long a client cut off for being too slow gets to take its error line. */
+const CUT_OFF_GRACE_MS = 1000;
+
+/** A client went past one of its bounds: the message is sent to it, then it is closed. */
+class ClientLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ClientLimitError";
+  }
+}
+
+/** Lines of one client waiting to be evaluated, counted in bytes. */
+class Backlog {
+  readonly #lines: { line: string; bytes: number }[] = [];
+  #bytes = 0;
+  #ended = false;
+  #wakeServer: (() => void) | undefined;
+  #wakeReader: (() => void) | undefined;
+
+  push(line: string, bytes: number): void {
+    this.#lines.push({ line, bytes });
+    this.#bytes += bytes;
+    this.#wakeServer?.();
+  }
+
+  /** The next line to serve, or undefined once the connection ended and all are served. */
+  async next(): Promise<{ line: string; bytes: number } | undefined> {
+    while (this.#lines.length === 0) {
+      if (this.#ended) return undefined;
+      await new Promise<void>((resolve) => this.#wakeServer = resolve);
+      this.#wakeServer = undefined;
+    }
+    return this.#lines.shift();
+  }
+
+  /** A line was served: its bytes leave the backlog. */
+  done(bytes: number): void {
+    this.#bytes -= bytes;
+    this.#wakeReader?.();
+  }
+
+  /** Waits until the backlog is under `limit` bytes (or `stop()` says to give up). */
+  async below(limit: number, stop: () => boolean): Promise<void> {
+    while (this.#bytes >= limit && !stop() && !this.#ended) {
+      await new Promise<void>((resolve) => this.#wakeReader = resolve);
+      this.#wakeReader = undefined;
+    }
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.#wakeServer?.();
+    this.#wakeReader?.();
+  }
 }
 
 class Client {
   readonly name: string;
   readonly conn: Deno.Conn;
+  readonly #maxUnsent: number;
   #writing: Promise<void> = Promise.resolve();
+  /** Bytes handed to write() and not yet taken by the network. */
+  #unsent = 0;
+  #cutOff: ReturnType<typeof setTimeout> | undefined;
   closed = false;
   current: AbortController | undefined;
   /** The `<<<id=…>>>` name it last gave, if any. */
@@ -205,25 +295,52 @@ class Client {
   /** The settings of its last transaction (under its `<<<id=…>>>` name, if it gave one). */
   settings: ClientSettings | undefined;
 
-  constructor(name: string, conn: Deno.Conn) {
+  constructor(name: string, conn: Deno.Conn, maxUnsent: number) {
     this.name = name;
     this.conn = conn;
+    this.#maxUnsent = maxUnsent;
   }
 
   write(text: string): Promise<void> {
-    if (text === "" || this.closed) return this.#writing;
+    if (text === "" || this.closed || this.#cutOff !== undefined) return this.#writing;
     const bytes = encoder.encode(text);
+    if (this.#unsent > 0 && this.#unsent + bytes.length > this.#maxUnsent) {
+      this.#cut(
+        `Error: too slow: ${this.#unsent} bytes not yet read by ${this.name}, bound ` +
+          `${this.#maxUnsent}; closing\r\n`,
+      );
+      return this.#writing;
+    }
+    this.#unsent += bytes.length;
     this.#writing = this.#writing.then(async () => {
-      if (this.closed) return;
       try {
-        let offset = 0;
-        while (offset < bytes.length) offset += await this.conn.write(bytes.subarray(offset));
-      } catch {
-        // A client that vanished: its reader sees the end and cleans up.
-        this.close();
+        if (!this.closed && this.#cutOff === undefined) await this.#send(bytes);
+      } finally {
+        this.#unsent -= bytes.length;
       }
     });
     return this.#writing;
+  }
+
+  async #send(bytes: Uint8Array): Promise<void> {
+    try {
+      let offset = 0;
+      while (offset < bytes.length) offset += await this.conn.write(bytes.subarray(offset));
+    } catch {
+      // A client that vanished: its reader sees the end and cleans up.
+      this.close();
+    }
+  }
+
+  /**
+   * Drops what is queued for a client that does not read, sends it `reason` if it can take it
+   * within a grace period, and closes it.
+   */
+  #cut(reason: string): void {
+    this.#cutOff = setTimeout(() => this.close(), CUT_OFF_GRACE_MS);
+    const bytes = encoder.encode(reason);
+    this.#writing = this.#writing.then(() => this.closed ? undefined : this.#send(bytes))
+      .then(() => this.close());
   }
 
   flushed(): Promise<void> {
@@ -231,6 +348,7 @@ class Client {
   }
 
   close(): void {
+    clearTimeout(this.#cutOff);
     if (this.closed) return;
     this.closed = true;
     // The running transaction is left to finish (or to the time limit): in-process, giving up
@@ -252,9 +370,16 @@ class Server implements EvalServer {
   readonly #ownsSession: boolean;
   readonly #options: EvalServerOptions;
   readonly #maxLineBytes: number;
+  readonly #maxBacklogBytes: number;
+  readonly #maxClientNames: number;
   readonly #lineEnd: string;
   readonly #clients = new Set<Client>();
+  /** Settings by client name, least recently used first. */
   readonly #settings = new Map<string, ClientSettings>();
+  /** Where multi-line code stands, for settings with code pending. */
+  readonly #continuations = new WeakMap<ClientSettings, Continuation>();
+  /** Bytes of multi-line code pending under all names. */
+  #pendingCodeBytes = 0;
   readonly #handlers = new Set<Promise<void>>();
   #nextId = 0;
   #closing: Promise<void> | undefined;
@@ -275,7 +400,9 @@ class Server implements EvalServer {
     const addr = listener.addr as Deno.NetAddr;
     this.port = addr.port;
     this.hostname = addr.hostname;
-    this.#maxLineBytes = options.maxLineBytes ?? 1_048_576;
+    this.#maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    this.#maxBacklogBytes = options.maxBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES;
+    this.#maxClientNames = options.maxClientNames ?? DEFAULT_MAX_CLIENT_NAMES;
     this.#lineEnd = options.lineEnd ?? "\r\n";
     const { promise, resolve } = Promise.withResolvers<void>();
     this.closed = promise;
@@ -292,9 +419,53 @@ class Server implements EvalServer {
     if (settings === undefined) {
       settings = defaultSettings();
       this.#settings.set(client, settings);
+      this.#forgetUnused();
+    } else {
+      // Most recently used last: the map's order is the eviction order.
+      this.#settings.delete(client);
+      this.#settings.set(client, settings);
     }
     if (changes !== undefined) changeSettings(settings, changes);
     return settings;
+  }
+
+  /** Forgets the least recently used names no connected client uses, down to the bounds. */
+  #forgetUnused(): void {
+    const maxPending = 16 * this.#maxLineBytes;
+    if (this.#settings.size <= this.#maxClientNames && this.#pendingCodeBytes <= maxPending) {
+      return;
+    }
+    const inUse = new Set<string>();
+    for (const client of this.#clients) {
+      inUse.add(client.name);
+      if (client.id !== undefined) inUse.add(client.id);
+    }
+    for (const [name, settings] of this.#settings) {
+      if (this.#settings.size <= this.#maxClientNames && this.#pendingCodeBytes <= maxPending) {
+        return;
+      }
+      if (inUse.has(name)) continue;
+      this.#deleteSettings(name, settings);
+    }
+  }
+
+  #deleteSettings(name: string, settings: ClientSettings): void {
+    this.#settings.delete(name);
+    this.#setCode(settings, "");
+  }
+
+  /** Sets the pending multi-line code, keeping the total and the scan state in step. */
+  #setCode(settings: ClientSettings, code: string, continuation?: Continuation): void {
+    const old = this.#continuations.get(settings);
+    if (old !== undefined) this.#pendingCodeBytes -= old.bytes;
+    settings.code = code;
+    if (code === "" || continuation === undefined) {
+      this.#continuations.delete(settings);
+      return;
+    }
+    this.#continuations.set(settings, continuation);
+    this.#pendingCodeBytes += continuation.bytes;
+    this.#forgetUnused();
   }
 
   #targets(clients?: readonly string[]): Client[] {
@@ -318,14 +489,19 @@ class Server implements EvalServer {
 
   #accept(): Promise<void> {
     return acceptConnections(this.#listener, (conn) => {
-      const client = new Client(`sock${++this.#nextId}`, conn);
+      const client = new Client(
+        `sock${++this.#nextId}`,
+        conn,
+        this.#options.maxUnsentBytes ?? DEFAULT_MAX_UNSENT_BYTES,
+      );
       this.#clients.add(client);
       const handler = this.#serve(client).finally(() => {
         client.close();
         this.#clients.delete(client);
         // Connection names are never reused, so their settings would only pile up; names
         // given with <<<id=…>>> are kept for the next connection.
-        this.#settings.delete(client.name);
+        const own = this.#settings.get(client.name);
+        if (own !== undefined) this.#deleteSettings(client.name, own);
         this.#handlers.delete(handler);
       });
       this.#handlers.add(handler);
@@ -337,30 +513,33 @@ class Server implements EvalServer {
   }
 
   async #serve(client: Client): Promise<void> {
-    const queue: string[] = [];
-    let wake: (() => void) | undefined;
-    let ended = false;
+    const backlog = new Backlog();
     let authenticated = this.#options.token === undefined;
-    const worker = this.#processLines(client, queue, () =>
-      new Promise<void>((resolve) => {
-        if (queue.length > 0 || ended) resolve();
-        else wake = resolve;
-      }), () => ended);
-    const push = (line: string) => {
+    let refused: Promise<void> | undefined;
+    const worker = this.#processLines(client, backlog);
+    // One guess per connection: a wrong first line ends it, and whatever the client sent
+    // after it (more guesses, code) is never looked at.
+    const checkToken = async (line: string): Promise<boolean> => {
+      authenticated = await sameSecret(line, this.#options.token!);
       if (!authenticated) {
-        authenticated = constantTimeEqual(line, this.#options.token!);
-        if (!authenticated) {
-          void client.write(
-            frameReply("Error: wrong token; the first line must be the server's token", "\r\n"),
-          ).then(() => client.close());
-        }
-        return;
+        refused = client.write(
+          frameReply("Error: wrong token; the first line must be the server's token", "\r\n"),
+        ).then(() => client.close());
       }
-      // <<<esc>>> while busy interrupts the running transaction (worker mode can kill it).
-      if (client.current !== undefined && isEscape(line)) client.current.abort();
-      queue.push(line);
-      wake?.();
-      wake = undefined;
+      return authenticated;
+    };
+    /** Takes one line; false stops reading the connection at once. */
+    const push = (line: string, bytes: number): boolean | Promise<boolean> => {
+      if (!authenticated) return checkToken(line);
+      if (isEscape(line)) {
+        // <<<esc>>> while busy interrupts the client's own transaction (worker mode can kill
+        // it); a lone <<<esc>>> from an idle client interrupts whatever the shared session is
+        // running, so any client can stop a runaway that holds everyone.
+        if (client.current !== undefined) client.current.abort();
+        else if (isBareEscape(line)) this.session.interrupt?.();
+      }
+      backlog.push(line, bytes);
+      return true;
     };
     // A client that never sends the token would hold a connection forever.
     const authTimer = authenticated ? undefined : setTimeout(() => {
@@ -369,28 +548,29 @@ class Server implements EvalServer {
         .then(() => client.close());
     }, this.#options.authTimeout ?? 10_000);
     try {
-      await this.#readLines(client, push, () => queue.length);
+      await this.#readLines(client, push, backlog);
+      await refused;
     } finally {
       clearTimeout(authTimer);
-      ended = true;
-      wake?.();
-      wake = undefined;
+      backlog.end();
       await worker;
     }
   }
 
   async #readLines(
     client: Client,
-    push: (line: string) => void,
-    backlog: () => number,
+    push: (line: string, bytes: number) => boolean | Promise<boolean>,
+    backlog: Backlog,
   ): Promise<void> {
     const decoder = new TextDecoder();
     const buffer = new Uint8Array(65_536);
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     while (!client.closed) {
-      // A client that sends faster than it is served waits, instead of growing memory.
-      while (backlog() >= 256 && !client.closed) await new Promise((r) => setTimeout(r, 1));
+      // A client that sends faster than it is served waits (TCP flow control), instead of
+      // growing memory.
+      await backlog.below(this.#maxBacklogBytes, () => client.closed);
+      if (client.closed) return;
       let n: number | null;
       try {
         n = await client.conn.read(buffer);
@@ -411,7 +591,9 @@ class Server implements EvalServer {
         if (bytes.length > this.#maxLineBytes) return await this.#tooLong(client);
         let line = decoder.decode(bytes);
         if (line.endsWith("\r")) line = line.slice(0, -1);
-        push(line);
+        const taken = push(line, bytes.length);
+        // Only the token line is checked asynchronously; the buffer is not read into meanwhile.
+        if (!(typeof taken === "boolean" ? taken : await taken)) return;
         start = i + 1;
       }
       if (start < n) {
@@ -430,29 +612,23 @@ class Server implements EvalServer {
     client.close();
   }
 
-  async #processLines(
-    client: Client,
-    queue: string[],
-    next: () => Promise<void>,
-    ended: () => boolean,
-  ): Promise<void> {
+  async #processLines(client: Client, backlog: Backlog): Promise<void> {
     while (true) {
-      if (queue.length === 0) {
-        if (ended()) return;
-        await next();
-        continue;
-      }
-      const line = queue.shift()!;
+      const next = await backlog.next();
+      if (next === undefined) return;
       const controller = new AbortController();
       client.current = controller;
       try {
-        const reply = await this.#transaction(client, line, controller.signal);
+        const reply = await this.#transaction(client, next.line, controller.signal);
         await client.write(frameReply(reply, this.#lineEnd));
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        await client.write(frameReply(`Error: ${message}`, this.#lineEnd));
+        const mark = client.settings?.markErrors ? ERROR_MARKER : "";
+        await client.write(frameReply(`${mark}Error: ${message}`, this.#lineEnd));
+        if (error instanceof ClientLimitError) client.close();
       } finally {
         client.current = undefined;
+        backlog.done(next.bytes);
       }
     }
   }
@@ -482,7 +658,7 @@ class Server implements EvalServer {
     settings: ClientSettings,
     signal: AbortSignal,
   ): Promise<string> {
-    if (parsed.escape) settings.code = "";
+    if (parsed.escape) this.#setCode(settings, "");
     const { marker } = parsed;
     const hidden = marker === "h" || marker === "H";
     const returnResults = marker !== "Q" && marker !== "H" && marker !== "u";
@@ -494,7 +670,7 @@ class Server implements EvalServer {
     applyMarker(settings, marker);
     const bare = settings.bare;
     const prompt = bare ? "" : settings.prompt;
-    const continuation = bare ? "" : settings.continue;
+    const continuePrompt = bare ? "" : settings.continue;
     const echo = !bare && settings.echo && !hidden;
     if (!hidden && this.#options.onEcho !== undefined) {
       const pre = settings.code === "" ? settings.prompt : settings.continue;
@@ -504,25 +680,67 @@ class Server implements EvalServer {
         // The host's echo must not break the transaction.
       }
     }
-    let code = parsed.code;
-    if (!hidden && settings.code !== "") code = settings.code + "\n" + code;
-    settings.code = "";
-    if (code.trim() === "") return returnResults ? settings.last + prompt : "";
-    // A <<<Q>>>/<<<H>>> client is gone on purpose: its code still runs to the end.
     // Like svSocket, the reply uses the settings as they were before the code ran, even if
     // the code changes them (parSocket(<<<s>>>, …)).
     const { last, multiline } = settings;
-    const echoed = echo ? echoCode(code, settings.prompt, settings.continue) : "";
+    const errorMark = settings.markErrors ? ERROR_MARKER : "";
+    let code = parsed.code;
+    let continuation: Continuation | undefined;
+    if (!hidden && settings.code !== "") {
+      continuation = this.#continuationOf(settings);
+      if (continuation.bytes + 1 + utf8Length(code) > this.#maxLineBytes) {
+        this.#setCode(settings, "");
+        throw new ClientLimitError(
+          `multi-line code longer than ${this.#maxLineBytes} bytes refused; ` +
+            "send it in shorter pieces",
+        );
+      }
+      continuation.append(code);
+      code = continuation.code;
+      const step = continuation.next(4 * this.#maxLineBytes, 16 * this.#maxLineBytes);
+      if (step === "too-much") {
+        this.#setCode(settings, "");
+        throw new ClientLimitError(
+          "multi-line code needed too many re-parses; send it as one line (<<<n>>> joins lines)",
+        );
+      }
+      if (step === "wait") {
+        // The scan shows open brackets: incomplete, without parsing it all again.
+        this.#setCode(settings, code, continuation);
+        return returnResults ? last + continuePrompt : "";
+      }
+    } else if (code.trim() === "") {
+      this.#setCode(settings, "");
+      return returnResults ? settings.last + prompt : "";
+    }
+    this.#setCode(settings, "");
+    // A <<<Q>>>/<<<H>>> client is gone on purpose: its code still runs to the end.
     const result = await this.session.evaluate(code, returnResults ? { signal } : {});
     if (result.incomplete) {
       if (!hidden && !bare && multiline) {
-        settings.code = code;
-        return returnResults ? last + continuation : "";
+        if (continuation === undefined) {
+          continuation = new Continuation();
+          continuation.append(code);
+          continuation.work = continuation.bytes;
+        }
+        this.#setCode(settings, code, continuation);
+        return returnResults ? last + continuePrompt : "";
       }
-      return returnResults ? INCOMPLETE_SINGLE_LINE + last + prompt : "";
+      return returnResults ? errorMark + INCOMPLETE_SINGLE_LINE + last + prompt : "";
     }
     if (!returnResults) return "";
-    return echoed + resultsText(result.text) + last + prompt;
+    const echoed = echo ? echoCode(code, settings.prompt, settings.continue) : "";
+    return (result.error ? errorMark : "") + echoed + resultsText(result.text) + last + prompt;
+  }
+
+  /** The scan state of the settings' pending code, rebuilt if something else changed it. */
+  #continuationOf(settings: ClientSettings): Continuation {
+    const known = this.#continuations.get(settings);
+    if (known !== undefined && known.code === settings.code) return known;
+    const continuation = new Continuation();
+    continuation.append(settings.code);
+    this.#setCode(settings, settings.code, continuation);
+    return continuation;
   }
 
   close(): Promise<void> {
@@ -579,9 +797,13 @@ export async function startEvalServer(options: EvalServerOptions = {}): Promise<
         `(clients send it as their first line) or bind 127.0.0.1`,
     );
   }
-  const maxLineBytes = options.maxLineBytes ?? 1_048_576;
-  if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
-    throw new RangeError(`maxLineBytes must be a whole number ≥ 1, got ${maxLineBytes}`);
+  for (
+    const name of ["maxLineBytes", "maxBacklogBytes", "maxUnsentBytes", "maxClientNames"] as const
+  ) {
+    const value = options[name];
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+      throw new RangeError(`${name} must be a whole number ≥ 1, got ${value}`);
+    }
   }
   const listener = options.tls === undefined
     ? Deno.listen({ hostname, port })

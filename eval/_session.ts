@@ -7,6 +7,17 @@
 
 import { describeThrown, type EngineResult, InspectorEngine, StoppedWaiting } from "./_engine.ts";
 import type { FromWorker, ToWorker } from "./_worker.ts";
+import {
+  type Channel,
+  channel,
+  HOST_SPIN_MS,
+  readReply,
+  REPLY_IN_CHANNEL,
+  SLOT,
+  SPIN_BACKOFF,
+  spinWhile,
+  writeRequest,
+} from "./_channel.ts";
 
 /** What one evaluation gave. */
 export interface EvaluationResult {
@@ -71,7 +82,24 @@ export interface EvalSession extends AsyncDisposable {
    */
   expose?(functions: Record<string, (...args: unknown[]) => unknown>): void;
   /**
-   * Waits for queued evaluations to stop and releases the engine (or the worker).
+   * Interrupts the evaluation running now, whoever asked for it, as its `signal` would: in
+   * worker mode the worker is restarted (the session's state is lost); in-process only a
+   * pending top-level `await` is given up on. Returns false when nothing was running.
+   *
+   * @example
+   * ```ts
+   * import { createSession } from "@x/rsock/eval";
+   * await using session = await createSession({ worker: true });
+   * const runaway = session.evaluate("while (true) {}");
+   * setTimeout(() => session.interrupt?.(), 100);
+   * (await runaway).interrupted; // true
+   * ```
+   */
+  interrupt?(): boolean;
+  /**
+   * Releases the engine. In-process it first waits for queued evaluations to finish; in worker
+   * mode it interrupts the running one (terminating the worker) and drops the queued ones, so a
+   * runaway never holds a shutdown.
    *
    * @example
    * ```ts
@@ -129,6 +157,8 @@ function toResult(result: EngineResult): EvaluationResult {
 abstract class SerialSession implements EvalSession {
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Stops the evaluation running now (set by `run()` for its duration). */
+  protected stopCurrent: (() => void) | undefined;
   readonly #defaultTimeout: number;
 
   constructor(timeout: number) {
@@ -144,6 +174,12 @@ abstract class SerialSession implements EvalSession {
     });
     this.#tail = run.catch(() => {});
     return run;
+  }
+
+  interrupt(): boolean {
+    if (this.stopCurrent === undefined) return false;
+    this.stopCurrent();
+    return true;
   }
 
   abstract run(code: string, timeout: number, signal?: AbortSignal): Promise<EvaluationResult>;
@@ -192,18 +228,24 @@ class InProcessSession extends SerialSession {
     // every other caller forever.
     const stop = new AbortController();
     const timer = timeout > 0 ? setTimeout(() => stop.abort(), timeout) : undefined;
-    const onAbort = () => stop.abort();
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      stop.abort();
+    };
     signal?.addEventListener("abort", onAbort, { once: true });
+    this.stopCurrent = onAbort;
     try {
       return toResult(await this.#engine.evaluate(code, stop.signal));
     } catch (error) {
       if (!(error instanceof StoppedWaiting)) throw error;
       return interrupted(
-        signal?.aborted
+        aborted
           ? "evaluation aborted; it may still finish in the background"
           : `evaluation ran past ${timeout} ms; it may still finish in the background`,
       );
     } finally {
+      this.stopCurrent = undefined;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     }
@@ -221,18 +263,27 @@ class InProcessSession extends SerialSession {
 }
 
 class WorkerSession extends SerialSession {
-  #worker: Worker;
+  #worker!: Worker;
+  /** The fast lane to the current worker (a new one with each worker). */
+  #lane!: Channel;
+  /** Rounds left without watching for the reply (see `SPIN_BACKOFF`). */
+  #spinOff = 0;
   #nextId = 0;
   #pending: { id: number; resolve(result: EvaluationResult): void } | undefined;
   #functions: Record<string, (...args: unknown[]) => unknown> = {};
+  #stopping = false;
 
   constructor(timeout: number) {
     super(timeout);
     this.#worker = this.#start();
   }
 
+  // (#worker and #lane are set together by #start.)
+
   #start(): Worker {
     const worker = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module" });
+    this.#lane = channel();
+    worker.postMessage({ type: "channel", buffer: this.#lane.buffer } satisfies ToWorker);
     // Never let the worker's own failure end the host program.
     worker.onerror = (event) => event.preventDefault();
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
@@ -256,11 +307,54 @@ class WorkerSession extends SerialSession {
   }
 
   #restart(): void {
-    this.#worker.terminate();
+    this.#terminate();
     this.#worker = this.#start();
   }
 
+  /** Ends the worker, and releases a host still waiting on its channel. */
+  #terminate(): void {
+    this.#worker.terminate();
+    Atomics.store(this.#lane.slots, SLOT.replyId, -1);
+    Atomics.notify(this.#lane.slots, SLOT.replyId);
+  }
+
+  /** True while the worker watches the channel. */
+  #hot(lane: Channel): boolean {
+    return Atomics.load(lane.slots, SLOT.watching) === 1;
+  }
+
+  /** Waits for the channel's reply to `id` (a reply by message resolves through onmessage). */
+  #awaitReply(id: number, lane: Channel, hot: boolean): void {
+    let first = hot;
+    const check = (): void => {
+      if (this.#pending?.id !== id || lane !== this.#lane) return;
+      const answered = Atomics.load(lane.slots, SLOT.replyId);
+      if (answered !== id && first) {
+        // A worker that took the request at once answers a short evaluation within
+        // microseconds: watch for it briefly rather than sleep and be woken.
+        first = false;
+        if (this.#spinOff > 0) this.#spinOff--;
+        else if (!spinWhile(lane.slots, SLOT.replyId, answered, HOST_SPIN_MS)) {
+          this.#spinOff = SPIN_BACKOFF;
+        }
+        return check();
+      }
+      if (answered !== id) {
+        const wait = Atomics.waitAsync(lane.slots, SLOT.replyId, answered);
+        if (wait.async) void wait.value.then(check);
+        else check();
+        return;
+      }
+      if (Atomics.load(lane.slots, SLOT.replyKind) !== REPLY_IN_CHANNEL) return;
+      const { resolve } = this.#pending;
+      this.#pending = undefined;
+      resolve(toResult(readReply(lane)));
+    };
+    check();
+  }
+
   override run(code: string, timeout: number, signal?: AbortSignal): Promise<EvaluationResult> {
+    if (this.#stopping) return Promise.resolve(interrupted("the session was closed"));
     const id = ++this.#nextId;
     const { promise, resolve } = Promise.withResolvers<EvaluationResult>();
     this.#pending = { id, resolve };
@@ -274,8 +368,19 @@ class WorkerSession extends SerialSession {
     if (timeout > 0) timer = setTimeout(() => stop(`evaluation ran past ${timeout} ms`), timeout);
     const onAbort = () => stop("evaluation aborted");
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.#worker.postMessage({ type: "evaluate", id, code } satisfies ToWorker);
+    this.stopCurrent = onAbort;
+    const lane = this.#lane;
+    if (writeRequest(lane, id, code)) {
+      // A worker blocked on the channel wakes now; one in its event loop needs a message.
+      // A worker watching or blocked on the channel takes it now; otherwise a message wakes it.
+      const watching = Atomics.notify(lane.slots, SLOT.requestId, 1) === 1 || this.#hot(lane);
+      if (!watching) this.#worker.postMessage({ type: "wake" } satisfies ToWorker);
+      this.#awaitReply(id, lane, watching);
+    } else {
+      this.#worker.postMessage({ type: "evaluate", id, code } satisfies ToWorker);
+    }
     return promise.finally(() => {
+      if (this.stopCurrent === onAbort) this.stopCurrent = undefined;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     });
@@ -286,8 +391,23 @@ class WorkerSession extends SerialSession {
     this.#worker.postMessage({ type: "expose", names: Object.keys(functions) } satisfies ToWorker);
   }
 
+  /**
+   * Unlike in-process, closing does not wait for a runaway: the running evaluation is
+   * interrupted (the worker terminated) and the queued ones are dropped.
+   */
+  override close(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#terminate();
+      const pending = this.#pending;
+      this.#pending = undefined;
+      pending?.resolve(interrupted("the session was closed"));
+    }
+    return super.close();
+  }
+
   override release(): void {
-    this.#worker.terminate();
+    this.#terminate();
   }
 }
 

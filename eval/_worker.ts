@@ -5,12 +5,29 @@
  * @module
  */
 
-import { describeThrown, InspectorEngine } from "./_engine.ts";
+import { describeThrown, type EngineResult, InspectorEngine } from "./_engine.ts";
+import {
+  type Channel,
+  channel,
+  HOT_MS,
+  readRequest,
+  REPLY_BY_MESSAGE,
+  REPLY_IN_CHANNEL,
+  SLOT,
+  SPIN_BACKOFF,
+  SPIN_MS,
+  spinWhile,
+  writeReply,
+} from "./_channel.ts";
 
 /** host → worker */
 export type ToWorker =
   | { readonly type: "evaluate"; readonly id: number; readonly code: string }
-  | { readonly type: "expose"; readonly names: readonly string[] };
+  | { readonly type: "expose"; readonly names: readonly string[] }
+  /** The shared buffer of the fast lane (see `_channel.ts`). */
+  | { readonly type: "channel"; readonly buffer: SharedArrayBuffer }
+  /** A request waits in the channel (sent when the worker was not blocked on it). */
+  | { readonly type: "wake" };
 
 /** worker → host */
 export type FromWorker =
@@ -43,24 +60,82 @@ globalThis.addEventListener("unhandledrejection", (event) => {
   engine.report(`${describeThrown(event.reason)} (in promise)`);
 });
 
-scope.onmessage = async (event) => {
-  const message = event.data;
-  if (message.type === "expose") {
-    for (const name of message.names) {
-      // Host functions cannot answer synchronously across threads: the call is forwarded
-      // and returns undefined.
-      (globalThis as Record<string, unknown>)[name] = (...args: unknown[]) => {
-        scope.postMessage({ type: "call", name, args });
-      };
-    }
-    return;
-  }
-  const result = await engine.evaluate(message.code);
-  const reply = { type: "result", id: message.id, ...result } as const;
+/** Host calls made so far: a reply after one goes by message, behind the call's message. */
+let hostCalls = 0;
+let lane: Channel | undefined;
+/** The id of the last channel request taken. */
+let taken = 0;
+let serving = false;
+/** Rounds left without watching (see `SPIN_BACKOFF`). */
+let spinOff = 0;
+
+function postResult(id: number, result: EngineResult): void {
+  const reply = { type: "result", id, ...result } as const;
   try {
     scope.postMessage(reply);
   } catch {
     // Functions, sockets, class instances with private state…: not cloneable, text only.
     scope.postMessage({ ...reply, value: undefined });
+  }
+}
+
+/**
+ * Serves requests from the channel until none comes for a moment (`SPIN_MS` watching, then
+ * `HOT_MS` blocked). Meanwhile this worker's event loop waits: a timer of evaluated code may
+ * fire up to about `HOT_MS` late.
+ */
+async function serveChannel(ch: Channel): Promise<void> {
+  if (serving) return;
+  serving = true;
+  try {
+    while (lane === ch) {
+      const id = Atomics.load(ch.slots, SLOT.requestId);
+      if (id === taken) {
+        Atomics.store(ch.slots, SLOT.watching, 1);
+        if (spinOff > 0) spinOff--;
+        else if (spinWhile(ch.slots, SLOT.requestId, taken, SPIN_MS)) continue;
+        else spinOff = SPIN_BACKOFF;
+        if (Atomics.wait(ch.slots, SLOT.requestId, taken, HOT_MS) !== "timed-out") continue;
+        // Leaving: a request written before this store is seen by the check below; one
+        // written after it comes with a "wake" message.
+        Atomics.store(ch.slots, SLOT.watching, 0);
+        if (Atomics.load(ch.slots, SLOT.requestId) === taken) return;
+        continue;
+      }
+      taken = id;
+      const calls = hostCalls;
+      const result = await engine.evaluate(readRequest(ch));
+      const inChannel = hostCalls === calls && writeReply(ch, result);
+      if (!inChannel) postResult(id, result);
+      Atomics.store(ch.slots, SLOT.replyKind, inChannel ? REPLY_IN_CHANNEL : REPLY_BY_MESSAGE);
+      Atomics.store(ch.slots, SLOT.replyId, id);
+      Atomics.notify(ch.slots, SLOT.replyId);
+    }
+  } finally {
+    serving = false;
+  }
+}
+
+scope.onmessage = async (event) => {
+  const message = event.data;
+  switch (message.type) {
+    case "expose":
+      for (const name of message.names) {
+        // Host functions cannot answer synchronously across threads: the call is forwarded
+        // and returns undefined.
+        (globalThis as Record<string, unknown>)[name] = (...args: unknown[]) => {
+          hostCalls++;
+          scope.postMessage({ type: "call", name, args });
+        };
+      }
+      return;
+    case "channel":
+      lane = channel(message.buffer);
+      return;
+    case "wake":
+      if (lane !== undefined) await serveChannel(lane);
+      return;
+    case "evaluate":
+      postResult(message.id, await engine.evaluate(message.code));
   }
 };

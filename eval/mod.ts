@@ -4,8 +4,10 @@
  * TypeScript in the running program's global scope, one transaction per line.
  *
  * - {@linkcode startEvalServer}: the server (svSocket's `startSocketServer()`), loopback by
- *   default, token + TLS for anything else, 1 MiB line limit, optional worker mode so a runaway
- *   evaluation can be interrupted.
+ *   default, token + TLS for anything else, optional worker mode so a runaway evaluation can be
+ *   interrupted. Every per-client buffer has a bound in bytes: 1 MiB a line (and a multi-line
+ *   block), 4 MiB of lines waiting (then reading pauses), 8 MiB of replies unread (then the
+ *   client is closed with `Error: too slow: …`), 1,000 client names kept.
  * - {@linkcode connectEvalServer}, `send()` and {@linkcode evalServer}: the client, for rsock's
  *   server (JavaScript) and R's svSocket (R code, values through R serialization).
  * - {@linkcode createSession}: the shared session without the server, for the websocket console
@@ -54,6 +56,7 @@ export {
   connectEvalServer,
   type EvalClientOptions,
   EvalConnection,
+  type EvalReply,
   evalServer,
   type RDecoder,
   RemoteEvalError,

@@ -59,3 +59,68 @@ Deno.test("rsock console: prompts, multi-line input, shared state, pushes", asyn
     );
   });
 });
+
+Deno.test("rsock serve: worker by default, --in-process to opt out, --timeout only with a worker", async () => {
+  const usage = captured();
+  assert.equal(await main(["serve", "--in-process", "--timeout", "100", "--eval", "0"], usage), 2);
+  assert.match(usage.err, /--timeout does not work with --in-process/);
+  const both = captured();
+  assert.equal(await main(["serve", "--in-process", "--worker", "--eval", "0"], both), 2);
+  assert.match(both.err, /--in-process and --worker contradict each other/);
+  const help = captured();
+  assert.equal(await main(["serve", "--help"], help), 0);
+  assert.match(help.out + help.err, /--in-process +run the session in rsock.s own thread/);
+});
+
+Deno.test("rsock eval: errors come from the wire's signal with rsock, from the text with R", async (t) => {
+  await withTimeout(20_000, async () => {
+    await t.step("rsock's server: printed text that looks like an error is not one", async () => {
+      await using server = await startEvalServer({ port: 0 });
+      const port = String(server.port);
+      const logged = captured();
+      assert.equal(
+        await main(["eval", "--port", port, 'console.log("Error: logged"); 1'], logged),
+        0,
+      );
+      assert.equal(logged.out, "Error: logged\n1\n");
+      assert.equal(logged.err, "");
+      const uncaught = captured();
+      assert.equal(await main(["eval", "--port", port, "'Uncaught'"], uncaught), 0);
+      assert.equal(uncaught.out, '"Uncaught"\n');
+      const thrown = captured();
+      assert.equal(
+        await main(["eval", "--port", port, "throw new Error('Error: real')"], thrown),
+        1,
+      );
+      assert.equal(thrown.err, "Uncaught Error: Error: real\n");
+    });
+
+    await t.step("a server that answers like R's svSocket: the text rule", async () => {
+      // What svSocket 1.1.5 sends back for the lines rsock eval sends (see spec/eval.md): the
+      // hidden JavaScript that turns markErrors on is an R syntax error.
+      await using server = await startEvalServer({
+        port: 0,
+        process: ({ parsed }) => {
+          const code = parsed.code;
+          const stop = /^stop\("(.*)"\)$/.exec(code);
+          const cat = /^cat\("(.*)"\)$/.exec(code);
+          const results = code.startsWith("void parSocket(")
+            ? `Error: unexpected '{' in "void parSocket("`
+            : stop
+            ? `Error: ${stop[1]}`
+            : cat
+            ? cat[1]!
+            : "[1] 2";
+          return `${results}\n\n\f`;
+        },
+      });
+      const port = String(server.port);
+      const ok = captured();
+      assert.equal(await main(["eval", "--port", port, "1 + 1"], ok), 0);
+      assert.equal(ok.out, "[1] 2\n");
+      const failed = captured();
+      assert.equal(await main(["eval", "--port", port, 'stop("boom")'], failed), 1);
+      assert.equal(failed.err, "Error: boom\n");
+    });
+  });
+});

@@ -139,7 +139,7 @@ Deno.test("eval server: markers and settings over TCP", async (t) => {
       await again.exchange(
         "<<<id=ed>>>parSocket(<<<s>>>, { nope: 1 })",
         'Uncaught TypeError: unknown setting "nope"; expected one of bare, prompt, continue, ' +
-          "echo, multiline, last, code, framePushes\r\n<end>:> \r\n",
+          "echo, multiline, last, code, framePushes, markErrors\r\n<end>:> \r\n",
       );
       assert.deepEqual(server.settings("ed").bare, false);
       await again.exchange("3", "3\r\n\r\n"); // the connection's own name: default settings

@@ -144,3 +144,60 @@ Deno.test("eval session (worker): a runaway evaluation is interrupted, the sessi
     assert.equal((await session.evaluate("6 * 7")).value, 42);
   });
 });
+
+Deno.test("eval session (worker): the shared-memory lane and its fallbacks give the same results", async (t) => {
+  await using session = await createSession({ worker: true, timeout: 10_000 });
+  const exposed: unknown[] = [];
+  session.expose?.({ note: (...args: unknown[]) => exposed.push(args) });
+  await t.step("primitive values of every kind cross the lane", async () => {
+    for (
+      const [code, value] of [
+        ["1 + 1", 2],
+        ["-0", -0],
+        ["0.1 + 0.2", 0.1 + 0.2],
+        ["NaN", NaN],
+        ["'é€😀'", "é€😀"],
+        ["true", true],
+        ["null", null],
+        ["undefined", undefined],
+      ] as const
+    ) {
+      const result = await session.evaluate(code);
+      assert.ok(Object.is(result.value, value), `${code}: ${String(result.value)}`);
+      assert.equal(result.error, false);
+    }
+  });
+  await t.step("objects, long code and long replies go by message", async () => {
+    assert.deepEqual((await session.evaluate("({ a: [1, 2], b: 'x' })")).value, {
+      a: [1, 2],
+      b: "x",
+    });
+    const long = `'${"y".repeat(100_000)}'.length`;
+    assert.equal((await session.evaluate(long)).value, 100_000);
+    const big = await session.evaluate("'z'.repeat(200_000)");
+    assert.equal((big.value as string).length, 200_000);
+    assert.equal((await session.evaluate("10n ** 20n")).value, 10n ** 20n);
+  });
+  await t.step("errors and incomplete input keep their flags", async () => {
+    const thrown = await session.evaluate("throw new Error('lane')");
+    assert.deepEqual([thrown.error, thrown.text], [true, "Uncaught Error: lane"]);
+    assert.equal((await session.evaluate("(1 +")).incomplete, true);
+  });
+  await t.step("a host call is delivered before the reply that follows it", async () => {
+    assert.equal((await session.evaluate("note('first'); 5")).value, 5);
+    assert.deepEqual(exposed, [["first"]]);
+  });
+  await t.step("timers of evaluated code still fire between evaluations", async () => {
+    await session.evaluate(
+      "globalThis.ticks = 0; globalThis.ticker = setInterval(() => ticks++, 1)",
+    );
+    const started = Date.now();
+    let ticks = 0;
+    while (ticks < 20 && Date.now() - started < 5_000) {
+      ticks = (await session.evaluate("ticks")).value as number;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.ok(ticks >= 20, `only ${ticks} ticks`);
+    await session.evaluate("clearInterval(ticker)");
+  });
+});

@@ -11,6 +11,9 @@ import { main } from "../cli.ts";
 import { freePort, withTimeout } from "./_peers.ts";
 import { rsock } from "./_process.ts";
 
+/** serve's session runs in a worker, whose module is read from the eval/ folder. */
+const WORKER_READ = `--allow-read=${new URL("../eval/", import.meta.url).pathname}`;
+
 function portIsFree(port: number): boolean {
   try {
     const listener = Deno.listen({ hostname: "127.0.0.1", port });
@@ -26,7 +29,10 @@ Deno.test("serve: with less than the exact permissions it stops before listening
     const evalPort = freePort();
     const socketPort = freePort();
     const args = ["serve", "--eval", String(evalPort), "--socket", String(socketPort)];
-    await using child = rsock([`--allow-net=127.0.0.1:${evalPort}`, "--allow-sys"], args);
+    await using child = rsock(
+      [`--allow-net=127.0.0.1:${evalPort}`, "--allow-sys", WORKER_READ],
+      args,
+    );
     assert.equal((await child.finished()).code, 2);
     assert.match(
       child.stderr,
@@ -48,6 +54,7 @@ Deno.test("serve: eval clients, the console's websocket, REQ requests and the me
       [
         `--allow-net=127.0.0.1:${evalPort},127.0.0.1:${wsPort},127.0.0.1:${socketPort},127.0.0.1:${repPort}`,
         "--allow-sys",
+        WORKER_READ,
       ],
       [
         "serve",
@@ -118,7 +125,7 @@ Deno.test("serve: a token guards the eval endpoint; a non-loopback bind without 
     const quiet = { write() {}, error() {}, isTerminal: false };
     assert.equal(await main(["serve", "--hostname", "0.0.0.0", "--eval", "0"], quiet), 2);
     const evalPort = freePort();
-    await using child = rsock([`--allow-net=127.0.0.1:${evalPort}`, "--allow-sys"], [
+    await using child = rsock([`--allow-net=127.0.0.1:${evalPort}`, "--allow-sys", WORKER_READ], [
       "serve",
       "--eval",
       String(evalPort),

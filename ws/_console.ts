@@ -5,6 +5,8 @@
  * @module
  */
 
+import { sameSecret } from "../_internal/secret.ts";
+import { utf8Length } from "../_internal/utf8.ts";
 import { CloseCode } from "./_peer.ts";
 import { CONSOLE_PROTOCOL, consolePage } from "./_console_page.ts";
 import { createServer, DEFAULT_WS_PORT, type WsServer, type WsServerClient } from "./_server.ts";
@@ -52,6 +54,14 @@ export interface ConsoleOptions {
   onError?: (error: Error) => void;
   /** Largest code or result message in bytes. @default {16777216} */
   maxMessageSize?: number;
+  /**
+   * Bytes one page may have pending: code sent and not yet answered, plus results not yet
+   * taken by the page. A page that sends code faster than it reads the results reaches it and
+   * is closed with 1008 ("too slow: …"); one message larger than the bound alone still passes.
+   *
+   * @default {33554432}
+   */
+  maxPendingBytes?: number;
   /** Stops the service when aborted. */
   signal?: AbortSignal;
 }
@@ -97,22 +107,49 @@ export function serveConsole(options: ConsoleOptions): ConsoleServer {
   const evaluate = typeof session === "function" ? session : session.evaluate.bind(session);
   const html = consolePage(options.title === undefined ? {} : { title: options.title });
   const token = options.token;
-  const tokenOk = (request: Request) =>
-    token === undefined || new URL(request.url).searchParams.get("token") === token;
+  const tokenOk = async (request: Request): Promise<boolean> =>
+    token === undefined ||
+    await sameSecret(new URL(request.url).searchParams.get("token") ?? "", token);
   const hostOk = hostCheck(options.hostname ?? "127.0.0.1", options.allowedHosts ?? []);
   const originOk = originCheck(options.allowedOrigins ?? []);
+  const maxPending = options.maxPendingBytes ?? 33_554_432;
+  if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
+    throw new RangeError(`maxPendingBytes must be a whole number ≥ 1, got ${maxPending}`);
+  }
+  /** Bytes pending per page (see `maxPendingBytes`). */
+  const pending = new Map<WsServerClient, number>();
+  /** Counts `bytes` as pending for `client`; false (and the page closed) past the bound. */
+  const hold = (client: WsServerClient, bytes: number): boolean => {
+    const held = pending.get(client) ?? 0;
+    if (held > 0 && held + bytes > maxPending) {
+      pending.delete(client);
+      client.close(
+        CloseCode.policyViolation,
+        `too slow: ${held} bytes of code and results pending, bound ${maxPending}`,
+      );
+      return false;
+    }
+    pending.set(client, held + bytes);
+    return true;
+  };
+  const release = (client: WsServerClient, bytes: number): void => {
+    const held = pending.get(client);
+    if (held === undefined) return;
+    if (held <= bytes) pending.delete(client);
+    else pending.set(client, held - bytes);
+  };
   const server = createServer({
     port: options.port ?? DEFAULT_WS_PORT,
     hostname: options.hostname ?? "127.0.0.1",
     maxMessageSize: options.maxMessageSize ?? 16_777_216,
     protocols: [CONSOLE_PROTOCOL],
-    upgrade(request) {
+    async upgrade(request) {
       if (new URL(request.url).pathname !== "/ws") {
         return new Response("Not Found\n", { status: 404 });
       }
-      if (!hostOk(request) || !tokenOk(request) || !originOk(request)) return false;
+      if (!hostOk(request) || !(await tokenOk(request)) || !originOk(request)) return false;
     },
-    webpage(request) {
+    async webpage(request) {
       const path = new URL(request.url).pathname;
       if (path !== "/" && path !== "/index.html") {
         return new Response("Not Found\n", { status: 404 });
@@ -120,7 +157,7 @@ export function serveConsole(options: ConsoleOptions): ConsoleServer {
       if (!hostOk(request)) {
         return new Response("Forbidden: unknown host name (see allowedHosts)\n", { status: 403 });
       }
-      if (!tokenOk(request)) return new Response("Forbidden: token\n", { status: 403 });
+      if (!(await tokenOk(request))) return new Response("Forbidden: token\n", { status: 403 });
       return new Response(html, {
         headers: {
           "content-type": "text/html; charset=utf-8",
@@ -140,26 +177,37 @@ export function serveConsole(options: ConsoleOptions): ConsoleServer {
   });
 
   async function answer(data: unknown, client: WsServerClient): Promise<void> {
+    const text = typeof data === "string" ? data : new TextDecoder().decode(data as Uint8Array);
     let request: { type?: unknown; id?: unknown; code?: unknown };
     try {
-      request = JSON.parse(String(data));
+      request = JSON.parse(text);
     } catch {
       client.close(CloseCode.policyViolation, "expected JSON messages of the console page");
       return;
     }
     if (request.type !== "eval" || typeof request.code !== "string") return;
-    let reply: { text: string; error: boolean };
+    // A page that sends code and never reads results must not grow the server without cap.
+    const codeBytes = utf8Length(request.code);
+    if (!hold(client, codeBytes)) return;
+    let messageBytes = 0;
     try {
-      const result = await evaluate(request.code);
-      reply = { text: result.text, error: result.error };
-    } catch (error) {
-      reply = { text: error instanceof Error ? error.message : String(error), error: true };
-    }
-    if (!client.open) return;
-    try {
-      await client.write(JSON.stringify({ type: "result", id: request.id, ...reply }));
+      let reply: { text: string; error: boolean };
+      try {
+        const result = await evaluate(request.code);
+        reply = { text: result.text, error: result.error };
+      } catch (error) {
+        reply = { text: error instanceof Error ? error.message : String(error), error: true };
+      }
+      if (!client.open) return;
+      const message = JSON.stringify({ type: "result", id: request.id, ...reply });
+      if (!hold(client, utf8Length(message))) return;
+      messageBytes = utf8Length(message);
+      await client.write(message);
     } catch {
       // The page went away while the code ran.
+    } finally {
+      release(client, codeBytes + messageBytes);
+      if (!client.open) pending.delete(client);
     }
   }
 

@@ -17,7 +17,7 @@ import {
 import { assignLine, hexToBytes, taggedValue, valueLine } from "../../eval/_client.ts";
 import { simplify, unserialize } from "../../serial/mod.ts";
 import { freePort, interopTest, withTimeout } from "../_peers.ts";
-import { TestProcess } from "../_process.ts";
+import { rsock, TestProcess } from "../_process.ts";
 
 function rscript(code: string): TestProcess {
   return new TestProcess("/usr/bin/Rscript", ["--vanilla", "-e", code]);
@@ -168,5 +168,106 @@ interopTest("evalServer against an R server loop: values both ways", ["Rscript"]
       conn.close();
     }
     assert.equal((await r.finished()).code, 0, r.stderr);
+  });
+});
+
+/**
+ * A stand-in for svSocket's settings function, as a package named svSocket in a temporary
+ * library (svSocket itself cannot be installed here): `par_socket_server(client, port, ...)`
+ * stores the settings it is given, as svSocket does per client.
+ */
+async function stubSvSocket(): Promise<string> {
+  const root = await Deno.makeTempDir({ prefix: "rsock-svsocket-" });
+  const source = `${root}/src/svSocket`;
+  await Deno.mkdir(`${source}/R`, { recursive: true });
+  await Deno.mkdir(`${root}/lib`);
+  await Deno.writeTextFile(
+    `${source}/DESCRIPTION`,
+    "Package: svSocket\nVersion: 0.0.1\nTitle: Stub\nDescription: Settings stub for tests.\n" +
+      "License: MIT\nAuthor: rsock\nMaintainer: rsock <rsock@example.org>\n",
+  );
+  await Deno.writeTextFile(`${source}/NAMESPACE`, "export(par_socket_server)\n");
+  await Deno.writeTextFile(
+    `${source}/R/settings.R`,
+    "par_socket_server <- function(client, server_port = 8888, ...) {\n" +
+      "  changes <- list(...)\n" +
+      "  if (!is.null(changes$echo)) options(svsocket.echo = changes$echo)\n" +
+      "  invisible(NULL)\n}\n",
+  );
+  const install = await new Deno.Command("/usr/bin/R", {
+    args: ["CMD", "INSTALL", "--no-test-load", `--library=${root}/lib`, source],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.ok(install.success, new TextDecoder().decode(install.stderr));
+  return root;
+}
+
+/** An R loop with svSocket's console-mode echo, reading its settings from the stub. */
+const R_CONSOLE_SERVER = (port: number, library: string) => `
+.libPaths(c(${JSON.stringify(library)}, .libPaths()))
+con <- socketConnection(port = ${port}, server = TRUE, blocking = TRUE, open = "r+", timeout = 30)
+options(svsocket.console = FALSE, svsocket.echo = FALSE)
+repeat {
+  line <- readLines(con, n = 1)
+  if (length(line) == 0) break
+  line <- sub("^<<<id=[A-Za-z0-9]+>>>", "", line)
+  line <- gsub("<<<n>>>", "\\n", line, fixed = TRUE)
+  line <- gsub("<<<s>>>", '"sock1", ${port}', line, fixed = TRUE)
+  marker <- regmatches(line, regexpr("^<<<[QqehHu]>>>", line))
+  line <- sub("^<<<[QqehHu]>>>", "", line)
+  if (identical(marker, "<<<e>>>")) options(svsocket.console = TRUE, svsocket.echo = TRUE)
+  if (identical(marker, "<<<h>>>")) options(svsocket.console = FALSE)
+  console <- isTRUE(getOption("svsocket.console"))
+  # As svSocket: the settings before the code ran decide the reply.
+  out <- if (console && isTRUE(getOption("svsocket.echo"))) paste0(":> ", line) else character(0)
+  out <- c(out, capture.output(res <- try({
+    r <- withVisible(eval(parse(text = line), envir = .GlobalEnv))
+    if (r$visible) print(r$value)
+  }, silent = TRUE)))
+  if (inherits(res, "try-error")) {
+    out <- c(out, paste0("Error: ", conditionMessage(attr(res, "condition"))))
+  }
+  prompt <- if (console) ":> " else ""
+  cat(paste(c(out, ""), collapse = "\\n"), "\\n\\f", prompt, "\\n", file = con, sep = "")
+}
+close(con)
+`;
+
+interopTest("rsock console turns the echo off through svSocket's own settings function", [
+  "Rscript",
+], async () => {
+  await withTimeout(60_000, async () => {
+    const root = await stubSvSocket();
+    try {
+      const port = freePort();
+      await using r = rscript(R_CONSOLE_SERVER(port, `${root}/lib`));
+      // The R loop takes one connection: the console itself, retried until R listens.
+      const deadline = Date.now() + 30_000;
+      let stdout = "";
+      while (true) {
+        await using console_ = rsock([`--allow-net=127.0.0.1:${port}`], [
+          "console",
+          "--port",
+          String(port),
+        ], { stdin: "piped" });
+        const writer = console_.child.stdin.getWriter();
+        await writer.write(new TextEncoder().encode("1 + 1\nx <- 5\nx\n")).catch(() => {});
+        await writer.close().catch(() => {});
+        const status = await console_.finished();
+        if (status.code === 0) {
+          stdout = console_.stdout;
+          break;
+        }
+        assert.match(console_.stderr, /connection refused/, console_.stderr);
+        if (Date.now() > deadline) throw new Error("R never listened");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      // Each command once (the terminal shows what was typed): no ":> 1 + 1" echoed back.
+      assert.equal(stdout, ":> [1] 2\n:> :> [1] 5\n:> \n");
+      await r.finished();
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
   });
 });

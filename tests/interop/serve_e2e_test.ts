@@ -10,6 +10,9 @@ import { connectEvalServer, evalServer } from "../../eval/mod.ts";
 import { CHROMIUM_ARGS, freePort, interopTest, withTimeout } from "../_peers.ts";
 import { rsock, TestProcess } from "../_process.ts";
 
+/** serve's session runs in a worker, whose module is read from the eval/ folder. */
+const WORKER_READ = `--allow-read=${new URL("../../eval/", import.meta.url).pathname}`;
+
 function portIsFree(port: number): boolean {
   try {
     Deno.listen({ hostname: "127.0.0.1", port }).close();
@@ -32,7 +35,11 @@ interopTest("rsock serve: TCP, browser, nngcat, R and rsock send share one sessi
     const ports = [evalPort, wsPort, socketPort, repPort];
     const repUrl = `tcp://127.0.0.1:${repPort}`;
     await using serve = rsock(
-      [`--allow-net=${ports.map((port) => `127.0.0.1:${port}`).join(",")}`, "--allow-sys"],
+      [
+        `--allow-net=${ports.map((port) => `127.0.0.1:${port}`).join(",")}`,
+        "--allow-sys",
+        WORKER_READ,
+      ],
       [
         "serve",
         "--eval",
