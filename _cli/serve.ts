@@ -44,7 +44,8 @@ const HELP = `rsock serve — one session, reachable from a terminal, R and any 
 
 Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--pub URL] [--socket PORT]
                    [--hostname H] [--token-env VAR | --token T]
-                   [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--in-process] [--timeout MS]
+                   [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--in-process | --worker]
+                   [--timeout MS]
 
   --eval [PORT]     the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})
   --ws [PORT]       the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})

@@ -86,6 +86,9 @@ export class TestProcess implements AsyncDisposable {
   }
 }
 
+/** The read grant `rsock serve` needs to start its session's worker module (eval/_worker.ts). */
+export const WORKER_READ = `--allow-read=${new URL("../eval/", import.meta.url).pathname}`;
+
 /** Runs `rsock` (cli.ts) under the current Deno with the given Deno flags and CLI args. */
 export function rsock(
   denoFlags: string[],

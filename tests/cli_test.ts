@@ -11,7 +11,7 @@ import { serveCommand } from "../_cli/serve.ts";
 import { wsCommand } from "../_cli/ws.ts";
 import { freePort, withTimeout } from "./_peers.ts";
 import { serve, socket } from "../reqrep/mod.ts";
-import { captured, rsock } from "./_process.ts";
+import { captured, rsock, WORKER_READ } from "./_process.ts";
 
 Deno.test("--version and --help", async () => {
   const output = captured();
@@ -333,7 +333,7 @@ Deno.test("serve with a port in use names the address and the flag that moves it
   await withTimeout(30_000, async () => {
     using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = taken.addr.port;
-    await using serve = rsock([`--allow-net=127.0.0.1:${port}`, "--allow-sys"], [
+    await using serve = rsock([`--allow-net=127.0.0.1:${port}`, "--allow-sys", WORKER_READ], [
       "serve",
       "--eval",
       String(port),

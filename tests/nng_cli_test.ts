@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { freePort, interopTest, withTimeout } from "./_peers.ts";
-import { rsock, TestProcess } from "./_process.ts";
+import { rsock, TestProcess, WORKER_READ } from "./_process.ts";
 import { makeCertificates } from "./_tls.ts";
 import { socket } from "../nng/mod.ts";
 import { request, socket as reqrepSocket } from "../reqrep/mod.ts";
@@ -116,7 +116,12 @@ interopTest(
     try {
       await withTimeout(60_000, async () => {
         const port = freePort();
-        const flags = [`--allow-net=0.0.0.0:${port}`, "--allow-sys", `--allow-read=${certs.dir}`];
+        // The session's worker module needs reading too (WORKER_READ), in the same grant.
+        const flags = [
+          `--allow-net=0.0.0.0:${port}`,
+          "--allow-sys",
+          `${WORKER_READ},${certs.dir}`,
+        ];
         const tlsArgs = [
           "--tls-cert",
           certs.path("server.crt"),
@@ -178,7 +183,7 @@ Deno.test("rsock serve --pub publishes every evaluation's output to subscribers"
     const repPort = freePort();
     const pubPort = freePort();
     await using server = rsock(
-      [`--allow-net=127.0.0.1:${repPort},127.0.0.1:${pubPort}`, "--allow-sys"],
+      [`--allow-net=127.0.0.1:${repPort},127.0.0.1:${pubPort}`, "--allow-sys", WORKER_READ],
       [
         "serve",
         "--rep",

@@ -9,10 +9,9 @@ import { CONSOLE_PROTOCOL, websocket } from "../ws/mod.ts";
 import { isNulByte, request, socket } from "../reqrep/mod.ts";
 import { main } from "../cli.ts";
 import { freePort, withTimeout } from "./_peers.ts";
-import { rsock } from "./_process.ts";
+import { rsock, WORKER_READ } from "./_process.ts";
 
 /** serve's session runs in a worker, whose module is read from the eval/ folder. */
-const WORKER_READ = `--allow-read=${new URL("../eval/", import.meta.url).pathname}`;
 
 function portIsFree(port: number): boolean {
   try {
@@ -182,6 +181,7 @@ Deno.test("serve: with a token, an ipc:// REP door's socket file is owner-only (
           "--allow-env=RSOCK_TEST_TOKEN",
           `--allow-read=${path}`,
           `--allow-write=${path}`,
+          WORKER_READ,
         ],
         [
           "serve",

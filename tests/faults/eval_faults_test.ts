@@ -7,7 +7,7 @@ import { connectEvalServer, startEvalServer } from "../../eval/mod.ts";
 import { readLines } from "../../_internal/lines.ts";
 import { CONSOLE_PROTOCOL, serveConsole, websocket } from "../../ws/mod.ts";
 import { freePort, waitFor, withTimeout } from "../_peers.ts";
-import { rsock } from "../_process.ts";
+import { rsock, WORKER_READ } from "../_process.ts";
 
 const encoder = new TextEncoder();
 
@@ -434,7 +434,6 @@ function concatFrames(frames: Uint8Array[]): Uint8Array {
 }
 
 /** serve's worker module is read from the eval/ folder. */
-const WORKER_READ = `--allow-read=${new URL("../../eval/", import.meta.url).pathname}`;
 
 /** A client whose `while (true) {}` is running once this resolves (it says so first). */
 async function startRunaway(port: number) {

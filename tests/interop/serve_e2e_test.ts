@@ -8,10 +8,9 @@ import assert from "node:assert/strict";
 import { chromium } from "npm:playwright-core@1.49.1";
 import { connectEvalServer, evalServer } from "../../eval/mod.ts";
 import { CHROMIUM_ARGS, freePort, interopTest, withTimeout } from "../_peers.ts";
-import { rsock, TestProcess } from "../_process.ts";
+import { rsock, TestProcess, WORKER_READ } from "../_process.ts";
 
 /** serve's session runs in a worker, whose module is read from the eval/ folder. */
-const WORKER_READ = `--allow-read=${new URL("../../eval/", import.meta.url).pathname}`;
 
 function portIsFree(port: number): boolean {
   try {
