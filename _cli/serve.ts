@@ -35,6 +35,7 @@ import {
   UsageError,
 } from "./_common.ts";
 import { Printer } from "./listen.ts";
+import { ReportLimiter } from "./_reports.ts";
 
 const DEFAULT_EVAL_PORT = 8888;
 const DEFAULT_WS_PORT = 7681;
@@ -92,7 +93,9 @@ function withOptionalValues(args: string[], names: readonly string[]): string[] 
 }
 
 function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
+  // An address, not a name that starts like one: `127.0.0.1.evil.example` resolves anywhere.
+  return hostname === "localhost" || hostname === "::1" || hostname === "[::1]" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 /** The `serve` subcommand. */
@@ -235,6 +238,16 @@ export const serveCommand: Command = {
 
     const stop = untilStopped();
     const closers: (() => Promise<void>)[] = [];
+    // One bounded reporter per door: a flood of failing connections on one door prints a few
+    // lines and a count, and hides nothing another door reports.
+    const limiters: ReportLimiter[] = [];
+    const reporter = (door: string) => {
+      const prefix = `rsock serve: ${door}`;
+      const limiter = new ReportLimiter(prefix, (line) => output.error(line));
+      limiters.push(limiter);
+      return (error: unknown) =>
+        limiter.report(`${prefix}: ${error instanceof Error ? error.message : String(error)}`);
+    };
     let session: EvalSession | undefined;
     try {
       session = await createSession(
@@ -269,7 +282,7 @@ export const serveCommand: Command = {
           session,
           ...(token === undefined ? {} : { token }),
           ...(tls === undefined ? {} : { tls }),
-          onError: (error) => output.error(`rsock serve: eval: ${error.message}`),
+          onError: reporter("eval"),
         });
         closers.push(() => evalServer.close());
         const port = evalServer.port;
@@ -288,7 +301,7 @@ export const serveCommand: Command = {
           port: wsPort,
           hostname,
           ...(token === undefined ? {} : { token }),
-          onError: (error) => output.error(`rsock serve: console: ${error.message}`),
+          onError: reporter("console"),
         });
         closers.push(() => consoleServer.close());
         banner.push(`  console  ${consoleServer.url}    (open it in a browser)`);
@@ -297,6 +310,7 @@ export const serveCommand: Command = {
         const evaluating = session;
         const repTransport = rep?.endpoint.transport;
         const where = { address: repUrl, flag: "--rep URL" };
+        const reportRep = reporter("rep");
         const repSocket = await listening(where, spSocket.bind(null, "rep"), {
           listen: repUrl,
           // Only this user may connect to an ipc:// door (NNG's ipc permissions option).
@@ -309,7 +323,7 @@ export const serveCommand: Command = {
               },
             }
             : {}),
-          onError: (error) => output.error(`rsock serve: rep: ${error.message}`),
+          onError: reportRep,
         });
         const stopRep = new AbortController();
         const loops = Array.from(
@@ -319,10 +333,7 @@ export const serveCommand: Command = {
               repSocket.context(),
               evaluating,
               stopRep.signal,
-              (error) =>
-                output.error(
-                  `rsock serve: rep: ${error instanceof Error ? error.message : String(error)}`,
-                ),
+              reportRep,
             ),
         );
         closers.push(async () => {
@@ -347,7 +358,7 @@ export const serveCommand: Command = {
           port: socketPort,
           hostname,
           framing: "line",
-          onError: (error) => output.error(`rsock serve: socket: ${error.message}`),
+          onError: reporter("socket"),
         });
         const server = relay;
         closers.push(() => server.close());
@@ -373,6 +384,7 @@ export const serveCommand: Command = {
     } finally {
       stop.dispose();
       await Promise.allSettled(closers.map((close) => close()));
+      for (const limiter of limiters) limiter.close();
       await session?.close();
     }
     output.error("rsock serve: stopped");

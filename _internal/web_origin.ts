@@ -34,13 +34,18 @@ export function hostCheck(bound: string, extra: readonly string[]): (request: Re
   };
 }
 
-/** `scheme://host[:port]` as browsers send it in `Origin`, lower-cased; undefined if not a URL. */
+/**
+ * `scheme://host[:port]` as browsers send it in `Origin`, lower-cased; undefined if not a URL
+ * or an opaque origin (`file://`, `data:`, an extension's page: `URL.origin` is then `"null"`).
+ */
 function normalizeOrigin(origin: string): string | undefined {
+  let normalized: string;
   try {
-    return new URL(origin).origin.toLowerCase();
+    normalized = new URL(origin).origin.toLowerCase();
   } catch {
     return undefined;
   }
+  return normalized === "null" ? undefined : normalized;
 }
 
 /**
@@ -65,7 +70,8 @@ export function originCheck(allowed: readonly string[]): (request: Request) => b
     if (origin === null) return true;
     if (any) return true;
     const normalized = normalizeOrigin(origin);
-    if (normalized === undefined) return false; // "null" (sandboxed frames, file://) included
+    // "null" (sandboxed frames, file://) and other opaque origins included
+    if (normalized === undefined) return false;
     if (listed.has(normalized)) return true;
     const host = request.headers.get("host");
     return host !== null && new URL(normalized).host === host.toLowerCase();

@@ -191,3 +191,12 @@ export function framePush(text: string, settings: ClientSettings | undefined, li
 
 /** The error svSocket gives for incomplete input when multi-line input is off. */
 export const INCOMPLETE_SINGLE_LINE = "Error: incomplete command in single line mode\n";
+
+/**
+ * True for an HTTP request line (`POST / HTTP/1.1`, `PRI * HTTP/2.0`): what a web page's
+ * `fetch` or form sends first when it is pointed at the eval port. No line of R or JS code
+ * has this shape, so a connection that starts with one is a browser, not a client.
+ */
+export function isHttpRequestLine(line: string): boolean {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\/\d(\.\d)?$/.test(line);
+}

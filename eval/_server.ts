@@ -8,6 +8,7 @@
 import { acceptConnections } from "../_internal/accept.ts";
 import { concatBytes } from "../_internal/bytes.ts";
 import { sameSecret } from "../_internal/secret.ts";
+import { ProtocolError } from "../_internal/errors.ts";
 import { createSession, type EvalSession } from "./_session.ts";
 import { Continuation } from "./_continuation.ts";
 import { utf8Length } from "../_internal/utf8.ts";
@@ -23,6 +24,7 @@ import {
   INCOMPLETE_SINGLE_LINE,
   isBareEscape,
   isEscape,
+  isHttpRequestLine,
   type ParsedLine,
   parseLine,
   resultsText,
@@ -382,6 +384,8 @@ class Server implements EvalServer {
   #pendingCodeBytes = 0;
   readonly #handlers = new Set<Promise<void>>();
   #nextId = 0;
+  // An HTTP request (a web page) is reported once, however many pages try.
+  #httpReported = false;
   #closing: Promise<void> | undefined;
   readonly #stopAccepting = new AbortController();
   readonly #accepting: Promise<void>;
@@ -529,7 +533,17 @@ class Server implements EvalServer {
       return authenticated;
     };
     /** Takes one line; false stops reading the connection at once. */
+    let first = true;
     const push = (line: string, bytes: number): boolean | Promise<boolean> => {
+      if (first) {
+        first = false;
+        // A web page can POST to any port it likes (fetch no-cors, a text/plain form): the
+        // body's lines would be code. Loopback is no boundary for a browser.
+        if (isHttpRequestLine(line)) {
+          void this.#refuseHttp(client);
+          return false;
+        }
+      }
       if (!authenticated) return checkToken(line);
       if (isEscape(line)) {
         // <<<esc>>> while busy interrupts the client's own transaction (worker mode can kill
@@ -555,6 +569,29 @@ class Server implements EvalServer {
       backlog.end();
       await worker;
     }
+  }
+
+  async #refuseHttp(client: Client): Promise<void> {
+    if (!this.#httpReported) {
+      this.#httpReported = true;
+      try {
+        this.#options.onError?.(
+          new ProtocolError(
+            `eval server ${this.hostname}:${this.port}: ${client.name} sent an HTTP request ` +
+              "(a web page?); answered 400 and closed, nothing in it evaluated; later ones are " +
+              "not reported",
+          ),
+        );
+      } catch {
+        // a failing logger must not stop the server
+      }
+    }
+    const body = "rsock eval server: this port speaks the svSocket line protocol, not HTTP\n";
+    await client.write(
+      "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    client.close();
   }
 
   async #readLines(

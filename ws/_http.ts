@@ -209,10 +209,14 @@ export function staticDirectoryService(
     const segments = safeSegments(path);
     if (typeof segments === "string") return forbidden(segments);
     if (hidden(segments)) return notFound();
+    const inside = (path: string) =>
+      path === base || path.startsWith(base.endsWith("/") ? base : base + "/");
     let target = [base, ...segments].join("/");
     let real: string;
     try {
       real = await Deno.realPath(target);
+      // Checked before anything else touches it: rsock may have no read permission there.
+      if (!inside(real)) return forbidden("the file's real path is outside the served folder");
       if ((await Deno.stat(real)).isDirectory) {
         target = `${real}/${index}`;
         real = await Deno.realPath(target);
@@ -223,9 +227,8 @@ export function staticDirectoryService(
       }
       throw error;
     }
-    if (real !== base && !real.startsWith(base.endsWith("/") ? base : base + "/")) {
-      return forbidden("the file's real path is outside the served folder");
-    }
+    // The index file may be a symlink out of the folder too.
+    if (!inside(real)) return forbidden("the file's real path is outside the served folder");
     // A plain name can be a symlink to a dotfile in the folder (`config -> .env`).
     if (hidden(real.slice(base.length).split("/"))) return notFound();
     const info = await Deno.stat(real);

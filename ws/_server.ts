@@ -8,6 +8,7 @@
 import { AsyncQueue } from "../_internal/async_queue.ts";
 import { ConnectionError, describeNetworkError } from "../_internal/errors.ts";
 import { type HttpListener, serveHttp } from "../_internal/http_serve.ts";
+import { upgradeOrRefuse } from "../_internal/ws_upgrade.ts";
 import {
   checkClose,
   checkMaxBuffered,
@@ -504,7 +505,9 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
     if (protocol !== undefined) upgradeOptions.protocol = protocol;
     // remoteAddr is unreadable once the request is upgraded.
     const remoteAddress = formatAddress(info.remoteAddr);
-    const { socket, response } = Deno.upgradeWebSocket(request, upgradeOptions);
+    const upgraded = upgradeOrRefuse(request, upgradeOptions);
+    if (upgraded instanceof Response) return upgraded;
+    const { socket, response } = upgraded;
     socket.binaryType = "arraybuffer";
     const client = new Client(
       this.#nextId++,

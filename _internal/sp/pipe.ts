@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ConnectionError, TimeoutError } from "../errors.ts";
+import { ConnectionError, describeNetworkError, TimeoutError } from "../errors.ts";
 import {
   checkHeader,
   connectionHeader,
@@ -294,7 +294,18 @@ export async function runStreamPipe(
       const header = new Uint8Array(8);
       let filled = 0;
       while (filled < 8) {
-        const n = await stream.read(header.subarray(filled));
+        let n: number | null;
+        try {
+          n = await stream.read(header.subarray(filled));
+        } catch (error) {
+          // A reset mid-handshake is the peer's doing (the timeout, if it fired, says so above).
+          throw new ConnectionError(
+            `peer's connection failed after ${filled} of 8 header bytes: ${
+              describeNetworkError(error)
+            }`,
+            { cause: error },
+          );
+        }
         if (n === null) {
           throw new ConnectionError(`peer closed after ${filled} of 8 SP header bytes`);
         }

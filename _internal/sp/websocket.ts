@@ -10,6 +10,7 @@
 import { concatBytes } from "../bytes.ts";
 import { type HttpListener, serveHttp } from "../http_serve.ts";
 import { hostCheck, originCheck } from "../web_origin.ts";
+import { upgradeOrRefuse } from "../ws_upgrade.ts";
 import {
   ConnectionError,
   describeNetworkError,
@@ -238,7 +239,10 @@ export function listenWebSocket(
     }
     const addr = info.remoteAddr as Deno.NetAddr;
     const remote = `${addr.hostname}:${addr.port}`;
-    const { socket, response } = Deno.upgradeWebSocket(request, { protocol: name });
+    // A malformed handshake gets a 400, not a 500 and a stack trace per request.
+    const upgraded = upgradeOrRefuse(request, { protocol: name });
+    if (upgraded instanceof Response) return upgraded;
+    const { socket, response } = upgraded;
     sockets.add(socket);
     socket.addEventListener("close", () => sockets.delete(socket), { once: true });
     accept(socket, remote);

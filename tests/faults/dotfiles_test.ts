@@ -79,3 +79,62 @@ Deno.test("ws http: the directory service refuses dotfiles unless allowed", asyn
     }
   });
 });
+
+Deno.test("ws http: a symlink out of the folder is 403 when rsock may read only the folder", async () => {
+  await withTimeout(30_000, async () => {
+    // Least privilege (--allow-read=FOLDER) is how a folder should be served. The real path of
+    // a symlink used to be stat-ed before it was checked against the folder: a 500 with a
+    // stack trace on stderr per request, and a way to tell which outside paths exist.
+    const top = await Deno.makeTempDir();
+    const dir = `${top}/site`;
+    try {
+      await Deno.mkdir(`${dir}/sub`, { recursive: true });
+      await Deno.mkdir(`${top}/outside`);
+      await Deno.writeTextFile(`${top}/outside/secret.txt`, "SECRET");
+      await Deno.writeTextFile(`${dir}/sub/page.txt`, "public");
+      await symlink(`${top}/outside`, `${dir}/out`);
+      await symlink(`${top}/outside/secret.txt`, `${dir}/file`);
+      const script = `${top}/serve.ts`;
+      const mod = new URL("../../ws/mod.ts", import.meta.url).href;
+      await Deno.writeTextFile(
+        script,
+        `import { createServer, staticDirectoryService } from "${mod}";
+const server = createServer({ port: 0, webpage: staticDirectoryService(${JSON.stringify(dir)}) });
+const statuses = {};
+for (const target of ["/out", "/out/", "/out/secret.txt", "/out/missing", "/file", "/sub/page.txt"]) {
+  const response = await fetch(\`http://127.0.0.1:\${server.port}\${target}\`);
+  statuses[target] = [response.status, await response.text()];
+}
+await server.close();
+console.log(JSON.stringify(statuses));
+`,
+      );
+      const moduleDir = new URL("../..", import.meta.url).pathname;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-prompt",
+          `--allow-read=${dir},${moduleDir},${script}`,
+          "--allow-net=127.0.0.1",
+          script,
+        ],
+        env: { NO_COLOR: "1" },
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.ok(out.success, stderr);
+      const statuses = JSON.parse(new TextDecoder().decode(out.stdout)) as Record<
+        string,
+        [number, string]
+      >;
+      assert.equal(statuses["/out/missing"]![0], 404);
+      for (const target of ["/out", "/out/", "/out/secret.txt", "/file"]) {
+        assert.equal(statuses[target]![0], 403, `${target}: ${statuses[target]}`);
+        assert.ok(!statuses[target]![1].includes("SECRET"));
+      }
+      assert.deepEqual(statuses["/sub/page.txt"], [200, "public"]);
+      assert.doesNotMatch(stderr, /NotCapable|Error/);
+    } finally {
+      await Deno.remove(top, { recursive: true });
+    }
+  });
+});

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { request, serialize, serve, socket } from "../../reqrep/mod.ts";
 import { freePort, interopTest, waitFor, withTimeout } from "../_peers.ts";
-import { rsock, type TestProcess } from "../_process.ts";
+import { rsock, type TestProcess, WORKER_READ } from "../_process.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -15,7 +15,11 @@ const decoder = new TextDecoder();
 async function serveRep(): Promise<{ child: TestProcess; url: string }> {
   const port = freePort();
   const url = `tcp://127.0.0.1:${port}`;
-  const child = rsock([`--allow-net=127.0.0.1:${port}`, "--allow-sys"], ["serve", "--rep", url]);
+  const child = rsock([`--allow-net=127.0.0.1:${port}`, "--allow-sys", WORKER_READ], [
+    "serve",
+    "--rep",
+    url,
+  ]);
   await child.waitForOutput(/Ctrl-C or SIGTERM stops/);
   return { child, url };
 }
@@ -253,5 +257,32 @@ Deno.test("serve --rep: a peer sending 250 requests for 4 MB replies and never r
       stuck.close();
     }
     assert.equal(await request(req, "'still' + ' here'", { timeout: 10_000 }), "still here");
+  });
+});
+
+Deno.test("REP: a peer that resets mid-handshake is reported as a reset, not as a 10 s timeout", async () => {
+  await withTimeout(15_000, async () => {
+    const errors: Error[] = [];
+    await using rep = await socket("rep", {
+      listen: "tcp://127.0.0.1:0",
+      onError: (error) => errors.push(error),
+    });
+    const port = Number(rep.urls[0]!.split(":")[2]);
+    // Half an SP header, then RST (SO_LINGER 0), after the server's own header has arrived.
+    const script = [
+      "import socket, struct, time",
+      `s = socket.create_connection(("127.0.0.1", ${port}))`,
+      "s.sendall(b'\\x00SP\\x00')",
+      "s.recv(8, socket.MSG_PEEK)",
+      "s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))",
+      "s.close()",
+    ].join("\n");
+    const started = performance.now();
+    const out = await new Deno.Command("/usr/bin/python3", { args: ["-c", script] }).output();
+    assert.ok(out.success);
+    await waitFor("the drop reported", () => errors.length > 0);
+    assert.ok(performance.now() - started < 5_000);
+    assert.match(errors[0]!.message, /dropped: peer's connection failed after 4 of 8 header bytes/);
+    assert.doesNotMatch(errors[0]!.message, /within \d+ ms/);
   });
 });

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { chromium } from "npm:playwright-core@1.49.1";
 import { request, serve, socket } from "../../reqrep/mod.ts";
-import { createServer } from "../../ws/mod.ts";
+import { CONSOLE_PROTOCOL, createServer, serveConsole } from "../../ws/mod.ts";
 import { CHROMIUM_ARGS, interopTest, withTimeout } from "../_peers.ts";
 import { TestProcess } from "../_process.ts";
 
@@ -15,16 +15,20 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Sends a WebSocket handshake by hand and returns the response's status code. */
-async function handshake(port: number, headers: Record<string, string>): Promise<number> {
+async function handshake(
+  port: number,
+  headers: Record<string, string>,
+  where: { path: string; protocol: string } = { path: "/sp", protocol: "rep.sp.nanomsg.org" },
+): Promise<number> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
     const lines = [
-      "GET /sp HTTP/1.1",
+      `GET ${where.path} HTTP/1.1`,
       "Upgrade: websocket",
       "Connection: Upgrade",
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
       "Sec-WebSocket-Version: 13",
-      "Sec-WebSocket-Protocol: rep.sp.nanomsg.org",
+      `Sec-WebSocket-Protocol: ${where.protocol}`,
       ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
     ];
     await conn.write(encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
@@ -91,6 +95,133 @@ Deno.test("SP over WebSocket refuses browser origins and unknown Host names", as
     assert.deepEqual(errors.filter((e) => !/WebSocket closed/.test(e.message)), []);
     await rep.close();
     await serving;
+  });
+});
+
+Deno.test("an opaque Origin (file://, data:, an extension's page) gets 403, not a 500 and a stack trace", async (t) => {
+  await withTimeout(20_000, async () => {
+    // Browsers send such origins as the text "null"; a hand-made or older client may send the
+    // URL itself, which URL.origin turns into "null". Both are foreign pages.
+    const opaque = ["file://", "data:text/html,x", "chrome-extension://abcdef", "null"];
+    await t.step("SP over WebSocket", async () => {
+      const errors: Error[] = [];
+      await using rep = await socket("rep", {
+        listen: "ws://127.0.0.1:0/sp",
+        onError: (e) => errors.push(e),
+      });
+      const port = Number(new URL(rep.urls[0]!).port);
+      for (const origin of opaque) {
+        assert.equal(
+          await handshake(port, { Host: `127.0.0.1:${port}`, Origin: origin }),
+          403,
+          origin,
+        );
+      }
+      assert.deepEqual(errors, []);
+    });
+    await t.step("the console", async () => {
+      const ran: string[] = [];
+      await using page = serveConsole({
+        port: 0,
+        session: (code) => (ran.push(code), Promise.resolve({ text: "", error: false })),
+      });
+      const where = { path: "/ws", protocol: CONSOLE_PROTOCOL };
+      for (const origin of opaque) {
+        assert.equal(
+          await handshake(page.port, { Host: `127.0.0.1:${page.port}`, Origin: origin }, where),
+          403,
+          origin,
+        );
+      }
+      // The page's own origin still opens.
+      const self = `http://127.0.0.1:${page.port}`;
+      assert.equal(
+        await handshake(page.port, { Host: `127.0.0.1:${page.port}`, Origin: self }, where),
+        101,
+      );
+      assert.deepEqual(ran, []);
+    });
+  });
+});
+
+/** Sends one raw HTTP request and returns the response's status code. */
+async function rawStatus(port: number, lines: string[]): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
+    const buffer = new Uint8Array(4096);
+    let text = "";
+    while (!text.includes("\r\n")) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += decoder.decode(buffer.subarray(0, n));
+    }
+    const status = /^HTTP\/1\.1 (\d{3})/.exec(text);
+    assert.ok(status !== null, `no HTTP status line in ${JSON.stringify(text)}`);
+    return Number(status[1]);
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("a malformed WebSocket upgrade gets 400, not a 500 and a stack trace", async (t) => {
+  await withTimeout(20_000, async () => {
+    // Deno.upgradeWebSocket throws on these; uncaught, Deno.serve answered 500 and printed the
+    // stack on stderr for every such request (a log flood from any local process).
+    const malformed = (path: string, port: number, protocol: string) => [
+      [
+        `GET ${path} HTTP/1.1`,
+        `Host: 127.0.0.1:${port}`,
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Version: 13",
+        `Sec-WebSocket-Protocol: ${protocol}`,
+      ],
+      [
+        `GET ${path} HTTP/1.1`,
+        `Host: 127.0.0.1:${port}`,
+        "Upgrade: websocket",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        `Sec-WebSocket-Protocol: ${protocol}`,
+      ],
+    ];
+    await t.step("SP over WebSocket", async () => {
+      await using rep = await socket("rep", { listen: "ws://127.0.0.1:0/sp" });
+      const serving = serve(rep, (x) => x, { recvMode: "raw", sendMode: "raw" });
+      const port = Number(new URL(rep.urls[0]!).port);
+      for (const lines of malformed("/sp", port, "rep.sp.nanomsg.org")) {
+        assert.equal(await rawStatus(port, lines), 400, lines.join(" | "));
+      }
+      await using req = await socket("req", { dial: rep.urls[0]! });
+      assert.equal(
+        await request(req, encoder.encode("ping"), {
+          sendMode: "raw",
+          recvMode: "string",
+          timeout: 5000,
+        }),
+        "ping",
+      );
+      await rep.close();
+      await serving;
+    });
+    await t.step("the WebSocket server (the console's)", async () => {
+      await using page = serveConsole({
+        port: 0,
+        session: () => Promise.resolve({ text: "", error: false }),
+      });
+      for (const lines of malformed("/ws", page.port, CONSOLE_PROTOCOL)) {
+        assert.equal(await rawStatus(page.port, lines), 400, lines.join(" | "));
+      }
+      const self = `http://127.0.0.1:${page.port}`;
+      assert.equal(
+        await handshake(page.port, { Host: `127.0.0.1:${page.port}`, Origin: self }, {
+          path: "/ws",
+          protocol: CONSOLE_PROTOCOL,
+        }),
+        101,
+      );
+    });
   });
 });
 
