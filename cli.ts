@@ -35,6 +35,7 @@ import { evalCommand } from "./_cli/eval.ts";
 import { consoleCommand } from "./_cli/console.ts";
 import { serveCommand } from "./_cli/serve.ts";
 import { repCommand, reqCommand } from "./_cli/req.ts";
+import { nngCommands } from "./_cli/nng.ts";
 import { wsCommand } from "./_cli/ws.ts";
 
 export type { Output } from "./_cli/_common.ts";
@@ -59,6 +60,7 @@ const COMMANDS: readonly Command[] = [
   repCommand,
   wsCommand,
   serveCommand,
+  ...nngCommands,
 ];
 
 function topHelp(): string {

@@ -8,6 +8,8 @@
  *   browser console for an eval session.
  * - `@x/rsock/reqrep`: NNG request/reply (nanonext's `socket`, `request`, `reply`), wire-compatible
  *   with nngcat, nanonext, pynng and mangos, with the R serialization codec.
+ * - `@x/rsock/nng`: the rest of the NNG family (pub/sub, push/pull, surveyor/respondent, pair,
+ *   bus, devices) over tcp, ipc, ws and TLS; here as the `nng` namespace.
  *
  * @example
  * ```ts
@@ -25,3 +27,4 @@ export * from "./socket/mod.ts";
 export * from "./eval/mod.ts";
 export * from "./ws/mod.ts";
 export * from "./reqrep/mod.ts";
+export * as nng from "./nng/mod.ts";

@@ -8,6 +8,7 @@
 import { createSession, type EvalSession, startEvalServer } from "../eval/mod.ts";
 import { listen, type SocketServer } from "../socket/mod.ts";
 import { serveConsole } from "../ws/mod.ts";
+import { socket as nngSocket } from "../nng/mod.ts";
 import {
   type Context,
   recv,
@@ -42,24 +43,29 @@ const DEFAULT_REP_URL = "tcp://127.0.0.1:5555";
 
 const HELP = `rsock serve — one session, reachable from a terminal, R and any TCP client
 
-Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--socket PORT] [--hostname H]
-                   [--token-env VAR | --token T] [--tls-cert FILE --tls-key FILE]
-                   [--in-process | --worker] [--timeout MS]
+Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--pub URL] [--socket PORT]
+                   [--hostname H] [--token-env VAR | --token T]
+                   [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--in-process | --worker]
+                   [--timeout MS]
 
   --eval [PORT]     the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})
   --ws [PORT]       the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})
   --rep [URL]       an NNG REP endpoint (default ${DEFAULT_REP_URL}): a request is code, the
                     reply its value — R-serialized for an R-serialized request (nanonext),
-                    else the printed text (nngcat). Loopback or ipc only: NNG has no auth.
-                    With a token: ipc:// only (socket file mode 0600), and not started by
-                    default.
+                    else the printed text (nngcat). Loopback or ipc only (NNG has no auth),
+                    unless it is tls+tcp://0.0.0.0:P with --tls-cert, --tls-key and --tls-ca:
+                    then only peers whose certificate that CA signed get in. With a token:
+                    ipc:// (socket file mode 0600) or such tls+tcp only, not started by default.
+  --pub URL         also publish every evaluation's output on an NNG pub socket (loopback or
+                    ipc:// only), "eval " + the text: rsock sub --dial URL --topic eval
   --socket PORT     also listen for plain messages (rsock send, R write.socket) and print them
   --hostname H      address to bind (default 127.0.0.1). Any other address needs a token.
   --token-env VAR   clients must send the token in environment variable VAR as their first line
   --token T         the same with the token itself (visible to other users in ps: prefer
                     --token-env)
   --tls-cert FILE   serve the eval endpoint over TLS with this certificate (PEM) ...
-  --tls-key FILE    ... and this key
+  --tls-key FILE    ... and this key (also the certificate of a tls+tcp:// --rep)
+  --tls-ca FILE     a tls+tcp:// --rep admits only clients with a certificate this CA signed
   --in-process      run the session in rsock's own thread instead of a worker: faster to
                     start, but a runaway evaluation (while (true) {}) then blocks every door
                     and SIGTERM until it ends (only SIGKILL stops it)
@@ -102,12 +108,14 @@ export const serveCommand: Command = {
     eval: { type: "string" },
     ws: { type: "string" },
     rep: { type: "string" },
+    pub: { type: "string" },
     socket: { type: "string" },
     hostname: { type: "string" },
     "token-env": { type: "string" },
     token: { type: "string" },
     "tls-cert": { type: "string" },
     "tls-key": { type: "string" },
+    "tls-ca": { type: "string" },
     "in-process": { type: "boolean" },
     worker: { type: "boolean" },
     timeout: { type: "string" },
@@ -137,19 +145,34 @@ export const serveCommand: Command = {
       ? DEFAULT_REP_URL
       : undefined;
     const rep = repUrl === undefined ? undefined : endpointNeeds(repUrl, "--rep");
-    if (rep !== undefined && tokenGiven && rep.endpoint.transport !== "ipc") {
+    const caFile = stringFlag(args, "tls-ca");
+    // Client certificates signed by --tls-ca are the one authentication an SP peer can give.
+    const certified = rep?.endpoint.transport === "tls+tcp" && caFile !== undefined &&
+      stringFlag(args, "tls-cert") !== undefined && stringFlag(args, "tls-key") !== undefined;
+    if (rep !== undefined && tokenGiven && rep.endpoint.transport !== "ipc" && !certified) {
       throw new UsageError(
         `--rep ${repUrl}: with a token, the REP endpoint listens on ipc:// only — NNG's SP ` +
           "has no authentication, so anyone who can connect to it could run code without the " +
-          "token; use e.g. --rep ipc:///tmp/rsock.ipc (its socket file is created owner-only)",
+          "token; use e.g. --rep ipc:///tmp/rsock.ipc (its socket file is created owner-only), " +
+          "or tls+tcp:// with --tls-cert, --tls-key and --tls-ca (client certificates)",
       );
     }
     if (
-      rep !== undefined && rep.endpoint.transport !== "ipc" && !isLoopback(rep.endpoint.hostname)
+      rep !== undefined && rep.endpoint.transport !== "ipc" && !isLoopback(rep.endpoint.hostname) &&
+      !certified
     ) {
       throw new UsageError(
         `--rep ${repUrl} is not loopback; NNG has no authentication, so the REP endpoint ` +
-          "binds loopback or ipc:// only",
+          "binds loopback or ipc:// only, or tls+tcp:// with --tls-cert, --tls-key and --tls-ca",
+      );
+    }
+    const pubUrl = stringFlag(args, "pub");
+    const pub = pubUrl === undefined ? undefined : endpointNeeds(pubUrl, "--pub");
+    if (
+      pub !== undefined && pub.endpoint.transport !== "ipc" && !isLoopback(pub.endpoint.hostname)
+    ) {
+      throw new UsageError(
+        `--pub ${pubUrl} is not loopback; the session's output stays on this machine`,
       );
     }
     const socketFlag = stringFlag(args, "socket");
@@ -198,9 +221,11 @@ export const serveCommand: Command = {
     // An owner-only ipc:// file is made under a narrowed umask, which Deno gates as sys.
     if (rep?.endpoint.transport === "ipc") needs.push({ name: "sys" });
     if (socketPort !== undefined) needs.push({ name: "net", host: netHost(hostname, socketPort) });
+    if (pub !== undefined) needs.push(...pub.needs);
     if (tokenVariable !== undefined) needs.push({ name: "env", variable: tokenVariable });
     if (certFile !== undefined) needs.push({ name: "read", path: certFile });
     if (keyFile !== undefined) needs.push({ name: "read", path: keyFile });
+    if (caFile !== undefined) needs.push({ name: "read", path: caFile });
     await requirePermissions(needs);
 
     const token = tokenVariable === undefined ? tokenFlag : Deno.env.get(tokenVariable);
@@ -231,6 +256,24 @@ export const serveCommand: Command = {
       const banner = [
         `rsock serve: one session (${worker ? "worker" : "in-process"}), pid ${Deno.pid}`,
       ];
+      if (pubUrl !== undefined) {
+        // Every door evaluates through this wrapper, so monitors see all of the session's output.
+        const publisher = await nngSocket("pub", { listen: pubUrl });
+        closers.push(() => publisher.close());
+        const inner = session;
+        session = {
+          async evaluate(code, options) {
+            const result = await inner.evaluate(code, options);
+            await publisher.sendBytes(new TextEncoder().encode(`eval ${result.text}`));
+            return result;
+          },
+          ...(inner.expose === undefined ? {} : { expose: inner.expose.bind(inner) }),
+          ...(inner.interrupt === undefined ? {} : { interrupt: inner.interrupt.bind(inner) }),
+          close: () => inner.close(),
+          [Symbol.asyncDispose]: () => inner.close(),
+        };
+        banner.push(`  pub      ${publisher.urls[0]}    rsock sub --dial ${publisher.urls[0]}`);
+      }
       if (evalPort !== undefined) {
         const where = { address: netHost(hostname, evalPort), flag: "--eval PORT" };
         const evalServer = await listening(where, startEvalServer, {
@@ -265,12 +308,21 @@ export const serveCommand: Command = {
       }
       if (repUrl !== undefined) {
         const evaluating = session;
+        const repTransport = rep?.endpoint.transport;
         const where = { address: repUrl, flag: "--rep URL" };
         const reportRep = reporter("rep");
         const repSocket = await listening(where, spSocket.bind(null, "rep"), {
           listen: repUrl,
           // Only this user may connect to an ipc:// door (NNG's ipc permissions option).
           ipcPermissions: 0o600,
+          ...(tls !== undefined && (repTransport === "tls+tcp" || repTransport === "wss")
+            ? {
+              tls: {
+                ...tls,
+                ...(caFile === undefined ? {} : { ca: await Deno.readTextFile(caFile) }),
+              },
+            }
+            : {}),
           onError: reportRep,
         });
         const stopRep = new AbortController();

@@ -10,6 +10,7 @@ const benches: [string, () => Promise<void>][] = [
   ["serial", async () => (await import("./serial_bench.ts")).run()],
   ["ws", async () => (await import("./ws_bench.ts")).run()],
   ["reqrep", async () => (await import("./reqrep_bench.ts")).run()],
+  ["nng", async () => (await import("./nng_bench.ts")).run()],
 ];
 
 const only = Deno.args[0];

@@ -2,8 +2,10 @@
  * Request/reply on the NNG scalability protocols (REQ0/REP0), wire-compatible with NNG,
  * `nngcat`, nanonext, pynng and mangos, with nanonext's API shape: `socket()`, `context()`,
  * `send()`/`recv()` with modes, `request()` and `reply()`. Transports: `tcp://host:port`,
- * `ipc:///path` (a Unix socket) and `ws://host:port/path` (SP over WebSocket), listened on or
- * dialed by either side; dialers reconnect.
+ * `ipc:///path` (a Unix socket), `ws://host:port/path` (SP over WebSocket), and over TLS
+ * `tls+tcp://host:port` and `wss://host:port/path` (the `tls` option: certificates, CA,
+ * `insecure`), listened on or dialed by either side; dialers reconnect. The sockets run on the
+ * same SP core as the rest of the family (`@x/rsock/nng`).
  *
  * Values travel as R serialization (`"serial"`, the default: an R process reads them with
  * nanonext) or as raw bytes (`"raw"`); the R codec is re-exported here (`serialize`,
@@ -48,6 +50,7 @@ export {
 } from "../_internal/errors.ts";
 export { checkRecvMode, checkSendMode, type RecvMode, type SendMode } from "./_modes.ts";
 export { type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
+export type { CoreOptions, TlsOptions } from "../_internal/sp/core.ts";
 export {
   Context,
   DEFAULT_MAX_PENDING_BYTES,

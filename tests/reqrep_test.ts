@@ -88,7 +88,9 @@ Deno.test("wire: a huge length claim or a bad IPC type is refused before allocat
     path: "/",
   });
   assert.throws(() => parseUrl("ws://x/sp"), /expected ws:\/\/host:port\/path/);
-  assert.throws(() => parseUrl("wss://x:1/"), TypeError);
+  // TLS arrived with the shared SP core: wss:// and tls+tcp:// parse, a path on tls+tcp does not.
+  assert.deepEqual(parseUrl("wss://x:1/"), { transport: "wss", hostname: "x", port: 1, path: "/" });
+  assert.throws(() => parseUrl("tls+tcp://x:1/sp"), TypeError);
 });
 
 Deno.test("modes: raw encodings match nanonext's bytes; receive modes convert or fall back to raw", () => {

@@ -1,0 +1,96 @@
+/**
+ * Raw REQ0, for devices: sends each message (its header already holds the backtrace and request
+ * id) to one REP peer, round-robin over ready pipes, and hands up every reply with its first
+ * 4-byte word as header. No request ids, resends or matching: the device's other side (a raw
+ * rep0) routes replies by their backtrace. Cooked REQ/REP live in `@x/rsock/reqrep`.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../_internal/errors.ts";
+import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
+import {
+  type MachineDoor,
+  MessageQueue,
+  ReadyWaiters,
+  type SpMessage,
+} from "../_internal/sp/machine.ts";
+import type { Buffers } from "./_options.ts";
+
+/** The raw req0 state machine. */
+export class RawReq0 implements MachineDoor {
+  readonly #core: SpCore;
+  readonly #buffers: Buffers;
+  readonly #ready = new ReadyWaiters();
+  readonly #replies: MessageQueue;
+  readonly #order: Pipe[] = [];
+  #next = 0;
+
+  constructor(core: SpCore, buffers: Buffers) {
+    this.#core = core;
+    this.#buffers = buffers;
+    this.#replies = new MessageQueue(buffers.recv);
+  }
+
+  added(pipe: Pipe): Error | undefined {
+    this.#order.push(pipe);
+    this.#ready.wake();
+    return undefined;
+  }
+
+  removed(pipe: Pipe): void {
+    const at = this.#order.indexOf(pipe);
+    if (at !== -1) this.#order.splice(at, 1);
+  }
+
+  message(pipe: Pipe, payload: Uint8Array): void {
+    if (payload.length < 4) {
+      this.#core.report(
+        new ProtocolError(
+          `pipe ${pipe.id} (${pipe.remote}) sent a ${payload.length}-byte reply; a reply starts ` +
+            "with a 4-byte backtrace word (pipe dropped)",
+        ),
+      );
+      pipe.close();
+      return;
+    }
+    this.#replies.push({
+      header: payload.subarray(0, 4),
+      body: payload.subarray(4),
+      pipe: pipe.id,
+    });
+  }
+
+  drained(): void {
+    this.#ready.wake();
+  }
+
+  room(): Promise<void> | undefined {
+    return this.#replies.room();
+  }
+
+  closing(reason: Error): void {
+    this.#ready.fail(reason);
+    this.#replies.fail(reason);
+  }
+
+  async send(message: SpMessage, options: WaitOptions): Promise<void> {
+    while (true) {
+      this.#core.checkOpen();
+      const count = this.#order.length;
+      for (let tried = 0; tried < count; tried++) {
+        const pipe = this.#order[this.#next % count]!;
+        this.#next = (this.#next + 1) % count;
+        if (pipe.queued < this.#buffers.send) {
+          pipe.send([message.header, message.body]);
+          return;
+        }
+      }
+      await this.#ready.wait(options, "req send");
+    }
+  }
+
+  recv(options: WaitOptions): Promise<SpMessage> {
+    return this.#replies.take(options, "req recv");
+  }
+}

@@ -1,0 +1,417 @@
+/**
+ * The family socket: an SP core plus one protocol machine, with nanonext's shape (`send`,
+ * `recv`, `subscribe`, `context`, survey time) on top.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../_internal/errors.ts";
+import { type CoreOptions, SpCore, urlList, type WaitOptions } from "../_internal/sp/core.ts";
+import { BufferPool } from "../_internal/sp/buffer_pool.ts";
+import type { MachineDoor, SpMessage } from "../_internal/sp/machine.ts";
+import type { SpProtocol } from "../_internal/sp/wire.ts";
+import { decodeBody, encodeBody, type RecvMode, type SendMode } from "../reqrep/_modes.ts";
+import { Bus0 } from "./_bus0.ts";
+import type { Buffers } from "./_options.ts";
+import { Pair0 } from "./_pair0.ts";
+import { Pair1 } from "./_pair1.ts";
+import { Pub0 } from "./_pub0.ts";
+import { Pull0 } from "./_pull0.ts";
+import { Push0 } from "./_push0.ts";
+import { RawReq0 } from "./_req0_raw.ts";
+import { type RespondContext, Respondent0 } from "./_respondent0.ts";
+import { Sub0 } from "./_sub0.ts";
+import { DEFAULT_SURVEY_TIME, type SurveyContext, Surveyor0 } from "./_surveyor0.ts";
+
+/**
+ * A protocol by nanonext's name: `"pair"` (pair0), `"pair1"`, `"poly"` (pair1 polyamorous),
+ * `"pub"`, `"sub"`, `"push"`, `"pull"`, `"surveyor"`, `"respondent"`, `"bus"`; `"req"` and
+ * `"rep"` here only raw, for devices (cooked request/reply is `@x/rsock/reqrep`).
+ */
+export type SocketProtocol =
+  | "pair"
+  | "pair1"
+  | "poly"
+  | "pub"
+  | "sub"
+  | "push"
+  | "pull"
+  | "surveyor"
+  | "respondent"
+  | "bus"
+  | "req"
+  | "rep";
+
+const WAITS_FOR_PIPE = new Set<SocketProtocol>(["push", "pair", "pair1", "req"]);
+
+const WIRE: Record<SocketProtocol, SpProtocol> = {
+  pair: "pair0",
+  pair1: "pair1",
+  poly: "pair1",
+  pub: "pub0",
+  sub: "sub0",
+  push: "push0",
+  pull: "pull0",
+  surveyor: "surveyor0",
+  respondent: "respondent0",
+  bus: "bus0",
+  req: "req0",
+  rep: "rep0",
+};
+
+/** Options of {@linkcode socket}. */
+export interface SocketOptions extends CoreOptions {
+  /**
+   * Raw mode (NNG's `nng_*_open_raw`): headers are handed up and taken as given, for devices.
+   * @default {false}
+   */
+  readonly raw?: boolean;
+  /** Surveyor: milliseconds a survey takes answers. @default {1000} */
+  readonly surveyTime?: number;
+  /** Sub: topics to subscribe to at once (see {@linkcode Socket.subscribe}). */
+  readonly subscribe?: string | Uint8Array | readonly (string | Uint8Array)[];
+  /**
+   * Messages waiting on one pipe before it counts as full: pub then drops that pipe's oldest,
+   * bus and poly the new one; push, pair and raw req wait or pick another pipe. Writes go out
+   * while the program waits (on I/O or a timer): a publisher that sends more than this in one
+   * loop without ever yielding fills every queue and its subscribers miss messages.
+   * @default {16} for push, pair, pair1 and raw req; {1024} for pub, bus and poly
+   */
+  readonly sendBuffer?: number;
+  /**
+   * Messages received and not yet read: sub then drops the oldest, the others stop reading
+   * their pipes until there is room. @default {1024}
+   */
+  readonly recvBuffer?: number;
+  /**
+   * A received message's bytes stay valid only until the next receive on this socket, when
+   * their buffer is reused for a later message instead of allocating fresh memory for each
+   * (measured: about half of 1 MiB push/pull throughput is fresh allocation). @default {false}
+   */
+  readonly borrowBuffers?: boolean;
+}
+
+/** Options of {@linkcode Socket.send}. */
+export interface SendOptions extends WaitOptions {
+  /** How `data` is encoded, as nanonext's `send(mode =)`. @default {"serial"} */
+  readonly mode?: SendMode;
+  /** Poly: the pipe to send to (a received message's `pipe`); 0 or absent picks the first. */
+  readonly pipe?: number;
+}
+
+/** Options of {@linkcode Socket.recv}. */
+export interface RecvOptions extends WaitOptions {
+  /** How the body is decoded, as nanonext's `recv(mode =)`. @default {"serial"} */
+  readonly mode?: RecvMode;
+  /** Told when the bytes did not fit the mode and come back raw (nanonext warns). */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** A received message: SP header words (raw sockets), body, and the pipe it came on. */
+export type Message = SpMessage;
+
+/** Encodes a topic: strings as UTF-8 without a terminating NUL, bytes as they are. */
+export function topicBytes(topic: string | Uint8Array): Uint8Array {
+  return typeof topic === "string" ? new TextEncoder().encode(topic) : topic;
+}
+
+function checkCount(value: number | undefined, name: string, fallback: number): number {
+  const count = value ?? fallback;
+  if (!Number.isSafeInteger(count) || count < 1) {
+    throw new RangeError(`${name} must be a whole number >= 1, got ${count}`);
+  }
+  return count;
+}
+
+/** Decodes `message` in `options.mode`, as nanonext's `recv()`. */
+function decoded(message: SpMessage, options: RecvOptions): unknown {
+  const result = decodeBody(message.body, options.mode ?? "serial");
+  if (result.warning !== undefined) options.onWarning?.(result.warning);
+  return result.value;
+}
+
+/**
+ * A surveyor or respondent context: its own survey (or the survey it answers), so one socket
+ * can run several at once, like nanonext's `context()`.
+ *
+ * @example
+ * ```ts
+ * import { socket } from "@x/rsock/nng";
+ * await using surveyor = await socket("surveyor", { listen: "tcp://127.0.0.1:0" });
+ * const ctx = surveyor.context();
+ * await ctx.send("status?", { mode: "raw" });
+ * const first = await ctx.recv({ mode: "string" }).catch(() => undefined); // undefined: nobody answered in time
+ * ```
+ */
+export class Context {
+  readonly #inner: SurveyContext | RespondContext;
+
+  /** @internal Use `socket.context()`. */
+  constructor(inner: SurveyContext | RespondContext) {
+    this.#inner = inner;
+  }
+
+  /** Sends bytes: a survey (surveyor) or the answer to the last survey received (respondent). */
+  sendBytes(body: Uint8Array, options: WaitOptions = {}): Promise<void> {
+    return this.#inner.send(body, options);
+  }
+
+  /** Receives the next answer (surveyor) or survey (respondent). */
+  recvMessage(options: WaitOptions = {}): Promise<Message> {
+    return this.#inner.recv(options);
+  }
+
+  /** Encodes `data` in `mode` and sends it, as nanonext's `send()` on a context. */
+  send(data: unknown, options: SendOptions = {}): Promise<void> {
+    return this.sendBytes(encodeBody(data, options.mode ?? "serial"), options);
+  }
+
+  /** Receives and decodes, as nanonext's `recv()` on a context. */
+  async recv(options: RecvOptions = {}): Promise<unknown> {
+    return decoded(await this.recvMessage(options), options);
+  }
+}
+
+/**
+ * One socket of the NNG family: listens and dials on `tcp://`, `ipc://`, `ws://`,
+ * `tls+tcp://` and `wss://`, speaking one protocol. Open it with {@linkcode socket}.
+ *
+ * @example Work spread over pullers, each job to one of them
+ * ```ts
+ * import { socket } from "@x/rsock/nng";
+ * await using push = await socket("push", { listen: "tcp://127.0.0.1:0" });
+ * await using pull = await socket("pull", { dial: push.urls[0]! });
+ * await push.sendBytes(new TextEncoder().encode("job 1"));
+ * const { body } = await pull.recvMessage({ timeout: 1000 });
+ * ```
+ */
+export class Socket implements AsyncDisposable, AsyncIterable<Message> {
+  /** nanonext's protocol name. */
+  readonly protocol: SocketProtocol;
+  /** True for a raw socket (headers visible, for devices). */
+  readonly raw: boolean;
+  readonly #core: SpCore;
+  readonly #machine: MachineDoor;
+  readonly #pool: BufferPool | undefined;
+  #lent: Uint8Array | undefined;
+
+  /** @internal Use {@linkcode socket}. */
+  constructor(protocol: SocketProtocol, options: SocketOptions) {
+    if (!Object.hasOwn(WIRE, protocol)) {
+      throw new TypeError(
+        `protocol must be one of ${Object.keys(WIRE).join(", ")}; got ${JSON.stringify(protocol)}`,
+      );
+    }
+    const raw = options.raw ?? false;
+    if ((protocol === "req" || protocol === "rep") && !raw) {
+      throw new TypeError(
+        `a cooked ${protocol} socket lives in @x/rsock/reqrep; here only { raw: true } (devices)`,
+      );
+    }
+    this.protocol = protocol;
+    this.raw = raw;
+    const buffers: Buffers = {
+      // A sender that waits for a ready pipe keeps few messages on one: a puller that dies
+      // loses what waited on it (as NNG's push loses its one in flight), and a slow one gets
+      // skipped sooner. Droppers (pub, bus, poly) queue deep so bursts are not cut.
+      send: checkCount(options.sendBuffer, "sendBuffer", WAITS_FOR_PIPE.has(protocol) ? 16 : 1024),
+      recv: checkCount(options.recvBuffer, "recvBuffer", 1024),
+    };
+    const surveyTime = options.surveyTime ?? DEFAULT_SURVEY_TIME;
+    if (!(surveyTime >= 0)) throw new RangeError(`surveyTime must be >= 0, got ${surveyTime}`);
+    this.#core = new SpCore(WIRE[protocol], options);
+    const core = this.#core;
+    if (options.borrowBuffers === true) {
+      const pool = this.#pool = new BufferPool();
+      core.useAllocator((length) => pool.allocate(length));
+    }
+    const machines: Record<SocketProtocol, () => MachineDoor> = {
+      pair: () => new Pair0(core, buffers),
+      pair1: () => new Pair1(core, buffers, { raw, poly: false }),
+      poly: () => new Pair1(core, buffers, { raw, poly: true }),
+      pub: () => new Pub0(core, buffers),
+      sub: () => new Sub0(core, buffers, { raw }),
+      push: () => new Push0(core, buffers),
+      pull: () => new Pull0(core, buffers),
+      surveyor: () => new Surveyor0(core, buffers, { raw, surveyTime }),
+      respondent: () => new Respondent0(core, buffers, { raw }),
+      bus: () => new Bus0(core, buffers, { raw }),
+      req: () => new RawReq0(core, buffers),
+      rep: () => new Respondent0(core, buffers, { raw: true, what: "request" }),
+    };
+    this.#machine = machines[protocol]();
+    core.attach(this.#machine);
+    const topics = options.subscribe;
+    if (topics !== undefined) {
+      for (const topic of Array.isArray(topics) ? topics : [topics]) this.subscribe(topic);
+    }
+  }
+
+  /** The URLs listened on, with real ports once bound. */
+  get urls(): readonly string[] {
+    return this.#core.urls;
+  }
+
+  /** Number of connected peers. */
+  get pipeCount(): number {
+    return this.#core.pipes.size;
+  }
+
+  /** True once {@linkcode Socket.close} was called. */
+  get closed(): boolean {
+    return this.#core.closed;
+  }
+
+  /**
+   * Messages a pub socket did not give some subscriber because its queue was full, or a sub
+   * socket discarded because they were not read in time.
+   */
+  get dropped(): number {
+    const machine = this.#machine;
+    return machine instanceof Pub0 || machine instanceof Sub0 ? machine.dropped : 0;
+  }
+
+  /** Listens on `url`; resolves to the bound URL. */
+  listen(url: string): Promise<string> {
+    return this.#core.listen(url);
+  }
+
+  /**
+   * Dials `url` and keeps redialing it when it goes away. A first attempt that fails throws
+   * (as `nng_dial` does), unless `wait: false`: then it keeps trying until a peer is there.
+   */
+  dial(url: string, options: { readonly wait?: boolean } = {}): Promise<void> {
+    return this.#core.dial(url, options);
+  }
+
+  /** Resolves when at least `count` peers are connected. */
+  waitForPipes(count = 1, options: WaitOptions = {}): Promise<void> {
+    return this.#core.waitForPipes(count, options);
+  }
+
+  /**
+   * Resolves once every pipe wrote what was queued on it: call it before closing a socket that
+   * just sent, as NNG's linger does.
+   */
+  flush(options: WaitOptions = {}): Promise<void> {
+    return this.#core.drain(options);
+  }
+
+  /** Sends one message of raw bytes (with `header` on raw sockets). */
+  sendBytes(
+    body: Uint8Array,
+    options: WaitOptions & { readonly header?: Uint8Array; readonly pipe?: number } = {},
+  ): Promise<void> {
+    return this.#machine.send({
+      header: options.header ?? new Uint8Array(0),
+      body,
+      pipe: options.pipe ?? 0,
+    }, options);
+  }
+
+  /** Sends a whole message as received (header included), as a device forwards it. */
+  sendMessage(message: Message, options: WaitOptions = {}): Promise<void> {
+    return this.#machine.send(message, options);
+  }
+
+  /** Receives the next message, header (raw sockets) and pipe included. */
+  async recvMessage(options: WaitOptions = {}): Promise<Message> {
+    if (this.#pool === undefined) return this.#machine.recv(options);
+    if (this.#lent !== undefined) this.#pool.release(this.#lent);
+    this.#lent = undefined;
+    const message = await this.#machine.recv(options);
+    this.#lent = message.body;
+    return message;
+  }
+
+  /** Encodes `data` in `mode` and sends it, as nanonext's `send()`. */
+  send(data: unknown, options: SendOptions = {}): Promise<void> {
+    return this.sendBytes(encodeBody(data, options.mode ?? "serial"), options);
+  }
+
+  /** Receives and decodes, as nanonext's `recv()`. */
+  async recv(options: RecvOptions = {}): Promise<unknown> {
+    return decoded(await this.recvMessage(options), options);
+  }
+
+  /**
+   * Sub: receives messages whose body starts with `topic` (a string is matched as its UTF-8
+   * bytes, without a NUL; `""` matches everything), as nanonext's `subscribe()`.
+   */
+  subscribe(topic: string | Uint8Array): void {
+    this.#sub("subscribe").subscribe(topicBytes(topic));
+  }
+
+  /** Sub: stops receiving `topic`; false if it was not subscribed. */
+  unsubscribe(topic: string | Uint8Array): boolean {
+    return this.#sub("unsubscribe").unsubscribe(topicBytes(topic));
+  }
+
+  #sub(what: string): Sub0 {
+    if (!(this.#machine instanceof Sub0)) {
+      throw new TypeError(`${what} works on a sub socket, not ${this.protocol}`);
+    }
+    return this.#machine;
+  }
+
+  /** Surveyor: milliseconds a survey takes answers (nanonext's `survey_time()`). */
+  get surveyTime(): number {
+    return this.#machine instanceof Surveyor0 ? this.#machine.surveyTime : 0;
+  }
+
+  set surveyTime(ms: number) {
+    if (!(this.#machine instanceof Surveyor0)) {
+      throw new TypeError(`survey time is set on a surveyor socket, not ${this.protocol}`);
+    }
+    if (!(ms >= 0)) throw new RangeError(`surveyTime must be >= 0, got ${ms}`);
+    this.#machine.surveyTime = ms;
+  }
+
+  /** Surveyor, respondent: a new context with its own survey state (nanonext's `context()`). */
+  context(): Context {
+    const machine = this.#machine;
+    if (this.raw || !(machine instanceof Surveyor0 || machine instanceof Respondent0)) {
+      throw new ProtocolError(
+        `contexts exist on cooked surveyor and respondent sockets (req/rep: @x/rsock/reqrep), not ${
+          this.raw ? "raw " : ""
+        }${this.protocol}`,
+      );
+    }
+    return new Context(machine.context());
+  }
+
+  /** Receives messages until the socket closes. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    while (!this.closed) {
+      try {
+        yield await this.recvMessage();
+      } catch (error) {
+        if (this.closed) return;
+        throw error;
+      }
+    }
+  }
+
+  /** Closes every pipe, listener and dialer; pending waits fail. Idempotent. */
+  close(): Promise<void> {
+    return this.#core.close();
+  }
+
+  /** Same as {@linkcode Socket.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** @internal Listens on and dials the URLs of `options`. */
+  async start(options: SocketOptions): Promise<void> {
+    try {
+      for (const url of urlList(options.listen)) await this.listen(url);
+      for (const url of urlList(options.dial)) {
+        await this.dial(url, { wait: options.retryFirstDial !== true });
+      }
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+}

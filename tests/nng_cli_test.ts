@@ -1,0 +1,223 @@
+/**
+ * The family subcommands as a user runs them: `rsock pub` fed by standard input to `rsock sub`
+ * with topics, `rsock survey` and `rsock respond`, nngcat pushing to `rsock pull` over
+ * tls+tcp with a client certificate, and the permission gate.
+ */
+import assert from "node:assert/strict";
+import { freePort, interopTest, withTimeout } from "./_peers.ts";
+import { rsock, TestProcess, WORKER_READ } from "./_process.ts";
+import { makeCertificates } from "./_tls.ts";
+import { socket } from "../nng/mod.ts";
+import { request, socket as reqrepSocket } from "../reqrep/mod.ts";
+
+Deno.test("rsock pub publishes standard input lines; rsock sub prints its topics", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    const net = `--allow-net=127.0.0.1:${port}`;
+    await using sub = rsock([net], ["sub", "--dial", url, "--topic", "log:", "--count", "2"]);
+    await using pub = rsock([net], ["pub", "--listen", url], { stdin: "piped" });
+    const writer = pub.child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("log: one\nmetric: 3\nlog: two\n"));
+    assert.equal((await sub.finished()).code, 0, sub.stderr);
+    assert.equal(sub.stdout, "log: one\nlog: two\n");
+    await writer.close();
+    assert.equal((await pub.finished()).code, 0, pub.stderr);
+  });
+});
+
+Deno.test("rsock survey prints the answers of rsock respond", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    const net = `--allow-net=127.0.0.1:${port}`;
+    await using surveyor = rsock([net], [
+      "survey",
+      "--listen",
+      url,
+      "--data",
+      "status?",
+      "--peers",
+      "2",
+      "--survey-time",
+      "2000",
+      "--count",
+      "2",
+    ]);
+    await using a = rsock([net], ["respond", "--dial", url, "--answer", "a ok", "--count", "1"]);
+    await using b = rsock([net], ["respond", "--dial", url, "--answer", "b ok", "--count", "1"]);
+    assert.equal((await surveyor.finished()).code, 0, surveyor.stderr);
+    assert.deepEqual(surveyor.stdout.split("\n").filter(Boolean).sort(), ["a ok", "b ok"]);
+    for (const respondent of [a, b]) {
+      assert.equal((await respondent.finished()).code, 0, respondent.stderr);
+      assert.equal(respondent.stdout, "status?\n");
+    }
+  });
+});
+
+Deno.test("rsock sub without --allow-net says which flag to add", async () => {
+  await withTimeout(10_000, async () => {
+    await using sub = rsock([], ["sub", "--dial", "tcp://127.0.0.1:5999"]);
+    assert.equal((await sub.finished()).code, 2);
+    assert.match(sub.stderr, /--allow-net=127\.0\.0\.1:5999/);
+  });
+});
+
+interopTest(
+  "rsock pull on tls+tcp with --tls-ca admits nngcat's client certificate",
+  ["nngcat"],
+  async () => {
+    const certs = await makeCertificates();
+    try {
+      await withTimeout(30_000, async () => {
+        const port = freePort();
+        await using pull = rsock([`--allow-net=127.0.0.1:${port}`, `--allow-read=${certs.dir}`], [
+          "pull",
+          "--listen",
+          `tls+tcp://127.0.0.1:${port}`,
+          "--tls-cert",
+          certs.path("server.crt"),
+          "--tls-key",
+          certs.path("server.key"),
+          "--tls-ca",
+          certs.path("ca.crt"),
+          "--count",
+          "1",
+        ]);
+        await pull.waitForOutput(/listening on/);
+        await using push = new TestProcess("/usr/bin/nngcat", [
+          "--push",
+          "--dial",
+          `tls+tcp://localhost:${port}`,
+          "--cacert",
+          certs.path("ca.crt"),
+          "--cert",
+          certs.path("client.crt"),
+          "--key",
+          certs.path("client.key"),
+          "--data",
+          "signed job",
+        ]);
+        assert.equal((await pull.finished()).code, 0, pull.stderr);
+        assert.equal(pull.stdout, "signed job\n");
+        assert.equal((await push.finished()).code, 0, push.stderr);
+      });
+    } finally {
+      await Deno.remove(certs.dir, { recursive: true });
+    }
+  },
+);
+
+interopTest(
+  "rsock serve --rep tls+tcp://0.0.0.0 with --tls-ca leaves loopback and admits only certified peers",
+  ["nngcat"],
+  async () => {
+    const certs = await makeCertificates();
+    try {
+      await withTimeout(60_000, async () => {
+        const port = freePort();
+        // The session's worker module needs reading too (WORKER_READ), in the same grant.
+        const flags = [
+          `--allow-net=0.0.0.0:${port}`,
+          "--allow-sys",
+          `${WORKER_READ},${certs.dir}`,
+        ];
+        const tlsArgs = [
+          "--tls-cert",
+          certs.path("server.crt"),
+          "--tls-key",
+          certs.path("server.key"),
+        ];
+        {
+          await using refused = rsock(flags, [
+            "serve",
+            "--rep",
+            `tls+tcp://0.0.0.0:${port}`,
+            ...tlsArgs,
+          ]);
+          assert.equal((await refused.finished()).code, 2);
+          assert.match(refused.stderr, /not loopback.*--tls-ca/);
+        }
+        await using server = rsock(flags, [
+          "serve",
+          "--rep",
+          `tls+tcp://0.0.0.0:${port}`,
+          ...tlsArgs,
+          "--tls-ca",
+          certs.path("ca.crt"),
+        ]);
+        await server.waitForOutput(/tls\+tcp:\/\/0\.0\.0\.0/);
+        const ask = (identity: string[]) =>
+          new TestProcess("/usr/bin/nngcat", [
+            "--req",
+            "--dial",
+            `tls+tcp://localhost:${port}`,
+            "--cacert",
+            certs.path("ca.crt"),
+            ...identity,
+            "--data",
+            "6 * 7",
+            "--ascii",
+          ]);
+        {
+          await using stranger = ask([]);
+          assert.notEqual((await stranger.finished()).code, 0);
+        }
+        await using member = ask([
+          "--cert",
+          certs.path("client.crt"),
+          "--key",
+          certs.path("client.key"),
+        ]);
+        assert.equal((await member.finished()).code, 0, member.stderr);
+        assert.equal(member.stdout, "42");
+      });
+    } finally {
+      await Deno.remove(certs.dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test("rsock serve --pub publishes every evaluation's output to subscribers", async () => {
+  await withTimeout(30_000, async () => {
+    const repPort = freePort();
+    const pubPort = freePort();
+    await using server = rsock(
+      [`--allow-net=127.0.0.1:${repPort},127.0.0.1:${pubPort}`, "--allow-sys", WORKER_READ],
+      [
+        "serve",
+        "--rep",
+        `tcp://127.0.0.1:${repPort}`,
+        "--pub",
+        `tcp://127.0.0.1:${pubPort}`,
+      ],
+    );
+    await server.waitForOutput(/Ctrl-C or SIGTERM stops/);
+    await using monitor = await socket("sub", {
+      dial: `tcp://127.0.0.1:${pubPort}`,
+      subscribe: "eval ",
+    });
+    await monitor.waitForPipes(1);
+    await using req = await reqrepSocket("req", { dial: `tcp://127.0.0.1:${repPort}` });
+    assert.equal(await request(req, "console.log('working'); 6 * 7", { timeout: 10_000 }), 42);
+    const { body } = await monitor.recvMessage({ timeout: 10_000 });
+    assert.equal(new TextDecoder().decode(body), "eval working\n42");
+  });
+});
+
+Deno.test("rsock pub: thousands of lines in one chunk of standard input all reach a subscriber", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    const net = `--allow-net=127.0.0.1:${port}`;
+    await using sub = rsock([net], ["sub", "--dial", url, "--count", "5000"]);
+    await using pub = rsock([net], ["pub", "--listen", url], { stdin: "piped" });
+    const lines = Array.from({ length: 5000 }, (_, i) => `line ${i}`);
+    const writer = pub.child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(lines.join("\n") + "\n"));
+    assert.equal((await sub.finished()).code, 0, sub.stderr);
+    assert.equal(sub.stdout, lines.join("\n") + "\n");
+    await writer.close();
+    assert.equal((await pub.finished()).code, 0, pub.stderr);
+  });
+});
