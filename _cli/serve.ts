@@ -168,6 +168,14 @@ export const serveCommand: Command = {
     }
     const pubUrl = stringFlag(args, "pub");
     const pub = pubUrl === undefined ? undefined : endpointNeeds(pubUrl, "--pub");
+    // The session's output is what the token guards too: with one, only an owner-only ipc://
+    // file keeps other users of this machine from subscribing to it.
+    if (pub !== undefined && tokenGiven && pub.endpoint.transport !== "ipc") {
+      throw new UsageError(
+        `--pub ${pubUrl}: with a token, the session's output is published on ipc:// only ` +
+          "(its socket file is created owner-only), e.g. --pub ipc:///tmp/rsock-pub.ipc",
+      );
+    }
     if (
       pub !== undefined && pub.endpoint.transport !== "ipc" && !isLoopback(pub.endpoint.hostname)
     ) {
@@ -258,7 +266,7 @@ export const serveCommand: Command = {
       ];
       if (pubUrl !== undefined) {
         // Every door evaluates through this wrapper, so monitors see all of the session's output.
-        const publisher = await nngSocket("pub", { listen: pubUrl });
+        const publisher = await nngSocket("pub", { listen: pubUrl, ipcPermissions: 0o600 });
         closers.push(() => publisher.close());
         const inner = session;
         session = {

@@ -16,7 +16,7 @@
  * await sub.waitForPipes();
  * await pub.waitForPipes();
  * await pub.send("progress 50%", { mode: "raw" });
- * console.log(await sub.recv({ mode: "string", timeout: 1000 })); // "progress 50%\0"
+ * console.log(await sub.recv({ mode: "string", timeout: 1000 })); // "progress 50%"
  * ```
  *
  * @module

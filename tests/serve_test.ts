@@ -7,11 +7,10 @@ import { connectEvalServer, evalServer } from "../eval/mod.ts";
 import { connect } from "../socket/mod.ts";
 import { CONSOLE_PROTOCOL, websocket } from "../ws/mod.ts";
 import { isNulByte, request, socket } from "../reqrep/mod.ts";
+import { socket as nngSocket } from "../nng/mod.ts";
 import { main } from "../cli.ts";
 import { freePort, withTimeout } from "./_peers.ts";
 import { rsock, WORKER_READ } from "./_process.ts";
-
-/** serve's session runs in a worker, whose module is read from the eval/ folder. */
 
 function portIsFree(port: number): boolean {
   try {
@@ -167,20 +166,38 @@ Deno.test("serve: with a token, a tcp:// or ws:// REP door is refused before any
   });
 });
 
-Deno.test("serve: with a token, an ipc:// REP door's socket file is owner-only (0600)", async () => {
+Deno.test("serve: with a token, --pub on tcp:// is refused before anything starts", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    await using child = rsock([`--allow-net=127.0.0.1:${port}`, "--allow-sys"], [
+      "serve",
+      "--pub",
+      `tcp://127.0.0.1:${port}`,
+      "--token",
+      "s3cret",
+    ]);
+    assert.equal((await child.finished()).code, 2, child.stderr);
+    assert.match(child.stderr, /with a token, the session's output is published on ipc:\/\/ only/);
+    assert.doesNotMatch(child.stderr, /rsock serve: one session/, "nothing was started");
+    assert.ok(portIsFree(port));
+  });
+});
+
+Deno.test("serve: with a token, the ipc:// REP and pub doors' socket files are owner-only (0600)", async () => {
   await withTimeout(30_000, async () => {
     const dir = await Deno.makeTempDir();
     try {
       const path = `${dir}/rsock.ipc`;
+      const pubPath = `${dir}/rsock-pub.ipc`;
       const evalPort = freePort();
       Deno.env.set("RSOCK_TEST_TOKEN", "s3cret");
       await using child = rsock(
         [
-          `--allow-net=127.0.0.1:${evalPort},unix:${path}`,
+          `--allow-net=127.0.0.1:${evalPort},unix:${path},unix:${pubPath}`,
           "--allow-sys",
           "--allow-env=RSOCK_TEST_TOKEN",
-          `--allow-read=${path}`,
-          `--allow-write=${path}`,
+          `--allow-read=${path},${pubPath}`,
+          `--allow-write=${path},${pubPath}`,
           WORKER_READ,
         ],
         [
@@ -189,17 +206,24 @@ Deno.test("serve: with a token, an ipc:// REP door's socket file is owner-only (
           String(evalPort),
           "--rep",
           `ipc://${path}`,
+          "--pub",
+          `ipc://${pubPath}`,
           "--token-env",
           "RSOCK_TEST_TOKEN",
         ],
       );
       await child.waitForOutput(/Ctrl-C or SIGTERM stops/);
-      const info = await Deno.stat(path);
-      assert.ok(info.isSocket);
-      assert.equal((info.mode! & 0o777).toString(8), "600");
-      // This user (the file's owner) is served.
+      for (const file of [path, pubPath]) {
+        const info = await Deno.stat(file);
+        assert.ok(info.isSocket);
+        assert.equal((info.mode! & 0o777).toString(8), "600", file);
+      }
+      // This user (the file's owner) is served, and sees the session's output.
+      await using monitor = await nngSocket("sub", { dial: `ipc://${pubPath}`, subscribe: "" });
+      await monitor.waitForPipes();
       await using req = await socket("req", { dial: `ipc://${path}` });
       assert.equal(await request(req, "6 * 7", { timeout: 10_000 }), 42);
+      assert.equal(await monitor.recv({ mode: "string", timeout: 10_000 }), "eval 42");
       child.child.kill("SIGTERM");
       assert.equal((await child.finished()).code, 143, child.stderr);
     } finally {
