@@ -10,7 +10,7 @@ import { type CoreOptions, SpCore, urlList, type WaitOptions } from "../_interna
 import { BufferPool } from "../_internal/sp/buffer_pool.ts";
 import type { MachineDoor, SpMessage } from "../_internal/sp/machine.ts";
 import type { SpProtocol } from "../_internal/sp/wire.ts";
-import { decodeBody, encodeBody, type RecvMode, type SendMode } from "../reqrep/_modes.ts";
+import { decodeBody, encodeBody, type RecvMode, type SendMode } from "../_internal/modes.ts";
 import { Bus0 } from "./_bus0.ts";
 import type { Buffers } from "./_options.ts";
 import { Pair0 } from "./_pair0.ts";

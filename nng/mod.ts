@@ -40,7 +40,7 @@ export {
   TimeoutError,
 } from "../_internal/errors.ts";
 export type { TlsOptions } from "../_internal/sp/transport.ts";
-export type { RecvMode, SendMode } from "../reqrep/_modes.ts";
+export type { RecvMode, SendMode } from "../_internal/modes.ts";
 export type { CoreOptions, WaitOptions } from "../_internal/sp/core.ts";
 export { DEFAULT_MAX_MESSAGE_BYTES } from "../_internal/sp/core.ts";
 export { DEFAULT_SURVEY_TIME } from "./_surveyor0.ts";

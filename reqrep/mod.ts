@@ -33,7 +33,7 @@
 
 import { ConnectionError, TimeoutError } from "../_internal/errors.ts";
 import { serialize } from "../serial/mod.ts";
-import { decodeBody, encodeBody, type RecvMode, type SendMode } from "./_modes.ts";
+import { decodeBody, encodeBody, type RecvMode, type SendMode } from "../_internal/modes.ts";
 import {
   type Context,
   ScalabilitySocket,
@@ -48,7 +48,7 @@ export {
   ProtocolError,
   TimeoutError,
 } from "../_internal/errors.ts";
-export { checkRecvMode, checkSendMode, type RecvMode, type SendMode } from "./_modes.ts";
+export { checkRecvMode, checkSendMode, type RecvMode, type SendMode } from "../_internal/modes.ts";
 export { type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
 export type { CoreOptions, TlsOptions } from "../_internal/sp/core.ts";
 export {

@@ -12,7 +12,7 @@ import {
   socket,
   TimeoutError,
 } from "../reqrep/mod.ts";
-import { decodeBody, encodeBody } from "../reqrep/_modes.ts";
+import { decodeBody, encodeBody } from "../_internal/modes.ts";
 import {
   BufferPool,
   checkHeader,

@@ -6,7 +6,7 @@
  */
 
 import { isRValue, type RValue, serialize, simplify, unserialize } from "../serial/mod.ts";
-import { concatBytes } from "../_internal/bytes.ts";
+import { concatBytes } from "./bytes.ts";
 
 /** How a value is sent: R serialization (default) or its raw bytes. */
 export type SendMode = "serial" | "raw";
