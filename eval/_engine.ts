@@ -6,6 +6,14 @@
  * duration of one evaluation (evaluations are serialized by the session, so one capture at a
  * time is enough).
  *
+ * The inspector is never left waiting for an evaluation's promise (see `#runReplMode`): in
+ * REPL mode V8's inspector always awaits the evaluation's promise and holds it only weakly;
+ * when that promise is collected unsettled (`await new Promise(() => {})`), V8 answers "Promise
+ * was collected" from inside the garbage collector, and Deno 2.9.6's `node:inspector` runs its
+ * JavaScript callback right there: the process aborts ("Invoke in
+ * DisallowJavascriptExecutionScope"). A worker torn down while the inspector waits aborts the
+ * same way ("Cannot create a handle without a HandleScope").
+ *
  * Used in-process by the session and, unchanged, inside the worker of worker mode.
  *
  * @module
@@ -14,6 +22,7 @@
 import { Session } from "node:inspector";
 import { stripTypeScriptTypes } from "node:module";
 import { format } from "node:util";
+import v8 from "node:v8";
 
 /** The outcome of one evaluation (see `EvaluationResult` in `_session.ts`). */
 export interface EngineResult {
@@ -43,20 +52,16 @@ interface EvaluateReply {
  * Code that needs the REPL's own semantics: `let`/`const`/`class`/`using` persisting across
  * evaluations (and redeclarable), top-level `await`, dynamic `import`. A word match is enough:
  * a false positive only takes the slower inspector path.
- *
- * The inspector path is used only where needed because Deno 2.9.6 panics now and then inside
- * `Runtime.evaluate` with `replMode` ("Invoke in DisallowJavascriptExecutionScope"; seen in
- * back-to-back loops of 20,000 evaluations, more often with `awaitPromise` or an
- * "unhandledrejection" listener installed).
  */
 const NEEDS_REPL_MODE = /\b(?:let|const|class|await|import|using)\b/;
 
 /** Where `Runtime.callFunctionOn` drops the real value so we can read it back here. */
 const SLOT = Symbol.for("rsock.eval.value");
 const OBJECT_GROUP = "rsock-eval";
+/** Where V8's REPL mode puts the completion value in the object its promise fulfils with. */
+const REPL_RESULT = ".repl_result";
 // A rejected promise as the last value is shown, not fatal: mark it handled at once, before
-// Deno's unhandled-rejection check runs. (No "unhandledrejection" listener instead: with one
-// installed, Deno 2.9.6 panics now and then inside the inspector's Runtime.evaluate.)
+// Deno's unhandled-rejection check runs.
 const STORE = `function (value) {
   if (value instanceof Promise) value.catch(() => {});
   globalThis[Symbol.for("rsock.eval.value")] = value;
@@ -102,6 +107,36 @@ function primitive(remote: RemoteObject): unknown {
   return remote.type === "undefined" ? undefined : remote.value;
 }
 
+let hooked = false;
+let capturing = false;
+let captured: Promise<unknown> | undefined;
+
+/**
+ * Runs `dispatch` and returns the first promise created while it ran: for a REPL-mode
+ * `Runtime.evaluate`, the evaluation's own promise (V8 creates it as the REPL function starts,
+ * before any code of the input runs); undefined when the input threw before starting (syntax
+ * error, redeclaration). The hook stays installed once set (Deno cannot remove one); outside
+ * a dispatch it only reads a flag.
+ */
+function firstPromiseOf(dispatch: () => void): Promise<unknown> | undefined {
+  if (!hooked) {
+    hooked = true;
+    v8.promiseHooks.onInit((promise) => {
+      if (capturing && captured === undefined) captured = promise;
+    });
+  }
+  captured = undefined;
+  capturing = true;
+  try {
+    dispatch();
+  } finally {
+    capturing = false;
+  }
+  const first = captured;
+  captured = undefined;
+  return first;
+}
+
 /** Thrown by {@linkcode untilAborted}: the caller stopped waiting. */
 export class StoppedWaiting extends Error {
   constructor() {
@@ -143,20 +178,6 @@ export class InspectorEngine {
     this.#session.connect();
   }
 
-  // A MessageChannel round is a macrotask without setTimeout's 1 ms clamp; a fresh channel
-  // each time, so no open port keeps the program alive.
-  #yieldToEventLoop(): Promise<void> {
-    return new Promise((resolve) => {
-      const channel = new MessageChannel();
-      channel.port2.onmessage = () => {
-        channel.port1.close();
-        channel.port2.close();
-        resolve();
-      };
-      channel.port1.postMessage(null);
-    });
-  }
-
   #post<T>(method: string, params: Record<string, unknown>): Promise<T> {
     return new Promise((resolve, reject) => {
       this.#session.post(method, params, (error: Error | null, result: unknown) => {
@@ -187,7 +208,7 @@ export class InspectorEngine {
   async #run(expression: string): Promise<{ thrown: boolean; value: unknown }> {
     if (!NEEDS_REPL_MODE.test(expression)) {
       // Without lexical declarations or await, global indirect eval has the same semantics as
-      // replMode, at a tenth of the cost, and keeps the inspector (see below) off the hot path.
+      // replMode, at a tenth of the cost, and keeps the inspector off the hot path.
       try {
         // deno-lint-ignore no-eval
         const value = (0, eval)(expression);
@@ -197,19 +218,46 @@ export class InspectorEngine {
         return { thrown: true, value: error };
       }
     }
-    // Back to the event loop first: back-to-back replMode evaluations are what makes Deno
-    // 2.9.6 panic (see NEEDS_REPL_MODE); with a macrotask between them 160,000 ran clean.
-    await this.#yieldToEventLoop();
-    const reply = await this.#post<EvaluateReply>("Runtime.evaluate", {
-      expression,
-      replMode: true,
-      // Not `awaitPromise`: replMode already settles top-level await before replying, and
-      // with it Deno 2.9.6 panics now and then under load ("Invoke in
-      // DisallowJavascriptExecutionScope", about 1 in 3 runs of 20,000 evaluations).
-      objectGroup: OBJECT_GROUP,
-    });
-    const { value } = await this.#valueOf(reply.result);
-    return { thrown: reply.exceptionDetails !== undefined, value };
+    return await this.#runReplMode(expression);
+  }
+
+  /**
+   * `Runtime.evaluate` in REPL mode, then the inspector is detached from the evaluation's
+   * promise at once: the session is replaced by a fresh one (REPL bindings live in the
+   * isolate, not in the session), which drops the inspector's callback while the promise is
+   * still held here, and the promise is awaited from JavaScript instead. So no inspector
+   * callback is ever pending on a promise that may be collected or on a worker that may be
+   * terminated (see the module doc).
+   */
+  async #runReplMode(expression: string): Promise<{ thrown: boolean; value: unknown }> {
+    const reply = Promise.withResolvers<EvaluateReply>();
+    const params = { expression, replMode: true, objectGroup: OBJECT_GROUP };
+    // Only the inspector call itself runs under the capture (no promise of ours is made there).
+    const evaluation = firstPromiseOf(() =>
+      this.#session.post("Runtime.evaluate", params, (error: Error | null, result: unknown) => {
+        if (error) reply.reject(error);
+        else reply.resolve(result as EvaluateReply);
+      })
+    );
+    if (evaluation === undefined) {
+      // Thrown before the REPL function started: answered at once, nothing awaited.
+      const answer = await reply.promise;
+      const { value } = await this.#valueOf(answer.result);
+      return { thrown: answer.exceptionDetails !== undefined, value };
+    }
+    // Disconnecting answers the pending call with "session closed": expected, not an error.
+    reply.promise.catch(() => {});
+    this.#session.disconnect();
+    this.#session = new Session();
+    this.#session.connect();
+    try {
+      const wrapper = await evaluation;
+      const value = (wrapper as Record<string, unknown>)[REPL_RESULT];
+      if (value instanceof Promise) value.catch(() => {});
+      return { thrown: false, value };
+    } catch (error) {
+      return { thrown: true, value: error };
+    }
   }
 
   /** Runs `code` (JavaScript, or TypeScript when it does not parse as JavaScript). */
