@@ -55,6 +55,13 @@ interface EvaluateReply {
  */
 const NEEDS_REPL_MODE = /\b(?:let|const|class|await|import|using)\b/;
 
+/**
+ * Only code with `await` can leave the REPL function suspended: without it, the evaluation's
+ * promise is settled by the time `Runtime.evaluate` returns. (A false positive only costs a
+ * session swap.)
+ */
+const MAY_SUSPEND = /\bawait\b/;
+
 /** Where `Runtime.callFunctionOn` drops the real value so we can read it back here. */
 const SLOT = Symbol.for("rsock.eval.value");
 const OBJECT_GROUP = "rsock-eval";
@@ -164,6 +171,8 @@ export class InspectorEngine {
   #session = new Session();
   #closed = false;
   #lines: string[] | undefined;
+  /** The settled promise of the REPL-mode evaluation being read, held until it is read. */
+  #settled: Promise<unknown> | undefined;
 
   /**
    * Adds a line to the output of the evaluation running now, if any (uncaught errors from the
@@ -222,12 +231,15 @@ export class InspectorEngine {
   }
 
   /**
-   * `Runtime.evaluate` in REPL mode, then the inspector is detached from the evaluation's
-   * promise at once: the session is replaced by a fresh one (REPL bindings live in the
-   * isolate, not in the session), which drops the inspector's callback while the promise is
-   * still held here, and the promise is awaited from JavaScript instead. So no inspector
-   * callback is ever pending on a promise that may be collected or on a worker that may be
-   * terminated (see the module doc).
+   * `Runtime.evaluate` in REPL mode, reading the outcome from the evaluation's own promise
+   * rather than from the inspector's answer, and never leaving the inspector waiting on that
+   * promise (see the module doc):
+   * - settled already (no `await`): held here until read; the inspector's own callback on it
+   *   was queued first, so it has run by then;
+   * - possibly pending: the session is replaced by a fresh one at once (REPL bindings live in
+   *   the isolate, not in the session), which drops the inspector's callback while the promise
+   *   is still held; a promise nothing can settle is then collected harmlessly, with the
+   *   evaluation waiting on it.
    */
   async #runReplMode(expression: string): Promise<{ thrown: boolean; value: unknown }> {
     const reply = Promise.withResolvers<EvaluateReply>();
@@ -245,18 +257,33 @@ export class InspectorEngine {
       const { value } = await this.#valueOf(answer.result);
       return { thrown: answer.exceptionDetails !== undefined, value };
     }
-    // Disconnecting answers the pending call with "session closed": expected, not an error.
+    // The answer is not needed; a swap answers it with "session closed", which is expected.
     reply.promise.catch(() => {});
-    this.#session.disconnect();
-    this.#session = new Session();
-    this.#session.connect();
+    const detach = MAY_SUSPEND.test(expression);
+    if (detach) {
+      this.#session.disconnect();
+      this.#session = new Session();
+      this.#session.connect();
+    } else {
+      this.#settled = evaluation;
+    }
     try {
       const wrapper = await evaluation;
+      if (typeof wrapper !== "object" || wrapper === null || !(REPL_RESULT in wrapper)) {
+        // Another promise than the REPL function's was taken (a different V8 or Deno).
+        throw new Error("the REPL-mode evaluation's promise was not found; no result to show");
+      }
       const value = (wrapper as Record<string, unknown>)[REPL_RESULT];
       if (value instanceof Promise) value.catch(() => {});
       return { thrown: false, value };
     } catch (error) {
       return { thrown: true, value: error };
+    } finally {
+      if (!detach) {
+        this.#settled = undefined;
+        // The inspector's answer bound the value to the group: without this it lives forever.
+        this.#session.post("Runtime.releaseObjectGroup", { objectGroup: OBJECT_GROUP });
+      }
     }
   }
 
