@@ -59,21 +59,28 @@ Deno.test("eval panic: an in-process server outlives a never-settling await give
   });
 });
 
-for (const [mode, name] of [["in-process", "an in-process"], ["worker", "a worker"]] as const) {
-  Deno.test(`eval panic: ${name} session with no time limit outlives a GC during a never-settling await`, async () => {
-    await withTimeout(30_000, async () => {
-      await using child = new TestProcess(Deno.execPath(), [
-        "run",
-        "--no-prompt",
-        "--v8-flags=--expose-gc",
-        "--allow-sys",
-        WORKER_READ,
-        new URL("./_eval_panic_child.ts", import.meta.url).pathname,
-        mode,
-      ]);
-      const status = await child.finished();
-      assert.equal(child.stdout, "alive\n", child.stderr);
-      assert.equal(status.code, 0, child.stderr);
+const CASES = [
+  ["pending", "with no time limit outlives a GC during a never-settling await"],
+  ["settled", "outlives a GC between an evaluation's end and the inspector's answer"],
+] as const;
+for (const [kind, what] of CASES) {
+  for (const [mode, name] of [["in-process", "an in-process"], ["worker", "a worker"]] as const) {
+    Deno.test(`eval panic: ${name} session ${what}`, async () => {
+      await withTimeout(30_000, async () => {
+        await using child = new TestProcess(Deno.execPath(), [
+          "run",
+          "--no-prompt",
+          "--v8-flags=--expose-gc",
+          "--allow-sys",
+          WORKER_READ,
+          new URL("./_eval_panic_child.ts", import.meta.url).pathname,
+          kind,
+          mode,
+        ]);
+        const status = await child.finished();
+        assert.equal(child.stdout, "alive\n", child.stderr);
+        assert.equal(status.code, 0, child.stderr);
+      });
     });
-  });
+  }
 }
