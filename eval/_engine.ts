@@ -8,7 +8,8 @@
  *
  * The inspector is never left waiting for an evaluation's promise (see `#runReplMode`): in
  * REPL mode V8's inspector always awaits the evaluation's promise and holds it only weakly;
- * when that promise is collected unsettled (`await new Promise(() => {})`), V8 answers "Promise
+ * when that promise is collected before the inspector took its result (never settled, as with
+ * `await new Promise(() => {})`, or settled but its callback not yet run), V8 answers "Promise
  * was collected" from inside the garbage collector, and Deno 2.9.6's `node:inspector` runs its
  * JavaScript callback right there: the process aborts ("Invoke in
  * DisallowJavascriptExecutionScope"). A worker torn down while the inspector waits aborts the
