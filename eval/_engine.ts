@@ -6,6 +6,15 @@
  * duration of one evaluation (evaluations are serialized by the session, so one capture at a
  * time is enough).
  *
+ * The inspector is never left waiting for an evaluation's promise (see `#runReplMode`): in
+ * REPL mode V8's inspector always awaits the evaluation's promise and holds it only weakly;
+ * when that promise is collected before the inspector took its result (never settled, as with
+ * `await new Promise(() => {})`, or settled but its callback not yet run), V8 answers "Promise
+ * was collected" from inside the garbage collector, and Deno 2.9.6's `node:inspector` runs its
+ * JavaScript callback right there: the process aborts ("Invoke in
+ * DisallowJavascriptExecutionScope"). A worker torn down while the inspector waits aborts the
+ * same way ("Cannot create a handle without a HandleScope").
+ *
  * Used in-process by the session and, unchanged, inside the worker of worker mode.
  *
  * @module
@@ -14,6 +23,7 @@
 import { Session } from "node:inspector";
 import { stripTypeScriptTypes } from "node:module";
 import { format } from "node:util";
+import v8 from "node:v8";
 
 /** The outcome of one evaluation (see `EvaluationResult` in `_session.ts`). */
 export interface EngineResult {
@@ -43,20 +53,23 @@ interface EvaluateReply {
  * Code that needs the REPL's own semantics: `let`/`const`/`class`/`using` persisting across
  * evaluations (and redeclarable), top-level `await`, dynamic `import`. A word match is enough:
  * a false positive only takes the slower inspector path.
- *
- * The inspector path is used only where needed because Deno 2.9.6 panics now and then inside
- * `Runtime.evaluate` with `replMode` ("Invoke in DisallowJavascriptExecutionScope"; seen in
- * back-to-back loops of 20,000 evaluations, more often with `awaitPromise` or an
- * "unhandledrejection" listener installed).
  */
 const NEEDS_REPL_MODE = /\b(?:let|const|class|await|import|using)\b/;
+
+/**
+ * Only code with `await` can leave the REPL function suspended: without it, the evaluation's
+ * promise is settled by the time `Runtime.evaluate` returns. (A false positive only costs a
+ * session swap.)
+ */
+const MAY_SUSPEND = /\bawait\b/;
 
 /** Where `Runtime.callFunctionOn` drops the real value so we can read it back here. */
 const SLOT = Symbol.for("rsock.eval.value");
 const OBJECT_GROUP = "rsock-eval";
+/** Where V8's REPL mode puts the completion value in the object its promise fulfils with. */
+const REPL_RESULT = ".repl_result";
 // A rejected promise as the last value is shown, not fatal: mark it handled at once, before
-// Deno's unhandled-rejection check runs. (No "unhandledrejection" listener instead: with one
-// installed, Deno 2.9.6 panics now and then inside the inspector's Runtime.evaluate.)
+// Deno's unhandled-rejection check runs.
 const STORE = `function (value) {
   if (value instanceof Promise) value.catch(() => {});
   globalThis[Symbol.for("rsock.eval.value")] = value;
@@ -102,6 +115,36 @@ function primitive(remote: RemoteObject): unknown {
   return remote.type === "undefined" ? undefined : remote.value;
 }
 
+let hooked = false;
+let capturing = false;
+let captured: Promise<unknown> | undefined;
+
+/**
+ * Runs `dispatch` and returns the first promise created while it ran: for a REPL-mode
+ * `Runtime.evaluate`, the evaluation's own promise (V8 creates it as the REPL function starts,
+ * before any code of the input runs); undefined when the input threw before starting (syntax
+ * error, redeclaration). The hook stays installed once set (Deno cannot remove one); outside
+ * a dispatch it only reads a flag.
+ */
+function firstPromiseOf(dispatch: () => void): Promise<unknown> | undefined {
+  if (!hooked) {
+    hooked = true;
+    v8.promiseHooks.onInit((promise) => {
+      if (capturing && captured === undefined) captured = promise;
+    });
+  }
+  captured = undefined;
+  capturing = true;
+  try {
+    dispatch();
+  } finally {
+    capturing = false;
+  }
+  const first = captured;
+  captured = undefined;
+  return first;
+}
+
 /** Thrown by {@linkcode untilAborted}: the caller stopped waiting. */
 export class StoppedWaiting extends Error {
   constructor() {
@@ -129,6 +172,8 @@ export class InspectorEngine {
   #session = new Session();
   #closed = false;
   #lines: string[] | undefined;
+  /** The settled promise of the REPL-mode evaluation being read, held until it is read. */
+  #settled: Promise<unknown> | undefined;
 
   /**
    * Adds a line to the output of the evaluation running now, if any (uncaught errors from the
@@ -141,20 +186,6 @@ export class InspectorEngine {
 
   constructor() {
     this.#session.connect();
-  }
-
-  // A MessageChannel round is a macrotask without setTimeout's 1 ms clamp; a fresh channel
-  // each time, so no open port keeps the program alive.
-  #yieldToEventLoop(): Promise<void> {
-    return new Promise((resolve) => {
-      const channel = new MessageChannel();
-      channel.port2.onmessage = () => {
-        channel.port1.close();
-        channel.port2.close();
-        resolve();
-      };
-      channel.port1.postMessage(null);
-    });
   }
 
   #post<T>(method: string, params: Record<string, unknown>): Promise<T> {
@@ -187,7 +218,7 @@ export class InspectorEngine {
   async #run(expression: string): Promise<{ thrown: boolean; value: unknown }> {
     if (!NEEDS_REPL_MODE.test(expression)) {
       // Without lexical declarations or await, global indirect eval has the same semantics as
-      // replMode, at a tenth of the cost, and keeps the inspector (see below) off the hot path.
+      // replMode, at a tenth of the cost, and keeps the inspector off the hot path.
       try {
         // deno-lint-ignore no-eval
         const value = (0, eval)(expression);
@@ -197,19 +228,64 @@ export class InspectorEngine {
         return { thrown: true, value: error };
       }
     }
-    // Back to the event loop first: back-to-back replMode evaluations are what makes Deno
-    // 2.9.6 panic (see NEEDS_REPL_MODE); with a macrotask between them 160,000 ran clean.
-    await this.#yieldToEventLoop();
-    const reply = await this.#post<EvaluateReply>("Runtime.evaluate", {
-      expression,
-      replMode: true,
-      // Not `awaitPromise`: replMode already settles top-level await before replying, and
-      // with it Deno 2.9.6 panics now and then under load ("Invoke in
-      // DisallowJavascriptExecutionScope", about 1 in 3 runs of 20,000 evaluations).
-      objectGroup: OBJECT_GROUP,
-    });
-    const { value } = await this.#valueOf(reply.result);
-    return { thrown: reply.exceptionDetails !== undefined, value };
+    return await this.#runReplMode(expression);
+  }
+
+  /**
+   * `Runtime.evaluate` in REPL mode, reading the outcome from the evaluation's own promise
+   * rather than from the inspector's answer, and never leaving the inspector waiting on that
+   * promise (see the module doc):
+   * - settled already (no `await`): held here until read; the inspector's own callback on it
+   *   was queued first, so it has run by then;
+   * - possibly pending: the session is replaced by a fresh one at once (REPL bindings live in
+   *   the isolate, not in the session), which drops the inspector's callback while the promise
+   *   is still held; a promise nothing can settle is then collected harmlessly, with the
+   *   evaluation waiting on it.
+   */
+  async #runReplMode(expression: string): Promise<{ thrown: boolean; value: unknown }> {
+    const reply = Promise.withResolvers<EvaluateReply>();
+    const params = { expression, replMode: true, objectGroup: OBJECT_GROUP };
+    // Only the inspector call itself runs under the capture (no promise of ours is made there).
+    const evaluation = firstPromiseOf(() =>
+      this.#session.post("Runtime.evaluate", params, (error: Error | null, result: unknown) => {
+        if (error) reply.reject(error);
+        else reply.resolve(result as EvaluateReply);
+      })
+    );
+    if (evaluation === undefined) {
+      // Thrown before the REPL function started: answered at once, nothing awaited.
+      const answer = await reply.promise;
+      const { value } = await this.#valueOf(answer.result);
+      return { thrown: answer.exceptionDetails !== undefined, value };
+    }
+    // The answer is not needed; a swap answers it with "session closed", which is expected.
+    reply.promise.catch(() => {});
+    const detach = MAY_SUSPEND.test(expression);
+    if (detach) {
+      this.#session.disconnect();
+      this.#session = new Session();
+      this.#session.connect();
+    } else {
+      this.#settled = evaluation;
+    }
+    try {
+      const wrapper = await evaluation;
+      if (typeof wrapper !== "object" || wrapper === null || !(REPL_RESULT in wrapper)) {
+        // Another promise than the REPL function's was taken (a different V8 or Deno).
+        throw new Error("the REPL-mode evaluation's promise was not found; no result to show");
+      }
+      const value = (wrapper as Record<string, unknown>)[REPL_RESULT];
+      if (value instanceof Promise) value.catch(() => {});
+      return { thrown: false, value };
+    } catch (error) {
+      return { thrown: true, value: error };
+    } finally {
+      if (!detach) {
+        this.#settled = undefined;
+        // The inspector's answer bound the value to the group: without this it lives forever.
+        this.#session.post("Runtime.releaseObjectGroup", { objectGroup: OBJECT_GROUP });
+      }
+    }
   }
 
   /** Runs `code` (JavaScript, or TypeScript when it does not parse as JavaScript). */
