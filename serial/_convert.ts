@@ -7,7 +7,7 @@
  */
 
 import { columnRows, lengthOf, rowCount } from "./_checks.ts";
-import { type ComplexNumber, ORIGIN, type Simplified } from "./_simplify.ts";
+import { type ComplexNumber, objectKeys, ORIGIN, type Simplified } from "./_simplify.ts";
 import {
   classOf,
   isNA,
@@ -207,10 +207,9 @@ function fit(value: JsValue, like: RValue, depth: number): RValue | undefined {
   return undefined;
 }
 
-/** True when simplify turns `like` into an object (it has names, and not only empty ones). */
+/** True when simplify turns `like` into an object (names, not only empty ones, none twice). */
 function simplifiesToObject(like: RValue): boolean {
-  const names = namesOf(like);
-  return names !== undefined && names.length === lengthOf(like) && names.some((name) => name);
+  return objectKeys(namesOf(like), lengthOf(like)) !== undefined;
 }
 
 /** How simplify names an unnamed element: `V2` in a data.frame, `2` elsewhere. */
@@ -471,9 +470,12 @@ function fitFactor(
   const index = new Map<string | null, number>();
   levels.forEach((level, i) => index.has(level) || index.set(level, i + 1));
   const data = new Int32Array(items.length);
+  const same = items.length === lengthOf(like);
   items.forEach((x, i) => {
     if (x == null) {
-      data[i] = NA_INTEGER;
+      // simplify reads a code of an NA level (addNA) as null too: keep it where it was.
+      const was = like.data[i] as number;
+      data[i] = same && was !== NA_INTEGER && levels[was - 1] === null ? was : NA_INTEGER;
       return;
     }
     let code = index.get(x as string);
@@ -531,39 +533,49 @@ function fitDataFrame(
   like: Extract<RValue, { type: "list" | "expression" }>,
   depth: number,
 ): RValue | undefined {
-  let columns: [string, JsValue][];
+  // Each column: its key, its JS and the column of `like` it stands for.
+  let columns: [string, JsValue, RValue | undefined][];
+  const index = keyIndex(like);
+  const byKey = (key: string, column: JsValue): [string, JsValue, RValue | undefined] => {
+    const i = index.get(key);
+    return [key, column, i === undefined ? undefined : like.data[i]];
+  };
   if (Array.isArray(value) && value.length > 0 && value.every((row) => isPlainObject(row))) {
     // The rows shape of simplify: one object per row.
     const keys = new Set<string>();
     for (const row of value) for (const key of Object.keys(row as object)) keys.add(key);
-    columns = [...keys].map((key) => [
-      key,
-      value.map((row) => (row as Record<string, JsValue>)[key] ?? null),
-    ]);
+    columns = [...keys].map((key) =>
+      byKey(key, value.map((row) => (row as Record<string, JsValue>)[key] ?? null))
+    );
+  } else if (Array.isArray(value) && !simplifiesToObject(like)) {
+    // The columns as an array: a frame without columns, or whose names repeat. By position.
+    const names = namesOf(like) ?? [];
+    columns = value.map((column, i) => [names[i] || `V${i + 1}`, column, like.data[i]]);
   } else if (isPlainObject(value)) {
-    columns = orderedKeys(value, like).map((key) => [key, value[key]]);
+    columns = orderedKeys(value, like).map((key) => byKey(key, value[key]));
   } else {
     return undefined;
   }
   const rowNames = like.attributes?.["row.names"];
   const oldRows = rowNames === undefined ? 0 : rowCount(rowNames);
-  const firstArray = columns.find(([, column]) => Array.isArray(column));
-  // Without an array column there is nothing to recycle scalars against but the old row count,
+  const isScalar = (column: JsValue) => typeof column !== "object" || column === null;
+  const converted = columns.map(([, column, template]) =>
+    isScalar(column) ? undefined : convert(column, depth + 1, template)
+  );
+  const first = converted.find((column) => column !== undefined);
+  // Without a vector column there is nothing to recycle scalars against but the old row count,
   // which a peer may have set to 2^31 on a frame with no columns: one row then, not a bomb.
-  const rows = firstArray !== undefined
-    ? (firstArray[1] as JsValue[]).length
-    : columns.length === 0
-    ? oldRows
-    : 1;
-  const index = keyIndex(like);
-  const data = columns.map(([key, column]) => {
-    const i = index.get(key);
-    const template = i === undefined ? undefined : like.data[i];
-    // A scalar column is recycled, as data.frame() and `df$z <- 1` do in R.
-    const filled = Array.isArray(column) || (typeof column === "object" && column !== null)
-      ? column
-      : new Array(rows).fill(column);
-    return convert(filled, depth + 1, template);
+  const rows = first !== undefined ? columnRows(first) : columns.length === 0 ? oldRows : 1;
+  const data = columns.map(([, column, template], i) => {
+    const done = converted[i];
+    if (done !== undefined) return done;
+    // A scalar column is recycled, as data.frame() and `df$z <- 1` do in R; into no rows it
+    // is an empty vector of its own type.
+    if (rows === 0 && template === undefined && column !== null && column !== undefined) {
+      const one = convert(column, depth + 1);
+      return isAtomic(one) ? { ...one, data: one.data.slice(0, 0) } as RValue : one;
+    }
+    return convert(new Array(rows).fill(column), depth + 1, template);
   });
   if (!data.every((column) => columnRows(column) === rows)) return undefined;
   const keys = columns.map(([key]) => key);
@@ -573,6 +585,11 @@ function fitDataFrame(
     : int32([NA_INTEGER, -rows]);
   const replace: RAttributes = {};
   setAttribute(replace, "row.names", newRowNames);
+  if (Array.isArray(value) && !simplifiesToObject(like) && data.length === lengthOf(like)) {
+    // By position: keep the names as they were (repeats included).
+    const names = like.attributes?.["names"];
+    if (names !== undefined) setAttribute(replace, "names", names);
+  }
   const attributes = carryAttributes(like, data.length, keys, undefined, replace) ?? {};
   if (!Object.hasOwn(attributes, "row.names")) setAttribute(attributes, "row.names", newRowNames);
   return { type: like.type, data, attributes };

@@ -241,13 +241,27 @@ function atomicElements(
   }
 }
 
+/**
+ * The keys a vector or list of `length` elements simplifies to, or `undefined` when it stays an
+ * array: no names, or names that repeat (a JS object would keep only one of them; the array
+ * keeps every element, and `toR` the names, while the length is the same).
+ */
+export function objectKeys(
+  names: (string | null)[] | undefined,
+  length: number,
+  prefix = "",
+): string[] | undefined {
+  if (names === undefined || names.length !== length || names.every((n) => !n)) return undefined;
+  const keys = names.map((name, i) => name || `${prefix}${i + 1}`);
+  return new Set(keys).size === keys.length ? keys : undefined;
+}
+
 function nameElements(elements: Simplified[], names: (string | null)[] | undefined): Simplified {
-  if (names === undefined || names.length !== elements.length || names.every((n) => !n)) {
-    return elements;
-  }
+  const keys = objectKeys(names, elements.length);
+  if (keys === undefined) return elements;
   const object: { [key: string]: Simplified } = {};
   elements.forEach((element, i) => {
-    const key = names[i] || `${i + 1}`;
+    const key = keys[i]!;
     Object.defineProperty(object, key, {
       value: element,
       enumerable: true,
@@ -266,6 +280,10 @@ function simplifyDataFrame(
 ): Simplified {
   const simplified = columns.map((column) => {
     const s = simplifyValue(column, shape, false, budget);
+    // A data.frame column that is itself a data.frame keeps its own (columns) shape.
+    if (typeof s === "object" && s !== null && classOf(column).includes("data.frame")) {
+      return s as Simplified[];
+    }
     return Array.isArray(s) ? s : s instanceof Uint8Array ? Array.from(s) : [s];
   });
   const keys = columns.map((_, i) => names[i] || `V${i + 1}`);

@@ -51,10 +51,10 @@
  * | character | `{ type: "character", data, encodings? }` | `string`/`null` | character; latin1/bytes marks kept on unchanged strings |
  * | raw | `{ type: "raw", data: Uint8Array }` | `Uint8Array` | raw |
  * | named vector `c(a = 1)` | vector + `names` | object | same type, names from the keys |
- * | list, named list | `{ type: "list", data: RValue[] }` + `names` | array / object | list while it is still an array (unnamed) or object (named); elements matched by key (or position) keep their own type; new keys are new names |
- * | factor | integer codes + `levels` + `class` | the labels | factor with the same levels; a new label becomes a new level |
+ * | list, named list | `{ type: "list", data: RValue[] }` + `names` | array / object (an array when names repeat, as one key cannot hold two) | list while it is still an array (unnamed, or names repeat: kept while the length is) or object (named); elements matched by key (or position) keep their own type; new keys are new names |
+ * | factor | integer codes + `levels` + `class` | the labels (`null` for NA and for an `addNA` level) | factor with the same levels (an NA level kept where it was); a new label becomes a new level |
  * | matrix, array | vector + `dim` (+ `dimnames`) | array of rows (2-D), flat otherwise | same `dim`/`dimnames` while the shape is the same, new `dim` (no dimnames) otherwise |
- * | data.frame | list + `names`, `class`, `row.names` | `{ col: values[] }` (or rows) | data.frame while all columns have one length: columns keep their types, new columns follow the plain rules (scalars recycled), row names kept while the row count is |
+ * | data.frame | list + `names`, `class`, `row.names` | `{ col: values[] }` (or rows); a data.frame column as its own `{ col: values[] }`; no columns → `[]` | data.frame while all columns have one length: columns keep their types, new columns follow the plain rules (scalars recycled; into 0 rows an empty vector of their type), row names kept while the row count is |
  * | Date, POSIXct, other classes | vector + `class` (+ `tzone`, …) | numbers | same class and other attributes |
  * | empty vector (`character(0)`) | vector of length 0 | `[]` | the same type |
  * | pairlist | `{ type: "pairlist", data: { tag?, value }[] }` | array / object | pairlist, tags from the keys |
