@@ -179,7 +179,7 @@ function isComplexNumber(value: unknown): value is ComplexNumber {
 }
 
 function fit(value: JsValue, like: RValue, depth: number): RValue | undefined {
-  if (isAtomic(like)) return fitAtomic(value, like);
+  if (isAtomic(like)) return fitAtomic(value, like) ?? fitMixed(value, like, depth);
   if (like.type === "list" || like.type === "expression") {
     return classOf(like).includes("data.frame")
       ? fitDataFrame(value, like, depth) ?? fitList(value, like, depth)
@@ -429,6 +429,56 @@ function fitAtomic(value: JsValue, like: Atomic): RValue | undefined {
       );
     }
   }
+}
+
+/**
+ * An atomic vector edited into values of several types (a string pushed onto numbers, a key of
+ * another type added to a named vector) becomes a list, as the plain rules make it, but each
+ * element still in place is written like the element it was: `NA` stays `NA` of its type
+ * (not `NULL`), an integer stays an integer.
+ */
+function fitMixed(value: JsValue, like: Atomic, depth: number): RValue | undefined {
+  let items: JsValue[];
+  let keys: string[] | undefined;
+  let at: (i: number, key?: string) => number | undefined;
+  if (Array.isArray(value) && !value.some((x) => Array.isArray(x))) {
+    items = value;
+    at = (i) => i;
+  } else if (isPlainObject(value) && !isComplexNumber(value)) {
+    const index = keyIndex(like);
+    keys = orderedKeys(value, like);
+    items = keys.map((key) => value[key]);
+    at = (_, key) => index.get(key!);
+  } else {
+    return undefined;
+  }
+  const n = lengthOf(like);
+  const data = items.map((item, i) => {
+    const j = at(i, keys?.[i]);
+    return convert(item, depth + 1, j !== undefined && j < n ? elementOf(like, j) : undefined);
+  });
+  const list: RValue = { type: "list", data };
+  if (keys !== undefined) list.attributes = { names: namesFromKeys(keys, like) };
+  return list;
+}
+
+/** Element `i` of an atomic vector as a vector of one, with the attributes that are not shape. */
+function elementOf(like: Atomic, i: number): RValue {
+  const width = like.type === "complex" ? 2 : 1;
+  const one = {
+    type: like.type,
+    data: like.data.slice(width * i, width * i + width),
+  } as Atomic;
+  if (like.type === "character" && like.encodings !== undefined) {
+    (one as { encodings?: REncoding[] }).encodings = [like.encodings[i] ?? REncoding.native];
+  }
+  const attributes: RAttributes = {};
+  for (const [key, attribute] of Object.entries(like.attributes ?? {})) {
+    if (!["names", "dim", "dimnames", "row.names"].includes(key)) {
+      setAttribute(attributes, key, attribute);
+    }
+  }
+  return withAttributes(one, Object.keys(attributes).length > 0 ? attributes : undefined);
 }
 
 /** Numbers as R doubles; `null` is NA, and a NaN left where `old` had one keeps its bits. */

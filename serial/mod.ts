@@ -67,7 +67,9 @@
  * `Uint8Array` → raw, `Float64Array` → double, `Int32Array` → integer; arrays become an atomic
  * vector when every non-null element is a number (double), a string or a boolean (`null` is NA),
  * and a list otherwise; plain objects become named lists. Where edited JS no longer fits its R
- * value (say, strings put in an integer vector), the plain rules apply to that part.
+ * value (say, strings put in an integer vector), the plain rules apply to that part: a vector
+ * edited into several types becomes a list, whose elements still in place keep their own type
+ * (`NA` stays an `NA` of that type, not `NULL`).
  *
  * @module
  */

@@ -624,6 +624,27 @@ Deno.test("simplify → serialize: the shapes review found coming back different
     assert.ok(value.type === "list");
     assert.deepStrictEqual(value.data, [INT(), DBL(), CHR()]);
   });
+  await t.step("a vector edited into several types: a list whose elements keep their type", () => {
+    const named: RValue = {
+      type: "logical",
+      data: new Int32Array([1, NA_INTEGER]),
+      attributes: { names: CHR("a", "b") },
+    };
+    const plain = simplify(named) as Record<string, unknown>;
+    // NA stays a logical NA (not NULL) next to the new element of another type.
+    assert.deepStrictEqual(toR({ ...plain, z: "new" } as never, named), {
+      type: "list",
+      data: [lgl(1), lgl(NA_INTEGER), CHR("new")],
+      attributes: { names: CHR("a", "b", "z") },
+    });
+    const ints = INT(1, NA_INTEGER);
+    const pushed = simplify(ints) as unknown[];
+    pushed.push("x");
+    assert.deepStrictEqual(toR(pushed as never), {
+      type: "list",
+      data: [INT(1), INT(NA_INTEGER), CHR("x")],
+    });
+  });
 });
 
 Deno.test("simplify: a value that is already simplified comes back unchanged", () => {
