@@ -23,8 +23,8 @@
  * Every length is checked against the bytes left and `maxElements` (default 2^27) before
  * allocating, nesting against `maxDepth` (default 1000). ALTREP sequences (`1:n` is three
  * numbers on the wire) draw from one expansion budget per message, `maxExpandedElements`
- * (default 2^24 elements, at most 128 MiB), so reading an n-byte stream allocates O(n) plus that
- * budget. `simplify` checks `dim`, `dimnames`, `names`, `levels` and `row.names` against the data
+ * (default 2^24 elements, at most 128 MiB; a string R defers over such a sequence,
+ * `as.character(1:n)`, counts 9), so reading an n-byte stream allocates O(n) plus that budget. `simplify` checks `dim`, `dimnames`, `names`, `levels` and `row.names` against the data
  * they describe before building anything, and throws {@linkcode SerializationError} when one
  * does not fit. `serialize` writes `B\n` version 3 by default (`{ format: "xdr" }` for `X\n`,
  * `{ version: 2 }` for old R), never ALTREP.

@@ -167,6 +167,31 @@ Deno.test("serial bombs: ALTREP sequences share one expansion budget per message
   assert.doesNotThrow(() => unserialize(realSequences(3, 1000), { maxExpandedElements: 3000 }));
 });
 
+/**
+ * R 4.2's `serialize(as.character(1:2^24), NULL, xdr = FALSE)`: 216 bytes, a deferred_string
+ * over a compact_intseq. Expanded, that is 2^24 JS strings (~840 MiB, 3 s before the fix).
+ */
+function deferredStrings(n: number): Uint8Array {
+  const hex =
+    "420a030000000202040000050300050000005554462d38ee0000000200000001000000090004000f0000006465666572" +
+    "7265645f737472696e670200000001000000090004000400000062617365020000000d0000000100000010000000fe00" +
+    "000002000000ee0000000200000001000000090004000e000000636f6d706163745f696e7473657102000000ff020000" +
+    "020000000d000000010000000d000000fe0000000e000000030000000000000000007041000000000000f03f00000000" +
+    "0000f03ffe0000000d0000000100000000000000fe000000";
+  const bytes = Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
+  // The intseq's state c(n, 1, 1) starts at byte 172 (native, little-endian doubles).
+  new DataView(bytes.buffer).setFloat64(172, n, true);
+  return bytes;
+}
+
+Deno.test("serial bombs: strings deferred over an ALTREP sequence draw on the budget", () => {
+  assertFailsFast(deferredStrings(2 ** 24), "as.character(1:2^24)", /expansion budget/);
+  // as.character(1:1e6) as R sends it still arrives, every string as R prints it.
+  const value = unserialize(deferredStrings(1e6));
+  assert.ok(value.type === "character" && value.data.length === 1e6);
+  assert.deepStrictEqual([value.data[0], value.data[999_999]], ["1", "1000000"]);
+});
+
 function prng(seed: number): () => number {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0;
@@ -239,7 +264,12 @@ Deno.test("serial bombs: a REP door answers a healthy request after a bomb", asy
   try {
     const rssBefore = Deno.memoryUsage().rss;
     for (
-      const bomb of [oneDoubleWithDim(2, 5e7), oneDoubleWithDim(2, 1e8), realSequences(8, 2 ** 24)]
+      const bomb of [
+        oneDoubleWithDim(2, 5e7),
+        oneDoubleWithDim(2, 1e8),
+        realSequences(8, 2 ** 24),
+        deferredStrings(2 ** 24),
+      ]
     ) {
       const started = performance.now();
       const answer = await request(req.context(), bomb, {
@@ -253,7 +283,7 @@ Deno.test("serial bombs: a REP door answers a healthy request after a bomb", asy
     }
     const grown = Deno.memoryUsage().rss - rssBefore;
     assert.ok(grown < 400 * 2 ** 20, `rss grew ${(grown / 2 ** 20).toFixed(0)} MiB`);
-    assert.equal(errors.length, 3);
+    assert.equal(errors.length, 4);
     assert.ok(errors.every((e) => e instanceof SerializationError), String(errors));
     const healthy = await request(req.context(), { a: [1, 2, 3] }, { signal });
     assert.deepStrictEqual(healthy, { a: [1, 2, 3] });
