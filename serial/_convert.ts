@@ -612,9 +612,10 @@ function fitDataFrame(
   const converted = columns.map(([, column, template]) =>
     isScalar(column) ? undefined : convert(column, depth + 1, template)
   );
-  const first = converted.find((column) => column !== undefined);
-  // Without a vector column there is nothing to recycle scalars against but the old row count,
-  // which a peer may have set to 2^31 on a frame with no columns: one row then, not a bomb.
+  // Scalars are recycled to the rows of a column that holds them; a frame with no columns (or
+  // a column that is one) holds none, and a peer may have set its row count to 2^31: without a
+  // column that holds its rows, the old count for a frame left with no columns, else one row.
+  const first = converted.find((column) => column !== undefined && heldRows(column));
   const rows = first !== undefined ? columnRows(first) : columns.length === 0 ? oldRows : 1;
   const data = columns.map(([, column, template], i) => {
     const done = converted[i];
@@ -643,4 +644,11 @@ function fitDataFrame(
   const attributes = carryAttributes(like, data.length, keys, undefined, replace) ?? {};
   if (!Object.hasOwn(attributes, "row.names")) setAttribute(attributes, "row.names", newRowNames);
   return { type: like.type, data, attributes };
+}
+
+/** Whether a column's elements are its rows: not a data.frame whose row count stands alone. */
+function heldRows(column: RValue): boolean {
+  if (column.type !== "list" || !classOf(column).includes("data.frame")) return true;
+  const first = column.data[0];
+  return first !== undefined && heldRows(first);
 }

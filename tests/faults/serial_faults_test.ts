@@ -12,6 +12,7 @@ import {
   SerializationError,
   serialize,
   simplify,
+  toR,
   unserialize,
 } from "../../serial/mod.ts";
 import { isNulByte, request, serve, socket } from "../../reqrep/mod.ts";
@@ -190,6 +191,49 @@ Deno.test("serial bombs: strings deferred over an ALTREP sequence draw on the bu
   const value = unserialize(deferredStrings(1e6));
   assert.ok(value.type === "character" && value.data.length === 1e6);
   assert.deepStrictEqual([value.data[0], value.data[999_999]], ["1", "1000000"]);
+});
+
+/** A data.frame whose only column is a data.frame with no columns, both of 2^31 - 1 rows. */
+function hollowFrames(): Uint8Array {
+  const rows = int(-0x80000000, -(2 ** 31 - 1));
+  const frame = (columns: RValue[], names: string[]): RValue => ({
+    type: "list",
+    data: columns,
+    attributes: { names: chr(...names), class: chr("data.frame"), "row.names": rows },
+  });
+  return serialize(frame([frame([], [])], ["inner"]));
+}
+
+Deno.test("serial bombs: a column added to frames that hold no rows stays cheap", async () => {
+  const bytes = hollowFrames();
+  assert.ok(bytes.length < 300, `${bytes.length} bytes`);
+  // What reply does with `(df) => ({ ...df, z: 1 })`: recycling 1 to 2^31 - 1 rows took 11 s
+  // and threw a RangeError. Nothing holds those rows: a plain named list comes back.
+  const started = performance.now();
+  const value = unserialize(bytes);
+  const written = toR({ ...(simplify(value) as Record<string, never>), z: 1 }, value);
+  assert.ok(performance.now() - started < FAST_MS);
+  assert.ok(written.type === "list" && written.data.length === 2);
+  assert.deepStrictEqual(written.attributes, { names: chr("inner", "z") });
+
+  const signal = AbortSignal.timeout(20_000);
+  await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+  await using req = await socket("req", { dial: rep.urls[0]! });
+  const stop = new AbortController();
+  const serving = serve(rep, (df) => ({ ...(df as Record<string, unknown>), z: 1 }), {
+    signal: stop.signal,
+  });
+  try {
+    const sent = performance.now();
+    const answer = await request(req.context(), bytes, { sendMode: "raw", signal });
+    assert.ok(performance.now() - sent < 2 * FAST_MS);
+    assert.deepStrictEqual(Object.keys(answer as object), ["inner", "z"]);
+    const healthy = await request(req.context(), { a: [1, 2, 3] }, { signal });
+    assert.deepStrictEqual(healthy, { a: [1, 2, 3], z: 1 });
+  } finally {
+    stop.abort();
+    await serving;
+  }
 });
 
 function prng(seed: number): () => number {
