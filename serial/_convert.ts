@@ -134,16 +134,23 @@ function convertArray(values: JsValue[], depth: number): RValue {
   switch (kind) {
     case "number": {
       const data = new Float64Array(values.length);
-      values.forEach((v, i) => v === null ? setNA(data, i) : (data[i] = v as number));
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (v === null) setNA(data, i);
+        else data[i] = v as number;
+      }
       return { type: "double", data };
     }
     case "string":
       return { type: "character", data: values as (string | null)[] };
-    case "boolean":
-      return {
-        type: "logical",
-        data: Int32Array.from(values, (v) => v === null ? NA_INTEGER : v ? 1 : 0),
-      };
+    case "boolean": {
+      const data = new Int32Array(values.length);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        data[i] = v === null ? NA_INTEGER : v ? 1 : 0;
+      }
+      return { type: "logical", data };
+    }
   }
   return { type: "list", data: values.map((v) => convert(v, depth + 1)) };
 }
@@ -354,27 +361,37 @@ function fitAtomic(value: JsValue, like: Atomic): RValue | undefined {
   const attributes = () => carryAttributes(like, n, keys, shape);
   switch (like.type) {
     case "logical": {
-      if (!items.every((x) => x == null || typeof x === "boolean")) return undefined;
-      const data = Int32Array.from(items, (x) => x == null ? NA_INTEGER : x ? 1 : 0);
+      // Loops rather than every()/from(fn): these run over every element of big vectors.
+      const data = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const x = items[i];
+        if (x == null) data[i] = NA_INTEGER;
+        else if (typeof x === "boolean") data[i] = x ? 1 : 0;
+        else return undefined;
+      }
       return withAttributes({ type: "logical", data }, attributes());
     }
     case "integer": {
       if (classOf(like).includes("factor")) return fitFactor(items, like, keys, shape);
-      if (!items.every((x) => x == null || typeof x === "number")) return undefined;
-      const numbers = items as (number | null | undefined)[];
-      if (
-        numbers.every((x) =>
-          x == null || (Number.isInteger(x) && x > NA_INTEGER && x <= 2147483647)
-        )
-      ) {
-        const data = Int32Array.from(numbers, (x) => x ?? NA_INTEGER);
-        return withAttributes({ type: "integer", data }, attributes());
+      const data = new Int32Array(n);
+      let whole = true;
+      for (let i = 0; i < n; i++) {
+        const x = items[i];
+        if (x == null) data[i] = NA_INTEGER;
+        else if (typeof x !== "number") return undefined;
+        else if ((x | 0) === x && x !== NA_INTEGER) data[i] = x;
+        else whole = false;
       }
+      const numbers = items as (number | null | undefined)[];
+      if (whole) return withAttributes({ type: "integer", data }, attributes());
       // Integers mapped to fractions become doubles, keeping class and the rest.
       return withAttributes({ type: "double", data: doubles(numbers, undefined) }, attributes());
     }
     case "double": {
-      if (!items.every((x) => x == null || typeof x === "number")) return undefined;
+      for (let i = 0; i < n; i++) {
+        const x = items[i];
+        if (x != null && typeof x !== "number") return undefined;
+      }
       const data = doubles(items as (number | null | undefined)[], same ? like.data : undefined);
       return withAttributes({ type: "double", data }, attributes());
     }
@@ -488,11 +505,12 @@ function doubles(
 ): Float64Array {
   const data = new Float64Array(items.length);
   let nans = false;
-  items.forEach((x, i) => {
+  for (let i = 0; i < items.length; i++) {
+    const x = items[i];
     if (x == null) setNA(data, i);
     else if (x !== x) nans = true;
     else data[i] = x;
-  });
+  }
   if (nans) {
     const bits = new Uint32Array(data.buffer);
     const oldBits = old && new Uint32Array(old.buffer, old.byteOffset, old.length * 2);

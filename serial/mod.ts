@@ -26,7 +26,8 @@
  * (default 2^24 elements, at most 128 MiB; a string R defers over such a sequence,
  * `as.character(1:n)`, counts 9), so reading an n-byte stream allocates O(n) plus that budget. `simplify` checks `dim`, `dimnames`, `names`, `levels` and `row.names` against the data
  * they describe before building anything, and throws {@linkcode SerializationError} when one
- * does not fit. `serialize` writes `B\n` version 3 by default (`{ format: "xdr" }` for `X\n`,
+ * does not fit; the row arrays of a matrix draw 4 elements each from its own budget
+ * (`SimplifyOptions.maxExpandedElements`, 2^24 by default: 4 million rows). `serialize` writes `B\n` version 3 by default (`{ format: "xdr" }` for `X\n`,
  * `{ version: 2 }` for old R), never ALTREP.
  *
  * ## R values ↔ JS values

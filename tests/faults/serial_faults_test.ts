@@ -193,6 +193,41 @@ Deno.test("serial bombs: strings deferred over an ALTREP sequence draw on the bu
   assert.deepStrictEqual([value.data[0], value.data[999_999]], ["1", "1000000"]);
 });
 
+/** R's `1:n` (compact_intseq, native) with `dim = c(n, 1)`: a one-column matrix of n rows. */
+function sequenceColumn(n: number): Uint8Array {
+  const b: number[] = [0x42, 0x0a];
+  const int = (x: number) => b.push(x & 255, (x >>> 8) & 255, (x >>> 16) & 255, x >>> 24);
+  const sym = (name: string) => {
+    int(1);
+    int(0x00040009);
+    int(name.length);
+    for (const c of name) b.push(c.charCodeAt(0));
+  };
+  const double = (x: number) => {
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setFloat64(0, x, true);
+    b.push(...bytes);
+  };
+  [3, 0x040200, 0x030500, 5].forEach(int);
+  for (const c of "UTF-8") b.push(c.charCodeAt(0));
+  int(238 | 0x200); // ALTREP, with attributes
+  int(2), sym("compact_intseq"), int(2), sym("base"), int(2), int(13), int(1), int(13), int(254);
+  int(14), int(3), double(n), double(1), double(1); // state c(n, 1, 1)
+  int(2 | 0x400), sym("dim"), int(13), int(2), int(n), int(1), int(254);
+  return new Uint8Array(b);
+}
+
+Deno.test("serial bombs: the rows of a matrix draw on simplify's budget", () => {
+  // 170 bytes: 2^24 one-element rows took 15 s and 1.1 GiB to simplify.
+  const bytes = sequenceColumn(2 ** 24);
+  assert.ok(bytes.length < 200, `${bytes.length} bytes`);
+  assertFailsFast(bytes, "1:2^24 with dim c(2^24, 1)", /maxExpandedElements/);
+  // A matrix of 10^5 rows is an ordinary one.
+  const rows = simplify(unserialize(sequenceColumn(1e5))) as number[][];
+  assert.equal(rows.length, 1e5);
+  assert.deepStrictEqual([rows[0], rows[99_999]], [[1], [100_000]]);
+});
+
 /** A data.frame whose only column is a data.frame with no columns, both of 2^31 - 1 rows. */
 function hollowFrames(): Uint8Array {
   const rows = int(-0x80000000, -(2 ** 31 - 1));
