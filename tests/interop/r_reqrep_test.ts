@@ -5,7 +5,7 @@
  * package that cannot be installed here; these are its bytes, sent by NNG's own tool.)
  */
 import assert from "node:assert/strict";
-import { reply, socket } from "../../reqrep/mod.ts";
+import { reply, serve, socket } from "../../reqrep/mod.ts";
 import { freePort, interopTest, waitFor, withTimeout } from "../_peers.ts";
 import { captured } from "../_process.ts";
 import { main } from "../../cli.ts";
@@ -223,6 +223,102 @@ interopTest(
           const failed = lines.filter((line) => !line.endsWith("TRUE"));
           assert.deepStrictEqual(failed, [], `R found differences:\n${failed.join("\n")}`);
         });
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+/**
+ * Requests `list(op, value)`: the library's `serve` edits `value` the ordinary JS way and R
+ * checks what comes back against what the same edit means in R.
+ */
+const EDITS_R = `
+tibble_like <- structure(list(x = 1:2, y = c("a", "b")),
+  class = c("tbl_df", "tbl", "data.frame"), row.names = c(NA, -2L))
+edits <- list(
+  map_factor = list(op = "map", value = factor(c("a", NA, "b"), levels = c("a", "b", "c")),
+    want = factor(c("a", NA, "b"), levels = c("a", "b", "c"))),
+  map_date = list(op = "map", value = as.Date(c("2024-01-01", NA)),
+    want = as.Date(c("2024-01-01", NA))),
+  map_posixct = list(op = "map", value = as.POSIXct(c(0, 1), origin = "1970-01-01", tz = "UTC"),
+    want = as.POSIXct(c(0, 1), origin = "1970-01-01", tz = "UTC")),
+  map_ordered = list(op = "map", value = factor(c("lo", "hi"), c("lo", "hi"), ordered = TRUE),
+    want = factor(c("lo", "hi"), c("lo", "hi"), ordered = TRUE)),
+  push_factor = list(op = "push", value = factor(c("lo", "hi")), want = factor(c("lo", "hi", "hi"))),
+  push_date = list(op = "push", value = as.Date("2024-01-01") + 0:1,
+    want = as.Date("2024-01-01") + c(0, 1, 1)),
+  push_integer = list(op = "push", value = 1:3, want = c(1:3, 3L)),
+  set_list = list(op = "set", value = list(a = 1L, b = "x"), want = list(a = 5L, b = "x")),
+  set_vector = list(op = "set", value = c(a = 1L, b = NA), want = c(a = 5L, b = NA)),
+  add_column_tibble = list(op = "add_column", value = tibble_like,
+    want = structure(list(x = 1:2, y = c("a", "b"), z = c(1, 1)),
+      class = c("tbl_df", "tbl", "data.frame"), row.names = c(NA, -2L))),
+  add_column_row_names = list(op = "add_column", value = data.frame(x = 1:2, row.names = c("r1", "r2")),
+    want = data.frame(x = 1:2, z = c(1, 1), row.names = c("r1", "r2"))),
+  add_column_zero_rows = list(op = "add_column", value = data.frame(x = integer(0)),
+    want = data.frame(x = integer(0), z = numeric(0)))
+)
+`;
+
+/** The JS edits, as a user would write them. */
+const EDITS: Record<string, (x: never) => unknown> = {
+  map: (x: unknown[]) => x.map((v) => v),
+  push: (x: unknown[]) => [...x, x[x.length - 1]],
+  set: (x: Record<string, unknown>) => ({ ...x, a: 5 }),
+  add_column: (x: Record<string, unknown>) => ({ ...x, z: 1 }),
+};
+
+interopTest(
+  "serve: values edited in JS come back to R as the same edit means in R",
+  ["Rscript", "nngcat"],
+  async () => {
+    await withTimeout(60_000, async () => {
+      const dir = await Deno.makeTempDir({ prefix: "rsock_r_edits_" });
+      try {
+        await Deno.writeTextFile(`${dir}/edits.R`, EDITS_R);
+        const made = await run("/usr/bin/Rscript", [
+          "--vanilla",
+          "-e",
+          `setwd("${dir}"); source("edits.R")
+           for (n in names(edits)) {
+             e <- edits[[n]]
+             writeBin(serialize(list(op = e$op, value = e$value), NULL, xdr = FALSE), n)
+           }
+           cat(names(edits))`,
+        ]);
+        assert.ok(made.success, new TextDecoder().decode(made.stderr));
+        const names = new TextDecoder().decode(made.stdout).trim().split(" ");
+        await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+        const stop = new AbortController();
+        const serving = serve(rep, (request) => {
+          const { op, value } = request as { op: string; value: never };
+          return { ...(request as object), value: EDITS[op]!(value) };
+        }, { signal: stop.signal });
+        try {
+          for (const name of names) {
+            const answer = await nngcatRequest(rep.urls[0]!, `${dir}/${name}`);
+            await Deno.writeFile(`${dir}/${name}.reply`, answer);
+          }
+        } finally {
+          stop.abort();
+          await serving;
+        }
+        const check = await run("/usr/bin/Rscript", [
+          "--vanilla",
+          "-e",
+          `setwd("${dir}"); source("edits.R")
+           for (n in names(edits)) {
+             f <- paste0(n, ".reply"); y <- unserialize(readBin(f, "raw", file.size(f)))$value
+             cat(n, identical(y, edits[[n]]$want), "\\n")
+             if (!identical(y, edits[[n]]$want)) str(y)
+           }`,
+        ]);
+        const out = new TextDecoder().decode(check.stdout);
+        assert.ok(check.success, new TextDecoder().decode(check.stderr));
+        const lines = out.trim().split("\n").map((line) => line.trim());
+        assert.equal(lines.filter((line) => line.endsWith("TRUE")).length, names.length, out);
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
