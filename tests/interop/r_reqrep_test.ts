@@ -325,3 +325,52 @@ interopTest(
     });
   },
 );
+
+interopTest("rsock req --json: R receives the JSON as the list the help describes", [
+  "Rscript",
+  "nngcat",
+], async () => {
+  await withTimeout(30_000, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "rsock_r_json_" });
+    try {
+      const url = `tcp://127.0.0.1:${freePort()}`;
+      // nngcat plays the REP peer: it prints the request and answers with R's serialize(1).
+      const answer = await run("/usr/bin/Rscript", [
+        "--vanilla",
+        "-e",
+        `writeBin(serialize(1, NULL, xdr = FALSE), "${dir}/one.B")`,
+      ]);
+      assert.ok(answer.success);
+      const peer = new Deno.Command("/usr/bin/nngcat", {
+        args: ["--rep", "--listen", url, "--raw", "--count", "1", "--file", `${dir}/one.B`],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const json = '{"a": [1, 2, 3], "b": {"c": null, "d": "x"}, "e": [1, "x", null], ' +
+        '"h": [true, null], "s": ["p", null], "n": 2.5, "z": []}';
+      const output = captured();
+      let code = 1;
+      for (let tries = 0; tries < 50 && code !== 0; tries++) {
+        // nngcat may not listen yet: try again shortly (the CLI reports a refused dial).
+        code = await main(["req", url, "--json", json, "--timeout", "2000"], output);
+        if (code !== 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(code, 0, output.err);
+      assert.equal(output.out.trim(), "1");
+      const { stdout } = await peer.output();
+      await Deno.writeFile(`${dir}/request.bin`, stdout);
+      const check = await run("/usr/bin/Rscript", [
+        "--vanilla",
+        "-e",
+        `x <- unserialize(readBin("${dir}/request.bin", "raw", 1e6))
+         want <- list(a = c(1, 2, 3), b = list(c = NULL, d = "x"), e = list(1, "x", NULL),
+                      h = c(TRUE, NA), s = c("p", NA), n = 2.5, z = list())
+         cat(identical(x, want), "\\n"); str(x)`,
+      ]);
+      const out = new TextDecoder().decode(check.stdout);
+      assert.ok(out.startsWith("TRUE"), out + new TextDecoder().decode(check.stderr));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
