@@ -7,7 +7,7 @@
  */
 
 import { columnRows, lengthOf, rowCount } from "./_checks.ts";
-import { type ComplexNumber, ORIGIN, type Simplified } from "./_simplify.ts";
+import { type ComplexNumber, objectKeys, ORIGIN, type Simplified } from "./_simplify.ts";
 import {
   classOf,
   isNA,
@@ -134,16 +134,23 @@ function convertArray(values: JsValue[], depth: number): RValue {
   switch (kind) {
     case "number": {
       const data = new Float64Array(values.length);
-      values.forEach((v, i) => v === null ? setNA(data, i) : (data[i] = v as number));
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (v === null) setNA(data, i);
+        else data[i] = v as number;
+      }
       return { type: "double", data };
     }
     case "string":
       return { type: "character", data: values as (string | null)[] };
-    case "boolean":
-      return {
-        type: "logical",
-        data: Int32Array.from(values, (v) => v === null ? NA_INTEGER : v ? 1 : 0),
-      };
+    case "boolean": {
+      const data = new Int32Array(values.length);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        data[i] = v === null ? NA_INTEGER : v ? 1 : 0;
+      }
+      return { type: "logical", data };
+    }
   }
   return { type: "list", data: values.map((v) => convert(v, depth + 1)) };
 }
@@ -179,7 +186,7 @@ function isComplexNumber(value: unknown): value is ComplexNumber {
 }
 
 function fit(value: JsValue, like: RValue, depth: number): RValue | undefined {
-  if (isAtomic(like)) return fitAtomic(value, like);
+  if (isAtomic(like)) return fitAtomic(value, like) ?? fitMixed(value, like, depth);
   if (like.type === "list" || like.type === "expression") {
     return classOf(like).includes("data.frame")
       ? fitDataFrame(value, like, depth) ?? fitList(value, like, depth)
@@ -207,10 +214,9 @@ function fit(value: JsValue, like: RValue, depth: number): RValue | undefined {
   return undefined;
 }
 
-/** True when simplify turns `like` into an object (it has names, and not only empty ones). */
+/** True when simplify turns `like` into an object (names, not only empty ones, none twice). */
 function simplifiesToObject(like: RValue): boolean {
-  const names = namesOf(like);
-  return names !== undefined && names.length === lengthOf(like) && names.some((name) => name);
+  return objectKeys(namesOf(like), lengthOf(like)) !== undefined;
 }
 
 /** How simplify names an unnamed element: `V2` in a data.frame, `2` elsewhere. */
@@ -355,27 +361,37 @@ function fitAtomic(value: JsValue, like: Atomic): RValue | undefined {
   const attributes = () => carryAttributes(like, n, keys, shape);
   switch (like.type) {
     case "logical": {
-      if (!items.every((x) => x == null || typeof x === "boolean")) return undefined;
-      const data = Int32Array.from(items, (x) => x == null ? NA_INTEGER : x ? 1 : 0);
+      // Loops rather than every()/from(fn): these run over every element of big vectors.
+      const data = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const x = items[i];
+        if (x == null) data[i] = NA_INTEGER;
+        else if (typeof x === "boolean") data[i] = x ? 1 : 0;
+        else return undefined;
+      }
       return withAttributes({ type: "logical", data }, attributes());
     }
     case "integer": {
       if (classOf(like).includes("factor")) return fitFactor(items, like, keys, shape);
-      if (!items.every((x) => x == null || typeof x === "number")) return undefined;
-      const numbers = items as (number | null | undefined)[];
-      if (
-        numbers.every((x) =>
-          x == null || (Number.isInteger(x) && x > NA_INTEGER && x <= 2147483647)
-        )
-      ) {
-        const data = Int32Array.from(numbers, (x) => x ?? NA_INTEGER);
-        return withAttributes({ type: "integer", data }, attributes());
+      const data = new Int32Array(n);
+      let whole = true;
+      for (let i = 0; i < n; i++) {
+        const x = items[i];
+        if (x == null) data[i] = NA_INTEGER;
+        else if (typeof x !== "number") return undefined;
+        else if ((x | 0) === x && x !== NA_INTEGER) data[i] = x;
+        else whole = false;
       }
+      const numbers = items as (number | null | undefined)[];
+      if (whole) return withAttributes({ type: "integer", data }, attributes());
       // Integers mapped to fractions become doubles, keeping class and the rest.
       return withAttributes({ type: "double", data: doubles(numbers, undefined) }, attributes());
     }
     case "double": {
-      if (!items.every((x) => x == null || typeof x === "number")) return undefined;
+      for (let i = 0; i < n; i++) {
+        const x = items[i];
+        if (x != null && typeof x !== "number") return undefined;
+      }
       const data = doubles(items as (number | null | undefined)[], same ? like.data : undefined);
       return withAttributes({ type: "double", data }, attributes());
     }
@@ -432,6 +448,56 @@ function fitAtomic(value: JsValue, like: Atomic): RValue | undefined {
   }
 }
 
+/**
+ * An atomic vector edited into values of several types (a string pushed onto numbers, a key of
+ * another type added to a named vector) becomes a list, as the plain rules make it, but each
+ * element still in place is written like the element it was: `NA` stays `NA` of its type
+ * (not `NULL`), an integer stays an integer.
+ */
+function fitMixed(value: JsValue, like: Atomic, depth: number): RValue | undefined {
+  let items: JsValue[];
+  let keys: string[] | undefined;
+  let at: (i: number, key?: string) => number | undefined;
+  if (Array.isArray(value) && !value.some((x) => Array.isArray(x))) {
+    items = value;
+    at = (i) => i;
+  } else if (isPlainObject(value) && !isComplexNumber(value)) {
+    const index = keyIndex(like);
+    keys = orderedKeys(value, like);
+    items = keys.map((key) => value[key]);
+    at = (_, key) => index.get(key!);
+  } else {
+    return undefined;
+  }
+  const n = lengthOf(like);
+  const data = items.map((item, i) => {
+    const j = at(i, keys?.[i]);
+    return convert(item, depth + 1, j !== undefined && j < n ? elementOf(like, j) : undefined);
+  });
+  const list: RValue = { type: "list", data };
+  if (keys !== undefined) list.attributes = { names: namesFromKeys(keys, like) };
+  return list;
+}
+
+/** Element `i` of an atomic vector as a vector of one, with the attributes that are not shape. */
+function elementOf(like: Atomic, i: number): RValue {
+  const width = like.type === "complex" ? 2 : 1;
+  const one = {
+    type: like.type,
+    data: like.data.slice(width * i, width * i + width),
+  } as Atomic;
+  if (like.type === "character" && like.encodings !== undefined) {
+    (one as { encodings?: REncoding[] }).encodings = [like.encodings[i] ?? REncoding.native];
+  }
+  const attributes: RAttributes = {};
+  for (const [key, attribute] of Object.entries(like.attributes ?? {})) {
+    if (!["names", "dim", "dimnames", "row.names"].includes(key)) {
+      setAttribute(attributes, key, attribute);
+    }
+  }
+  return withAttributes(one, Object.keys(attributes).length > 0 ? attributes : undefined);
+}
+
 /** Numbers as R doubles; `null` is NA, and a NaN left where `old` had one keeps its bits. */
 function doubles(
   items: (number | null | undefined)[],
@@ -439,11 +505,12 @@ function doubles(
 ): Float64Array {
   const data = new Float64Array(items.length);
   let nans = false;
-  items.forEach((x, i) => {
+  for (let i = 0; i < items.length; i++) {
+    const x = items[i];
     if (x == null) setNA(data, i);
     else if (x !== x) nans = true;
     else data[i] = x;
-  });
+  }
   if (nans) {
     const bits = new Uint32Array(data.buffer);
     const oldBits = old && new Uint32Array(old.buffer, old.byteOffset, old.length * 2);
@@ -471,9 +538,12 @@ function fitFactor(
   const index = new Map<string | null, number>();
   levels.forEach((level, i) => index.has(level) || index.set(level, i + 1));
   const data = new Int32Array(items.length);
+  const same = items.length === lengthOf(like);
   items.forEach((x, i) => {
     if (x == null) {
-      data[i] = NA_INTEGER;
+      // simplify reads a code of an NA level (addNA) as null too: keep it where it was.
+      const was = like.data[i] as number;
+      data[i] = same && was !== NA_INTEGER && levels[was - 1] === null ? was : NA_INTEGER;
       return;
     }
     let code = index.get(x as string);
@@ -531,39 +601,50 @@ function fitDataFrame(
   like: Extract<RValue, { type: "list" | "expression" }>,
   depth: number,
 ): RValue | undefined {
-  let columns: [string, JsValue][];
+  // Each column: its key, its JS and the column of `like` it stands for.
+  let columns: [string, JsValue, RValue | undefined][];
+  const index = keyIndex(like);
+  const byKey = (key: string, column: JsValue): [string, JsValue, RValue | undefined] => {
+    const i = index.get(key);
+    return [key, column, i === undefined ? undefined : like.data[i]];
+  };
   if (Array.isArray(value) && value.length > 0 && value.every((row) => isPlainObject(row))) {
     // The rows shape of simplify: one object per row.
     const keys = new Set<string>();
     for (const row of value) for (const key of Object.keys(row as object)) keys.add(key);
-    columns = [...keys].map((key) => [
-      key,
-      value.map((row) => (row as Record<string, JsValue>)[key] ?? null),
-    ]);
+    columns = [...keys].map((key) =>
+      byKey(key, value.map((row) => (row as Record<string, JsValue>)[key] ?? null))
+    );
+  } else if (Array.isArray(value) && !simplifiesToObject(like)) {
+    // The columns as an array: a frame without columns, or whose names repeat. By position.
+    const names = namesOf(like) ?? [];
+    columns = value.map((column, i) => [names[i] || `V${i + 1}`, column, like.data[i]]);
   } else if (isPlainObject(value)) {
-    columns = orderedKeys(value, like).map((key) => [key, value[key]]);
+    columns = orderedKeys(value, like).map((key) => byKey(key, value[key]));
   } else {
     return undefined;
   }
   const rowNames = like.attributes?.["row.names"];
   const oldRows = rowNames === undefined ? 0 : rowCount(rowNames);
-  const firstArray = columns.find(([, column]) => Array.isArray(column));
-  // Without an array column there is nothing to recycle scalars against but the old row count,
-  // which a peer may have set to 2^31 on a frame with no columns: one row then, not a bomb.
-  const rows = firstArray !== undefined
-    ? (firstArray[1] as JsValue[]).length
-    : columns.length === 0
-    ? oldRows
-    : 1;
-  const index = keyIndex(like);
-  const data = columns.map(([key, column]) => {
-    const i = index.get(key);
-    const template = i === undefined ? undefined : like.data[i];
-    // A scalar column is recycled, as data.frame() and `df$z <- 1` do in R.
-    const filled = Array.isArray(column) || (typeof column === "object" && column !== null)
-      ? column
-      : new Array(rows).fill(column);
-    return convert(filled, depth + 1, template);
+  const isScalar = (column: JsValue) => typeof column !== "object" || column === null;
+  const converted = columns.map(([, column, template]) =>
+    isScalar(column) ? undefined : convert(column, depth + 1, template)
+  );
+  // Scalars are recycled to the rows of a column that holds them; a frame with no columns (or
+  // a column that is one) holds none, and a peer may have set its row count to 2^31: without a
+  // column that holds its rows, the old count for a frame left with no columns, else one row.
+  const first = converted.find((column) => column !== undefined && heldRows(column));
+  const rows = first !== undefined ? columnRows(first) : columns.length === 0 ? oldRows : 1;
+  const data = columns.map(([, column, template], i) => {
+    const done = converted[i];
+    if (done !== undefined) return done;
+    // A scalar column is recycled, as data.frame() and `df$z <- 1` do in R; into no rows it
+    // is an empty vector of its own type.
+    if (rows === 0 && template === undefined && column !== null && column !== undefined) {
+      const one = convert(column, depth + 1);
+      return isAtomic(one) ? { ...one, data: one.data.slice(0, 0) } as RValue : one;
+    }
+    return convert(new Array(rows).fill(column), depth + 1, template);
   });
   if (!data.every((column) => columnRows(column) === rows)) return undefined;
   const keys = columns.map(([key]) => key);
@@ -573,7 +654,19 @@ function fitDataFrame(
     : int32([NA_INTEGER, -rows]);
   const replace: RAttributes = {};
   setAttribute(replace, "row.names", newRowNames);
+  if (Array.isArray(value) && !simplifiesToObject(like) && data.length === lengthOf(like)) {
+    // By position: keep the names as they were (repeats included).
+    const names = like.attributes?.["names"];
+    if (names !== undefined) setAttribute(replace, "names", names);
+  }
   const attributes = carryAttributes(like, data.length, keys, undefined, replace) ?? {};
   if (!Object.hasOwn(attributes, "row.names")) setAttribute(attributes, "row.names", newRowNames);
   return { type: like.type, data, attributes };
+}
+
+/** Whether a column's elements are its rows: not a data.frame whose row count stands alone. */
+function heldRows(column: RValue): boolean {
+  if (column.type !== "list" || !classOf(column).includes("data.frame")) return true;
+  const first = column.data[0];
+  return first !== undefined && heldRows(first);
 }

@@ -36,7 +36,8 @@ export interface UnserializeOptions {
    * sequences in it (`compact_intseq`, `compact_realseq`) may expand to *together*. R sends
    * `1:n` as three numbers, so a few bytes could otherwise ask for gigabytes; with one budget
    * per message, reading n bytes allocates O(n) plus at most this many elements (8 bytes each
-   * at most: 128 MiB by default). Raise it to receive longer `1:n` sequences.
+   * at most: 128 MiB by default). Strings R defers over such a sequence (`as.character(1:n)`)
+   * count 9 elements each, the sequence included. Raise it to receive longer `1:n` sequences.
    *
    * @default {16777216}
    */
@@ -510,6 +511,14 @@ interface PairlistRead {
   tail: RValue | undefined;
 }
 
+/**
+ * What one string of a deferred_string over an expanded sequence costs from the expansion
+ * budget, beyond its number: a short JS string and its array slot take ~40 bytes, five budget
+ * elements of 8, and take far longer to make; 9 in all keeps the worst 216-byte message near
+ * half a second and 150 MiB (unserialize + simplify).
+ */
+const STRING_COST = 8;
+
 class Reader {
   readonly #in: Input;
   readonly #maxElements: number;
@@ -518,6 +527,8 @@ class Reader {
   /** What is left of this message's expansion budget (one budget for the whole stream). */
   #expandable: number;
   readonly #refs: RValue[] = [];
+  /** Vectors expanded from ALTREP states (not read element by element from the stream). */
+  readonly #expanded = new WeakSet<RValue>();
   #nativeIsUtf8 = true;
 
   constructor(input: Input, options: UnserializeOptions) {
@@ -801,6 +812,11 @@ class Reader {
     return value;
   }
 
+  #expandedValue<T extends RValue>(value: T): T {
+    this.#expanded.add(value);
+    return value;
+  }
+
   #altrepState(depth: number): { value: RValue; cells: RPairlistCell[]; tail: RValue | undefined } {
     const flags = this.#in.int("ALTREP state");
     const type = flags & 0xff;
@@ -846,11 +862,11 @@ class Reader {
           }
           const data = new Int32Array(n);
           for (let i = 0; i < n; i++) data[i] = first + i * incr;
-          return { type: "integer", data };
+          return this.#expandedValue({ type: "integer", data });
         }
         const data = new Float64Array(n);
         for (let i = 0; i < n; i++) data[i] = first + i * incr;
-        return { type: "double", data };
+        return this.#expandedValue({ type: "double", data });
       }
       case "deferred_string": {
         const arg = state.cells[0]?.value;
@@ -858,6 +874,19 @@ class Reader {
         const scipen = scipenValue?.type === "integer" && scipenValue.data.length > 0
           ? scipenValue.data[0]!
           : 0;
+        if (arg !== undefined && this.#expanded.has(arg)) {
+          // Strings over an expanded sequence (as.character(1:n), ~200 bytes for any n) cost
+          // far more than the numbers: each is charged as STRING_COST more elements.
+          const n = arg.type === "integer" || arg.type === "double" ? arg.data.length : 0;
+          if (STRING_COST * n > this.#expandable) {
+            return input.fail(
+              `deferred_string of ${n} strings over an ALTREP sequence exceeds what is left of ` +
+                `this message's expansion budget (${this.#expandable} of maxExpandedElements = ` +
+                `${this.#maxExpanded}; each string counts ${STRING_COST + 1})`,
+            );
+          }
+          this.#expandable -= STRING_COST * n;
+        }
         if (arg?.type === "integer" || arg?.type === "logical") {
           const data = Array.from(
             arg.data,
@@ -890,7 +919,7 @@ class Reader {
         // The wrapper's attributes replace the payload's (R does the same on unserialize).
         const copy = { ...wrapped };
         delete copy.attributes;
-        return copy;
+        return this.#expanded.has(wrapped) ? this.#expandedValue(copy) : copy;
       }
     }
     return input.fail(`ALTREP class "${className}" is not one rsock can expand`);

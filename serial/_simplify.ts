@@ -91,8 +91,9 @@ export interface SimplifyOptions {
    */
   scalars?: boolean;
   /**
-   * How many JS values `simplify` may create that no element of the input stands for: today
-   * only the empty rows of a matrix with no columns (`dim = c(n, 0)`, 12 bytes for any n).
+   * How many JS values `simplify` may create that no element of the input stands for: the
+   * row arrays of matrices, 4 per row (a matrix of 4 million rows at the default; `dim =
+   * c(n, 0)` asks for n rows from 12 bytes, and R's `1:n` with a `dim` for n rows from 170).
    * Everything else it builds is bounded by the input's own size.
    *
    * @default {16777216}
@@ -119,6 +120,9 @@ export function simplify(value: RValue | Simplified, options: SimplifyOptions = 
   const budget = { left: options.maxExpandedElements ?? DEFAULT_MAX_EXPANDED_ELEMENTS };
   return simplifyValue(value, options.dataFrame ?? "columns", options.scalars ?? true, budget);
 }
+
+/** What one row of a matrix costs from simplify's budget: a JS array is ~4 elements' worth. */
+const ROW_COST = 4;
 
 /** What is left of one `simplify` call's budget (see {@linkcode SimplifyOptions}). */
 interface Budget {
@@ -167,37 +171,50 @@ function simplifyOne(
       return nameElements(elements, names);
     }
   }
+  // A matrix is charged before anything is built, so one that does not fit fails at once.
+  const dim = value.attributes?.["dim"];
+  const shape = dim !== undefined && (dim.type === "integer" || dim.type === "double") &&
+      dim.data.length === 2
+    ? { rows: dim.data[0]!, cols: dim.data[1]! }
+    : undefined;
+  if (shape !== undefined) {
+    const { rows, cols } = shape;
+    // Each row is an array no element stands for, and costs several elements: 2^24 rows of
+    // one element (R's 1:2^24 with dim c(2^24, 1), 170 bytes) took 1.1 GiB. dim = c(n, 0)
+    // asks for n empty rows without holding any element at all.
+    const cost = ROW_COST * rows;
+    if (cost > budget.left) {
+      throw new SerializationError(
+        `a ${rows} x ${cols} matrix would simplify to ${rows} ${cols === 0 ? "empty " : ""}rows ` +
+          `(${ROW_COST} elements each), more than the ${budget.left} left of ` +
+          "maxExpandedElements; receive it typed instead, or raise the option",
+      );
+    }
+    budget.left -= cost;
+  }
   let elements: Simplified[];
   if (value.type === "integer" && classOf(value).includes("factor")) {
     const levels = value.attributes?.["levels"];
     const labels = levels?.type === "character" ? levels.data : [];
-    elements = Array.from(
-      value.data,
-      (code) => code === NA_INTEGER ? null : labels[code - 1] ?? null,
-    );
+    const codes = value.data;
+    elements = new Array(codes.length);
+    for (let i = 0; i < codes.length; i++) {
+      const code = codes[i]!;
+      elements[i] = code === NA_INTEGER ? null : labels[code - 1] ?? null;
+    }
   } else {
     elements = atomicElements(value);
   }
-  const dim = value.attributes?.["dim"];
-  if (
-    dim !== undefined && (dim.type === "integer" || dim.type === "double") && dim.data.length === 2
-  ) {
-    const rows = dim.data[0]!;
-    const cols = dim.data[1]!;
-    if (cols === 0) {
-      // dim = c(n, 0) holds no element yet asks for n empty rows: charge them to the budget.
-      if (rows > budget.left) {
-        throw new SerializationError(
-          `a ${rows} x 0 matrix would simplify to ${rows} empty rows, more than the ` +
-            `${budget.left} left of maxExpandedElements`,
-        );
-      }
-      budget.left -= rows;
+  if (shape !== undefined) {
+    const { rows, cols } = shape;
+    // Loops, not Array.from: ten times faster on the millions of rows a big matrix has.
+    const out: Simplified[][] = new Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const row: Simplified[] = new Array(cols);
+      for (let c = 0; c < cols; c++) row[c] = elements[r + c * rows] ?? null;
+      out[r] = row;
     }
-    return Array.from(
-      { length: rows },
-      (_, r) => Array.from({ length: cols }, (_, c) => elements[r + c * rows] ?? null),
-    );
+    return out;
   }
   const names = namesOf(value);
   if (names !== undefined) return nameElements(elements, names);
@@ -220,13 +237,36 @@ function atomicElements(
     }
   >,
 ): Simplified[] {
+  // Loops into a presized array: Array.from(typedArray, fn) is ~10 times slower.
   switch (value.type) {
-    case "logical":
-      return Array.from(value.data, (x) => x === NA_INTEGER ? null : x !== 0);
-    case "integer":
-      return Array.from(value.data, (x) => x === NA_INTEGER ? null : x);
-    case "double":
-      return Array.from(value.data, (x) => isNA(x) ? null : x);
+    case "logical": {
+      const data = value.data;
+      const out: Simplified[] = new Array(data.length);
+      for (let i = 0; i < data.length; i++) {
+        const x = data[i]!;
+        out[i] = x === NA_INTEGER ? null : x !== 0;
+      }
+      return out;
+    }
+    case "integer": {
+      const data = value.data;
+      const out: Simplified[] = new Array(data.length);
+      for (let i = 0; i < data.length; i++) {
+        const x = data[i]!;
+        out[i] = x === NA_INTEGER ? null : x;
+      }
+      return out;
+    }
+    case "double": {
+      const data = value.data;
+      const out: Simplified[] = new Array(data.length);
+      for (let i = 0; i < data.length; i++) {
+        const x = data[i]!;
+        // Only a NaN can be NA: test the bits of those alone.
+        out[i] = x === x || !isNA(x) ? x : null;
+      }
+      return out;
+    }
     case "complex": {
       const out: Simplified[] = [];
       for (let i = 0; i < value.data.length; i += 2) {
@@ -241,13 +281,27 @@ function atomicElements(
   }
 }
 
+/**
+ * The keys a vector or list of `length` elements simplifies to, or `undefined` when it stays an
+ * array: no names, or names that repeat (a JS object would keep only one of them; the array
+ * keeps every element, and `toR` the names, while the length is the same).
+ */
+export function objectKeys(
+  names: (string | null)[] | undefined,
+  length: number,
+  prefix = "",
+): string[] | undefined {
+  if (names === undefined || names.length !== length || names.every((n) => !n)) return undefined;
+  const keys = names.map((name, i) => name || `${prefix}${i + 1}`);
+  return new Set(keys).size === keys.length ? keys : undefined;
+}
+
 function nameElements(elements: Simplified[], names: (string | null)[] | undefined): Simplified {
-  if (names === undefined || names.length !== elements.length || names.every((n) => !n)) {
-    return elements;
-  }
+  const keys = objectKeys(names, elements.length);
+  if (keys === undefined) return elements;
   const object: { [key: string]: Simplified } = {};
   elements.forEach((element, i) => {
-    const key = names[i] || `${i + 1}`;
+    const key = keys[i]!;
     Object.defineProperty(object, key, {
       value: element,
       enumerable: true,
@@ -266,6 +320,10 @@ function simplifyDataFrame(
 ): Simplified {
   const simplified = columns.map((column) => {
     const s = simplifyValue(column, shape, false, budget);
+    // A data.frame column that is itself a data.frame keeps its own (columns) shape.
+    if (typeof s === "object" && s !== null && classOf(column).includes("data.frame")) {
+      return s as Simplified[];
+    }
     return Array.isArray(s) ? s : s instanceof Uint8Array ? Array.from(s) : [s];
   });
   const keys = columns.map((_, i) => names[i] || `V${i + 1}`);

@@ -23,10 +23,11 @@
  * Every length is checked against the bytes left and `maxElements` (default 2^27) before
  * allocating, nesting against `maxDepth` (default 1000). ALTREP sequences (`1:n` is three
  * numbers on the wire) draw from one expansion budget per message, `maxExpandedElements`
- * (default 2^24 elements, at most 128 MiB), so reading an n-byte stream allocates O(n) plus that
- * budget. `simplify` checks `dim`, `dimnames`, `names`, `levels` and `row.names` against the data
+ * (default 2^24 elements, at most 128 MiB; a string R defers over such a sequence,
+ * `as.character(1:n)`, counts 9), so reading an n-byte stream allocates O(n) plus that budget. `simplify` checks `dim`, `dimnames`, `names`, `levels` and `row.names` against the data
  * they describe before building anything, and throws {@linkcode SerializationError} when one
- * does not fit. `serialize` writes `B\n` version 3 by default (`{ format: "xdr" }` for `X\n`,
+ * does not fit; the row arrays of a matrix draw 4 elements each from its own budget
+ * (`SimplifyOptions.maxExpandedElements`, 2^24 by default: 4 million rows). `serialize` writes `B\n` version 3 by default (`{ format: "xdr" }` for `X\n`,
  * `{ version: 2 }` for old R), never ALTREP.
  *
  * ## R values ↔ JS values
@@ -51,10 +52,10 @@
  * | character | `{ type: "character", data, encodings? }` | `string`/`null` | character; latin1/bytes marks kept on unchanged strings |
  * | raw | `{ type: "raw", data: Uint8Array }` | `Uint8Array` | raw |
  * | named vector `c(a = 1)` | vector + `names` | object | same type, names from the keys |
- * | list, named list | `{ type: "list", data: RValue[] }` + `names` | array / object | list while it is still an array (unnamed) or object (named); elements matched by key (or position) keep their own type; new keys are new names |
- * | factor | integer codes + `levels` + `class` | the labels | factor with the same levels; a new label becomes a new level |
+ * | list, named list | `{ type: "list", data: RValue[] }` + `names` | array / object (an array when names repeat, as one key cannot hold two) | list while it is still an array (unnamed, or names repeat: kept while the length is) or object (named); elements matched by key (or position) keep their own type; new keys are new names |
+ * | factor | integer codes + `levels` + `class` | the labels (`null` for NA and for an `addNA` level) | factor with the same levels (an NA level kept where it was); a new label becomes a new level |
  * | matrix, array | vector + `dim` (+ `dimnames`) | array of rows (2-D), flat otherwise | same `dim`/`dimnames` while the shape is the same, new `dim` (no dimnames) otherwise |
- * | data.frame | list + `names`, `class`, `row.names` | `{ col: values[] }` (or rows) | data.frame while all columns have one length: columns keep their types, new columns follow the plain rules (scalars recycled), row names kept while the row count is |
+ * | data.frame | list + `names`, `class`, `row.names` | `{ col: values[] }` (or rows); a data.frame column as its own `{ col: values[] }`; no columns → `[]` | data.frame while all columns have one length: columns keep their types, new columns follow the plain rules (scalars recycled; into 0 rows an empty vector of their type), row names kept while the row count is |
  * | Date, POSIXct, other classes | vector + `class` (+ `tzone`, …) | numbers | same class and other attributes |
  * | empty vector (`character(0)`) | vector of length 0 | `[]` | the same type |
  * | pairlist | `{ type: "pairlist", data: { tag?, value }[] }` | array / object | pairlist, tags from the keys |
@@ -67,7 +68,9 @@
  * `Uint8Array` → raw, `Float64Array` → double, `Int32Array` → integer; arrays become an atomic
  * vector when every non-null element is a number (double), a string or a boolean (`null` is NA),
  * and a list otherwise; plain objects become named lists. Where edited JS no longer fits its R
- * value (say, strings put in an integer vector), the plain rules apply to that part.
+ * value (say, strings put in an integer vector), the plain rules apply to that part: a vector
+ * edited into several types becomes a list, whose elements still in place keep their own type
+ * (`NA` stays an `NA` of that type, not `NULL`).
  *
  * @module
  */

@@ -574,6 +574,79 @@ Deno.test("simplify → edit in JS → serialize keeps R types and attributes", 
   });
 });
 
+Deno.test("simplify → serialize: the shapes review found coming back different", async (t) => {
+  const INT = (...xs: number[]) => int(...xs) as RValue;
+  const CHR = (...xs: (string | null)[]) => chr(...xs) as RValue;
+  const DBL = (...xs: number[]) => dbl(...xs) as RValue;
+  const frame = (columns: RValue[], names: string[], rows: RValue): RValue => ({
+    type: "list",
+    data: columns,
+    attributes: { names: CHR(...names), class: CHR("data.frame"), "row.names": rows },
+  });
+  /** Both ways back: from the value's own tag, and with the request as `like`. */
+  const same = (value: RValue) => {
+    const plain = simplify(value);
+    assert.deepStrictEqual(unserialize(serialize(plain)), value, "from its tag");
+    assert.deepStrictEqual(unserialize(serialize(plain, { like: value })), value, "with like");
+  };
+  await t.step("a data.frame column that is a data.frame", () => {
+    const inner = frame([INT(3, 4)], ["a"], INT(NA_INTEGER, -2));
+    const outer = frame([INT(1, 2), inner], ["x", "inner"], INT(NA_INTEGER, -2));
+    same(outer);
+    // Its own column keeps the inner frame's shape: { a: [3, 4] }, not [{ a: [3, 4] }].
+    assert.deepStrictEqual(simplify(outer), { x: [1, 2], inner: { a: [3, 4] } });
+  });
+  await t.step("a factor with an NA level (addNA)", () => {
+    same({
+      type: "integer",
+      data: new Int32Array([1, 2, NA_INTEGER]),
+      attributes: { levels: CHR("a", null), class: CHR("factor") },
+    });
+  });
+  await t.step("a data.frame with rows and no columns", () => {
+    same(frame([], [], INT(NA_INTEGER, -3)));
+  });
+  await t.step("a list whose names repeat", () => {
+    const list: RValue = {
+      type: "list",
+      data: [INT(1), CHR("x")],
+      attributes: { names: CHR("a", "a") },
+    };
+    same(list);
+    // A JS object cannot hold both: an array, as for an unnamed list.
+    assert.deepStrictEqual(simplify(list), [1, "x"]);
+    same({ type: "double", data: new Float64Array([1, 2]), attributes: { names: CHR("b", "b") } });
+  });
+  await t.step("a scalar recycled into a zero-row data.frame is an empty vector", () => {
+    const empty = frame([INT()], ["x"], INT(NA_INTEGER, 0));
+    const plain = simplify(empty) as Record<string, unknown>;
+    const value = toR({ ...plain, z: 1, s: "a" } as never, empty);
+    assert.ok(value.type === "list");
+    assert.deepStrictEqual(value.data, [INT(), DBL(), CHR()]);
+  });
+  await t.step("a vector edited into several types: a list whose elements keep their type", () => {
+    const named: RValue = {
+      type: "logical",
+      data: new Int32Array([1, NA_INTEGER]),
+      attributes: { names: CHR("a", "b") },
+    };
+    const plain = simplify(named) as Record<string, unknown>;
+    // NA stays a logical NA (not NULL) next to the new element of another type.
+    assert.deepStrictEqual(toR({ ...plain, z: "new" } as never, named), {
+      type: "list",
+      data: [lgl(1), lgl(NA_INTEGER), CHR("new")],
+      attributes: { names: CHR("a", "b", "z") },
+    });
+    const ints = INT(1, NA_INTEGER);
+    const pushed = simplify(ints) as unknown[];
+    pushed.push("x");
+    assert.deepStrictEqual(toR(pushed as never), {
+      type: "list",
+      data: [INT(1), INT(NA_INTEGER), CHR("x")],
+    });
+  });
+});
+
 Deno.test("simplify: a value that is already simplified comes back unchanged", () => {
   for (const { xdr } of fixtureFiles()) {
     const once = simplify(unserialize(fixture(xdr)));

@@ -12,6 +12,7 @@ import {
   SerializationError,
   serialize,
   simplify,
+  toR,
   unserialize,
 } from "../../serial/mod.ts";
 import { isNulByte, request, serve, socket } from "../../reqrep/mod.ts";
@@ -27,7 +28,9 @@ function decode(bytes: Uint8Array): { error: unknown; ms: number } {
   const started = performance.now();
   let error: unknown;
   try {
-    simplify(unserialize(bytes));
+    const value = unserialize(bytes);
+    // What reply does with `(x) => x`: simplify, then write it back like the request.
+    serialize(simplify(value), { like: value });
     simplify(unserialize(bytes), { dataFrame: "rows" });
   } catch (e) {
     error = e;
@@ -167,6 +170,109 @@ Deno.test("serial bombs: ALTREP sequences share one expansion budget per message
   assert.doesNotThrow(() => unserialize(realSequences(3, 1000), { maxExpandedElements: 3000 }));
 });
 
+/**
+ * R 4.2's `serialize(as.character(1:2^24), NULL, xdr = FALSE)`: 216 bytes, a deferred_string
+ * over a compact_intseq. Expanded, that is 2^24 JS strings (~840 MiB, 3 s before the fix).
+ */
+function deferredStrings(n: number): Uint8Array {
+  const hex =
+    "420a030000000202040000050300050000005554462d38ee0000000200000001000000090004000f0000006465666572" +
+    "7265645f737472696e670200000001000000090004000400000062617365020000000d0000000100000010000000fe00" +
+    "000002000000ee0000000200000001000000090004000e000000636f6d706163745f696e7473657102000000ff020000" +
+    "020000000d000000010000000d000000fe0000000e000000030000000000000000007041000000000000f03f00000000" +
+    "0000f03ffe0000000d0000000100000000000000fe000000";
+  const bytes = Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
+  // The intseq's state c(n, 1, 1) starts at byte 172 (native, little-endian doubles).
+  new DataView(bytes.buffer).setFloat64(172, n, true);
+  return bytes;
+}
+
+Deno.test("serial bombs: strings deferred over an ALTREP sequence draw on the budget", () => {
+  assertFailsFast(deferredStrings(2 ** 24), "as.character(1:2^24)", /expansion budget/);
+  // as.character(1:1e6) as R sends it still arrives, every string as R prints it.
+  const value = unserialize(deferredStrings(1e6));
+  assert.ok(value.type === "character" && value.data.length === 1e6);
+  assert.deepStrictEqual([value.data[0], value.data[999_999]], ["1", "1000000"]);
+});
+
+/** R's `1:n` (compact_intseq, native) with `dim = c(n, 1)`: a one-column matrix of n rows. */
+function sequenceColumn(n: number): Uint8Array {
+  const b: number[] = [0x42, 0x0a];
+  const int = (x: number) => b.push(x & 255, (x >>> 8) & 255, (x >>> 16) & 255, x >>> 24);
+  const sym = (name: string) => {
+    int(1);
+    int(0x00040009);
+    int(name.length);
+    for (const c of name) b.push(c.charCodeAt(0));
+  };
+  const double = (x: number) => {
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setFloat64(0, x, true);
+    b.push(...bytes);
+  };
+  [3, 0x040200, 0x030500, 5].forEach(int);
+  for (const c of "UTF-8") b.push(c.charCodeAt(0));
+  int(238 | 0x200); // ALTREP, with attributes
+  int(2), sym("compact_intseq"), int(2), sym("base"), int(2), int(13), int(1), int(13), int(254);
+  int(14), int(3), double(n), double(1), double(1); // state c(n, 1, 1)
+  int(2 | 0x400), sym("dim"), int(13), int(2), int(n), int(1), int(254);
+  return new Uint8Array(b);
+}
+
+Deno.test("serial bombs: the rows of a matrix draw on simplify's budget", () => {
+  // 170 bytes: 2^24 one-element rows took 15 s and 1.1 GiB to simplify.
+  const bytes = sequenceColumn(2 ** 24);
+  assert.ok(bytes.length < 200, `${bytes.length} bytes`);
+  assertFailsFast(bytes, "1:2^24 with dim c(2^24, 1)", /maxExpandedElements/);
+  // A matrix of 10^5 rows is an ordinary one.
+  const rows = simplify(unserialize(sequenceColumn(1e5))) as number[][];
+  assert.equal(rows.length, 1e5);
+  assert.deepStrictEqual([rows[0], rows[99_999]], [[1], [100_000]]);
+});
+
+/** A data.frame whose only column is a data.frame with no columns, both of 2^31 - 1 rows. */
+function hollowFrames(): Uint8Array {
+  const rows = int(-0x80000000, -(2 ** 31 - 1));
+  const frame = (columns: RValue[], names: string[]): RValue => ({
+    type: "list",
+    data: columns,
+    attributes: { names: chr(...names), class: chr("data.frame"), "row.names": rows },
+  });
+  return serialize(frame([frame([], [])], ["inner"]));
+}
+
+Deno.test("serial bombs: a column added to frames that hold no rows stays cheap", async () => {
+  const bytes = hollowFrames();
+  assert.ok(bytes.length < 300, `${bytes.length} bytes`);
+  // What reply does with `(df) => ({ ...df, z: 1 })`: recycling 1 to 2^31 - 1 rows took 11 s
+  // and threw a RangeError. Nothing holds those rows: a plain named list comes back.
+  const started = performance.now();
+  const value = unserialize(bytes);
+  const written = toR({ ...(simplify(value) as Record<string, never>), z: 1 }, value);
+  assert.ok(performance.now() - started < FAST_MS);
+  assert.ok(written.type === "list" && written.data.length === 2);
+  assert.deepStrictEqual(written.attributes, { names: chr("inner", "z") });
+
+  const signal = AbortSignal.timeout(20_000);
+  await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+  await using req = await socket("req", { dial: rep.urls[0]! });
+  const stop = new AbortController();
+  const serving = serve(rep, (df) => ({ ...(df as Record<string, unknown>), z: 1 }), {
+    signal: stop.signal,
+  });
+  try {
+    const sent = performance.now();
+    const answer = await request(req.context(), bytes, { sendMode: "raw", signal });
+    assert.ok(performance.now() - sent < 2 * FAST_MS);
+    assert.deepStrictEqual(Object.keys(answer as object), ["inner", "z"]);
+    const healthy = await request(req.context(), { a: [1, 2, 3] }, { signal });
+    assert.deepStrictEqual(healthy, { a: [1, 2, 3], z: 1 });
+  } finally {
+    stop.abort();
+    await serving;
+  }
+});
+
 function prng(seed: number): () => number {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0;
@@ -239,7 +345,13 @@ Deno.test("serial bombs: a REP door answers a healthy request after a bomb", asy
   try {
     const rssBefore = Deno.memoryUsage().rss;
     for (
-      const bomb of [oneDoubleWithDim(2, 5e7), oneDoubleWithDim(2, 1e8), realSequences(8, 2 ** 24)]
+      const bomb of [
+        oneDoubleWithDim(2, 5e7),
+        oneDoubleWithDim(2, 1e8),
+        realSequences(8, 2 ** 24),
+        deferredStrings(2 ** 24),
+        sequenceColumn(2 ** 24),
+      ]
     ) {
       const started = performance.now();
       const answer = await request(req.context(), bomb, {
@@ -253,7 +365,7 @@ Deno.test("serial bombs: a REP door answers a healthy request after a bomb", asy
     }
     const grown = Deno.memoryUsage().rss - rssBefore;
     assert.ok(grown < 400 * 2 ** 20, `rss grew ${(grown / 2 ** 20).toFixed(0)} MiB`);
-    assert.equal(errors.length, 3);
+    assert.equal(errors.length, 5);
     assert.ok(errors.every((e) => e instanceof SerializationError), String(errors));
     const healthy = await request(req.context(), { a: [1, 2, 3] }, { signal });
     assert.deepStrictEqual(healthy, { a: [1, 2, 3] });
