@@ -612,3 +612,44 @@ Deno.test("push: a puller that stops reading is skipped once its pipe is full; t
     }
   });
 });
+
+Deno.test("respondent: a surveyor that never reads its answers holds a bounded queue; others still answered", async () => {
+  await withTimeout(20_000, async () => {
+    const errors: Error[] = [];
+    await using respondent = await socket("respondent", {
+      listen: "tcp://127.0.0.1:0",
+      onError: (error) => errors.push(error),
+    });
+    const port = Number(respondent.urls[0]!.split(":").at(-1));
+    // A surveyor by hand: handshake, 40 surveys, then it never reads a byte.
+    const hostile = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      const frames = new Uint8Array(40 * 16);
+      const view = new DataView(frames.buffer);
+      frames.set([0, 0x53, 0x50, 0, 0, 0x62, 0, 0]);
+      for (let i = 0; i < 39; i++) {
+        view.setUint32(8 + i * 16 + 4, 8); // u64 length 8: survey id + 4-byte body
+        view.setUint32(8 + i * 16 + 8, 0x80000000 + i);
+      }
+      await hostile.write(frames.subarray(0, 8 + 39 * 16));
+      const answer = new Uint8Array(1024 * 1024);
+      for (let i = 0; i < 39; i++) {
+        await respondent.recvMessage({ timeout: 5000 });
+        await respondent.sendBytes(answer);
+      }
+      await waitFor(
+        "the answers-not-read report",
+        () => errors.some((error) => /not reading its answers/.test(error.message)),
+      );
+      await using surveyor = await socket("surveyor", { dial: respondent.urls[0]! });
+      await surveyor.waitForPipes(1);
+      await surveyor.sendBytes(bytes("still there?"));
+      const survey = await respondent.recvMessage({ timeout: 5000 });
+      assert.equal(text(survey.body), "still there?");
+      await respondent.sendBytes(bytes("yes"));
+      assert.equal(text((await surveyor.recvMessage({ timeout: 5000 })).body), "yes");
+    } finally {
+      hostile.close();
+    }
+  });
+});
