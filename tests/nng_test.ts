@@ -653,3 +653,45 @@ Deno.test("respondent: a surveyor that never reads its answers holds a bounded q
     }
   });
 });
+
+Deno.test("push: messages still queued for a puller that dies go to the others (only what was on the wire is lost)", async () => {
+  await withTimeout(30_000, async () => {
+    await using push = await socket("push", { listen: "tcp://127.0.0.1:0", sendBuffer: 64 });
+    const port = Number(push.urls[0]!.split(":").at(-1));
+    // A puller that completes the handshake, never reads, then dies with 64 messages queued.
+    const dying = await Deno.connect({ hostname: "127.0.0.1", port });
+    await dying.write(new Uint8Array([0, 0x53, 0x50, 0, 0, 0x51, 0, 0]));
+    await push.waitForPipes(1);
+    await using pull = await socket("pull", { dial: push.urls[0]! });
+    await push.waitForPipes(2);
+    const total = 200;
+    const seen = new Set<number>();
+    const reading = (async () => {
+      while (true) {
+        try {
+          seen.add(readSeq((await pull.recvMessage()).body));
+        } catch {
+          return;
+        }
+      }
+    })();
+    const body = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < total; i++) {
+      new DataView(body.buffer).setUint32(0, i);
+      await push.sendBytes(body.slice(), { timeout: 5000 });
+    }
+    await waitFor(
+      "the working puller to have what was not sent to the dying one",
+      () => seen.size >= total - 64 - 40,
+    );
+    dying.close();
+    // Lost: only what the dying puller's connection had taken (its kernel buffers, a few MiB).
+    await waitFor("the dying puller's queue resent", () => seen.size >= total - 24);
+    await pull.close();
+    await reading;
+  });
+});
+
+function readSeq(body: Uint8Array): number {
+  return new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
+}
