@@ -695,3 +695,24 @@ Deno.test("push: messages still queued for a puller that dies go to the others (
 function readSeq(body: Uint8Array): number {
   return new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
 }
+
+Deno.test("surveyor: answers not read before the survey time ends are discarded with the survey (as NNG)", async () => {
+  await withTimeout(10_000, async () => {
+    await using surveyor = await socket("surveyor", {
+      listen: "tcp://127.0.0.1:0",
+      surveyTime: 150,
+    });
+    await using respondent = await socket("respondent", { dial: surveyor.urls[0]! });
+    await surveyor.waitForPipes(1);
+    await surveyor.sendBytes(bytes("q1"));
+    await respondent.recvMessage({ timeout: 2000 });
+    await respondent.sendBytes(bytes("in time"));
+    const ctx = surveyor.context();
+    await ctx.sendBytes(bytes("probe")); // its answer shows the first one has arrived too
+    await respondent.recvMessage({ timeout: 2000 });
+    await respondent.sendBytes(bytes("probe answer"));
+    assert.equal(text((await ctx.recvMessage({ timeout: 2000 })).body), "probe answer");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await assert.rejects(surveyor.recvMessage({ timeout: 1000 }), TimeoutError);
+  });
+});
