@@ -262,3 +262,48 @@ Deno.test("rsock pair and rsock bus send their input and print what their peers 
     assert.deepEqual(cli.stdout.split("\n").filter(Boolean).sort(), ["from a", "from b"]);
   });
 });
+
+Deno.test("rsock serve --pub also publishes the session's pushes and --socket messages", async () => {
+  await withTimeout(30_000, async () => {
+    const [evalPort, socketPort, pubPort] = [freePort(), freePort(), freePort()];
+    await using server = rsock(
+      [
+        `--allow-net=127.0.0.1:${evalPort},127.0.0.1:${socketPort},127.0.0.1:${pubPort}`,
+        "--allow-sys",
+        WORKER_READ,
+      ],
+      [
+        "serve",
+        "--eval",
+        String(evalPort),
+        "--socket",
+        String(socketPort),
+        "--pub",
+        `tcp://127.0.0.1:${pubPort}`,
+      ],
+    );
+    await server.waitForOutput(/Ctrl-C or SIGTERM stops/);
+    await using monitor = await socket("sub", {
+      dial: `tcp://127.0.0.1:${pubPort}`,
+      subscribe: ["push ", "socket "],
+    });
+    await monitor.waitForPipes(1);
+    const said = new TextEncoder();
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: evalPort });
+    try {
+      await client.write(said.encode("sendSocketClients('progress 50%')\n"));
+      const { body } = await monitor.recvMessage({ timeout: 10_000 });
+      assert.equal(new TextDecoder().decode(body), "push progress 50%");
+    } finally {
+      client.close();
+    }
+    const sender = await Deno.connect({ hostname: "127.0.0.1", port: socketPort });
+    try {
+      await sender.write(said.encode("hello from R\n"));
+      const { body } = await monitor.recvMessage({ timeout: 10_000 });
+      assert.equal(new TextDecoder().decode(body), "socket hello from R");
+    } finally {
+      sender.close();
+    }
+  });
+});
