@@ -716,3 +716,42 @@ Deno.test("surveyor: answers not read before the survey time ends are discarded 
     await assert.rejects(surveyor.recvMessage({ timeout: 1000 }), TimeoutError);
   });
 });
+
+Deno.test("pair: messages still queued for a peer that goes away go to the next peer, first and in order", async () => {
+  await withTimeout(30_000, async () => {
+    for (const protocol of ["pair", "pair1"] as const) {
+      await using pair = await socket(protocol, { listen: "tcp://127.0.0.1:0", sendBuffer: 32 });
+      const port = Number(pair.urls[0]!.split(":").at(-1));
+      // A peer that completes the handshake, never reads, then goes away with messages queued.
+      const gone = await Deno.connect({ hostname: "127.0.0.1", port });
+      await gone.write(
+        new Uint8Array([0, 0x53, 0x50, 0, 0, protocol === "pair" ? 0x10 : 0x11, 0, 0]),
+      );
+      await pair.waitForPipes(1);
+      const body = new Uint8Array(1024 * 1024);
+      let sent = 0;
+      // Until the queue is full: the kernel's buffers take a few MiB, then 32 wait here.
+      while (true) {
+        new DataView(body.buffer).setUint32(0, sent);
+        try {
+          await pair.sendBytes(body.slice(), { timeout: 300 });
+        } catch {
+          break;
+        }
+        sent++;
+      }
+      gone.close();
+      await waitFor("the peer gone", () => pair.pipeCount === 0);
+      await using next = await socket(protocol, { dial: pair.urls[0]! });
+      await pair.sendBytes(bytes("new"));
+      const got: number[] = [];
+      while (true) {
+        const message = await next.recvMessage({ timeout: 5000 });
+        if (message.body.length === 3) break;
+        got.push(readSeq(message.body));
+      }
+      assert.equal(got.length, 32, `${protocol}: the 32 queued messages reach the next peer`);
+      assert.deepEqual(got, Array.from({ length: 32 }, (_, i) => sent - 32 + i));
+    }
+  });
+});
