@@ -755,3 +755,41 @@ Deno.test("pair: messages still queued for a peer that goes away go to the next 
     }
   });
 });
+
+Deno.test("device: requests still queued for a raw req's worker that goes away go to the next worker", async () => {
+  await withTimeout(30_000, async () => {
+    await using req = await socket("req", {
+      raw: true,
+      listen: "tcp://127.0.0.1:0",
+      sendBuffer: 32,
+    });
+    const port = Number(req.urls[0]!.split(":").at(-1));
+    // A REP worker that completes the handshake, never reads, then goes away.
+    const gone = await Deno.connect({ hostname: "127.0.0.1", port });
+    await gone.write(new Uint8Array([0, 0x53, 0x50, 0, 0, 0x31, 0, 0]));
+    await req.waitForPipes(1);
+    const body = new Uint8Array(1024 * 1024);
+    let sent = 0;
+    while (true) {
+      new DataView(body.buffer).setUint32(0, sent);
+      try {
+        // The header a raw rep would have handed up: pipe id, then a request id (top bit set).
+        await req.sendBytes(body.slice(), {
+          header: new Uint8Array([0, 0, 0, 7, 0x80, 0, 0, sent & 0xff]),
+          timeout: 300,
+        });
+      } catch {
+        break;
+      }
+      sent++;
+    }
+    gone.close();
+    await waitFor("the worker gone", () => req.pipeCount === 0);
+    await using worker = await socket("rep", { raw: true, dial: req.urls[0]! });
+    const got: number[] = [];
+    for (let i = 0; i < 32; i++) {
+      got.push(readSeq((await worker.recvMessage({ timeout: 5000 })).body));
+    }
+    assert.deepEqual(got, Array.from({ length: 32 }, (_, i) => sent - 32 + i));
+  });
+});
