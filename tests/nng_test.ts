@@ -793,3 +793,46 @@ Deno.test("device: requests still queued for a raw req's worker that goes away g
     assert.deepEqual(got, Array.from({ length: 32 }, (_, i) => sent - 32 + i));
   });
 });
+
+Deno.test("tls+tcp with client certificates: a peer stuck in the TLS handshake is cut at 10 s, holds up no one, and never delays close", async () => {
+  const certs = await makeCertificates();
+  try {
+    await withTimeout(30_000, async () => {
+      const pull = await socket("pull", {
+        listen: "tls+tcp://127.0.0.1:0",
+        tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca },
+      });
+      const port = Number(pull.urls[0]!.split(":").at(-1));
+      const stuck = await Deno.connect({ hostname: "127.0.0.1", port });
+      let lateStuck: Deno.Conn | undefined;
+      try {
+        const start = Date.now();
+        const cut = (async () => {
+          const buffer = new Uint8Array(64);
+          while ((await stuck.read(buffer).catch(() => null)) !== null);
+          return Date.now() - start;
+        })();
+        await using push = await socket("push", {
+          dial: `tls+tcp://localhost:${port}`,
+          tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey },
+        });
+        await push.sendBytes(bytes("through"));
+        assert.equal(text((await pull.recvMessage({ timeout: 5000 })).body), "through");
+        const after = await cut;
+        assert.ok(after >= 9_000 && after < 13_000, `cut after ${after} ms`);
+        // Closing never waits for a peer still in its handshake.
+        lateStuck = await Deno.connect({ hostname: "127.0.0.1", port });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const closing = Date.now();
+        await pull.close();
+        assert.ok(Date.now() - closing < 2000, `close took ${Date.now() - closing} ms`);
+      } finally {
+        stuck.close();
+        lateStuck?.close();
+        await pull.close();
+      }
+    });
+  } finally {
+    await Deno.remove(certs.dir, { recursive: true });
+  }
+});
