@@ -836,3 +836,27 @@ Deno.test("tls+tcp with client certificates: a peer stuck in the TLS handshake i
     await Deno.remove(certs.dir, { recursive: true });
   }
 });
+
+Deno.test("device: a raw socket that borrows buffers forwards large messages intact", async () => {
+  await withTimeout(20_000, async () => {
+    await using pub = await socket("pub", { listen: "tcp://127.0.0.1:0" });
+    await using xsub = await socket("sub", { raw: true, dial: pub.urls[0]!, borrowBuffers: true });
+    await using xpub = await socket("pub", { raw: true, listen: "tcp://127.0.0.1:0" });
+    await using sub = await socket("sub", { dial: xpub.urls[0]!, subscribe: "" });
+    const stop = new AbortController();
+    const relaying = device(xsub, xpub, { signal: stop.signal });
+    try {
+      await pub.waitForPipes(1);
+      await xpub.waitForPipes(1);
+      await sub.waitForPipes(1);
+      for (let i = 0; i < 20; i++) await pub.sendBytes(new Uint8Array(1024 * 1024).fill(i));
+      for (let i = 0; i < 20; i++) {
+        const { body } = await sub.recvMessage({ timeout: 5000 });
+        assert.ok(body.every((byte) => byte === i), `message ${i} arrived with other bytes in it`);
+      }
+    } finally {
+      stop.abort();
+      await relaying;
+    }
+  });
+});
