@@ -1,5 +1,6 @@
 /**
- * `rsock pub|sub|push|pull|survey|respond`: the NNG family from the shell, in nngcat's spirit.
+ * `rsock pub|sub|push|pull|survey|respond|pair|bus`: the NNG family from the shell, in nngcat's
+ * spirit.
  * One table of options serves every role; each role takes the ones that make sense for it.
  *
  * @module
@@ -28,7 +29,7 @@ import {
   UsageError,
 } from "./_common.ts";
 
-type Role = "pub" | "sub" | "push" | "pull" | "survey" | "respond";
+type Role = "pub" | "sub" | "push" | "pull" | "survey" | "respond" | "pair" | "bus";
 
 interface OptionRow {
   readonly flag: string;
@@ -40,9 +41,11 @@ interface OptionRow {
   readonly roles: readonly Role[];
 }
 
-const ALL: readonly Role[] = ["pub", "sub", "push", "pull", "survey", "respond"];
+const ALL: readonly Role[] = ["pub", "sub", "push", "pull", "survey", "respond", "pair", "bus"];
 const SENDERS: readonly Role[] = ["pub", "push"];
 const RECEIVERS: readonly Role[] = ["sub", "pull"];
+/** Send standard input lines (or --data) and print what comes, both at once. */
+const DUPLEX: readonly Role[] = ["pair", "bus"];
 
 /** Every option of the family commands, once. */
 const OPTIONS: readonly OptionRow[] = [
@@ -75,7 +78,7 @@ const OPTIONS: readonly OptionRow[] = [
     type: "string",
     value: "TEXT",
     help: "send TEXT instead of standard input lines",
-    roles: [...SENDERS, "survey"],
+    roles: [...SENDERS, ...DUPLEX, "survey"],
   },
   {
     flag: "answer",
@@ -96,14 +99,14 @@ const OPTIONS: readonly OptionRow[] = [
     type: "string",
     value: "MS",
     help: "with --data: wait MS between sends",
-    roles: SENDERS,
+    roles: [...SENDERS, ...DUPLEX],
   },
   {
     flag: "peers",
     type: "string",
     value: "N",
     help: "wait for N peers before sending (default 1)",
-    roles: [...SENDERS, "survey"],
+    roles: [...SENDERS, ...DUPLEX, "survey"],
   },
   {
     flag: "survey-time",
@@ -123,7 +126,7 @@ const OPTIONS: readonly OptionRow[] = [
     flag: "raw",
     type: "boolean",
     help: "print message bodies as they are (no line per message)",
-    roles: [...RECEIVERS, "survey", "respond"],
+    roles: [...RECEIVERS, ...DUPLEX, "survey", "respond"],
   },
   {
     flag: "tls-cert",
@@ -161,6 +164,8 @@ const PROTOCOL: Record<Role, SocketProtocol> = {
   pull: "pull",
   survey: "surveyor",
   respond: "respondent",
+  pair: "pair",
+  bus: "bus",
 };
 
 const SUMMARY: Record<Role, string> = {
@@ -170,6 +175,8 @@ const SUMMARY: Record<Role, string> = {
   pull: "print messages pushed by NNG pushers",
   survey: "send one survey and print the answers that come in time",
   respond: "answer NNG surveys with --answer TEXT and print them",
+  pair: "talk to one NNG pair0 peer: send standard input lines, print what it sends",
+  bus: "talk to NNG bus peers: send standard input lines to all, print what they send",
 };
 
 const EXAMPLES: Record<Role, string> = {
@@ -179,6 +186,9 @@ const EXAMPLES: Record<Role, string> = {
   pull: "  rsock pull --dial ipc:///tmp/jobs.ipc --count 50",
   survey: "  rsock survey --listen tcp://0.0.0.0:5570 --data status? --peers 3 --survey-time 500",
   respond: "  rsock respond --dial tls+tcp://host:5570 --tls-ca ca.pem --answer ok",
+  pair:
+    "  rsock pair --listen tcp://127.0.0.1:5580       # then: nngcat --pair0 --dial … --data hi",
+  bus: "  rsock bus --listen tcp://127.0.0.1:5590 --dial tcp://127.0.0.1:5591",
 };
 
 function help(role: Role): string {
@@ -319,13 +329,23 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
       onError: (error) => output.error(`rsock ${role}: ${error.message}`),
     });
     for (const url of sock.urls) output.error(`rsock ${role}: listening on ${url}`);
-    if (SENDERS.includes(role) || role === "survey") {
+    const encoder = new TextEncoder();
+    const receiveAll = async () => {
+      for (let received = 0; received < limit && !signal.aborted; received++) {
+        print((await sock.recvMessage({ ...wait, signal })).body);
+      }
+    };
+    // A duplex role prints while it sends (a pair peer may speak first).
+    const receiving = DUPLEX.includes(role) ? receiveAll() : undefined;
+    receiving?.catch(() => {}); // awaited below; not unhandled while sending
+    if (SENDERS.includes(role) || DUPLEX.includes(role) || role === "survey") {
       if (peers > 0) await sock.waitForPipes(peers, { ...wait, signal });
     }
-    const encoder = new TextEncoder();
     switch (role) {
       case "pub":
-      case "push": {
+      case "push":
+      case "pair":
+      case "bus": {
         const data = stringFlag(args, "data");
         let sent = 0;
         if (data !== undefined) {
@@ -346,13 +366,13 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
           }
         }
         await sock.flush({ ...wait, signal });
+        // Duplex: go on printing until --count messages came, --timeout passed or Ctrl-C.
+        await receiving;
         return 0;
       }
       case "sub":
       case "pull":
-        for (let received = 0; received < limit && !signal.aborted; received++) {
-          print((await sock.recvMessage({ ...wait, signal })).body);
-        }
+        await receiveAll();
         return 0;
       case "survey": {
         const data = stringFlag(args, "data");
@@ -410,4 +430,6 @@ export const nngCommands: readonly Command[] = [
   command("pull"),
   command("survey"),
   command("respond"),
+  command("pair"),
+  command("bus"),
 ];

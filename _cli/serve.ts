@@ -56,8 +56,9 @@ Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--pub URL] [--so
                     unless it is tls+tcp://0.0.0.0:P with --tls-cert, --tls-key and --tls-ca:
                     then only peers whose certificate that CA signed get in. With a token:
                     ipc:// (socket file mode 0600) or such tls+tcp only, not started by default.
-  --pub URL         also publish every evaluation's output on an NNG pub socket (loopback or
-                    ipc:// only), "eval " + the text: rsock sub --dial URL --topic eval
+  --pub URL         also publish every evaluation's output ("eval " + text), push ("push ")
+                    and --socket message ("socket ") on an NNG pub socket (loopback or ipc://
+                    only): rsock sub --dial URL --topic eval
   --socket PORT     also listen for plain messages (rsock send, R write.socket) and print them
   --hostname H      address to bind (default 127.0.0.1). Any other address needs a token.
   --token-env VAR   clients must send the token in environment variable VAR as their first line
@@ -264,10 +265,14 @@ export const serveCommand: Command = {
       const banner = [
         `rsock serve: one session (${worker ? "worker" : "in-process"}), pid ${Deno.pid}`,
       ];
+      // Monitors (--pub) get evaluations' output, pushes and --socket messages, each prefixed.
+      let publish: ((text: string) => void) | undefined;
       if (pubUrl !== undefined) {
         // Every door evaluates through this wrapper, so monitors see all of the session's output.
         const publisher = await nngSocket("pub", { listen: pubUrl, ipcPermissions: 0o600 });
         closers.push(() => publisher.close());
+        publish = (text) =>
+          void publisher.sendBytes(new TextEncoder().encode(text)).catch(() => {});
         const inner = session;
         session = {
           async evaluate(code, options) {
@@ -290,6 +295,7 @@ export const serveCommand: Command = {
           session,
           ...(token === undefined ? {} : { token }),
           ...(tls === undefined ? {} : { tls }),
+          ...(publish === undefined ? {} : { onPush: (text: string) => publish(`push ${text}`) }),
           onError: reporter("eval"),
         });
         closers.push(() => evalServer.close());
@@ -380,7 +386,10 @@ export const serveCommand: Command = {
 
       const printer = new Printer(output, { timestamps: false, raw: false, prefix: "socket " });
       const relaying = relay === undefined ? Promise.resolve() : (async () => {
-        for await (const event of relay.events()) printer.print(event);
+        for await (const event of relay.events()) {
+          printer.print(event);
+          if (event.type === "message") publish?.(`socket ${event.message.text}`);
+        }
       })();
       const signal = await stop.promise;
       output.error(`rsock serve: ${signal}, stopping`);

@@ -5,6 +5,10 @@
  * trip, 1 MiB echo). Each side runs as its own processes (rsock's are `bench/_rsock_family.ts`),
  * rsock against rsock and NNG C against NNG C, in rounds that alternate which goes first; the
  * ratio printed is the median of the rounds' rsock/NNG C ratios (above 1: rsock is faster).
+ * Both sides queue to the same depths (NNG C is given rsock's defaults: pub 1024 per pipe, sub
+ * and pull 1024, push 16), receivers count only what was delivered, first to last message, and
+ * REQ/REP both warm up on a tenth of the run. NNG C's publisher runs unpaced on its own thread;
+ * rsock's yields to the event loop every 64 messages, so the delivered share differs.
  * Targets (issue 14): every ratio ≥ 1.0.
  *
  * @module

@@ -63,6 +63,16 @@ static void dial_to(nng_socket sock, const char *url) {
   if ((rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) fatal("nng_dialer_start", rv);
 }
 
+/*
+ * Queue depths as rsock's defaults (pub 1024 per pipe, sub and pull 1024, push 16), so both
+ * sides drop or wait at the same depth; NNG's own defaults are shallower (pub 16, push 0).
+ * An option this NNG does not know is left at its default.
+ */
+static void depth(nng_socket sock, const char *name, int value) {
+  int rv = nng_setopt_int(sock, name, value);
+  if (rv != 0 && rv != NNG_ENOTSUP) fatal(name, rv);
+}
+
 static int pipes = 0;
 static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg) {
   (void)p;
@@ -104,6 +114,7 @@ int main(int argc, char **argv) {
     long count = atol(argv[4]);
     int subs = atoi(argv[5]);
     if ((rv = nng_pub0_open(&sock)) != 0) fatal("nng_pub0_open", rv);
+    depth(sock, NNG_OPT_SENDBUF, 1024);
     nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, on_pipe, NULL);
     listen_on(sock, url);
     printf("ready\n");
@@ -119,6 +130,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(role, "sub") == 0 && argc == 3) {
     if ((rv = nng_sub0_open(&sock)) != 0) fatal("nng_sub0_open", rv);
+    depth(sock, NNG_OPT_RECVBUF, 1024);
     if ((rv = nng_setopt(sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0) fatal("subscribe", rv);
     dial_to(sock, url);
     receive(sock, -1);
@@ -128,6 +140,7 @@ int main(int argc, char **argv) {
     size_t size = strtoul(argv[3], NULL, 10);
     long count = atol(argv[4]);
     if ((rv = nng_push0_open(&sock)) != 0) fatal("nng_push0_open", rv);
+    depth(sock, NNG_OPT_SENDBUF, 16);
     if ((rv = nng_setopt_size(sock, NNG_OPT_RECVMAXSZ, 0)) != 0) fatal("recvmaxsz", rv);
     dial_to(sock, url);
     char *payload = calloc(1, size ? size : 1);
@@ -139,6 +152,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(role, "pull") == 0 && argc == 4) {
     if ((rv = nng_pull0_open(&sock)) != 0) fatal("nng_pull0_open", rv);
+    depth(sock, NNG_OPT_RECVBUF, 1024);
     if ((rv = nng_setopt_size(sock, NNG_OPT_RECVMAXSZ, 0)) != 0) fatal("recvmaxsz", rv);
     listen_on(sock, url);
     printf("ready\n");

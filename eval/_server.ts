@@ -131,6 +131,11 @@ export interface EvalServerOptions {
    * @default {undefined} (nothing is reported)
    */
   readonly onError?: (error: Error) => void;
+  /**
+   * Told of every push (`sendSocketClients()` or {@linkcode EvalServer.push}) as it is sent:
+   * `rsock serve --pub` publishes them to its monitors. A throwing hook stops no push.
+   */
+  readonly onPush?: (text: string, clients: readonly string[] | undefined) => void;
   /** Closes the server when aborted. */
   readonly signal?: AbortSignal;
 }
@@ -480,6 +485,11 @@ class Server implements EvalServer {
   }
 
   async push(text: string, clients?: readonly string[]): Promise<void> {
+    try {
+      this.#options.onPush?.(text, clients);
+    } catch {
+      // a failing monitor must not stop the push
+    }
     await Promise.all(
       this.#targets(clients).map((client) =>
         client.write(framePush(text, client.settings, this.#lineEnd))

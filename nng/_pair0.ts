@@ -1,6 +1,7 @@
 /**
  * PAIR0: one peer at a time, no header. A second pipe is refused while one is connected; a send
- * waits until the peer can take more.
+ * waits until the peer can take more. Messages still queued for a peer that goes away (never
+ * written to its connection) go to the next peer first, as NNG keeps them on the socket.
  *
  * @module
  */
@@ -23,6 +24,8 @@ export class Pair0 implements MachineDoor {
   readonly #received: MessageQueue;
   readonly #ready = new ReadyWaiters();
   #pipe: Pipe | undefined;
+  // Taken back from a gone peer: sent to the next one before anything new.
+  #backlog: Uint8Array[][] = [];
 
   constructor(core: SpCore, buffers: Buffers) {
     this.#core = core;
@@ -37,12 +40,28 @@ export class Pair0 implements MachineDoor {
       );
     }
     this.#pipe = pipe;
+    this.#resend();
     this.#ready.wake();
     return undefined;
   }
 
   removed(pipe: Pipe): void {
-    if (this.#pipe === pipe) this.#pipe = undefined;
+    if (this.#pipe !== pipe) return;
+    this.#pipe = undefined;
+    if (!this.#core.closed) this.#backlog.push(...pipe.takeUnsent());
+  }
+
+  /** Sends what a gone peer left while the pipe takes more; true when none is left. */
+  #resend(): boolean {
+    const pipe = this.#pipe;
+    let sent = 0;
+    while (
+      pipe !== undefined && sent < this.#backlog.length && pipe.queued < this.#buffers.send
+    ) {
+      pipe.send(this.#backlog[sent++]!);
+    }
+    if (sent > 0) this.#backlog = this.#backlog.slice(sent);
+    return this.#backlog.length === 0;
   }
 
   message(pipe: Pipe, payload: Uint8Array): void {
@@ -50,6 +69,7 @@ export class Pair0 implements MachineDoor {
   }
 
   drained(): void {
+    this.#resend();
     this.#ready.wake();
   }
 
@@ -58,6 +78,7 @@ export class Pair0 implements MachineDoor {
   }
 
   closing(reason: Error): void {
+    this.#backlog = [];
     this.#received.fail(reason);
     this.#ready.fail(reason);
   }
@@ -66,7 +87,7 @@ export class Pair0 implements MachineDoor {
     while (true) {
       this.#core.checkOpen();
       const pipe = this.#pipe;
-      if (pipe !== undefined && pipe.queued < this.#buffers.send) {
+      if (pipe !== undefined && this.#resend() && pipe.queued < this.#buffers.send) {
         pipe.send([message.body]);
         return;
       }

@@ -4,6 +4,7 @@
  * than `ttl-max` (8) is discarded. Polyamorous mode (nanonext's `"poly"`) tags each received
  * message with its pipe and sends to the pipe a message names, or to the first one; a message
  * for a gone or full pipe is dropped, as NNG does, so one slow peer never blocks the others.
+ * Monogamous, messages still queued for a peer that goes away go to the next peer first.
  *
  * @module
  */
@@ -30,6 +31,8 @@ export class Pair1 implements MachineDoor {
   readonly #received: MessageQueue;
   readonly #ready = new ReadyWaiters();
   readonly #pipes = new Map<number, Pipe>();
+  // Monogamous: taken back from a gone peer, sent to the next one before anything new.
+  #backlog: Uint8Array[][] = [];
 
   constructor(core: SpCore, buffers: Buffers, options: { raw: boolean; poly: boolean }) {
     this.#core = core;
@@ -47,12 +50,27 @@ export class Pair1 implements MachineDoor {
       );
     }
     this.#pipes.set(pipe.id, pipe);
+    this.#resend();
     this.#ready.wake();
     return undefined;
   }
 
   removed(pipe: Pipe): void {
     this.#pipes.delete(pipe.id);
+    if (!this.#poly && !this.#core.closed) this.#backlog.push(...pipe.takeUnsent());
+  }
+
+  /** Sends what a gone peer left while the pipe takes more; true when none is left. */
+  #resend(): boolean {
+    const pipe = this.#pipes.values().next().value;
+    let sent = 0;
+    while (
+      pipe !== undefined && sent < this.#backlog.length && pipe.queued < this.#buffers.send
+    ) {
+      pipe.send(this.#backlog[sent++]!);
+    }
+    if (sent > 0) this.#backlog = this.#backlog.slice(sent);
+    return this.#backlog.length === 0;
   }
 
   message(pipe: Pipe, payload: Uint8Array): void {
@@ -76,6 +94,7 @@ export class Pair1 implements MachineDoor {
   }
 
   drained(): void {
+    this.#resend();
     this.#ready.wake();
   }
 
@@ -84,6 +103,7 @@ export class Pair1 implements MachineDoor {
   }
 
   closing(reason: Error): void {
+    this.#backlog = [];
     this.#received.fail(reason);
     this.#ready.fail(reason);
   }
@@ -110,7 +130,7 @@ export class Pair1 implements MachineDoor {
     while (true) {
       this.#core.checkOpen();
       const pipe = this.#pipes.values().next().value;
-      if (pipe !== undefined && pipe.queued < this.#buffers.send) {
+      if (pipe !== undefined && this.#resend() && pipe.queued < this.#buffers.send) {
         pipe.send(parts);
         return;
       }

@@ -1,7 +1,9 @@
 /**
  * PUSH0: each message to one puller, round-robin over the pipes that can take more (a pipe is
- * ready while fewer than `sendBuffer` messages wait on it). With none ready, a send waits. No
- * header; push sockets receive nothing.
+ * ready while fewer than `sendBuffer` messages wait on it). With none ready, a send waits. When a
+ * puller goes away, the messages still queued for it (never written to its connection) go to
+ * the others, so only what was on the wire is lost, as NNG's push loses only the message in
+ * flight. No header; push sockets receive nothing.
  *
  * @module
  */
@@ -16,6 +18,8 @@ export class Push0 implements MachineDoor {
   readonly #buffers: Buffers;
   readonly #ready = new ReadyWaiters();
   readonly #order: Pipe[] = [];
+  // Taken back from a gone puller, waiting for a ready pipe; sent before anything new.
+  #backlog: Uint8Array[][] = [];
   #next = 0;
 
   constructor(core: SpCore, buffers: Buffers) {
@@ -25,6 +29,7 @@ export class Push0 implements MachineDoor {
 
   added(pipe: Pipe): Error | undefined {
     this.#order.push(pipe);
+    this.#resend();
     this.#ready.wake();
     return undefined;
   }
@@ -32,12 +37,28 @@ export class Push0 implements MachineDoor {
   removed(pipe: Pipe): void {
     const at = this.#order.indexOf(pipe);
     if (at !== -1) this.#order.splice(at, 1);
+    if (this.#core.closed) return;
+    for (const parts of pipe.takeUnsent()) this.#backlog.push(parts);
+    this.#resend();
   }
 
   message(): void {}
 
   drained(): void {
+    this.#resend();
     this.#ready.wake();
+  }
+
+  /** Sends what a gone puller left, in order, while pipes are ready; true when none is left. */
+  #resend(): boolean {
+    let sent = 0;
+    for (; sent < this.#backlog.length; sent++) {
+      const pipe = this.#pick();
+      if (pipe === undefined) break;
+      pipe.send(this.#backlog[sent]!);
+    }
+    if (sent > 0) this.#backlog = this.#backlog.slice(sent);
+    return this.#backlog.length === 0;
   }
 
   room(): undefined {
@@ -45,6 +66,7 @@ export class Push0 implements MachineDoor {
   }
 
   closing(reason: Error): void {
+    this.#backlog = [];
     this.#ready.fail(reason);
   }
 
@@ -61,7 +83,7 @@ export class Push0 implements MachineDoor {
   async send(message: SpMessage, options: WaitOptions): Promise<void> {
     while (true) {
       this.#core.checkOpen();
-      const pipe = this.#pick();
+      const pipe = this.#backlog.length === 0 || this.#resend() ? this.#pick() : undefined;
       if (pipe !== undefined) {
         pipe.send([message.body]);
         return;

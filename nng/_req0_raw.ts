@@ -2,7 +2,9 @@
  * Raw REQ0, for devices: sends each message (its header already holds the backtrace and request
  * id) to one REP peer, round-robin over ready pipes, and hands up every reply with its first
  * 4-byte word as header. No request ids, resends or matching: the device's other side (a raw
- * rep0) routes replies by their backtrace. Cooked REQ/REP live in `@x/rsock/reqrep`.
+ * rep0) routes replies by their backtrace. Requests still queued for a worker that goes away
+ * (never written to it) go to the others, so its clients need not wait for their resend.
+ * Cooked REQ/REP live in `@x/rsock/reqrep`.
  *
  * @module
  */
@@ -24,6 +26,8 @@ export class RawReq0 implements MachineDoor {
   readonly #ready = new ReadyWaiters();
   readonly #replies: MessageQueue;
   readonly #order: Pipe[] = [];
+  // Taken back from a gone worker, waiting for a ready pipe; sent before anything new.
+  #backlog: Uint8Array[][] = [];
   #next = 0;
 
   constructor(core: SpCore, buffers: Buffers) {
@@ -34,6 +38,7 @@ export class RawReq0 implements MachineDoor {
 
   added(pipe: Pipe): Error | undefined {
     this.#order.push(pipe);
+    this.#resend();
     this.#ready.wake();
     return undefined;
   }
@@ -41,6 +46,31 @@ export class RawReq0 implements MachineDoor {
   removed(pipe: Pipe): void {
     const at = this.#order.indexOf(pipe);
     if (at !== -1) this.#order.splice(at, 1);
+    if (this.#core.closed) return;
+    for (const parts of pipe.takeUnsent()) this.#backlog.push(parts);
+    this.#resend();
+  }
+
+  #pick(): Pipe | undefined {
+    const count = this.#order.length;
+    for (let tried = 0; tried < count; tried++) {
+      const pipe = this.#order[this.#next % count]!;
+      this.#next = (this.#next + 1) % count;
+      if (pipe.queued < this.#buffers.send) return pipe;
+    }
+    return undefined;
+  }
+
+  /** Sends what a gone worker left, in order, while pipes are ready; true when none is left. */
+  #resend(): boolean {
+    let sent = 0;
+    for (; sent < this.#backlog.length; sent++) {
+      const pipe = this.#pick();
+      if (pipe === undefined) break;
+      pipe.send(this.#backlog[sent]!);
+    }
+    if (sent > 0) this.#backlog = this.#backlog.slice(sent);
+    return this.#backlog.length === 0;
   }
 
   message(pipe: Pipe, payload: Uint8Array): void {
@@ -62,6 +92,7 @@ export class RawReq0 implements MachineDoor {
   }
 
   drained(): void {
+    this.#resend();
     this.#ready.wake();
   }
 
@@ -70,6 +101,7 @@ export class RawReq0 implements MachineDoor {
   }
 
   closing(reason: Error): void {
+    this.#backlog = [];
     this.#ready.fail(reason);
     this.#replies.fail(reason);
   }
@@ -77,14 +109,10 @@ export class RawReq0 implements MachineDoor {
   async send(message: SpMessage, options: WaitOptions): Promise<void> {
     while (true) {
       this.#core.checkOpen();
-      const count = this.#order.length;
-      for (let tried = 0; tried < count; tried++) {
-        const pipe = this.#order[this.#next % count]!;
-        this.#next = (this.#next + 1) % count;
-        if (pipe.queued < this.#buffers.send) {
-          pipe.send([message.header, message.body]);
-          return;
-        }
+      const pipe = this.#backlog.length === 0 || this.#resend() ? this.#pick() : undefined;
+      if (pipe !== undefined) {
+        pipe.send([message.header, message.body]);
+        return;
       }
       await this.#ready.wait(options, "req send");
     }

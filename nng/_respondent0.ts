@@ -4,17 +4,20 @@
  * backtrace in front, as NNG does. A survey without a complete backtrace drops its pipe; one with
  * too many hops is discarded. Each context answers the survey it last received. A raw socket
  * hands up the pipe id plus backtrace as header and routes what it sends by that header; the
- * same rules make a raw rep0 for devices.
+ * same rules make a raw rep0 for devices. Answers queue per pipe up to {@linkcode QUEUE_BYTES}:
+ * past that a peer that does not read gets its answers dropped (reported once) and its surveys
+ * are no longer read until it does, where NNG would hold the answering context.
  *
  * @module
  */
 
-import { ProtocolError } from "../_internal/errors.ts";
+import { ConnectionError, ProtocolError } from "../_internal/errors.ts";
 import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
 import {
   type MachineDoor,
   MessageQueue,
   NO_HEADER,
+  QUEUE_BYTES,
   readU32,
   splitBacktrace,
   type SpMessage,
@@ -64,6 +67,8 @@ export class Respondent0 implements MachineDoor {
   readonly #raw: boolean;
   readonly #surveys: MessageQueue;
   readonly #pipes = new Map<number, Pipe>();
+  // Pipes whose answer queue was full: reported once per pipe, not once per dropped answer.
+  readonly #fullPipes = new WeakSet<Pipe>();
   #default: RespondContext | undefined;
 
   readonly #what: string;
@@ -91,7 +96,22 @@ export class Respondent0 implements MachineDoor {
   answer(id: number, parts: Uint8Array[]): void {
     this.#core.checkOpen();
     const pipe = this.#pipes.get(id);
-    if (pipe !== undefined && !pipe.closed) pipe.send(parts);
+    if (pipe === undefined || pipe.closed) return;
+    let size = 0;
+    for (const part of parts) size += part.length;
+    if (pipe.queuedBytes > 0 && pipe.queuedBytes + size > QUEUE_BYTES) {
+      if (!this.#fullPipes.has(pipe)) {
+        this.#fullPipes.add(pipe);
+        this.#core.report(
+          new ConnectionError(
+            `pipe ${pipe.id} (${pipe.remote}) is not reading its answers: ${pipe.queuedBytes} ` +
+              `bytes wait for it (limit ${QUEUE_BYTES}); its answers are dropped until it reads`,
+          ),
+        );
+      }
+      return;
+    }
+    pipe.send(parts);
   }
 
   added(pipe: Pipe): Error | undefined {
@@ -115,7 +135,9 @@ export class Respondent0 implements MachineDoor {
 
   drained(): void {}
 
-  room(): Promise<void> | undefined {
+  room(pipe: Pipe): Promise<void> | undefined {
+    // A peer that does not read its answers gets no more of its surveys read until it does.
+    if (pipe.queuedBytes >= QUEUE_BYTES) return pipe.flushed();
     return this.#surveys.room();
   }
 

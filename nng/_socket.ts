@@ -190,6 +190,11 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
   readonly protocol: SocketProtocol;
   /** True for a raw socket (headers visible, for devices). */
   readonly raw: boolean;
+  /**
+   * True when received bytes are lent (the `borrowBuffers` option): valid only until the next
+   * receive, so whatever forwards them must copy them first.
+   */
+  readonly borrowBuffers: boolean;
   readonly #core: SpCore;
   readonly #machine: MachineDoor;
   readonly #pool: BufferPool | undefined;
@@ -210,6 +215,7 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
     }
     this.protocol = protocol;
     this.raw = raw;
+    this.borrowBuffers = options.borrowBuffers === true;
     const buffers: Buffers = {
       // A sender that waits for a ready pipe keeps few messages on one: a puller that dies
       // loses what waited on it (as NNG's push loses its one in flight), and a slow one gets

@@ -1,9 +1,10 @@
 /**
  * SURVEYOR0: a survey goes to every respondent with a 4-byte survey id (top bit set) in front;
  * answers carrying the id of a survey still open on some context are kept, any other answer (a
- * late one, after the survey time, or to a superseded survey) is dropped, as NNG does. Each
- * context runs one survey at a time; a new survey on it replaces the last. A raw socket sends
- * the header it is given and receives every answer with its 4-byte id as header.
+ * late one, after the survey time, or to a superseded survey) is dropped, and answers not read
+ * when the survey time ends are discarded with it, as NNG does. Each context runs one survey at
+ * a time; a new survey on it replaces the last. A raw socket sends the header it is given and
+ * receives every answer with its 4-byte id as header.
  *
  * @module
  */
@@ -69,6 +70,8 @@ export class SurveyContext {
     this.stop();
     this.#expired = true;
     this.#answers.failReaders(new TimeoutError("the survey time is over"));
+    // As NNG: the survey is over, answers not read by then go with it.
+    this.#answers.clear();
   }
 
   /** @internal An answer for this context's survey. */
@@ -90,13 +93,13 @@ export class SurveyContext {
 
   /**
    * The next answer to this context's survey. Fails with a {@linkcode TimeoutError} once the
-   * survey time is over and every answer received in time was read.
+   * survey time is over: answers not read by then are discarded, as NNG does.
    */
   recv(options: WaitOptions = {}): Promise<SpMessage> {
     if (this.#id === 0) {
       return Promise.reject(new ProtocolError("no survey sent on this context: send() one first"));
     }
-    if (this.#expired && this.#answers.size === 0) {
+    if (this.#expired) {
       return Promise.reject(new TimeoutError("the survey time is over"));
     }
     return this.#answers.take(options, "surveyor recv");

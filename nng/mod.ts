@@ -219,6 +219,9 @@ export async function device(
       let message: Message;
       try {
         message = await from.recvMessage({ signal: stop.signal });
+        // Lent bytes are reused by the next receive, while a large body is still being written
+        // uncopied: forward a copy.
+        if (from.borrowBuffers) message = { ...message, body: message.body.slice() };
         await to.sendMessage(message, { signal: stop.signal });
       } catch (error) {
         if (stop.signal.aborted || from.closed || to.closed) break;

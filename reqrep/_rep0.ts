@@ -114,6 +114,7 @@ function closedPipe(id: number): Pipe {
     queuedBytes: 0,
     flushed: () => Promise.resolve(),
     dropOldest: () => false,
+    takeUnsent: () => [],
     send(_parts, written) {
       written?.();
     },

@@ -1,7 +1,8 @@
 /**
  * REQ0 on the SP core: request ids (socket-wide, top bit set, from a random start), resend of
  * unanswered requests, requeue at once on another pipe when one is lost, round-robin over
- * pipes. A reply shorter than its 4-byte id drops the pipe; one with an unknown id is dropped.
+ * ready pipes (a request waits for one; a peer that stops reading gets no more). A reply
+ * shorter than its 4-byte id drops the pipe; one with an unknown id is dropped.
  *
  * @module
  */
@@ -9,6 +10,9 @@
 import { ProtocolError } from "../_internal/errors.ts";
 import type { Pipe, ProtocolMachine, SpCore } from "../_internal/sp/core.ts";
 import { readU32, u32 } from "../_internal/sp/machine.ts";
+
+/** Requests waiting to be written on one pipe before it no longer counts as ready. */
+const READY_QUEUE = 16;
 
 /** One request in flight. */
 export interface PendingRequest {
@@ -64,34 +68,51 @@ export class Req0 implements ProtocolMachine {
   }
 
   #pick(): Pipe | undefined {
-    if (this.#pipes.length === 0) return undefined;
-    const pipe = this.#pipes[this.#nextPipe % this.#pipes.length]!;
-    this.#nextPipe = (this.#nextPipe + 1) % this.#pipes.length;
-    return pipe;
+    const count = this.#pipes.length;
+    if (count === 0) return undefined;
+    // Round-robin over ready pipes, as NNG sends only to a pipe that took its last request: a
+    // peer that stopped reading gets no more. With none ready, the request waits for one.
+    for (let tried = 0; tried < count; tried++) {
+      const pipe = this.#pipes[this.#nextPipe % count]!;
+      this.#nextPipe = (this.#nextPipe + 1) % count;
+      if (pipe.queued < READY_QUEUE) return pipe;
+    }
+    return undefined;
   }
 
+  /** Sends waiting requests, in order, while a pipe is ready. */
+  #sendWaiting(): void {
+    while (this.#unsent.length > 0) {
+      const pending = this.#unsent[0]!;
+      if (this.#pending.get(pending.id) !== pending) {
+        this.#unsent.shift();
+        continue;
+      }
+      const pipe = this.#pick();
+      if (pipe === undefined) return;
+      this.#unsent.shift();
+      pending.pipe = pipe;
+      // A broken pipe's close handler requeues what was on it.
+      pipe.send([pending.idBytes, pending.body]);
+      if (this.#resendInterval > 0) {
+        pending.timer = setTimeout(() => {
+          if (this.#pending.get(pending.id) === pending) this.#transmit(pending);
+        }, this.#resendInterval);
+      }
+    }
+  }
+
+  /** Queues `pending` behind the requests already waiting and sends what a ready pipe takes. */
   #transmit(pending: PendingRequest): void {
     clearTimeout(pending.timer);
-    const pipe = this.#pick();
-    pending.pipe = pipe;
-    if (pipe === undefined) {
-      this.#unsent.push(pending);
-      return;
-    }
-    // A broken pipe's close handler requeues what was on it.
-    pipe.send([pending.idBytes, pending.body]);
-    if (this.#resendInterval > 0) {
-      pending.timer = setTimeout(() => {
-        if (this.#pending.get(pending.id) === pending) this.#transmit(pending);
-      }, this.#resendInterval);
-    }
+    pending.pipe = undefined;
+    this.#unsent.push(pending);
+    this.#sendWaiting();
   }
 
   added(pipe: Pipe): Error | undefined {
     this.#pipes.push(pipe);
-    for (const pending of this.#unsent.splice(0)) {
-      if (this.#pending.get(pending.id) === pending) this.#transmit(pending);
-    }
+    this.#sendWaiting();
     return undefined;
   }
 
@@ -122,7 +143,9 @@ export class Req0 implements ProtocolMachine {
     pending.reply.resolve(payload.subarray(4));
   }
 
-  drained(): void {}
+  drained(): void {
+    this.#sendWaiting();
+  }
 
   room(): undefined {
     return undefined;

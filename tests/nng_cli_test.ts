@@ -221,3 +221,89 @@ Deno.test("rsock pub: thousands of lines in one chunk of standard input all reac
     assert.equal((await pub.finished()).code, 0, pub.stderr);
   });
 });
+
+Deno.test("rsock pair and rsock bus send their input and print what their peers send", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    const net = `--allow-net=127.0.0.1:${port}`;
+    {
+      await using cli = rsock([net], ["pair", "--listen", url, "--data", "hello", "--count", "1"]);
+      await using peer = await socket("pair", { dial: url, retryFirstDial: true });
+      const got = await peer.recvMessage({ timeout: 10_000 });
+      assert.equal(new TextDecoder().decode(got.body), "hello");
+      await peer.sendBytes(new TextEncoder().encode("back"));
+      assert.equal((await cli.finished()).code, 0, cli.stderr);
+      assert.equal(cli.stdout, "back\n");
+    }
+    const busPort = freePort();
+    const busUrl = `tcp://127.0.0.1:${busPort}`;
+    await using cli = rsock([`--allow-net=127.0.0.1:${busPort}`], [
+      "bus",
+      "--listen",
+      busUrl,
+      "--data",
+      "hi all",
+      "--peers",
+      "2",
+      "--count",
+      "2",
+    ]);
+    await using a = await socket("bus", { dial: busUrl, retryFirstDial: true });
+    await using b = await socket("bus", { dial: busUrl, retryFirstDial: true });
+    for (const [name, peer] of [["a", a], ["b", b]] as const) {
+      assert.equal(
+        new TextDecoder().decode((await peer.recvMessage({ timeout: 10_000 })).body),
+        "hi all",
+      );
+      await peer.sendBytes(new TextEncoder().encode(`from ${name}`));
+    }
+    assert.equal((await cli.finished()).code, 0, cli.stderr);
+    assert.deepEqual(cli.stdout.split("\n").filter(Boolean).sort(), ["from a", "from b"]);
+  });
+});
+
+Deno.test("rsock serve --pub also publishes the session's pushes and --socket messages", async () => {
+  await withTimeout(30_000, async () => {
+    const [evalPort, socketPort, pubPort] = [freePort(), freePort(), freePort()];
+    await using server = rsock(
+      [
+        `--allow-net=127.0.0.1:${evalPort},127.0.0.1:${socketPort},127.0.0.1:${pubPort}`,
+        "--allow-sys",
+        WORKER_READ,
+      ],
+      [
+        "serve",
+        "--eval",
+        String(evalPort),
+        "--socket",
+        String(socketPort),
+        "--pub",
+        `tcp://127.0.0.1:${pubPort}`,
+      ],
+    );
+    await server.waitForOutput(/Ctrl-C or SIGTERM stops/);
+    await using monitor = await socket("sub", {
+      dial: `tcp://127.0.0.1:${pubPort}`,
+      subscribe: ["push ", "socket "],
+    });
+    await monitor.waitForPipes(1);
+    const said = new TextEncoder();
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: evalPort });
+    try {
+      await client.write(said.encode("sendSocketClients('progress 50%')\n"));
+      const { body } = await monitor.recvMessage({ timeout: 10_000 });
+      assert.equal(new TextDecoder().decode(body), "push progress 50%");
+    } finally {
+      client.close();
+    }
+    const sender = await Deno.connect({ hostname: "127.0.0.1", port: socketPort });
+    try {
+      await sender.write(said.encode("hello from R\n"));
+      const { body } = await monitor.recvMessage({ timeout: 10_000 });
+      assert.equal(new TextDecoder().decode(body), "socket hello from R");
+    } finally {
+      sender.close();
+    }
+  });
+});

@@ -612,3 +612,251 @@ Deno.test("push: a puller that stops reading is skipped once its pipe is full; t
     }
   });
 });
+
+Deno.test("respondent: a surveyor that never reads its answers holds a bounded queue; others still answered", async () => {
+  await withTimeout(20_000, async () => {
+    const errors: Error[] = [];
+    await using respondent = await socket("respondent", {
+      listen: "tcp://127.0.0.1:0",
+      onError: (error) => errors.push(error),
+    });
+    const port = Number(respondent.urls[0]!.split(":").at(-1));
+    // A surveyor by hand: handshake, 40 surveys, then it never reads a byte.
+    const hostile = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      const frames = new Uint8Array(40 * 16);
+      const view = new DataView(frames.buffer);
+      frames.set([0, 0x53, 0x50, 0, 0, 0x62, 0, 0]);
+      for (let i = 0; i < 39; i++) {
+        view.setUint32(8 + i * 16 + 4, 8); // u64 length 8: survey id + 4-byte body
+        view.setUint32(8 + i * 16 + 8, 0x80000000 + i);
+      }
+      await hostile.write(frames.subarray(0, 8 + 39 * 16));
+      const answer = new Uint8Array(1024 * 1024);
+      for (let i = 0; i < 39; i++) {
+        await respondent.recvMessage({ timeout: 5000 });
+        await respondent.sendBytes(answer);
+      }
+      await waitFor(
+        "the answers-not-read report",
+        () => errors.some((error) => /not reading its answers/.test(error.message)),
+      );
+      await using surveyor = await socket("surveyor", { dial: respondent.urls[0]! });
+      await surveyor.waitForPipes(1);
+      await surveyor.sendBytes(bytes("still there?"));
+      const survey = await respondent.recvMessage({ timeout: 5000 });
+      assert.equal(text(survey.body), "still there?");
+      await respondent.sendBytes(bytes("yes"));
+      assert.equal(text((await surveyor.recvMessage({ timeout: 5000 })).body), "yes");
+    } finally {
+      hostile.close();
+    }
+  });
+});
+
+Deno.test("push: messages still queued for a puller that dies go to the others (only what was on the wire is lost)", async () => {
+  await withTimeout(30_000, async () => {
+    await using push = await socket("push", { listen: "tcp://127.0.0.1:0", sendBuffer: 64 });
+    const port = Number(push.urls[0]!.split(":").at(-1));
+    // A puller that completes the handshake, never reads, then dies with 64 messages queued.
+    const dying = await Deno.connect({ hostname: "127.0.0.1", port });
+    await dying.write(new Uint8Array([0, 0x53, 0x50, 0, 0, 0x51, 0, 0]));
+    await push.waitForPipes(1);
+    await using pull = await socket("pull", { dial: push.urls[0]! });
+    await push.waitForPipes(2);
+    const total = 200;
+    const seen = new Set<number>();
+    const reading = (async () => {
+      while (true) {
+        try {
+          seen.add(readSeq((await pull.recvMessage()).body));
+        } catch {
+          return;
+        }
+      }
+    })();
+    const body = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < total; i++) {
+      new DataView(body.buffer).setUint32(0, i);
+      await push.sendBytes(body.slice(), { timeout: 5000 });
+    }
+    await waitFor(
+      "the working puller to have what was not sent to the dying one",
+      () => seen.size >= total - 64 - 40,
+    );
+    dying.close();
+    // Lost: only what the dying puller's connection had taken (its kernel buffers, a few MiB).
+    await waitFor("the dying puller's queue resent", () => seen.size >= total - 24);
+    await pull.close();
+    await reading;
+  });
+});
+
+function readSeq(body: Uint8Array): number {
+  return new DataView(body.buffer, body.byteOffset, 4).getUint32(0);
+}
+
+Deno.test("surveyor: answers not read before the survey time ends are discarded with the survey (as NNG)", async () => {
+  await withTimeout(10_000, async () => {
+    await using surveyor = await socket("surveyor", {
+      listen: "tcp://127.0.0.1:0",
+      surveyTime: 150,
+    });
+    await using respondent = await socket("respondent", { dial: surveyor.urls[0]! });
+    await surveyor.waitForPipes(1);
+    await surveyor.sendBytes(bytes("q1"));
+    await respondent.recvMessage({ timeout: 2000 });
+    await respondent.sendBytes(bytes("in time"));
+    const ctx = surveyor.context();
+    await ctx.sendBytes(bytes("probe")); // its answer shows the first one has arrived too
+    await respondent.recvMessage({ timeout: 2000 });
+    await respondent.sendBytes(bytes("probe answer"));
+    assert.equal(text((await ctx.recvMessage({ timeout: 2000 })).body), "probe answer");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await assert.rejects(surveyor.recvMessage({ timeout: 1000 }), TimeoutError);
+  });
+});
+
+Deno.test("pair: messages still queued for a peer that goes away go to the next peer, first and in order", async () => {
+  await withTimeout(30_000, async () => {
+    for (const protocol of ["pair", "pair1"] as const) {
+      await using pair = await socket(protocol, { listen: "tcp://127.0.0.1:0", sendBuffer: 32 });
+      const port = Number(pair.urls[0]!.split(":").at(-1));
+      // A peer that completes the handshake, never reads, then goes away with messages queued.
+      const gone = await Deno.connect({ hostname: "127.0.0.1", port });
+      await gone.write(
+        new Uint8Array([0, 0x53, 0x50, 0, 0, protocol === "pair" ? 0x10 : 0x11, 0, 0]),
+      );
+      await pair.waitForPipes(1);
+      const body = new Uint8Array(1024 * 1024);
+      let sent = 0;
+      // Until the queue is full: the kernel's buffers take a few MiB, then 32 wait here.
+      while (true) {
+        new DataView(body.buffer).setUint32(0, sent);
+        try {
+          await pair.sendBytes(body.slice(), { timeout: 300 });
+        } catch {
+          break;
+        }
+        sent++;
+      }
+      gone.close();
+      await waitFor("the peer gone", () => pair.pipeCount === 0);
+      await using next = await socket(protocol, { dial: pair.urls[0]! });
+      await pair.sendBytes(bytes("new"));
+      const got: number[] = [];
+      while (true) {
+        const message = await next.recvMessage({ timeout: 5000 });
+        if (message.body.length === 3) break;
+        got.push(readSeq(message.body));
+      }
+      assert.equal(got.length, 32, `${protocol}: the 32 queued messages reach the next peer`);
+      assert.deepEqual(got, Array.from({ length: 32 }, (_, i) => sent - 32 + i));
+    }
+  });
+});
+
+Deno.test("device: requests still queued for a raw req's worker that goes away go to the next worker", async () => {
+  await withTimeout(30_000, async () => {
+    await using req = await socket("req", {
+      raw: true,
+      listen: "tcp://127.0.0.1:0",
+      sendBuffer: 32,
+    });
+    const port = Number(req.urls[0]!.split(":").at(-1));
+    // A REP worker that completes the handshake, never reads, then goes away.
+    const gone = await Deno.connect({ hostname: "127.0.0.1", port });
+    await gone.write(new Uint8Array([0, 0x53, 0x50, 0, 0, 0x31, 0, 0]));
+    await req.waitForPipes(1);
+    const body = new Uint8Array(1024 * 1024);
+    let sent = 0;
+    while (true) {
+      new DataView(body.buffer).setUint32(0, sent);
+      try {
+        // The header a raw rep would have handed up: pipe id, then a request id (top bit set).
+        await req.sendBytes(body.slice(), {
+          header: new Uint8Array([0, 0, 0, 7, 0x80, 0, 0, sent & 0xff]),
+          timeout: 300,
+        });
+      } catch {
+        break;
+      }
+      sent++;
+    }
+    gone.close();
+    await waitFor("the worker gone", () => req.pipeCount === 0);
+    await using worker = await socket("rep", { raw: true, dial: req.urls[0]! });
+    const got: number[] = [];
+    for (let i = 0; i < 32; i++) {
+      got.push(readSeq((await worker.recvMessage({ timeout: 5000 })).body));
+    }
+    assert.deepEqual(got, Array.from({ length: 32 }, (_, i) => sent - 32 + i));
+  });
+});
+
+Deno.test("tls+tcp with client certificates: a peer stuck in the TLS handshake is cut at 10 s, holds up no one, and never delays close", async () => {
+  const certs = await makeCertificates();
+  try {
+    await withTimeout(30_000, async () => {
+      const pull = await socket("pull", {
+        listen: "tls+tcp://127.0.0.1:0",
+        tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca },
+      });
+      const port = Number(pull.urls[0]!.split(":").at(-1));
+      const stuck = await Deno.connect({ hostname: "127.0.0.1", port });
+      let lateStuck: Deno.Conn | undefined;
+      try {
+        const start = Date.now();
+        const cut = (async () => {
+          const buffer = new Uint8Array(64);
+          while ((await stuck.read(buffer).catch(() => null)) !== null);
+          return Date.now() - start;
+        })();
+        await using push = await socket("push", {
+          dial: `tls+tcp://localhost:${port}`,
+          tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey },
+        });
+        await push.sendBytes(bytes("through"));
+        assert.equal(text((await pull.recvMessage({ timeout: 5000 })).body), "through");
+        const after = await cut;
+        assert.ok(after >= 9_000 && after < 13_000, `cut after ${after} ms`);
+        // Closing never waits for a peer still in its handshake.
+        lateStuck = await Deno.connect({ hostname: "127.0.0.1", port });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const closing = Date.now();
+        await pull.close();
+        assert.ok(Date.now() - closing < 2000, `close took ${Date.now() - closing} ms`);
+      } finally {
+        stuck.close();
+        lateStuck?.close();
+        await pull.close();
+      }
+    });
+  } finally {
+    await Deno.remove(certs.dir, { recursive: true });
+  }
+});
+
+Deno.test("device: a raw socket that borrows buffers forwards large messages intact", async () => {
+  await withTimeout(20_000, async () => {
+    await using pub = await socket("pub", { listen: "tcp://127.0.0.1:0" });
+    await using xsub = await socket("sub", { raw: true, dial: pub.urls[0]!, borrowBuffers: true });
+    await using xpub = await socket("pub", { raw: true, listen: "tcp://127.0.0.1:0" });
+    await using sub = await socket("sub", { dial: xpub.urls[0]!, subscribe: "" });
+    const stop = new AbortController();
+    const relaying = device(xsub, xpub, { signal: stop.signal });
+    try {
+      await pub.waitForPipes(1);
+      await xpub.waitForPipes(1);
+      await sub.waitForPipes(1);
+      for (let i = 0; i < 20; i++) await pub.sendBytes(new Uint8Array(1024 * 1024).fill(i));
+      for (let i = 0; i < 20; i++) {
+        const { body } = await sub.recvMessage({ timeout: 5000 });
+        assert.ok(body.every((byte) => byte === i), `message ${i} arrived with other bytes in it`);
+      }
+    } finally {
+      stop.abort();
+      await relaying;
+    }
+  });
+});

@@ -623,3 +623,44 @@ Deno.test("close() never waits on a peer: a non-NNG port that never sends its SP
     }
   });
 });
+
+Deno.test("req: a REP peer that never reads is skipped once its pipe is full; requests go to the ready one", async () => {
+  await withTimeout(30_000, async () => {
+    await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+    const serving = (async () => {
+      const ctx = rep.context();
+      while (true) await reply(ctx, (x) => x, { recvMode: "raw", sendMode: "raw" });
+    })().catch(() => {});
+    const stalled = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const stalledPort = (stalled.addr as Deno.NetAddr).port;
+    const accepted = stalled.accept();
+    await using req = await socket("req", {
+      dial: [`tcp://127.0.0.1:${stalledPort}`, rep.urls[0]!],
+    });
+    // A REP by hand: handshake, then it never reads a byte.
+    const conn = await accepted;
+    try {
+      await conn.write(new Uint8Array([0, 0x53, 0x50, 0, 0, 0x31, 0, 0]));
+      await waitFor("both REP pipes", () => req.pipeCount === 2);
+      const body = new Uint8Array(128 * 1024);
+      const total = 1200;
+      const answered = await Promise.all(
+        Array.from(
+          { length: total },
+          () =>
+            request(req.context(), body, { sendMode: "raw", recvMode: "raw", timeout: 10_000 })
+              .then(() => 1, () => 0),
+        ),
+      );
+      const stuck = total - answered.reduce<number>((sum, one) => sum + one, 0);
+      // Stuck: what the stalled peer's kernel buffers took (up to tens of MiB on Linux loopback)
+      // and one pipe's queue; without readiness, every other request (600).
+      assert.ok(stuck < 400, `${stuck} of ${total} requests stuck on the peer that never reads`);
+    } finally {
+      conn.close();
+      stalled.close();
+      await rep.close();
+      await serving;
+    }
+  });
+});

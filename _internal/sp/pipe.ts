@@ -49,6 +49,11 @@ export interface Pipe {
    * gets an error if the pipe broke first.
    */
   send(parts: readonly Uint8Array[], written?: (error?: Error) => void): void;
+  /**
+   * After the pipe closed: the payloads of messages it never handed to its connection, taken
+   * back once (push gives them to another puller). Empty where the transport keeps no queue.
+   */
+  takeUnsent(): Uint8Array[][];
   close(): void;
 }
 
@@ -100,6 +105,8 @@ class StreamPipe implements Pipe {
   // Messages not yet handed to the connection; a batch being written is out of it.
   #queue: Queued[] = [];
   #queuedBytes = 0;
+  // Messages still queued when the pipe closed: never written, so safe to send elsewhere.
+  #unsent: Queued[] = [];
   #flushWaiters: (() => void)[] = [];
   #writing = false;
   #closed = false;
@@ -208,8 +215,18 @@ class StreamPipe implements Pipe {
     }
   }
 
+  takeUnsent(): Uint8Array[][] {
+    const prefix = this.#framing === "ipc" ? 9 : 8;
+    const unsent = this.#unsent.map((
+      { frames },
+    ) => [frames[0]!.subarray(prefix), ...frames.slice(1)]);
+    this.#unsent = [];
+    return unsent;
+  }
+
   #failQueued(error: Error): void {
     const queue = this.#queue;
+    for (const message of queue) this.#unsent.push(message);
     this.#queue = [];
     this.#queuedBytes = 0;
     for (const message of queue) message.written?.(error);

@@ -12,7 +12,7 @@ import tls from "node:tls";
 import type { Socket } from "node:net";
 import { acceptConnections } from "../accept.ts";
 import { ConnectionError, describeNetworkError } from "../errors.ts";
-import type { ByteStream } from "./pipe.ts";
+import { type ByteStream, HANDSHAKE_TIMEOUT_MS } from "./pipe.ts";
 import { type Endpoint, formatUrl } from "./wire.ts";
 
 /** TLS settings for `tls+tcp://` and `wss://`. */
@@ -206,6 +206,19 @@ function listenNodeTls(
 ): Promise<SpListener> {
   const where = formatUrl(endpoint);
   const { cert, key } = requireCertificate(options, where);
+  // Connections still in their TLS handshake, by remote address: NNG's handshake timeout ends
+  // them, and so does closing the listener (the server's close waits for every connection, and
+  // a peer that never finishes would hold it).
+  const handshaking = new Map<
+    string,
+    { socket: Socket; timer: ReturnType<typeof setTimeout> }
+  >();
+  const handshaken = (remote: string) => {
+    const entry = handshaking.get(remote);
+    if (entry === undefined) return;
+    clearTimeout(entry.timer);
+    handshaking.delete(remote);
+  };
   const server = tls.createServer({
     cert,
     key,
@@ -213,7 +226,18 @@ function listenNodeTls(
     requestCert: true,
     rejectUnauthorized: true,
   }, (socket) => {
-    accept(new NodeSocketStream(socket), `${socket.remoteAddress}:${socket.remotePort}`);
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    handshaken(remote);
+    accept(new NodeSocketStream(socket), remote);
+  });
+  server.on("connection", (socket: Socket) => {
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const timer = setTimeout(() => {
+      handshaking.delete(remote);
+      socket.destroy();
+    }, HANDSHAKE_TIMEOUT_MS);
+    handshaking.set(remote, { socket, timer });
+    socket.once("close", () => handshaken(remote));
   });
   // A client without an acceptable certificate fails the TLS handshake; the server goes on.
   server.on("tlsClientError", () => {});
@@ -231,6 +255,11 @@ function listenNodeTls(
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());
+            for (const { socket, timer } of handshaking.values()) {
+              clearTimeout(timer);
+              socket.destroy();
+            }
+            handshaking.clear();
           }),
       });
     });

@@ -90,6 +90,10 @@ class WebSocketPipe implements Pipe {
     }, DRAIN_POLL_MS);
   }
 
+  takeUnsent(): Uint8Array[][] {
+    return []; // handed straight to the WebSocket: nothing waits here
+  }
+
   send(parts: readonly Uint8Array[], written?: (error?: Error) => void): void {
     if (this.closed) {
       written?.(new ConnectionError(`pipe ${this.id} to ${this.remote} is closed`));
