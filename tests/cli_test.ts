@@ -328,6 +328,14 @@ Deno.test("req prints raw replies as text when UTF-8, in nngcat's formats otherw
         /error reply \(1 byte, like nanonext's NUL byte; no --recv-mode double value is 1 byte\)/,
       );
     });
+    await t.step("a reply that does not fit --recv-mode is printed raw, and says so", async () => {
+      const output = captured();
+      const args = ["req", url, "--data", "10+1", "--send-mode", "raw", "--recv-mode", "double"];
+      assert.equal(await main(args, output), 0, output.err);
+      assert.equal(output.out, "11\n");
+      // nanonext warns here too; silently raw bytes looked like a wrong answer.
+      assert.match(output.err, /^rsock req: received data could not be converted to double/m);
+    });
     const both = captured();
     assert.equal(await main(["req", url, "--data", "x", "--hex", "--raw"], both), 2);
     assert.match(both.err, /give one output format, got --hex --raw/);
