@@ -87,8 +87,8 @@ export interface TableCommand {
 }
 
 /**
- * A subcommand whose help is written by hand next to its `parseArgs` options (`serve`, until
- * it moves to a {@linkcode Flag} table).
+ * A subcommand whose help is written by hand next to its `parseArgs` options (the NNG family
+ * commands, which build theirs from a table of their own).
  */
 export interface HandWrittenCommand {
   /** The word after `rsock`. */
@@ -192,10 +192,25 @@ export function closest(word: string, known: readonly string[]): string | undefi
   return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
+/**
+ * Turns a bare `--eval` (at the end, or before another option) into `--eval=`, so parseArgs
+ * takes the flags whose value may be left out.
+ */
+function withOptionalValues(args: string[], names: readonly string[]): string[] {
+  if (names.length === 0) return args;
+  return args.map((arg, i) => {
+    const next = args[i + 1];
+    const bare = names.some((name) => arg === `--${name}`);
+    return bare && (next === undefined || next.startsWith("-")) ? `${arg}=` : arg;
+  });
+}
+
 /** Parses `args` for `command`, turning parseArgs' errors into {@linkcode UsageError}s. */
 export function parseCommandArgs(command: Command, args: string[]): ParsedArgs {
   const options: ParseArgsOptionsConfig = { help: { type: "boolean", short: "h" } };
   if ("flags" in command) {
+    const optional = command.flags.filter((flag) => flag.optionalValue).map((flag) => flag.name);
+    args = withOptionalValues(args, optional);
     for (const flag of command.flags) {
       options[flag.name] = {
         type: flag.value === undefined ? "boolean" : "string",

@@ -291,7 +291,13 @@ export const reqCommand: Command = {
       body = sendMode === "raw" ? new TextEncoder().encode(data) : data;
     }
     await using req = await socket("req", { [how]: url });
-    const answer = await request(req, body, { sendMode, recvMode, timeout });
+    const answer = await request(req, body, {
+      sendMode,
+      recvMode,
+      timeout,
+      // As nanonext warns: bytes printed raw under a typed mode otherwise look like a bad answer.
+      onWarning: (message) => output.error(`rsock req: ${message}; printed as received`),
+    });
     const errorReply = isNulByte(answer) ||
       (recvMode === "typed" && (answer as RValue).type === "raw" &&
         (answer as RRaw).data.length === 1);

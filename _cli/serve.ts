@@ -21,7 +21,7 @@ import {
 import { endpointNeeds } from "./req.ts";
 import {
   booleanFlag,
-  type Command,
+  type Flag,
   listening,
   type Needed,
   netHost,
@@ -31,6 +31,7 @@ import {
   parsePositiveInteger,
   requirePermissions,
   stringFlag,
+  type TableCommand,
   untilStopped,
   UsageError,
 } from "./_common.ts";
@@ -41,39 +42,88 @@ const DEFAULT_EVAL_PORT = 8888;
 const DEFAULT_WS_PORT = 7681;
 const DEFAULT_REP_URL = "tcp://127.0.0.1:5555";
 
-const HELP = `rsock serve — one session, reachable from a terminal, R and any TCP client
+const SERVE_FLAGS: readonly Flag[] = [
+  {
+    name: "eval",
+    value: "PORT",
+    optionalValue: true,
+    help: `the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})`,
+  },
+  {
+    name: "ws",
+    value: "PORT",
+    optionalValue: true,
+    help: `the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})`,
+  },
+  {
+    name: "rep",
+    value: "URL",
+    optionalValue: true,
+    help: `an NNG REP endpoint (default ${DEFAULT_REP_URL}): a request is code, the
+reply its value — R-serialized for an R-serialized request (nanonext),
+else the printed text (nngcat). Loopback or ipc only (NNG has no auth),
+unless it is tls+tcp://0.0.0.0:P with --tls-cert, --tls-key and --tls-ca:
+then only peers whose certificate that CA signed get in. With a token:
+ipc:// (socket file mode 0600) or such tls+tcp only, not started by default.`,
+  },
+  {
+    name: "pub",
+    value: "URL",
+    help: `also publish every evaluation's output ("eval " + text), push ("push ")
+and --socket message ("socket ") on an NNG pub socket (loopback or ipc://
+only; with a token ipc:// only): rsock sub --dial URL --topic eval`,
+  },
+  {
+    name: "socket",
+    value: "PORT",
+    help: "also listen for plain messages (rsock send, R write.socket) and print them",
+  },
+  {
+    name: "hostname",
+    value: "H",
+    help: "address to bind (default 127.0.0.1). Any other address needs a token.",
+  },
+  {
+    name: "token-env",
+    value: "VAR",
+    help: "clients must send the token in environment variable VAR as their first line",
+  },
+  {
+    name: "token",
+    value: "T",
+    help: "the same with the token itself (visible to other users in ps: prefer\n--token-env)",
+  },
+  {
+    name: "tls-cert",
+    value: "FILE",
+    help: "serve the eval endpoint over TLS with this certificate (PEM) ...",
+  },
+  {
+    name: "tls-key",
+    value: "FILE",
+    help: "... and this key (also the certificate of a tls+tcp:// --rep)",
+  },
+  {
+    name: "tls-ca",
+    value: "FILE",
+    help: "a tls+tcp:// --rep admits only clients with a certificate this CA signed",
+  },
+  {
+    name: "in-process",
+    help: `run the session in rsock's own thread instead of a worker: faster to
+start, but a runaway evaluation (while (true) {}) then blocks every door
+and SIGTERM until it ends (only SIGKILL stops it)`,
+  },
+  { name: "worker", help: "accepted for compatibility: the worker is the default" },
+  {
+    name: "timeout",
+    value: "MS",
+    help: "the time limit of one evaluation (not with --in-process)",
+  },
+];
 
-Usage: rsock serve [--eval [PORT]] [--ws [PORT]] [--rep [URL]] [--pub URL] [--socket PORT]
-                   [--hostname H] [--token-env VAR | --token T]
-                   [--tls-cert FILE --tls-key FILE [--tls-ca FILE]] [--in-process | --worker]
-                   [--timeout MS]
-
-  --eval [PORT]     the svSocket-style eval server (default port ${DEFAULT_EVAL_PORT})
-  --ws [PORT]       the browser console, http://HOST:PORT/ (default port ${DEFAULT_WS_PORT})
-  --rep [URL]       an NNG REP endpoint (default ${DEFAULT_REP_URL}): a request is code, the
-                    reply its value — R-serialized for an R-serialized request (nanonext),
-                    else the printed text (nngcat). Loopback or ipc only (NNG has no auth),
-                    unless it is tls+tcp://0.0.0.0:P with --tls-cert, --tls-key and --tls-ca:
-                    then only peers whose certificate that CA signed get in. With a token:
-                    ipc:// (socket file mode 0600) or such tls+tcp only, not started by default.
-  --pub URL         also publish every evaluation's output ("eval " + text), push ("push ")
-                    and --socket message ("socket ") on an NNG pub socket (loopback or ipc://
-                    only): rsock sub --dial URL --topic eval
-  --socket PORT     also listen for plain messages (rsock send, R write.socket) and print them
-  --hostname H      address to bind (default 127.0.0.1). Any other address needs a token.
-  --token-env VAR   clients must send the token in environment variable VAR as their first line
-  --token T         the same with the token itself (visible to other users in ps: prefer
-                    --token-env)
-  --tls-cert FILE   serve the eval endpoint over TLS with this certificate (PEM) ...
-  --tls-key FILE    ... and this key (also the certificate of a tls+tcp:// --rep)
-  --tls-ca FILE     a tls+tcp:// --rep admits only clients with a certificate this CA signed
-  --in-process      run the session in rsock's own thread instead of a worker: faster to
-                    start, but a runaway evaluation (while (true) {}) then blocks every door
-                    and SIGTERM until it ends (only SIGKILL stops it)
-  --timeout MS      the time limit of one evaluation (not with --in-process)
-  --worker          accepted for compatibility: the worker is the default
-
-With no endpoint flag (--eval, --ws, --rep), every endpoint starts on its default port; with some,
+const SERVE_NOTES =
+  `With no endpoint flag (--eval, --ws, --rep), every endpoint starts on its default port; with some,
 only those. The session runs in a worker: a lone <<<esc>>> from any eval client (rsock console's
 Ctrl-C), the time limit, Ctrl-C and SIGTERM stop a runaway evaluation (its state is then lost).
 Ctrl-C or SIGTERM stops everything.
@@ -82,16 +132,10 @@ Permissions: net to each endpoint, e.g. --allow-net=127.0.0.1:${DEFAULT_EVAL_POR
 (the session runs code through node:inspector, which Deno gates as sys) and, when rsock runs
 from local files, read access to its eval/ folder (the worker's module); code evaluated in the
 session has the same permissions as rsock itself, so grant what that code needs too (e.g.
---allow-read=./data).`;
+--allow-read=./data).
 
-/** Turns `--eval` without a value into `--eval=` so parseArgs accepts an optional value. */
-function withOptionalValues(args: string[], names: readonly string[]): string[] {
-  return args.map((arg, i) => {
-    const next = args[i + 1];
-    const bare = names.some((name) => arg === `--${name}`);
-    return bare && (next === undefined || next.startsWith("-")) ? `${arg}=` : arg;
-  });
-}
+  rsock serve                                  # eval 8888, console 7681, rep tcp://127.0.0.1:5555
+  rsock serve --eval 9000 --socket 6000        # only the eval door, and rsock send's messages`;
 
 function isLoopback(hostname: string): boolean {
   // An address, not a name that starts like one: `127.0.0.1.evil.example` resolves anywhere.
@@ -100,30 +144,12 @@ function isLoopback(hostname: string): boolean {
 }
 
 /** The `serve` subcommand. */
-export const serveCommand: Command = {
+export const serveCommand: TableCommand = {
   name: "serve",
-  summary: "serve one evaluation session over every transport (eval, message socket)",
-  help: HELP,
-  positionals: false,
-  options: {
-    eval: { type: "string" },
-    ws: { type: "string" },
-    rep: { type: "string" },
-    pub: { type: "string" },
-    socket: { type: "string" },
-    hostname: { type: "string" },
-    "token-env": { type: "string" },
-    token: { type: "string" },
-    "tls-cert": { type: "string" },
-    "tls-key": { type: "string" },
-    "tls-ca": { type: "string" },
-    "in-process": { type: "boolean" },
-    worker: { type: "boolean" },
-    timeout: { type: "string" },
-  },
-  preprocess(args: string[]): string[] {
-    return withOptionalValues(args, ["eval", "ws", "rep"]);
-  },
+  summary: "serve one evaluation session on every door (eval, browser console, NNG REP)",
+  synopsis: "",
+  flags: SERVE_FLAGS,
+  notes: SERVE_NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
     const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
     const evalFlag = stringFlag(args, "eval");

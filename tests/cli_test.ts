@@ -214,13 +214,15 @@ Deno.test("help: usage and options come from the parser's own table, short flags
   for (const command of commands) {
     await t.step(command.name, async () => {
       assert.match(top.out, new RegExp(`^  ${command.name} `, "m"), "listed in rsock --help");
+      // Hand-written usage drifted from the parser before (rep's --concurrency).
+      if (!("flags" in command)) {
+        assert.fail(`rsock ${command.name}'s help is hand-written, not made from its flag table`);
+      }
       const help = captured();
       assert.equal(await main(["help", command.name], help), 0);
       assert.equal(help.out, commandHelp(command) + "\n", "rsock help CMD = rsock CMD --help");
       const usage = /^Usage:[^]*?\n\n/m.exec(help.out)?.[0] ?? "";
-      const accepted = "flags" in command
-        ? command.flags.map((flag) => flag.name)
-        : Object.keys(command.options);
+      const accepted = command.flags.map((flag) => flag.name);
       for (const name of accepted) {
         assert.match(usage, new RegExp(`--${name}\\b`), `--${name} missing from the usage`);
       }
@@ -232,6 +234,11 @@ Deno.test("help: usage and options come from the parser's own table, short flags
         }
       }
       if ("flags" in command) {
+        for (const flag of command.flags) {
+          // Each flag's own line in the option list, with the first line of its help.
+          const first = flag.help.split("\n")[0]!;
+          assert.ok(help.out.includes(first), `--${flag.name}'s help is listed`);
+        }
         for (const flag of command.flags.filter((flag) => flag.short !== undefined)) {
           assert.match(help.out, new RegExp(`-${flag.short}, --${flag.name}\\b`));
         }
@@ -321,6 +328,14 @@ Deno.test("req prints raw replies as text when UTF-8, in nngcat's formats otherw
         /error reply \(1 byte, like nanonext's NUL byte; no --recv-mode double value is 1 byte\)/,
       );
     });
+    await t.step("a reply that does not fit --recv-mode is printed raw, and says so", async () => {
+      const output = captured();
+      const args = ["req", url, "--data", "10+1", "--send-mode", "raw", "--recv-mode", "double"];
+      assert.equal(await main(args, output), 0, output.err);
+      assert.equal(output.out, "11\n");
+      // nanonext warns here too; silently raw bytes looked like a wrong answer.
+      assert.match(output.err, /^rsock req: received data could not be converted to double/m);
+    });
     const both = captured();
     assert.equal(await main(["req", url, "--data", "x", "--hex", "--raw"], both), 2);
     assert.match(both.err, /give one output format, got --hex --raw/);
@@ -366,4 +381,18 @@ Deno.test("ws: permission-gated like the others; one of URL or --listen", async 
     assert.equal(await main(["ws", "http://127.0.0.1:1/"], notWs), 2);
     assert.match(notWs.err, /is not a WebSocket URL/);
   });
+});
+
+Deno.test("serve: flags whose value may be left out come from the table (--eval alone is 8888)", () => {
+  const bare = parseCommandArgs(serveCommand, ["--eval", "--ws", "9000", "--rep"]);
+  assert.equal(bare.values.eval, "");
+  assert.equal(bare.values.ws, "9000");
+  assert.equal(bare.values.rep, "");
+  assert.match(
+    commandHelp(serveCommand),
+    /\[--eval \[PORT\]\] \[--ws \[PORT\]\] \[--rep \[URL\]\]/,
+  );
+  for (const name of ["pub", "tls-ca", "in-process", "worker", "token-env", "timeout"]) {
+    assert.match(commandHelp(serveCommand), new RegExp(`^ +--${name}\\b`, "m"), `--${name}`);
+  }
 });

@@ -7,7 +7,16 @@ import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
 import { connectEvalServer, evalServer } from "../../eval/mod.ts";
 import { freePort, waitFor, withTimeout } from "../_peers.ts";
-import { TestProcess } from "../_process.ts";
+import { rsock, TestProcess, WORKER_READ } from "../_process.ts";
+import { type Command, parseCommandArgs } from "../../_cli/_common.ts";
+import { consoleCommand } from "../../_cli/console.ts";
+import { evalCommand } from "../../_cli/eval.ts";
+import { listenCommand } from "../../_cli/listen.ts";
+import { nngCommands } from "../../_cli/nng.ts";
+import { repCommand, reqCommand } from "../../_cli/req.ts";
+import { sendCommand } from "../../_cli/send.ts";
+import { serveCommand } from "../../_cli/serve.ts";
+import { wsCommand } from "../../_cli/ws.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -134,6 +143,8 @@ Deno.test("README: every ts block lints clean and runs to its end by itself", as
     eval: "43\n",
     reqrep: "[ 2, 4, 6 ]\n",
     ws: "hello, everyone\n",
+    nng: "job 50%\n",
+    "socket+eval+reqrep+ws": "9 functions ready\n",
   };
   const dir = await Deno.makeTempDir({ prefix: "rsock_readme_blocks_" });
   try {
@@ -164,15 +175,102 @@ Deno.test("README: every ts block lints clean and runs to its end by itself", as
           }).output();
           const stdout = new TextDecoder().decode(run.stdout);
           assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
-          const doors = new Set([...code.matchAll(/from "@x\/rsock\/(\w+)"/g)].map((m) => m[1]!));
-          const [door] = doors;
-          if (doors.size === 1 && expected[door!] !== undefined) {
-            assert.equal(stdout, expected[door!], `README.md line ${line}`);
-          }
+          const doors = [...code.matchAll(/from "@x\/rsock\/(\w+)"/g)].map((m) => m[1]!);
+          const key = [...new Set(doors)].join("+");
+          // Every block's output is checked: a new block needs its expected output here.
+          assert.ok(key in expected, `README.md line ${line}: no expected output for ${key}`);
+          assert.equal(stdout, expected[key], `README.md line ${line}`);
         });
       });
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Splits a command line as a shell would for these examples: quotes kept together. */
+function shellWords(line: string): string[] {
+  return [...line.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
+}
+
+Deno.test("README: every rsock command line it shows parses, with flags and arguments that exist", async () => {
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const commands: Command[] = [
+    listenCommand,
+    sendCommand,
+    evalCommand,
+    consoleCommand,
+    reqCommand,
+    repCommand,
+    wsCommand,
+    serveCommand,
+    ...nngCommands,
+  ];
+  // Inline code, and the lines of fenced blocks other than ts and r (the banner's lines too).
+  const pieces = [
+    ...[...readme.matchAll(/^```(?:sh)?\n([^]*?)^```$/gm)].flatMap((m) => m[1]!.split("\n")),
+    ...[...readme.replace(/^```[^]*?^```$/gm, "").matchAll(/`([^`]+)`/g)].map((m) =>
+      m[1]!.replace(/\s*\n\s*/g, " ")
+    ),
+  ];
+  const problems: string[] = [];
+  let checked = 0;
+  // The banner puts two commands on one line, four spaces apart.
+  for (const piece of pieces.flatMap((piece) => piece.split(/ {3,}/))) {
+    for (const match of piece.matchAll(/(?:^|[\s(|;])rsock ([a-z]+)((?: [^#|)]*)?)/g)) {
+      const command = commands.find((c) => c.name === match[1]);
+      if (command === undefined) continue;
+      // Usage notation: [optional], alternatives a|b, repeats …
+      const args = shellWords(match[2]!.replace(/[[\]…]/g, " "))
+        .flatMap((word) => word.startsWith("-") ? word.split("|") : [word]);
+      const shown = `rsock ${match[1]}${match[2]!.trimEnd()}`;
+      checked++;
+      try {
+        const parsed = parseCommandArgs(command, args);
+        if (parsed.positionals.length > 0 && !("flags" in command)) {
+          // A hand-written usage line takes positionals only where it names one outside a flag.
+          const usage = /^Usage: .*$/m.exec(command.help)?.[0] ?? "";
+          const bare = usage.replace(/--[a-z-]+(?: [A-Z]+)?|\[options\]/g, "");
+          if (!/\b[A-Z]{2,}\b/.test(bare)) {
+            problems.push(`${shown}: rsock ${command.name} takes no ${parsed.positionals[0]}`);
+          }
+        }
+      } catch (error) {
+        problems.push(`${shown}: ${error instanceof Error ? error.message : error}`);
+      }
+    }
+  }
+  assert.ok(checked >= 30, `found ${checked} rsock command lines`);
+  assert.deepEqual(problems, []);
+});
+
+Deno.test("README: the serve banner it shows is what rsock serve prints", async () => {
+  await withTimeout(30_000, async () => {
+    const readme = await Deno.readTextFile(`${ROOT}README.md`);
+    const shown = /^```\n(rsock serve: [^]*?)^```$/m.exec(readme)?.[1];
+    assert.ok(shown, "the README shows serve's banner");
+    // The README's default ports may be taken here: serve on free ones and map them back.
+    const ports = { 8888: freePort(), 7681: freePort(), 5555: freePort() };
+    await using serve = rsock([
+      `--allow-net=${Object.values(ports).map((port) => `127.0.0.1:${port}`).join(",")}`,
+      "--allow-sys",
+      WORKER_READ,
+    ], [
+      "serve",
+      "--eval",
+      String(ports[8888]),
+      "--ws",
+      String(ports[7681]),
+      "--rep",
+      `tcp://127.0.0.1:${ports[5555]}`,
+    ]);
+    await serve.waitForOutput(/Ctrl-C or SIGTERM stops\.\n/);
+    let banner = serve.stderr.replace(/pid \d+/, "pid 4242");
+    for (const [port, free] of Object.entries(ports)) {
+      banner = banner.replaceAll(`:${free}`, `:${port}`).replaceAll(` ${free}`, ` ${port}`);
+    }
+    assert.equal(banner, shown);
+    serve.child.kill("SIGTERM");
+    assert.equal((await serve.finished()).code, 143, serve.stderr);
+  });
 });
