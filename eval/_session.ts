@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Worker } from "node:worker_threads";
 import { describeThrown, type EngineResult, InspectorEngine, StoppedWaiting } from "./_engine.ts";
 import type { FromWorker, ToWorker } from "./_worker.ts";
 import {
@@ -281,13 +282,14 @@ class WorkerSession extends SerialSession {
   // (#worker and #lane are set together by #start.)
 
   #start(): Worker {
-    const worker = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module" });
+    // A node:worker_threads worker: the only kind Deno 2.9.6 can stop in the middle of
+    // synchronous code (see `_worker.ts`).
+    const worker = new Worker(new URL("./_worker.ts", import.meta.url));
     this.#lane = channel();
     worker.postMessage({ type: "channel", buffer: this.#lane.buffer } satisfies ToWorker);
     // Never let the worker's own failure end the host program.
-    worker.onerror = (event) => event.preventDefault();
-    worker.onmessage = (event: MessageEvent<FromWorker>) => {
-      const message = event.data;
+    worker.on("error", () => {});
+    worker.on("message", (message: FromWorker) => {
       if (message.type === "call") {
         try {
           this.#functions[message.name]?.(...message.args);
@@ -300,7 +302,7 @@ class WorkerSession extends SerialSession {
       const { resolve } = this.#pending;
       this.#pending = undefined;
       resolve(toResult(message));
-    };
+    });
     const names = Object.keys(this.#functions);
     if (names.length > 0) worker.postMessage({ type: "expose", names } satisfies ToWorker);
     return worker;
@@ -313,7 +315,7 @@ class WorkerSession extends SerialSession {
 
   /** Ends the worker, and releases a host still waiting on its channel. */
   #terminate(): void {
-    this.#worker.terminate();
+    void this.#worker.terminate().catch(() => {});
     Atomics.store(this.#lane.slots, SLOT.replyId, -1);
     Atomics.notify(this.#lane.slots, SLOT.replyId);
   }
