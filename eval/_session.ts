@@ -283,8 +283,14 @@ class WorkerSession extends SerialSession {
 
   #start(): Worker {
     // A node:worker_threads worker: the only kind Deno 2.9.6 can stop in the middle of
-    // synchronous code (see `_worker.ts`).
-    const worker = new Worker(new URL("./_worker.ts", import.meta.url));
+    // synchronous code (see `_worker.ts`). It takes file: and data: URLs only: an http(s):
+    // module (rsock imported from a registry) is imported by a data: module.
+    const url = new URL("./_worker.ts", import.meta.url);
+    const worker = new Worker(
+      url.protocol === "file:"
+        ? url
+        : new URL(`data:text/javascript,import ${encodeURIComponent(JSON.stringify(url.href))};`),
+    );
     this.#lane = channel();
     worker.postMessage({ type: "channel", buffer: this.#lane.buffer } satisfies ToWorker);
     // Never let the worker's own failure end the host program.
