@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Worker } from "node:worker_threads";
+import { locks, Worker } from "node:worker_threads";
 import { describeThrown, type EngineResult, InspectorEngine, StoppedWaiting } from "./_engine.ts";
 import type { FromWorker, ToWorker } from "./_worker.ts";
 import {
@@ -17,6 +17,7 @@ import {
   SLOT,
   SPIN_BACKOFF,
   spinWhile,
+  TICK_MS,
   writeRequest,
 } from "./_channel.ts";
 
@@ -265,6 +266,8 @@ class InProcessSession extends SerialSession {
 
 class WorkerSession extends SerialSession {
   #worker!: Worker;
+  /** The name of the Web Lock the current worker holds (see `_worker.ts`). */
+  #lock!: string;
   /** The fast lane to the current worker (a new one with each worker). */
   #lane!: Channel;
   /** Rounds left without watching for the reply (see `SPIN_BACKOFF`). */
@@ -286,10 +289,12 @@ class WorkerSession extends SerialSession {
     // synchronous code (see `_worker.ts`). It takes file: and data: URLs only: an http(s):
     // module (rsock imported from a registry) is imported by a data: module.
     const url = new URL("./_worker.ts", import.meta.url);
+    this.#lock = `rsock.eval.worker.${crypto.randomUUID()}`;
     const worker = new Worker(
       url.protocol === "file:"
         ? url
         : new URL(`data:text/javascript,import ${encodeURIComponent(JSON.stringify(url.href))};`),
+      { workerData: { lock: this.#lock } },
     );
     this.#lane = channel();
     worker.postMessage({ type: "channel", buffer: this.#lane.buffer } satisfies ToWorker);
@@ -319,11 +324,31 @@ class WorkerSession extends SerialSession {
     this.#worker = this.#start();
   }
 
-  /** Ends the worker, and releases a host still waiting on its channel. */
+  /**
+   * Ends the worker, and releases a host still waiting on its channel. A worker holding its
+   * lock is stopped wherever it is (V8's TerminateExecution); but stopped while it waits in its
+   * event loop (an `await import(…)` pending), Deno 2.9.6 may lose the stop (the thread runs on)
+   * or abort the process ("Cannot create a handle without a HandleScope"). So a worker that
+   * runs code that may wait is watched for a moment: if its ticks go on, it is waiting, and
+   * the lock is taken back first so that the stop only ends its event loop.
+   */
   #terminate(): void {
-    void this.#worker.terminate().catch(() => {});
-    Atomics.store(this.#lane.slots, SLOT.replyId, -1);
-    Atomics.notify(this.#lane.slots, SLOT.replyId);
+    const worker = this.#worker;
+    const lane = this.#lane;
+    const lock = this.#lock;
+    Atomics.store(lane.slots, SLOT.replyId, -1);
+    Atomics.notify(lane.slots, SLOT.replyId);
+    if (Atomics.load(lane.slots, SLOT.waiting) !== 1) {
+      void worker.terminate().catch(() => {});
+      return;
+    }
+    const ticks = Atomics.load(lane.slots, SLOT.ticks);
+    setTimeout(async () => {
+      if (Atomics.load(lane.slots, SLOT.ticks) !== ticks) {
+        await locks.request(lock, { steal: true }, () => {}).catch(() => {});
+      }
+      void worker.terminate().catch(() => {});
+    }, 3 * TICK_MS);
   }
 
   /** True while the worker watches the channel. */
@@ -415,7 +440,7 @@ class WorkerSession extends SerialSession {
   }
 
   override release(): void {
-    this.#terminate();
+    // close() has terminated the worker already.
   }
 }
 

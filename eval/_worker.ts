@@ -12,7 +12,7 @@
  */
 
 import { builtinModules } from "node:module";
-import { locks, parentPort } from "node:worker_threads";
+import { locks, parentPort, workerData } from "node:worker_threads";
 import { describeThrown, type EngineResult, InspectorEngine } from "./_engine.ts";
 import {
   type Channel,
@@ -25,6 +25,7 @@ import {
   SPIN_BACKOFF,
   SPIN_MS,
   spinWhile,
+  TICK_MS,
   writeReply,
 } from "./_channel.ts";
 
@@ -77,6 +78,27 @@ let serving = false;
 /** Rounds left without watching (see `SPIN_BACKOFF`). */
 let spinOff = 0;
 
+/** Code that may wait in the event loop (the engine's own test for a possible suspension). */
+const MAY_WAIT = /\bawait\b/;
+
+/**
+ * Evaluates `code`; while code that may wait runs, a timer ticks in the channel so the host
+ * can tell a worker waiting in its event loop from one stuck in synchronous code (see
+ * `WorkerSession` in `_session.ts`).
+ */
+async function run(code: string): Promise<EngineResult> {
+  const ch = lane;
+  if (ch === undefined || !MAY_WAIT.test(code)) return await engine.evaluate(code);
+  Atomics.store(ch.slots, SLOT.waiting, 1);
+  const ticker = setInterval(() => Atomics.add(ch.slots, SLOT.ticks, 1), TICK_MS);
+  try {
+    return await engine.evaluate(code);
+  } finally {
+    clearInterval(ticker);
+    Atomics.store(ch.slots, SLOT.waiting, 0);
+  }
+}
+
 function postResult(id: number, result: EngineResult): void {
   const reply = { type: "result", id, ...result } as const;
   try {
@@ -112,7 +134,7 @@ async function serveChannel(ch: Channel): Promise<void> {
       }
       taken = id;
       const calls = hostCalls;
-      const result = await engine.evaluate(readRequest(ch));
+      const result = await run(readRequest(ch));
       const inChannel = hostCalls === calls && writeReply(ch, result);
       if (!inChannel) postResult(id, result);
       Atomics.store(ch.slots, SLOT.replyKind, inChannel ? REPLY_IN_CHANNEL : REPLY_BY_MESSAGE);
@@ -138,10 +160,11 @@ const ready = (async () => {
     await import(name.startsWith("node:") ? name : `node:${name}`).catch(() => {});
   }
   // Held for the worker's life, and taken before any request is read: terminating this worker
-  // then also stops its isolate (see the module doc). The name is this worker's own. (Should a
-  // Deno lack the lock API, the session still works; only runaways go on spinning.)
+  // then also stops its isolate (see the module doc). The name, this worker's own, comes from
+  // the host, which takes the lock back to stop a waiting worker gently. (Should a Deno lack the
+  // lock API, the session still works; only runaways go on spinning.)
   await new Promise<void>((granted) => {
-    locks.request(`rsock.eval.worker.${crypto.randomUUID()}`, () => {
+    locks.request((workerData as { lock: string }).lock, () => {
       granted();
       return new Promise<never>(() => {});
     }).catch(() => granted());
@@ -169,6 +192,6 @@ port.on("message", async (message) => {
       if (lane !== undefined) await serveChannel(lane);
       return;
     case "evaluate":
-      postResult(message.id, await engine.evaluate(message.code));
+      postResult(message.id, await run(message.code));
   }
 });

@@ -177,3 +177,40 @@ Deno.test("eval worker faults: a program whose worker session ran away ends once
     await reply.catch(() => {});
   });
 });
+
+Deno.test("eval worker faults: runaways interrupted while they load node: modules never crash the process", async () => {
+  await withTimeout(60_000, async () => {
+    await using child = new TestProcess(Deno.execPath(), [
+      "run",
+      "--no-prompt",
+      "--allow-net=127.0.0.1",
+      "--allow-sys",
+      WORKER_READ,
+      new URL("./_eval_server_child.ts", import.meta.url).pathname,
+      JSON.stringify({ worker: true }),
+    ], { stdin: "piped" });
+    const port = Number((await child.waitForOutput(/port (\d+)/))[1]);
+    await using client = await connectEvalServer({ port, onPush: () => {} });
+    // A worker stopped in the middle of Deno's lazy load of a node: module made Deno 2.9.6
+    // panic: the worker loads them all before it can be stopped anywhere.
+    // Each is interrupted as soon as it says it starts the import: the load takes milliseconds.
+    const modules = ["http", "http2", "tls", "crypto", "zlib", "net", "dns", "vm", "stream", "os"];
+    for (const name of modules) {
+      const importing = Promise.withResolvers<void>();
+      await using runner = await connectEvalServer({
+        port,
+        onPush: (text) => text === "importing" && importing.resolve(),
+      });
+      const reply = runner.send(
+        `sendSocketClients("importing"); await import("node:${name}"); while (true) {}`,
+      );
+      await importing.promise;
+      await runner.interrupt();
+      assert.match(await reply, /^Interrupted: /, name);
+    }
+    assert.equal(await client.send("1 + 1"), "2");
+    await assertIdle(child.child.pid, "after 10 interrupted imports");
+    await child.child.stdin.close();
+    assert.equal((await child.finished()).code, 0, child.stderr);
+  });
+});
