@@ -116,10 +116,12 @@ export interface EvalSession extends AsyncDisposable {
 /** Options of {@linkcode createSession}. */
 export interface SessionOptions {
   /**
-   * Run the code in a `Worker`, so a runaway evaluation can be interrupted (time limit or
-   * signal). Interrupting terminates the worker and starts a fresh one: **all state of the
-   * session (variables, functions, timers) is lost** then. The worker's globals are its own:
-   * the host program's globals are not visible to the code.
+   * Run the code in a worker thread (`node:worker_threads`), so a runaway evaluation can be
+   * interrupted (time limit or signal). Interrupting terminates the worker, thread and all,
+   * and starts a fresh one: **all state of the session (variables, functions, timers) is
+   * lost** then. The worker's globals are its own: the host program's globals are not visible
+   * to the code (nor `self`, which a node worker lacks). Each worker loads every `node:`
+   * module as it starts (~50 ms): a worker stopped while Deno loads one would crash Deno.
    *
    * @default false
    */
