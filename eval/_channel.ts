@@ -39,6 +39,13 @@ export const SLOT = {
   valueLength: 7,
   /** 1 while the worker watches the channel (a request then needs no message to wake it). */
   watching: 8,
+  /**
+   * While an evaluation that may wait (`await`) runs: ticks of a timer in the worker. They stop
+   * when the worker is stuck in synchronous code, go on while it waits in its event loop.
+   */
+  ticks: 9,
+  /** 1 while an evaluation that may wait runs (then `ticks` is kept), else 0. */
+  waiting: 10,
 } as const;
 
 /** Kinds of values that travel in the channel; anything else makes the reply go by message. */
@@ -55,6 +62,8 @@ export const SPIN_MS = 0.2;
 export const HOT_MS = 2;
 /** How long the host watches for the reply before it waits for it asynchronously. */
 export const HOST_SPIN_MS = 0.1;
+/** The period of the worker's ticks (`SLOT.ticks`) while an evaluation that may wait runs. */
+export const TICK_MS = 5;
 /**
  * Rounds without watching after a watch that saw nothing. When the two threads share one
  * core (a busy machine), the watching side holds the core the other needs, and a round trip

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { locks, Worker } from "node:worker_threads";
 import { describeThrown, type EngineResult, InspectorEngine, StoppedWaiting } from "./_engine.ts";
 import type { FromWorker, ToWorker } from "./_worker.ts";
 import {
@@ -16,6 +17,7 @@ import {
   SLOT,
   SPIN_BACKOFF,
   spinWhile,
+  TICK_MS,
   writeRequest,
 } from "./_channel.ts";
 
@@ -114,10 +116,12 @@ export interface EvalSession extends AsyncDisposable {
 /** Options of {@linkcode createSession}. */
 export interface SessionOptions {
   /**
-   * Run the code in a `Worker`, so a runaway evaluation can be interrupted (time limit or
-   * signal). Interrupting terminates the worker and starts a fresh one: **all state of the
-   * session (variables, functions, timers) is lost** then. The worker's globals are its own:
-   * the host program's globals are not visible to the code.
+   * Run the code in a worker thread (`node:worker_threads`), so a runaway evaluation can be
+   * interrupted (time limit or signal). Interrupting terminates the worker, thread and all,
+   * and starts a fresh one: **all state of the session (variables, functions, timers) is
+   * lost** then. The worker's globals are its own: the host program's globals are not visible
+   * to the code (nor `self`, which a node worker lacks). Each worker loads every `node:`
+   * module as it starts (~50 ms): a worker stopped while Deno loads one would crash Deno.
    *
    * @default false
    */
@@ -264,6 +268,8 @@ class InProcessSession extends SerialSession {
 
 class WorkerSession extends SerialSession {
   #worker!: Worker;
+  /** The name of the Web Lock the current worker holds (see `_worker.ts`). */
+  #lock!: string;
   /** The fast lane to the current worker (a new one with each worker). */
   #lane!: Channel;
   /** Rounds left without watching for the reply (see `SPIN_BACKOFF`). */
@@ -281,13 +287,22 @@ class WorkerSession extends SerialSession {
   // (#worker and #lane are set together by #start.)
 
   #start(): Worker {
-    const worker = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module" });
+    // A node:worker_threads worker: the only kind Deno 2.9.6 can stop in the middle of
+    // synchronous code (see `_worker.ts`). It takes file: and data: URLs only: an http(s):
+    // module (rsock imported from a registry) is imported by a data: module.
+    const url = new URL("./_worker.ts", import.meta.url);
+    this.#lock = `rsock.eval.worker.${crypto.randomUUID()}`;
+    const worker = new Worker(
+      url.protocol === "file:"
+        ? url
+        : new URL(`data:text/javascript,import ${encodeURIComponent(JSON.stringify(url.href))};`),
+      { workerData: { lock: this.#lock } },
+    );
     this.#lane = channel();
     worker.postMessage({ type: "channel", buffer: this.#lane.buffer } satisfies ToWorker);
     // Never let the worker's own failure end the host program.
-    worker.onerror = (event) => event.preventDefault();
-    worker.onmessage = (event: MessageEvent<FromWorker>) => {
-      const message = event.data;
+    worker.on("error", () => {});
+    worker.on("message", (message: FromWorker) => {
       if (message.type === "call") {
         try {
           this.#functions[message.name]?.(...message.args);
@@ -300,7 +315,7 @@ class WorkerSession extends SerialSession {
       const { resolve } = this.#pending;
       this.#pending = undefined;
       resolve(toResult(message));
-    };
+    });
     const names = Object.keys(this.#functions);
     if (names.length > 0) worker.postMessage({ type: "expose", names } satisfies ToWorker);
     return worker;
@@ -311,11 +326,31 @@ class WorkerSession extends SerialSession {
     this.#worker = this.#start();
   }
 
-  /** Ends the worker, and releases a host still waiting on its channel. */
+  /**
+   * Ends the worker, and releases a host still waiting on its channel. A worker holding its
+   * lock is stopped wherever it is (V8's TerminateExecution); but stopped while it waits in its
+   * event loop (an `await import(…)` pending), Deno 2.9.6 may lose the stop (the thread runs on)
+   * or abort the process ("Cannot create a handle without a HandleScope"). So a worker that
+   * runs code that may wait is watched for a moment: if its ticks go on, it is waiting, and
+   * the lock is taken back first so that the stop only ends its event loop.
+   */
   #terminate(): void {
-    this.#worker.terminate();
-    Atomics.store(this.#lane.slots, SLOT.replyId, -1);
-    Atomics.notify(this.#lane.slots, SLOT.replyId);
+    const worker = this.#worker;
+    const lane = this.#lane;
+    const lock = this.#lock;
+    Atomics.store(lane.slots, SLOT.replyId, -1);
+    Atomics.notify(lane.slots, SLOT.replyId);
+    if (Atomics.load(lane.slots, SLOT.waiting) !== 1) {
+      void worker.terminate().catch(() => {});
+      return;
+    }
+    const ticks = Atomics.load(lane.slots, SLOT.ticks);
+    setTimeout(async () => {
+      if (Atomics.load(lane.slots, SLOT.ticks) !== ticks) {
+        await locks.request(lock, { steal: true }, () => {}).catch(() => {});
+      }
+      void worker.terminate().catch(() => {});
+    }, 3 * TICK_MS);
   }
 
   /** True while the worker watches the channel. */
@@ -407,7 +442,7 @@ class WorkerSession extends SerialSession {
   }
 
   override release(): void {
-    this.#terminate();
+    // close() has terminated the worker already.
   }
 }
 

@@ -2,9 +2,17 @@
  * The worker of worker mode: the same engine, driven by messages, so the host can terminate it
  * when an evaluation runs away.
  *
+ * A `node:worker_threads` worker holding a Web Lock, not a web `Worker`: in Deno 2.9.6 a web
+ * `Worker`'s `terminate()` only wakes the worker's event loop, so a worker busy in synchronous
+ * code (`while (true) {}`) never stops, spinning a core for the life of the process and keeping
+ * the process from exiting. Terminating a `node:worker_threads` worker that holds a lock also
+ * stops its isolate at once (V8's `TerminateExecution`), wherever it is.
+ *
  * @module
  */
 
+import { builtinModules } from "node:module";
+import { locks, parentPort, workerData } from "node:worker_threads";
 import { describeThrown, type EngineResult, InspectorEngine } from "./_engine.ts";
 import {
   type Channel,
@@ -17,6 +25,7 @@ import {
   SPIN_BACKOFF,
   SPIN_MS,
   spinWhile,
+  TICK_MS,
   writeReply,
 } from "./_channel.ts";
 
@@ -41,12 +50,12 @@ export type FromWorker =
   }
   | { readonly type: "call"; readonly name: string; readonly args: unknown[] };
 
-interface WorkerScope {
-  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+interface Port {
+  on(event: "message", listener: (message: ToWorker) => void): void;
   postMessage(message: FromWorker): void;
 }
 
-const scope = globalThis as unknown as WorkerScope;
+const port = parentPort as unknown as Port;
 const engine = new InspectorEngine();
 
 // Errors thrown later by evaluated code (timers, unhandled rejections) would end the worker
@@ -69,13 +78,34 @@ let serving = false;
 /** Rounds left without watching (see `SPIN_BACKOFF`). */
 let spinOff = 0;
 
+/** Code that may wait in the event loop (the engine's own test for a possible suspension). */
+const MAY_WAIT = /\bawait\b/;
+
+/**
+ * Evaluates `code`; while code that may wait runs, a timer ticks in the channel so the host
+ * can tell a worker waiting in its event loop from one stuck in synchronous code (see
+ * `WorkerSession` in `_session.ts`).
+ */
+async function run(code: string): Promise<EngineResult> {
+  const ch = lane;
+  if (ch === undefined || !MAY_WAIT.test(code)) return await engine.evaluate(code);
+  Atomics.store(ch.slots, SLOT.waiting, 1);
+  const ticker = setInterval(() => Atomics.add(ch.slots, SLOT.ticks, 1), TICK_MS);
+  try {
+    return await engine.evaluate(code);
+  } finally {
+    clearInterval(ticker);
+    Atomics.store(ch.slots, SLOT.waiting, 0);
+  }
+}
+
 function postResult(id: number, result: EngineResult): void {
   const reply = { type: "result", id, ...result } as const;
   try {
-    scope.postMessage(reply);
+    port.postMessage(reply);
   } catch {
     // Functions, sockets, class instances with private state…: not cloneable, text only.
-    scope.postMessage({ ...reply, value: undefined });
+    port.postMessage({ ...reply, value: undefined });
   }
 }
 
@@ -104,7 +134,7 @@ async function serveChannel(ch: Channel): Promise<void> {
       }
       taken = id;
       const calls = hostCalls;
-      const result = await engine.evaluate(readRequest(ch));
+      const result = await run(readRequest(ch));
       const inChannel = hostCalls === calls && writeReply(ch, result);
       if (!inChannel) postResult(id, result);
       Atomics.store(ch.slots, SLOT.replyKind, inChannel ? REPLY_IN_CHANNEL : REPLY_BY_MESSAGE);
@@ -116,8 +146,34 @@ async function serveChannel(ch: Channel): Promise<void> {
   }
 }
 
-scope.onmessage = async (event) => {
-  const message = event.data;
+/**
+ * Resolves once the worker can be stopped anywhere. Not awaited at the top level: a worker
+ * ended while its module is still being evaluated is a known way to crash V8.
+ */
+const ready = (async () => {
+  // Deno loads its node: modules lazily, on their first import; an isolate stopped in the
+  // middle of such a load makes Deno 2.9.6 panic (the whole process aborts: "ext_script.rs …
+  // unwrap() on a None value"), so `await import("node:zlib"); while (true) {}` interrupted at
+  // the wrong moment would end the host. Load them all now (~50 ms, ~10 MB), while a terminate
+  // still only ends the event loop: no lock is held yet.
+  for (const name of builtinModules) {
+    await import(name.startsWith("node:") ? name : `node:${name}`).catch(() => {});
+  }
+  // Held for the worker's life, and taken before any request is read: terminating this worker
+  // then also stops its isolate (see the module doc). The name, this worker's own, comes from
+  // the host, which takes the lock back to stop a waiting worker gently. (Should a Deno lack the
+  // lock API, the session still works; only runaways go on spinning.)
+  await new Promise<void>((granted) => {
+    locks.request((workerData as { lock: string }).lock, () => {
+      granted();
+      return new Promise<never>(() => {});
+    }).catch(() => granted());
+  }).catch(() => {});
+})();
+
+port.on("message", async (message) => {
+  // Messages keep their order: each waits for the same promise.
+  await ready;
   switch (message.type) {
     case "expose":
       for (const name of message.names) {
@@ -125,7 +181,7 @@ scope.onmessage = async (event) => {
         // and returns undefined.
         (globalThis as Record<string, unknown>)[name] = (...args: unknown[]) => {
           hostCalls++;
-          scope.postMessage({ type: "call", name, args });
+          port.postMessage({ type: "call", name, args });
         };
       }
       return;
@@ -136,6 +192,6 @@ scope.onmessage = async (event) => {
       if (lane !== undefined) await serveChannel(lane);
       return;
     case "evaluate":
-      postResult(message.id, await engine.evaluate(message.code));
+      postResult(message.id, await run(message.code));
   }
-};
+});
