@@ -15,6 +15,7 @@ import {
   parsePort,
   requirePermissions,
   stringFlag,
+  untilStopped,
   UsageError,
 } from "./_common.ts";
 
@@ -80,6 +81,16 @@ export async function connectFromArgs(
   });
 }
 
+/** How long a stopped `rsock eval` waits for its interrupt to reach the server. */
+const INTERRUPT_WAIT_MS = 2000;
+
+/** Waits for `promise`, or `ms` at most. */
+async function boundedWait(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([promise, new Promise((resolve) => timer = setTimeout(resolve, ms))]);
+  clearTimeout(timer);
+}
+
 /**
  * The code to evaluate: the arguments, `--file FILE`, or standard input (`-`, or no argument
  * when input is piped: `echo 1+1 | rsock eval`), as `Rscript` and `deno eval` users expect.
@@ -125,12 +136,26 @@ export const evalCommand: Command = {
   async run(args: ParsedArgs, output: Output): Promise<number> {
     const code = await codeFrom(args);
     await using conn = await connectFromArgs(args);
-    const { text, error } = await conn.evaluate(code);
-    if (error) {
-      output.error(text);
-      return 1;
+    const stop = untilStopped();
+    try {
+      const evaluation = conn.evaluate(code);
+      const reply = await Promise.race([evaluation, stop.promise.then(() => undefined)]);
+      if (reply === undefined) {
+        // Ctrl-C or SIGTERM while the server runs our code: ask it to stop that code (<<<esc>>>),
+        // else the shared session stays busy with it for every other client. main() then exits
+        // 130 or 143.
+        evaluation.catch(() => {});
+        await boundedWait(conn.interrupt().catch(() => {}), INTERRUPT_WAIT_MS);
+        return 0;
+      }
+      if (reply.error) {
+        output.error(reply.text);
+        return 1;
+      }
+      if (reply.text !== "") output.write(reply.text + "\n");
+      return 0;
+    } finally {
+      stop.dispose();
     }
-    if (text !== "") output.write(text + "\n");
-    return 0;
   },
 };

@@ -3,7 +3,7 @@
  * argument) and `--file FILE`, as `Rscript` and `deno eval` users expect.
  */
 import assert from "node:assert/strict";
-import { startEvalServer } from "../eval/mod.ts";
+import { connectEvalServer, startEvalServer } from "../eval/mod.ts";
 import { withTimeout } from "./_peers.ts";
 import { rsock } from "./_process.ts";
 
@@ -58,5 +58,29 @@ Deno.test("rsock eval reads code from standard input and from --file", async (t)
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  });
+});
+
+Deno.test("rsock eval stopped by Ctrl-C interrupts its runaway on the server", async () => {
+  await withTimeout(30_000, async () => {
+    // A worker session, as rsock serve has: the runaway can be stopped, and must be, or the
+    // shared session stays busy for every other client.
+    await using server = await startEvalServer({ port: 0, worker: true });
+    const port = String(server.port);
+    await using child = rsock([`--allow-net=127.0.0.1:${port}`], [
+      "eval",
+      "--port",
+      port,
+      "globalThis.spinning = true; while (true) {}",
+    ]);
+    await using probe = await connectEvalServer({ port: server.port });
+    // The runaway has started once the session is busy with it: a probe waits behind it.
+    const probed = probe.evaluate("globalThis.spinning === true");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    child.child.kill("SIGINT");
+    assert.equal((await child.finished()).code, 130, child.stderr);
+    const reply = await probed;
+    assert.equal(reply.error, false, reply.text);
+    assert.equal((await probe.evaluate("1 + 1")).text, "2");
   });
 });
