@@ -46,7 +46,8 @@ class WebSocketPipe implements Pipe {
   readonly #socket: WebSocket;
   readonly #onDrained: () => void;
   #closed = false;
-  #polling = false;
+  /** The drain poll while the socket has a backlog. */
+  #polling: ReturnType<typeof setInterval> | undefined;
 
   constructor(socket: WebSocket, remote: string, onDrained: () => void) {
     this.#socket = socket;
@@ -75,19 +76,23 @@ class WebSocketPipe implements Pipe {
     const backlog = this.#socket.bufferedAmount;
     if (backlog === 0) return 0;
     // No per-message count exists; report "full" past the byte bound and poll for the drain.
-    if (!this.#polling) this.#poll();
+    if (this.#polling === undefined) this.#poll();
     return backlog >= BUSY_BYTES ? Number.MAX_SAFE_INTEGER : 1;
   }
 
   #poll(): void {
-    this.#polling = true;
-    const timer = setInterval(() => {
+    this.#polling = setInterval(() => {
       if (this.closed || this.#socket.bufferedAmount === 0) {
-        clearInterval(timer);
-        this.#polling = false;
+        this.#stopPolling();
         if (!this.closed) this.#onDrained();
       }
     }, DRAIN_POLL_MS);
+  }
+
+  #stopPolling(): void {
+    if (this.#polling === undefined) return;
+    clearInterval(this.#polling);
+    this.#polling = undefined;
   }
 
   takeUnsent(): Uint8Array[][] {
@@ -107,6 +112,8 @@ class WebSocketPipe implements Pipe {
   close(code = 1000, reason = ""): void {
     if (this.#closed) return;
     this.#closed = true;
+    // No drain poll outlives the pipe (a closed pipe's timer would hold the process).
+    this.#stopPolling();
     try {
       this.#socket.close(code, reason);
     } catch {
