@@ -18,59 +18,29 @@ import {
   type SpMessage,
 } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
+import { RoundRobin } from "./_round_robin.ts";
 
 /** The raw req0 state machine. */
 export class RawReq0 implements MachineDoor {
   readonly #core: SpCore;
-  readonly #buffers: Buffers;
   readonly #ready = new ReadyWaiters();
   readonly #replies: MessageQueue;
-  readonly #order: Pipe[] = [];
-  // Taken back from a gone worker, waiting for a ready pipe; sent before anything new.
-  #backlog: Uint8Array[][] = [];
-  #next = 0;
+  readonly #pipes: RoundRobin;
 
   constructor(core: SpCore, buffers: Buffers) {
     this.#core = core;
-    this.#buffers = buffers;
+    this.#pipes = new RoundRobin(buffers.send);
     this.#replies = new MessageQueue(buffers.recv);
   }
 
   added(pipe: Pipe): Error | undefined {
-    this.#order.push(pipe);
-    this.#resend();
+    this.#pipes.add(pipe);
     this.#ready.wake();
     return undefined;
   }
 
   removed(pipe: Pipe): void {
-    const at = this.#order.indexOf(pipe);
-    if (at !== -1) this.#order.splice(at, 1);
-    if (this.#core.closed) return;
-    for (const parts of pipe.takeUnsent()) this.#backlog.push(parts);
-    this.#resend();
-  }
-
-  #pick(): Pipe | undefined {
-    const count = this.#order.length;
-    for (let tried = 0; tried < count; tried++) {
-      const pipe = this.#order[this.#next % count]!;
-      this.#next = (this.#next + 1) % count;
-      if (pipe.queued < this.#buffers.send) return pipe;
-    }
-    return undefined;
-  }
-
-  /** Sends what a gone worker left, in order, while pipes are ready; true when none is left. */
-  #resend(): boolean {
-    let sent = 0;
-    for (; sent < this.#backlog.length; sent++) {
-      const pipe = this.#pick();
-      if (pipe === undefined) break;
-      pipe.send(this.#backlog[sent]!);
-    }
-    if (sent > 0) this.#backlog = this.#backlog.slice(sent);
-    return this.#backlog.length === 0;
+    this.#pipes.remove(pipe, this.#core.closed);
   }
 
   message(pipe: Pipe, payload: Uint8Array): void {
@@ -92,7 +62,7 @@ export class RawReq0 implements MachineDoor {
   }
 
   drained(): void {
-    this.#resend();
+    this.#pipes.resend();
     this.#ready.wake();
   }
 
@@ -101,7 +71,7 @@ export class RawReq0 implements MachineDoor {
   }
 
   closing(reason: Error): void {
-    this.#backlog = [];
+    this.#pipes.clear();
     this.#ready.fail(reason);
     this.#replies.fail(reason);
   }
@@ -109,7 +79,7 @@ export class RawReq0 implements MachineDoor {
   async send(message: SpMessage, options: WaitOptions): Promise<void> {
     while (true) {
       this.#core.checkOpen();
-      const pipe = this.#backlog.length === 0 || this.#resend() ? this.#pick() : undefined;
+      const pipe = this.#pipes.next();
       if (pipe !== undefined) {
         pipe.send([message.header, message.body]);
         return;
