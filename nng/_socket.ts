@@ -44,7 +44,8 @@ export type SocketProtocol =
 
 const WAITS_FOR_PIPE = new Set<SocketProtocol>(["push", "pair", "pair1", "req"]);
 
-const WIRE: Record<SocketProtocol, SpProtocol> = {
+/** The SP protocol on the wire for each of nanonext's socket names. */
+export const WIRE: Record<SocketProtocol, SpProtocol> = {
   pair: "pair0",
   pair1: "pair1",
   poly: "pair1",

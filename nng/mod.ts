@@ -31,6 +31,7 @@ import {
   Socket,
   type SocketOptions,
   type SocketProtocol,
+  WIRE,
 } from "./_socket.ts";
 
 export {
@@ -162,21 +163,7 @@ const RECEIVES = new Set<SocketProtocol>([
 ]);
 
 function wireOf(sock: Socket): { id: number; peer: number } {
-  const names: Record<SocketProtocol, keyof typeof SP_PROTOCOLS> = {
-    pair: "pair0",
-    pair1: "pair1",
-    poly: "pair1",
-    pub: "pub0",
-    sub: "sub0",
-    push: "push0",
-    pull: "pull0",
-    surveyor: "surveyor0",
-    respondent: "respondent0",
-    bus: "bus0",
-    req: "req0",
-    rep: "rep0",
-  };
-  return SP_PROTOCOLS[names[sock.protocol]];
+  return SP_PROTOCOLS[WIRE[sock.protocol]];
 }
 
 /**
