@@ -16,6 +16,7 @@ import {
   type SpMessage,
 } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
+import { Unsent } from "./_unsent.ts";
 
 /** The pair0 state machine. */
 export class Pair0 implements MachineDoor {
@@ -24,8 +25,7 @@ export class Pair0 implements MachineDoor {
   readonly #received: MessageQueue;
   readonly #ready = new ReadyWaiters();
   #pipe: Pipe | undefined;
-  // Taken back from a gone peer: sent to the next one before anything new.
-  #backlog: Uint8Array[][] = [];
+  readonly #unsent = new Unsent();
 
   constructor(core: SpCore, buffers: Buffers) {
     this.#core = core;
@@ -48,20 +48,15 @@ export class Pair0 implements MachineDoor {
   removed(pipe: Pipe): void {
     if (this.#pipe !== pipe) return;
     this.#pipe = undefined;
-    if (!this.#core.closed) this.#backlog.push(...pipe.takeUnsent());
+    if (!this.#core.closed) this.#unsent.keep(pipe);
   }
 
   /** Sends what a gone peer left while the pipe takes more; true when none is left. */
   #resend(): boolean {
     const pipe = this.#pipe;
-    let sent = 0;
-    while (
-      pipe !== undefined && sent < this.#backlog.length && pipe.queued < this.#buffers.send
-    ) {
-      pipe.send(this.#backlog[sent++]!);
-    }
-    if (sent > 0) this.#backlog = this.#backlog.slice(sent);
-    return this.#backlog.length === 0;
+    return this.#unsent.flush(() =>
+      pipe !== undefined && pipe.queued < this.#buffers.send ? pipe : undefined
+    );
   }
 
   message(pipe: Pipe, payload: Uint8Array): void {
@@ -78,7 +73,7 @@ export class Pair0 implements MachineDoor {
   }
 
   closing(reason: Error): void {
-    this.#backlog = [];
+    this.#unsent.clear();
     this.#received.fail(reason);
     this.#ready.fail(reason);
   }

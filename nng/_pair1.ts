@@ -21,6 +21,7 @@ import {
   u32,
 } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
+import { Unsent } from "./_unsent.ts";
 
 /** The pair1 state machine, monogamous or polyamorous, cooked or raw. */
 export class Pair1 implements MachineDoor {
@@ -32,7 +33,7 @@ export class Pair1 implements MachineDoor {
   readonly #ready = new ReadyWaiters();
   readonly #pipes = new Map<number, Pipe>();
   // Monogamous: taken back from a gone peer, sent to the next one before anything new.
-  #backlog: Uint8Array[][] = [];
+  readonly #unsent = new Unsent();
 
   constructor(core: SpCore, buffers: Buffers, options: { raw: boolean; poly: boolean }) {
     this.#core = core;
@@ -57,20 +58,15 @@ export class Pair1 implements MachineDoor {
 
   removed(pipe: Pipe): void {
     this.#pipes.delete(pipe.id);
-    if (!this.#poly && !this.#core.closed) this.#backlog.push(...pipe.takeUnsent());
+    if (!this.#poly && !this.#core.closed) this.#unsent.keep(pipe);
   }
 
   /** Sends what a gone peer left while the pipe takes more; true when none is left. */
   #resend(): boolean {
     const pipe = this.#pipes.values().next().value;
-    let sent = 0;
-    while (
-      pipe !== undefined && sent < this.#backlog.length && pipe.queued < this.#buffers.send
-    ) {
-      pipe.send(this.#backlog[sent++]!);
-    }
-    if (sent > 0) this.#backlog = this.#backlog.slice(sent);
-    return this.#backlog.length === 0;
+    return this.#unsent.flush(() =>
+      pipe !== undefined && pipe.queued < this.#buffers.send ? pipe : undefined
+    );
   }
 
   message(pipe: Pipe, payload: Uint8Array): void {
@@ -103,7 +99,7 @@ export class Pair1 implements MachineDoor {
   }
 
   closing(reason: Error): void {
-    this.#backlog = [];
+    this.#unsent.clear();
     this.#received.fail(reason);
     this.#ready.fail(reason);
   }

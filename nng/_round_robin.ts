@@ -8,13 +8,13 @@
  */
 
 import type { Pipe } from "../_internal/sp/core.ts";
+import { Unsent } from "./_unsent.ts";
 
 /** The pipes of a round-robin sender and the messages waiting for one of them. */
 export class RoundRobin {
   readonly #order: Pipe[] = [];
   readonly #sendBuffer: number;
-  // Taken back from a gone peer, waiting for a ready pipe; sent before anything new.
-  #backlog: Uint8Array[][] = [];
+  readonly #unsent = new Unsent();
   #next = 0;
 
   /** `sendBuffer`: how many messages may wait on one pipe before it is not ready. */
@@ -33,30 +33,23 @@ export class RoundRobin {
     const at = this.#order.indexOf(pipe);
     if (at !== -1) this.#order.splice(at, 1);
     if (closing) return;
-    for (const parts of pipe.takeUnsent()) this.#backlog.push(parts);
+    this.#unsent.keep(pipe);
     this.resend();
   }
 
   /** Forgets what is waiting (the socket closes). */
   clear(): void {
-    this.#backlog = [];
+    this.#unsent.clear();
   }
 
   /** Sends what gone peers left, in order, while pipes are ready; true when none is left. */
   resend(): boolean {
-    let sent = 0;
-    for (; sent < this.#backlog.length; sent++) {
-      const pipe = this.#pick();
-      if (pipe === undefined) break;
-      pipe.send(this.#backlog[sent]!);
-    }
-    if (sent > 0) this.#backlog = this.#backlog.slice(sent);
-    return this.#backlog.length === 0;
+    return this.#unsent.flush(() => this.#pick());
   }
 
   /** The pipe for a new message: none while older messages still wait or no pipe is ready. */
   next(): Pipe | undefined {
-    return this.#backlog.length === 0 || this.resend() ? this.#pick() : undefined;
+    return this.#unsent.empty || this.resend() ? this.#pick() : undefined;
   }
 
   #pick(): Pipe | undefined {
