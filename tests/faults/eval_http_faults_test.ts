@@ -7,10 +7,9 @@
  * first line is an HTTP request line gets a 400 and is closed, nothing in it evaluated.
  */
 import assert from "node:assert/strict";
-import { chromium } from "npm:playwright-core@1.49.1";
 import { createSession, startEvalServer } from "../../eval/mod.ts";
-import { createServer } from "../../ws/mod.ts";
-import { CHROMIUM_ARGS, interopTest, waitFor, withTimeout } from "../_peers.ts";
+import { interopTest, waitFor, withTimeout } from "../_peers.ts";
+import { foreignPage } from "./_foreign_page.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -101,20 +100,10 @@ interopTest(
     await withTimeout(60_000, async () => {
       await using session = await createSession();
       await using server = await startEvalServer({ port: 0, session });
-      await using site = createServer({
-        port: 0,
-        webpage: () =>
-          new Response("<!doctype html><title>elsewhere</title>", {
-            headers: { "content-type": "text/html" },
-          }),
-      });
-      const browser = await chromium.launch({
-        executablePath: "/usr/bin/chromium",
-        args: CHROMIUM_ARGS,
-      });
-      try {
-        const page = await browser.newPage();
-        await page.goto(`http://localhost:${site.port}/`);
+      {
+        // Another origin (another port) than any door.
+        await using foreign = await foreignPage("localhost");
+        const page = foreign.page;
         for (const host of ["127.0.0.1", "localhost"]) {
           await page.evaluate(({ host, port }) =>
             fetch(`http://${host}:${port}/`, {
@@ -135,8 +124,6 @@ interopTest(
         });
         await page.evaluate('document.getElementById("f").submit()');
         await settled;
-      } finally {
-        await browser.close();
       }
       assert.equal(await typeOfGlobal(server.port, "__rsock_page"), '"undefined"');
       assert.equal(await typeOfGlobal(server.port, "__rsock_form"), '"undefined"');

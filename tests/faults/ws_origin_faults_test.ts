@@ -5,46 +5,30 @@
  * clients (no Origin) still connect.
  */
 import assert from "node:assert/strict";
-import { chromium } from "npm:playwright-core@1.49.1";
 import { request, serve, socket } from "../../reqrep/mod.ts";
-import { CONSOLE_PROTOCOL, createServer, serveConsole } from "../../ws/mod.ts";
-import { CHROMIUM_ARGS, interopTest, withTimeout } from "../_peers.ts";
+import { CONSOLE_PROTOCOL, serveConsole } from "../../ws/mod.ts";
+import { interopTest, withTimeout } from "../_peers.ts";
 import { TestProcess } from "../_process.ts";
+import { foreignPage } from "./_foreign_page.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Sends a WebSocket handshake by hand and returns the response's status code. */
-async function handshake(
+function handshake(
   port: number,
   headers: Record<string, string>,
   where: { path: string; protocol: string } = { path: "/sp", protocol: "rep.sp.nanomsg.org" },
 ): Promise<number> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    const lines = [
-      `GET ${where.path} HTTP/1.1`,
-      "Upgrade: websocket",
-      "Connection: Upgrade",
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-      "Sec-WebSocket-Version: 13",
-      `Sec-WebSocket-Protocol: ${where.protocol}`,
-      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
-    ];
-    await conn.write(encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
-    const buffer = new Uint8Array(4096);
-    let text = "";
-    while (!text.includes("\r\n")) {
-      const n = await conn.read(buffer);
-      if (n === null) break;
-      text += decoder.decode(buffer.subarray(0, n));
-    }
-    const status = /^HTTP\/1\.1 (\d{3})/.exec(text);
-    assert.ok(status !== null, `no HTTP status line in ${JSON.stringify(text)}`);
-    return Number(status[1]);
-  } finally {
-    conn.close();
-  }
+  return rawStatus(port, [
+    `GET ${where.path} HTTP/1.1`,
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version: 13",
+    `Sec-WebSocket-Protocol: ${where.protocol}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ]);
 }
 
 Deno.test("SP over WebSocket refuses browser origins and unknown Host names", async (t) => {
@@ -263,20 +247,9 @@ interopTest(
       }, { recvMode: "raw", sendMode: "raw" });
       // The attacker's page: another origin (another port), which tries the REP endpoint by
       // its IP and by localhost, and sends code if a socket opens.
-      await using site = createServer({
-        port: 0,
-        webpage: () =>
-          new Response("<!doctype html><title>elsewhere</title>", {
-            headers: { "content-type": "text/html" },
-          }),
-      });
-      const browser = await chromium.launch({
-        executablePath: "/usr/bin/chromium",
-        args: CHROMIUM_ARGS,
-      });
-      try {
-        const page = await browser.newPage();
-        await page.goto(`http://127.0.0.1:${site.port}/`);
+      {
+        await using foreign = await foreignPage("127.0.0.1");
+        const page = foreign.page;
         const port = Number(new URL(rep.urls[0]!).port);
         for (const host of ["127.0.0.1", "localhost"]) {
           const outcome = await page.evaluate(({ host, port }) =>
@@ -292,8 +265,6 @@ interopTest(
             }), { host, port });
           assert.equal(outcome, "refused", `page reached ws://${host}:${port}/sp`);
         }
-      } finally {
-        await browser.close();
       }
       assert.deepEqual(received, []);
       await rep.close();
