@@ -8,6 +8,7 @@ import { readLines } from "../../_internal/lines.ts";
 import { CONSOLE_PROTOCOL, serveConsole, websocket } from "../../ws/mod.ts";
 import { freePort, waitFor, withTimeout } from "../_peers.ts";
 import { rsock, WORKER_READ } from "../_process.ts";
+import { startRunaway } from "./_eval_children.ts";
 
 const encoder = new TextEncoder();
 
@@ -435,19 +436,6 @@ function concatFrames(frames: Uint8Array[]): Uint8Array {
 
 /** serve's worker module is read from the eval/ folder. */
 
-/** A client whose `while (true) {}` is running once this resolves (it says so first). */
-async function startRunaway(port: number) {
-  const started = Promise.withResolvers<void>();
-  const runaway = await connectEvalServer({
-    port,
-    onPush: (text) => text === "started" && started.resolve(),
-  });
-  const pending = runaway.send('sendSocketClients("started"); while (true) {}');
-  pending.catch(() => {}); // awaited by the test when it matters
-  await started.promise;
-  return { runaway, pending };
-}
-
 Deno.test("serve faults: SIGTERM stops serve while code runs away (the session is in a worker by default)", async () => {
   await withTimeout(30_000, async () => {
     const port = freePort();
@@ -457,7 +445,7 @@ Deno.test("serve faults: SIGTERM stops serve while code runs away (the session i
     );
     await serve.waitForOutput(/Ctrl-C or SIGTERM stops/);
     assert.match(serve.stderr, /one session \(worker\)/);
-    const { runaway, pending } = await startRunaway(port);
+    const { client: runaway, reply: pending } = await startRunaway(port);
     await using _runaway = runaway;
     await using other = await connectEvalServer({ port });
     const queued = other.send("'after'").catch((error) => error);
@@ -480,7 +468,7 @@ Deno.test("serve faults: a lone <<<esc>>> from another client ends a runaway; th
       ["serve", "--eval", String(port)],
     );
     await serve.waitForOutput(/Ctrl-C or SIGTERM stops/);
-    const { runaway, pending } = await startRunaway(port);
+    const { client: runaway, reply: pending } = await startRunaway(port);
     await using _runaway = runaway;
     await using rescuer = await connectEvalServer({ port });
     await rescuer.interrupt(); // idle: sends "<<<esc>>>" as a line of its own

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { connectEvalServer } from "../../eval/mod.ts";
 import { freePort, withTimeout } from "../_peers.ts";
 import { rsock, TestProcess, WORKER_READ } from "../_process.ts";
+import { evalServerChild } from "./_eval_children.ts";
 
 /** Collects in the session's isolate 20 ms in, then waits on a promise nothing can settle. */
 const NEVER = "setTimeout(() => { gc(); gc(); }, 20); await new Promise(() => {})";
@@ -39,17 +40,11 @@ Deno.test("eval panic: rsock serve (worker) outlives a never-settling await, its
 
 Deno.test("eval panic: an in-process server outlives a never-settling await given up on, and GCs after", async () => {
   await withTimeout(30_000, async () => {
-    await using child = new TestProcess(Deno.execPath(), [
-      "run",
-      "--no-prompt",
+    const { child: server, port } = await evalServerChild({ worker: false, timeout: 300 }, [
       "--v8-flags=--expose-gc",
-      "--allow-net=127.0.0.1",
-      "--allow-sys",
-      new URL("./_eval_server_child.ts", import.meta.url).pathname,
-      JSON.stringify({ worker: false, timeout: 300 }),
-    ], { stdin: "piped" });
+    ]);
+    await using child = server;
     try {
-      const port = Number((await child.waitForOutput(/port (\d+)/))[1]);
       assert.match(await ask(port, NEVER), /Interrupted: evaluation ran past 300 ms/);
       assert.equal(await ask(port, "gc(); gc(); let after = 1 + 1; after"), "2");
       assert.equal(await ask(port, "await Promise.resolve(after * 2)"), "4");

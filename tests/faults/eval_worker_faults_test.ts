@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { connectEvalServer } from "../../eval/mod.ts";
 import { freePort, withTimeout } from "../_peers.ts";
-import { rsock, TestProcess, WORKER_READ } from "../_process.ts";
+import { rsock, type TestProcess, WORKER_READ } from "../_process.ts";
+import { evalServerChild, startRunaway } from "./_eval_children.ts";
 
 /** Clock ticks per second of `/proc/.../stat` (Linux's USER_HZ, 100 on every common build). */
 const TICKS_PER_SECOND = 100;
@@ -66,19 +67,6 @@ async function assertIdle(pid: number, what: string, ms = 2_000): Promise<void> 
   }
   const second = await threadUse(pid, 1_000);
   assert.ok(second.total <= 0.05, `${what}: ${second.total} s of CPU in 1 s (${second.shown})`);
-}
-
-/** A client whose `while (true) {}` is running once this resolves (it says so first). */
-async function startRunaway(port: number) {
-  const started = Promise.withResolvers<void>();
-  const client = await connectEvalServer({
-    port,
-    onPush: (text) => text === "started" && started.resolve(),
-  });
-  const reply = client.send('sendSocketClients("started"); while (true) {}');
-  reply.catch(() => {}); // awaited by the test when it matters
-  await started.promise;
-  return { client, reply };
 }
 
 function serve(args: string[]): TestProcess & { port: number } {
@@ -145,16 +133,8 @@ Deno.test("eval worker faults: runaways ended by <<<esc>>> (a lone one from anot
 
 Deno.test("eval worker faults: a program whose worker session ran away ends once it closes the session", async () => {
   await withTimeout(60_000, async () => {
-    await using child = new TestProcess(Deno.execPath(), [
-      "run",
-      "--no-prompt",
-      "--allow-net=127.0.0.1",
-      "--allow-sys",
-      WORKER_READ,
-      new URL("./_eval_server_child.ts", import.meta.url).pathname,
-      JSON.stringify({ worker: true, timeout: 1_500 }),
-    ], { stdin: "piped" });
-    const port = Number((await child.waitForOutput(/port (\d+)/))[1]);
+    const { child: server, port } = await evalServerChild({ worker: true, timeout: 1_500 });
+    await using child = server;
     const pid = child.child.pid;
     {
       await using client = await connectEvalServer({ port });
@@ -180,16 +160,8 @@ Deno.test("eval worker faults: a program whose worker session ran away ends once
 
 Deno.test("eval worker faults: runaways interrupted while they load node: modules never crash the process", async () => {
   await withTimeout(60_000, async () => {
-    await using child = new TestProcess(Deno.execPath(), [
-      "run",
-      "--no-prompt",
-      "--allow-net=127.0.0.1",
-      "--allow-sys",
-      WORKER_READ,
-      new URL("./_eval_server_child.ts", import.meta.url).pathname,
-      JSON.stringify({ worker: true }),
-    ], { stdin: "piped" });
-    const port = Number((await child.waitForOutput(/port (\d+)/))[1]);
+    const { child: server, port } = await evalServerChild({ worker: true });
+    await using child = server;
     await using client = await connectEvalServer({ port, onPush: () => {} });
     // A worker stopped in the middle of Deno's lazy load of a node: module made Deno 2.9.6
     // panic: the worker loads them all before it can be stopped anywhere.
