@@ -30,6 +30,7 @@ export class TestProcess implements AsyncDisposable {
   stdout = "";
   stderr = "";
   readonly #pumps: Promise<void>[];
+  readonly #watchers = new Set<() => void>();
   readonly status: Promise<Deno.CommandStatus>;
 
   constructor(command: string, args: string[], options: { stdin?: "piped" | "null" } = {}) {
@@ -48,24 +49,42 @@ export class TestProcess implements AsyncDisposable {
   }
 
   async #pump(stream: ReadableStream<Uint8Array>, add: (text: string) => void): Promise<void> {
-    for await (const text of stream.pipeThrough(new TextDecoderStream())) add(text);
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      add(text);
+      for (const watch of this.#watchers) watch();
+    }
   }
 
-  /** Waits until stdout+stderr matches `pattern`, or the process ends, or `ms` pass. */
+  /**
+   * Waits until stdout+stderr matches `pattern` (checked as each piece of output arrives); fails
+   * once the process exited and its output ended without a match, or after `ms` (a bound on a
+   * hang, never a pause).
+   */
   async waitForOutput(pattern: RegExp, ms = 15_000): Promise<RegExpExecArray> {
-    const deadline = Date.now() + ms;
-    let exited = false;
-    this.status.then(() => exited = true);
-    while (true) {
+    const found = Promise.withResolvers<RegExpExecArray>();
+    const failed = (why: string) =>
+      found.reject(
+        new Error(
+          `${why} before output matched ${pattern}\n--- stdout:\n${this.stdout}\n` +
+            `--- stderr:\n${this.stderr}`,
+        ),
+      );
+    const check = () => {
       const match = pattern.exec(this.stdout + this.stderr);
-      if (match !== null) return match;
-      if (exited || Date.now() > deadline) {
-        throw new Error(
-          `${exited ? "process exited" : `timed out after ${ms} ms`} before output matched ` +
-            `${pattern}\n--- stdout:\n${this.stdout}\n--- stderr:\n${this.stderr}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (match !== null) found.resolve(match);
+    };
+    const timer = setTimeout(() => failed(`timed out after ${ms} ms`), ms);
+    this.#watchers.add(check);
+    Promise.all([this.status, ...this.#pumps]).then(() => {
+      check();
+      failed("process exited");
+    }, () => failed("process output failed"));
+    check();
+    try {
+      return await found.promise;
+    } finally {
+      clearTimeout(timer);
+      this.#watchers.delete(check);
     }
   }
 
