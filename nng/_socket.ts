@@ -15,7 +15,7 @@ import { Bus0 } from "./_bus0.ts";
 import type { Buffers } from "./_options.ts";
 import { Pair0 } from "./_pair0.ts";
 import { Pair1 } from "./_pair1.ts";
-import { Pub0 } from "./_pub0.ts";
+import { Pub0, type SlowSubscriberPolicy } from "./_pub0.ts";
 import { Pull0 } from "./_pull0.ts";
 import { Push0 } from "./_push0.ts";
 import { RawReq0 } from "./_req0_raw.ts";
@@ -79,6 +79,18 @@ export interface SocketOptions extends CoreOptions {
    * @default {16} for push, pair, pair1 and raw req; {1024} for pub, bus and poly
    */
   readonly sendBuffer?: number;
+  /**
+   * Pub and sub: what a slow subscriber costs. `"drop"`, as NNG: a pub send to a subscriber
+   * whose pipe is full (`sendBuffer` messages not yet written) discards that pipe's oldest
+   * message and goes on, and a sub whose application has `recvBuffer` messages unread discards
+   * its oldest, so a slow subscriber never slows the publisher. `"wait"`: a pub send waits
+   * until that pipe has written its queue, and a sub stops reading its pipes until the
+   * application reads, so with both ends waiting every subscriber gets every message at the
+   * pace of the slowest (`rsock pub` without `--drop-slow`, and `rsock sub`); a subscriber that
+   * stops reading then stops the publisher.
+   * @default {"drop"}
+   */
+  readonly slowSubscriber?: SlowSubscriberPolicy;
   /**
    * Messages received and not yet read: sub then drops the oldest, the others stop reading
    * their pipes until there is room. @default {1024}
@@ -224,6 +236,10 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
       send: checkCount(options.sendBuffer, "sendBuffer", WAITS_FOR_PIPE.has(protocol) ? 16 : 1024),
       recv: checkCount(options.recvBuffer, "recvBuffer", 1024),
     };
+    const slowSubscriber = options.slowSubscriber ?? "drop";
+    if (slowSubscriber !== "drop" && slowSubscriber !== "wait") {
+      throw new TypeError(`slowSubscriber must be "drop" or "wait"; got "${slowSubscriber}"`);
+    }
     const surveyTime = options.surveyTime ?? DEFAULT_SURVEY_TIME;
     if (!(surveyTime >= 0)) throw new RangeError(`surveyTime must be >= 0, got ${surveyTime}`);
     this.#core = new SpCore(WIRE[protocol], options);
@@ -236,8 +252,8 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
       pair: () => new Pair0(core, buffers),
       pair1: () => new Pair1(core, buffers, { raw, poly: false }),
       poly: () => new Pair1(core, buffers, { raw, poly: true }),
-      pub: () => new Pub0(core, buffers),
-      sub: () => new Sub0(core, buffers, { raw }),
+      pub: () => new Pub0(core, buffers, slowSubscriber),
+      sub: () => new Sub0(core, buffers, { raw, slowSubscriber }),
       push: () => new Push0(core, buffers),
       pull: () => new Pull0(core, buffers),
       surveyor: () => new Surveyor0(core, buffers, { raw, surveyTime }),
@@ -276,6 +292,15 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
   get dropped(): number {
     const machine = this.#machine;
     return machine instanceof Pub0 || machine instanceof Sub0 ? machine.dropped : 0;
+  }
+
+  /**
+   * Sends a pub socket with `slowSubscriber: "wait"` held back because a subscriber's pipe was
+   * full, counted as each wait begins (so right after a `send` call it tells whether that send
+   * waits).
+   */
+  get heldBack(): number {
+    return this.#machine instanceof Pub0 ? this.#machine.heldBack : 0;
   }
 
   /** Listens on `url`; resolves to the bound URL. */

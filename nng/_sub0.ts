@@ -2,7 +2,9 @@
  * SUB0: keeps the messages whose body starts with a subscribed topic (prefix match, byte for
  * byte; the empty topic matches all), as NNG filters at the subscriber. No header. When the
  * application reads too slowly the oldest queued message is discarded, so a slow subscriber
- * never slows its publisher. A raw sub socket keeps everything.
+ * never slows its publisher; with `slowSubscriber: "wait"` the pipes are no longer read instead
+ * until the application makes room, so nothing is lost here and the connection carries the
+ * backpressure to the publisher. A raw sub socket keeps everything.
  *
  * @module
  */
@@ -15,6 +17,7 @@ import {
   type SpMessage,
 } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
+import type { SlowSubscriberPolicy } from "./_pub0.ts";
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -25,12 +28,18 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /** The sub0 state machine. */
 export class Sub0 implements MachineDoor {
   readonly #raw: boolean;
+  readonly #wait: boolean;
   readonly #received: MessageQueue;
   #topics: Uint8Array[] = [];
   #dropped = 0;
 
-  constructor(_core: SpCore, buffers: Buffers, options: { raw: boolean }) {
+  constructor(
+    _core: SpCore,
+    buffers: Buffers,
+    options: { raw: boolean; slowSubscriber?: SlowSubscriberPolicy },
+  ) {
     this.#raw = options.raw;
+    this.#wait = options.slowSubscriber === "wait";
     this.#received = new MessageQueue(buffers.recv);
   }
 
@@ -69,13 +78,15 @@ export class Sub0 implements MachineDoor {
 
   message(pipe: Pipe, payload: Uint8Array): void {
     if (!this.#raw && !this.#matches(payload)) return;
-    if (this.#received.pushDroppingOldest(bodyOnly(pipe, payload))) this.#dropped++;
+    // Waiting: one read's messages may go past the capacity; room() then stops further reads.
+    if (this.#wait) this.#received.push(bodyOnly(pipe, payload));
+    else if (this.#received.pushDroppingOldest(bodyOnly(pipe, payload))) this.#dropped++;
   }
 
   drained(): void {}
 
-  room(): undefined {
-    return undefined;
+  room(): Promise<void> | undefined {
+    return this.#wait ? this.#received.room() : undefined;
   }
 
   closing(reason: Error): void {

@@ -45,6 +45,7 @@ export type { RecvMode, SendMode } from "../_internal/modes.ts";
 export type { CoreOptions, WaitOptions } from "../_internal/sp/core.ts";
 export { DEFAULT_MAX_MESSAGE_BYTES } from "../_internal/sp/core.ts";
 export { DEFAULT_SURVEY_TIME } from "./_surveyor0.ts";
+export type { SlowSubscriberPolicy } from "./_pub0.ts";
 export {
   Context,
   type Message,

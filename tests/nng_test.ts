@@ -579,6 +579,102 @@ Deno.test("pub: a subscriber that stops reading skips to the newest messages (NN
   });
 });
 
+Deno.test('pub slowSubscriber "wait": a subscriber that reads nothing holds sends back; then every message arrives in order', async () => {
+  await withTimeout(30_000, async () => {
+    await using pub = await socket("pub", {
+      listen: "tcp://127.0.0.1:0",
+      sendBuffer: 4,
+      slowSubscriber: "wait",
+    });
+    const port = Number(pub.urls[0]!.split(":").at(-1));
+    // A sub that completes the handshake, then reads nothing until a send is held back.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(new Uint8Array([0, 0x53, 0x50, 0, 0, 0x21, 0, 0]));
+      await pub.waitForPipes(1);
+      const body = (i: number) => {
+        const bytes = new Uint8Array(16 * 1024);
+        new DataView(bytes.buffer).setUint32(0, i);
+        return bytes;
+      };
+      // 2,048 x 16 KiB is more than any connection holds for a reader that reads nothing.
+      let sent = 0;
+      let held: Promise<void> | undefined;
+      for (; sent < 2048 && held === undefined; sent++) {
+        const sending = pub.sendBytes(body(sent));
+        if (pub.heldBack > 0) held = sending;
+        else await sending;
+      }
+      assert.ok(held !== undefined, `${sent} sends, none held back; dropped ${pub.dropped}`);
+      // Later sends wait behind it, in order; one given up on is never sent.
+      const giveUp = new AbortController();
+      const abandoned = pub.sendBytes(bytes("abandoned"), { signal: giveUp.signal });
+      const last = pub.sendBytes(bytes("END"));
+      giveUp.abort(new Error("given up"));
+      await assert.rejects(abandoned, /given up/);
+      const decoder = new FrameDecoder("tcp", 64 * 1024);
+      const received: (number | string)[] = [];
+      const buffer = new Uint8Array(64 * 1024);
+      let skip = 8; // pub's SP header
+      while (received.at(-1) !== "END") {
+        const n = await conn.read(buffer);
+        assert.ok(n !== null, "publisher closed before END");
+        const chunk = buffer.subarray(Math.min(skip, n), n);
+        skip -= Math.min(skip, n);
+        decoder.push(chunk, (message) => {
+          received.push(
+            message.length === 16 * 1024
+              ? new DataView(message.buffer, message.byteOffset).getUint32(0)
+              : text(message),
+          );
+        });
+      }
+      await held;
+      await last;
+      assert.deepEqual(received, [...Array.from({ length: sent }, (_, i) => i), "END"]);
+      assert.equal(pub.dropped, 0);
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test('sub slowSubscriber "wait": an application that reads late loses nothing; its pipe waits instead', async () => {
+  await withTimeout(30_000, async () => {
+    await using pub = await socket("pub", {
+      listen: "tcp://127.0.0.1:0",
+      slowSubscriber: "wait",
+    });
+    await using sub = await socket("sub", {
+      dial: pub.urls[0]!,
+      subscribe: "",
+      recvBuffer: 16,
+      slowSubscriber: "wait",
+    });
+    await pub.waitForPipes(1);
+    await sub.waitForPipes(1);
+    const total = 5000;
+    const held = Promise.withResolvers<void>();
+    const sending = (async () => {
+      for (let i = 0; i < total; i++) {
+        const sending = pub.sendBytes(bytes(String(i)));
+        if (pub.heldBack > 0) held.resolve();
+        await sending;
+      }
+    })();
+    // The application reads once the publisher is done or held back by this subscriber.
+    await Promise.race([sending, held.promise]);
+    const received: number[] = [];
+    while (received.length < total) {
+      received.push(Number(text((await sub.recvMessage({ timeout: 10_000 })).body)));
+    }
+    await sending;
+    assert.deepEqual(received, Array.from({ length: total }, (_, i) => i));
+    assert.equal(sub.dropped, 0);
+    assert.equal(pub.dropped, 0);
+  });
+});
+
 Deno.test("push: a puller that stops reading is skipped once its pipe is full; the other gets the rest", async () => {
   await withTimeout(30_000, async () => {
     await using push = await socket("push", { listen: "tcp://127.0.0.1:0" });
