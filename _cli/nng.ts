@@ -41,6 +41,12 @@ interface OptionRow {
   readonly roles: readonly Role[];
 }
 
+/**
+ * Bus waits for every peer to take what was sent after this many lines: half its queue of
+ * 1024 messages per pipe, so no reading peer's queue ever fills (pub waits in its socket).
+ */
+const PACE_EVERY = 512;
+
 const ALL: readonly Role[] = ["pub", "sub", "push", "pull", "survey", "respond", "pair", "bus"];
 const SENDERS: readonly Role[] = ["pub", "push"];
 const RECEIVERS: readonly Role[] = ["sub", "pull"];
@@ -107,6 +113,12 @@ const OPTIONS: readonly OptionRow[] = [
     value: "N",
     help: "wait for N peers before sending (default 1)",
     roles: [...SENDERS, ...DUPLEX, "survey"],
+  },
+  {
+    flag: "drop-slow",
+    type: "boolean",
+    help: "never wait for a slow reader: drop what it cannot take, as NNG does",
+    roles: ["pub", "bus"],
   },
   {
     flag: "survey-time",
@@ -179,6 +191,21 @@ const SUMMARY: Record<Role, string> = {
   bus: "talk to NNG bus peers: send standard input lines to all, print what they send",
 };
 
+/** What a role promises about the lines it sends, where that needs saying. */
+const NOTES: Partial<Record<Role, string>> = {
+  pub: `Every subscriber gets every line: input is read at the pace of the slowest
+subscriber (one that stops reading holds pub up; pub says so the first time it waits).
+With --drop-slow pub never waits and a slow subscriber loses its oldest queued lines, as
+NNG's pub does.
+`,
+  sub: `Every message that reaches sub is printed: while its output is slow it stops reading,
+which holds up an rsock pub (an NNG publisher drops for it instead).
+`,
+  bus: `Every peer gets every line: input is read at the pace of the slowest peer. With
+--drop-slow bus never waits and a slow peer misses lines, as NNG's bus does.
+`,
+};
+
 const EXAMPLES: Record<Role, string> = {
   pub: "  tail -f app.log | rsock pub --listen tcp://127.0.0.1:5560",
   sub: "  rsock sub --dial tcp://127.0.0.1:5560 --topic ERROR --topic WARN",
@@ -198,6 +225,7 @@ function help(role: Role): string {
   );
   const width = Math.max(...left.map((text) => text.length)) + 2;
   const lines = rows.map((row, i) => `${left[i]!.padEnd(width)}${row.help}`);
+  const note = NOTES[role] === undefined ? "" : `${NOTES[role]}\n`;
   return `rsock ${role} — ${SUMMARY[role]}
 
 Usage: rsock ${role} (--listen URL | --dial URL)... [options]
@@ -206,7 +234,7 @@ URLs: tcp://host:port, ipc:///path, ws://host:port/path, tls+tcp://host:port, ws
 
 ${lines.join("\n")}
 
-Permissions: --allow-net=HOST:PORT per URL (ipc: --allow-read=PATH --allow-write=PATH;
+${note}Permissions: --allow-net=HOST:PORT per URL (ipc: --allow-read=PATH --allow-write=PATH;
 --tls-*: --allow-read=FILE)
 
 ${EXAMPLES[role]}`;
@@ -305,6 +333,7 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
   const interval = whole(args, "interval", 0);
   const surveyTime = whole(args, "survey-time", 1000);
   const raw = args.values.raw === true;
+  const dropSlow = args.values["drop-slow"] === true;
   await requirePermissions(needs);
   const tls = await tlsFrom(args);
   const stop = untilStopped();
@@ -326,10 +355,33 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
       ...(role === "sub"
         ? { subscribe: list(args, "topic").length > 0 ? list(args, "topic") : "" }
         : {}),
+      // A user piping a file in expects every line: pub waits for the slowest subscriber, and
+      // sub prints every message that reaches it (a slow output slows its reading instead).
+      ...(role === "pub" || role === "sub"
+        ? { slowSubscriber: dropSlow ? "drop" : "wait" } as const
+        : {}),
       onError: (error) => output.error(`rsock ${role}: ${error.message}`),
     });
     for (const url of sock.urls) output.error(`rsock ${role}: listening on ${url}`);
     const encoder = new TextEncoder();
+    let toldSlow = false;
+    let sentSinceFlush = 0;
+    const send = async (body: Uint8Array) => {
+      if (role === "bus" && !dropSlow && ++sentSinceFlush > PACE_EVERY) {
+        sentSinceFlush = 1;
+        await sock.flush({ signal });
+      }
+      const sending = sock.sendBytes(body, { signal });
+      // heldBack counts a wait as it begins: say so once, while the subscriber holds pub back.
+      if (!toldSlow && sock.heldBack > 0) {
+        toldSlow = true;
+        output.error(
+          `rsock ${role}: a subscriber's queue is full; reading input at the slowest ` +
+            "subscriber's pace (--drop-slow: drop for slow subscribers instead)",
+        );
+      }
+      await sending;
+    };
     const receiveAll = async () => {
       for (let received = 0; received < limit && !signal.aborted; received++) {
         print((await sock.recvMessage({ ...wait, signal })).body);
@@ -354,18 +406,18 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
             if (sent > 0 && interval > 0) {
               await new Promise((resolve) => setTimeout(resolve, interval));
             }
-            await sock.sendBytes(encoder.encode(data), { signal });
+            await send(encoder.encode(data));
           }
         } else {
           for await (const line of readLines(Deno.stdin.readable)) {
             if (signal.aborted || sent >= limit) break;
-            await sock.sendBytes(encoder.encode(line), { signal });
-            // One chunk of standard input can hold thousands of lines: let the writes go out
-            // before a pipe's queue fills (pub would drop for every subscriber).
-            if (++sent % 256 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+            await send(encoder.encode(line));
+            sent++;
           }
         }
-        await sock.flush({ ...wait, signal });
+        // --drop-slow never waits for a subscriber; close's linger still lets readers have
+        // what is queued.
+        if (!dropSlow) await sock.flush({ ...wait, signal });
         // Duplex: go on printing until --count messages came, --timeout passed or Ctrl-C.
         await receiving;
         return 0;

@@ -75,7 +75,8 @@ export interface SocketOptions extends CoreOptions {
    * Messages waiting on one pipe before it counts as full: pub then drops that pipe's oldest,
    * bus and poly the new one; push, pair and raw req wait or pick another pipe. Writes go out
    * while the program waits (on I/O or a timer): a publisher that sends more than this in one
-   * loop without ever yielding fills every queue and its subscribers miss messages.
+   * loop without ever yielding fills every queue and its subscribers miss messages (unless
+   * `slowSubscriber` is `"wait"`).
    * @default {16} for push, pair, pair1 and raw req; {1024} for pub, bus and poly
    */
   readonly sendBuffer?: number;

@@ -8,6 +8,7 @@ import { freePort, interopTest, withTimeout } from "./_peers.ts";
 import { rsock, TestProcess, WORKER_READ } from "./_process.ts";
 import { makeCertificates } from "./_tls.ts";
 import { socket } from "../nng/mod.ts";
+import { checkHeader, connectionHeader, FrameDecoder } from "../_internal/sp/wire.ts";
 import { request, socket as reqrepSocket } from "../reqrep/mod.ts";
 
 Deno.test("rsock pub publishes standard input lines; rsock sub prints its topics", async () => {
@@ -219,6 +220,154 @@ Deno.test("rsock pub: thousands of lines in one chunk of standard input all reac
     assert.equal(sub.stdout, lines.join("\n") + "\n");
     await writer.close();
     assert.equal((await pub.finished()).code, 0, pub.stderr);
+  });
+});
+
+/**
+ * A sub0 (or bus0) peer on a bare TCP connection: it reads only when the test asks, so it is as
+ * slow a subscriber as the test makes it, on any machine.
+ */
+async function rawPeer(port: number, protocol: "sub0" | "bus0" = "sub0") {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(connectionHeader(protocol));
+  const header = new Uint8Array(8);
+  for (let filled = 0; filled < 8;) {
+    const n = await conn.read(header.subarray(filled));
+    if (n === null) throw new Error("pub closed during the SP handshake");
+    filled += n;
+  }
+  checkHeader(header, protocol);
+  return {
+    /** Reads until `count` messages came (or the connection ended); their bodies as text. */
+    async read(count: number): Promise<string[]> {
+      const decoder = new FrameDecoder("tcp", 1024 * 1024);
+      const text = new TextDecoder();
+      const got: string[] = [];
+      const buffer = new Uint8Array(64 * 1024);
+      while (got.length < count) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        decoder.push(buffer.subarray(0, n), (body) => got.push(text.decode(body)));
+      }
+      return got;
+    },
+    [Symbol.dispose]() {
+      conn.close();
+    },
+  };
+}
+
+/**
+ * Input more than a subscriber that reads nothing can hold: twice the largest TCP send buffer
+ * and the default receive buffer (which grows only as its reader reads) and pub's queue of 1024
+ * messages, so a publisher that never waits must take all of it and one that waits cannot.
+ */
+async function moreThanASubscriberHolds(): Promise<string[]> {
+  const bytes = async (file: string, field: number, fallback: number) => {
+    try {
+      return Number((await Deno.readTextFile(file)).trim().split(/\s+/)[field]) || fallback;
+    } catch {
+      return fallback;
+    }
+  };
+  const line = (i: number) => `line ${String(i).padStart(8, "0")} ${"x".repeat(400)}`;
+  const total = 2 * (await bytes("/proc/sys/net/ipv4/tcp_wmem", 2, 4 << 20) +
+    await bytes("/proc/sys/net/ipv4/tcp_rmem", 1, 128 << 10) + 1024 * line(0).length);
+  return Array.from({ length: Math.ceil(total / line(0).length) }, (_, i) => line(i));
+}
+
+Deno.test("rsock pub waits for a subscriber whose queue is full: every line of a large input arrives", async () => {
+  await withTimeout(60_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    await using pub = rsock([`--allow-net=127.0.0.1:${port}`], ["pub", "--listen", url], {
+      stdin: "piped",
+    });
+    await pub.waitForOutput(/listening on/);
+    using subscriber = await rawPeer(port);
+    const lines = await moreThanASubscriberHolds();
+    const writer = pub.child.stdin.getWriter();
+    const writing = writer.write(new TextEncoder().encode(lines.join("\n") + "\n"))
+      .then(() => writer.close());
+    // The subscriber reads nothing until pub says it is waiting for it (or took all the input,
+    // which it cannot do while waiting).
+    const first = await Promise.race([
+      pub.waitForOutput(/a subscriber's queue is full/).then(() => "waits"),
+      writing.then(() => "took everything"),
+    ]);
+    assert.equal(first, "waits", `pub took ${lines.length} lines the subscriber could not hold`);
+    const got = await subscriber.read(lines.length);
+    assert.equal(got.length, lines.length);
+    assert.ok(got.every((line, i) => line === lines[i]), "lines arrive whole and in order");
+    await writing;
+    assert.equal((await pub.finished()).code, 0, pub.stderr);
+  });
+});
+
+Deno.test("rsock pub --drop-slow never waits for a subscriber that does not read", async () => {
+  await withTimeout(60_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    await using pub = rsock([`--allow-net=127.0.0.1:${port}`], [
+      "pub",
+      "--listen",
+      url,
+      "--drop-slow",
+    ], { stdin: "piped" });
+    await pub.waitForOutput(/listening on/);
+    using _subscriber = await rawPeer(port);
+    const lines = await moreThanASubscriberHolds();
+    const writer = pub.child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(lines.join("\n") + "\n"));
+    await writer.close();
+    assert.equal((await pub.finished()).code, 0, pub.stderr);
+    assert.doesNotMatch(pub.stderr, /queue is full/);
+  });
+});
+
+Deno.test("rsock bus: every line of a large input reaches a peer (one chunk of input fills no queue)", async () => {
+  await withTimeout(60_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    await using bus = rsock([`--allow-net=127.0.0.1:${port}`], ["bus", "--listen", url], {
+      stdin: "piped",
+    });
+    await using peer = await socket("bus", { dial: url, retryFirstDial: true });
+    const lines = Array.from({ length: 20_000 }, (_, i) => String(i));
+    const writer = bus.child.stdin.getWriter();
+    const writing = writer.write(new TextEncoder().encode(lines.join("\n") + "\n"))
+      .then(() => writer.close());
+    const got: string[] = [];
+    while (got.length < lines.length) {
+      got.push(new TextDecoder().decode((await peer.recvMessage({ timeout: 10_000 })).body));
+    }
+    assert.ok(got.every((line, i) => line === lines[i]), "lines arrive whole and in order");
+    await writing;
+    bus.child.kill("SIGTERM");
+    assert.equal((await bus.finished()).code, 143, bus.stderr);
+  });
+});
+
+Deno.test("rsock bus --drop-slow never waits for a peer that does not read", async () => {
+  await withTimeout(60_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    await using bus = rsock([`--allow-net=127.0.0.1:${port}`], [
+      "bus",
+      "--listen",
+      url,
+      "--drop-slow",
+    ], { stdin: "piped" });
+    await bus.waitForOutput(/listening on/);
+    // A bus0 peer that completes the handshake and reads nothing.
+    using _peer = await rawPeer(port, "bus0");
+    const lines = await moreThanASubscriberHolds();
+    const writer = bus.child.stdin.getWriter();
+    // Taken whole: a bus that waited for this peer could not take it.
+    await writer.write(new TextEncoder().encode(lines.join("\n") + "\n"));
+    await writer.close();
+    bus.child.kill("SIGTERM");
+    assert.equal((await bus.finished()).code, 143, bus.stderr);
   });
 });
 
