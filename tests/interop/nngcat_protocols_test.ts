@@ -426,16 +426,24 @@ interopTest(
           await t.step(url.split(":")[0]!, async () => {
             await using peer = new TestProcess(binary, [url]);
             await peer.waitForOutput(/ready/);
-            await using a = await socket("bus", { dial: url });
-            await using b = await socket("bus", { dial: url });
-            await a.waitForPipes(1, { timeout: 10_000 });
-            await b.waitForPipes(1, { timeout: 10_000 });
-            await a.sendBytes(bytes("from a"));
-            // The C peer answers on the bus: both rsock peers hear it; b never sees a's own message.
-            assert.equal(text((await a.recvMessage({ timeout: 10_000 })).body), "C got from a");
-            assert.equal(text((await b.recvMessage({ timeout: 10_000 })).body), "C got from a");
-            await b.sendBytes(bytes("bye"));
-            assert.equal(text((await a.recvMessage({ timeout: 10_000 })).body), "C got bye");
+            const a = await socket("bus", { dial: url });
+            const b = await socket("bus", { dial: url });
+            try {
+              await a.waitForPipes(1, { timeout: 10_000 });
+              await b.waitForPipes(1, { timeout: 10_000 });
+              // Bus sends only to the pipes it has: wait until the C peer added both.
+              await peer.waitForOutput(/^peers 2$/m);
+              await a.sendBytes(bytes("from a"));
+              // The C peer answers on the bus: both rsock peers hear it; b never sees a's own.
+              assert.equal(text((await a.recvMessage({ timeout: 10_000 })).body), "C got from a");
+              assert.equal(text((await b.recvMessage({ timeout: 10_000 })).body), "C got from a");
+              await b.sendBytes(bytes("bye"));
+              assert.equal(text((await a.recvMessage({ timeout: 10_000 })).body), "C got bye");
+            } finally {
+              await a.close();
+              await b.close();
+            }
+            // The C peer exits once both have hung up.
             assert.equal((await peer.finished()).code, 0, peer.stderr);
           });
         }
