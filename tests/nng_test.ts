@@ -148,20 +148,22 @@ Deno.test("surveyor: a survey reaches 10 respondents; answers after the survey t
   await withTimeout(30_000, async () => {
     await using surveyor = await socket("surveyor", {
       listen: "tcp://127.0.0.1:0",
-      surveyTime: 400,
+      // Long enough for nine answers on a busy machine; the test waits for its end anyway.
+      surveyTime: 2000,
     });
     const respondents = await Promise.all(
       Array.from({ length: 10 }, () => socket("respondent", { dial: surveyor.urls[0]! })),
     );
     try {
       await surveyor.waitForPipes(10);
+      const surveyClosed = Promise.withResolvers<void>();
       const lateSent = Promise.withResolvers<void>();
       const answering = respondents.map(async (respondent, r) => {
         for (let round = 0; round < 2; round++) {
           const survey = text((await respondent.recvMessage({ timeout: 5000 })).body);
           if (r === 9 && round === 0) {
-            // Answer round 0 only after its survey closed.
-            await new Promise((resolve) => setTimeout(resolve, 700));
+            // Answer round 0 only once the surveyor has seen its survey close.
+            await surveyClosed.promise;
             await respondent.sendBytes(bytes(`late ${survey} from ${r}`));
             lateSent.resolve();
             continue;
@@ -174,6 +176,7 @@ Deno.test("surveyor: a survey reaches 10 respondents; answers after the survey t
       await assert.rejects(async () => {
         while (true) first.push(text((await surveyor.recvMessage()).body));
       }, TimeoutError);
+      surveyClosed.resolve();
       assert.deepEqual(first.sort(), Array.from({ length: 9 }, (_, r) => `s1 from ${r}`).sort());
       await lateSent.promise;
       await surveyor.sendBytes(bytes("s2"));

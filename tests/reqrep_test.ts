@@ -254,9 +254,13 @@ Deno.test("a REP that dies mid-run: the REQ resends to another worker", async ()
     const dying = await socket("rep", { dial: req.urls[0]! });
     await req.waitForPipes(2);
     // The dying worker takes requests and never answers, then vanishes.
+    const tookOne = Promise.withResolvers<void>();
     const swallowed = (async () => {
       try {
-        while (true) await recv(dying);
+        while (true) {
+          await recv(dying);
+          tookOne.resolve();
+        }
       } catch {
         // closed
       }
@@ -265,7 +269,7 @@ Deno.test("a REP that dies mid-run: the REQ resends to another worker", async ()
     const serving = serve(steady, (x) => x, { signal: controller.signal });
     const contexts = Array.from({ length: 10 }, () => req.context());
     const answers = Promise.all(contexts.map((ctx, i) => request(ctx, i, { timeout: 10_000 })));
-    await new Promise((r) => setTimeout(r, 100));
+    await tookOne.promise;
     await dying.close();
     await swallowed;
     assert.deepEqual(await answers, Array.from({ length: 10 }, (_, i) => i));

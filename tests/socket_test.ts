@@ -235,11 +235,15 @@ Deno.test("an AbortSignal closes the server and ends the iteration", async () =>
     const server = listen({ port: 0, framing: "line", signal: controller.signal });
     const conn = await connect({ hostname: "127.0.0.1", port: server.port });
     const received: string[] = [];
+    const first = Promise.withResolvers<void>();
     const reading = (async () => {
-      for await (const message of server) received.push(message.text);
+      for await (const message of server) {
+        received.push(message.text);
+        first.resolve();
+      }
     })();
     await conn.writeLine("hello");
-    while (received.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await first.promise;
     controller.abort();
     await reading;
     await server.closed;
