@@ -142,16 +142,22 @@ Deno.test("eval client and server over TLS with a token", async () => {
 Deno.test("eval client interrupt() stops a runaway on a worker-mode server", async () => {
   await withTimeout(20_000, async () => {
     await using server = await startEvalServer({ port: 0, worker: true });
-    await using conn = await connectEvalServer({ port: server.port, name: "runner" });
+    const spinning = Promise.withResolvers<void>();
+    await using conn = await connectEvalServer({
+      port: server.port,
+      name: "runner",
+      onPush: (text) => text === "spinning" && spinning.resolve(),
+    });
     assert.equal(await conn.send("let before = 1; before"), "1");
-    const pending = conn.send("while (true) {}");
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The runaway says when it runs: an interrupt sent earlier has nothing to stop yet.
+    const pending = conn.send("sendSocketClients('spinning', 'runner'); while (true) {}");
+    await spinning.promise;
     await conn.interrupt();
     assert.match(await pending, /^Interrupted: evaluation aborted; .*state is lost$/);
     assert.equal(await conn.send("typeof before"), '"undefined"');
     // Server functions are forwarded from the worker to the host.
+    // A host call is delivered before the reply that follows it.
     assert.equal(await conn.send("parSocket(<<<s>>>, { last: '' })"), "");
-    await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(server.settings("runner").last, "");
     await conn.send("sendSocketClients('pushed from the worker')");
   });

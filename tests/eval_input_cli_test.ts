@@ -67,16 +67,20 @@ Deno.test("rsock eval stopped by Ctrl-C interrupts its runaway on the server", a
     // shared session stays busy for every other client.
     await using server = await startEvalServer({ port: 0, worker: true });
     const port = String(server.port);
+    const spinning = Promise.withResolvers<void>();
+    await using probe = await connectEvalServer({
+      port: server.port,
+      onPush: (text) => text === "spinning" && spinning.resolve(),
+    });
     await using child = rsock([`--allow-net=127.0.0.1:${port}`], [
       "eval",
       "--port",
       port,
-      "globalThis.spinning = true; while (true) {}",
+      "globalThis.spinning = true; sendSocketClients('spinning'); while (true) {}",
     ]);
-    await using probe = await connectEvalServer({ port: server.port });
-    // The runaway has started once the session is busy with it: a probe waits behind it.
+    // The runaway says when it runs; a probe then waits behind it.
+    await spinning.promise;
     const probed = probe.evaluate("globalThis.spinning === true");
-    await new Promise((resolve) => setTimeout(resolve, 500));
     child.child.kill("SIGINT");
     assert.equal((await child.finished()).code, 130, child.stderr);
     const reply = await probed;

@@ -307,8 +307,9 @@ Deno.test("eval server (worker mode): <<<esc>>> and the time limit interrupt a r
     await using server = await startEvalServer({ port: 0, worker: true, timeout: 1_500 });
     await using c = await Raw.open(server.port);
     await c.exchange("let kept = 1; kept", "1\r\n\r\n");
-    await c.write("while (true) {}");
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The runaway says when it runs: an <<<esc>>> read before it started has nothing to stop.
+    await c.write("sendSocketClients('spinning'); while (true) {}");
+    assert.equal(await c.take("spinning\r\n".length), "spinning\r\n");
     await c.write("<<<esc>>>'after'");
     const interrupted =
       "Interrupted: evaluation aborted; the worker was restarted and the session's state is lost\r\n\r\n";
