@@ -57,9 +57,9 @@ Deno.test("pub/sub: unsubscribe stops a topic; the empty topic matches everythin
     assert.equal(sub.unsubscribe("a"), true);
     assert.equal(sub.unsubscribe("a"), false);
     for (const message of ["a1", "b1", "c1"]) await pub.sendBytes(bytes(message));
-    assert.equal(text((await sub.recvMessage({ timeout: 2000 })).body), "b1");
+    assert.equal(text((await sub.recvMessage({ timeout: 10_000 })).body), "b1");
     const seen = [];
-    for (let i = 0; i < 3; i++) seen.push(text((await all.recvMessage({ timeout: 2000 })).body));
+    for (let i = 0; i < 3; i++) seen.push(text((await all.recvMessage({ timeout: 10_000 })).body));
     assert.deepEqual(seen, ["a1", "b1", "c1"]);
     assert.throws(() => pub.subscribe("x"), TypeError);
     await assert.rejects(sub.sendBytes(bytes("x")), TypeError);
@@ -199,13 +199,13 @@ Deno.test("surveyor and respondent contexts run surveys side by side", async () 
     const [x, y] = [respondent.context(), respondent.context()];
     await a.sendBytes(bytes("to a"));
     await b.sendBytes(bytes("to b"));
-    const first = await x.recvMessage({ timeout: 2000 });
-    const second = await y.recvMessage({ timeout: 2000 });
+    const first = await x.recvMessage({ timeout: 10_000 });
+    const second = await y.recvMessage({ timeout: 10_000 });
     // Answer in the other order: each still reaches its own context.
     await y.sendBytes(bytes(`re ${text(second.body)}`));
     await x.sendBytes(bytes(`re ${text(first.body)}`));
-    assert.equal(text((await a.recvMessage({ timeout: 2000 })).body), "re to a");
-    assert.equal(text((await b.recvMessage({ timeout: 2000 })).body), "re to b");
+    assert.equal(text((await a.recvMessage({ timeout: 10_000 })).body), "re to a");
+    assert.equal(text((await b.recvMessage({ timeout: 10_000 })).body), "re to b");
     await assert.rejects(x.sendBytes(bytes("again")), ProtocolError);
     await assert.rejects(surveyor.context().recvMessage(), ProtocolError);
   });
@@ -222,7 +222,7 @@ Deno.test("pair: a second peer is refused; pair1 poly answers each peer on its o
     await a.waitForPipes(1);
     await using c = await socket("pair", { dial: a.urls[0]!, reconnectMinimum: 5000 });
     await b.sendBytes(bytes("from b"));
-    assert.equal(text((await a.recvMessage({ timeout: 2000 })).body), "from b");
+    assert.equal(text((await a.recvMessage({ timeout: 10_000 })).body), "from b");
     while (!errors.some((e) => /already paired/.test(e.message))) await yieldToIo();
     assert.equal(a.pipeCount, 1);
     assert.equal(c.pipeCount, 0);
@@ -234,11 +234,11 @@ Deno.test("pair: a second peer is refused; pair1 poly answers each peer on its o
     await p.sendBytes(bytes("p"));
     await q.sendBytes(bytes("q"));
     for (let i = 0; i < 2; i++) {
-      const message = await hub.recvMessage({ timeout: 2000 });
+      const message = await hub.recvMessage({ timeout: 10_000 });
       await hub.sendBytes(bytes(`back to ${text(message.body)}`), { pipe: message.pipe });
     }
-    assert.equal(text((await p.recvMessage({ timeout: 2000 })).body), "back to p");
-    assert.equal(text((await q.recvMessage({ timeout: 2000 })).body), "back to q");
+    assert.equal(text((await p.recvMessage({ timeout: 10_000 })).body), "back to p");
+    assert.equal(text((await q.recvMessage({ timeout: 10_000 })).body), "back to q");
   });
 });
 
@@ -249,10 +249,10 @@ Deno.test("bus: a message reaches every direct peer and is not forwarded further
     await using c = await socket("bus", { dial: hub.urls[0]! });
     await hub.waitForPipes(2);
     await hub.sendBytes(bytes("to all"));
-    assert.equal(text((await b.recvMessage({ timeout: 2000 })).body), "to all");
-    assert.equal(text((await c.recvMessage({ timeout: 2000 })).body), "to all");
+    assert.equal(text((await b.recvMessage({ timeout: 10_000 })).body), "to all");
+    assert.equal(text((await c.recvMessage({ timeout: 10_000 })).body), "to all");
     await b.sendBytes(bytes("from b"));
-    assert.equal(text((await hub.recvMessage({ timeout: 2000 })).body), "from b");
+    assert.equal(text((await hub.recvMessage({ timeout: 10_000 })).body), "from b");
     await assert.rejects(c.recvMessage({ timeout: 200 }), TimeoutError);
   });
 });
@@ -294,7 +294,7 @@ Deno.test("garbage and oversized frames drop only that pipe", async () => {
       while (!closed) closed = (await conn.read(buffer)) === null;
       conn.close();
       await push.sendBytes(bytes("still served"));
-      assert.equal(text((await pull.recvMessage({ timeout: 2000 })).body), "still served");
+      assert.equal(text((await pull.recvMessage({ timeout: 10_000 })).body), "still served");
     }
     assert.equal(pull.pipeCount, 1);
   });
@@ -462,7 +462,7 @@ Deno.test("ws: a text frame or an oversized message drops only that pipe; wrong 
       rogue.send(bad);
       assert.equal((await closed).code, code);
       await push.sendBytes(bytes("still served"));
-      assert.equal(text((await pull.recvMessage({ timeout: 2000 })).body), "still served");
+      assert.equal(text((await pull.recvMessage({ timeout: 10_000 })).body), "still served");
     }
     // A pub's subprotocol is not what a pull listener speaks.
     const refused = await fetch(pull.urls[0]!.replace("ws://", "http://"), {
@@ -491,8 +491,8 @@ Deno.test("device: a raw sub/pub pair forwards a publisher to subscribers behind
     await upstream.waitForPipes(1);
     await outbound.waitForPipes(1);
     for (const line of ["log one", "metric 3", "log two"]) await upstream.sendBytes(bytes(line));
-    assert.equal(text((await monitor.recvMessage({ timeout: 2000 })).body), "log one");
-    assert.equal(text((await monitor.recvMessage({ timeout: 2000 })).body), "log two");
+    assert.equal(text((await monitor.recvMessage({ timeout: 10_000 })).body), "log one");
+    assert.equal(text((await monitor.recvMessage({ timeout: 10_000 })).body), "log two");
     controller.abort();
     await forwarding;
   });
@@ -804,13 +804,13 @@ Deno.test("surveyor: answers not read before the survey time ends are discarded 
     await using respondent = await socket("respondent", { dial: surveyor.urls[0]! });
     await surveyor.waitForPipes(1);
     await surveyor.sendBytes(bytes("q1"));
-    await respondent.recvMessage({ timeout: 2000 });
+    await respondent.recvMessage({ timeout: 10_000 });
     await respondent.sendBytes(bytes("in time"));
     const ctx = surveyor.context();
     await ctx.sendBytes(bytes("probe")); // its answer shows the first one has arrived too
-    await respondent.recvMessage({ timeout: 2000 });
+    await respondent.recvMessage({ timeout: 10_000 });
     await respondent.sendBytes(bytes("probe answer"));
-    assert.equal(text((await ctx.recvMessage({ timeout: 2000 })).body), "probe answer");
+    assert.equal(text((await ctx.recvMessage({ timeout: 10_000 })).body), "probe answer");
     await new Promise((resolve) => setTimeout(resolve, 300));
     await assert.rejects(surveyor.recvMessage({ timeout: 1000 }), TimeoutError);
   });
