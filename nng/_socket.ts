@@ -88,13 +88,15 @@ export interface SocketOptions extends CoreOptions {
    * until that pipe has written its queue, and a sub stops reading its pipes until the
    * application reads, so with both ends waiting every subscriber gets every message at the
    * pace of the slowest (`rsock pub` without `--drop-slow`, and `rsock sub`); a subscriber that
-   * stops reading then stops the publisher.
+   * stops reading then stops the publisher. A sub on `ws://` or `wss://` cannot stop reading
+   * (the WebSocket API has no pause): there a message that finds its queue full is discarded.
    * @default {"drop"}
    */
   readonly slowSubscriber?: SlowSubscriberPolicy;
   /**
-   * Messages received and not yet read: sub then drops the oldest, the others stop reading
-   * their pipes until there is room. @default {1024}
+   * Messages received and not yet read: sub then drops the oldest (with `slowSubscriber:
+   * "wait"` it stops reading instead), the others stop reading their pipes until there is room.
+   * @default {1024}
    */
   readonly recvBuffer?: number;
   /**
