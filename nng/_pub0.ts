@@ -7,11 +7,11 @@
  */
 
 import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
-import type { MachineDoor, SpMessage } from "../_internal/sp/machine.ts";
+import type { SendRecvMachine, SpMessage } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
 
 /** The pub0 state machine. */
-export class Pub0 implements MachineDoor {
+export class Pub0 implements SendRecvMachine {
   readonly #core: SpCore;
   readonly #buffers: Buffers;
   #dropped = 0;

@@ -34,6 +34,7 @@
 import { ConnectionError, TimeoutError } from "../_internal/errors.ts";
 import { serialize } from "../serial/mod.ts";
 import { decodeBody, encodeBody, type RecvMode, type SendMode } from "../_internal/modes.ts";
+import { decodeReceived, type RecvOptions, type SendOptions } from "../_internal/sp/socket.ts";
 import {
   type Context,
   ScalabilitySocket,
@@ -51,6 +52,7 @@ export {
 export { checkRecvMode, checkSendMode, type RecvMode, type SendMode } from "../_internal/modes.ts";
 export { type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
 export type { CoreOptions, TlsOptions } from "../_internal/sp/core.ts";
+export { type RecvOptions, type SendOptions, SpSocket } from "../_internal/sp/socket.ts";
 export {
   Context,
   DEFAULT_MAX_PENDING_BYTES,
@@ -88,32 +90,8 @@ export async function socket(
     throw new TypeError(`protocol must be "req" or "rep", got ${JSON.stringify(protocol)}`);
   }
   const sock = new ScalabilitySocket(protocol, options);
-  const list = (urls: string | readonly string[] | undefined) =>
-    urls === undefined ? [] : typeof urls === "string" ? [urls] : urls;
-  try {
-    for (const url of list(options.listen)) await sock.listen(url);
-    for (const url of list(options.dial)) {
-      await sock.dial(url, { wait: options.retryFirstDial !== true });
-    }
-  } catch (error) {
-    await sock.close();
-    throw error;
-  }
+  await sock.start(options);
   return sock;
-}
-
-/** Options of {@linkcode send}. */
-export interface SendOptions extends WaitOptions {
-  /** How `data` is encoded. @default {"serial"} */
-  readonly mode?: SendMode;
-}
-
-/** Options of {@linkcode recv}. */
-export interface RecvOptions extends WaitOptions {
-  /** How the message is decoded. @default {"serial"} */
-  readonly mode?: RecvMode;
-  /** Told when the bytes did not fit the mode and come back raw (nanonext warns). */
-  readonly onWarning?: (message: string) => void;
 }
 
 /**
@@ -144,12 +122,10 @@ export function send(target: Target, data: unknown, options: SendOptions = {}): 
 export async function recv(target: Target, options: RecvOptions = {}): Promise<unknown> {
   const context = contextOf(target);
   const bytes = await context.recvBytes(options);
-  const mode = options.mode ?? "serial";
-  const decoded = decodeBody(bytes, mode);
-  if (decoded.warning !== undefined) options.onWarning?.(decoded.warning);
+  const { value, warned } = decodeReceived(bytes, options);
   // Decoded modes copy out of the message, so its buffer can serve the next one.
-  else if (mode !== "raw") context.socket.releaseBuffer(bytes);
-  return decoded.value;
+  if (!warned && (options.mode ?? "serial") !== "raw") context.socket.releaseBuffer(bytes);
+  return value;
 }
 
 /** Options of {@linkcode request}. */

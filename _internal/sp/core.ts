@@ -7,13 +7,16 @@
  * @module
  */
 
-import { ConnectionError, TimeoutError } from "../errors.ts";
+import { ConnectionError } from "../errors.ts";
+import type { ProtocolMachine } from "./machine.ts";
 import { type Pipe, type PipeEvents, runStreamPipe } from "./pipe.ts";
 import { dialStream, listenStream, type SpListener, type TlsOptions } from "./transport.ts";
 import { dialWebSocket, listenWebSocket, runWebSocketPipe } from "./websocket.ts";
+import { bounded, type WaitOptions } from "./wait.ts";
 import { parseUrl, type SpProtocol } from "./wire.ts";
 
 export type { Pipe } from "./pipe.ts";
+export { bounded, type WaitOptions } from "./wait.ts";
 export type { TlsOptions } from "./transport.ts";
 
 /**
@@ -29,20 +32,6 @@ export type { TlsOptions } from "./transport.ts";
  * ```
  */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-
-/** What a protocol does with pipes and their messages. */
-export interface ProtocolMachine {
-  /** A pipe passed the handshake; return an Error to refuse it (pair: already paired). */
-  added(pipe: Pipe): Error | undefined;
-  removed(pipe: Pipe): void;
-  message(pipe: Pipe, payload: Uint8Array): void;
-  /** Everything queued on `pipe` was written: it is ready for more. */
-  drained(pipe: Pipe): void;
-  /** A promise to wait on before reading more from `pipe`, or undefined. */
-  room(pipe: Pipe): Promise<void> | undefined;
-  /** The socket is closing: fail every wait with `reason`. */
-  closing(reason: Error): void;
-}
 
 /** Options of the socket core, shared by every protocol. */
 export interface CoreOptions {
@@ -101,56 +90,6 @@ export interface CoreOptions {
   readonly allowedHosts?: readonly string[];
   /** Closes the socket when aborted. */
   readonly signal?: AbortSignal;
-}
-
-/** Per-wait options. */
-export interface WaitOptions {
-  /** Milliseconds to wait before failing with a {@linkcode TimeoutError}. */
-  readonly timeout?: number;
-  /** Stops waiting when aborted. */
-  readonly signal?: AbortSignal;
-}
-
-/** Waits for `promise`, bounded by `options`; `cancel` runs when the wait is given up. */
-export function bounded<T>(
-  promise: Promise<T>,
-  options: WaitOptions,
-  what: string,
-  cancel: () => void,
-): Promise<T> {
-  const { timeout, signal } = options;
-  if (timeout === undefined && signal === undefined) return promise;
-  if (signal?.aborted) {
-    cancel();
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const done = () => {
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    };
-    const onAbort = () => {
-      done();
-      cancel();
-      reject(signal!.reason);
-    };
-    if (timeout !== undefined && timeout >= 0) {
-      timer = setTimeout(() => {
-        done();
-        cancel();
-        reject(new TimeoutError(`${what}: nothing within ${timeout} ms`));
-      }, timeout);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-    promise.then((value) => {
-      done();
-      resolve(value);
-    }, (error) => {
-      done();
-      reject(error);
-    });
-  });
 }
 
 /** Splits `listen`/`dial` option values into a list. */
