@@ -1,6 +1,6 @@
 /**
- * REQ and REP sockets: the SP core (transports, pipes, dialers, bounds) driving the req0 or
- * rep0 state machine, and contexts over them. Bytes in and out only; modes live elsewhere.
+ * REQ and REP sockets: the SP socket driving the req0 or rep0 state machine, contexts over
+ * them, and `socket()` that opens one. Bytes in and out only; modes live elsewhere.
  *
  * @module
  */
@@ -267,4 +267,36 @@ export class Context {
     this.#received = request;
     return request.body;
   }
+}
+
+/** A socket or one of its contexts: anything `send`/`recv` work on. */
+export type Target = ScalabilitySocket | Context;
+
+/** The context `send`/`recv` use on `target`: a socket's default one, or the context itself. */
+export function contextOf(target: Target): Context {
+  return target instanceof ScalabilitySocket ? target.defaultContext : target;
+}
+
+/**
+ * Opens a REQ or REP socket, like nanonext's `socket("req", listen = …)`: it listens on and/or
+ * dials the given URLs before it resolves. A dial with nothing listening fails at once with a
+ * {@linkcode ConnectionError} naming the address (set `retryFirstDial` to wait for the peer).
+ *
+ * @example
+ * ```ts
+ * import { socket } from "@x/rsock/reqrep";
+ * await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+ * console.log(rep.urls[0]); // tcp://127.0.0.1:<port>
+ * ```
+ */
+export async function socket(
+  protocol: "req" | "rep",
+  options: SocketOptions = {},
+): Promise<ScalabilitySocket> {
+  if (protocol !== "req" && protocol !== "rep") {
+    throw new TypeError(`protocol must be "req" or "rep", got ${JSON.stringify(protocol)}`);
+  }
+  const sock = new ScalabilitySocket(protocol, options);
+  await sock.start(options);
+  return sock;
 }
