@@ -6,7 +6,12 @@
  */
 
 import { ProtocolError } from "../_internal/errors.ts";
-import { type CoreOptions, SpCore, type WaitOptions } from "../_internal/sp/core.ts";
+import {
+  type CoreOptions,
+  DEFAULT_MAX_SP_MESSAGE_BYTES,
+  SpCore,
+  type WaitOptions,
+} from "../_internal/sp/core.ts";
 import { BufferPool } from "../_internal/sp/buffer_pool.ts";
 import type { SendRecvMachine, SpMessage } from "../_internal/sp/machine.ts";
 import {
@@ -67,6 +72,20 @@ export const WIRE: Record<SocketProtocol, SpProtocol> = {
   req: "req0",
   rep: "rep0",
 };
+
+/**
+ * The default largest message accepted from the wire, 64 MiB.
+ *
+ * @deprecated Use `DEFAULT_MAX_SP_MESSAGE_BYTES`, the same value under a name of its own:
+ * `@x/rsock/socket`'s `DEFAULT_MAX_MESSAGE_BYTES` is a plain socket's 1 MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_SP_MESSAGE_BYTES } from "@x/rsock/nng";
+ * const limit = DEFAULT_MAX_SP_MESSAGE_BYTES; // 67108864, what this name also holds
+ * ```
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES: number = DEFAULT_MAX_SP_MESSAGE_BYTES;
 
 /** Options of {@linkcode socket}. */
 export interface SocketOptions extends CoreOptions {

@@ -9,7 +9,6 @@ import { ProtocolError } from "../_internal/errors.ts";
 import {
   bounded,
   type CoreOptions,
-  DEFAULT_MAX_MESSAGE_BYTES,
   type Pipe,
   SpCore,
   type WaitOptions,
@@ -20,21 +19,8 @@ import { type ReceivedRequest, Rep0 } from "./_rep0.ts";
 import { type PendingRequest, Req0 } from "./_req0.ts";
 import type { Protocol } from "./_wire.ts";
 
-export type { WaitOptions } from "../_internal/sp/core.ts";
+export { DEFAULT_MAX_SP_MESSAGE_BYTES, type WaitOptions } from "../_internal/sp/core.ts";
 
-/**
- * The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB).
- *
- * @example
- * ```ts
- * import { DEFAULT_MAX_SP_MESSAGE_BYTES, socket } from "@x/rsock/reqrep";
- * await using rep = await socket("rep", {
- *   listen: "tcp://127.0.0.1:0",
- *   maxMessageBytes: DEFAULT_MAX_SP_MESSAGE_BYTES / 64, // 1 MiB, like mangos
- * });
- * ```
- */
-export const DEFAULT_MAX_SP_MESSAGE_BYTES: number = DEFAULT_MAX_MESSAGE_BYTES;
 /**
  * NNG's and nanonext's default resend interval of an unanswered request.
  *

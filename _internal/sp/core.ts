@@ -20,18 +20,20 @@ export { bounded, type WaitOptions } from "./wait.ts";
 export type { TlsOptions } from "./transport.ts";
 
 /**
- * The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB).
+ * The default largest message an SP socket (`@x/rsock/nng`, `@x/rsock/reqrep`) accepts from
+ * the wire: 64 MiB (NNG has no limit; mangos 1 MiB). Not `@x/rsock/socket`'s
+ * `DEFAULT_MAX_MESSAGE_BYTES`, the 1 MiB of a plain socket's line or read.
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_MESSAGE_BYTES, socket } from "@x/rsock/nng";
+ * import { DEFAULT_MAX_SP_MESSAGE_BYTES, socket } from "@x/rsock/nng";
  * await using pull = await socket("pull", {
  *   listen: "tcp://127.0.0.1:0",
- *   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES / 64, // 1 MiB, like mangos
+ *   maxMessageBytes: DEFAULT_MAX_SP_MESSAGE_BYTES / 64, // 1 MiB, like mangos
  * });
  * ```
  */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_SP_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /** Options of the socket core, shared by every protocol. */
 export interface CoreOptions {
@@ -126,7 +128,7 @@ export class SpCore {
 
   constructor(protocol: SpProtocol, options: CoreOptions) {
     this.protocol = protocol;
-    this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_SP_MESSAGE_BYTES;
     if (!Number.isSafeInteger(this.#maxMessageBytes) || this.#maxMessageBytes < 0) {
       throw new RangeError(
         `maxMessageBytes must be a whole number >= 0, got ${this.#maxMessageBytes}`,
