@@ -10,16 +10,16 @@
 import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
 import {
   bodyOnly,
-  type MachineDoor,
   MessageQueue,
   readU32,
+  type SendRecvMachine,
   type SpMessage,
   u32,
 } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
 
 /** The bus0 state machine. */
-export class Bus0 implements MachineDoor {
+export class Bus0 implements SendRecvMachine {
   readonly #core: SpCore;
   readonly #buffers: Buffers;
   readonly #raw: boolean;

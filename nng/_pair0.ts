@@ -10,16 +10,16 @@ import { ProtocolError } from "../_internal/errors.ts";
 import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
 import {
   bodyOnly,
-  type MachineDoor,
   MessageQueue,
   ReadyWaiters,
+  type SendRecvMachine,
   type SpMessage,
 } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
 import { Unsent } from "./_unsent.ts";
 
 /** The pair0 state machine. */
-export class Pair0 implements MachineDoor {
+export class Pair0 implements SendRecvMachine {
   readonly #core: SpCore;
   readonly #buffers: Buffers;
   readonly #received: MessageQueue;

@@ -12,10 +12,10 @@
 import { ProtocolError } from "../_internal/errors.ts";
 import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
 import {
-  type MachineDoor,
   MessageQueue,
   readU32,
   ReadyWaiters,
+  type SendRecvMachine,
   type SpMessage,
   TTL_MAX,
   u32,
@@ -24,7 +24,7 @@ import type { Buffers } from "./_options.ts";
 import { Unsent } from "./_unsent.ts";
 
 /** The pair1 state machine, monogamous or polyamorous, cooked or raw. */
-export class Pair1 implements MachineDoor {
+export class Pair1 implements SendRecvMachine {
   readonly #core: SpCore;
   readonly #buffers: Buffers;
   readonly #raw: boolean;

@@ -9,7 +9,7 @@
  */
 
 import { bounded, type Pipe, type SpCore, type WaitOptions } from "../_internal/sp/core.ts";
-import type { MachineDoor, SpMessage } from "../_internal/sp/machine.ts";
+import type { SendRecvMachine, SpMessage } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
 
 /**
@@ -25,7 +25,7 @@ interface Held {
 }
 
 /** The pub0 state machine. */
-export class Pub0 implements MachineDoor {
+export class Pub0 implements SendRecvMachine {
   readonly #core: SpCore;
   readonly #buffers: Buffers;
   readonly #wait: boolean;

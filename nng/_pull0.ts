@@ -9,14 +9,14 @@
 import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
 import {
   bodyOnly,
-  type MachineDoor,
   MessageQueue,
+  type SendRecvMachine,
   type SpMessage,
 } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
 
 /** The pull0 state machine. */
-export class Pull0 implements MachineDoor {
+export class Pull0 implements SendRecvMachine {
   readonly #received: MessageQueue;
 
   constructor(_core: SpCore, buffers: Buffers) {

@@ -9,12 +9,12 @@
  */
 
 import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
-import { type MachineDoor, ReadyWaiters, type SpMessage } from "../_internal/sp/machine.ts";
+import { ReadyWaiters, type SendRecvMachine, type SpMessage } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
 import { RoundRobin } from "./_round_robin.ts";
 
 /** The push0 state machine. */
-export class Push0 implements MachineDoor {
+export class Push0 implements SendRecvMachine {
   readonly #core: SpCore;
   readonly #ready = new ReadyWaiters();
   readonly #pipes: RoundRobin;

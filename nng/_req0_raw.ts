@@ -12,16 +12,16 @@
 import { ProtocolError } from "../_internal/errors.ts";
 import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
 import {
-  type MachineDoor,
   MessageQueue,
   ReadyWaiters,
+  type SendRecvMachine,
   type SpMessage,
 } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
 import { RoundRobin } from "./_round_robin.ts";
 
 /** The raw req0 state machine. */
-export class RawReq0 implements MachineDoor {
+export class RawReq0 implements SendRecvMachine {
   readonly #core: SpCore;
   readonly #ready = new ReadyWaiters();
   readonly #replies: MessageQueue;

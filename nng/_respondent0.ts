@@ -14,11 +14,11 @@
 import { ConnectionError, ProtocolError } from "../_internal/errors.ts";
 import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
 import {
-  type MachineDoor,
   MessageQueue,
   NO_HEADER,
   QUEUE_BYTES,
   readU32,
+  type SendRecvMachine,
   splitBacktrace,
   type SpMessage,
   u32,
@@ -62,7 +62,7 @@ export class RespondContext {
 }
 
 /** The respondent0 state machine. */
-export class Respondent0 implements MachineDoor {
+export class Respondent0 implements SendRecvMachine {
   readonly #core: SpCore;
   readonly #raw: boolean;
   readonly #surveys: MessageQueue;

@@ -1,16 +1,27 @@
 /**
- * The family socket: an SP core plus one protocol machine, with nanonext's shape (`send`,
- * `recv`, `subscribe`, `context`, survey time) on top.
+ * The family socket: the SP socket (`_internal/sp/socket.ts`) driving one protocol machine,
+ * with nanonext's shape (`send`, `recv`, `subscribe`, `context`, survey time) on top.
  *
  * @module
  */
 
 import { ProtocolError } from "../_internal/errors.ts";
-import { type CoreOptions, SpCore, urlList, type WaitOptions } from "../_internal/sp/core.ts";
+import {
+  type CoreOptions,
+  DEFAULT_MAX_SP_MESSAGE_BYTES,
+  SpCore,
+  type WaitOptions,
+} from "../_internal/sp/core.ts";
 import { BufferPool } from "../_internal/sp/buffer_pool.ts";
-import type { MachineDoor, SpMessage } from "../_internal/sp/machine.ts";
+import type { SendRecvMachine, SpMessage } from "../_internal/sp/machine.ts";
+import {
+  decodeReceived,
+  type RecvOptions,
+  type SendOptions as SpSendOptions,
+  SpSocket,
+} from "../_internal/sp/socket.ts";
 import type { SpProtocol } from "../_internal/sp/wire.ts";
-import { decodeBody, encodeBody, type RecvMode, type SendMode } from "../_internal/modes.ts";
+import { encodeBody } from "../_internal/modes.ts";
 import { Bus0 } from "./_bus0.ts";
 import type { Buffers } from "./_options.ts";
 import { Pair0 } from "./_pair0.ts";
@@ -22,6 +33,8 @@ import { RawReq0 } from "./_req0_raw.ts";
 import { type RespondContext, Respondent0 } from "./_respondent0.ts";
 import { Sub0 } from "./_sub0.ts";
 import { DEFAULT_SURVEY_TIME, type SurveyContext, Surveyor0 } from "./_surveyor0.ts";
+
+export type { RecvOptions } from "../_internal/sp/socket.ts";
 
 /**
  * A protocol by nanonext's name: `"pair"` (pair0), `"pair1"`, `"poly"` (pair1 polyamorous),
@@ -59,6 +72,20 @@ export const WIRE: Record<SocketProtocol, SpProtocol> = {
   req: "req0",
   rep: "rep0",
 };
+
+/**
+ * The default largest message accepted from the wire, 64 MiB.
+ *
+ * @deprecated Use `DEFAULT_MAX_SP_MESSAGE_BYTES`, the same value under a name of its own:
+ * `@x/rsock/socket`'s `DEFAULT_MAX_MESSAGE_BYTES` is a plain socket's 1 MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_SP_MESSAGE_BYTES } from "@x/rsock/nng";
+ * const limit = DEFAULT_MAX_SP_MESSAGE_BYTES; // 67108864, what this name also holds
+ * ```
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES: number = DEFAULT_MAX_SP_MESSAGE_BYTES;
 
 /** Options of {@linkcode socket}. */
 export interface SocketOptions extends CoreOptions {
@@ -108,19 +135,9 @@ export interface SocketOptions extends CoreOptions {
 }
 
 /** Options of {@linkcode Socket.send}. */
-export interface SendOptions extends WaitOptions {
-  /** How `data` is encoded, as nanonext's `send(mode =)`. @default {"serial"} */
-  readonly mode?: SendMode;
+export interface SendOptions extends SpSendOptions {
   /** Poly: the pipe to send to (a received message's `pipe`); 0 or absent picks the first. */
   readonly pipe?: number;
-}
-
-/** Options of {@linkcode Socket.recv}. */
-export interface RecvOptions extends WaitOptions {
-  /** How the body is decoded, as nanonext's `recv(mode =)`. @default {"serial"} */
-  readonly mode?: RecvMode;
-  /** Told when the bytes did not fit the mode and come back raw (nanonext warns). */
-  readonly onWarning?: (message: string) => void;
 }
 
 /** A received message: SP header words (raw sockets), body, and the pipe it came on. */
@@ -137,13 +154,6 @@ function checkCount(value: number | undefined, name: string, fallback: number): 
     throw new RangeError(`${name} must be a whole number >= 1, got ${count}`);
   }
   return count;
-}
-
-/** Decodes `message` in `options.mode`, as nanonext's `recv()`. */
-function decoded(message: SpMessage, options: RecvOptions): unknown {
-  const result = decodeBody(message.body, options.mode ?? "serial");
-  if (result.warning !== undefined) options.onWarning?.(result.warning);
-  return result.value;
 }
 
 /**
@@ -184,7 +194,7 @@ export class Context {
 
   /** Receives and decodes, as nanonext's `recv()` on a context. */
   async recv(options: RecvOptions = {}): Promise<unknown> {
-    return decoded(await this.recvMessage(options), options);
+    return decodeReceived((await this.recvMessage(options)).body, options).value;
   }
 }
 
@@ -201,7 +211,7 @@ export class Context {
  * const { body } = await pull.recvMessage({ timeout: 1000 });
  * ```
  */
-export class Socket implements AsyncDisposable, AsyncIterable<Message> {
+export class Socket extends SpSocket implements AsyncIterable<Message> {
   /** nanonext's protocol name. */
   readonly protocol: SocketProtocol;
   /** True for a raw socket (headers visible, for devices). */
@@ -211,8 +221,7 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
    * receive, so whatever forwards them must copy them first.
    */
   readonly borrowBuffers: boolean;
-  readonly #core: SpCore;
-  readonly #machine: MachineDoor;
+  readonly #machine: SendRecvMachine;
   readonly #pool: BufferPool | undefined;
   #lent: Uint8Array | undefined;
 
@@ -229,9 +238,6 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
         `a cooked ${protocol} socket lives in @x/rsock/reqrep; here only { raw: true } (devices)`,
       );
     }
-    this.protocol = protocol;
-    this.raw = raw;
-    this.borrowBuffers = options.borrowBuffers === true;
     const buffers: Buffers = {
       // A sender that waits for a ready pipe keeps few messages on one: a puller that dies
       // loses what waited on it (as NNG's push loses its one in flight), and a slow one gets
@@ -245,13 +251,10 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
     }
     const surveyTime = options.surveyTime ?? DEFAULT_SURVEY_TIME;
     if (!(surveyTime >= 0)) throw new RangeError(`surveyTime must be >= 0, got ${surveyTime}`);
-    this.#core = new SpCore(WIRE[protocol], options);
-    const core = this.#core;
-    if (options.borrowBuffers === true) {
-      const pool = this.#pool = new BufferPool();
-      core.useAllocator((length) => pool.allocate(length));
-    }
-    const machines: Record<SocketProtocol, () => MachineDoor> = {
+    const core = new SpCore(WIRE[protocol], options);
+    const pool = options.borrowBuffers === true ? new BufferPool() : undefined;
+    if (pool !== undefined) core.useAllocator((length) => pool.allocate(length));
+    const machines: Record<SocketProtocol, () => SendRecvMachine> = {
       pair: () => new Pair0(core, buffers),
       pair1: () => new Pair1(core, buffers, { raw, poly: false }),
       poly: () => new Pair1(core, buffers, { raw, poly: true }),
@@ -265,27 +268,18 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
       req: () => new RawReq0(core, buffers),
       rep: () => new Respondent0(core, buffers, { raw: true, what: "request" }),
     };
-    this.#machine = machines[protocol]();
-    core.attach(this.#machine);
+    const machine = machines[protocol]();
+    core.attach(machine);
+    super(core);
+    this.protocol = protocol;
+    this.raw = raw;
+    this.borrowBuffers = pool !== undefined;
+    this.#machine = machine;
+    this.#pool = pool;
     const topics = options.subscribe;
     if (topics !== undefined) {
       for (const topic of Array.isArray(topics) ? topics : [topics]) this.subscribe(topic);
     }
-  }
-
-  /** The URLs listened on, with real ports once bound. */
-  get urls(): readonly string[] {
-    return this.#core.urls;
-  }
-
-  /** Number of connected peers. */
-  get pipeCount(): number {
-    return this.#core.pipes.size;
-  }
-
-  /** True once {@linkcode Socket.close} was called. */
-  get closed(): boolean {
-    return this.#core.closed;
   }
 
   /**
@@ -304,32 +298,6 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
    */
   get heldBack(): number {
     return this.#machine instanceof Pub0 ? this.#machine.heldBack : 0;
-  }
-
-  /** Listens on `url`; resolves to the bound URL. */
-  listen(url: string): Promise<string> {
-    return this.#core.listen(url);
-  }
-
-  /**
-   * Dials `url` and keeps redialing it when it goes away. A first attempt that fails throws
-   * (as `nng_dial` does), unless `wait: false`: then it keeps trying until a peer is there.
-   */
-  dial(url: string, options: { readonly wait?: boolean } = {}): Promise<void> {
-    return this.#core.dial(url, options);
-  }
-
-  /** Resolves when at least `count` peers are connected. */
-  waitForPipes(count = 1, options: WaitOptions = {}): Promise<void> {
-    return this.#core.waitForPipes(count, options);
-  }
-
-  /**
-   * Resolves once every pipe wrote what was queued on it: call it before closing a socket that
-   * just sent, as NNG's linger does.
-   */
-  flush(options: WaitOptions = {}): Promise<void> {
-    return this.#core.drain(options);
   }
 
   /** Sends one message of raw bytes (with `header` on raw sockets). */
@@ -366,7 +334,7 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
 
   /** Receives and decodes, as nanonext's `recv()`. */
   async recv(options: RecvOptions = {}): Promise<unknown> {
-    return decoded(await this.recvMessage(options), options);
+    return decodeReceived((await this.recvMessage(options)).body, options).value;
   }
 
   /**
@@ -424,29 +392,6 @@ export class Socket implements AsyncDisposable, AsyncIterable<Message> {
         if (this.closed) return;
         throw error;
       }
-    }
-  }
-
-  /** Closes every pipe, listener and dialer; pending waits fail. Idempotent. */
-  close(): Promise<void> {
-    return this.#core.close();
-  }
-
-  /** Same as {@linkcode Socket.close}, for `await using`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
-  /** @internal Listens on and dials the URLs of `options`. */
-  async start(options: SocketOptions): Promise<void> {
-    try {
-      for (const url of urlList(options.listen)) await this.listen(url);
-      for (const url of urlList(options.dial)) {
-        await this.dial(url, { wait: options.retryFirstDial !== true });
-      }
-    } catch (error) {
-      await this.close();
-      throw error;
     }
   }
 }

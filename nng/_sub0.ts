@@ -12,8 +12,8 @@
 import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
 import {
   bodyOnly,
-  type MachineDoor,
   MessageQueue,
+  type SendRecvMachine,
   type SpMessage,
 } from "../_internal/sp/machine.ts";
 import type { Buffers } from "./_options.ts";
@@ -26,7 +26,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** The sub0 state machine. */
-export class Sub0 implements MachineDoor {
+export class Sub0 implements SendRecvMachine {
   readonly #raw: boolean;
   readonly #wait: boolean;
   readonly #received: MessageQueue;

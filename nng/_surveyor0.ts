@@ -12,10 +12,10 @@
 import { ProtocolError, TimeoutError } from "../_internal/errors.ts";
 import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
 import {
-  type MachineDoor,
   MessageQueue,
   NO_HEADER,
   readU32,
+  type SendRecvMachine,
   type SpMessage,
   u32,
 } from "../_internal/sp/machine.ts";
@@ -107,7 +107,7 @@ export class SurveyContext {
 }
 
 /** The surveyor0 state machine. */
-export class Surveyor0 implements MachineDoor {
+export class Surveyor0 implements SendRecvMachine {
   readonly #core: SpCore;
   readonly #buffers: Buffers;
   readonly #raw: boolean;

@@ -43,11 +43,13 @@ export {
 export type { TlsOptions } from "../_internal/sp/transport.ts";
 export type { RecvMode, SendMode } from "../_internal/modes.ts";
 export type { CoreOptions, WaitOptions } from "../_internal/sp/core.ts";
-export { DEFAULT_MAX_MESSAGE_BYTES } from "../_internal/sp/core.ts";
+export { SpSocket } from "../_internal/sp/socket.ts";
+export { DEFAULT_MAX_SP_MESSAGE_BYTES } from "../_internal/sp/core.ts";
 export { DEFAULT_SURVEY_TIME } from "./_surveyor0.ts";
 export type { SlowSubscriberPolicy } from "./_pub0.ts";
 export {
   Context,
+  DEFAULT_MAX_MESSAGE_BYTES,
   type Message,
   type RecvOptions,
   type SendOptions,

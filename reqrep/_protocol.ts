@@ -1,6 +1,6 @@
 /**
- * REQ and REP sockets: the SP core (transports, pipes, dialers, bounds) driving the req0 or
- * rep0 state machine, and contexts over them. Bytes in and out only; modes live elsewhere.
+ * REQ and REP sockets: the SP socket driving the req0 or rep0 state machine, contexts over
+ * them, and `socket()` that opens one. Bytes in and out only; modes live elsewhere.
  *
  * @module
  */
@@ -9,31 +9,18 @@ import { ProtocolError } from "../_internal/errors.ts";
 import {
   bounded,
   type CoreOptions,
-  DEFAULT_MAX_MESSAGE_BYTES,
   type Pipe,
   SpCore,
   type WaitOptions,
 } from "../_internal/sp/core.ts";
 import { BufferPool } from "../_internal/sp/buffer_pool.ts";
+import { SpSocket } from "../_internal/sp/socket.ts";
 import { type ReceivedRequest, Rep0 } from "./_rep0.ts";
 import { type PendingRequest, Req0 } from "./_req0.ts";
 import type { Protocol } from "./_wire.ts";
 
-export type { WaitOptions } from "../_internal/sp/core.ts";
+export { DEFAULT_MAX_SP_MESSAGE_BYTES, type WaitOptions } from "../_internal/sp/core.ts";
 
-/**
- * The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB).
- *
- * @example
- * ```ts
- * import { DEFAULT_MAX_SP_MESSAGE_BYTES, socket } from "@x/rsock/reqrep";
- * await using rep = await socket("rep", {
- *   listen: "tcp://127.0.0.1:0",
- *   maxMessageBytes: DEFAULT_MAX_SP_MESSAGE_BYTES / 64, // 1 MiB, like mangos
- * });
- * ```
- */
-export const DEFAULT_MAX_SP_MESSAGE_BYTES: number = DEFAULT_MAX_MESSAGE_BYTES;
 /**
  * NNG's and nanonext's default resend interval of an unanswered request.
  *
@@ -80,8 +67,9 @@ export interface SocketOptions extends CoreOptions {
 }
 
 /**
- * A REQ or REP socket: pipes, listeners, dialers and the protocol state. Use
- * {@linkcode ScalabilitySocket.context} for independent request/reply state machines.
+ * A REQ or REP socket: an {@linkcode SpSocket} (pipes, listeners, dialers) with the req0 or
+ * rep0 state. Use {@linkcode ScalabilitySocket.context} for independent request/reply state
+ * machines.
  *
  * @example
  * ```ts
@@ -90,66 +78,39 @@ export interface SocketOptions extends CoreOptions {
  * console.log(rep.urls[0]); // "tcp://127.0.0.1:41234", the port it got
  * ```
  */
-export class ScalabilitySocket implements AsyncDisposable {
+export class ScalabilitySocket extends SpSocket {
   /** `"req"` or `"rep"`. */
   readonly protocol: Protocol;
   readonly #core: SpCore;
   readonly #req: Req0 | undefined;
   readonly #rep: Rep0 | undefined;
-  readonly #pool = new BufferPool();
+  readonly #pool: BufferPool;
   #defaultContext: Context | undefined;
 
   /** @internal Use `socket()`. */
   constructor(protocol: Protocol, options: SocketOptions) {
-    this.protocol = protocol;
-    this.#core = new SpCore(protocol === "req" ? "req0" : "rep0", options);
-    this.#core.useAllocator((length) => this.#pool.allocate(length));
+    const core = new SpCore(protocol === "req" ? "req0" : "rep0", options);
+    const pool = new BufferPool();
+    core.useAllocator((length) => pool.allocate(length));
+    let req: Req0 | undefined;
+    let rep: Rep0 | undefined;
     if (protocol === "req") {
-      this.#req = new Req0(this.#core, options.resendInterval ?? DEFAULT_RESEND_INTERVAL);
-      this.#core.attach(this.#req);
+      req = new Req0(core, options.resendInterval ?? DEFAULT_RESEND_INTERVAL);
+      core.attach(req);
     } else {
       const maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
       if (!Number.isSafeInteger(maxPendingBytes) || maxPendingBytes < 0) {
         throw new RangeError(`maxPendingBytes must be a whole number >= 0, got ${maxPendingBytes}`);
       }
-      this.#rep = new Rep0(this.#core, maxPendingBytes);
-      this.#core.attach(this.#rep);
+      rep = new Rep0(core, maxPendingBytes);
+      core.attach(rep);
     }
-  }
-
-  /** The URLs listened on, with real ports once bound (`tcp://127.0.0.1:0` → the port). */
-  get urls(): readonly string[] {
-    return this.#core.urls;
-  }
-
-  /** Number of connected peers. */
-  get pipeCount(): number {
-    return this.#core.pipes.size;
-  }
-
-  /** Resolves when at least `count` peers are connected. */
-  waitForPipes(count = 1, options: WaitOptions = {}): Promise<void> {
-    return this.#core.waitForPipes(count, options);
-  }
-
-  /**
-   * Listens on `url` (`tcp://host:port`, port 0 picks one; `ipc:///path`;
-   * `ws://host:port/path`; `tls+tcp://` and `wss://` with `tls` options).
-   */
-  listen(url: string): Promise<string> {
-    return this.#core.listen(url);
-  }
-
-  /**
-   * Dials `url` and keeps a pipe to it: when the peer goes away it redials after a delay that
-   * doubles from `reconnectMinimum` to `reconnectMaximum`. Resolves after the first attempt.
-   * If that attempt failed (nothing listening: refused at once), it throws a
-   * {@linkcode ConnectionError} naming the address and stops, as `nng_dial` does; with
-   * `wait: false` it resolves instead and keeps redialing until a peer is there (nanonext's
-   * `dial(autostart = TRUE)`).
-   */
-  dial(url: string, options: { wait?: boolean } = {}): Promise<void> {
-    return this.#core.dial(url, options);
+    super(core);
+    this.protocol = protocol;
+    this.#core = core;
+    this.#req = req;
+    this.#rep = rep;
+    this.#pool = pool;
   }
 
   /** A new context: its own request/reply state over this socket's pipes (nanonext `context()`). */
@@ -161,21 +122,6 @@ export class ScalabilitySocket implements AsyncDisposable {
   /** The socket's own context, used by `send`/`recv` on the socket itself. */
   get defaultContext(): Context {
     return this.#defaultContext ??= new Context(this);
-  }
-
-  /** Closes every pipe, listener and dialer; pending waits fail with a ConnectionError. Idempotent. */
-  close(): Promise<void> {
-    return this.#core.close();
-  }
-
-  /** Same as {@linkcode ScalabilitySocket.close}, for `await using`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
-  /** True once {@linkcode ScalabilitySocket.close} was called. */
-  get closed(): boolean {
-    return this.#core.closed;
   }
 
   /**
@@ -307,4 +253,36 @@ export class Context {
     this.#received = request;
     return request.body;
   }
+}
+
+/** A socket or one of its contexts: anything `send`/`recv` work on. */
+export type Target = ScalabilitySocket | Context;
+
+/** The context `send`/`recv` use on `target`: a socket's default one, or the context itself. */
+export function contextOf(target: Target): Context {
+  return target instanceof ScalabilitySocket ? target.defaultContext : target;
+}
+
+/**
+ * Opens a REQ or REP socket, like nanonext's `socket("req", listen = …)`: it listens on and/or
+ * dials the given URLs before it resolves. A dial with nothing listening fails at once with a
+ * {@linkcode ConnectionError} naming the address (set `retryFirstDial` to wait for the peer).
+ *
+ * @example
+ * ```ts
+ * import { socket } from "@x/rsock/reqrep";
+ * await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+ * console.log(rep.urls[0]); // tcp://127.0.0.1:<port>
+ * ```
+ */
+export async function socket(
+  protocol: "req" | "rep",
+  options: SocketOptions = {},
+): Promise<ScalabilitySocket> {
+  if (protocol !== "req" && protocol !== "rep") {
+    throw new TypeError(`protocol must be "req" or "rep", got ${JSON.stringify(protocol)}`);
+  }
+  const sock = new ScalabilitySocket(protocol, options);
+  await sock.start(options);
+  return sock;
 }

@@ -10,7 +10,8 @@
  */
 
 import { ConnectionError } from "../_internal/errors.ts";
-import type { Pipe, ProtocolMachine, SpCore, WaitOptions } from "../_internal/sp/core.ts";
+import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
+import type { ProtocolMachine } from "../_internal/sp/machine.ts";
 import { MessageQueue, splitBacktrace, type SpMessage } from "../_internal/sp/machine.ts";
 
 const MAX_QUEUED_REQUESTS = 4096;

@@ -8,7 +8,8 @@
  */
 
 import { ProtocolError } from "../_internal/errors.ts";
-import type { Pipe, ProtocolMachine, SpCore } from "../_internal/sp/core.ts";
+import type { Pipe, SpCore } from "../_internal/sp/core.ts";
+import type { ProtocolMachine } from "../_internal/sp/machine.ts";
 import { readU32, u32 } from "../_internal/sp/machine.ts";
 
 /** Requests waiting to be written on one pipe before it no longer counts as ready. */

@@ -9,7 +9,7 @@ import {
   checkHeader as checkSpHeader,
   connectionHeader as spHeader,
   encodeFrameHead,
-  type Framing,
+  type SpFraming,
 } from "../_internal/sp/wire.ts";
 
 export { BufferPool } from "../_internal/sp/buffer_pool.ts";
@@ -17,8 +17,8 @@ export {
   type Endpoint,
   formatUrl,
   FrameDecoder,
-  type Framing,
   parseUrl,
+  type SpFraming,
 } from "../_internal/sp/wire.ts";
 
 /**
@@ -46,7 +46,7 @@ export function checkHeader(header: Uint8Array, self: Protocol): void {
 }
 
 /** Frames one message: its length prefix (and IPC type byte) and payload in one buffer. */
-export function encodeFrame(framing: Framing, parts: readonly Uint8Array[]): Uint8Array {
+export function encodeFrame(framing: SpFraming, parts: readonly Uint8Array[]): Uint8Array {
   let length = 0;
   for (const part of parts) length += part.length;
   return encodeFrameHead(framing, length, parts);

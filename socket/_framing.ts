@@ -1,9 +1,13 @@
 /**
- * Newline framing as a pure state machine: bytes in, complete lines out, with a size limit
- * enforced before any line is buffered. No I/O here, so tests can feed it any split.
+ * The socket server's framings, and newline framing as a pure state machine: bytes in,
+ * complete lines out, with a size limit enforced before any line is buffered. No I/O here, so
+ * tests can feed it any split.
  *
  * @module
  */
+
+/** How the server cuts incoming bytes into messages. */
+export type Framing = "chunk" | "line";
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;

@@ -7,42 +7,33 @@
  * @module
  */
 
-import { ConnectionError, TimeoutError } from "../errors.ts";
+import { ConnectionError } from "../errors.ts";
+import type { ProtocolMachine } from "./machine.ts";
 import { type Pipe, type PipeEvents, runStreamPipe } from "./pipe.ts";
 import { dialStream, listenStream, type SpListener, type TlsOptions } from "./transport.ts";
 import { dialWebSocket, listenWebSocket, runWebSocketPipe } from "./websocket.ts";
+import { bounded, type WaitOptions } from "./wait.ts";
 import { parseUrl, type SpProtocol } from "./wire.ts";
 
 export type { Pipe } from "./pipe.ts";
+export { bounded, type WaitOptions } from "./wait.ts";
 export type { TlsOptions } from "./transport.ts";
 
 /**
- * The default largest message accepted from the wire: 64 MiB (NNG has no limit; mangos 1 MiB).
+ * The default largest message an SP socket (`@x/rsock/nng`, `@x/rsock/reqrep`) accepts from
+ * the wire: 64 MiB (NNG has no limit; mangos 1 MiB). Not `@x/rsock/socket`'s
+ * `DEFAULT_MAX_MESSAGE_BYTES`, the 1 MiB of a plain socket's line or read.
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_MESSAGE_BYTES, socket } from "@x/rsock/nng";
+ * import { DEFAULT_MAX_SP_MESSAGE_BYTES, socket } from "@x/rsock/nng";
  * await using pull = await socket("pull", {
  *   listen: "tcp://127.0.0.1:0",
- *   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES / 64, // 1 MiB, like mangos
+ *   maxMessageBytes: DEFAULT_MAX_SP_MESSAGE_BYTES / 64, // 1 MiB, like mangos
  * });
  * ```
  */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-
-/** What a protocol does with pipes and their messages. */
-export interface ProtocolMachine {
-  /** A pipe passed the handshake; return an Error to refuse it (pair: already paired). */
-  added(pipe: Pipe): Error | undefined;
-  removed(pipe: Pipe): void;
-  message(pipe: Pipe, payload: Uint8Array): void;
-  /** Everything queued on `pipe` was written: it is ready for more. */
-  drained(pipe: Pipe): void;
-  /** A promise to wait on before reading more from `pipe`, or undefined. */
-  room(pipe: Pipe): Promise<void> | undefined;
-  /** The socket is closing: fail every wait with `reason`. */
-  closing(reason: Error): void;
-}
+export const DEFAULT_MAX_SP_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /** Options of the socket core, shared by every protocol. */
 export interface CoreOptions {
@@ -103,56 +94,6 @@ export interface CoreOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Per-wait options. */
-export interface WaitOptions {
-  /** Milliseconds to wait before failing with a {@linkcode TimeoutError}. */
-  readonly timeout?: number;
-  /** Stops waiting when aborted. */
-  readonly signal?: AbortSignal;
-}
-
-/** Waits for `promise`, bounded by `options`; `cancel` runs when the wait is given up. */
-export function bounded<T>(
-  promise: Promise<T>,
-  options: WaitOptions,
-  what: string,
-  cancel: () => void,
-): Promise<T> {
-  const { timeout, signal } = options;
-  if (timeout === undefined && signal === undefined) return promise;
-  if (signal?.aborted) {
-    cancel();
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const done = () => {
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    };
-    const onAbort = () => {
-      done();
-      cancel();
-      reject(signal!.reason);
-    };
-    if (timeout !== undefined && timeout >= 0) {
-      timer = setTimeout(() => {
-        done();
-        cancel();
-        reject(new TimeoutError(`${what}: nothing within ${timeout} ms`));
-      }, timeout);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-    promise.then((value) => {
-      done();
-      resolve(value);
-    }, (error) => {
-      done();
-      reject(error);
-    });
-  });
-}
-
 /** Splits `listen`/`dial` option values into a list. */
 export function urlList(urls: string | readonly string[] | undefined): readonly string[] {
   return urls === undefined ? [] : typeof urls === "string" ? [urls] : urls;
@@ -187,7 +128,7 @@ export class SpCore {
 
   constructor(protocol: SpProtocol, options: CoreOptions) {
     this.protocol = protocol;
-    this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_SP_MESSAGE_BYTES;
     if (!Number.isSafeInteger(this.#maxMessageBytes) || this.#maxMessageBytes < 0) {
       throw new RangeError(
         `maxMessageBytes must be a whole number >= 0, got ${this.#maxMessageBytes}`,

@@ -1,13 +1,86 @@
 /**
- * What protocol state machines share: the message as a protocol hands it up (header apart from
- * body, and the pipe it came on), the door every machine opens to its socket, a bounded
- * receive queue, and backtrace parsing for the protocols that route replies (rep0, respondent0).
+ * What protocol state machines share: the operations the SP core calls on every machine
+ * ({@linkcode ProtocolMachine}, as NNG's `core/protocol.h` lists the ops each protocol
+ * implements), the message as a protocol hands it up (header apart from body, and the pipe it
+ * came on), the send and receive a socket's application calls ({@linkcode SendRecvMachine}),
+ * a bounded receive queue, and backtrace parsing for the protocols that route replies (rep0,
+ * respondent0).
  *
  * @module
  */
 
 import { ConnectionError, ProtocolError } from "../errors.ts";
-import { bounded, type Pipe, type ProtocolMachine, type WaitOptions } from "./core.ts";
+import type { Pipe } from "./pipe.ts";
+import { bounded, type WaitOptions } from "./wait.ts";
+
+/**
+ * What a protocol does with pipes and their messages: the operations the SP core (`SpCore`)
+ * calls, one machine per socket. The core owns transports, handshakes, pipes and close; the
+ * machine owns the protocol's state and every queue the application waits on.
+ *
+ * Every operation is called synchronously from the core's event handling and must not block:
+ * it returns at once, and anything that has to wait (a send for a ready pipe, a recv for a
+ * message) is a promise the machine hands the application, never the core. For one pipe the
+ * calls come in this order: {@linkcode ProtocolMachine.added} once; then
+ * {@linkcode ProtocolMachine.message}, {@linkcode ProtocolMachine.room} and
+ * {@linkcode ProtocolMachine.drained} any number of times; then
+ * {@linkcode ProtocolMachine.removed} once, after which the pipe is never named again.
+ * {@linkcode ProtocolMachine.closing} comes once per socket.
+ */
+export interface ProtocolMachine {
+  /**
+   * Registers a pipe that passed the SP handshake (NNG's `pipe_start`), before any message
+   * from it. The machine may refuse it by returning an Error (pair0 and pair1 when already
+   * paired): the core then closes the pipe, reports why through `onError`, and never
+   * calls {@linkcode ProtocolMachine.removed} for it. Returns undefined to accept it; from
+   * then on the pipe counts in `pipeCount` and the machine may send on it. Not called once
+   * the socket is closing.
+   */
+  added(pipe: Pipe): Error | undefined;
+  /**
+   * Forgets a pipe that was added and is now gone (NNG's `pipe_close`): the peer closed, its
+   * connection failed, the machine or the core closed it, or the socket is closing (then after
+   * {@linkcode ProtocolMachine.closing}). Called exactly once per accepted pipe, with
+   * `pipe.closed` already true; no other operation names the pipe afterwards. The machine drops
+   * every reference to it, settles whatever waited on it (req0 sends a request in flight on
+   * another pipe), and may take back through `pipe.takeUnsent()` the messages the pipe never
+   * wrote, to send them on another one (push0, raw req0, pair).
+   */
+  removed(pipe: Pipe): void;
+  /**
+   * Takes one whole message from `pipe` as its peer framed it: the SP header words (backtrace,
+   * request or survey id) followed by the body, in one buffer, in the order the pipe received
+   * them. The buffer is the machine's to keep (it may come from the socket's buffer pool; the
+   * door gives it back only once the application is done with it). The machine queues it,
+   * hands it to a waiting receiver, or discards it; a malformed message (a header cut short)
+   * is reported through the core and may close its pipe. It never refuses one here: it asks
+   * the core to stop reading through {@linkcode ProtocolMachine.room}, and one read from the
+   * connection can carry several messages, so a queue may go past its bound by that many.
+   */
+  message(pipe: Pipe, payload: Uint8Array): void;
+  /**
+   * Everything queued on `pipe` was written to its connection: it is ready for more (NNG's
+   * send completion on a pipe). Senders waiting for a ready pipe (push0, pair, req0) go on,
+   * and messages kept back for want of one are sent.
+   */
+  drained(pipe: Pipe): void;
+  /**
+   * Backpressure: asked after each read from a stream pipe (tcp, ipc, tls+tcp) and before each
+   * message of a WebSocket pipe. Returns a promise the core waits on before reading more from
+   * `pipe` (a full receive queue, or a peer that does not read its replies), or undefined to
+   * go on. A WebSocket cannot stop reading, so a message arriving while this returns a promise
+   * is dropped instead. Not asked once the socket is closing.
+   */
+  room(pipe: Pipe): Promise<void> | undefined;
+  /**
+   * The socket is closing (NNG's `sock_close`): called once, after the linger let queued
+   * messages out and after every pipe was told to close, before their
+   * {@linkcode ProtocolMachine.removed} calls. Fails every waiting and later send and receive
+   * with `reason` (a {@linkcode ConnectionError} naming the socket); the core wakes its own
+   * waits (`waitForPipes`, `flush`).
+   */
+  closing(reason: Error): void;
+}
 
 /** A message as protocols see it: SP header words apart from the body. */
 export interface SpMessage {
@@ -18,11 +91,24 @@ export interface SpMessage {
   readonly pipe: number;
 }
 
-/** What a socket asks of its protocol. */
-export interface MachineDoor extends ProtocolMachine {
-  /** Sends one message; `header` and `pipe` matter only where the protocol routes by them. */
+/**
+ * A protocol machine the application sends and receives whole messages through (NNG's
+ * `sock_send` and `sock_recv`): every `@x/rsock/nng` protocol. req0 and rep0 are plain
+ * {@linkcode ProtocolMachine}s whose application side is requests and replies on contexts.
+ */
+export interface SendRecvMachine extends ProtocolMachine {
+  /**
+   * Sends one message (NNG's `sock_send`): picks the pipe (round-robin, every pipe, the one
+   * `pipe` names, or the one a raw `header` routes to) and queues it there, or waits for a
+   * ready pipe within `options`. `header` and `pipe` matter only where the protocol routes by
+   * them; a protocol that cannot send rejects with a TypeError.
+   */
   send(message: SpMessage, options: WaitOptions): Promise<void>;
-  /** Waits for the next message for the application. */
+  /**
+   * Waits within `options` for the next message for the application (NNG's `sock_recv`); a
+   * cooked socket's `header` is empty, a raw socket's holds the routing words. A protocol that
+   * cannot receive rejects with a TypeError.
+   */
   recv(options: WaitOptions): Promise<SpMessage>;
 }
 

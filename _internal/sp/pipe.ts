@@ -12,7 +12,7 @@ import {
   connectionHeader,
   encodeFrameHead,
   FrameDecoder,
-  type Framing,
+  type SpFraming,
   type SpProtocol,
 } from "./wire.ts";
 
@@ -99,7 +99,7 @@ class StreamPipe implements Pipe {
   readonly id: number = newPipeId();
   readonly remote: string;
   readonly #stream: ByteStream;
-  readonly #framing: Framing;
+  readonly #framing: SpFraming;
   readonly #onDrained: () => void;
   readonly #onWriteError: (error: Error) => void;
   // Messages not yet handed to the connection; a batch being written is out of it.
@@ -113,7 +113,7 @@ class StreamPipe implements Pipe {
 
   constructor(
     stream: ByteStream,
-    framing: Framing,
+    framing: SpFraming,
     remote: string,
     onDrained: () => void,
     onWriteError: (error: Error) => void,
@@ -285,7 +285,7 @@ function coalesce(frames: Uint8Array[]): Uint8Array[] {
  */
 export async function runStreamPipe(
   stream: ByteStream,
-  framing: Framing,
+  framing: SpFraming,
   remote: string,
   protocol: SpProtocol,
   maxMessageBytes: number,

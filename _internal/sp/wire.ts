@@ -76,15 +76,18 @@ export function checkPeer(id: number, self: SpProtocol): void {
   }
 }
 
-/** How messages are framed on a stream: TCP and TLS (`u64` length) or IPC (`01` + `u64`). */
-export type Framing = "tcp" | "ipc";
+/**
+ * How SP frames messages on a byte stream: TCP and TLS (`u64` length) or IPC (`01` + `u64`).
+ * Not `@x/rsock/socket`'s `Framing` (chunk or line), which cuts a plain stream.
+ */
+export type SpFraming = "tcp" | "ipc";
 
 /**
  * The start of a frame announcing `length` payload bytes, followed by `parts` (which may be
  * only the first of the payload's parts; the caller writes the rest after it).
  */
 export function encodeFrameHead(
-  framing: Framing,
+  framing: SpFraming,
   length: number,
   parts: readonly Uint8Array[],
 ): Uint8Array {
@@ -111,7 +114,7 @@ export function encodeFrameHead(
  * the caller drops the pipe.
  */
 export class FrameDecoder {
-  readonly framing: Framing;
+  readonly framing: SpFraming;
   readonly maxMessageBytes: number;
   #prefix = new Uint8Array(9);
   #prefixFilled = 0;
@@ -121,7 +124,7 @@ export class FrameDecoder {
 
   /** `allocate` gives the buffer for each message (a pool may recycle them). */
   constructor(
-    framing: Framing,
+    framing: SpFraming,
     maxMessageBytes: number,
     allocate: (length: number) => Uint8Array = (length) => new Uint8Array(length),
   ) {
