@@ -7,15 +7,24 @@
 
 import { createInterface, type Interface } from "node:readline";
 import process from "node:process";
-import { connectFromArgs, CONNECTION_FLAGS } from "./eval.ts";
+import type { EvalConnection } from "../eval/mod.ts";
+import {
+  connectFromArgs,
+  CONNECTION_FLAGS,
+  describeInterrupt,
+  describeRunning,
+  interruptFromArgs,
+} from "./eval.ts";
 import { type Command, type Output, type ParsedArgs, stringFlag } from "./_common.ts";
 
 const NOTES =
   `Type JavaScript or TypeScript at the ":> " prompt; an unfinished block continues at ":+ ".
 On a terminal the line can be edited (arrows, Home/End, Ctrl-A/E/K/U/W) and ↑/↓ walk the history,
 which is kept in FILE across sessions when rsock may read and write it.
-Ctrl-C interrupts a running evaluation (servers in worker mode); at the prompt it drops the line
-being typed (and pending lines of an unfinished block) and gives a fresh prompt.
+Ctrl-C interrupts the evaluation the session runs (servers in worker mode), whoever sent it: when
+the session is busy as the console starts (it says since when, and for which door), or while a
+line waits for its answer. At the prompt it drops the line being typed (and pending lines of an
+unfinished block) and gives a fresh prompt.
 Ctrl-D (end of input) leaves. Text the server pushes (sendSocketClients) shows as it comes.
 
 Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env); the history needs
@@ -69,87 +78,134 @@ export const consoleCommand: Command = {
   async run(args: ParsedArgs, output: Output): Promise<number> {
     const terminal = Deno.stdin.isTerminal();
     // Made after connecting (so no typed line is lost), used by the push handler before that.
-    const ui: { rl?: Interface } = {};
+    const ui: { rl?: Interface; conn?: EvalConnection } = {};
     let closed = false;
     let busy = false;
-    // Pushes (sendSocketClients) show as they come: on a terminal above the line being typed,
-    // else on their own lines (then the prompt again when idle).
-    await using conn = await connectFromArgs(args, (text) => {
-      if (ui.rl !== undefined && terminal && !closed) {
-        output.write(`\r\x1b[2K${text}\n`);
-        ui.rl.prompt(true);
-      } else {
-        output.write(`\n${text}\n${busy ? "" : conn.prompt}`);
-      }
-    });
-    // Console mode, but without the echo: the terminal already shows what was typed.
-    // Through the server's own settings function, so R's svSocket stops echoing too.
-    await conn.consoleMode({ echo: false });
-    // History is what was typed at a terminal, not piped input.
-    const path = terminal ? await historyFile(args) : undefined;
-    const history = await loadHistory(path);
-    const rl = ui.rl = createInterface({
-      input: process.stdin,
-      output: process.stdout,
-      terminal,
-      history,
-      historySize: HISTORY_SIZE,
-      removeHistoryDuplicates: true,
-      prompt: conn.prompt,
-    });
-    rl.on("close", () => closed = true);
-    const showPrompt = () => {
-      if (!terminal) return output.write(conn.prompt);
-      if (closed) return;
-      rl.setPrompt(conn.prompt);
-      rl.prompt();
-    };
-    const lines = rl[Symbol.asyncIterator]();
-    // Ctrl-C: interrupt a running evaluation; at the prompt, drop the line (and the pending
-    // lines of an unfinished block) and start afresh, like R's console and Deno's REPL.
-    rl.on("SIGINT", () => {
-      if (busy) return void conn.interrupt().catch(() => {});
-      output.write("^C\n");
-      rl.write("", { ctrl: true, name: "e" });
-      rl.write("", { ctrl: true, name: "u" });
-      (async () => {
-        // Inside an unfinished block, <<<esc>>> makes the server drop its pending lines.
-        if (conn.prompt.startsWith(":+")) await conn.interrupt().catch(() => {});
-        showPrompt();
-      })();
-    });
-    // Not on a terminal (piped input), Ctrl-C still reaches us as a signal.
-    const onSignal = () => void conn.interrupt().catch(() => {});
-    if (!terminal) Deno.addSignalListener("SIGINT", onSignal);
-    let saved = Promise.resolve();
-    let lastSaved = history[0];
-    try {
-      showPrompt();
-      while (true) {
-        const next = await lines.next();
-        if (next.done) break;
-        const line: string = next.value;
-        if (path !== undefined && line.trim() !== "" && line !== lastSaved) {
-          lastSaved = line;
-          saved = saved.then(() => Deno.writeTextFile(path, line + "\n", { append: true }))
-            .catch(() => {});
-        }
-        busy = true;
-        let text: string;
+    let interrupting: Promise<boolean> | undefined;
+    /** Interrupts what the session runs, on a connection of its own: true if it stopped one. */
+    const interruptSession = (): Promise<boolean> =>
+      interrupting ??= (async () => {
         try {
-          text = await conn.send(line);
+          if (ui.conn?.dialect === "r") {
+            // R's svSocket has no interrupt: <<<esc>>> at least drops the pending lines.
+            await ui.conn.interrupt();
+            return true;
+          }
+          const result = await interruptFromArgs(args);
+          output.error(`rsock console: ${describeInterrupt(result)}`);
+          return result.interrupted;
+        } catch (error) {
+          output.error(`rsock console: ${error instanceof Error ? error.message : String(error)}`);
+          return false;
         } finally {
-          busy = false;
+          interrupting = undefined;
         }
-        if (text !== "") output.write(text + "\n");
-        showPrompt();
-      }
-      output.write("\n");
+      })();
+    // Until the prompt shows, the setup lines may wait behind another door's runaway: Ctrl-C
+    // (a signal then, as with piped input; at a terminal's prompt it is a key, see below)
+    // interrupts it, or leaves when nothing was running.
+    const leave = new AbortController();
+    const onSignal = () => {
+      if (ui.conn !== undefined && !busy) return void ui.conn.interrupt().catch(() => {});
+      void interruptSession().then((stopped) => {
+        if (ui.conn === undefined && !stopped) leave.abort();
+      });
+    };
+    Deno.addSignalListener("SIGINT", onSignal);
+    try {
+      return await session();
+    } catch (error) {
+      if (leave.signal.aborted) return 130; // Ctrl-C before the prompt, with nothing to stop
+      throw error;
     } finally {
-      if (!terminal) Deno.removeSignalListener("SIGINT", onSignal);
-      rl.close();
-      await saved;
+      Deno.removeSignalListener("SIGINT", onSignal);
     }
-    return 0;
+
+    async function session(): Promise<number> {
+      // Pushes (sendSocketClients) show as they come: on a terminal above the line being typed,
+      // else on their own lines (then the prompt again when idle).
+      await using conn = await connectFromArgs(args, {
+        onPush: (text) => {
+          if (ui.rl !== undefined && terminal && !closed) {
+            output.write(`\r\x1b[2K${text}\n`);
+            ui.rl.prompt(true);
+          } else {
+            output.write(`\n${text}\n${busy ? "" : conn.prompt}`);
+          }
+        },
+        onBusy: (running) =>
+          output.error(
+            `rsock console: the session is busy with ${describeRunning(running)}\n` +
+              "Ctrl-C interrupts it (whoever sent it), or wait for it to end.",
+          ),
+        signal: leave.signal,
+      });
+      // Console mode, but without the echo: the terminal already shows what was typed.
+      // Through the server's own settings function, so R's svSocket stops echoing too.
+      await conn.consoleMode({ echo: false });
+      ui.conn = conn;
+      // History is what was typed at a terminal, not piped input.
+      const path = terminal ? await historyFile(args) : undefined;
+      const history = await loadHistory(path);
+      const rl = ui.rl = createInterface({
+        input: process.stdin,
+        output: process.stdout,
+        terminal,
+        history,
+        historySize: HISTORY_SIZE,
+        removeHistoryDuplicates: true,
+        prompt: conn.prompt,
+      });
+      rl.on("close", () => closed = true);
+      const showPrompt = () => {
+        if (!terminal) return output.write(conn.prompt);
+        if (closed) return;
+        rl.setPrompt(conn.prompt);
+        rl.prompt();
+      };
+      const lines = rl[Symbol.asyncIterator]();
+      // Ctrl-C: interrupt a running evaluation; at the prompt, drop the line (and the pending
+      // lines of an unfinished block) and start afresh, like R's console and Deno's REPL.
+      rl.on("SIGINT", () => {
+        if (busy) return void interruptSession();
+        output.write("^C\n");
+        rl.write("", { ctrl: true, name: "e" });
+        rl.write("", { ctrl: true, name: "u" });
+        (async () => {
+          // Inside an unfinished block, <<<esc>>> makes the server drop its pending lines.
+          if (conn.prompt.startsWith(":+")) await conn.interrupt().catch(() => {});
+          showPrompt();
+        })();
+      });
+      let saved = Promise.resolve();
+      let lastSaved = history[0];
+      try {
+        showPrompt();
+        while (true) {
+          const next = await lines.next();
+          if (next.done) break;
+          const line: string = next.value;
+          if (path !== undefined && line.trim() !== "" && line !== lastSaved) {
+            lastSaved = line;
+            saved = saved.then(() => Deno.writeTextFile(path, line + "\n", { append: true }))
+              .catch(() => {});
+          }
+          busy = true;
+          let text: string;
+          try {
+            text = await conn.send(line);
+          } finally {
+            busy = false;
+          }
+          if (text !== "") output.write(text + "\n");
+          showPrompt();
+        }
+        output.write("\n");
+      } finally {
+        rl.close();
+        await saved;
+      }
+      return 0;
+    }
   },
 };
