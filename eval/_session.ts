@@ -205,11 +205,6 @@ function interrupted(reason: string): EvaluationResult {
   return { text: `Interrupted: ${reason}`, error: true, value: undefined, interrupted: true };
 }
 
-/** What an aborted signal says happened: its reason when that is text. */
-function abortReason(signal: AbortSignal | undefined): string {
-  return typeof signal?.reason === "string" ? signal.reason : "evaluation aborted";
-}
-
 function toResult(result: EngineResult): EvaluationResult {
   return {
     text: result.text,
@@ -232,8 +227,8 @@ interface SerialOptions {
 abstract class SerialSession implements EvalSession {
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
-  /** Stops the evaluation running now (set by `run()` for its duration). */
-  protected stopCurrent: (() => void) | undefined;
+  /** Stops the evaluation running now, saying why (set by `run()` for its duration). */
+  protected stopCurrent: ((reason?: string) => void) | undefined;
   readonly #options: SerialOptions;
   #running: { door: string; code: string; since: number } | undefined;
 
@@ -263,32 +258,22 @@ abstract class SerialSession implements EvalSession {
         // A failing reporter must not touch the evaluation.
       }
     }, slowAfter);
-    const gone = options.requesterGone;
-    if (gone === undefined) {
-      try {
-        return await this.run(code, timeout, options.signal);
-      } finally {
-        clearTimeout(slow);
-        if (this.#running === running) this.#running = undefined;
-      }
-    }
     // Nobody left to read the result: after the grace, stopped as its own signal would.
-    const stop = new AbortController();
+    const gone = options.requesterGone;
     let grace: ReturnType<typeof setTimeout> | undefined;
     const onGone = () => {
-      grace = setTimeout(() => stop.abort(REQUESTER_GONE), REQUESTER_GONE_GRACE_MS);
+      grace = setTimeout(() => {
+        if (this.#running === running) this.stopCurrent?.(REQUESTER_GONE);
+      }, REQUESTER_GONE_GRACE_MS);
     };
-    const onAbort = () => stop.abort(options.signal?.reason);
-    if (gone.aborted) onGone();
-    else gone.addEventListener("abort", onGone, { once: true });
-    options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (gone?.aborted) onGone();
+    else gone?.addEventListener("abort", onGone, { once: true });
     try {
-      return await this.run(code, timeout, stop.signal);
+      return await this.run(code, timeout, options.signal);
     } finally {
       clearTimeout(slow);
       clearTimeout(grace);
-      gone.removeEventListener("abort", onGone);
-      options.signal?.removeEventListener("abort", onAbort);
+      gone?.removeEventListener("abort", onGone);
       if (this.#running === running) this.#running = undefined;
     }
   }
@@ -353,20 +338,21 @@ class InProcessSession extends SerialSession {
     // every other caller forever.
     const stop = new AbortController();
     const timer = timeout > 0 ? setTimeout(() => stop.abort(), timeout) : undefined;
-    let aborted = false;
-    const onAbort = () => {
-      aborted = true;
+    let aborted: string | undefined;
+    const stopNow = (reason = "evaluation aborted") => {
+      aborted ??= reason;
       stop.abort();
     };
+    const onAbort = () => stopNow();
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.stopCurrent = onAbort;
+    this.stopCurrent = stopNow;
     try {
       return toResult(await this.#engine.evaluate(code, stop.signal));
     } catch (error) {
       if (!(error instanceof StoppedWaiting)) throw error;
       return interrupted(
-        aborted
-          ? `${abortReason(signal)}; it may still finish in the background`
+        aborted !== undefined
+          ? `${aborted}; it may still finish in the background`
           : `evaluation ran past ${timeout} ms; it may still finish in the background`,
       );
     } finally {
@@ -522,9 +508,10 @@ class WorkerSession extends SerialSession {
       resolve(interrupted(`${reason}; the worker was restarted and the session's state is lost`));
     };
     if (timeout > 0) timer = setTimeout(() => stop(`evaluation ran past ${timeout} ms`), timeout);
-    const onAbort = () => stop(abortReason(signal));
+    const stopNow = (reason = "evaluation aborted") => stop(reason);
+    const onAbort = () => stopNow();
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.stopCurrent = onAbort;
+    this.stopCurrent = stopNow;
     const lane = this.#lane;
     if (writeRequest(lane, id, code)) {
       // A worker blocked on the channel wakes now; one in its event loop needs a message.
@@ -536,7 +523,7 @@ class WorkerSession extends SerialSession {
       this.#worker.postMessage({ type: "evaluate", id, code } satisfies ToWorker);
     }
     return promise.finally(() => {
-      if (this.stopCurrent === onAbort) this.stopCurrent = undefined;
+      if (this.stopCurrent === stopNow) this.stopCurrent = undefined;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     });
