@@ -14,6 +14,7 @@ import {
   describeInterrupt,
   describeRunning,
   interruptFromArgs,
+  runningFromArgs,
 } from "./eval.ts";
 import { type Command, type Output, type ParsedArgs, stringFlag } from "./_common.ts";
 
@@ -29,6 +30,9 @@ Ctrl-D (end of input) leaves. Text the server pushes (sendSocketClients) shows a
 
 Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env); the history needs
 --allow-read=FILE --allow-write=FILE (and --allow-env=HOME for the default FILE).`;
+
+/** How long a line waits for its answer before the console says what the session runs. */
+const BUSY_NOTICE_MS = 1000;
 
 /** How many history entries are kept, like Deno's REPL. */
 const HISTORY_SIZE = 1000;
@@ -177,6 +181,7 @@ export const consoleCommand: Command = {
           showPrompt();
         })();
       });
+      let sent = 0;
       let saved = Promise.resolve();
       let lastSaved = history[0];
       try {
@@ -191,11 +196,24 @@ export const consoleCommand: Command = {
               .catch(() => {});
           }
           busy = true;
+          const waiting = ++sent;
+          // A line still unanswered after a moment: say what holds the session (maybe another
+          // door's runaway), since Ctrl-C stops it.
+          const notice = conn.dialect === "r" ? undefined : setTimeout(() => {
+            runningFromArgs(args).then((running) => {
+              if (running === undefined || !busy || sent !== waiting) return;
+              output.error(
+                `rsock console: waiting: the session runs ${describeRunning(running)}\n` +
+                  "Ctrl-C interrupts it (whoever sent it).",
+              );
+            }, () => {});
+          }, BUSY_NOTICE_MS);
           let text: string;
           try {
             text = await conn.send(line);
           } finally {
             busy = false;
+            clearTimeout(notice);
           }
           if (text !== "") output.write(text + "\n");
           showPrompt();

@@ -111,12 +111,24 @@ const CONTROL_WAIT_MS = 5000;
  * Interrupts what the server's session runs now, on a connection of its own (so it never
  * waits behind this client's lines), as `--interrupt` and `rsock console`'s Ctrl-C do.
  */
-export async function interruptFromArgs(args: ParsedArgs): Promise<InterruptResult> {
+export function interruptFromArgs(args: ParsedArgs): Promise<InterruptResult> {
+  return controlFromArgs(args, (conn) => conn.interruptRunning());
+}
+
+/** What the server's session runs now, asked on a connection of its own. */
+export function runningFromArgs(args: ParsedArgs): Promise<RunningEvaluation | undefined> {
+  return controlFromArgs(args, (conn) => conn.running());
+}
+
+async function controlFromArgs<T>(
+  args: ParsedArgs,
+  ask: (conn: EvalConnection) => Promise<T>,
+): Promise<T> {
   const timeout = new AbortController();
   const timer = setTimeout(() => timeout.abort(), CONTROL_WAIT_MS);
   try {
     await using conn = await connectFromArgs(args, { bare: true, signal: timeout.signal });
-    return await conn.interruptRunning();
+    return await ask(conn);
   } catch (error) {
     if (!timeout.signal.aborted) throw error;
     throw new Error(

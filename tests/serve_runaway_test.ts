@@ -237,7 +237,12 @@ interopTest(
           ["expect", "second runaway"],
           // A line typed now waits behind it; Ctrl-C stops the runaway, not the line.
           ["type", "6*7\r"],
-          ["expect", "6\\*7"],
+          // The console says what its line waits for.
+          [
+            "expect",
+            "waiting: the session runs rep pipe \\d+ \\(127\\.0\\.0\\.1:\\d+\\), running since " +
+            '[\\d:]+ \\([\\d.]+ s\\): sendSocketClients\\("second runaway"\\)',
+          ],
           ["type", "\x03"],
           ["expect", "interrupted rep pipe \\d+ .*second runaway"],
           ["expect", "\r\n42\r\n"],
