@@ -272,7 +272,8 @@ export class EvalConnection implements AsyncDisposable {
   }
 
   async #control(request: "status" | "interrupt"): Promise<SessionStatus> {
-    const reply = await this.send(`<<<${request}>>>`);
+    // Hidden, so R's svSocket (which cannot answer) does not echo it on its console.
+    const reply = await this.send(`<<<h>>><<<${request}>>>`);
     const status = parseStatus(reply);
     if (status === undefined) {
       throw new ProtocolError(

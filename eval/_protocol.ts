@@ -205,8 +205,9 @@ export function isHttpRequestLine(line: string): boolean {
  * rsock's requests about the shared session (svSocket has none), answered without evaluating
  * anything, so never behind a runaway: `<<<status>>>` asks what the session runs now;
  * `<<<interrupt>>>` interrupts it, whoever sent it, the moment the line arrives. Each may
- * follow `<<<id=…>>>` and a start marker, alone on its line; the reply is
- * {@linkcode STATUS_MARKER} + JSON ({@linkcode SessionStatus}).
+ * follow `<<<id=…>>>` and a start marker, alone on its line; the marker only frames the reply
+ * (`<<<q>>>`, `<<<h>>>`, `<<<e>>>`: it ends in a form feed), the client's settings stay as they
+ * are. The reply is {@linkcode STATUS_MARKER} + JSON ({@linkcode SessionStatus}).
  */
 export type ControlRequest = "status" | "interrupt";
 
@@ -244,11 +245,16 @@ export function codePreview(code: string): string {
   return flat.length <= PREVIEW_LENGTH ? flat : `${flat.slice(0, PREVIEW_LENGTH)}…`;
 }
 
-/** The status in a reply to a control request, or undefined when the reply is something else. */
+/**
+ * The status in a reply to a control request, or undefined when the reply is something else.
+ * Its last line holds it: pushes that came while the client waited may stand before it (plain
+ * text, as svSocket sends them, for clients without `framePushes`).
+ */
 export function parseStatus(reply: string): SessionStatus | undefined {
-  if (!reply.startsWith(STATUS_MARKER)) return undefined;
+  const line = reply.slice(reply.lastIndexOf("\n") + 1);
+  if (!line.startsWith(STATUS_MARKER)) return undefined;
   try {
-    const status = JSON.parse(reply.slice(STATUS_MARKER.length)) as SessionStatus;
+    const status = JSON.parse(line.slice(STATUS_MARKER.length)) as SessionStatus;
     const running = status.running;
     if (running === null) return status;
     if (

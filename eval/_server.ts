@@ -732,15 +732,18 @@ class Server implements EvalServer {
     client.settings = settings;
     if (parsed.client !== client.name) client.id = parsed.client;
     if (controlRequest(line) !== undefined) {
-      // Answered here, never by evaluating: so never behind the session's runaway.
-      applyMarker(settings, parsed.marker);
+      // Answered here, never by evaluating: so never behind the session's runaway. A start
+      // marker only ends this reply in a form feed, and the prompt is the client's own:
+      // asking must not change its settings.
       const status = JSON.stringify(waiting.note ?? this.#status());
+      const { marker } = parsed;
+      const last = marker === "q" || marker === "h" || marker === "e" ? "\n\f" : settings.last;
       const prompt = settings.bare
         ? ""
         : settings.code === ""
         ? settings.prompt
         : settings.continue;
-      return Promise.resolve(resultsText(STATUS_MARKER + status) + settings.last + prompt);
+      return Promise.resolve(resultsText(STATUS_MARKER + status) + last + prompt);
     }
     const transaction: Transaction = {
       line,
