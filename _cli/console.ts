@@ -7,19 +7,32 @@
 
 import { createInterface, type Interface } from "node:readline";
 import process from "node:process";
-import { connectFromArgs, CONNECTION_FLAGS } from "./eval.ts";
+import type { EvalConnection } from "../eval/mod.ts";
+import {
+  connectFromArgs,
+  CONNECTION_FLAGS,
+  describeInterrupt,
+  describeRunning,
+  interruptFromArgs,
+  runningFromArgs,
+} from "./eval.ts";
 import { type Command, type Output, type ParsedArgs, stringFlag } from "./_common.ts";
 
 const NOTES =
   `Type JavaScript or TypeScript at the ":> " prompt; an unfinished block continues at ":+ ".
 On a terminal the line can be edited (arrows, Home/End, Ctrl-A/E/K/U/W) and ↑/↓ walk the history,
 which is kept in FILE across sessions when rsock may read and write it.
-Ctrl-C interrupts a running evaluation (servers in worker mode); at the prompt it drops the line
-being typed (and pending lines of an unfinished block) and gives a fresh prompt.
+Ctrl-C interrupts the evaluation the session runs (servers in worker mode), whoever sent it: when
+the session is busy as the console starts (it says since when, and for which door), or while a
+line waits for its answer. At the prompt it drops the line being typed (and pending lines of an
+unfinished block) and gives a fresh prompt.
 Ctrl-D (end of input) leaves. Text the server pushes (sendSocketClients) shows as it comes.
 
 Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env); the history needs
 --allow-read=FILE --allow-write=FILE (and --allow-env=HOME for the default FILE).`;
+
+/** How long a line waits for its answer before the console says what the session runs. */
+const BUSY_NOTICE_MS = 1000;
 
 /** How many history entries are kept, like Deno's REPL. */
 const HISTORY_SIZE = 1000;
@@ -52,6 +65,66 @@ async function loadHistory(path: string | undefined): Promise<string[]> {
   }
 }
 
+/**
+ * Interrupts what the session runs, whoever sent it, on a connection of its own (so it never
+ * waits behind this console's lines) and says what it was; true when one was stopped. One
+ * request at a time, however often Ctrl-C is pressed.
+ */
+function sessionInterrupter(args: ParsedArgs, output: Output): () => Promise<boolean> {
+  let interrupting: Promise<boolean> | undefined;
+  const interrupt = async (): Promise<boolean> => {
+    try {
+      const result = await interruptFromArgs(args);
+      output.error(`rsock console: ${describeInterrupt(result)}`);
+      return result.interrupted;
+    } catch (error) {
+      output.error(`rsock console: ${error instanceof Error ? error.message : String(error)}`);
+      return false;
+    } finally {
+      interrupting = undefined;
+    }
+  };
+  return () => interrupting ??= interrupt();
+}
+
+/**
+ * Connects and turns console mode on; undefined when the user left first. The setup lines may
+ * wait behind another door's runaway: the console says so at once, and Ctrl-C (a signal here:
+ * readline does not run yet) interrupts it, or leaves when nothing was running.
+ */
+async function connectConsole(
+  args: ParsedArgs,
+  output: Output,
+  onPush: (text: string) => void,
+): Promise<EvalConnection | undefined> {
+  const interrupt = sessionInterrupter(args, output);
+  const leave = new AbortController();
+  const onSignal = () => void interrupt().then((stopped) => stopped || leave.abort());
+  Deno.addSignalListener("SIGINT", onSignal);
+  let conn: EvalConnection | undefined;
+  try {
+    conn = await connectFromArgs(args, {
+      onPush,
+      onBusy: (running) =>
+        output.error(
+          `rsock console: the session is busy with ${describeRunning(running)}\n` +
+            "Ctrl-C interrupts it (whoever sent it), or wait for it to end.",
+        ),
+      signal: leave.signal,
+    });
+    // Console mode, but without the echo: the terminal already shows what was typed.
+    // Through the server's own settings function, so R's svSocket stops echoing too.
+    await conn.consoleMode({ echo: false });
+    return conn;
+  } catch (error) {
+    await conn?.[Symbol.asyncDispose]();
+    if (leave.signal.aborted) return undefined;
+    throw error;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+  }
+}
+
 /** The `console` subcommand. */
 export const consoleCommand: Command = {
   name: "console",
@@ -74,17 +147,20 @@ export const consoleCommand: Command = {
     let busy = false;
     // Pushes (sendSocketClients) show as they come: on a terminal above the line being typed,
     // else on their own lines (then the prompt again when idle).
-    await using conn = await connectFromArgs(args, (text) => {
+    await using conn = await connectConsole(args, output, (text) => {
       if (ui.rl !== undefined && terminal && !closed) {
         output.write(`\r\x1b[2K${text}\n`);
         ui.rl.prompt(true);
       } else {
-        output.write(`\n${text}\n${busy ? "" : conn.prompt}`);
+        output.write(`\n${text}\n${busy ? "" : conn?.prompt ?? ""}`);
       }
     });
-    // Console mode, but without the echo: the terminal already shows what was typed.
-    // Through the server's own settings function, so R's svSocket stops echoing too.
-    await conn.consoleMode({ echo: false });
+    if (conn === undefined) return 130; // Ctrl-C before the prompt, with nothing to stop
+    // While a line waits, Ctrl-C stops what the session runs, whoever sent it (R's svSocket
+    // has no such request: there <<<esc>>> at least drops the pending lines).
+    const interruptSession = sessionInterrupter(args, output);
+    const interrupt = () =>
+      void (conn.dialect === "r" ? conn.interrupt().catch(() => {}) : interruptSession());
     // History is what was typed at a terminal, not piped input.
     const path = terminal ? await historyFile(args) : undefined;
     const history = await loadHistory(path);
@@ -108,7 +184,7 @@ export const consoleCommand: Command = {
     // Ctrl-C: interrupt a running evaluation; at the prompt, drop the line (and the pending
     // lines of an unfinished block) and start afresh, like R's console and Deno's REPL.
     rl.on("SIGINT", () => {
-      if (busy) return void conn.interrupt().catch(() => {});
+      if (busy) return interrupt();
       output.write("^C\n");
       rl.write("", { ctrl: true, name: "e" });
       rl.write("", { ctrl: true, name: "u" });
@@ -119,8 +195,9 @@ export const consoleCommand: Command = {
       })();
     });
     // Not on a terminal (piped input), Ctrl-C still reaches us as a signal.
-    const onSignal = () => void conn.interrupt().catch(() => {});
+    const onSignal = () => busy ? interrupt() : void conn.interrupt().catch(() => {});
     if (!terminal) Deno.addSignalListener("SIGINT", onSignal);
+    let sent = 0;
     let saved = Promise.resolve();
     let lastSaved = history[0];
     try {
@@ -135,11 +212,24 @@ export const consoleCommand: Command = {
             .catch(() => {});
         }
         busy = true;
+        const waiting = ++sent;
+        // A line still unanswered after a moment: say what holds the session (maybe another
+        // door's runaway), since Ctrl-C stops it.
+        const notice = conn.dialect === "r" ? undefined : setTimeout(() => {
+          runningFromArgs(args).then((running) => {
+            if (running === undefined || !busy || sent !== waiting) return;
+            output.error(
+              `rsock console: waiting: the session runs ${describeRunning(running)}\n` +
+                "Ctrl-C interrupts it (whoever sent it).",
+            );
+          }, () => {});
+        }, BUSY_NOTICE_MS);
         let text: string;
         try {
           text = await conn.send(line);
         } finally {
           busy = false;
+          clearTimeout(notice);
         }
         if (text !== "") output.write(text + "\n");
         showPrompt();

@@ -5,8 +5,14 @@
  * @module
  */
 
-import { connectEvalServer, type EvalConnection } from "../eval/mod.ts";
 import {
+  connectEvalServer,
+  type EvalConnection,
+  type InterruptResult,
+  type RunningEvaluation,
+} from "../eval/mod.ts";
+import {
+  booleanFlag,
   type Command,
   type Flag,
   netHost,
@@ -25,6 +31,11 @@ Prints what the server printed (console output, then the value). Exits 1 when th
 failed — rsock's server says so on the wire (its markErrors setting), so printed text that looks
 like an error is not one; R's svSocket only in its text (the reply starts with "Error") — and 2 on
 a usage error.
+
+--interrupt interrupts the evaluation the server runs now, whoever sent it (another client, the
+browser console, an NNG request: the doors of rsock serve), and says what it was; the request
+never waits behind it. rsock eval '<<<esc>>>' does the same. The server must run its session in
+a worker (rsock serve's default) to stop synchronous code; the session's state is then lost.
 
 Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env).
 
@@ -47,13 +58,23 @@ export const CONNECTION_FLAGS: readonly Flag[] = [
   },
 ];
 
+/** What {@linkcode connectFromArgs} may add to the connection. */
+export interface ConnectHooks {
+  readonly onPush?: (text: string) => void;
+  /** Told at connect of the evaluation the server runs now (an rsock server), if any. */
+  readonly onBusy?: (running: RunningEvaluation) => void;
+  /** No setup lines (they would wait behind a runaway): for control requests only. */
+  readonly bare?: boolean;
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Connects as `--port`, `--hostname`, `--name` and `--token-env` say, after checking the
  * permissions that needs; shared by `rsock eval` and `rsock console`.
  */
 export async function connectFromArgs(
   args: ParsedArgs,
-  onPush?: (text: string) => void,
+  hooks: ConnectHooks = {},
 ): Promise<EvalConnection> {
   const port = parsePort(stringFlag(args, "port"), 8888);
   const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
@@ -74,15 +95,74 @@ export async function connectFromArgs(
     hostname,
     port,
     // rsock's server or R's svSocket: asked once, so errors are told the right way for each.
-    dialect: "auto",
+    dialect: hooks.bare === true ? "rsock" : "auto",
     ...(name === undefined ? {} : { name }),
     ...(token === undefined ? {} : { token }),
-    ...(onPush === undefined ? {} : { onPush }),
+    ...(hooks.onPush === undefined ? {} : { onPush: hooks.onPush }),
+    ...(hooks.onBusy === undefined ? {} : { onBusy: hooks.onBusy }),
+    ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
   });
+}
+
+/** How long `--interrupt` waits for the server's answer. */
+const CONTROL_WAIT_MS = 5000;
+
+/**
+ * Interrupts what the server's session runs now, on a connection of its own (so it never
+ * waits behind this client's lines), as `--interrupt` and `rsock console`'s Ctrl-C do.
+ */
+export function interruptFromArgs(args: ParsedArgs): Promise<InterruptResult> {
+  return controlFromArgs(args, (conn) => conn.interruptRunning());
+}
+
+/** What the server's session runs now, asked on a connection of its own. */
+export function runningFromArgs(args: ParsedArgs): Promise<RunningEvaluation | undefined> {
+  return controlFromArgs(args, (conn) => conn.running());
+}
+
+async function controlFromArgs<T>(
+  args: ParsedArgs,
+  ask: (conn: EvalConnection) => Promise<T>,
+): Promise<T> {
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), CONTROL_WAIT_MS);
+  try {
+    await using conn = await connectFromArgs(args, { bare: true, signal: timeout.signal });
+    return await ask(conn);
+  } catch (error) {
+    if (!timeout.signal.aborted) throw error;
+    throw new Error(
+      `no answer from the server within ${CONTROL_WAIT_MS} ms; a server that runs its ` +
+        "session in-process cannot answer while its code runs (only stopping it helps)",
+      { cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `eval sock3 (127.0.0.1:50312), running since 16:05:12 (12.5 s): while (true) {}` */
+export function describeRunning(running: RunningEvaluation): string {
+  const seconds = Math.round((Date.now() - running.since.getTime()) / 100) / 10;
+  return `${running.door}, running since ${running.since.toTimeString().slice(0, 8)} ` +
+    `(${seconds} s): ${running.code}`;
+}
+
+/** The line that tells what an interrupt did. */
+export function describeInterrupt(result: InterruptResult): string {
+  if (result.running === undefined) return "nothing to interrupt: the session is idle";
+  return `${result.interrupted ? "interrupted" : "could not interrupt"} ${
+    describeRunning(result.running)
+  }`;
 }
 
 /** How long a stopped `rsock eval` waits for its interrupt to reach the server. */
 const INTERRUPT_WAIT_MS = 2000;
+
+/** `<<<esc>>>` alone (svSocket's escape): on the command line, the interrupt. */
+function isBareEscape(word: string): boolean {
+  return word.trim() === "<<<esc>>>";
+}
 
 /** Waits for `promise`, or `ms` at most. */
 async function boundedWait(promise: Promise<unknown>, ms: number): Promise<void> {
@@ -131,11 +211,37 @@ export const evalCommand: Command = {
       value: "FILE",
       help: "evaluate the code in FILE (like Rscript FILE, deno run FILE)",
     },
+    {
+      name: "interrupt",
+      help: "interrupt the evaluation the server runs now, whoever sent it",
+    },
   ],
   notes: NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
+    const words = args.positionals;
+    if (booleanFlag(args, "interrupt") || (words.length === 1 && isBareEscape(words[0]!))) {
+      if (booleanFlag(args, "interrupt") && (words.length > 0 || stringFlag(args, "file"))) {
+        throw new UsageError("--interrupt takes no code");
+      }
+      const result = await interruptFromArgs(args);
+      if (result.running !== undefined && !result.interrupted) {
+        output.error(
+          `rsock eval: ${describeInterrupt(result)}: the server's session cannot be interrupted`,
+        );
+        return 1;
+      }
+      output.write(describeInterrupt(result) + "\n");
+      return 0;
+    }
     const code = await codeFrom(args);
-    await using conn = await connectFromArgs(args);
+    const port = parsePort(stringFlag(args, "port"), 8888);
+    await using conn = await connectFromArgs(args, {
+      onBusy: (running) =>
+        output.error(
+          `rsock eval: waiting: the session is busy with ${describeRunning(running)}; ` +
+            `rsock eval --port ${port} --interrupt stops it`,
+        ),
+    });
     const stop = untilStopped();
     try {
       const evaluation = conn.evaluate(code);

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { createSession, type EvalSession, startEvalServer } from "../eval/mod.ts";
+import {
+  createSession,
+  type EvalSession,
+  type EvaluateOptions,
+  type RunningEvaluation,
+  startEvalServer,
+} from "../eval/mod.ts";
 import { listen, type SocketServer } from "../socket/mod.ts";
 import { serveConsole } from "../ws/mod.ts";
 import { socket as nngSocket } from "../nng/mod.ts";
@@ -120,13 +126,19 @@ and SIGTERM until it ends (only SIGKILL stops it)`,
     value: "MS",
     help: "the time limit of one evaluation (not with --in-process)",
   },
+  {
+    name: "warn-after",
+    value: "MS",
+    help: "print a line when an evaluation runs past MS (default 10000; 0: never)",
+  },
 ];
 
 const SERVE_NOTES =
   `With no endpoint flag (--eval, --ws, --rep), every endpoint starts on its default port; with some,
 only those. The session runs in a worker: a lone <<<esc>>> from any eval client (rsock console's
-Ctrl-C), the time limit, Ctrl-C and SIGTERM stop a runaway evaluation (its state is then lost).
-Ctrl-C or SIGTERM stops everything.
+Ctrl-C), rsock eval --interrupt, the time limit, Ctrl-C and SIGTERM stop a runaway evaluation
+(its state is then lost); so does its requester going away (a REQ peer's pipe, an eval client's
+connection, a console page closed), after one second. Ctrl-C or SIGTERM stops everything.
 
 Permissions: net to each endpoint, e.g. --allow-net=127.0.0.1:${DEFAULT_EVAL_PORT}, --allow-sys
 (the session runs code through node:inspector, which Deno gates as sys) and, when rsock runs
@@ -237,6 +249,10 @@ export const serveCommand: TableCommand = {
     const timeout = timeoutFlag === undefined
       ? undefined
       : parsePositiveInteger(timeoutFlag, 1, "--timeout");
+    const warnFlag = stringFlag(args, "warn-after");
+    const warnAfter = warnFlag === "0"
+      ? 0
+      : parsePositiveInteger(warnFlag, SLOW_AFTER_MS, "--warn-after");
     if (!isLoopback(hostname) && tokenVariable === undefined && tokenFlag === undefined) {
       throw new UsageError(
         `--hostname ${hostname} is not loopback: anyone who reaches it could run code; ` +
@@ -284,10 +300,16 @@ export const serveCommand: TableCommand = {
         limiter.report(`${prefix}: ${error instanceof Error ? error.message : String(error)}`);
     };
     let session: EvalSession | undefined;
+    // Set once the doors are up: the one line a slow evaluation gets says how to stop it.
+    let howToStop = "Ctrl-C here stops serve";
     try {
-      session = await createSession(
-        worker ? (timeout === undefined ? { worker } : { worker, timeout }) : {},
-      );
+      session = await createSession({
+        ...(worker ? (timeout === undefined ? { worker } : { worker, timeout }) : {}),
+        ...(warnAfter === 0 ? {} : {
+          slowAfter: warnAfter,
+          onSlow: (running: RunningEvaluation) => output.error(slowLine(running, howToStop)),
+        }),
+      });
       const banner = [
         `rsock serve: one session (${worker ? "worker" : "in-process"}), pid ${Deno.pid}`,
       ];
@@ -308,6 +330,7 @@ export const serveCommand: TableCommand = {
           },
           ...(inner.expose === undefined ? {} : { expose: inner.expose.bind(inner) }),
           ...(inner.interrupt === undefined ? {} : { interrupt: inner.interrupt.bind(inner) }),
+          ...(inner.running === undefined ? {} : { running: inner.running.bind(inner) }),
           close: () => inner.close(),
           [Symbol.asyncDispose]: () => inner.close(),
         };
@@ -326,6 +349,7 @@ export const serveCommand: TableCommand = {
         });
         closers.push(() => evalServer.close());
         const port = evalServer.port;
+        howToStop = `stop it: rsock eval --port ${port} --interrupt (or Ctrl-C in rsock console)`;
         banner.push(
           `  eval     ${tls ? "tls" : "tcp"}://${netHost(hostname, port)}`,
           `           rsock console --port ${port}    rsock eval --port ${port} 'x'`,
@@ -444,8 +468,24 @@ const RAW_ERROR_REPLY = new Uint8Array([0]);
 // "A\n", "B\n", "X\n" (R's formats) and 0x07 (nanonext's header).
 const SERIAL_FIRST_BYTES = new Set([0x41, 0x42, 0x58, 0x07]);
 
+/** When serve says an evaluation is slow, by default. */
+const SLOW_AFTER_MS = 10_000;
+
+/** The one line serve prints for an evaluation past `--warn-after`. */
+function slowLine(running: RunningEvaluation, howToStop: string): string {
+  const seconds = Math.round((Date.now() - running.since.getTime()) / 100) / 10;
+  const flat = running.code.replace(/\s+/g, " ").trim();
+  const code = flat.length <= 60 ? flat : `${flat.slice(0, 60)}…`;
+  return `rsock serve: an evaluation from ${running.door} has run ${seconds} s: ${code} — ` +
+    howToStop;
+}
+
 /** The reply to one REP request, as bytes for the wire. */
-async function answerRequest(bytes: Uint8Array, session: EvalSession): Promise<Uint8Array> {
+async function answerRequest(
+  bytes: Uint8Array,
+  session: EvalSession,
+  options: EvaluateOptions,
+): Promise<Uint8Array> {
   // What nanonext sends: R serialization, maybe behind its 0x07 header. Bytes that only start
   // like it (`Array.from(…)`, `B…`, `X…`) fall through to the plain-text rule.
   let request: unknown;
@@ -460,7 +500,7 @@ async function answerRequest(bytes: Uint8Array, session: EvalSession): Promise<U
   }
   if (serial) {
     if (typeof request !== "string") return SERIAL_ERROR_REPLY;
-    const result = await session.evaluate(request);
+    const result = await session.evaluate(request, options);
     if (result.error) return SERIAL_ERROR_REPLY;
     try {
       return serialize((result.value ?? null) as Parameters<typeof serialize>[0]);
@@ -474,7 +514,7 @@ async function answerRequest(bytes: Uint8Array, session: EvalSession): Promise<U
   } catch {
     return RAW_ERROR_REPLY; // neither R serialization nor UTF-8 text: not code
   }
-  const result = await session.evaluate(code);
+  const result = await session.evaluate(code, options);
   return encoder.encode(result.text);
 }
 
@@ -501,8 +541,13 @@ async function answerRequests(
       continue;
     }
     let body: Uint8Array;
+    // A requester whose pipe closes gets no reply: its evaluation is stopped (requesterGone).
+    const requester = ctx.requester();
+    const options: EvaluateOptions = requester === undefined
+      ? { door: "rep" }
+      : { door: `rep pipe ${requester.pipe} (${requester.remote})`, requesterGone: requester.gone };
     try {
-      body = await answerRequest(bytes, session);
+      body = await answerRequest(bytes, session, options);
     } catch (error) {
       report(error);
       body = RAW_ERROR_REPLY;

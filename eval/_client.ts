@@ -6,9 +6,10 @@
  * @module
  */
 
-import { ConnectionError, describeNetworkError } from "../_internal/errors.ts";
+import { ConnectionError, describeNetworkError, ProtocolError } from "../_internal/errors.ts";
 import { simplify, unserialize } from "../serial/mod.ts";
-import { ERROR_MARKER, PUSH_MARKER } from "./_protocol.ts";
+import { ERROR_MARKER, parseStatus, PUSH_MARKER, type SessionStatus } from "./_protocol.ts";
+import type { RunningEvaluation } from "./_session.ts";
 
 /** The server evaluated the code and reported an error. */
 export class RemoteEvalError extends Error {
@@ -67,6 +68,20 @@ export interface EvalClientOptions {
    * at the start of that reply.
    */
   readonly onPush?: (text: string) => void;
+  /**
+   * Told at connect, before the connection's own setup lines (which wait their turn behind
+   * the session), of the evaluation the server runs now, if any, so a client can say why it
+   * waits and offer to interrupt it. rsock servers only (R's svSocket has no such request).
+   */
+  readonly onBusy?: (running: RunningEvaluation) => void;
+}
+
+/** What {@linkcode EvalConnection.interruptRunning} did. */
+export interface InterruptResult {
+  /** The evaluation that was running when the request arrived, or undefined (idle). */
+  readonly running: RunningEvaluation | undefined;
+  /** True when it was interrupted. */
+  readonly interrupted: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -217,6 +232,56 @@ export class EvalConnection implements AsyncDisposable {
         }))`
         : `<<<e>>>void parSocket(<<<s>>>, { echo: ${echo} })`,
     );
+  }
+
+  /**
+   * Asks an rsock server what its session runs now, whoever sent it: answered without
+   * evaluating anything, so at once even while a runaway holds the session (after this
+   * connection's own earlier lines). Undefined when the session is idle; `code` holds the
+   * first 60 characters. Throws a `ProtocolError` from a server that cannot tell (R's svSocket).
+   *
+   * @example
+   * ```ts
+   * import { connectEvalServer } from "@x/rsock/eval";
+   * await using conn = await connectEvalServer({ port: 8888 });
+   * const running = await conn.running();
+   * if (running) console.log(`busy since ${running.since.toISOString()} with ${running.door}`);
+   * ```
+   */
+  async running(): Promise<RunningEvaluation | undefined> {
+    return runningOf(await this.#control("status"));
+  }
+
+  /**
+   * Interrupts the evaluation an rsock server runs now, whoever sent it (another client, the
+   * browser console, an NNG request), the moment the request arrives: it never waits behind
+   * the runaway. In worker mode the worker is restarted (the session's state is lost).
+   * Throws a `ProtocolError` from a server that cannot (R's svSocket).
+   *
+   * @example
+   * ```ts
+   * import { connectEvalServer } from "@x/rsock/eval";
+   * await using conn = await connectEvalServer({ port: 8888 });
+   * const { running, interrupted } = await conn.interruptRunning();
+   * if (interrupted) console.log(`interrupted ${running?.door}`);
+   * ```
+   */
+  async interruptRunning(): Promise<InterruptResult> {
+    const status = await this.#control("interrupt");
+    return { running: runningOf(status), interrupted: status.interrupted === true };
+  }
+
+  async #control(request: "status" | "interrupt"): Promise<SessionStatus> {
+    // Hidden, so R's svSocket (which cannot answer) does not echo it on its console.
+    const reply = await this.send(`<<<h>>><<<${request}>>>`);
+    const status = parseStatus(reply);
+    if (status === undefined) {
+      throw new ProtocolError(
+        `the server does not answer <<<${request}>>> (R's svSocket, or an rsock older than ` +
+          `it); it replied ${JSON.stringify(reply.slice(0, 80))}`,
+      );
+    }
+    return status;
   }
 
   #enqueue(line: string): Promise<EvalReply> {
@@ -443,6 +508,18 @@ export async function connectEvalServer(options: EvalClientOptions = {}): Promis
     }
   }
   options.signal?.addEventListener("abort", () => connection.close(), { once: true });
+  if (options.onBusy !== undefined && options.dialect !== "r") {
+    try {
+      const running = await connection.running();
+      if (running !== undefined) options.onBusy(running);
+    } catch (error) {
+      // R's svSocket (or an older rsock) cannot tell: nothing to say, the setup goes on.
+      if (!(error instanceof ProtocolError)) {
+        connection.close();
+        throw error;
+      }
+    }
+  }
   // "auto": R refuses the JavaScript that turns markErrors on; rsock's server answers nothing.
   if (options.dialect === "auto") await connection.markErrors();
   if (options.onPush !== undefined && connection.dialect === "rsock") {
@@ -450,6 +527,13 @@ export async function connectEvalServer(options: EvalClientOptions = {}): Promis
     await connection.send("<<<h>>>void parSocket(<<<s>>>, { framePushes: true })");
   }
   return connection;
+}
+
+/** The running evaluation a status reply tells of, dated by this machine's clock. */
+function runningOf(status: SessionStatus): RunningEvaluation | undefined {
+  const running = status.running;
+  if (running === null) return undefined;
+  return { door: running.door, code: running.code, since: new Date(Date.now() - running.ms) };
 }
 
 /** An R string literal for `text`. */

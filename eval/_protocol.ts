@@ -200,3 +200,69 @@ export const INCOMPLETE_SINGLE_LINE = "Error: incomplete command in single line 
 export function isHttpRequestLine(line: string): boolean {
   return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\/\d(\.\d)?$/.test(line);
 }
+
+/**
+ * rsock's requests about the shared session (svSocket has none), answered without evaluating
+ * anything, so never behind a runaway: `<<<status>>>` asks what the session runs now;
+ * `<<<interrupt>>>` interrupts it, whoever sent it, the moment the line arrives. Each may
+ * follow `<<<id=…>>>` and a start marker, alone on its line; the marker only frames the reply
+ * (`<<<q>>>`, `<<<h>>>`, `<<<e>>>`: it ends in a form feed), the client's settings stay as they
+ * are. The reply is {@linkcode STATUS_MARKER} + JSON ({@linkcode SessionStatus}).
+ */
+export type ControlRequest = "status" | "interrupt";
+
+const CONTROL = /^(?:<<<[QqehHu]>>>)?<<<(status|interrupt)>>>$/;
+
+/** The control request a line carries, if it is one. */
+export function controlRequest(line: string): ControlRequest | undefined {
+  const match = CONTROL.exec(line.replace(ID, "").trim());
+  return match === null ? undefined : match[1] as ControlRequest;
+}
+
+/** Starts the reply to a control request. */
+export const STATUS_MARKER = "<<<status>>>";
+
+/** What the reply to a control request says, as JSON after {@linkcode STATUS_MARKER}. */
+export interface SessionStatus {
+  /** The evaluation running (when the line arrived), or null when the session was idle. */
+  readonly running: {
+    readonly door: string;
+    /** Its first {@linkcode PREVIEW_LENGTH} characters. */
+    readonly code: string;
+    /** Milliseconds it had run. */
+    readonly ms: number;
+  } | null;
+  /** For `<<<interrupt>>>`: whether it was interrupted. */
+  readonly interrupted?: boolean;
+}
+
+/** How much of the code a status or a report shows. */
+export const PREVIEW_LENGTH = 60;
+
+/** The first {@linkcode PREVIEW_LENGTH} characters of `code`, on one line. */
+export function codePreview(code: string): string {
+  const flat = code.replace(/\s+/g, " ").trim();
+  return flat.length <= PREVIEW_LENGTH ? flat : `${flat.slice(0, PREVIEW_LENGTH)}…`;
+}
+
+/**
+ * The status in a reply to a control request, or undefined when the reply is something else.
+ * Its last line holds it: pushes that came while the client waited may stand before it (plain
+ * text, as svSocket sends them, for clients without `framePushes`).
+ */
+export function parseStatus(reply: string): SessionStatus | undefined {
+  const line = reply.slice(reply.lastIndexOf("\n") + 1);
+  if (!line.startsWith(STATUS_MARKER)) return undefined;
+  try {
+    const status = JSON.parse(line.slice(STATUS_MARKER.length)) as SessionStatus;
+    const running = status.running;
+    if (running === null) return status;
+    if (
+      typeof running === "object" && typeof running.door === "string" &&
+      typeof running.code === "string" && typeof running.ms === "number"
+    ) return status;
+  } catch {
+    // not a status
+  }
+  return undefined;
+}

@@ -16,6 +16,8 @@ import {
   applyMarker,
   changeSettings,
   type ClientSettings,
+  codePreview,
+  controlRequest,
   defaultSettings,
   echoCode,
   ERROR_MARKER,
@@ -28,6 +30,8 @@ import {
   type ParsedLine,
   parseLine,
   resultsText,
+  type SessionStatus,
+  STATUS_MARKER,
 } from "./_protocol.ts";
 
 export type { ClientSettings } from "./_protocol.ts";
@@ -243,21 +247,28 @@ class ClientLimitError extends Error {
 }
 
 /** Lines of one client waiting to be evaluated, counted in bytes. */
+/** A line waiting to be served; `note` is what a control request found when it arrived. */
+interface Waiting {
+  readonly line: string;
+  readonly bytes: number;
+  readonly note?: SessionStatus;
+}
+
 class Backlog {
-  readonly #lines: { line: string; bytes: number }[] = [];
+  readonly #lines: Waiting[] = [];
   #bytes = 0;
   #ended = false;
   #wakeServer: (() => void) | undefined;
   #wakeReader: (() => void) | undefined;
 
-  push(line: string, bytes: number): void {
-    this.#lines.push({ line, bytes });
-    this.#bytes += bytes;
+  push(waiting: Waiting): void {
+    this.#lines.push(waiting);
+    this.#bytes += waiting.bytes;
     this.#wakeServer?.();
   }
 
   /** The next line to serve, or undefined once the connection ended and all are served. */
-  async next(): Promise<{ line: string; bytes: number } | undefined> {
+  async next(): Promise<Waiting | undefined> {
     while (this.#lines.length === 0) {
       if (this.#ended) return undefined;
       await new Promise<void>((resolve) => this.#wakeServer = resolve);
@@ -297,6 +308,10 @@ class Client {
   #cutOff: ReturnType<typeof setTimeout> | undefined;
   closed = false;
   current: AbortController | undefined;
+  /** Aborts once the connection has ended: nobody is left to read replies. */
+  readonly gone = new AbortController();
+  /** The peer's `host:port`. */
+  readonly remote: string;
   /** The `<<<id=…>>>` name it last gave, if any. */
   id: string | undefined;
   /** The settings of its last transaction (under its `<<<id=…>>>` name, if it gave one). */
@@ -306,6 +321,13 @@ class Client {
     this.name = name;
     this.conn = conn;
     this.#maxUnsent = maxUnsent;
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    this.remote = `${remote.hostname}:${remote.port}`;
+  }
+
+  /** How the session's status and `rsock serve` name this client's evaluations. */
+  get door(): string {
+    return `eval ${this.id ?? this.name} (${this.remote})`;
   }
 
   write(text: string): Promise<void> {
@@ -555,14 +577,22 @@ class Server implements EvalServer {
         }
       }
       if (!authenticated) return checkToken(line);
-      if (isEscape(line)) {
+      const control = controlRequest(line);
+      if (control === "interrupt") {
+        // Out of band: the runaway is stopped now; the reply comes in this client's turn.
+        const note = this.#status();
+        const interrupted = note.running !== null && (this.session.interrupt?.() ?? false);
+        backlog.push({ line, bytes, note: { ...note, interrupted } });
+        return true;
+      }
+      if (control === undefined && isEscape(line)) {
         // <<<esc>>> while busy interrupts the client's own transaction (worker mode can kill
         // it); a lone <<<esc>>> from an idle client interrupts whatever the shared session is
         // running, so any client can stop a runaway that holds everyone.
         if (client.current !== undefined) client.current.abort();
         else if (isBareEscape(line)) this.session.interrupt?.();
       }
-      backlog.push(line, bytes);
+      backlog.push({ line, bytes });
       return true;
     };
     // A client that never sends the token would hold a connection forever.
@@ -576,6 +606,8 @@ class Server implements EvalServer {
       await refused;
     } finally {
       clearTimeout(authTimer);
+      // Its evaluations have nobody to answer now (see EvaluateOptions.requesterGone).
+      client.gone.abort();
       backlog.end();
       await worker;
     }
@@ -666,7 +698,7 @@ class Server implements EvalServer {
       const controller = new AbortController();
       client.current = controller;
       try {
-        const reply = await this.#transaction(client, next.line, controller.signal);
+        const reply = await this.#transaction(client, next, controller.signal);
         await client.write(frameReply(reply, this.#lineEnd));
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
@@ -680,11 +712,39 @@ class Server implements EvalServer {
     }
   }
 
-  #transaction(client: Client, line: string, signal: AbortSignal): Promise<string> {
+  /** What the session runs now, as a control request's reply tells it. */
+  #status(): SessionStatus {
+    const running = this.session.running?.();
+    if (running === undefined) return { running: null };
+    return {
+      running: {
+        door: running.door,
+        code: codePreview(running.code),
+        ms: Math.max(0, Date.now() - running.since.getTime()),
+      },
+    };
+  }
+
+  #transaction(client: Client, waiting: Waiting, signal: AbortSignal): Promise<string> {
+    const { line } = waiting;
     const parsed = parseLine(line, client.name, this.port);
     const settings = this.settings(parsed.client);
     client.settings = settings;
     if (parsed.client !== client.name) client.id = parsed.client;
+    if (controlRequest(line) !== undefined) {
+      // Answered here, never by evaluating: so never behind the session's runaway. A start
+      // marker only ends this reply in a form feed, and the prompt is the client's own:
+      // asking must not change its settings.
+      const status = JSON.stringify(waiting.note ?? this.#status());
+      const { marker } = parsed;
+      const last = marker === "q" || marker === "h" || marker === "e" ? "\n\f" : settings.last;
+      const prompt = settings.bare
+        ? ""
+        : settings.code === ""
+        ? settings.prompt
+        : settings.continue;
+      return Promise.resolve(resultsText(STATUS_MARKER + status) + last + prompt);
+    }
     const transaction: Transaction = {
       line,
       parsed,
@@ -762,7 +822,11 @@ class Server implements EvalServer {
     }
     this.#setCode(settings, "");
     // A <<<Q>>>/<<<H>>> client is gone on purpose: its code still runs to the end.
-    const result = await this.session.evaluate(code, returnResults ? { signal } : {});
+    const door = client.door;
+    const result = await this.session.evaluate(
+      code,
+      returnResults ? { signal, door, requesterGone: client.gone.signal } : { door },
+    );
     if (result.incomplete) {
       if (!hidden && !bare && multiline) {
         if (continuation === undefined) {

@@ -55,6 +55,37 @@ export interface EvaluateOptions {
    * @default the session's `timeout`
    */
   readonly timeout?: number;
+  /**
+   * Who asks, as {@linkcode EvalSession.running} and the `onSlow` report name it: a door and a
+   * peer, e.g. `"eval sock3 (127.0.0.1:50312)"`.
+   *
+   * @default "host"
+   */
+  readonly door?: string;
+  /**
+   * Aborts when whoever waits for the result is gone (its connection closed). The evaluation
+   * is then given one more second to end (counted from its start if
+   * it was still queued), and interrupted after that as `signal` would: nobody is left to read
+   * its result, and every other caller waits behind it. The grace lets a client that sends a
+   * line and closes at once (`echo 'x = 1' | nc -q0 …`) still have short code run.
+   */
+  readonly requesterGone?: AbortSignal;
+}
+
+/**
+ * How long an evaluation whose requester is gone may still run (see
+ * {@linkcode EvaluateOptions.requesterGone}).
+ */
+const REQUESTER_GONE_GRACE_MS = 1000;
+
+/** The evaluation a session is running, as {@linkcode EvalSession.running} tells it. */
+export interface RunningEvaluation {
+  /** Who asked for it ({@linkcode EvaluateOptions.door}). */
+  readonly door: string;
+  /** Its code (from an eval server's status reply, only the first 60 characters). */
+  readonly code: string;
+  /** When it started. */
+  readonly since: Date;
 }
 
 /** A shared REPL scope. */
@@ -98,6 +129,20 @@ export interface EvalSession extends AsyncDisposable {
    * ```
    */
   interrupt?(): boolean;
+  /**
+   * The evaluation running now (whoever asked for it), or undefined when the session is idle.
+   *
+   * @example
+   * ```ts
+   * import { createSession } from "@x/rsock/eval";
+   * await using session = await createSession({ worker: true });
+   * const pending = session.evaluate("while (true) {}", { door: "script" });
+   * session.running?.()?.door; // "script"
+   * session.interrupt?.();
+   * await pending;
+   * ```
+   */
+  running?(): RunningEvaluation | undefined;
   /**
    * Releases the engine. In-process it first waits for queued evaluations to finish; in worker
    * mode it interrupts the running one (terminating the worker) and drops the queued ones, so a
@@ -143,6 +188,17 @@ export interface SessionOptions {
    * @default true
    */
   readonly survive?: boolean;
+  /**
+   * Told once of each evaluation still running after `slowAfter` milliseconds (`rsock serve`
+   * prints a line: who asked, the code, how to stop it).
+   */
+  readonly onSlow?: (evaluation: RunningEvaluation) => void;
+  /**
+   * Milliseconds an evaluation runs before `onSlow` is told of it.
+   *
+   * @default 10000
+   */
+  readonly slowAfter?: number;
 }
 
 function interrupted(reason: string): EvaluationResult {
@@ -158,26 +214,76 @@ function toResult(result: EngineResult): EvaluationResult {
   };
 }
 
+/** Why an evaluation whose requester left was stopped (the signal's reason, shown as is). */
+const REQUESTER_GONE = "its requester is gone";
+
+/** What {@linkcode SerialSession} needs of the session's options. */
+interface SerialOptions {
+  readonly timeout: number;
+  readonly onSlow: ((evaluation: RunningEvaluation) => void) | undefined;
+  readonly slowAfter: number;
+}
+
 abstract class SerialSession implements EvalSession {
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
-  /** Stops the evaluation running now (set by `run()` for its duration). */
-  protected stopCurrent: (() => void) | undefined;
-  readonly #defaultTimeout: number;
+  /** Stops the evaluation running now, saying why (set by `run()` for its duration). */
+  protected stopCurrent: ((reason?: string) => void) | undefined;
+  readonly #options: SerialOptions;
+  #running: { door: string; code: string; since: number } | undefined;
 
-  constructor(timeout: number) {
-    this.#defaultTimeout = timeout;
+  constructor(options: SerialOptions) {
+    this.#options = options;
   }
 
   evaluate(code: string, options: EvaluateOptions = {}): Promise<EvaluationResult> {
     if (this.#closed) return Promise.reject(new Error("Cannot evaluate: the session is closed"));
-    const timeout = options.timeout ?? this.#defaultTimeout;
     const run = this.#tail.then(() => {
       if (options.signal?.aborted) return interrupted("cancelled before it started");
-      return this.run(code, timeout, options.signal);
+      return this.#begin(code, options);
     });
     this.#tail = run.catch(() => {});
     return run;
+  }
+
+  async #begin(code: string, options: EvaluateOptions): Promise<EvaluationResult> {
+    const timeout = options.timeout ?? this.#options.timeout;
+    const running = { door: options.door ?? "host", code, since: Date.now() };
+    this.#running = running;
+    const { onSlow, slowAfter } = this.#options;
+    const slow = onSlow === undefined ? undefined : setTimeout(() => {
+      try {
+        onSlow(this.#describe(running));
+      } catch {
+        // A failing reporter must not touch the evaluation.
+      }
+    }, slowAfter);
+    // Nobody left to read the result: after the grace, stopped as its own signal would.
+    const gone = options.requesterGone;
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const onGone = () => {
+      grace = setTimeout(() => {
+        if (this.#running === running) this.stopCurrent?.(REQUESTER_GONE);
+      }, REQUESTER_GONE_GRACE_MS);
+    };
+    if (gone?.aborted) onGone();
+    else gone?.addEventListener("abort", onGone, { once: true });
+    try {
+      return await this.run(code, timeout, options.signal);
+    } finally {
+      clearTimeout(slow);
+      clearTimeout(grace);
+      gone?.removeEventListener("abort", onGone);
+      if (this.#running === running) this.#running = undefined;
+    }
+  }
+
+  #describe(running: { door: string; code: string; since: number }): RunningEvaluation {
+    return { door: running.door, code: running.code, since: new Date(running.since) };
+  }
+
+  running(): RunningEvaluation | undefined {
+    return this.#running === undefined ? undefined : this.#describe(this.#running);
   }
 
   interrupt(): boolean {
@@ -207,8 +313,8 @@ class InProcessSession extends SerialSession {
   readonly #onError?: (event: ErrorEvent) => void;
   readonly #onRejection?: (event: PromiseRejectionEvent) => void;
 
-  constructor(timeout: number, survive: boolean) {
-    super(timeout);
+  constructor(options: SerialOptions, survive: boolean) {
+    super(options);
     if (!survive) return;
     this.#onError = (event) => {
       event.preventDefault();
@@ -232,20 +338,21 @@ class InProcessSession extends SerialSession {
     // every other caller forever.
     const stop = new AbortController();
     const timer = timeout > 0 ? setTimeout(() => stop.abort(), timeout) : undefined;
-    let aborted = false;
-    const onAbort = () => {
-      aborted = true;
+    let aborted: string | undefined;
+    const stopNow = (reason = "evaluation aborted") => {
+      aborted ??= reason;
       stop.abort();
     };
+    const onAbort = () => stopNow();
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.stopCurrent = onAbort;
+    this.stopCurrent = stopNow;
     try {
       return toResult(await this.#engine.evaluate(code, stop.signal));
     } catch (error) {
       if (!(error instanceof StoppedWaiting)) throw error;
       return interrupted(
-        aborted
-          ? "evaluation aborted; it may still finish in the background"
+        aborted !== undefined
+          ? `${aborted}; it may still finish in the background`
           : `evaluation ran past ${timeout} ms; it may still finish in the background`,
       );
     } finally {
@@ -279,8 +386,8 @@ class WorkerSession extends SerialSession {
   #functions: Record<string, (...args: unknown[]) => unknown> = {};
   #stopping = false;
 
-  constructor(timeout: number) {
-    super(timeout);
+  constructor(options: SerialOptions) {
+    super(options);
     this.#worker = this.#start();
   }
 
@@ -401,9 +508,10 @@ class WorkerSession extends SerialSession {
       resolve(interrupted(`${reason}; the worker was restarted and the session's state is lost`));
     };
     if (timeout > 0) timer = setTimeout(() => stop(`evaluation ran past ${timeout} ms`), timeout);
-    const onAbort = () => stop("evaluation aborted");
+    const stopNow = (reason = "evaluation aborted") => stop(reason);
+    const onAbort = () => stopNow();
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.stopCurrent = onAbort;
+    this.stopCurrent = stopNow;
     const lane = this.#lane;
     if (writeRequest(lane, id, code)) {
       // A worker blocked on the channel wakes now; one in its event loop needs a message.
@@ -415,7 +523,7 @@ class WorkerSession extends SerialSession {
       this.#worker.postMessage({ type: "evaluate", id, code } satisfies ToWorker);
     }
     return promise.finally(() => {
-      if (this.stopCurrent === onAbort) this.stopCurrent = undefined;
+      if (this.stopCurrent === stopNow) this.stopCurrent = undefined;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     });
@@ -473,9 +581,14 @@ export function createSession(options: SessionOptions = {}): Promise<EvalSession
   if (!Number.isFinite(timeout) || timeout < 0) {
     throw new RangeError(`timeout must be a number of milliseconds ≥ 0, got ${timeout}`);
   }
+  const slowAfter = options.slowAfter ?? 10_000;
+  if (!Number.isFinite(slowAfter) || slowAfter < 0) {
+    throw new RangeError(`slowAfter must be a number of milliseconds ≥ 0, got ${slowAfter}`);
+  }
+  const serial = { timeout, onSlow: options.onSlow, slowAfter };
   return Promise.resolve(
     options.worker === true
-      ? new WorkerSession(timeout)
-      : new InProcessSession(timeout, options.survive ?? true),
+      ? new WorkerSession(serial)
+      : new InProcessSession(serial, options.survive ?? true),
   );
 }

@@ -41,6 +41,7 @@ export {
   type EvalSession,
   type EvaluateOptions,
   type EvaluationResult,
+  type RunningEvaluation,
   type SessionOptions,
 } from "./_session.ts";
 export {
@@ -58,6 +59,7 @@ export {
   EvalConnection,
   type EvalReply,
   evalServer,
+  type InterruptResult,
   type RDecoder,
   RemoteEvalError,
   toRCode,

@@ -152,6 +152,12 @@ export class ScalabilitySocket extends SpSocket {
     return this.#rep.sendReply(pipe, parts);
   }
 
+  /** @internal A signal that aborts once `pipe` is gone (REP). */
+  pipeGone(pipe: Pipe): AbortSignal {
+    if (this.#rep === undefined) throw new TypeError("requests are received on a rep socket");
+    return this.#rep.watch(pipe);
+  }
+
   /** @internal Takes the next request, waiting for one. */
   nextRequest(options: WaitOptions): Promise<ReceivedRequest> {
     this.#core.checkOpen();
@@ -227,6 +233,20 @@ export class Context {
    */
   written(): Promise<void> {
     return this.#written;
+  }
+
+  /**
+   * @internal REP: who sent the request last received here (its pipe's id and peer), with a
+   * signal that aborts once that pipe is gone: the requester can no longer get a reply.
+   * Undefined before a request or after its reply.
+   */
+  requester():
+    | { readonly pipe: number; readonly remote: string; readonly gone: AbortSignal }
+    | undefined {
+    const received = this.#received;
+    if (received === undefined) return undefined;
+    const { pipe } = received;
+    return { pipe: pipe.id, remote: pipe.remote, gone: this.socket.pipeGone(pipe) };
   }
 
   /** @internal Lends a reply's buffer to the caller until the next request on this context. */

@@ -31,6 +31,8 @@ export class Rep0 implements ProtocolMachine {
   readonly #maxPendingBytes: number;
   // Pipes whose reply queue was full: reported once per pipe, not once per dropped reply.
   readonly #fullPipes = new WeakSet<Pipe>();
+  /** Aborted when their pipe goes: made only for pipes someone watches. */
+  readonly #gone = new Map<number, AbortController>();
 
   constructor(core: SpCore, maxPendingBytes: number) {
     this.#core = core;
@@ -62,6 +64,17 @@ export class Rep0 implements ProtocolMachine {
     return new Promise((resolve) => pipe.send(parts, () => resolve()));
   }
 
+  /** A signal that aborts once `pipe` is gone (at once if it is already). */
+  watch(pipe: Pipe): AbortSignal {
+    if (pipe.closed || !this.#pipes.has(pipe.id)) return AbortSignal.abort();
+    let controller = this.#gone.get(pipe.id);
+    if (controller === undefined) {
+      controller = new AbortController();
+      this.#gone.set(pipe.id, controller);
+    }
+    return controller.signal;
+  }
+
   /** Takes the next request, waiting for one. */
   async next(options: WaitOptions): Promise<ReceivedRequest> {
     this.#core.checkOpen();
@@ -77,6 +90,8 @@ export class Rep0 implements ProtocolMachine {
 
   removed(pipe: Pipe): void {
     this.#pipes.delete(pipe.id);
+    this.#gone.get(pipe.id)?.abort();
+    this.#gone.delete(pipe.id);
   }
 
   message(pipe: Pipe, payload: Uint8Array): void {
@@ -102,6 +117,8 @@ export class Rep0 implements ProtocolMachine {
 
   closing(reason: Error): void {
     this.#requests.fail(reason);
+    for (const controller of this.#gone.values()) controller.abort();
+    this.#gone.clear();
   }
 }
 

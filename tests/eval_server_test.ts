@@ -3,7 +3,7 @@
  * byte for byte where svSocket's observed framing is the contract.
  */
 import assert from "node:assert/strict";
-import { startEvalServer } from "../eval/mod.ts";
+import { connectEvalServer, startEvalServer } from "../eval/mod.ts";
 import { withTimeout } from "./_peers.ts";
 
 const encoder = new TextEncoder();
@@ -321,6 +321,36 @@ Deno.test("eval server (worker mode): <<<esc>>> and the time limit interrupt a r
       "Interrupted: evaluation ran past 1500 ms; the worker was restarted and the session's state is lost\r\n\r\n";
     assert.equal(await c.take(timedOut.length), timedOut);
     await c.exchange("1 + 1", "2\r\n\r\n");
+  });
+});
+
+Deno.test("eval server (worker mode): <<<status>>> and <<<interrupt>>> are answered at once, whoever runs, leaving settings as they were", async () => {
+  await withTimeout(30_000, async () => {
+    await using server = await startEvalServer({ port: 0, worker: true });
+    await using asker = await connectEvalServer({ port: server.port });
+    await asker.consoleMode({ echo: false });
+    assert.equal(asker.prompt, ":> ");
+    assert.equal(await asker.running(), undefined);
+    assert.equal(asker.prompt, ":> ", "the reply keeps the console's prompt");
+    const started = Promise.withResolvers<void>();
+    await using runner = await connectEvalServer({
+      port: server.port,
+      onPush: (text) => text === "spinning" && started.resolve(),
+    });
+    const runaway = runner.send('sendSocketClients("spinning"); while (true) {}');
+    runaway.catch(() => {}); // awaited below
+    await started.promise;
+    const running = await asker.running();
+    assert.match(running?.door ?? "", /^eval sock\d+ \(127\.0\.0\.1:\d+\)$/);
+    assert.equal(running?.code, 'sendSocketClients("spinning"); while (true) {}');
+    const { running: stopped, interrupted } = await asker.interruptRunning();
+    assert.equal(interrupted, true);
+    assert.equal(stopped?.door, running?.door);
+    assert.match(await runaway, /^Interrupted: evaluation aborted; the worker was restarted/);
+    assert.deepEqual(await asker.interruptRunning(), { running: undefined, interrupted: false });
+    assert.equal(await asker.send("{"), "", "still in console mode: multi-line input waits");
+    assert.equal(asker.prompt, ":+ ");
+    assert.equal(await asker.send("1 + 1 }"), "2");
   });
 });
 

@@ -3,6 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { createSession } from "../eval/mod.ts";
+import { withTimeout } from "./_peers.ts";
 
 Deno.test("eval session (in-process): REPL semantics in the host's global scope", async (t) => {
   await using session = await createSession();
@@ -199,5 +200,45 @@ Deno.test("eval session (worker): the shared-memory lane and its fallbacks give 
     }
     assert.ok(ticks >= 20, `only ${ticks} ticks`);
     await session.evaluate("clearInterval(ticker)");
+  });
+});
+
+Deno.test("eval session (worker): it tells what runs and who asked, reports a slow one once, and stops one whose requester is gone", async () => {
+  await withTimeout(30_000, async () => {
+    const slow = Promise.withResolvers<string>();
+    const reports: string[] = [];
+    await using session = await createSession({
+      worker: true,
+      slowAfter: 50,
+      onSlow: (running) => {
+        reports.push(running.code);
+        slow.resolve(`${running.door}: ${running.code}`);
+      },
+    });
+    assert.equal(session.running?.(), undefined);
+    const requester = new AbortController();
+    const pending = session.evaluate("while (true) {}", {
+      door: "eval sock9 (127.0.0.1:4242)",
+      requesterGone: requester.signal,
+    });
+    assert.equal(await slow.promise, "eval sock9 (127.0.0.1:4242): while (true) {}");
+    const running = session.running?.();
+    assert.equal(running?.door, "eval sock9 (127.0.0.1:4242)");
+    assert.ok(running!.since.getTime() <= Date.now());
+    requester.abort();
+    const result = await pending;
+    assert.equal(result.interrupted, true);
+    assert.match(result.text, /^Interrupted: its requester is gone; the worker was restarted/);
+    assert.equal(session.running?.(), undefined);
+    // A requester that left at once still has short code run (the grace), here queued too.
+    const gone = AbortSignal.abort();
+    const [set, read] = await Promise.all([
+      session.evaluate("var kept = 41", { requesterGone: gone }),
+      session.evaluate("kept + 1", { requesterGone: gone }),
+    ]);
+    assert.equal(set.error, false, set.text);
+    assert.equal(read.value, 42);
+    // (A fresh worker's first evaluation may be slow too: only the runaway's count is known.)
+    assert.equal(reports.filter((code) => code === "while (true) {}").length, 1);
   });
 });

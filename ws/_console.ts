@@ -14,8 +14,15 @@ import { hostCheck, originCheck } from "../_internal/web_origin.ts";
 
 /** What the console needs from an eval session (`@x/rsock/eval`'s `EvalSession` fits). */
 export interface ConsoleSession {
-  /** Evaluates `code` and returns its printed text and whether it failed. */
-  evaluate(code: string): Promise<{ readonly text: string; readonly error: boolean }>;
+  /**
+   * Evaluates `code` and returns its printed text and whether it failed. The console tells
+   * who asks (`door`: `"console page 2 (127.0.0.1:50312)"`) and gives a signal that aborts
+   * when that page is gone (`requesterGone`), as `@x/rsock/eval`'s `EvaluateOptions` name them.
+   */
+  evaluate(
+    code: string,
+    options?: { readonly door?: string; readonly requesterGone?: AbortSignal },
+  ): Promise<{ readonly text: string; readonly error: boolean }>;
 }
 
 /** Options for {@linkcode serveConsole}. */
@@ -132,6 +139,17 @@ export function serveConsole(options: ConsoleOptions): ConsoleServer {
     pending.set(client, held + bytes);
     return true;
   };
+  /** Aborted when its page goes: its evaluations have nobody to answer. */
+  const gone = new Map<WsServerClient, AbortController>();
+  const goneSignal = (client: WsServerClient): AbortSignal => {
+    let controller = gone.get(client);
+    if (controller === undefined) {
+      controller = new AbortController();
+      if (client.open) gone.set(client, controller);
+      else controller.abort();
+    }
+    return controller.signal;
+  };
   const release = (client: WsServerClient, bytes: number): void => {
     const held = pending.get(client);
     if (held === undefined) return;
@@ -172,6 +190,10 @@ export function serveConsole(options: ConsoleOptions): ConsoleServer {
     receive(data, client) {
       void answer(data, client);
     },
+    closed(client) {
+      gone.get(client)?.abort();
+      gone.delete(client);
+    },
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.onError === undefined ? {} : { onAcceptError: options.onError }),
   });
@@ -193,7 +215,10 @@ export function serveConsole(options: ConsoleOptions): ConsoleServer {
     try {
       let reply: { text: string; error: boolean };
       try {
-        const result = await evaluate(request.code);
+        const result = await evaluate(request.code, {
+          door: `console page ${client.id} (${client.remoteAddress})`,
+          requesterGone: goneSignal(client),
+        });
         reply = { text: result.text, error: result.error };
       } catch (error) {
         reply = { text: error instanceof Error ? error.message : String(error), error: true };
