@@ -504,7 +504,9 @@ function openWebSocket(url: string, protocol: string): Promise<WebSocket> {
 
 Deno.test("close() right after a reply still delivers it; a peer that never reads gets only `linger`", async () => {
   await withTimeout(20_000, async () => {
-    const rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+    // close() waits for the reply to be written, up to `linger`: here a bound on a hang, as
+    // 32 MiB through one busy process can take longer than the default second.
+    const rep = await socket("rep", { listen: "tcp://127.0.0.1:0", linger: 10_000 });
     await using req = await socket("req", { dial: rep.urls[0]! });
     const answer = request(req, 0, { recvMode: "raw", timeout: 10_000 });
     // 32 MiB: more than the kernel takes in one write, so the reply is still queued at close().
