@@ -28,8 +28,8 @@ a usage error.
 
 Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env).
 
-Server:  rsock serve --eval 8888, from a checkout:
-         deno run --no-prompt --allow-net=127.0.0.1:8888 --allow-sys --allow-read=eval/ cli.ts serve --eval 8888
+Server:  rsock serve --eval 8888
+         from a checkout: deno run --no-prompt --allow-net=127.0.0.1:8888 --allow-sys --allow-read=eval/ cli.ts serve --eval 8888
          or in R: svSocket::startSocketServer(8888)`;
 
 /** The flags `rsock eval` and `rsock console` share: where the server is and who we are. */
