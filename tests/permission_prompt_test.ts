@@ -232,21 +232,27 @@ function noPrompt(pty: PtyProcess, what: string, signal: AbortSignal): Promise<n
 }
 
 /**
+ * Runs `line` on a pty with no permission flags: it must exit 2 naming them, without a prompt.
+ * Returns the flags it named.
+ */
+async function namedFlags(line: string[], signal: AbortSignal): Promise<string[]> {
+  const shown = `rsock ${line.join(" ")}`;
+  await using bare = new PtyProcess([Deno.execPath(), "run", CLI, ...line], { cwd: ROOT });
+  const status = await Promise.race([bare.status(signal), noPrompt(bare, shown, signal)]);
+  assert.equal(status, 2, `${shown} without permissions:\n${bare.transcript}`);
+  const missing = MISSING.exec(bare.transcript);
+  assert.ok(missing, `${shown} exits 2 without naming the flags:\n${bare.transcript}`);
+  return missing[1]!.trim().split(" ");
+}
+
+/**
  * Runs `line` on a pty with no permission flags (it must exit 2 naming them), then with exactly
  * the flags it named: it must then exit on its own or be seen at work (serving its banner,
  * accepting a connection, dialing its peer) and end on Ctrl-C — never prompting either time.
  */
 async function runsOrNamesFlags(line: string[], signal: AbortSignal): Promise<void> {
   const shown = `rsock ${line.join(" ")}`;
-  let flags: string[];
-  {
-    await using bare = new PtyProcess([Deno.execPath(), "run", CLI, ...line], { cwd: ROOT });
-    const status = await Promise.race([bare.status(signal), noPrompt(bare, shown, signal)]);
-    assert.equal(status, 2, `${shown} without permissions:\n${bare.transcript}`);
-    const missing = MISSING.exec(bare.transcript);
-    assert.ok(missing, `${shown} exits 2 without naming the flags:\n${bare.transcript}`);
-    flags = missing[1]!.trim().split(" ");
-  }
+  const flags = await namedFlags(line, signal);
   const { listens, dials } = endpointsOf(line);
   const peers = dials.map(standIn).filter((listener) => listener !== undefined);
   try {
@@ -379,4 +385,58 @@ Deno.test("every rsock command line the help and the serve banner print: it runs
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the banner's rsock eval and rsock console lines, on a terminal with the flags they name, reach the session", async () => {
+  await withTimeout(120_000, async (signal) => {
+    const port = freePort();
+    await using serve = rsock(
+      [`--allow-net=127.0.0.1:${port}`, "--allow-sys", `--allow-read=${ROOT}eval/`],
+      ["serve", "--eval", String(port)],
+    );
+    await serve.waitForOutput(BANNER_END);
+    const lines = rsockLines(serve.stderr);
+    const evalLine = lines.find((line) => line[0] === "eval");
+    const consoleLine = lines.find((line) => line[0] === "console");
+    assert.ok(evalLine && consoleLine, serve.stderr);
+    await using client = await connectEvalServer({ port });
+    // The banner's eval line evaluates `x`.
+    await evalServer(client, "x", 41);
+    client.close();
+
+    const evalFlags = await namedFlags(evalLine, signal);
+    {
+      await using evaluation = new PtyProcess([
+        Deno.execPath(),
+        "run",
+        ...evalFlags,
+        CLI,
+        ...evalLine,
+      ]);
+      const status = await Promise.race([
+        evaluation.status(signal),
+        noPrompt(evaluation, evalLine.join(" "), signal),
+      ]);
+      assert.equal(status, 0, evaluation.transcript);
+      assert.equal(evaluation.transcript, "41\r\n");
+    }
+
+    // The console's line editor runs on the terminal, as its user has it.
+    const consoleFlags = await namedFlags(consoleLine, signal);
+    await using terminal = new PtyProcess([
+      Deno.execPath(),
+      "run",
+      ...consoleFlags,
+      CLI,
+      ...consoleLine,
+    ]);
+    const prompted = noPrompt(terminal, consoleLine.join(" "), signal);
+    await Promise.race([terminal.expect(/:> /, signal), prompted]);
+    await terminal.type("x + 1\r");
+    await Promise.race([terminal.expect(/\r\n42\r\n/, signal), prompted]);
+    await terminal.type("\x04");
+    assert.equal(await Promise.race([terminal.status(signal), prompted]), 0, terminal.transcript);
+    serve.child.kill("SIGTERM");
+    assert.equal((await serve.finished()).code, 143, serve.stderr);
+  });
 });
