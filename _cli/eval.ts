@@ -9,6 +9,7 @@ import { connectEvalServer, type EvalConnection } from "../eval/mod.ts";
 import {
   type Command,
   type Flag,
+  type Needed,
   netHost,
   type Output,
   type ParsedArgs,
@@ -26,7 +27,8 @@ failed — rsock's server says so on the wire (its markErrors setting), so print
 like an error is not one; R's svSocket only in its text (the reply starts with "Error") — and 2 on
 a usage error.
 
-Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env).
+Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env, --allow-read=FILE
+with --file).
 
 Server:  rsock serve --eval 8888
          from a checkout: deno run --no-prompt --allow-net=127.0.0.1:8888 --allow-sys --allow-read=eval/ cli.ts serve --eval 8888
@@ -48,6 +50,20 @@ export const CONNECTION_FLAGS: readonly Flag[] = [
   },
 ];
 
+/** The grants a connection made from `args` needs (its flags checked first). */
+function connectionNeeds(args: ParsedArgs): Needed[] {
+  const port = parsePort(stringFlag(args, "port"), 8888);
+  const name = stringFlag(args, "name");
+  if (name !== undefined && !/^[A-Za-z0-9]+$/.test(name)) {
+    throw new UsageError(`--name must be letters and digits only, got "${name}"`);
+  }
+  const tokenVariable = stringFlag(args, "token-env");
+  return [
+    { name: "net", host: netHost(stringFlag(args, "hostname") ?? "127.0.0.1", port) },
+    ...(tokenVariable === undefined ? [] : [{ name: "env" as const, variable: tokenVariable }]),
+  ];
+}
+
 /**
  * Connects as `--port`, `--hostname`, `--name` and `--token-env` say, after checking the
  * permissions that needs; shared by `rsock eval` and `rsock console`.
@@ -60,13 +76,7 @@ export async function connectFromArgs(
   const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
   const name = stringFlag(args, "name");
   const tokenVariable = stringFlag(args, "token-env");
-  if (name !== undefined && !/^[A-Za-z0-9]+$/.test(name)) {
-    throw new UsageError(`--name must be letters and digits only, got "${name}"`);
-  }
-  await requirePermissions([
-    { name: "net", host: netHost(hostname, port) },
-    ...(tokenVariable === undefined ? [] : [{ name: "env" as const, variable: tokenVariable }]),
-  ]);
+  await requirePermissions(connectionNeeds(args));
   const token = tokenVariable === undefined ? undefined : Deno.env.get(tokenVariable);
   if (tokenVariable !== undefined && token === undefined) {
     throw new UsageError(`environment variable ${tokenVariable} is not set`);
@@ -101,7 +111,6 @@ async function codeFrom(args: ParsedArgs): Promise<string> {
   const words = args.positionals;
   if (file !== undefined) {
     if (words.length > 0) throw new UsageError("give the code once: 'CODE', - or --file FILE");
-    await requirePermissions([{ name: "read", path: file }]);
     return await Deno.readTextFile(file);
   }
   if (
@@ -135,6 +144,12 @@ export const evalCommand: Command = {
   ],
   notes: NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
+    // Every grant at once, so that one run names every missing flag.
+    const file = stringFlag(args, "file");
+    await requirePermissions([
+      ...connectionNeeds(args),
+      ...(file === undefined ? [] : [{ name: "read" as const, path: file }]),
+    ]);
     const code = await codeFrom(args);
     await using conn = await connectFromArgs(args);
     const stop = untilStopped();
