@@ -377,7 +377,20 @@ Deno.test("every rsock command line the help and the serve banner print: it runs
     ) {
       assert.ok(names.has(name), `no rsock ${name} line found in the help and the banner`);
     }
-    for (const line of lines.values()) {
+    // Modes and transports no printed line shows.
+    await Deno.writeTextFile(`${dir}/code.js`, "1 + 1\n");
+    const variants = [
+      ["serve", "--in-process", "--eval", "8888"],
+      ["serve", "--eval", "8888", "--rep", `ipc://${dir}/rep.ipc`, "--pub", `ipc://${dir}/out.ipc`],
+      ["listen", "--unix", `${dir}/listen.sock`],
+      ["send", "--unix", `${dir}/send.sock`, "hello"],
+      ["req", `ipc://${dir}/req.ipc`, "--data", "1"],
+      ["rep", `ipc://${dir}/rep2.ipc`, "--execute", "(x) => x"],
+      ["eval", "--file", `${dir}/code.js`, "--port", "8888"],
+      ["ws", "wss://127.0.0.1:7681/"],
+      ["sub", "--dial", "tls+tcp://127.0.0.1:5600", "--tls-ca", `${dir}/code.js`],
+    ];
+    for (const line of [...lines.values(), ...variants]) {
       await t.step(`rsock ${line.join(" ")}`, async () => {
         await withTimeout(120_000, (signal) => runsOrNamesFlags(relocated(line, dir), signal));
       });
