@@ -95,7 +95,10 @@ const BRIDGE = `
 import json, os, pty, select, sys
 pid, fd = pty.fork()
 if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
+    try:
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
 out = sys.stdout.buffer
 out.write(b"%d\\n" % pid)
 out.flush()
@@ -197,9 +200,16 @@ export class PtyProcess implements AsyncDisposable {
     }
   }
 
-  /** Types `text` at the terminal (`"\x03"` is Ctrl-C, `"\x04"` Ctrl-D). */
+  /**
+   * Types `text` at the terminal (`"\x03"` is Ctrl-C, `"\x04"` Ctrl-D). Typing at a terminal
+   * whose command has just ended is no error: the keys go nowhere, as they would for a user.
+   */
   async type(text: string): Promise<void> {
-    await this.#typing.write(new TextEncoder().encode(text));
+    try {
+      await this.#typing.write(new TextEncoder().encode(text));
+    } catch {
+      await this.#exited; // the bridge is gone with its command
+    }
   }
 
   /** Sends `signal` to the command itself. */
