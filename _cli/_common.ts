@@ -334,17 +334,14 @@ function flagFor(need: Needed): string {
 }
 
 /**
- * Checks every permission a command needs; asks only when standard input is a terminal
- * (Deno itself refuses to prompt under `--no-prompt`); throws
- * {@linkcode PermissionMissingError} naming the exact flags otherwise.
+ * Checks every permission a command needs, without ever asking: a permission prompt on a
+ * terminal stops the command where Ctrl-C and SIGTERM cannot reach it, so anything not granted
+ * is reported instead. Throws {@linkcode PermissionMissingError} naming the exact flags.
  */
 export async function requirePermissions(needs: Needed[]): Promise<void> {
   const missing: Needed[] = [];
-  const interactive = Deno.stdin.isTerminal();
   for (const need of needs) {
-    const desc = descriptor(need);
-    let status = await Deno.permissions.query(desc);
-    if (status.state === "prompt" && interactive) status = await Deno.permissions.request(desc);
+    const status = await Deno.permissions.query(descriptor(need));
     if (status.state !== "granted") missing.push(need);
   }
   if (missing.length === 0) return;

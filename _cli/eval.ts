@@ -15,6 +15,7 @@ import {
   booleanFlag,
   type Command,
   type Flag,
+  type Needed,
   netHost,
   type Output,
   type ParsedArgs,
@@ -37,9 +38,11 @@ browser console, an NNG request: the doors of rsock serve), and says what it was
 never waits behind it. rsock eval '<<<esc>>>' does the same. The server must run its session in
 a worker (rsock serve's default) to stop synchronous code; the session's state is then lost.
 
-Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env).
+Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env, --allow-read=FILE
+with --file).
 
-Server:  deno run --allow-net=127.0.0.1:8888 cli.ts serve --eval 8888
+Server:  rsock serve --eval 8888
+         from a checkout: deno run --no-prompt --allow-net=127.0.0.1:8888 --allow-sys --allow-read=eval/ cli.ts serve --eval 8888
          or in R: svSocket::startSocketServer(8888)`;
 
 /** The flags `rsock eval` and `rsock console` share: where the server is and who we are. */
@@ -68,6 +71,20 @@ export interface ConnectHooks {
   readonly signal?: AbortSignal;
 }
 
+/** The grants a connection made from `args` needs (its flags checked first). */
+function connectionNeeds(args: ParsedArgs): Needed[] {
+  const port = parsePort(stringFlag(args, "port"), 8888);
+  const name = stringFlag(args, "name");
+  if (name !== undefined && !/^[A-Za-z0-9]+$/.test(name)) {
+    throw new UsageError(`--name must be letters and digits only, got "${name}"`);
+  }
+  const tokenVariable = stringFlag(args, "token-env");
+  return [
+    { name: "net", host: netHost(stringFlag(args, "hostname") ?? "127.0.0.1", port) },
+    ...(tokenVariable === undefined ? [] : [{ name: "env" as const, variable: tokenVariable }]),
+  ];
+}
+
 /**
  * Connects as `--port`, `--hostname`, `--name` and `--token-env` say, after checking the
  * permissions that needs; shared by `rsock eval` and `rsock console`.
@@ -80,13 +97,7 @@ export async function connectFromArgs(
   const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
   const name = stringFlag(args, "name");
   const tokenVariable = stringFlag(args, "token-env");
-  if (name !== undefined && !/^[A-Za-z0-9]+$/.test(name)) {
-    throw new UsageError(`--name must be letters and digits only, got "${name}"`);
-  }
-  await requirePermissions([
-    { name: "net", host: netHost(hostname, port) },
-    ...(tokenVariable === undefined ? [] : [{ name: "env" as const, variable: tokenVariable }]),
-  ]);
+  await requirePermissions(connectionNeeds(args));
   const token = tokenVariable === undefined ? undefined : Deno.env.get(tokenVariable);
   if (tokenVariable !== undefined && token === undefined) {
     throw new UsageError(`environment variable ${tokenVariable} is not set`);
@@ -180,7 +191,6 @@ async function codeFrom(args: ParsedArgs): Promise<string> {
   const words = args.positionals;
   if (file !== undefined) {
     if (words.length > 0) throw new UsageError("give the code once: 'CODE', - or --file FILE");
-    await requirePermissions([{ name: "read", path: file }]);
     return await Deno.readTextFile(file);
   }
   if (
@@ -218,6 +228,12 @@ export const evalCommand: Command = {
   ],
   notes: NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
+    // Every grant at once, so that one run names every missing flag.
+    const file = stringFlag(args, "file");
+    await requirePermissions([
+      ...connectionNeeds(args),
+      ...(file === undefined ? [] : [{ name: "read" as const, path: file }]),
+    ]);
     const words = args.positionals;
     if (booleanFlag(args, "interrupt") || (words.length === 1 && isBareEscape(words[0]!))) {
       if (booleanFlag(args, "interrupt") && (words.length > 0 || stringFlag(args, "file"))) {

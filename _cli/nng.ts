@@ -8,7 +8,6 @@
 
 import type { ParseArgsOptionsConfig } from "node:util";
 import { readLines } from "../_internal/lines.ts";
-import { parseUrl } from "../_internal/sp/wire.ts";
 import {
   type Socket,
   socket,
@@ -19,7 +18,6 @@ import {
 import {
   type Command,
   type Needed,
-  netHost,
   type Output,
   type ParsedArgs,
   parsePositiveInteger,
@@ -28,6 +26,7 @@ import {
   untilStopped,
   UsageError,
 } from "./_common.ts";
+import { endpointNeeds } from "./req.ts";
 
 type Role = "pub" | "sub" | "push" | "pull" | "survey" | "respond" | "pair" | "bus";
 
@@ -234,8 +233,8 @@ URLs: tcp://host:port, ipc:///path, ws://host:port/path, tls+tcp://host:port, ws
 
 ${lines.join("\n")}
 
-${note}Permissions: --allow-net=HOST:PORT per URL (ipc: --allow-read=PATH --allow-write=PATH;
---tls-*: --allow-read=FILE)
+${note}Permissions: --allow-net=HOST:PORT per URL (ipc: --allow-read=PATH --allow-write=PATH
+--allow-net=unix:PATH; --tls-*: --allow-read=FILE)
 
 ${EXAMPLES[role]}`;
 }
@@ -257,15 +256,7 @@ function list(args: ParsedArgs, flag: string): string[] {
 }
 
 function needsFor(url: string, flag: string): Needed[] {
-  let endpoint;
-  try {
-    endpoint = parseUrl(url);
-  } catch (error) {
-    throw new UsageError(`--${flag}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  return endpoint.transport === "ipc"
-    ? [{ name: "read", path: endpoint.path }, { name: "write", path: endpoint.path }]
-    : [{ name: "net", host: netHost(endpoint.hostname, endpoint.port) }];
+  return endpointNeeds(url, `--${flag}`).needs;
 }
 
 async function tlsFrom(args: ParsedArgs): Promise<TlsOptions> {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import denoJson from "../deno.json" with { type: "json" };
 import {
   createSession,
   type EvalSession,
@@ -144,10 +145,14 @@ Permissions: net to each endpoint, e.g. --allow-net=127.0.0.1:${DEFAULT_EVAL_POR
 (the session runs code through node:inspector, which Deno gates as sys) and, when rsock runs
 from local files, read access to its eval/ folder (the worker's module); code evaluated in the
 session has the same permissions as rsock itself, so grant what that code needs too (e.g.
---allow-read=./data).
+--allow-read=./data). Under --no-prompt, code that reaches past them gets an error, where a
+Deno permission prompt would stop the whole session.
 
   rsock serve                                  # eval 8888, console 7681, rep tcp://127.0.0.1:5555
-  rsock serve --eval 9000 --socket 6000        # only the eval door, and rsock send's messages`;
+  rsock serve --eval 9000 --socket 6000        # only the eval door, and rsock send's messages
+
+From a checkout, deno task serve runs rsock serve with exactly what it needs:
+  ${denoJson.tasks.serve}`;
 
 function isLoopback(hostname: string): boolean {
   // An address, not a name that starts like one: `127.0.0.1.evil.example` resolves anywhere.

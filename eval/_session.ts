@@ -5,7 +5,7 @@
  * @module
  */
 
-import { locks, Worker } from "node:worker_threads";
+import { locks, SHARE_ENV, Worker } from "node:worker_threads";
 import { describeThrown, type EngineResult, InspectorEngine, StoppedWaiting } from "./_engine.ts";
 import type { FromWorker, ToWorker } from "./_worker.ts";
 import {
@@ -403,7 +403,10 @@ class WorkerSession extends SerialSession {
       url.protocol === "file:"
         ? url
         : new URL(`data:text/javascript,import ${encodeURIComponent(JSON.stringify(url.href))};`),
-      { workerData: { lock: this.#lock } },
+      // SHARE_ENV: the worker sees the process's environment as in-process code does, and
+      // Deno's default (a copy of it) reads every variable at start, which asks for env access
+      // and, on a terminal, stops `rsock serve` at a permission prompt.
+      { workerData: { lock: this.#lock }, env: SHARE_ENV },
     );
     this.#lane = channel();
     worker.postMessage({ type: "channel", buffer: this.#lane.buffer } satisfies ToWorker);
