@@ -14,7 +14,7 @@ import {
   RemoteEvalError,
   startEvalServer,
 } from "../../eval/mod.ts";
-import { assignLine, hexToBytes, taggedValue, valueLine } from "../../eval/_client.ts";
+import { assignLine, hexToBytes, taggedValue, valueLine } from "../../eval/_dialect.ts";
 import { simplify, unserialize } from "../../serial/mod.ts";
 import { freePort, interopTest, withTimeout } from "../_peers.ts";
 import { rsock, TestProcess } from "../_process.ts";
