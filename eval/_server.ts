@@ -7,6 +7,7 @@
  */
 
 import { acceptConnections } from "../_internal/accept.ts";
+import { isLoopback } from "../_internal/loopback.ts";
 import { concatBytes } from "../_internal/bytes.ts";
 import { sameSecret } from "../_internal/secret.ts";
 import { ProtocolError } from "../_internal/errors.ts";
@@ -170,10 +171,6 @@ export interface EvalServer extends AsyncDisposable {
   closeClients(clients?: readonly string[]): void;
   /** Stops listening, disconnects every client and, if the server created it, closes the session. */
   close(): Promise<void>;
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 /** Defaults of the per-client bounds (see {@linkcode EvalServerOptions}). */
