@@ -36,6 +36,7 @@ import {
   resultsText,
   type SessionStatus,
   STATUS_MARKER,
+  svSocketEvalReply,
 } from "./_protocol.ts";
 
 export type { ClientSettings } from "./_protocol.ts";
@@ -546,6 +547,13 @@ class Server implements EvalServer {
     // the code changes them (parSocket(<<<s>>>, …)).
     const { last, multiline } = settings;
     const errorMark = settings.markErrors ? ERROR_MARKER : "";
+    const notR = svSocketEvalReply(parsed.code);
+    if (notR !== undefined) {
+      // Answered at once: evaluated as JavaScript it would fail with a reply evalServer()
+      // never stops waiting for.
+      this.#registry.setCode(settings, "");
+      return returnResults ? errorMark + resultsText(notR) + last + prompt : "";
+    }
     let code = parsed.code;
     let continuation: Continuation | undefined;
     if (!hidden && settings.code !== "") {
