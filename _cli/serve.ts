@@ -292,7 +292,10 @@ export async function startDoors(
       session = {
         async evaluate(code, options) {
           const result = await inner.evaluate(code, options);
-          await publisher.sendBytes(new TextEncoder().encode(`eval ${result.text}`));
+          // Output only: a client's setup lines and declarations print nothing.
+          if (result.text !== "") {
+            await publisher.sendBytes(new TextEncoder().encode(`eval ${result.text}`));
+          }
           return result;
         },
         ...(inner.expose === undefined ? {} : { expose: inner.expose.bind(inner) }),

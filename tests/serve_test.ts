@@ -232,3 +232,34 @@ Deno.test("serve: with a token, the ipc:// REP and pub doors' socket files are o
     }
   });
 });
+
+Deno.test("serve --pub: evaluations that print nothing publish nothing", async () => {
+  await withTimeout(30_000, async () => {
+    await using child = rsock(
+      ["--allow-net=127.0.0.1", "--allow-sys", WORKER_READ],
+      ["serve", "--eval", "0", "--pub", "tcp://127.0.0.1:0"],
+    );
+    const banner = await child.waitForOutput(
+      /pub +(tcp:\/\/127\.0\.0\.1:\d+)[\s\S]*eval +tcp:\/\/127\.0\.0\.1:(\d+)/,
+    );
+    const [, pubUrl, evalPort] = banner;
+    await using monitor = await nngSocket("sub", { dial: pubUrl!, subscribe: "" });
+    await monitor.waitForPipes();
+    // A client's set-up lines, a declaration and a void expression print nothing; then one
+    // result. Messages keep their order on the one pipe, so the first one shows what leaked.
+    await using client = await connectEvalServer({ port: Number(evalPort) });
+    assert.equal(await client.send("let quiet = 41"), "");
+    assert.equal(await client.send("void quiet"), "");
+    await using cli = rsock([`--allow-net=127.0.0.1:${evalPort}`], [
+      "eval",
+      "--port",
+      evalPort!,
+      "quiet + 1",
+    ]);
+    assert.equal((await cli.finished()).code, 0, cli.stderr);
+    assert.equal(cli.stdout, "42\n");
+    assert.equal(await monitor.recv({ mode: "string", timeout: 10_000 }), "eval 42");
+    child.child.kill("SIGTERM");
+    assert.equal((await child.finished()).code, 143, child.stderr);
+  });
+});
