@@ -360,15 +360,15 @@ export async function startDoors(
         onError: reportRep,
       });
       const stopRep = new AbortController();
+      // Failed requests have a budget of their own: a flood of them hides no pipe fault.
+      const reportFailed = reporter("rep");
       const loops = Array.from(
         { length: 4 },
         () =>
-          answerRequests(
-            repSocket.context(),
-            evaluating,
-            stopRep.signal,
-            reportRep,
-          ),
+          answerRequests(repSocket.context(), evaluating, stopRep.signal, {
+            report: reportRep,
+            failed: reportFailed,
+          }),
       );
       closers.push(async () => {
         stopRep.abort();
@@ -437,12 +437,37 @@ function slowLine(running: RunningEvaluation, howToStop: string): string {
     howToStop;
 }
 
-/** The reply to one REP request, as bytes for the wire. */
+/** What an R value that is not a string is, for a log line. */
+function describeValue(value: unknown): string {
+  if (value === null) return "NULL";
+  if (Array.isArray(value)) return `a vector or list of length ${value.length}`;
+  if (value instanceof Uint8Array) return `a raw vector of length ${value.length}`;
+  if (typeof value === "object") return "a list";
+  const type = typeof value === "number"
+    ? "numeric"
+    : typeof value === "boolean"
+    ? "logical"
+    : typeof value;
+  return `a ${type} (${String(value)})`;
+}
+
+/** One line of text for a log: whitespace runs as one space, at most 200 characters. */
+function oneLine(text: string, max = 200): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length <= max ? flat : `${flat.slice(0, max)}…`;
+}
+
+/**
+ * The reply to one REP request, as bytes for the wire; `failed` is told why, in one line,
+ * whenever the request failed (the requester may only get the error byte).
+ */
 async function answerRequest(
   bytes: Uint8Array,
   session: EvalSession,
   options: EvaluateOptions,
+  failed: (why: string) => void,
 ): Promise<Uint8Array> {
+  const door = options.door ?? "rep";
   // What nanonext sends: R serialization, maybe behind its 0x07 header. Bytes that only start
   // like it (`Array.from(…)`, `B…`, `X…`) fall through to the plain-text rule.
   let request: unknown;
@@ -456,9 +481,21 @@ async function answerRequest(
     }
   }
   if (serial) {
-    if (typeof request !== "string") return SERIAL_ERROR_REPLY;
+    if (typeof request !== "string") {
+      failed(
+        `${door}: the request is R serialization of ${oneLine(describeValue(request), 60)}, ` +
+          "not a character string of code; replied with the error value (is_nul_byte() TRUE)",
+      );
+      return SERIAL_ERROR_REPLY;
+    }
     const result = await session.evaluate(request, options);
-    if (result.error) return SERIAL_ERROR_REPLY;
+    if (result.error) {
+      failed(
+        `${door}: ${oneLine(result.text)} (in: ${oneLine(request, 60)}); replied with the ` +
+          "error value (is_nul_byte() TRUE)",
+      );
+      return SERIAL_ERROR_REPLY;
+    }
     try {
       return serialize((result.value ?? null) as Parameters<typeof serialize>[0]);
     } catch {
@@ -469,24 +506,28 @@ async function answerRequest(
   try {
     code = strictText.decode(bytes);
   } catch {
-    return RAW_ERROR_REPLY; // neither R serialization nor UTF-8 text: not code
+    failed(`${door}: the request is neither R serialization nor UTF-8 text; replied with 0x00`);
+    return RAW_ERROR_REPLY; // not code
   }
   const result = await session.evaluate(code, options);
+  if (result.error) failed(`${door}: ${oneLine(result.text)} (in: ${oneLine(code, 60)})`);
   return encoder.encode(result.text);
 }
 
 /**
  * Answers REP requests by evaluating them in the session: an R-serialized string (nanonext)
  * gets its value back R-serialized, or the NUL-byte error reply; any other UTF-8 text (nngcat)
- * is code and gets the printed text back; other bytes get the NUL-byte error reply. No request
- * ends the loop: only the socket's close or `signal` does.
+ * is code and gets the printed text back; other bytes get the NUL-byte error reply. Every
+ * failed request is told to `failed`, since an R requester sees only the error value. No
+ * request ends the loop: only the socket's close or `signal` does.
  */
 async function answerRequests(
   ctx: Context,
   session: EvalSession,
   signal: AbortSignal,
-  report: (error: unknown) => void,
+  reports: { report: (error: unknown) => void; failed: (why: string) => void },
 ): Promise<void> {
+  const { report, failed } = reports;
   while (!signal.aborted && !ctx.socket.closed) {
     let bytes: Uint8Array;
     try {
@@ -504,7 +545,7 @@ async function answerRequests(
       ? { door: "rep" }
       : { door: `rep pipe ${requester.pipe} (${requester.remote})`, requesterGone: requester.gone };
     try {
-      body = await answerRequest(bytes, session, options);
+      body = await answerRequest(bytes, session, options, failed);
     } catch (error) {
       report(error);
       body = RAW_ERROR_REPLY;

@@ -263,3 +263,34 @@ Deno.test("serve --pub: evaluations that print nothing publish nothing", async (
     assert.equal((await child.finished()).code, 143, child.stderr);
   });
 });
+
+Deno.test("serve --rep: a failed request keeps the error byte on the wire, and serve prints why", async () => {
+  await withTimeout(30_000, async () => {
+    await using child = rsock(
+      ["--allow-net=127.0.0.1", "--allow-sys", WORKER_READ],
+      ["serve", "--rep", "tcp://127.0.0.1:0"],
+    );
+    const url = (await child.waitForOutput(/rep +(tcp:\/\/127\.0\.0\.1:\d+)/))[1]!;
+    await child.waitForOutput(/Ctrl-C or SIGTERM stops/);
+    await using req = await socket("req", { dial: url });
+    // nanonext's convention: an R-serialized request that fails gets the error value.
+    const reply = await request(req, "nope + 1", { timeout: 10_000 });
+    assert.ok(isNulByte(reply), `the error value, got ${String(reply)}`);
+    await child.waitForOutput(
+      /rsock serve: rep: rep pipe \d+ \(127\.0\.0\.1:\d+\): Uncaught ReferenceError: nope is not defined \(in: nope \+ 1\); replied with the error value/,
+    );
+    assert.ok(isNulByte(await request(req, 42, { timeout: 10_000 })));
+    await child.waitForOutput(/R serialization of a numeric \(42\), not a character string/);
+    // Bounded as accept faults are: 10 lines a window, the rest counted and summed up.
+    for (let i = 0; i < 12; i++) {
+      assert.ok(isNulByte(await request(req, `flood${i}`, { timeout: 10_000 })));
+    }
+    child.child.kill("SIGTERM");
+    assert.equal((await child.finished()).code, 143, child.stderr);
+    const printed = child.stderr.split("\n").filter((line) =>
+      line.startsWith("rsock serve: rep: ")
+    );
+    assert.equal(printed.length, 11, child.stderr);
+    assert.match(printed.at(-1)!, /rsock serve: rep: 4 more reports not shown .*flood11/);
+  });
+});
