@@ -25,29 +25,27 @@ import {
   socket as spSocket,
   unserialize,
 } from "../reqrep/mod.ts";
-import { endpointNeeds } from "./req.ts";
 import {
-  booleanFlag,
   type Flag,
   listening,
   type Needed,
   netHost,
   type Output,
   type ParsedArgs,
-  parsePort,
-  parsePositiveInteger,
   requirePermissions,
-  stringFlag,
   type TableCommand,
   untilStopped,
   UsageError,
 } from "./_common.ts";
 import { Printer } from "./listen.ts";
 import { ReportLimiter } from "./_reports.ts";
-
-const DEFAULT_EVAL_PORT = 8888;
-const DEFAULT_WS_PORT = 7681;
-const DEFAULT_REP_URL = "tcp://127.0.0.1:5555";
+import {
+  DEFAULT_EVAL_PORT,
+  DEFAULT_REP_URL,
+  DEFAULT_WS_PORT,
+  planServe,
+  type ServePlan,
+} from "./_serve_plan.ts";
 
 const SERVE_FLAGS: readonly Flag[] = [
   {
@@ -154,12 +152,6 @@ Deno permission prompt would stop the whole session.
 From a checkout, deno task serve runs rsock serve with exactly what it needs:
   ${denoJson.tasks.serve}`;
 
-function isLoopback(hostname: string): boolean {
-  // An address, not a name that starts like one: `127.0.0.1.evil.example` resolves anywhere.
-  return hostname === "localhost" || hostname === "::1" || hostname === "[::1]" ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
-}
-
 /** The `serve` subcommand. */
 export const serveCommand: TableCommand = {
   name: "serve",
@@ -168,102 +160,9 @@ export const serveCommand: TableCommand = {
   flags: SERVE_FLAGS,
   notes: SERVE_NOTES,
   async run(args: ParsedArgs, output: Output): Promise<number> {
-    const hostname = stringFlag(args, "hostname") ?? "127.0.0.1";
-    const evalFlag = stringFlag(args, "eval");
-    const wsFlag = stringFlag(args, "ws");
-    const repFlag = stringFlag(args, "rep");
-    const all = evalFlag === undefined && wsFlag === undefined && repFlag === undefined;
-    const evalPort = all || evalFlag !== undefined
-      ? parsePort(evalFlag || undefined, DEFAULT_EVAL_PORT, "--eval")
-      : undefined;
-    const wsPort = all || wsFlag !== undefined
-      ? parsePort(wsFlag || undefined, DEFAULT_WS_PORT, "--ws")
-      : undefined;
-    const tokenGiven = stringFlag(args, "token-env") !== undefined ||
-      stringFlag(args, "token") !== undefined;
-    // SP has no authentication: with a token, only an owner-only ipc:// file keeps the REP door
-    // from running code for a peer the eval door would refuse. The default set then leaves it out.
-    const repUrl = repFlag !== undefined
-      ? (repFlag || DEFAULT_REP_URL)
-      : all && !tokenGiven
-      ? DEFAULT_REP_URL
-      : undefined;
-    const rep = repUrl === undefined ? undefined : endpointNeeds(repUrl, "--rep");
-    const caFile = stringFlag(args, "tls-ca");
-    // Client certificates signed by --tls-ca are the one authentication an SP peer can give.
-    const certified = rep?.endpoint.transport === "tls+tcp" && caFile !== undefined &&
-      stringFlag(args, "tls-cert") !== undefined && stringFlag(args, "tls-key") !== undefined;
-    if (rep !== undefined && tokenGiven && rep.endpoint.transport !== "ipc" && !certified) {
-      throw new UsageError(
-        `--rep ${repUrl}: with a token, the REP endpoint listens on ipc:// only — NNG's SP ` +
-          "has no authentication, so anyone who can connect to it could run code without the " +
-          "token; use e.g. --rep ipc:///tmp/rsock.ipc (its socket file is created owner-only), " +
-          "or tls+tcp:// with --tls-cert, --tls-key and --tls-ca (client certificates)",
-      );
-    }
-    if (
-      rep !== undefined && rep.endpoint.transport !== "ipc" && !isLoopback(rep.endpoint.hostname) &&
-      !certified
-    ) {
-      throw new UsageError(
-        `--rep ${repUrl} is not loopback; NNG has no authentication, so the REP endpoint ` +
-          "binds loopback or ipc:// only, or tls+tcp:// with --tls-cert, --tls-key and --tls-ca",
-      );
-    }
-    const pubUrl = stringFlag(args, "pub");
-    const pub = pubUrl === undefined ? undefined : endpointNeeds(pubUrl, "--pub");
-    // The session's output is what the token guards too: with one, only an owner-only ipc://
-    // file keeps other users of this machine from subscribing to it.
-    if (pub !== undefined && tokenGiven && pub.endpoint.transport !== "ipc") {
-      throw new UsageError(
-        `--pub ${pubUrl}: with a token, the session's output is published on ipc:// only ` +
-          "(its socket file is created owner-only), e.g. --pub ipc:///tmp/rsock-pub.ipc",
-      );
-    }
-    if (
-      pub !== undefined && pub.endpoint.transport !== "ipc" && !isLoopback(pub.endpoint.hostname)
-    ) {
-      throw new UsageError(
-        `--pub ${pubUrl} is not loopback; the session's output stays on this machine`,
-      );
-    }
-    const socketFlag = stringFlag(args, "socket");
-    const socketPort = socketFlag === undefined ? undefined : parsePort(socketFlag, 0, "--socket");
-    const tokenVariable = stringFlag(args, "token-env");
-    const tokenFlag = stringFlag(args, "token");
-    if (tokenVariable !== undefined && tokenFlag !== undefined) {
-      throw new UsageError("give the token once: --token-env VAR or --token T");
-    }
-    if (tokenFlag === "") throw new UsageError("--token must not be empty");
-    const certFile = stringFlag(args, "tls-cert");
-    const keyFile = stringFlag(args, "tls-key");
-    if ((certFile === undefined) !== (keyFile === undefined)) {
-      throw new UsageError("--tls-cert and --tls-key go together");
-    }
-    const timeoutFlag = stringFlag(args, "timeout");
-    const inProcess = booleanFlag(args, "in-process");
-    if (inProcess && booleanFlag(args, "worker")) {
-      throw new UsageError("--in-process and --worker contradict each other; give one");
-    }
-    const worker = !inProcess;
-    if (timeoutFlag !== undefined && !worker) {
-      throw new UsageError(
-        "--timeout does not work with --in-process (an in-process evaluation cannot be stopped)",
-      );
-    }
-    const timeout = timeoutFlag === undefined
-      ? undefined
-      : parsePositiveInteger(timeoutFlag, 1, "--timeout");
-    const warnFlag = stringFlag(args, "warn-after");
-    const warnAfter = warnFlag === "0"
-      ? 0
-      : parsePositiveInteger(warnFlag, SLOW_AFTER_MS, "--warn-after");
-    if (!isLoopback(hostname) && tokenVariable === undefined && tokenFlag === undefined) {
-      throw new UsageError(
-        `--hostname ${hostname} is not loopback: anyone who reaches it could run code; ` +
-          "give a token with --token-env VAR (and preferably --tls-cert/--tls-key)",
-      );
-    }
+    const plan = planServe(args);
+    const { hostname, evalPort, wsPort, rep, socketPort, pub, worker } = plan;
+    const { tokenVariable, tokenFlag, certFile, keyFile, caFile } = plan;
 
     const needs: Needed[] = [{ name: "sys" }];
     // A worker's module is loaded like a dynamic import: from local files that needs read.
@@ -293,152 +192,11 @@ export const serveCommand: TableCommand = {
       : undefined;
 
     const stop = untilStopped();
-    const closers: (() => Promise<void>)[] = [];
-    // One bounded reporter per door: a flood of failing connections on one door prints a few
-    // lines and a count, and hides nothing another door reports.
-    const limiters: ReportLimiter[] = [];
-    const reporter = (door: string) => {
-      const prefix = `rsock serve: ${door}`;
-      const limiter = new ReportLimiter(prefix, (line) => output.error(line));
-      limiters.push(limiter);
-      return (error: unknown) =>
-        limiter.report(`${prefix}: ${error instanceof Error ? error.message : String(error)}`);
-    };
-    let session: EvalSession | undefined;
-    // Set once the doors are up: the one line a slow evaluation gets says how to stop it.
-    let howToStop = "Ctrl-C here stops serve";
+    let doors: Doors | undefined;
     try {
-      session = await createSession({
-        ...(worker ? (timeout === undefined ? { worker } : { worker, timeout }) : {}),
-        ...(warnAfter === 0 ? {} : {
-          slowAfter: warnAfter,
-          onSlow: (running: RunningEvaluation) => output.error(slowLine(running, howToStop)),
-        }),
-      });
-      const banner = [
-        `rsock serve: one session (${worker ? "worker" : "in-process"}), pid ${Deno.pid}`,
-      ];
-      // Monitors (--pub) get evaluations' output, pushes and --socket messages, each prefixed.
-      let publish: ((text: string) => void) | undefined;
-      if (pubUrl !== undefined) {
-        // Every door evaluates through this wrapper, so monitors see all of the session's output.
-        const publisher = await nngSocket("pub", { listen: pubUrl, ipcPermissions: 0o600 });
-        closers.push(() => publisher.close());
-        publish = (text) =>
-          void publisher.sendBytes(new TextEncoder().encode(text)).catch(() => {});
-        const inner = session;
-        session = {
-          async evaluate(code, options) {
-            const result = await inner.evaluate(code, options);
-            await publisher.sendBytes(new TextEncoder().encode(`eval ${result.text}`));
-            return result;
-          },
-          ...(inner.expose === undefined ? {} : { expose: inner.expose.bind(inner) }),
-          ...(inner.interrupt === undefined ? {} : { interrupt: inner.interrupt.bind(inner) }),
-          ...(inner.running === undefined ? {} : { running: inner.running.bind(inner) }),
-          close: () => inner.close(),
-          [Symbol.asyncDispose]: () => inner.close(),
-        };
-        banner.push(`  pub      ${publisher.urls[0]}    rsock sub --dial ${publisher.urls[0]}`);
-      }
-      if (evalPort !== undefined) {
-        const where = { address: netHost(hostname, evalPort), flag: "--eval PORT" };
-        const evalServer = await listening(where, startEvalServer, {
-          port: evalPort,
-          hostname,
-          session,
-          ...(token === undefined ? {} : { token }),
-          ...(tls === undefined ? {} : { tls }),
-          ...(publish === undefined ? {} : { onPush: (text: string) => publish(`push ${text}`) }),
-          onError: reporter("eval"),
-        });
-        closers.push(() => evalServer.close());
-        const port = evalServer.port;
-        howToStop = `stop it: rsock eval --port ${port} --interrupt (or Ctrl-C in rsock console)`;
-        banner.push(
-          `  eval     ${tls ? "tls" : "tcp"}://${netHost(hostname, port)}`,
-          `           rsock console --port ${port}    rsock eval --port ${port} 'x'`,
-          // blocking = TRUE: a non-blocking connection's readLines returns character(0) at once.
-          `           R: con <- socketConnection("${hostname}", ${port}, blocking = TRUE); ` +
-            `cat("x\\n", file = con); readLines(con, 1)`,
-        );
-      }
-      if (wsPort !== undefined) {
-        const where = { address: netHost(hostname, wsPort), flag: "--ws PORT" };
-        const consoleServer = await listening(where, serveConsole, {
-          session,
-          port: wsPort,
-          hostname,
-          ...(token === undefined ? {} : { token }),
-          onError: reporter("console"),
-        });
-        closers.push(() => consoleServer.close());
-        banner.push(`  console  ${consoleServer.url}    (open it in a browser)`);
-      }
-      if (repUrl !== undefined) {
-        const evaluating = session;
-        const repTransport = rep?.endpoint.transport;
-        const where = { address: repUrl, flag: "--rep URL" };
-        const reportRep = reporter("rep");
-        const repSocket = await listening(where, spSocket.bind(null, "rep"), {
-          listen: repUrl,
-          // Only this user may connect to an ipc:// door (NNG's ipc permissions option).
-          ipcPermissions: 0o600,
-          ...(tls !== undefined && (repTransport === "tls+tcp" || repTransport === "wss")
-            ? {
-              tls: {
-                ...tls,
-                ...(caFile === undefined ? {} : { ca: await Deno.readTextFile(caFile) }),
-              },
-            }
-            : {}),
-          onError: reportRep,
-        });
-        const stopRep = new AbortController();
-        const loops = Array.from(
-          { length: 4 },
-          () =>
-            answerRequests(
-              repSocket.context(),
-              evaluating,
-              stopRep.signal,
-              reportRep,
-            ),
-        );
-        closers.push(async () => {
-          stopRep.abort();
-          await repSocket.close();
-          await Promise.all(loops);
-        });
-        const url = repSocket.urls[0]!;
-        banner.push(
-          `  rep      ${url}    nngcat --req --dial ${url} --data 'x + 1' --ascii`,
-          `           R: library(nanonext); s <- socket("req", dial = "${url}"); ` +
-            `call_aio(request(context(s), "x + 1"))$data`,
-        );
-      }
-      if (repUrl === undefined && all) {
-        banner.push("  rep      off: with a token, only --rep ipc:///PATH (owner-only) is served");
-      }
-      let relay: SocketServer | undefined;
-      if (socketPort !== undefined) {
-        const where = { address: netHost(hostname, socketPort), flag: "--socket PORT" };
-        relay = await listening(where, listen, {
-          port: socketPort,
-          hostname,
-          framing: "line",
-          onError: reporter("socket"),
-        });
-        const server = relay;
-        closers.push(() => server.close());
-        banner.push(
-          `  socket   ${netHost(hostname, relay.port)}    rsock send --port ${relay.port} 'hello'`,
-          `           R: s <- make.socket("localhost", ${relay.port}); write.socket(s, "hello\\n")`,
-        );
-      }
-      banner.push("Ctrl-C or SIGTERM stops.");
-      output.error(banner.join("\n"));
-
+      doors = await startDoors(plan, { token, tls }, output);
+      output.error(doors.banner.join("\n"));
+      const { relay, publish } = doors;
       const printer = new Printer(output, { timestamps: false, raw: false, prefix: "socket " });
       const relaying = relay === undefined ? Promise.resolve() : (async () => {
         for await (const event of relay.events()) {
@@ -449,20 +207,222 @@ export const serveCommand: TableCommand = {
       const signal = await stop.promise;
       output.error(`rsock serve: ${signal}, stopping`);
       printer.finish();
-      // The session first (in a worker this interrupts a runaway at once): the doors' closes
-      // wait for the transactions they have running.
-      await Promise.all([session.close(), ...closers.map((close) => close())]);
+      await doors.stop();
       await relaying;
     } finally {
       stop.dispose();
-      await Promise.allSettled(closers.map((close) => close()));
-      for (const limiter of limiters) limiter.close();
-      await session?.close();
+      await doors?.dispose();
     }
     output.error("rsock serve: stopped");
     return 0;
   },
 };
+
+/** What the doors need that planning does not read: the token and the TLS files' text. */
+export interface ServeSecrets {
+  /** The token every client sends first, if any. */
+  readonly token: string | undefined;
+  /** The TLS certificate and key (PEM), if given. */
+  readonly tls: { readonly cert: string; readonly key: string } | undefined;
+}
+
+/** The running doors of `rsock serve` around their one session. */
+export interface Doors {
+  /** What serve prints once every door is up: where each listens, and how to reach it. */
+  readonly banner: readonly string[];
+  /** The session every door evaluates in. */
+  readonly session: EvalSession;
+  /** The plain-message door, if served: its messages are printed and published. */
+  readonly relay: SocketServer | undefined;
+  /** Publishes one line to the monitors (`--pub`), if any. */
+  readonly publish: ((text: string) => void) | undefined;
+  /** Closes the session first (a runaway in a worker is interrupted at once), then the doors. */
+  stop(): Promise<void>;
+  /** Closes whatever is still open, never throws, and prints what the reporters held back. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Creates the session and starts every door of `plan` on it. If a door cannot start, what
+ * started is closed and the error thrown.
+ */
+export async function startDoors(
+  plan: ServePlan,
+  secrets: ServeSecrets,
+  output: Output,
+): Promise<Doors> {
+  const { hostname, all, evalPort, wsPort, rep, socketPort, worker, timeout, warnAfter, caFile } =
+    plan;
+  const { token, tls } = secrets;
+  const repUrl = plan.rep?.url;
+  const pubUrl = plan.pub?.url;
+  const closers: (() => Promise<void>)[] = [];
+  // One bounded reporter per door: a flood of failing connections on one door prints a few
+  // lines and a count, and hides nothing another door reports.
+  const limiters: ReportLimiter[] = [];
+  const reporter = (door: string) => {
+    const prefix = `rsock serve: ${door}`;
+    const limiter = new ReportLimiter(prefix, (line) => output.error(line));
+    limiters.push(limiter);
+    return (error: unknown) =>
+      limiter.report(`${prefix}: ${error instanceof Error ? error.message : String(error)}`);
+  };
+  let session: EvalSession | undefined;
+  const dispose = async () => {
+    await Promise.allSettled(closers.map((close) => close()));
+    for (const limiter of limiters) limiter.close();
+    await session?.close();
+  };
+  // Set once the doors are up: the one line a slow evaluation gets says how to stop it.
+  let howToStop = "Ctrl-C here stops serve";
+  try {
+    session = await createSession({
+      ...(worker ? (timeout === undefined ? { worker } : { worker, timeout }) : {}),
+      ...(warnAfter === 0 ? {} : {
+        slowAfter: warnAfter,
+        onSlow: (running: RunningEvaluation) => output.error(slowLine(running, howToStop)),
+      }),
+    });
+    const banner = [
+      `rsock serve: one session (${worker ? "worker" : "in-process"}), pid ${Deno.pid}`,
+    ];
+    // Monitors (--pub) get evaluations' output, pushes and --socket messages, each prefixed.
+    let publish: ((text: string) => void) | undefined;
+    if (pubUrl !== undefined) {
+      // Every door evaluates through this wrapper, so monitors see all of the session's output.
+      const publisher = await nngSocket("pub", { listen: pubUrl, ipcPermissions: 0o600 });
+      closers.push(() => publisher.close());
+      publish = (text) => void publisher.sendBytes(new TextEncoder().encode(text)).catch(() => {});
+      const inner = session;
+      session = {
+        async evaluate(code, options) {
+          const result = await inner.evaluate(code, options);
+          // Output only: a client's setup lines and declarations print nothing.
+          if (result.text !== "") {
+            await publisher.sendBytes(new TextEncoder().encode(`eval ${result.text}`));
+          }
+          return result;
+        },
+        ...(inner.expose === undefined ? {} : { expose: inner.expose.bind(inner) }),
+        ...(inner.interrupt === undefined ? {} : { interrupt: inner.interrupt.bind(inner) }),
+        ...(inner.running === undefined ? {} : { running: inner.running.bind(inner) }),
+        close: () => inner.close(),
+        [Symbol.asyncDispose]: () => inner.close(),
+      };
+      banner.push(`  pub      ${publisher.urls[0]}    rsock sub --dial ${publisher.urls[0]}`);
+    }
+    if (evalPort !== undefined) {
+      const where = { address: netHost(hostname, evalPort), flag: "--eval PORT" };
+      const evalServer = await listening(where, startEvalServer, {
+        port: evalPort,
+        hostname,
+        session,
+        ...(token === undefined ? {} : { token }),
+        ...(tls === undefined ? {} : { tls }),
+        ...(publish === undefined ? {} : { onPush: (text: string) => publish(`push ${text}`) }),
+        onError: reporter("eval"),
+      });
+      closers.push(() => evalServer.close());
+      const port = evalServer.port;
+      howToStop = `stop it: rsock eval --port ${port} --interrupt (or Ctrl-C in rsock console)`;
+      banner.push(
+        `  eval     ${tls ? "tls" : "tcp"}://${netHost(hostname, port)}`,
+        `           rsock console --port ${port}    rsock eval --port ${port} 'x'`,
+        // blocking = TRUE: a non-blocking connection's readLines returns character(0) at once.
+        `           R: con <- socketConnection("${hostname}", ${port}, blocking = TRUE); ` +
+          `cat("x\\n", file = con); readLines(con, 1)`,
+      );
+    }
+    if (wsPort !== undefined) {
+      const where = { address: netHost(hostname, wsPort), flag: "--ws PORT" };
+      const consoleServer = await listening(where, serveConsole, {
+        session,
+        port: wsPort,
+        hostname,
+        ...(token === undefined ? {} : { token }),
+        onError: reporter("console"),
+      });
+      closers.push(() => consoleServer.close());
+      banner.push(`  console  ${consoleServer.url}    (open it in a browser)`);
+    }
+    if (repUrl !== undefined) {
+      const evaluating = session;
+      const repTransport = rep?.endpoint.transport;
+      const where = { address: repUrl, flag: "--rep URL" };
+      const reportRep = reporter("rep");
+      const repSocket = await listening(where, spSocket.bind(null, "rep"), {
+        listen: repUrl,
+        // Only this user may connect to an ipc:// door (NNG's ipc permissions option).
+        ipcPermissions: 0o600,
+        ...(tls !== undefined && (repTransport === "tls+tcp" || repTransport === "wss")
+          ? {
+            tls: {
+              ...tls,
+              ...(caFile === undefined ? {} : { ca: await Deno.readTextFile(caFile) }),
+            },
+          }
+          : {}),
+        onError: reportRep,
+      });
+      const stopRep = new AbortController();
+      // Failed requests have a budget of their own: a flood of them hides no pipe fault.
+      const reportFailed = reporter("rep");
+      const loops = Array.from(
+        { length: 4 },
+        () =>
+          answerRequests(repSocket.context(), evaluating, stopRep.signal, {
+            report: reportRep,
+            failed: reportFailed,
+          }),
+      );
+      closers.push(async () => {
+        stopRep.abort();
+        await repSocket.close();
+        await Promise.all(loops);
+      });
+      const url = repSocket.urls[0]!;
+      banner.push(
+        `  rep      ${url}    nngcat --req --dial ${url} --data 'x + 1' --ascii`,
+        `           R: library(nanonext); s <- socket("req", dial = "${url}"); ` +
+          `call_aio(request(context(s), "x + 1"))$data`,
+      );
+    }
+    if (repUrl === undefined && all) {
+      banner.push("  rep      off: with a token, only --rep ipc:///PATH (owner-only) is served");
+    }
+    let relay: SocketServer | undefined;
+    if (socketPort !== undefined) {
+      const where = { address: netHost(hostname, socketPort), flag: "--socket PORT" };
+      relay = await listening(where, listen, {
+        port: socketPort,
+        hostname,
+        framing: "line",
+        onError: reporter("socket"),
+      });
+      const server = relay;
+      closers.push(() => server.close());
+      banner.push(
+        `  socket   ${netHost(hostname, relay.port)}    rsock send --port ${relay.port} 'hello'`,
+        `           R: s <- make.socket("localhost", ${relay.port}); write.socket(s, "hello\\n")`,
+      );
+    }
+    banner.push("Ctrl-C or SIGTERM stops.");
+    const opened = session;
+    return {
+      banner,
+      session: opened,
+      relay,
+      publish,
+      stop: async () => {
+        await Promise.all([opened.close(), ...closers.map((close) => close())]);
+      },
+      dispose,
+    };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
 
 const encoder = new TextEncoder();
 // Fatal: a request that is not R serialization is code only if it is really text.
@@ -473,9 +433,6 @@ const RAW_ERROR_REPLY = new Uint8Array([0]);
 // "A\n", "B\n", "X\n" (R's formats) and 0x07 (nanonext's header).
 const SERIAL_FIRST_BYTES = new Set([0x41, 0x42, 0x58, 0x07]);
 
-/** When serve says an evaluation is slow, by default. */
-const SLOW_AFTER_MS = 10_000;
-
 /** The one line serve prints for an evaluation past `--warn-after`. */
 function slowLine(running: RunningEvaluation, howToStop: string): string {
   const seconds = Math.round((Date.now() - running.since.getTime()) / 100) / 10;
@@ -485,12 +442,37 @@ function slowLine(running: RunningEvaluation, howToStop: string): string {
     howToStop;
 }
 
-/** The reply to one REP request, as bytes for the wire. */
+/** What an R value that is not a string is, for a log line. */
+function describeValue(value: unknown): string {
+  if (value === null) return "NULL";
+  if (Array.isArray(value)) return `a vector or list of length ${value.length}`;
+  if (value instanceof Uint8Array) return `a raw vector of length ${value.length}`;
+  if (typeof value === "object") return "a list";
+  const type = typeof value === "number"
+    ? "numeric"
+    : typeof value === "boolean"
+    ? "logical"
+    : typeof value;
+  return `a ${type} (${String(value)})`;
+}
+
+/** One line of text for a log: whitespace runs as one space, at most 200 characters. */
+function oneLine(text: string, max = 200): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length <= max ? flat : `${flat.slice(0, max)}…`;
+}
+
+/**
+ * The reply to one REP request, as bytes for the wire; `failed` is told why, in one line,
+ * whenever the request failed (the requester may only get the error byte).
+ */
 async function answerRequest(
   bytes: Uint8Array,
   session: EvalSession,
   options: EvaluateOptions,
+  failed: (why: string) => void,
 ): Promise<Uint8Array> {
+  const door = options.door ?? "rep";
   // What nanonext sends: R serialization, maybe behind its 0x07 header. Bytes that only start
   // like it (`Array.from(…)`, `B…`, `X…`) fall through to the plain-text rule.
   let request: unknown;
@@ -504,9 +486,21 @@ async function answerRequest(
     }
   }
   if (serial) {
-    if (typeof request !== "string") return SERIAL_ERROR_REPLY;
+    if (typeof request !== "string") {
+      failed(
+        `${door}: the request is R serialization of ${oneLine(describeValue(request), 60)}, ` +
+          "not a character string of code; replied with the error value (is_nul_byte() TRUE)",
+      );
+      return SERIAL_ERROR_REPLY;
+    }
     const result = await session.evaluate(request, options);
-    if (result.error) return SERIAL_ERROR_REPLY;
+    if (result.error) {
+      failed(
+        `${door}: ${oneLine(result.text)} (in: ${oneLine(request, 60)}); replied with the ` +
+          "error value (is_nul_byte() TRUE)",
+      );
+      return SERIAL_ERROR_REPLY;
+    }
     try {
       return serialize((result.value ?? null) as Parameters<typeof serialize>[0]);
     } catch {
@@ -517,24 +511,28 @@ async function answerRequest(
   try {
     code = strictText.decode(bytes);
   } catch {
-    return RAW_ERROR_REPLY; // neither R serialization nor UTF-8 text: not code
+    failed(`${door}: the request is neither R serialization nor UTF-8 text; replied with 0x00`);
+    return RAW_ERROR_REPLY; // not code
   }
   const result = await session.evaluate(code, options);
+  if (result.error) failed(`${door}: ${oneLine(result.text)} (in: ${oneLine(code, 60)})`);
   return encoder.encode(result.text);
 }
 
 /**
  * Answers REP requests by evaluating them in the session: an R-serialized string (nanonext)
  * gets its value back R-serialized, or the NUL-byte error reply; any other UTF-8 text (nngcat)
- * is code and gets the printed text back; other bytes get the NUL-byte error reply. No request
- * ends the loop: only the socket's close or `signal` does.
+ * is code and gets the printed text back; other bytes get the NUL-byte error reply. Every
+ * failed request is told to `failed`, since an R requester sees only the error value. No
+ * request ends the loop: only the socket's close or `signal` does.
  */
 async function answerRequests(
   ctx: Context,
   session: EvalSession,
   signal: AbortSignal,
-  report: (error: unknown) => void,
+  reports: { report: (error: unknown) => void; failed: (why: string) => void },
 ): Promise<void> {
+  const { report, failed } = reports;
   while (!signal.aborted && !ctx.socket.closed) {
     let bytes: Uint8Array;
     try {
@@ -552,7 +550,7 @@ async function answerRequests(
       ? { door: "rep" }
       : { door: `rep pipe ${requester.pipe} (${requester.remote})`, requesterGone: requester.gone };
     try {
-      body = await answerRequest(bytes, session, options);
+      body = await answerRequest(bytes, session, options, failed);
     } catch (error) {
       report(error);
       body = RAW_ERROR_REPLY;

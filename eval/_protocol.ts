@@ -5,6 +5,8 @@
  * @module
  */
 
+import { rString } from "./_dialect.ts";
+
 /** Per-client settings, with svSocket's names and defaults (`parSocket`). */
 export interface ClientSettings {
   /** No prompt, no echo. @default true */
@@ -265,4 +267,28 @@ export function parseStatus(reply: string): SessionStatus | undefined {
     // not a status
   }
   return undefined;
+}
+
+/**
+ * What rsock answers svSocket's `evalServer()`: it sends R code, and reads until a line with
+ * `<<<endflag>>>`, so a plain error reply would leave it waiting forever.
+ */
+export const NOT_R_MESSAGE = "this svSocket-style server is rsock: it evaluates JavaScript, not " +
+  "R, so svSocket's evalServer() cannot run here; write JavaScript lines to the connection " +
+  'instead, e.g. cat("1 + 1\\n", file = con); readLines(con)';
+
+// Both of evalServer()'s lines assign `..Last.value` first (never JavaScript: an identifier
+// cannot start with a dot) and make the server print `<<<endflag>>>` when done.
+const SVSOCKET_EVAL = /^\s*\.\.Last\.value\s*<-/;
+
+/**
+ * The reply to a line of svSocket's `evalServer()`, or undefined for any other code. To the
+ * line that asks for a value, R code after `<<<startflag>>>` that evalServer() sources, which
+ * stops with {@linkcode NOT_R_MESSAGE}; to the line that assigns one, the message itself
+ * (evalServer() stops with any text before `<<<endflag>>>`).
+ */
+export function svSocketEvalReply(code: string): string | undefined {
+  if (!SVSOCKET_EVAL.test(code) || !code.includes("<<<endflag>>>")) return undefined;
+  if (!code.includes("<<<startflag>>>")) return `Error: ${NOT_R_MESSAGE}\n<<<endflag>>>`;
+  return `\n<<<startflag>>>\nstop(${rString(NOT_R_MESSAGE)}, call. = FALSE)\n<<<endflag>>>`;
 }

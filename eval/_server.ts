@@ -1,16 +1,21 @@
 /**
- * The TCP server on svSocket's wire: clients, per-client settings by name, the default process
- * function, and the functions evaluated code uses to reach the server.
+ * The TCP server on svSocket's wire: accepting clients, reading their lines, one transaction
+ * at a time in the shared session, and svSocket's default process function. The clients'
+ * queues, their settings by name and the functions evaluated code calls live beside it.
  *
  * @module
  */
 
 import { acceptConnections } from "../_internal/accept.ts";
+import { isLoopback } from "../_internal/loopback.ts";
 import { concatBytes } from "../_internal/bytes.ts";
 import { sameSecret } from "../_internal/secret.ts";
 import { ProtocolError } from "../_internal/errors.ts";
 import { createSession, type EvalSession } from "./_session.ts";
 import { Continuation } from "./_continuation.ts";
+import { Backlog, Client, type Waiting } from "./_client_queues.ts";
+import { ClientRegistry } from "./_client_registry.ts";
+import { exposeServerFunctions, registerServer, unregisterServer } from "./_server_functions.ts";
 import { utf8Length } from "../_internal/utf8.ts";
 import {
   applyMarker,
@@ -18,7 +23,6 @@ import {
   type ClientSettings,
   codePreview,
   controlRequest,
-  defaultSettings,
   echoCode,
   ERROR_MARKER,
   framePush,
@@ -32,6 +36,7 @@ import {
   resultsText,
   type SessionStatus,
   STATUS_MARKER,
+  svSocketEvalReply,
 } from "./_protocol.ts";
 
 export type { ClientSettings } from "./_protocol.ts";
@@ -169,224 +174,17 @@ export interface EvalServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-const servers = new Map<number, EvalServer>();
-
-function serverFor(port: unknown): EvalServer {
-  if (port === undefined && servers.size === 1) return [...servers.values()][0]!;
-  const server = typeof port === "number" ? servers.get(port) : undefined;
-  if (server === undefined) {
-    throw new RangeError(
-      `no rsock eval server on port ${String(port)}; running on: ${
-        [...servers.keys()].join(", ") || "none"
-      }`,
-    );
-  }
-  return server;
-}
-
-function clientList(clients: unknown): readonly string[] | undefined {
-  if (clients === undefined || clients === null) return undefined;
-  if (typeof clients === "string") return [clients];
-  if (Array.isArray(clients) && clients.every((c) => typeof c === "string")) return clients;
-  throw new TypeError("clients must be a client name or an array of names");
-}
-
-/**
- * The globals evaluated code uses to reach its server, named after svSocket's functions.
- * `<<<s>>>` in a line becomes `"CLIENT", PORT`, so `parSocket(<<<s>>>, { bare: false })` changes
- * the calling client's settings.
- */
-const SERVER_FUNCTIONS: Record<string, (...args: unknown[]) => unknown> = {
-  parSocket(client: unknown, port: unknown, changes?: unknown): ClientSettings {
-    if (typeof client !== "string") throw new TypeError("parSocket(client, port, changes?)");
-    const server = serverFor(port);
-    const settings = server.settings(client);
-    changeSettings(settings, changes);
-    return { ...settings };
-  },
-  sendSocketClients(text: unknown, clients?: unknown, port?: unknown): undefined {
-    void serverFor(port).push(String(text), clientList(clients));
-    return undefined;
-  },
-  getSocketClients(port?: unknown): readonly string[] {
-    return serverFor(port).clients;
-  },
-  closeSocketClients(clients?: unknown, port?: unknown): undefined {
-    serverFor(port).closeClients(clientList(clients));
-    return undefined;
-  },
-  stopSocketServer(port?: unknown): undefined {
-    // Not awaited: closing waits for the session, which is running this very call.
-    void serverFor(port).close();
-    return undefined;
-  },
-};
-
-const exposed = new WeakSet<EvalSession>();
-
-function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
-
-const encoder = new TextEncoder();
-
 /** Defaults of the per-client bounds (see {@linkcode EvalServerOptions}). */
 const DEFAULT_MAX_LINE_BYTES = 1_048_576;
 const DEFAULT_MAX_BACKLOG_BYTES = 4_194_304;
 const DEFAULT_MAX_UNSENT_BYTES = 8_388_608;
 const DEFAULT_MAX_CLIENT_NAMES = 1000;
-/** How long a client cut off for being too slow gets to take its error line. */
-const CUT_OFF_GRACE_MS = 1000;
 
 /** A client went past one of its bounds: the message is sent to it, then it is closed. */
 class ClientLimitError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "ClientLimitError";
-  }
-}
-
-/** Lines of one client waiting to be evaluated, counted in bytes. */
-/** A line waiting to be served; `note` is what a control request found when it arrived. */
-interface Waiting {
-  readonly line: string;
-  readonly bytes: number;
-  readonly note?: SessionStatus;
-}
-
-class Backlog {
-  readonly #lines: Waiting[] = [];
-  #bytes = 0;
-  #ended = false;
-  #wakeServer: (() => void) | undefined;
-  #wakeReader: (() => void) | undefined;
-
-  push(waiting: Waiting): void {
-    this.#lines.push(waiting);
-    this.#bytes += waiting.bytes;
-    this.#wakeServer?.();
-  }
-
-  /** The next line to serve, or undefined once the connection ended and all are served. */
-  async next(): Promise<Waiting | undefined> {
-    while (this.#lines.length === 0) {
-      if (this.#ended) return undefined;
-      await new Promise<void>((resolve) => this.#wakeServer = resolve);
-      this.#wakeServer = undefined;
-    }
-    return this.#lines.shift();
-  }
-
-  /** A line was served: its bytes leave the backlog. */
-  done(bytes: number): void {
-    this.#bytes -= bytes;
-    this.#wakeReader?.();
-  }
-
-  /** Waits until the backlog is under `limit` bytes (or `stop()` says to give up). */
-  async below(limit: number, stop: () => boolean): Promise<void> {
-    while (this.#bytes >= limit && !stop() && !this.#ended) {
-      await new Promise<void>((resolve) => this.#wakeReader = resolve);
-      this.#wakeReader = undefined;
-    }
-  }
-
-  end(): void {
-    this.#ended = true;
-    this.#wakeServer?.();
-    this.#wakeReader?.();
-  }
-}
-
-class Client {
-  readonly name: string;
-  readonly conn: Deno.Conn;
-  readonly #maxUnsent: number;
-  #writing: Promise<void> = Promise.resolve();
-  /** Bytes handed to write() and not yet taken by the network. */
-  #unsent = 0;
-  #cutOff: ReturnType<typeof setTimeout> | undefined;
-  closed = false;
-  current: AbortController | undefined;
-  /** Aborts once the connection has ended: nobody is left to read replies. */
-  readonly gone = new AbortController();
-  /** The peer's `host:port`. */
-  readonly remote: string;
-  /** The `<<<id=…>>>` name it last gave, if any. */
-  id: string | undefined;
-  /** The settings of its last transaction (under its `<<<id=…>>>` name, if it gave one). */
-  settings: ClientSettings | undefined;
-
-  constructor(name: string, conn: Deno.Conn, maxUnsent: number) {
-    this.name = name;
-    this.conn = conn;
-    this.#maxUnsent = maxUnsent;
-    const remote = conn.remoteAddr as Deno.NetAddr;
-    this.remote = `${remote.hostname}:${remote.port}`;
-  }
-
-  /** How the session's status and `rsock serve` name this client's evaluations. */
-  get door(): string {
-    return `eval ${this.id ?? this.name} (${this.remote})`;
-  }
-
-  write(text: string): Promise<void> {
-    if (text === "" || this.closed || this.#cutOff !== undefined) return this.#writing;
-    const bytes = encoder.encode(text);
-    if (this.#unsent > 0 && this.#unsent + bytes.length > this.#maxUnsent) {
-      this.#cut(
-        `Error: too slow: ${this.#unsent} bytes not yet read by ${this.name}, bound ` +
-          `${this.#maxUnsent}; closing\r\n`,
-      );
-      return this.#writing;
-    }
-    this.#unsent += bytes.length;
-    this.#writing = this.#writing.then(async () => {
-      try {
-        if (!this.closed && this.#cutOff === undefined) await this.#send(bytes);
-      } finally {
-        this.#unsent -= bytes.length;
-      }
-    });
-    return this.#writing;
-  }
-
-  async #send(bytes: Uint8Array): Promise<void> {
-    try {
-      let offset = 0;
-      while (offset < bytes.length) offset += await this.conn.write(bytes.subarray(offset));
-    } catch {
-      // A client that vanished: its reader sees the end and cleans up.
-      this.close();
-    }
-  }
-
-  /**
-   * Drops what is queued for a client that does not read, sends it `reason` if it can take it
-   * within a grace period, and closes it.
-   */
-  #cut(reason: string): void {
-    this.#cutOff = setTimeout(() => this.close(), CUT_OFF_GRACE_MS);
-    const bytes = encoder.encode(reason);
-    this.#writing = this.#writing.then(() => this.closed ? undefined : this.#send(bytes))
-      .then(() => this.close());
-  }
-
-  flushed(): Promise<void> {
-    return this.#writing;
-  }
-
-  close(): void {
-    clearTimeout(this.#cutOff);
-    if (this.closed) return;
-    this.closed = true;
-    // The running transaction is left to finish (or to the time limit): in-process, giving up
-    // on it would let the next one overlap it.
-    try {
-      this.conn.close();
-    } catch {
-      // already closed
-    }
   }
 }
 
@@ -400,15 +198,9 @@ class Server implements EvalServer {
   readonly #options: EvalServerOptions;
   readonly #maxLineBytes: number;
   readonly #maxBacklogBytes: number;
-  readonly #maxClientNames: number;
   readonly #lineEnd: string;
   readonly #clients = new Set<Client>();
-  /** Settings by client name, least recently used first. */
-  readonly #settings = new Map<string, ClientSettings>();
-  /** Where multi-line code stands, for settings with code pending. */
-  readonly #continuations = new WeakMap<ClientSettings, Continuation>();
-  /** Bytes of multi-line code pending under all names. */
-  #pendingCodeBytes = 0;
+  readonly #registry: ClientRegistry;
   readonly #handlers = new Set<Promise<void>>();
   #nextId = 0;
   // An HTTP request (a web page) is reported once, however many pages try.
@@ -433,7 +225,12 @@ class Server implements EvalServer {
     this.hostname = addr.hostname;
     this.#maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.#maxBacklogBytes = options.maxBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES;
-    this.#maxClientNames = options.maxClientNames ?? DEFAULT_MAX_CLIENT_NAMES;
+    // Pending multi-line code under names no client is using is bounded by 16 lines' worth.
+    this.#registry = new ClientRegistry(
+      options.maxClientNames ?? DEFAULT_MAX_CLIENT_NAMES,
+      16 * this.#maxLineBytes,
+      () => this.#namesInUse(),
+    );
     this.#lineEnd = options.lineEnd ?? "\r\n";
     const { promise, resolve } = Promise.withResolvers<void>();
     this.closed = promise;
@@ -446,57 +243,17 @@ class Server implements EvalServer {
   }
 
   settings(client: string, changes?: Partial<ClientSettings>): ClientSettings {
-    let settings = this.#settings.get(client);
-    if (settings === undefined) {
-      settings = defaultSettings();
-      this.#settings.set(client, settings);
-      this.#forgetUnused();
-    } else {
-      // Most recently used last: the map's order is the eviction order.
-      this.#settings.delete(client);
-      this.#settings.set(client, settings);
-    }
+    const settings = this.#registry.get(client);
     if (changes !== undefined) changeSettings(settings, changes);
     return settings;
   }
 
-  /** Forgets the least recently used names no connected client uses, down to the bounds. */
-  #forgetUnused(): void {
-    const maxPending = 16 * this.#maxLineBytes;
-    if (this.#settings.size <= this.#maxClientNames && this.#pendingCodeBytes <= maxPending) {
-      return;
-    }
-    const inUse = new Set<string>();
+  /** The names connected clients go by: their settings are never forgotten. */
+  *#namesInUse(): Iterable<string> {
     for (const client of this.#clients) {
-      inUse.add(client.name);
-      if (client.id !== undefined) inUse.add(client.id);
+      yield client.name;
+      if (client.id !== undefined) yield client.id;
     }
-    for (const [name, settings] of this.#settings) {
-      if (this.#settings.size <= this.#maxClientNames && this.#pendingCodeBytes <= maxPending) {
-        return;
-      }
-      if (inUse.has(name)) continue;
-      this.#deleteSettings(name, settings);
-    }
-  }
-
-  #deleteSettings(name: string, settings: ClientSettings): void {
-    this.#settings.delete(name);
-    this.#setCode(settings, "");
-  }
-
-  /** Sets the pending multi-line code, keeping the total and the scan state in step. */
-  #setCode(settings: ClientSettings, code: string, continuation?: Continuation): void {
-    const old = this.#continuations.get(settings);
-    if (old !== undefined) this.#pendingCodeBytes -= old.bytes;
-    settings.code = code;
-    if (code === "" || continuation === undefined) {
-      this.#continuations.delete(settings);
-      return;
-    }
-    this.#continuations.set(settings, continuation);
-    this.#pendingCodeBytes += continuation.bytes;
-    this.#forgetUnused();
   }
 
   #targets(clients?: readonly string[]): Client[] {
@@ -536,8 +293,7 @@ class Server implements EvalServer {
         this.#clients.delete(client);
         // Connection names are never reused, so their settings would only pile up; names
         // given with <<<id=…>>> are kept for the next connection.
-        const own = this.#settings.get(client.name);
-        if (own !== undefined) this.#deleteSettings(client.name, own);
+        this.#registry.delete(client.name);
         this.#handlers.delete(handler);
       });
       this.#handlers.add(handler);
@@ -765,7 +521,7 @@ class Server implements EvalServer {
     settings: ClientSettings,
     signal: AbortSignal,
   ): Promise<string> {
-    if (parsed.escape) this.#setCode(settings, "");
+    if (parsed.escape) this.#registry.setCode(settings, "");
     const { marker } = parsed;
     const hidden = marker === "h" || marker === "H";
     const returnResults = marker !== "Q" && marker !== "H" && marker !== "u";
@@ -791,12 +547,19 @@ class Server implements EvalServer {
     // the code changes them (parSocket(<<<s>>>, …)).
     const { last, multiline } = settings;
     const errorMark = settings.markErrors ? ERROR_MARKER : "";
+    const notR = svSocketEvalReply(parsed.code);
+    if (notR !== undefined) {
+      // Answered at once: evaluated as JavaScript it would fail with a reply evalServer()
+      // never stops waiting for.
+      this.#registry.setCode(settings, "");
+      return returnResults ? errorMark + resultsText(notR) + last + prompt : "";
+    }
     let code = parsed.code;
     let continuation: Continuation | undefined;
     if (!hidden && settings.code !== "") {
-      continuation = this.#continuationOf(settings);
+      continuation = this.#registry.continuationOf(settings);
       if (continuation.bytes + 1 + utf8Length(code) > this.#maxLineBytes) {
-        this.#setCode(settings, "");
+        this.#registry.setCode(settings, "");
         throw new ClientLimitError(
           `multi-line code longer than ${this.#maxLineBytes} bytes refused; ` +
             "send it in shorter pieces",
@@ -806,21 +569,21 @@ class Server implements EvalServer {
       code = continuation.code;
       const step = continuation.next(4 * this.#maxLineBytes, 16 * this.#maxLineBytes);
       if (step === "too-much") {
-        this.#setCode(settings, "");
+        this.#registry.setCode(settings, "");
         throw new ClientLimitError(
           "multi-line code needed too many re-parses; send it as one line (<<<n>>> joins lines)",
         );
       }
       if (step === "wait") {
         // The scan shows open brackets: incomplete, without parsing it all again.
-        this.#setCode(settings, code, continuation);
+        this.#registry.setCode(settings, code, continuation);
         return returnResults ? last + continuePrompt : "";
       }
     } else if (code.trim() === "") {
-      this.#setCode(settings, "");
+      this.#registry.setCode(settings, "");
       return returnResults ? settings.last + prompt : "";
     }
-    this.#setCode(settings, "");
+    this.#registry.setCode(settings, "");
     // A <<<Q>>>/<<<H>>> client is gone on purpose: its code still runs to the end.
     const door = client.door;
     const result = await this.session.evaluate(
@@ -834,7 +597,7 @@ class Server implements EvalServer {
           continuation.append(code);
           continuation.work = continuation.bytes;
         }
-        this.#setCode(settings, code, continuation);
+        this.#registry.setCode(settings, code, continuation);
         return returnResults ? last + continuePrompt : "";
       }
       return returnResults ? errorMark + INCOMPLETE_SINGLE_LINE + last + prompt : "";
@@ -844,19 +607,9 @@ class Server implements EvalServer {
     return (result.error ? errorMark : "") + echoed + resultsText(result.text) + last + prompt;
   }
 
-  /** The scan state of the settings' pending code, rebuilt if something else changed it. */
-  #continuationOf(settings: ClientSettings): Continuation {
-    const known = this.#continuations.get(settings);
-    if (known !== undefined && known.code === settings.code) return known;
-    const continuation = new Continuation();
-    continuation.append(settings.code);
-    this.#setCode(settings, settings.code, continuation);
-    return continuation;
-  }
-
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (servers.get(this.port) === this) servers.delete(this.port);
+      unregisterServer(this);
       this.#stopAccepting.abort();
       try {
         this.#listener.close();
@@ -930,12 +683,9 @@ export async function startEvalServer(options: EvalServerOptions = {}): Promise<
     listener.close();
     throw error;
   }
-  if (!exposed.has(session)) {
-    exposed.add(session);
-    session.expose?.(SERVER_FUNCTIONS);
-  }
+  exposeServerFunctions(session);
   const server = new Server(listener, session, ownsSession, options);
-  servers.set(server.port, server);
+  registerServer(server);
   if (options.signal !== undefined) {
     if (options.signal.aborted) await server.close();
     else options.signal.addEventListener("abort", () => void server.close(), { once: true });

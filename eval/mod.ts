@@ -62,5 +62,5 @@ export {
   type InterruptResult,
   type RDecoder,
   RemoteEvalError,
-  toRCode,
 } from "./_client.ts";
+export { toRCode } from "./_dialect.ts";

@@ -187,6 +187,61 @@ Deno.test("eval server: markers and settings over TCP", async (t) => {
   });
 });
 
+/**
+ * The two lines svSocket's `evalServer(con, "1+1")` and `evalServer(con, y, 42)` send, byte for
+ * byte (R/eval_socket_server.R): R code that makes the server print `<<<endflag>>>`, which
+ * evalServer() reads until.
+ */
+const SVSOCKET_VALUE_LINE = '..Last.value <- try(eval(parse(text = "1+1"))); .f <- file(); ' +
+  'dump("..Last.value", file = .f); flush(.f); seek(.f, 0); cat("\\n<<<startflag>>>", ' +
+  'gsub("<pointer: [0-9a-fx]+>", "NULL", readLines(.f)), "<<<endflag>>>\\n", sep = "\\n"); ' +
+  "close(.f); rm(.f, ..Last.value); flush.console()";
+const SVSOCKET_ASSIGN_LINE = "..Last.value <-42;y <- ..Last.value; rm(..Last.value); " +
+  'cat("\\n<<<endflag>>>\\n"); flush.console()';
+
+/** What arrives up to the end of the reply that carries `<<<endflag>>>` (or the end). */
+async function untilEndFlag(c: Raw): Promise<string> {
+  let reply = "";
+  while (!reply.includes("<<<endflag>>>\r\n\r\n") && !c.ended) reply += await c.take(1);
+  return reply;
+}
+
+Deno.test("eval server: svSocket's evalServer() lines are refused at once, in its framing", async (t) => {
+  await withTimeout(20_000, async () => {
+    await using server = await startEvalServer({ port: 0 });
+    const notR = /rsock: it evaluates JavaScript, not R/;
+    await t.step(
+      "a value: R code after <<<startflag>>> that stops, then <<<endflag>>>",
+      async () => {
+        await using c = await Raw.open(server.port);
+        await c.write(SVSOCKET_VALUE_LINE);
+        const reply = await untilEndFlag(c);
+        const lines = reply.split("\r\n");
+        assert.deepEqual([lines[0], lines[1], lines[3], lines[4], lines[5]], [
+          "",
+          "<<<startflag>>>",
+          "<<<endflag>>>",
+          "",
+          "",
+        ]);
+        assert.match(lines[2]!, /^stop\(".*", call\. = FALSE\)$/);
+        assert.match(lines[2]!, notR);
+      },
+    );
+    await t.step("an assignment: the message, then <<<endflag>>>", async () => {
+      await using c = await Raw.open(server.port);
+      await c.write(SVSOCKET_ASSIGN_LINE);
+      const reply = await untilEndFlag(c);
+      assert.match(
+        reply,
+        /^Error: this svSocket-style server is rsock: .*\r\n<<<endflag>>>\r\n\r\n$/,
+      );
+      // Nothing was evaluated: the session has no y.
+      await c.exchange("typeof y", '"undefined"\r\n\r\n');
+    });
+  });
+});
+
 Deno.test("eval server: token, bind rule, line limit, vanishing clients", async (t) => {
   await withTimeout(30_000, async () => {
     await t.step("any address but loopback needs a token", async () => {

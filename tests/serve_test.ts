@@ -232,3 +232,65 @@ Deno.test("serve: with a token, the ipc:// REP and pub doors' socket files are o
     }
   });
 });
+
+Deno.test("serve --pub: evaluations that print nothing publish nothing", async () => {
+  await withTimeout(30_000, async () => {
+    await using child = rsock(
+      ["--allow-net=127.0.0.1", "--allow-sys", WORKER_READ],
+      ["serve", "--eval", "0", "--pub", "tcp://127.0.0.1:0"],
+    );
+    const banner = await child.waitForOutput(
+      /pub +(tcp:\/\/127\.0\.0\.1:\d+)[\s\S]*eval +tcp:\/\/127\.0\.0\.1:(\d+)/,
+    );
+    const [, pubUrl, evalPort] = banner;
+    await using monitor = await nngSocket("sub", { dial: pubUrl!, subscribe: "" });
+    await monitor.waitForPipes();
+    // A client's set-up lines, a declaration and a void expression print nothing; then one
+    // result. Messages keep their order on the one pipe, so the first one shows what leaked.
+    await using client = await connectEvalServer({ port: Number(evalPort) });
+    assert.equal(await client.send("let quiet = 41"), "");
+    assert.equal(await client.send("void quiet"), "");
+    await using cli = rsock([`--allow-net=127.0.0.1:${evalPort}`], [
+      "eval",
+      "--port",
+      evalPort!,
+      "quiet + 1",
+    ]);
+    assert.equal((await cli.finished()).code, 0, cli.stderr);
+    assert.equal(cli.stdout, "42\n");
+    assert.equal(await monitor.recv({ mode: "string", timeout: 10_000 }), "eval 42");
+    child.child.kill("SIGTERM");
+    assert.equal((await child.finished()).code, 143, child.stderr);
+  });
+});
+
+Deno.test("serve --rep: a failed request keeps the error byte on the wire, and serve prints why", async () => {
+  await withTimeout(30_000, async () => {
+    await using child = rsock(
+      ["--allow-net=127.0.0.1", "--allow-sys", WORKER_READ],
+      ["serve", "--rep", "tcp://127.0.0.1:0"],
+    );
+    const url = (await child.waitForOutput(/rep +(tcp:\/\/127\.0\.0\.1:\d+)/))[1]!;
+    await child.waitForOutput(/Ctrl-C or SIGTERM stops/);
+    await using req = await socket("req", { dial: url });
+    // nanonext's convention: an R-serialized request that fails gets the error value.
+    const reply = await request(req, "nope + 1", { timeout: 10_000 });
+    assert.ok(isNulByte(reply), `the error value, got ${String(reply)}`);
+    await child.waitForOutput(
+      /rsock serve: rep: rep pipe \d+ \(127\.0\.0\.1:\d+\): Uncaught ReferenceError: nope is not defined \(in: nope \+ 1\); replied with the error value/,
+    );
+    assert.ok(isNulByte(await request(req, 42, { timeout: 10_000 })));
+    await child.waitForOutput(/R serialization of a numeric \(42\), not a character string/);
+    // Bounded as accept faults are: 10 lines a window, the rest counted and summed up.
+    for (let i = 0; i < 12; i++) {
+      assert.ok(isNulByte(await request(req, `flood${i}`, { timeout: 10_000 })));
+    }
+    child.child.kill("SIGTERM");
+    assert.equal((await child.finished()).code, 143, child.stderr);
+    const printed = child.stderr.split("\n").filter((line) =>
+      line.startsWith("rsock serve: rep: ")
+    );
+    assert.equal(printed.length, 11, child.stderr);
+    assert.match(printed.at(-1)!, /rsock serve: rep: 4 more reports not shown .*flood11/);
+  });
+});

@@ -14,10 +14,10 @@ import {
   RemoteEvalError,
   startEvalServer,
 } from "../../eval/mod.ts";
-import { assignLine, hexToBytes, taggedValue, valueLine } from "../../eval/_client.ts";
+import { assignLine, hexToBytes, taggedValue, valueLine } from "../../eval/_dialect.ts";
 import { simplify, unserialize } from "../../serial/mod.ts";
 import { freePort, interopTest, withTimeout } from "../_peers.ts";
-import { rsock, TestProcess } from "../_process.ts";
+import { rsock, TestProcess, WORKER_READ } from "../_process.ts";
 
 function rscript(code: string): TestProcess {
   return new TestProcess("/usr/bin/Rscript", ["--vanilla", "-e", code]);
@@ -271,3 +271,64 @@ interopTest("rsock console turns the echo off through svSocket's own settings fu
     }
   });
 });
+
+interopTest(
+  "svSocket's evalServer() lines from R get rsock serve's answer at once: it runs JavaScript",
+  ["Rscript"],
+  async () => {
+    await withTimeout(60_000, async () => {
+      await using serve = rsock(
+        ["--allow-net=127.0.0.1", "--allow-sys", WORKER_READ],
+        ["serve", "--eval", "0"],
+      );
+      const port = (await serve.waitForOutput(/eval +tcp:\/\/127\.0\.0\.1:(\d+)/))[1];
+      // What svSocket's eval_socket_server() writes (R/eval_socket_server.R), built the same
+      // way, and read the way it reads: until a line with <<<endflag>>>, then what follows
+      // <<<startflag>>> is sourced. A reply without <<<endflag>>> fails here instead of hanging.
+      await using r = rscript(String.raw`
+        con <- socketConnection(host = "127.0.0.1", port = ${port}, open = "r+",
+                                blocking = FALSE)
+        untilEndFlag <- function() {
+          got <- character(0)
+          deadline <- Sys.time() + 20
+          while (!any(grepl("<<<endflag>>>", got, fixed = TRUE))) {
+            if (Sys.time() > deadline) { cat("NO ENDFLAG:", got, "\n"); quit(status = 3) }
+            more <- readLines(con, n = 1000, warn = FALSE)
+            if (!length(more)) Sys.sleep(0.01)
+            got <- c(got, more)
+          }
+          got[seq_len(grep("<<<endflag>>>", got, fixed = TRUE)[1] - 1)]
+        }
+        x <- gsub('"', '\\\\"', "1+1")
+        cat('..Last.value <- try(eval(parse(text = "', x,
+          '"))); .f <- file(); dump("..Last.value", file = .f); flush(.f); seek(.f, 0); cat("\\n<<<startflag>>>", gsub("<pointer: [0-9a-fx]+>", "NULL", readLines(.f)), "<<<endflag>>>\\n", sep = "\\n"); close(.f); rm(.f, ..Last.value); flush.console()\n',
+          file = con, sep = "")
+        got <- untilEndFlag()
+        after <- got[-seq_len(grep("<<<startflag>>>", got, fixed = TRUE)[1])]
+        value <- tryCatch({
+          source(textConnection(after), local = TRUE, echo = FALSE)
+          "no error"
+        }, error = function(e) conditionMessage(e))
+        cat("VALUE:", value, "\n")
+        .f <- file()
+        ..Last.value <- 42
+        dump("..Last.value", file = .f)
+        flush(.f)
+        seek(.f, 0)
+        cat(readLines(.f), ';', "y",
+          ' <- ..Last.value; rm(..Last.value); cat("\\n<<<endflag>>>\\n"); flush.console()\n',
+          file = con, sep = "")
+        close(.f)
+        got <- untilEndFlag()
+        cat("ASSIGN:", got[got != ""], "\n")
+        close(con)
+      `);
+      const status = await r.finished();
+      assert.equal(status.code, 0, r.stdout + r.stderr);
+      const lines = r.stdout.split("\n");
+      const notR = /rsock: it evaluates JavaScript, not R, so svSocket's evalServer\(\) cannot/;
+      assert.match(lines.find((line) => line.startsWith("VALUE:")) ?? r.stdout, notR);
+      assert.match(lines.find((line) => line.startsWith("ASSIGN:")) ?? r.stdout, notR);
+    });
+  },
+);
