@@ -194,6 +194,8 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
    *
    * Writes need not be awaited: a loop of writes costs the same per write however many wait.
    * Bytes that wait are held, not copied: leave them unchanged until the write resolves.
+   * Up to 256 waiting writes in a row without a signal share one promise, settled when the
+   * last of them is handed over, so such a run fails as a whole if the connection closes midway.
    * Awaiting each write paces the writer to the server; writes not awaited that pile up past
    * `maxQueuedBytes` for a server that does not read close the connection with 4008.
    *

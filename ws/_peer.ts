@@ -211,6 +211,9 @@ const ignore = () => {};
 // nothing, so a stalled peer costs about 60 wake-ups a second, not a core.
 const FIRST_PAUSE_MS = 1;
 const LONGEST_PAUSE_MS = 16;
+// Consecutive waiting writes without a signal share one promise, settled when the last of them
+// is handed over: a burst of writes allocates one promise per this many, not one each.
+const SHARED_SETTLE = 256;
 
 /** A rejected promise that is not reported as unhandled; an `await` still sees the error. */
 function quietRejection(error: unknown): Promise<void> {
@@ -219,15 +222,37 @@ function quietRejection(error: unknown): Promise<void> {
   return promise;
 }
 
-/** A write waiting for room. */
-interface Waiting {
-  readonly data: WsData;
-  readonly size: number;
-  /** Absent for a broadcast, which no caller awaits. */
-  readonly settle: PromiseWithResolvers<void> | undefined;
-  readonly signal: AbortSignal | undefined;
+/** How waiting writes end: one write with a signal, or a run of writes without. */
+class Settle {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+  /** Set for a write with a signal (it is then the only write of its Settle). */
+  signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
-  gone: boolean;
+  /** Its size, for a write with a signal. */
+  size = 0;
+  /** Aborted or rejected: its writes are skipped. */
+  gone = false;
+  constructor() {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.promise = promise;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+  /** Rejects without an unhandled-rejection report (nobody may await it). */
+  fail(error: unknown): void {
+    this.gone = true;
+    this.release();
+    this.promise.catch(ignore);
+    this.reject(error);
+  }
+  release(): void {
+    if (this.onAbort !== undefined) {
+      this.signal?.removeEventListener("abort", this.onAbort);
+      this.onAbort = undefined;
+    }
+  }
 }
 
 /** How a {@linkcode WriteQueue} is bounded and named. */
@@ -251,8 +276,15 @@ export interface WriteQueueOptions {
 export class WriteQueue {
   readonly #socket: WebSocket;
   readonly #options: WriteQueueOptions;
-  #waiting: (Waiting | undefined)[] = [];
+  // The waiting writes, in order, from #head: their data, sizes and Settle (none for a
+  // broadcast, which nobody awaits). Parallel arrays: no object per write.
+  #data: (WsData | undefined)[] = [];
+  #sizes: number[] = [];
+  #settles: (Settle | undefined)[] = [];
   #head = 0;
+  /** The Settle that later writes without a signal may join, and how many it has. */
+  #open: Settle | undefined;
+  #openCount = 0;
   /** Writes waiting and not aborted. */
   #count = 0;
   /** Their bytes (UTF-16 units for text). */
@@ -288,8 +320,23 @@ export class WriteQueue {
       return RESOLVED;
     }
     if (signal?.aborted) return quietRejection(signal.reason);
-    const settle = Promise.withResolvers<void>();
-    this.#enqueue(data, size, settle, signal);
+    const refused = this.#admit(size);
+    if (refused !== undefined) return quietRejection(refused);
+    let settle = this.#open;
+    if (signal !== undefined) {
+      settle = new Settle();
+      settle.signal = signal;
+      settle.size = size;
+      const own = settle;
+      settle.onAbort = () => this.#abort(own);
+      signal.addEventListener("abort", settle.onAbort, { once: true });
+      this.#open = undefined;
+    } else if (settle === undefined || this.#openCount >= SHARED_SETTLE) {
+      settle = this.#open = new Settle();
+      this.#openCount = 0;
+    }
+    this.#openCount++;
+    this.#push(data, size, settle);
     return settle.promise;
   }
 
@@ -305,7 +352,9 @@ export class WriteQueue {
       socket.send(data as string | Uint8Array<ArrayBuffer>);
       return;
     }
-    this.#enqueue(data, size, undefined, undefined);
+    if (this.#admit(size) !== undefined) return;
+    this.#open = undefined;
+    this.#push(data, size, undefined);
   }
 
   /** Room for `size` more bytes: within the bound, or an empty buffer for a larger message. */
@@ -313,42 +362,29 @@ export class WriteQueue {
     return buffered + size <= this.#options.bound || buffered === 0;
   }
 
-  #enqueue(
-    data: WsData,
-    size: number,
-    settle: PromiseWithResolvers<void> | undefined,
-    signal: AbortSignal | undefined,
-  ): void {
+  /**
+   * Lets `size` more bytes wait, or returns why not: past `limit` the peer counts as one that
+   * does not read, so it is closed and every waiting write fails.
+   */
+  #admit(size: number): ConnectionError | undefined {
     const { limit, what, overflow } = this.#options;
-    if (this.#bytes + size > limit) {
-      const waiting = this.#bytes + size;
-      overflow(`too slow: ${waiting} bytes wait to be sent, bound ${limit}`);
-      const error = new ConnectionError(
-        `Cannot write to ${what}: ${waiting} bytes would wait for a peer that does not read, ` +
-          `over maxQueuedBytes (${limit}); the connection is closed`,
-      );
-      if (settle !== undefined) {
-        settle.promise.catch(ignore);
-        settle.reject(error);
-      }
-      this.#failAll(error);
-      return;
-    }
-    // Held, not copied (a burst of writes would double its memory): the caller leaves the
-    // bytes unchanged until the write resolves, as with Node's `socket.write`.
-    const entry: Waiting = {
-      data,
-      size,
-      settle,
-      signal,
-      onAbort: undefined,
-      gone: false,
-    };
-    if (signal !== undefined) {
-      entry.onAbort = () => this.#abort(entry);
-      signal.addEventListener("abort", entry.onAbort, { once: true });
-    }
-    this.#waiting.push(entry);
+    const waiting = this.#bytes + size;
+    if (waiting <= limit) return undefined;
+    const error = new ConnectionError(
+      `Cannot write to ${what}: ${waiting} bytes would wait for a peer that does not read, ` +
+        `over maxQueuedBytes (${limit}); the connection is closed`,
+    );
+    overflow(`too slow: ${waiting} bytes wait to be sent, bound ${limit}`);
+    this.#failAll(error);
+    return error;
+  }
+
+  // Held, not copied (a burst of writes would double its memory): the caller leaves the bytes
+  // unchanged until the write resolves, as with Node's `socket.write`.
+  #push(data: WsData, size: number, settle: Settle | undefined): void {
+    this.#data.push(data);
+    this.#sizes.push(size);
+    this.#settles.push(settle);
     this.#count++;
     this.#bytes += size;
     if (this.#timer === undefined) {
@@ -368,20 +404,31 @@ export class WriteQueue {
     let buffered = socket.bufferedAmount;
     const moved = buffered < this.#lastBuffered;
     let sent = false;
-    const waiting = this.#waiting;
+    const data = this.#data;
+    const sizes = this.#sizes;
+    const settles = this.#settles;
     while (this.#count > 0) {
-      const entry = waiting[this.#head]!;
-      if (entry.gone) {
-        waiting[this.#head++] = undefined;
+      const at = this.#head;
+      const settle = settles[at];
+      if (settle?.gone) {
+        data[at] = settles[at] = undefined;
+        this.#head++;
         continue;
       }
-      if (!this.#fits(buffered, entry.size)) break;
-      waiting[this.#head++] = undefined;
+      const size = sizes[at]!;
+      if (!this.#fits(buffered, size)) break;
+      const message = data[at]!;
+      data[at] = settles[at] = undefined;
+      this.#head++;
       this.#count--;
-      this.#bytes -= entry.size;
-      this.#release(entry);
-      socket.send(entry.data as string | Uint8Array<ArrayBuffer>);
-      entry.settle?.resolve();
+      this.#bytes -= size;
+      socket.send(message as string | Uint8Array<ArrayBuffer>);
+      // A Settle ends with the last of its writes.
+      if (settle !== undefined && settles[this.#head] !== settle) {
+        if (settle === this.#open) this.#open = undefined;
+        settle.release();
+        settle.resolve();
+      }
       buffered = socket.bufferedAmount;
       sent = true;
     }
@@ -389,9 +436,11 @@ export class WriteQueue {
       this.#reset();
       return;
     }
-    // Amortized O(1): the consumed front is cut off once it is most of the array.
-    if (this.#head > 1024 && this.#head * 2 > waiting.length) {
-      this.#waiting = waiting.slice(this.#head);
+    // Amortized O(1): the consumed front is cut off once it is most of the arrays.
+    if (this.#head > 1024 && this.#head * 2 > data.length) {
+      this.#data = data.slice(this.#head);
+      this.#sizes = sizes.slice(this.#head);
+      this.#settles = settles.slice(this.#head);
       this.#head = 0;
     }
     this.#pause = sent || moved ? FIRST_PAUSE_MS : Math.min(this.#pause * 2, LONGEST_PAUSE_MS);
@@ -399,37 +448,22 @@ export class WriteQueue {
     this.#timer = setTimeout(this.#drain, this.#pause);
   };
 
-  #abort(entry: Waiting): void {
-    if (entry.gone) return;
-    entry.gone = true;
-    entry.onAbort = undefined;
+  #abort(settle: Settle): void {
+    if (settle.gone) return;
     this.#count--;
-    this.#bytes -= entry.size;
-    if (entry.settle !== undefined) {
-      entry.settle.promise.catch(ignore);
-      entry.settle.reject(entry.signal?.reason);
-    }
+    this.#bytes -= settle.size;
+    settle.fail(settle.signal?.reason);
     if (this.#count === 0) this.#reset();
   }
 
-  #release(entry: Waiting): void {
-    if (entry.onAbort !== undefined) {
-      entry.signal?.removeEventListener("abort", entry.onAbort);
-      entry.onAbort = undefined;
-    }
-  }
-
   #failAll(error: Error): void {
-    const waiting = this.#waiting;
-    for (let i = this.#head; i < waiting.length; i++) {
-      const entry = waiting[i];
-      if (entry === undefined || entry.gone) continue;
-      entry.gone = true;
-      this.#release(entry);
-      if (entry.settle !== undefined) {
-        entry.settle.promise.catch(ignore);
-        entry.settle.reject(error);
-      }
+    const settles = this.#settles;
+    let last: Settle | undefined;
+    for (let at = this.#head; at < settles.length; at++) {
+      const settle = settles[at];
+      if (settle === undefined || settle === last || settle.gone) continue;
+      last = settle;
+      settle.fail(error);
     }
     this.#reset();
   }
@@ -437,8 +471,11 @@ export class WriteQueue {
   #reset(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#waiting = [];
+    this.#data = [];
+    this.#sizes = [];
+    this.#settles = [];
     this.#head = 0;
+    this.#open = undefined;
     this.#count = 0;
     this.#bytes = 0;
   }

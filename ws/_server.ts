@@ -182,14 +182,12 @@ class Client implements WsServerClient {
   readonly queue: WriteQueue;
   // Deno's server-side WebSocket leaves `protocol` empty, so keep what was negotiated.
   readonly protocol: string;
-  readonly #server: WsServer;
   #closeRequested = false;
   constructor(
     id: number,
     request: Request,
     remoteAddress: string,
     socket: WebSocket,
-    server: WsServer,
     protocol: string,
     bounds: { bound: number; limit: number },
   ) {
@@ -198,7 +196,6 @@ class Client implements WsServerClient {
     this.request = request;
     this.remoteAddress = remoteAddress;
     this.socket = socket;
-    this.#server = server;
     this.queue = new WriteQueue(socket, {
       ...bounds,
       what: `client ${id}`,
@@ -212,7 +209,8 @@ class Client implements WsServerClient {
     return this.socket.readyState === WebSocket.OPEN;
   }
   write(data: WsData, options?: { signal?: AbortSignal }): Promise<void> {
-    return this.#server.write(data, this, options);
+    // Its own queue: the server's lookup only guards against another server's clients.
+    return this.queue.write(data, options?.signal);
   }
   close(code: number = CloseCode.normal, reason = ""): void {
     // Only the first close counts: a second close() on Deno's server-side socket while the
@@ -362,6 +360,8 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
    *
    * Writes need not be awaited: a loop of writes costs the same per write however many wait.
    * Bytes that wait are held, not copied: leave them unchanged until the write resolves.
+   * Up to 256 waiting writes in a row without a signal share one promise, settled when the
+   * last of them is handed over, so such a run fails as a whole if the client closes midway.
    * Awaiting each write paces the writer to the reader; writes not awaited that pile up past
    * `maxQueuedBytes` for a client that does not read close it with 1008.
    *
@@ -541,7 +541,6 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
       request,
       remoteAddress,
       socket,
-      this,
       protocol ?? "",
       { bound: this.#maxBuffered, limit: this.#maxQueued },
     );
