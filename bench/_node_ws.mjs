@@ -1,6 +1,7 @@
 // Node's `ws` package (server and client in one Node 20 process), doing what bench/ws_bench.ts
-// does for rsock: a 32-byte echo round trip, sequential, and one-way 1 KiB throughput.
-// Prints one JSON line: { roundTripUs, messagesPerSecond }.
+// does for rsock: a 32-byte echo round trip, sequential, one-way 1 KiB throughput, and an echo
+// of 1 KiB messages sent without waiting (the usual `socket.send` idiom).
+// Prints one JSON line: { roundTripUs, messagesPerSecond, unawaitedEchoPerSecond }.
 // Usage: node bench/_node_ws.mjs <dir holding node_modules/ws> <round trips> <messages>
 import { createRequire } from "node:module";
 
@@ -14,18 +15,25 @@ const server = new WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: 16 
 await new Promise((resolve) => server.on("listening", resolve));
 let received = 0;
 let onAllReceived = () => {};
+let echoBinary = false;
 server.on("connection", (socket) => {
   socket.on("message", (data, isBinary) => {
-    if (isBinary) {
-      if (++received === MESSAGES) onAllReceived();
-    } else socket.send(data, { binary: false });
+    if (!isBinary) socket.send(data, { binary: false });
+    else if (echoBinary) socket.send(data, { binary: true });
+    else if (++received === MESSAGES) onAllReceived();
   });
 });
 
 const client = new WebSocket(`ws://127.0.0.1:${server.address().port}/`);
 await new Promise((resolve) => client.on("open", resolve));
 let onReply = () => {};
-client.on("message", () => onReply());
+let echoed = 0;
+let onAllEchoed = () => {};
+client.on("message", (_data, isBinary) => {
+  if (isBinary) {
+    if (++echoed === MESSAGES) onAllEchoed();
+  } else onReply();
+});
 
 const small = "x".repeat(32);
 const echo = () =>
@@ -48,7 +56,17 @@ for (let i = 0; i < MESSAGES; i++) {
 }
 await done;
 const messagesPerSecond = MESSAGES / ((performance.now() - start) / 1000);
+
+// Echo of writes that are not awaited: every send at once, the server echoing each.
+echoBinary = true;
+const echoedAll = new Promise((resolve) => onAllEchoed = resolve);
+start = performance.now();
+for (let i = 0; i < MESSAGES; i++) client.send(kib);
+await echoedAll;
+const unawaitedEchoPerSecond = MESSAGES / ((performance.now() - start) / 1000);
 client.close();
 server.close();
 for (const socket of server.clients) socket.terminate();
-process.stdout.write(JSON.stringify({ roundTripUs, messagesPerSecond }) + "\n");
+process.stdout.write(
+  JSON.stringify({ roundTripUs, messagesPerSecond, unawaitedEchoPerSecond }) + "\n",
+);

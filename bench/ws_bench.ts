@@ -1,8 +1,10 @@
 /**
  * ws/ beside a bare `Deno.upgradeWebSocket` echo and Node's `ws` package (Node 20), in one run:
- * a 32-byte echo round trip (10,000 sequential) and one-way throughput (100,000 1 KiB binary
- * messages, client to server). Targets (issue 5): rsock ≥ 0.9× bare Deno and ≥ 1.0× Node `ws`
- * in throughput; round trip ≤ Node `ws`.
+ * a 32-byte echo round trip (10,000 sequential), one-way throughput (100,000 1 KiB binary
+ * messages, client to server, each write awaited), and an echo of 100,000 1 KiB writes that
+ * are not awaited (the client writes them all at once, the server echoes each without
+ * awaiting, the client counts the echoes). Targets: throughput ≥ 0.9× bare Deno and ≥ 1.0×
+ * Node `ws`, round trip ≤ Node `ws` (issue 5); unawaited echo ≥ 1.0× bare Deno (issue 17).
  *
  * @module
  */
@@ -20,6 +22,7 @@ const NODE_WS = "ws@8.18.0";
 interface Figures {
   roundTripUs: number;
   messagesPerSecond: number;
+  unawaitedEchoPerSecond: number;
 }
 
 const small = "x".repeat(32);
@@ -28,16 +31,24 @@ const kib = new Uint8Array(1024).fill(7);
 async function rsock(): Promise<Figures> {
   let received = 0;
   let onAll = () => {};
+  let echoBinary = false;
   await using server = createServer({
     port: 0,
     receive(data, client, header) {
-      if (header.binary) {
-        if (++received === MESSAGES) onAll();
-      } else client.write(data);
+      if (!header.binary) client.write(data);
+      else if (echoBinary) client.write(data);
+      else if (++received === MESSAGES) onAll();
     },
   });
   let onReply = () => {};
-  await using client = await websocket(server.url, { receive: () => onReply() });
+  let echoed = 0;
+  let onAllEchoed = () => {};
+  await using client = await websocket(server.url, {
+    receive(_data, _client, header) {
+      if (!header.binary) onReply();
+      else if (++echoed === MESSAGES) onAllEchoed();
+    },
+  });
   const echo = () =>
     new Promise<void>((resolve) => {
       onReply = resolve;
@@ -51,19 +62,27 @@ async function rsock(): Promise<Figures> {
   start = performance.now();
   for (let i = 0; i < MESSAGES; i++) await client.write(kib);
   await done;
-  return { roundTripUs, messagesPerSecond: MESSAGES / ((performance.now() - start) / 1000) };
+  const messagesPerSecond = MESSAGES / ((performance.now() - start) / 1000);
+  echoBinary = true;
+  const echoedAll = new Promise<void>((resolve) => onAllEchoed = resolve);
+  start = performance.now();
+  for (let i = 0; i < MESSAGES; i++) client.write(kib);
+  await echoedAll;
+  const unawaitedEchoPerSecond = MESSAGES / ((performance.now() - start) / 1000);
+  return { roundTripUs, messagesPerSecond, unawaitedEchoPerSecond };
 }
 
 async function bareDeno(): Promise<Figures> {
   let received = 0;
   let onAll = () => {};
+  let echoBinary = false;
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (request) => {
     const { socket, response } = Deno.upgradeWebSocket(request);
     socket.binaryType = "arraybuffer";
     socket.onmessage = (event) => {
-      if (typeof event.data !== "string") {
-        if (++received === MESSAGES) onAll();
-      } else socket.send(event.data);
+      if (typeof event.data === "string") socket.send(event.data);
+      else if (echoBinary) socket.send(event.data);
+      else if (++received === MESSAGES) onAll();
     };
     return response;
   });
@@ -71,7 +90,12 @@ async function bareDeno(): Promise<Figures> {
   client.binaryType = "arraybuffer";
   await new Promise((resolve) => client.onopen = resolve);
   let onReply = () => {};
-  client.onmessage = () => onReply();
+  let echoed = 0;
+  let onAllEchoed = () => {};
+  client.onmessage = (event) => {
+    if (typeof event.data === "string") onReply();
+    else if (++echoed === MESSAGES) onAllEchoed();
+  };
   const echo = () =>
     new Promise<void>((resolve) => {
       onReply = resolve;
@@ -89,11 +113,17 @@ async function bareDeno(): Promise<Figures> {
   }
   await done;
   const messagesPerSecond = MESSAGES / ((performance.now() - start) / 1000);
+  echoBinary = true;
+  const echoedAll = new Promise<void>((resolve) => onAllEchoed = resolve);
+  start = performance.now();
+  for (let i = 0; i < MESSAGES; i++) client.send(kib);
+  await echoedAll;
+  const unawaitedEchoPerSecond = MESSAGES / ((performance.now() - start) / 1000);
   const closed = new Promise((resolve) => client.onclose = resolve);
   client.close();
   await closed;
   await server.shutdown();
-  return { roundTripUs, messagesPerSecond };
+  return { roundTripUs, messagesPerSecond, unawaitedEchoPerSecond };
 }
 
 async function nodeWs(): Promise<Figures | string> {
@@ -124,12 +154,28 @@ function row(name: string, figures: Figures): string {
   } msg/s`;
 }
 
-/** The best of several rounds for each figure: the least disturbed by other work on 2 cores. */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/**
+ * The best of several rounds for the awaited figures (the least disturbed by other work on 2
+ * cores), the median for the unawaited echo, whose runs swing more with the machine's load.
+ */
 function best(rounds: Figures[]): Figures {
   return {
     roundTripUs: Math.min(...rounds.map((r) => r.roundTripUs)),
     messagesPerSecond: Math.max(...rounds.map((r) => r.messagesPerSecond)),
+    unawaitedEchoPerSecond: median(rounds.map((r) => r.unawaitedEchoPerSecond)),
   };
+}
+
+function echoRow(name: string, figures: Figures): string {
+  return `  ${name.padEnd(22)} ${
+    Math.round(figures.unawaitedEchoPerSecond).toLocaleString("en-US").padStart(10)
+  } msg/s echoed`;
 }
 
 /** Runs the ws benchmark and prints figures and ratios. */
@@ -181,6 +227,25 @@ export async function run(): Promise<void> {
       `  round trip rsock/Node ws: ${
         (ours.roundTripUs / node.roundTripUs).toFixed(2)
       }x (target <= 1.0)`,
+    );
+  }
+  print(
+    `ws: echo of ${MESSAGES} x 1 KiB writes not awaited (client writes all, server echoes ` +
+      `each); median of ${ROUNDS}`,
+  );
+  print(echoRow("rsock server+client", ours));
+  print(echoRow("bare Deno upgrade", bare));
+  if (typeof node !== "string") print(echoRow(`Node ${NODE_WS}`, node));
+  print(
+    `  unawaited echo rsock/bare Deno: ${
+      (ours.unawaitedEchoPerSecond / bare.unawaitedEchoPerSecond).toFixed(2)
+    }x (target >= 1.0)`,
+  );
+  if (typeof node !== "string") {
+    print(
+      `  unawaited echo rsock/Node ws: ${
+        (ours.unawaitedEchoPerSecond / node.unawaitedEchoPerSecond).toFixed(2)
+      }x`,
     );
   }
 }

@@ -712,6 +712,39 @@ Deno.test("push: a puller that stops reading is skipped once its pipe is full; t
   });
 });
 
+Deno.test("pair over ws: a send waiting on a full pipe goes once it has room, before it empties", async () => {
+  await withTimeout(15_000, async () => {
+    await using pair = await socket("pair", { listen: "ws://127.0.0.1:0/p" });
+    const port = Number(new URL(pair.urls[0]!.replace("ws://", "http://")).port);
+    // A peer that completes the handshake and then never reads.
+    const peer = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await peer.write(bytes(
+        `GET /p HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: pair.sp.nanomsg.org\r\n\r\n",
+      ));
+      await pair.waitForPipes(1);
+      // Called together, before the event loop lets the socket write anything: 63 frames of
+      // 64 KiB, then one of 1 MiB while the pipe is still under its 4 MiB bound, then a last
+      // one that must wait for room. (bufferedAmount drops a frame's bytes once all of it is
+      // written.)
+      const sends: Promise<void>[] = [];
+      for (let i = 0; i < 63; i++) sends.push(pair.sendBytes(new Uint8Array(64 * 1024)));
+      sends.push(pair.sendBytes(new Uint8Array(1024 * 1024)));
+      const last = pair.sendBytes(bytes("after the wait"));
+      await Promise.all(sends);
+      // The kernel's socket buffers take the first megabyte or more of small frames but not
+      // the 1 MiB frame after all 3.94 MiB of them (Linux's default buffers hold about 4 MiB
+      // for a peer that never reads): the pipe has room again while bytes remain, and the last
+      // send goes.
+      await last;
+    } finally {
+      peer.close();
+    }
+  });
+});
+
 Deno.test("respondent: a surveyor that never reads its answers holds a bounded queue; others still answered", async () => {
   await withTimeout(20_000, async () => {
     const errors: Error[] = [];

@@ -1,6 +1,113 @@
 import assert from "node:assert/strict";
-import { createServer, websocket, type WsClient } from "../ws/mod.ts";
+import {
+  ConnectionError,
+  createServer,
+  websocket,
+  type WsClient,
+  type WsCloseInfo,
+  type WsData,
+} from "../ws/mod.ts";
 import { waitFor, withTimeout } from "./_peers.ts";
+
+/** How many timers `run` starts: each one a wake-up the event loop owes it. */
+function timersStartedBy(run: () => void): number {
+  const original = globalThis.setTimeout;
+  let started = 0;
+  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+    started++;
+    return original(...args);
+  }) as typeof setTimeout;
+  try {
+    run();
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  return started;
+}
+
+/** Message `i` of a numbered run: 1 KiB, text for even `i`, binary for odd. */
+function numbered(i: number): WsData {
+  if (i % 2 === 0) return `${i}`.padEnd(1024, ".");
+  const bytes = new Uint8Array(1024);
+  new DataView(bytes.buffer).setUint32(0, i);
+  return bytes;
+}
+
+/** The number a {@linkcode numbered} message carries, or -1 when it is not one. */
+function numberOf(data: WsData): number {
+  if (typeof data === "string") return data.length === 1024 ? Number.parseInt(data, 10) : -1;
+  return data.length === 1024 ? new DataView(data.buffer, data.byteOffset).getUint32(0) : -1;
+}
+
+/**
+ * Reads websocket frames from `conn` (after the handshake) until a close frame and returns its
+ * code: the peer's verdict, read once the test stops holding its reads back.
+ */
+async function closeCodeFrom(conn: Deno.Conn): Promise<number> {
+  let buffered = new Uint8Array(0);
+  const take = async (n: number): Promise<Uint8Array> => {
+    while (buffered.length < n) {
+      const chunk = new Uint8Array(64 * 1024);
+      const read = await conn.read(chunk);
+      if (read === null) throw new Error("the connection ended before a close frame");
+      const joined = new Uint8Array(buffered.length + read);
+      joined.set(buffered);
+      joined.set(chunk.subarray(0, read), buffered.length);
+      buffered = joined;
+    }
+    const out = buffered.slice(0, n);
+    buffered = buffered.subarray(n);
+    return out;
+  };
+  while (true) {
+    const [first, second] = await take(2);
+    let length = second! & 0x7f;
+    if (length === 126) length = new DataView((await take(2)).buffer).getUint16(0);
+    else if (length === 127) length = Number(new DataView((await take(8)).buffer).getBigUint64(0));
+    const mask = (second! & 0x80) !== 0 ? await take(4) : undefined;
+    const payload = await take(length);
+    if ((first! & 0x0f) !== 8) continue;
+    if (mask !== undefined) {
+      for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i % 4]!;
+    }
+    return new DataView(payload.buffer).getUint16(0);
+  }
+}
+
+/** A listener that answers one websocket upgrade and then never reads a byte. */
+function neverReadingServer(): { url: string; accepted: Promise<Deno.Conn>; close: () => void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = (async () => {
+    const conn = await listener.accept();
+    const buffer = new Uint8Array(4096);
+    let request = "";
+    while (!request.includes("\r\n\r\n")) {
+      const n = await conn.read(buffer);
+      if (n === null) throw new Error("the client left during its handshake");
+      request += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    const key = /sec-websocket-key: *([^\r]+)/i.exec(request)?.[1];
+    assert.ok(key !== undefined, "no Sec-WebSocket-Key in the handshake");
+    const digest = await crypto.subtle.digest(
+      "SHA-1",
+      new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"),
+    );
+    const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
+    await conn.write(
+      new TextEncoder().encode(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+          `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      ),
+    );
+    return conn;
+  })();
+  const { port } = listener.addr as Deno.NetAddr;
+  return {
+    url: `ws://127.0.0.1:${port}/`,
+    accepted,
+    close: () => listener.close(),
+  };
+}
 
 /** A websocket client that completes the handshake and then never reads a byte. */
 async function neverReadingClient(port: number): Promise<Deno.Conn> {
@@ -102,5 +209,207 @@ Deno.test("ws broadcast: 500 clients receive every message once, in order", asyn
     } finally {
       await Promise.all(clients.map((client) => client[Symbol.asyncDispose]()));
     }
+  });
+});
+
+Deno.test("ws writes not awaited: 20,000 arrive complete, in order, through one waiter", async (t) => {
+  await withTimeout(60_000, async () => {
+    const count = 20_000;
+    // A small bound so that nearly every write waits in the queue.
+    const bound = 64 * 1024;
+    const serverGot: number[] = [];
+    const clientGot: number[] = [];
+    let allAtServer = () => {};
+    let allAtClient = () => {};
+    await using server = createServer({
+      port: 0,
+      maxBufferedAmount: bound,
+      receive: (data) => {
+        if (serverGot.push(numberOf(data)) === count) allAtServer();
+      },
+    });
+    await using client = await websocket(server.url, {
+      maxBufferedAmount: bound,
+      receive: (data) => {
+        if (clientGot.push(numberOf(data)) === count) allAtClient();
+      },
+    });
+    await waitFor("established", () => server.clients.length === 1);
+    const peer = server.clients[0]!;
+    const expected = Array.from({ length: count }, (_, i) => i);
+
+    await t.step("client to server", async () => {
+      const arrived = new Promise<void>((resolve) => allAtServer = resolve);
+      let last: Promise<void> | undefined;
+      // Nothing drains while this loop runs, so all but the first few writes wait: one drain
+      // waiter for the queue, not one per waiting write.
+      const timers = timersStartedBy(() => {
+        for (let i = 0; i < count; i++) last = client.write(numbered(i));
+      });
+      assert.ok(timers <= 1, `${count} waiting writes started ${timers} timers`);
+      assert.ok(client.bufferedAmount > bound, "the writes did not wait");
+      await last;
+      await arrived;
+      assert.deepEqual(serverGot, expected);
+    });
+
+    await t.step("server to client", async () => {
+      const arrived = new Promise<void>((resolve) => allAtClient = resolve);
+      let last: Promise<void> | undefined;
+      const timers = timersStartedBy(() => {
+        for (let i = 0; i < count; i++) last = peer.write(numbered(i));
+      });
+      assert.ok(timers <= 1, `${count} waiting writes started ${timers} timers`);
+      await last;
+      await arrived;
+      assert.deepEqual(clientGot, expected);
+    });
+  });
+});
+
+Deno.test("ws writes not awaited: abort, broadcast and a peer that leaves", async (t) => {
+  await withTimeout(30_000, async () => {
+    await t.step("a write aborted while it waits is not sent; the others keep order", async () => {
+      const got: number[] = [];
+      let allGot = () => {};
+      await using server = createServer({
+        port: 0,
+        receive: (data) => {
+          if (got.push(numberOf(data)) === 99) allGot();
+        },
+      });
+      // A bound of one message: past the first, every write of this loop waits.
+      await using client = await websocket(server.url, { maxBufferedAmount: 1024 });
+      const arrived = new Promise<void>((resolve) => allGot = resolve);
+      const controller = new AbortController();
+      const writes: Promise<void>[] = [];
+      for (let i = 0; i < 100; i++) {
+        writes.push(client.write(numbered(i), i === 50 ? { signal: controller.signal } : {}));
+      }
+      controller.abort(new Error("changed my mind"));
+      await assert.rejects(writes[50]!, /changed my mind/);
+      await Promise.all(writes.filter((_, i) => i !== 50));
+      await arrived;
+      assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => i).filter((i) => i !== 50));
+    });
+
+    await t.step("broadcast skips a client whose writes wait, and never waits", async () => {
+      await using server = createServer({
+        port: 0,
+        maxBufferedAmount: 64 * 1024,
+        slowClient: "drop",
+      });
+      const conn = await neverReadingClient(server.port);
+      try {
+        await waitFor("established", () => server.clients.length === 1);
+        const slow = server.clients[0]!;
+        const got: string[] = [];
+        let allGot = () => {};
+        const arrived = new Promise<void>((resolve) => allGot = resolve);
+        await using _reader = await websocket(server.url, {
+          receive: (data) => {
+            if (got.push(String(data)) === 100) allGot();
+          },
+        });
+        await waitFor("both established", () => server.clients.length === 2);
+        // 16 MiB waiting for a client that never reads (past the kernel's socket buffers).
+        const message = new Uint8Array(64 * 1024);
+        for (let i = 0; i < 256; i++) server.write(message, slow);
+        const waiting = slow.bufferedAmount;
+        for (let i = 0; i < 100; i++) assert.equal(server.broadcast(`news ${i}`), 1);
+        await arrived;
+        assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => `news ${i}`));
+        assert.ok(slow.open);
+        assert.ok(slow.bufferedAmount <= waiting, "a dropped broadcast was held");
+      } finally {
+        conn.close();
+      }
+      await waitFor("slow client gone", () => server.clients.length === 1);
+    });
+
+    await t.step("writes waiting for a peer that leaves reject quietly", async () => {
+      await using server = createServer({ port: 0, maxBufferedAmount: 1024 });
+      const conn = await neverReadingClient(server.port);
+      await waitFor("established", () => server.clients.length === 1);
+      const peer = server.clients[0]!;
+      // Not awaited and never observed: a rejection reported as unhandled fails this test.
+      for (let i = 0; i < 1000; i++) peer.write(numbered(i));
+      const observed = peer.write(numbered(1000));
+      conn.close();
+      await assert.rejects(observed, ConnectionError);
+      await waitFor("the client gone", () => server.clients.length === 0);
+    });
+  });
+});
+
+Deno.test("ws writes not awaited for a peer that never reads: bounded by maxQueuedBytes", async (t) => {
+  await withTimeout(30_000, async () => {
+    const bound = 64 * 1024;
+    const limit = 1024 * 1024;
+    const message = new Uint8Array(64 * 1024);
+
+    await t.step("the server closes that client with 1008; its waiting writes reject", async () => {
+      await using server = createServer({
+        port: 0,
+        maxBufferedAmount: bound,
+        maxQueuedBytes: limit,
+      });
+      const conn = await neverReadingClient(server.port);
+      try {
+        await waitFor("established", () => server.clients.length === 1);
+        const slow = server.clients[0]!;
+        const writes: Promise<void>[] = [];
+        let held = 0;
+        // 200 x 64 KiB = 12.5 MiB offered at once, far past the kernel's buffers and the bounds.
+        for (let i = 0; i < 200; i++) {
+          writes.push(server.write(message, slow));
+          held = Math.max(held, slow.bufferedAmount);
+        }
+        assert.ok(held <= bound + limit, `held ${held} bytes`);
+        assert.equal(slow.open, false);
+        const results = await Promise.allSettled(writes);
+        const rejected = results.filter((r) => r.status === "rejected");
+        assert.ok(rejected.length > 0 && rejected.length < 200);
+        for (const result of rejected) assert.ok(result.reason instanceof ConnectionError);
+        assert.ok(
+          rejected.some((r) => /maxQueuedBytes \(1048576\)/.test(r.reason.message)),
+          "no rejection names maxQueuedBytes",
+        );
+        // Everything before the overflow was handed to the socket, in order; nothing after.
+        const firstRejected = results.findIndex((r) => r.status === "rejected");
+        assert.ok(results.slice(firstRejected).every((r) => r.status === "rejected"));
+        assert.equal(await closeCodeFrom(conn), 1008);
+      } finally {
+        conn.close();
+      }
+      await waitFor("slow client gone", () => server.clients.length === 0);
+    });
+
+    await t.step("the client closes with 4008 when its server never reads", async () => {
+      const peer = await neverReadingServer();
+      try {
+        let info: WsCloseInfo | undefined;
+        const client = await websocket(peer.url, {
+          maxBufferedAmount: bound,
+          maxQueuedBytes: limit,
+          closed: (_client, closeInfo) => info = closeInfo,
+        });
+        const conn = await peer.accepted;
+        try {
+          const writes: Promise<void>[] = [];
+          for (let i = 0; i < 200; i++) writes.push(client.write(message));
+          assert.ok(client.bufferedAmount <= bound + limit);
+          assert.equal(client.open, false);
+          const results = await Promise.allSettled(writes);
+          assert.ok(results.some((r) => r.status === "rejected"));
+          assert.equal(await closeCodeFrom(conn), 4008);
+        } finally {
+          conn.close();
+        }
+        assert.equal((await client.closed).code, info?.code);
+      } finally {
+        peer.close();
+      }
+    });
   });
 });

@@ -10,9 +10,10 @@ import {
   checkClose,
   checkMaxBuffered,
   checkMaxMessageSize,
+  checkMaxQueued,
   CloseCode,
   decodeMessage,
-  sendWithBackpressure,
+  WriteQueue,
   type WsCloseInfo,
   type WsData,
   type WsHeader,
@@ -23,6 +24,7 @@ import {
 const CLIENT_MESSAGE_TOO_BIG = 4009;
 const CLIENT_TRY_AGAIN_LATER = 4013;
 const CLIENT_INTERNAL_ERROR = 4011;
+const CLIENT_POLICY_VIOLATION = 4008;
 
 /**
  * The callbacks of a client, the same names as the server's. A callback may be async: a throw
@@ -46,8 +48,14 @@ export interface WsClientOptions extends WsClientCallbacks {
    * code a WHATWG client may send). @default {16777216}
    */
   maxMessageSize?: number;
-  /** Unsent bytes above which `write` waits. @default {4194304} */
+  /** Bytes in the socket's buffer past which a write waits in the queue. @default {4194304} */
   maxBufferedAmount?: number;
+  /**
+   * Bytes of writes waiting for room (writes not awaited pile up here) past which the server
+   * counts as not reading: the connection is closed with 4008 and waiting writes reject with
+   * ConnectionError. @default {268435456}
+   */
+  maxQueuedBytes?: number;
   /** Messages an unread iterator may hold before the connection is closed with 4013. @default {1024} */
   maxQueuedMessages?: number;
   /**
@@ -87,7 +95,7 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
   readonly #socket: WebSocket;
   readonly #callbacks: WsClientCallbacks;
   readonly #maxMessageSize: number;
-  readonly #maxBuffered: number;
+  readonly #writes: WriteQueue;
   readonly #queue: AsyncQueue<WsMessage>;
   readonly #onError: WsClientOptions["error"];
   #iterated = false;
@@ -104,7 +112,12 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
     }
     this.#onError = options.error;
     this.#maxMessageSize = checkMaxMessageSize(options.maxMessageSize);
-    this.#maxBuffered = checkMaxBuffered(options.maxBufferedAmount);
+    this.#writes = new WriteQueue(socket, {
+      bound: checkMaxBuffered(options.maxBufferedAmount),
+      limit: checkMaxQueued(options.maxQueuedBytes),
+      what: this.url,
+      overflow: (reason) => this.close(CLIENT_POLICY_VIOLATION, reason),
+    });
     this.#queue = new AsyncQueue(options.maxQueuedMessages ?? 1024);
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     socket.onmessage = (event) => {
@@ -152,9 +165,12 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
     return this.#socket.protocol;
   }
 
-  /** Bytes written but not yet handed to the network. */
+  /**
+   * Bytes written and not yet handed to the network: those in the socket's buffer and those of
+   * writes waiting for room.
+   */
   get bufferedAmount(): number {
-    return this.#socket.bufferedAmount;
+    return this.#writes.unsent;
   }
 
   /** True until the connection starts closing. */
@@ -172,11 +188,23 @@ export class WsClient implements AsyncDisposable, AsyncIterable<WsMessage> {
   }
 
   /**
-   * Sends one message (string as text, bytes as binary), like R's `websocket_write`; waits
-   * first while more than `maxBufferedAmount` bytes are unsent.
+   * Sends one message (string as text, bytes as binary), like R's `websocket_write`: at once
+   * while that keeps the socket's buffer within `maxBufferedAmount`, else after the writes
+   * already waiting, in call order. Resolves once handed to the socket.
+   *
+   * Writes need not be awaited: a loop of writes costs the same per write however many wait.
+   * Bytes that wait are held, not copied: leave them unchanged until the write resolves.
+   * Up to 256 waiting writes in a row without a signal share one promise, settled when the
+   * last of them is handed over, so such a run fails as a whole if the connection closes midway.
+   * Awaiting each write paces the writer to the server; writes not awaited that pile up past
+   * `maxQueuedBytes` for a server that does not read close the connection with 4008.
+   *
+   * Rejects with ConnectionError when the connection closes before the message is sent (not
+   * reported as unhandled when nobody awaits it), or with the signal's reason when `signal`
+   * aborts while the message waits (the message is then not sent).
    */
   write(data: WsData, options?: { signal?: AbortSignal }): Promise<void> {
-    return sendWithBackpressure(this.#socket, data, this.#maxBuffered, this.url, options?.signal);
+    return this.#writes.write(data, options?.signal);
   }
 
   /**

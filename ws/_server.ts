@@ -13,9 +13,10 @@ import {
   checkClose,
   checkMaxBuffered,
   checkMaxMessageSize,
+  checkMaxQueued,
   CloseCode,
   decodeMessage,
-  sendWithBackpressure,
+  WriteQueue,
   type WsCloseInfo,
   type WsData,
   type WsHeader,
@@ -42,13 +43,17 @@ export interface WsServerClient {
   readonly remoteAddress: string;
   /** The negotiated subprotocol, or `""` when none was chosen. */
   readonly protocol: string;
-  /** Bytes queued for this client but not yet handed to the network. */
+  /**
+   * Bytes written to this client and not yet handed to the network: those in the socket's
+   * buffer and those of writes waiting for room.
+   */
   readonly bufferedAmount: number;
   /** True until the connection starts closing. */
   readonly open: boolean;
   /**
-   * Sends one message (string as text, bytes as binary), first waiting while more than the
-   * server's `maxBufferedAmount` is unsent to this client, like R's `websocket_write`.
+   * Sends one message (string as text, bytes as binary), like R's `websocket_write`: at once
+   * while the socket's buffer has room within the server's `maxBufferedAmount`, else after the
+   * writes already waiting, in call order. See {@linkcode WsServer.write}.
    */
   write(data: WsData, options?: { signal?: AbortSignal }): Promise<void>;
   /**
@@ -119,8 +124,17 @@ export interface WsServerOptions extends WsServerCallbacks {
    * dropping the connection without a close frame. @default {16777216}
    */
   maxMessageSize?: number;
-  /** Unsent bytes per client above which backpressure applies. @default {4194304} */
+  /**
+   * Bytes in a client's socket buffer past which a write waits in that client's queue and
+   * `broadcast` applies `slowClient`. @default {4194304}
+   */
   maxBufferedAmount?: number;
+  /**
+   * Bytes of writes waiting for room per client (writes not awaited pile up here) past which
+   * that client counts as not reading: it is closed with 1008 and its waiting writes reject
+   * with ConnectionError. Awaiting each write keeps at most one waiting. @default {268435456}
+   */
+  maxQueuedBytes?: number;
   /** What `broadcast` does to a client above `maxBufferedAmount`. @default {"close"} */
   slowClient?: SlowClientPolicy;
   /**
@@ -165,33 +179,38 @@ class Client implements WsServerClient {
   readonly request: Request;
   readonly remoteAddress: string;
   readonly socket: WebSocket;
+  readonly queue: WriteQueue;
   // Deno's server-side WebSocket leaves `protocol` empty, so keep what was negotiated.
   readonly protocol: string;
-  readonly #server: WsServer;
   #closeRequested = false;
   constructor(
     id: number,
     request: Request,
     remoteAddress: string,
     socket: WebSocket,
-    server: WsServer,
     protocol: string,
+    bounds: { bound: number; limit: number },
   ) {
     this.id = id;
     this.protocol = protocol;
     this.request = request;
     this.remoteAddress = remoteAddress;
     this.socket = socket;
-    this.#server = server;
+    this.queue = new WriteQueue(socket, {
+      ...bounds,
+      what: `client ${id}`,
+      overflow: (reason) => this.close(CloseCode.policyViolation, reason),
+    });
   }
   get bufferedAmount(): number {
-    return this.socket.bufferedAmount;
+    return this.queue.unsent;
   }
   get open(): boolean {
     return this.socket.readyState === WebSocket.OPEN;
   }
   write(data: WsData, options?: { signal?: AbortSignal }): Promise<void> {
-    return this.#server.write(data, this, options);
+    // Its own queue: the server's lookup only guards against another server's clients.
+    return this.queue.write(data, options?.signal);
   }
   close(code: number = CloseCode.normal, reason = ""): void {
     // Only the first close counts: a second close() on Deno's server-side socket while the
@@ -251,6 +270,7 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
   readonly #options: WsServerOptions;
   readonly #maxMessageSize: number;
   readonly #maxBuffered: number;
+  readonly #maxQueued: number;
   readonly #slowClient: SlowClientPolicy;
   #nextId = 1;
   #queue: AsyncQueue<WsServerEvent> | undefined;
@@ -262,6 +282,7 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
     this.#options = options;
     this.#maxMessageSize = checkMaxMessageSize(options.maxMessageSize);
     this.#maxBuffered = checkMaxBuffered(options.maxBufferedAmount);
+    this.#maxQueued = checkMaxQueued(options.maxQueuedBytes);
     this.#slowClient = options.slowClient ?? "close";
     if (this.#slowClient !== "close" && this.#slowClient !== "drop") {
       throw new TypeError(`slowClient must be "close" or "drop"; got "${this.#slowClient}"`);
@@ -333,9 +354,20 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
   }
 
   /**
-   * Sends one message to `client` (R's `websocket_write(data, WS)`); while more than
-   * `maxBufferedAmount` bytes are unsent to it, waits (polling) until it reads.
-   * Rejects with ConnectionError when the client is gone.
+   * Sends one message to `client` (R's `websocket_write(data, WS)`). It goes to the socket at
+   * once while that keeps the socket's buffer within `maxBufferedAmount`; otherwise it waits in
+   * the client's queue, and messages leave in call order. Resolves once handed to the socket.
+   *
+   * Writes need not be awaited: a loop of writes costs the same per write however many wait.
+   * Bytes that wait are held, not copied: leave them unchanged until the write resolves.
+   * Up to 256 waiting writes in a row without a signal share one promise, settled when the
+   * last of them is handed over, so such a run fails as a whole if the client closes midway.
+   * Awaiting each write paces the writer to the reader; writes not awaited that pile up past
+   * `maxQueuedBytes` for a client that does not read close it with 1008.
+   *
+   * Rejects with ConnectionError when the client is gone or goes before the message is sent
+   * (not reported as unhandled when nobody awaits it), or with the signal's reason when
+   * `signal` aborts while the message waits (the message is then not sent).
    */
   write(
     data: WsData,
@@ -348,36 +380,31 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
         new ConnectionError(`Cannot write to client ${client.id}: it is not connected`),
       );
     }
-    return sendWithBackpressure(
-      known.socket,
-      data,
-      this.#maxBuffered,
-      `client ${client.id}`,
-      options?.signal,
-    );
+    return known.queue.write(data, options?.signal);
   }
 
   /**
-   * Sends one message to every open client (R's `websocket_broadcast`) without waiting. A
-   * client with more than `maxBufferedAmount` bytes unsent is closed with 1008 or skipped,
-   * per `slowClient`, so one reader that stalls never grows memory past that bound.
-   * Returns the number of clients the message was queued for.
+   * Sends one message to every open client (R's `websocket_broadcast`) without waiting; for
+   * each it goes after that client's waiting writes. A client with more than
+   * `maxBufferedAmount` bytes unsent (its `bufferedAmount`) is closed with 1008 or skipped,
+   * per `slowClient`, so one reader that stalls never stalls the others nor grows memory
+   * past that bound. Returns the number of clients the message was queued for.
    */
   broadcast(data: WsData): number {
     let sent = 0;
     for (const client of this.#clients.values()) {
-      const socket = client.socket;
-      if (socket.readyState !== WebSocket.OPEN) continue;
-      if (socket.bufferedAmount >= this.#maxBuffered) {
+      if (client.socket.readyState !== WebSocket.OPEN) continue;
+      const unsent = client.queue.unsent;
+      if (unsent >= this.#maxBuffered) {
         if (this.#slowClient === "close") {
           client.close(
             CloseCode.policyViolation,
-            `too slow: ${socket.bufferedAmount} bytes unsent, bound ${this.#maxBuffered}`,
+            `too slow: ${unsent} bytes unsent, bound ${this.#maxBuffered}`,
           );
         }
         continue;
       }
-      socket.send(data as string | Uint8Array<ArrayBuffer>);
+      client.queue.offer(data);
       sent++;
     }
     return sent;
@@ -514,8 +541,8 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
       request,
       remoteAddress,
       socket,
-      this,
       protocol ?? "",
+      { bound: this.#maxBuffered, limit: this.#maxQueued },
     );
     socket.onopen = () => {
       this.#clients.set(client.id, client);

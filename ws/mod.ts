@@ -13,10 +13,15 @@
  *   less one byte) close the connection with 1009 (4009 from the client, which may send only
  *   1000 and 3000-4999). Messages of 64 MiB and more never reach rsock: Deno 2.9.6 drops the
  *   connection without a close frame (no 1009; Deno's own client reports code 0).
- * - Backpressure: `write` waits while more than `maxBufferedAmount` (4 MiB) is unsent to that
- *   peer; `broadcast` never waits and closes a client over that bound with 1008
- *   (`slowClient: "close"`) or skips it (`"drop"`), so a reader that stalls costs at most the
- *   bound plus one message of process memory, beyond the kernel's socket buffers.
+ * - Backpressure: a `write` that would put more than `maxBufferedAmount` (4 MiB) in a peer's
+ *   socket buffer waits in that peer's queue; writes leave in call order, and one timer per
+ *   peer drains the queue, so writes that are not awaited cost the same per write however
+ *   many wait. Awaited writes pace the writer to the reader; writes not awaited that pile up
+ *   past `maxQueuedBytes` (256 MiB) for a peer that does not read close it with 1008 (4008
+ *   from the client). `broadcast` never waits and closes a client over `maxBufferedAmount`
+ *   with 1008 (`slowClient: "close"`) or skips it (`"drop"`), so a reader that stalls costs at
+ *   most the bound plus one message of process memory, beyond the kernel's socket buffers,
+ *   and never stalls the others.
  * - An unread events iterator holds 1024 events, then closes the sender with 1013.
  * - Heartbeat: pings every `idleTimeout` (120 s); a peer that does not answer is cut.
  * - `close()` sends 1001 to every client and waits up to 2 s for their closing handshakes.
@@ -45,6 +50,7 @@ export {
   CloseCode,
   DEFAULT_MAX_BUFFERED,
   DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_MAX_QUEUED_BYTES,
   MAX_MESSAGE_SIZE_LIMIT,
   type WsCloseInfo,
   type WsData,

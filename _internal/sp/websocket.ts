@@ -26,7 +26,10 @@ export type WebSocketEndpoint = Extract<Endpoint, { transport: "ws" | "wss" }>;
 
 // The WebSocket API has no write completion; past this backlog a pipe counts as full.
 const BUSY_BYTES = 4 * 1024 * 1024;
-const DRAIN_POLL_MS = 5;
+// The drain waiter's pauses: 1 ms while bytes move, doubling to 16 ms while the peer reads
+// nothing, so a stalled peer costs about 60 wake-ups a second.
+const FIRST_PAUSE_MS = 1;
+const LONGEST_PAUSE_MS = 16;
 
 /** The subprotocol that names an SP protocol on a WebSocket: `rep.sp.nanomsg.org`. */
 export function subprotocol(protocol: SpProtocol): string {
@@ -46,8 +49,15 @@ class WebSocketPipe implements Pipe {
   readonly #socket: WebSocket;
   readonly #onDrained: () => void;
   #closed = false;
-  /** The drain poll while the socket has a backlog. */
-  #polling: ReturnType<typeof setInterval> | undefined;
+  /**
+   * The one drain waiter while the socket has a backlog: Deno's WebSocket has no drain event,
+   * so a timer polls `bufferedAmount`, one per pipe however many messages wait above it.
+   */
+  #waiter: ReturnType<typeof setTimeout> | undefined;
+  #pause = FIRST_PAUSE_MS;
+  #lastBacklog = 0;
+  /** Reported full (past BUSY_BYTES) and not yet told that room came back. */
+  #full = false;
 
   constructor(socket: WebSocket, remote: string, onDrained: () => void) {
     this.#socket = socket;
@@ -75,24 +85,44 @@ class WebSocketPipe implements Pipe {
   get queued(): number {
     const backlog = this.#socket.bufferedAmount;
     if (backlog === 0) return 0;
-    // No per-message count exists; report "full" past the byte bound and poll for the drain.
-    if (this.#polling === undefined) this.#poll();
-    return backlog >= BUSY_BYTES ? Number.MAX_SAFE_INTEGER : 1;
+    // No per-message count exists; report "full" past the byte bound and wait for the drain.
+    if (this.#waiter === undefined) {
+      this.#pause = FIRST_PAUSE_MS;
+      this.#lastBacklog = backlog;
+      this.#waiter = setTimeout(this.#poll, this.#pause);
+    }
+    if (backlog < BUSY_BYTES) return 1;
+    this.#full = true;
+    return Number.MAX_SAFE_INTEGER;
   }
 
-  #poll(): void {
-    this.#polling = setInterval(() => {
-      if (this.closed || this.#socket.bufferedAmount === 0) {
-        this.#stopPolling();
-        if (!this.closed) this.#onDrained();
-      }
-    }, DRAIN_POLL_MS);
-  }
+  // Senders waiting on a full pipe are told as soon as it has room again, not only once it is
+  // empty: the socket keeps bytes to send while they refill it. Flushes are told when empty.
+  #poll = (): void => {
+    this.#waiter = undefined;
+    if (this.closed) return;
+    const backlog = this.#socket.bufferedAmount;
+    if (backlog === 0) {
+      this.#full = false;
+      this.#onDrained();
+      return;
+    }
+    if (this.#full && backlog < BUSY_BYTES) {
+      this.#full = false;
+      this.#onDrained();
+    }
+    // The drained handler may have sent more and started a waiter through `queued`.
+    if (this.#waiter !== undefined || this.closed) return;
+    const moved = backlog < this.#lastBacklog;
+    this.#pause = moved ? FIRST_PAUSE_MS : Math.min(this.#pause * 2, LONGEST_PAUSE_MS);
+    this.#lastBacklog = this.#socket.bufferedAmount;
+    this.#waiter = setTimeout(this.#poll, this.#pause);
+  };
 
-  #stopPolling(): void {
-    if (this.#polling === undefined) return;
-    clearInterval(this.#polling);
-    this.#polling = undefined;
+  #stopWaiting(): void {
+    if (this.#waiter === undefined) return;
+    clearTimeout(this.#waiter);
+    this.#waiter = undefined;
   }
 
   takeUnsent(): Uint8Array[][] {
@@ -112,8 +142,8 @@ class WebSocketPipe implements Pipe {
   close(code = 1000, reason = ""): void {
     if (this.#closed) return;
     this.#closed = true;
-    // No drain poll outlives the pipe (a closed pipe's timer would hold the process).
-    this.#stopPolling();
+    // No drain waiter outlives the pipe (a closed pipe's timer would hold the process).
+    this.#stopWaiting();
     try {
       this.#socket.close(code, reason);
     } catch {
