@@ -64,6 +64,8 @@ export interface Flag {
   readonly optionalValue?: boolean;
   /** The flag may be given more than once; its values come as an array. */
   readonly multiple?: boolean;
+  /** Other long names for it (rsock's older spellings, nngcat's aliases), without `--`. */
+  readonly aliases?: readonly string[];
   /** What it does; further lines continue under the first. */
   readonly help: string;
 }
@@ -86,29 +88,8 @@ export interface TableCommand {
   run(args: ParsedArgs, output: Output): Promise<number>;
 }
 
-/**
- * A subcommand whose help is written by hand next to its `parseArgs` options (the NNG family
- * commands, which build theirs from a table of their own).
- */
-export interface HandWrittenCommand {
-  /** The word after `rsock`. */
-  readonly name: string;
-  /** One line for `rsock --help`. */
-  readonly summary: string;
-  /** The full `rsock <name> --help` text. */
-  readonly help: string;
-  /** Its flags, for `node:util` `parseArgs`. */
-  readonly options: ParseArgsOptionsConfig;
-  /** Whether it takes positional arguments. */
-  readonly positionals: boolean;
-  /** Rewrites argv before parsing (e.g. flags whose value is optional). */
-  preprocess?(args: string[]): string[];
-  /** Runs with parsed arguments; returns the exit status. */
-  run(args: ParsedArgs, output: Output): Promise<number>;
-}
-
-/** One subcommand of `rsock`: table-made help, or hand-written help next to its options. */
-export type Command = TableCommand | HandWrittenCommand;
+/** One subcommand of `rsock`: its help and its parser are both made from its flag table. */
+export type Command = TableCommand;
 
 const HELP_FLAG: Flag = { name: "help", short: "h", help: "show this help" };
 const WIDTH = 100;
@@ -118,9 +99,16 @@ function flagWithValue(flag: Flag): string {
   return flag.optionalValue ? `--${flag.name} [${flag.value}]` : `--${flag.name} ${flag.value}`;
 }
 
+/** A flag's help text, with its aliases named on its first line. */
+function helpWithAliases(flag: Flag): string {
+  if (flag.aliases === undefined || flag.aliases.length === 0) return flag.help;
+  const [first, ...rest] = flag.help.split("\n");
+  const also = flag.aliases.map((alias) => `--${alias}`).join(", ");
+  return [`${first} (also ${also})`, ...rest].join("\n");
+}
+
 /** `rsock <name> --help`: the usage line and the option list, both from the command's table. */
 export function commandHelp(command: Command): string {
-  if (!("flags" in command)) return command.help;
   // Required positionals (URL) lead, optional ones ([MESSAGE…]) close the line.
   const optional = command.synopsis.startsWith("[");
   const head = `Usage: rsock ${command.name}${
@@ -141,7 +129,7 @@ export function commandHelp(command: Command): string {
   );
   const column = Math.max(...names.map((name) => name.length)) + 2;
   const options = all.flatMap((flag, i) =>
-    flag.help.split("\n").map((text, j) =>
+    helpWithAliases(flag).split("\n").map((text, j) =>
       `  ${(j === 0 ? names[i]! : "").padEnd(column)}${text}`.trimEnd()
     )
   );
@@ -205,30 +193,52 @@ function withOptionalValues(args: string[], names: readonly string[]): string[] 
   });
 }
 
+/** The parsed values under each flag's own name, whichever alias gave them. */
+function withoutAliases(
+  flags: readonly Flag[],
+  values: ParsedArgs["values"],
+): ParsedArgs["values"] {
+  const result: Record<string, ParsedArgs["values"][string]> = { ...values };
+  for (const flag of flags) {
+    for (const alias of flag.aliases ?? []) {
+      const value = result[alias];
+      delete result[alias];
+      if (value === undefined) continue;
+      const own = result[flag.name];
+      if (own === undefined) result[flag.name] = value;
+      else if (Array.isArray(own) && Array.isArray(value)) result[flag.name] = [...own, ...value];
+      else throw new UsageError(`--${alias} is --${flag.name}; give it once`);
+    }
+  }
+  return result;
+}
+
 /** Parses `args` for `command`, turning parseArgs' errors into {@linkcode UsageError}s. */
 export function parseCommandArgs(command: Command, args: string[]): ParsedArgs {
   const options: ParseArgsOptionsConfig = { help: { type: "boolean", short: "h" } };
-  if ("flags" in command) {
-    const optional = command.flags.filter((flag) => flag.optionalValue).map((flag) => flag.name);
-    args = withOptionalValues(args, optional);
-    for (const flag of command.flags) {
-      options[flag.name] = {
-        type: flag.value === undefined ? "boolean" : "string",
-        ...(flag.short === undefined ? {} : { short: flag.short }),
-        ...(flag.multiple ? { multiple: true } : {}),
-      };
-    }
-  } else {
-    Object.assign(options, command.options);
+  const optional = command.flags.filter((flag) => flag.optionalValue).map((flag) => flag.name);
+  args = withOptionalValues(args, optional);
+  for (const flag of command.flags) {
+    const type = flag.value === undefined ? "boolean" : "string";
+    const multiple = flag.multiple ? { multiple: true } : {};
+    options[flag.name] = {
+      type,
+      ...(flag.short === undefined ? {} : { short: flag.short }),
+      ...multiple,
+    };
+    for (const alias of flag.aliases ?? []) options[alias] = { type, ...multiple };
   }
   try {
     const { values, positionals } = parseArgs({
       args: command.preprocess?.(args) ?? args,
       options,
-      allowPositionals: "flags" in command ? command.synopsis !== "" : command.positionals,
+      allowPositionals: command.synopsis !== "",
       strict: true,
     });
-    return { values, positionals };
+    return {
+      values: "flags" in command ? withoutAliases(command.flags, values) : values,
+      positionals,
+    };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const unknown = /^Unknown option '(-{1,2})([^'=]*)/.exec(message);
@@ -277,6 +287,26 @@ export function parsePositiveInteger(
     throw new UsageError(`${flag} must be a whole number of at least 1, got "${text}"`);
   }
   return Number(text);
+}
+
+/**
+ * Reads a duration flag, in milliseconds: a plain number is seconds, as in nngcat
+ * (`--recv-timeout 1.5`), or a number with a unit, `ms`, `s` or `m` (`500ms`, `2s`).
+ */
+export function parseDuration(text: string | undefined, fallback: number, flag: string): number {
+  if (text === undefined) return fallback;
+  const match = /^(\d+(?:\.\d+)?|\.\d+)(ms|s|m)?$/.exec(text.trim());
+  if (match === null) {
+    throw new UsageError(
+      `${flag} must be a duration: seconds (2, 0.5) or a number with ms, s or m (500ms), got "${text}"`,
+    );
+  }
+  const scale = match[2] === "ms" ? 1 : match[2] === "m" ? 60_000 : 1000;
+  const ms = Number(match[1]) * scale;
+  if (!Number.isSafeInteger(Math.round(ms)) || ms > 2 ** 31 - 1) {
+    throw new UsageError(`${flag} is too long, got "${text}" (at most 24 days)`);
+  }
+  return Math.round(ms);
 }
 
 /** A permission a subcommand needs before it opens anything. */

@@ -1,12 +1,10 @@
 /**
- * `rsock pub|sub|push|pull|survey|respond|pair|bus`: the NNG family from the shell, in nngcat's
- * spirit.
- * One table of options serves every role; each role takes the ones that make sense for it.
+ * `rsock pub|sub|push|pull|survey|respond|pair|bus`: the NNG family from the shell, with
+ * nngcat's flags (the table in `_sp_options.ts`, shared with `req` and `rep`).
  *
  * @module
  */
 
-import type { ParseArgsOptionsConfig } from "node:util";
 import { readLines } from "../_internal/lines.ts";
 import {
   type Socket,
@@ -20,6 +18,7 @@ import {
   type Needed,
   type Output,
   type ParsedArgs,
+  parseDuration,
   parsePositiveInteger,
   requirePermissions,
   stringFlag,
@@ -27,18 +26,19 @@ import {
   UsageError,
 } from "./_common.ts";
 import { endpointNeeds } from "./req.ts";
+import {
+  endpointsOf,
+  flagsFor,
+  formatBytes,
+  formatOf,
+  list,
+  noticeWaiting,
+  sharedNotes,
+  type SpRole,
+  writeShown,
+} from "./_sp_options.ts";
 
-type Role = "pub" | "sub" | "push" | "pull" | "survey" | "respond" | "pair" | "bus";
-
-interface OptionRow {
-  readonly flag: string;
-  readonly type: "string" | "boolean";
-  readonly multiple?: boolean;
-  readonly value?: string;
-  readonly help: string;
-  /** The roles that take it. */
-  readonly roles: readonly Role[];
-}
+type Role = Exclude<SpRole, "req" | "rep">;
 
 /**
  * Bus waits for every peer to take what was sent after this many lines: half its queue of
@@ -46,127 +46,9 @@ interface OptionRow {
  */
 const PACE_EVERY = 512;
 
-const ALL: readonly Role[] = ["pub", "sub", "push", "pull", "survey", "respond", "pair", "bus"];
 const SENDERS: readonly Role[] = ["pub", "push"];
-const RECEIVERS: readonly Role[] = ["sub", "pull"];
 /** Send standard input lines (or --data) and print what comes, both at once. */
 const DUPLEX: readonly Role[] = ["pair", "bus"];
-
-/** Every option of the family commands, once. */
-const OPTIONS: readonly OptionRow[] = [
-  {
-    flag: "listen",
-    type: "string",
-    multiple: true,
-    value: "URL",
-    help: "listen on URL (repeatable)",
-    roles: ALL,
-  },
-  {
-    flag: "dial",
-    type: "string",
-    multiple: true,
-    value: "URL",
-    help: "dial URL, redialing when it goes away (repeatable)",
-    roles: ALL,
-  },
-  {
-    flag: "topic",
-    type: "string",
-    multiple: true,
-    value: "T",
-    help: 'receive messages starting with T (repeatable; default "": all)',
-    roles: ["sub"],
-  },
-  {
-    flag: "data",
-    type: "string",
-    value: "TEXT",
-    help: "send TEXT instead of standard input lines",
-    roles: [...SENDERS, ...DUPLEX, "survey"],
-  },
-  {
-    flag: "answer",
-    type: "string",
-    value: "TEXT",
-    help: "answer every survey with TEXT",
-    roles: ["respond"],
-  },
-  {
-    flag: "count",
-    type: "string",
-    value: "N",
-    help: "stop after N messages (with --data: send it N times)",
-    roles: ALL,
-  },
-  {
-    flag: "interval",
-    type: "string",
-    value: "MS",
-    help: "with --data: wait MS between sends",
-    roles: [...SENDERS, ...DUPLEX],
-  },
-  {
-    flag: "peers",
-    type: "string",
-    value: "N",
-    help: "wait for N peers before sending (default 1)",
-    roles: [...SENDERS, ...DUPLEX, "survey"],
-  },
-  {
-    flag: "drop-slow",
-    type: "boolean",
-    help: "never wait for a slow reader: drop what it cannot take, as NNG does",
-    roles: ["pub", "bus"],
-  },
-  {
-    flag: "survey-time",
-    type: "string",
-    value: "MS",
-    help: "how long answers are taken (default 1000)",
-    roles: ["survey"],
-  },
-  {
-    flag: "timeout",
-    type: "string",
-    value: "MS",
-    help: "give up waiting for peers or messages after MS",
-    roles: ALL,
-  },
-  {
-    flag: "raw",
-    type: "boolean",
-    help: "print message bodies as they are (no line per message)",
-    roles: [...RECEIVERS, ...DUPLEX, "survey", "respond"],
-  },
-  {
-    flag: "tls-cert",
-    type: "string",
-    value: "FILE",
-    help: "PEM certificate (listening: the server's; dialing: the client's)",
-    roles: ALL,
-  },
-  {
-    flag: "tls-key",
-    type: "string",
-    value: "FILE",
-    help: "PEM private key of --tls-cert",
-    roles: ALL,
-  },
-  {
-    flag: "tls-ca",
-    type: "string",
-    value: "FILE",
-    help: "PEM CA: verify servers with it; listening on tls+tcp://, admit only clients it signed",
-    roles: ALL,
-  },
-  {
-    flag: "tls-insecure",
-    type: "boolean",
-    help: "dial tls+tcp:// without verifying the server (nngcat --insecure)",
-    roles: ALL,
-  },
-];
 
 const PROTOCOL: Record<Role, SocketProtocol> = {
   pub: "pub",
@@ -181,11 +63,11 @@ const PROTOCOL: Record<Role, SocketProtocol> = {
 
 const SUMMARY: Record<Role, string> = {
   pub: "publish standard input lines (or --data) to NNG subscribers",
-  sub: "print messages from NNG publishers, filtered by --topic",
+  sub: "print messages from NNG publishers, filtered by --subscribe",
   push: "push standard input lines (or --data) to NNG pullers, one each",
   pull: "print messages pushed by NNG pushers",
   survey: "send one survey and print the answers that come in time",
-  respond: "answer NNG surveys with --answer TEXT and print them",
+  respond: "answer NNG surveys with --data TEXT and print them",
   pair: "talk to one NNG pair0 peer: send standard input lines, print what it sends",
   bus: "talk to NNG bus peers: send standard input lines to all, print what they send",
 };
@@ -195,10 +77,13 @@ const NOTES: Partial<Record<Role, string>> = {
   pub: `Every subscriber gets every line: input is read at the pace of the slowest
 subscriber (one that stops reading holds pub up; pub says so the first time it waits).
 With --drop-slow pub never waits and a slow subscriber loses its oldest queued lines, as
-NNG's pub does.
+NNG's pub does. pub sends a line as its bytes, without nanonext's closing NUL; R reads it
+with recv(s, mode = "character").
 `,
   sub: `Every message that reaches sub is printed: while its output is slow it stops reading,
-which holds up an rsock pub (an NNG publisher drops for it instead).
+which holds up an rsock pub (an NNG publisher drops for it instead). The default format
+prints each message as a line (a closing NUL, nanonext's string end, left out), so a message
+with newlines spans several lines; --quoted prints one line per message, as nngcat.
 `,
   bus: `Every peer gets every line: input is read at the pace of the slowest peer. With
 --drop-slow bus never waits and a slow peer misses lines, as NNG's bus does.
@@ -206,53 +91,25 @@ which holds up an rsock pub (an NNG publisher drops for it instead).
 };
 
 const EXAMPLES: Record<Role, string> = {
-  pub: "  tail -f app.log | rsock pub --listen tcp://127.0.0.1:5560",
-  sub: "  rsock sub --dial tcp://127.0.0.1:5560 --topic ERROR --topic WARN",
-  push: "  seq 1 100 | rsock push --listen ipc:///tmp/jobs.ipc --peers 2",
-  pull: "  rsock pull --dial ipc:///tmp/jobs.ipc --count 50",
-  survey: "  rsock survey --listen tcp://0.0.0.0:5570 --data status? --peers 3 --survey-time 500",
-  respond: "  rsock respond --dial tls+tcp://host:5570 --tls-ca ca.pem --answer ok",
+  pub: "  tail -f app.log | rsock pub tcp://127.0.0.1:5560",
+  sub: "  rsock sub tcp://127.0.0.1:5560 --subscribe ERROR --subscribe WARN",
+  push: "  seq 1 100 | rsock push ipc:///tmp/jobs.ipc --peers 2",
+  pull: "  rsock pull ipc:///tmp/jobs.ipc --count 50",
+  survey: "  rsock survey tcp://0.0.0.0:5570 --data status? --peers 3 --survey-time 500ms",
+  respond: "  rsock respond tls+tcp://host:5570 --tls-ca ca.pem --data ok",
   pair:
     "  rsock pair --listen tcp://127.0.0.1:5580       # then: nngcat --pair0 --dial … --data hi",
   bus: "  rsock bus --listen tcp://127.0.0.1:5590 --dial tcp://127.0.0.1:5591",
 };
 
-function help(role: Role): string {
-  const rows = OPTIONS.filter((row) => row.roles.includes(role));
-  const left = rows.map((row) =>
-    `  --${row.flag}${row.value === undefined ? "" : ` ${row.value}`}`
-  );
-  const width = Math.max(...left.map((text) => text.length)) + 2;
-  const lines = rows.map((row, i) => `${left[i]!.padEnd(width)}${row.help}`);
+function notes(role: Role): string {
   const note = NOTES[role] === undefined ? "" : `${NOTES[role]}\n`;
-  return `rsock ${role} — ${SUMMARY[role]}
-
-Usage: rsock ${role} (--listen URL | --dial URL)... [options]
-
-URLs: tcp://host:port, ipc:///path, ws://host:port/path, tls+tcp://host:port, wss://host:port/path
-
-${lines.join("\n")}
+  return `${sharedNotes(role)}
 
 ${note}Permissions: --allow-net=HOST:PORT per URL (ipc: --allow-read=PATH --allow-write=PATH
---allow-net=unix:PATH; --tls-*: --allow-read=FILE)
+--allow-net=unix:PATH; --tls-*, --file: --allow-read=FILE)
 
 ${EXAMPLES[role]}`;
-}
-
-function options(role: Role): ParseArgsOptionsConfig {
-  const config: ParseArgsOptionsConfig = {};
-  for (const row of OPTIONS) {
-    if (!row.roles.includes(role)) continue;
-    config[row.flag] = row.multiple === true
-      ? { type: "string", multiple: true }
-      : { type: row.type };
-  }
-  return config;
-}
-
-function list(args: ParsedArgs, flag: string): string[] {
-  const value = args.values[flag];
-  return Array.isArray(value) ? value.map(String) : typeof value === "string" ? [value] : [];
 }
 
 function needsFor(url: string, flag: string): Needed[] {
@@ -284,10 +141,6 @@ function printable(body: Uint8Array): string {
   return new TextDecoder().decode(body.subarray(0, end));
 }
 
-function count(args: ParsedArgs, flag: string, fallback: number): number {
-  return parsePositiveInteger(stringFlag(args, flag), fallback, `--${flag}`);
-}
-
 function whole(args: ParsedArgs, flag: string, fallback: number): number {
   const text = stringFlag(args, flag);
   if (text === undefined) return fallback;
@@ -297,54 +150,95 @@ function whole(args: ParsedArgs, flag: string, fallback: number): number {
   return Number(text);
 }
 
-async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<number> {
-  if (args.positionals.length > 0) {
-    throw new UsageError(
-      `unexpected "${args.positionals[0]}"; give endpoints as --listen URL or --dial URL`,
-    );
+function duration(args: ParsedArgs, flag: string): number | undefined {
+  const text = stringFlag(args, flag);
+  return text === undefined ? undefined : parseDuration(text, 0, `--${flag}`);
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** The message `--data` or `--file` gives (`--file -`: all of standard input), if any. */
+async function fixedMessage(args: ParsedArgs): Promise<Uint8Array | undefined> {
+  const data = stringFlag(args, "data");
+  const file = stringFlag(args, "file");
+  if (data !== undefined && file !== undefined) {
+    throw new UsageError("give the message once: --data TEXT or --file FILE");
   }
-  const listen = list(args, "listen");
-  const dial = list(args, "dial");
+  if (data !== undefined) return new TextEncoder().encode(data);
+  if (file === "-") return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+  return file === undefined ? undefined : await Deno.readFile(file);
+}
+
+async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<number> {
+  const { listen, dial } = endpointsOf(role, args);
   if (listen.length + dial.length === 0) {
-    throw new UsageError("give at least one --listen or --dial URL");
+    throw new UsageError("give at least one URL: URL, --listen URL or --dial URL");
   }
   const needs = [
     ...listen.flatMap((url) => needsFor(url, "listen")),
     ...dial.flatMap((url) => needsFor(url, "dial")),
   ];
-  for (const flag of ["tls-cert", "tls-key", "tls-ca"]) {
+  for (const flag of ["tls-cert", "tls-key", "tls-ca", "file"]) {
     const path = stringFlag(args, flag);
-    if (path !== undefined) needs.push({ name: "read", path });
+    if (path !== undefined && path !== "-") needs.push({ name: "read", path });
   }
-  const limit = stringFlag(args, "count") === undefined ? Infinity : count(args, "count", 1);
-  const timeoutText = stringFlag(args, "timeout");
-  const timeout = timeoutText === undefined ? undefined : count(args, "timeout", 1);
-  const wait = timeout === undefined ? {} : { timeout };
+  const limit = stringFlag(args, "count") === undefined
+    ? Infinity
+    : parsePositiveInteger(stringFlag(args, "count"), 1, "--count");
+  const recvTimeout = duration(args, "recv-timeout");
+  const sendTimeout = duration(args, "send-timeout");
+  const recvWait = recvTimeout === undefined ? {} : { timeout: recvTimeout };
+  const sendWait = sendTimeout === undefined ? {} : { timeout: sendTimeout };
   const peers = whole(args, "peers", 1);
-  const interval = whole(args, "interval", 0);
-  const surveyTime = whole(args, "survey-time", 1000);
-  const raw = args.values.raw === true;
+  const interval = duration(args, "interval") ?? 0;
+  const delay = duration(args, "delay") ?? 0;
+  const surveyTime = duration(args, "survey-time") ?? 1000;
+  const format = formatOf(args);
   const dropSlow = args.values["drop-slow"] === true;
+  const failFast = args.values["fail-fast"] === true;
+  if (
+    (role === "survey" || role === "respond") && stringFlag(args, "data") === undefined &&
+    stringFlag(args, "file") === undefined
+  ) {
+    throw new UsageError(
+      `give the ${role === "survey" ? "survey" : "answer"} with --data TEXT or --file FILE`,
+    );
+  }
   await requirePermissions(needs);
   const tls = await tlsFrom(args);
+  const fixed = await fixedMessage(args);
   const stop = untilStopped();
   const controller = new AbortController();
   stop.promise.then(() => controller.abort());
   const signal = controller.signal;
   const print = (body: Uint8Array) => {
-    if (raw) Deno.stdout.writeSync(body);
-    else output.write(printable(body) + "\n");
+    if (format === "text") output.write(printable(body) + "\n");
+    else writeShown(output, formatBytes(body, format));
   };
+  let cancelNotice = () => {};
   try {
     await using sock: Socket = await socket(PROTOCOL[role], {
       listen,
       dial,
       tls,
       surveyTime,
-      // A subscriber or worker started before its peer waits for it, as nanonext dials.
-      retryFirstDial: true,
+      // A subscriber or worker started before its peer waits for it, as nanonext dials;
+      // --fail-fast reports a refused dial at once, as nngcat does.
+      retryFirstDial: !failFast,
       ...(role === "sub"
-        ? { subscribe: list(args, "topic").length > 0 ? list(args, "topic") : "" }
+        ? { subscribe: list(args, "subscribe").length > 0 ? list(args, "subscribe") : "" }
         : {}),
       // A user piping a file in expects every line: pub waits for the slowest subscriber, and
       // sub prints every message that reaches it (a slow output slows its reading instead).
@@ -354,15 +248,19 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
       onError: (error) => output.error(`rsock ${role}: ${error.message}`),
     });
     for (const url of sock.urls) output.error(`rsock ${role}: listening on ${url}`);
-    const encoder = new TextEncoder();
+    cancelNotice = noticeWaiting(
+      sock,
+      [...sock.urls, ...dial],
+      (line) => output.error(`rsock ${role}: ${line}`),
+    );
     let toldSlow = false;
     let sentSinceFlush = 0;
     const send = async (body: Uint8Array) => {
       if (role === "bus" && !dropSlow && ++sentSinceFlush > PACE_EVERY) {
         sentSinceFlush = 1;
-        await sock.flush({ signal });
+        await sock.flush({ ...sendWait, signal });
       }
-      const sending = sock.sendBytes(body, { signal });
+      const sending = sock.sendBytes(body, { ...sendWait, signal });
       // heldBack counts a wait as it begins: say so once, while the subscriber holds pub back.
       if (!toldSlow && sock.heldBack > 0) {
         toldSlow = true;
@@ -375,31 +273,30 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
     };
     const receiveAll = async () => {
       for (let received = 0; received < limit && !signal.aborted; received++) {
-        print((await sock.recvMessage({ ...wait, signal })).body);
+        print((await sock.recvMessage({ ...recvWait, signal })).body);
       }
     };
     // A duplex role prints while it sends (a pair peer may speak first).
     const receiving = DUPLEX.includes(role) ? receiveAll() : undefined;
     receiving?.catch(() => {}); // awaited below; not unhandled while sending
     if (SENDERS.includes(role) || DUPLEX.includes(role) || role === "survey") {
-      if (peers > 0) await sock.waitForPipes(peers, { ...wait, signal });
+      if (peers > 0) await sock.waitForPipes(peers, { ...sendWait, signal });
+      await pause(delay, signal);
     }
     switch (role) {
       case "pub":
       case "push":
       case "pair":
       case "bus": {
-        const data = stringFlag(args, "data");
         let sent = 0;
-        if (data !== undefined) {
+        if (fixed !== undefined) {
           const times = limit === Infinity ? 1 : limit;
           for (; sent < times && !signal.aborted; sent++) {
-            if (sent > 0 && interval > 0) {
-              await new Promise((resolve) => setTimeout(resolve, interval));
-            }
-            await send(encoder.encode(data));
+            if (sent > 0) await pause(interval, signal);
+            if (!signal.aborted) await send(fixed);
           }
         } else {
+          const encoder = new TextEncoder();
           for await (const line of readLines(Deno.stdin.readable)) {
             if (signal.aborted || sent >= limit) break;
             await send(encoder.encode(line));
@@ -408,8 +305,8 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
         }
         // --drop-slow never waits for a subscriber; close's linger still lets readers have
         // what is queued.
-        if (!dropSlow) await sock.flush({ ...wait, signal });
-        // Duplex: go on printing until --count messages came, --timeout passed or Ctrl-C.
+        if (!dropSlow) await sock.flush({ ...sendWait, signal });
+        // Duplex: go on printing until --count messages came, --recv-timeout passed or Ctrl-C.
         await receiving;
         return 0;
       }
@@ -418,9 +315,7 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
         await receiveAll();
         return 0;
       case "survey": {
-        const data = stringFlag(args, "data");
-        if (data === undefined) throw new UsageError("give the survey with --data TEXT");
-        await sock.sendBytes(encoder.encode(data));
+        await sock.sendBytes(fixed!, { ...sendWait, signal });
         for (let received = 0; received < limit && !signal.aborted; received++) {
           try {
             print((await sock.recvMessage({ signal })).body);
@@ -432,13 +327,11 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
         return 0;
       }
       case "respond": {
-        const answer = stringFlag(args, "answer");
-        if (answer === undefined) throw new UsageError("give the answer with --answer TEXT");
         for (let received = 0; received < limit && !signal.aborted; received++) {
-          print((await sock.recvMessage({ ...wait, signal })).body);
-          await sock.sendBytes(encoder.encode(answer));
+          print((await sock.recvMessage({ ...recvWait, signal })).body);
+          await sock.sendBytes(fixed!, { ...sendWait, signal });
         }
-        await sock.flush({ ...wait, signal });
+        await sock.flush({ ...sendWait, signal });
         return 0;
       }
     }
@@ -450,6 +343,7 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
     }
     throw error;
   } finally {
+    cancelNotice();
     stop.dispose();
   }
 }
@@ -458,9 +352,9 @@ function command(role: Role): Command {
   return {
     name: role,
     summary: SUMMARY[role],
-    help: help(role),
-    positionals: true,
-    options: options(role),
+    synopsis: "[URL…]",
+    flags: flagsFor(role),
+    notes: notes(role),
     run: (args, output) => runRole(role, args, output),
   };
 }

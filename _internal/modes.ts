@@ -132,6 +132,51 @@ export function encodeBody(data: unknown, mode: SendMode = "serial", like?: RVal
   throw new TypeError(`send mode "${String(mode)}" is not one of serial, raw`);
 }
 
+/** What `simplify` made of a value, for telling a reply derived from the request. */
+function shapeOf(value: unknown): "scalar" | "array" | "object" | "other" {
+  if (value === null || value === undefined) return "scalar";
+  switch (typeof value) {
+    case "number":
+    case "string":
+    case "boolean":
+      return "scalar";
+    case "object":
+      if (Array.isArray(value) || ArrayBuffer.isView(value)) return "array";
+      return Object.getPrototypeOf(value) === Object.prototype ? "object" : "other";
+  }
+  return "other";
+}
+
+/**
+ * The R value a reply is written like: `like` (the typed request) when `reply` was derived from
+ * `request` (what simplify made of it), `undefined` when it was built from scratch, so a
+ * reply's R type never depends on a request it was not made from. Derived means: the request's
+ * own array or object, edited or not (it carries its R origin anyway), or a value of the
+ * request's shape — a scalar for a scalar (`x + 1`), an array of the request's length
+ * (`x.map(…)`), an object with the request's keys (`{ ...x, a: 2 }`).
+ */
+export function likeFor(reply: unknown, request: unknown, like?: RValue): RValue | undefined {
+  if (like === undefined) return undefined;
+  const shape = shapeOf(reply);
+  if (shape !== shapeOf(request)) return undefined;
+  switch (shape) {
+    case "scalar":
+      return like;
+    case "array":
+      return (reply as ArrayLike<unknown>).length === (request as ArrayLike<unknown>).length
+        ? like
+        : undefined;
+    case "object": {
+      const keys = Object.keys(reply as object);
+      const requestKeys = new Set(Object.keys(request as object));
+      return keys.length === requestKeys.size && keys.every((key) => requestKeys.has(key))
+        ? like
+        : undefined;
+    }
+  }
+  return undefined;
+}
+
 /** A decoded body, or the raw bytes with the reason they could not be converted. */
 export interface Decoded {
   readonly value: unknown;

@@ -6,7 +6,13 @@
  */
 
 import { ConnectionError, TimeoutError } from "../_internal/errors.ts";
-import { decodeBody, encodeBody, type RecvMode, type SendMode } from "../_internal/modes.ts";
+import {
+  decodeBody,
+  encodeBody,
+  likeFor,
+  type RecvMode,
+  type SendMode,
+} from "../_internal/modes.ts";
 import { serialize } from "../serial/mod.ts";
 import { contextOf, type ScalabilitySocket, type Target, type WaitOptions } from "./_protocol.ts";
 
@@ -38,7 +44,11 @@ function nulReply(mode: SendMode): Uint8Array {
 
 /**
  * Waits for one request on `ctx`, runs `execute` on it and sends back the result, like
- * nanonext's `reply()`. If converting the request, `execute` or encoding the result fails, the
+ * nanonext's `reply()`. In serial mode a reply derived from the request (the request's value,
+ * edited, or one of its shape: a scalar for a scalar, an array of its length, an object with its
+ * keys) keeps the request's R type and attributes; one built from scratch is converted by the
+ * plain rules (`{ a: 1 }` is always a named list). If converting the request, `execute` or
+ * encoding the result fails, the
  * requester gets a single NUL byte. `timeout` bounds the wait for the request; the reply is
  * queued on the requester's pipe without waiting for the peer to read it (see the socket's
  * `maxPendingBytes`), so a peer that never reads cannot hold the context.
@@ -68,7 +78,9 @@ export async function reply(
   try {
     const decoded = decodeBody(bytes, recvMode);
     reusable ||= recvMode !== "raw" && decoded.warning === undefined;
-    body = encodeBody(await execute(decoded.value), sendMode, decoded.like);
+    const result = await execute(decoded.value);
+    // The request's R type and attributes go only to a reply derived from it.
+    body = encodeBody(result, sendMode, likeFor(result, decoded.value, decoded.like));
   } catch (error) {
     options.onError?.(error);
     body = nulReply(sendMode);
