@@ -36,6 +36,7 @@ import { consoleCommand } from "./_cli/console.ts";
 import { serveCommand } from "./_cli/serve.ts";
 import { repCommand, reqCommand } from "./_cli/req.ts";
 import { nngCommands } from "./_cli/nng.ts";
+import { DURATIONS } from "./_cli/_sp_options.ts";
 import { wsCommand } from "./_cli/ws.ts";
 
 export type { Output } from "./_cli/_common.ts";
@@ -74,6 +75,8 @@ Usage: rsock <command> [options]
 
 Commands:
 ${list.join("\n")}
+
+${DURATIONS}
 `;
 }
 

@@ -99,12 +99,10 @@ function flagWithValue(flag: Flag): string {
   return flag.optionalValue ? `--${flag.name} [${flag.value}]` : `--${flag.name} ${flag.value}`;
 }
 
-/** A flag's help text, with its aliases named on its first line. */
+/** A flag's help text, with its aliases named at its end. */
 function helpWithAliases(flag: Flag): string {
   if (flag.aliases === undefined || flag.aliases.length === 0) return flag.help;
-  const [first, ...rest] = flag.help.split("\n");
-  const also = flag.aliases.map((alias) => `--${alias}`).join(", ");
-  return [`${first} (also ${also})`, ...rest].join("\n");
+  return `${flag.help} (also ${flag.aliases.map((alias) => `--${alias}`).join(", ")})`;
 }
 
 /** `rsock <name> --help`: the usage line and the option list, both from the command's table. */

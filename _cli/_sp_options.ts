@@ -279,15 +279,20 @@ export function flagsFor(role: SpRole): Flag[] {
   });
 }
 
+/** What a duration flag takes, said once in `rsock --help` and in each command that has one. */
+export const DURATIONS =
+  "T is a duration: a plain number is seconds, as in nngcat (0.5), or give a unit: 500ms, 2s, 1m.";
+
 /** The text after a command's option list that every SP command shares. */
 export function sharedNotes(role: SpRole): string {
-  const side = LISTENING_ROLES.includes(role) ? "listened on" : "dialed";
-  return `URL is tcp://host:port, ipc:///path, ws://host:port/path${
-    role === "req" || role === "rep" ? "" : ", tls+tcp://host:port or wss://host:port/path"
-  }; a URL
-given alone is ${side} (as --${
-    LISTENING_ROLES.includes(role) ? "listen" : "dial"
-  } URL). T is a duration: seconds as in nngcat (0.5), or 500ms, 2s, 1m.`;
+  const transports = role === "req" || role === "rep"
+    ? "tcp://host:port, ipc:///path or ws://host:port/path"
+    : "tcp://host:port, ipc:///path, ws://host:port/path, tls+tcp://host:port\nor wss://host:port/path";
+  const side = LISTENING_ROLES.includes(role)
+    ? "listened on (--listen URL)"
+    : "dialed (--dial URL)";
+  const durations = flagsFor(role).some((flag) => flag.value === DURATION) ? `\n${DURATIONS}` : "";
+  return `URL is ${transports}; a URL given alone is ${side}.${durations}`;
 }
 
 /** The URLs to listen on and to dial: positional URLs go to the role's usual side. */
