@@ -171,9 +171,14 @@ const FLAGS: readonly SpFlag[] = [
     name: "count",
     short: "C",
     value: "N",
-    help: "stop after N messages (with --data or --file: send it N times)",
+    help: "stop after N messages",
     roles: NNG.concat("rep"),
     roleHelp: {
+      ...Object.fromEntries(
+        SENDING.map((
+          role,
+        ) => [role, "stop after N messages (with --data or --file: send it N times)"]),
+      ),
       rep: "stop after N requests (default: serve until Ctrl-C / SIGTERM)",
       survey: "stop after N answers",
       respond: "stop after answering N surveys",

@@ -104,10 +104,14 @@ const EXAMPLES: Record<Role, string> = {
 
 function notes(role: Role): string {
   const note = NOTES[role] === undefined ? "" : `${NOTES[role]}\n`;
+  const files = flagsFor(role)
+    .filter((flag) => flag.value === "FILE")
+    .map((flag) => `--${flag.name}`)
+    .join(", ");
   return `${sharedNotes(role)}
 
 ${note}Permissions: --allow-net=HOST:PORT per URL (ipc: --allow-read=PATH --allow-write=PATH
---allow-net=unix:PATH; --tls-*, --file: --allow-read=FILE)
+--allow-net=unix:PATH; the files of ${files}: --allow-read=FILE)
 
 ${EXAMPLES[role]}`;
 }

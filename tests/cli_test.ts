@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { main } from "../cli.ts";
-import { type Command, commandHelp, parseCommandArgs } from "../_cli/_common.ts";
+import { type Command, commandHelp, parseCommandArgs, parseDuration } from "../_cli/_common.ts";
 import { listenCommand } from "../_cli/listen.ts";
 import { sendCommand } from "../_cli/send.ts";
 import { evalCommand } from "../_cli/eval.ts";
@@ -9,6 +9,7 @@ import { consoleCommand } from "../_cli/console.ts";
 import { repCommand, reqCommand } from "../_cli/req.ts";
 import { serveCommand } from "../_cli/serve.ts";
 import { wsCommand } from "../_cli/ws.ts";
+import { nngCommands } from "../_cli/nng.ts";
 import { freePort, withTimeout } from "./_peers.ts";
 import { serve, socket } from "../reqrep/mod.ts";
 import { captured, rsock, WORKER_READ } from "./_process.ts";
@@ -198,7 +199,17 @@ Deno.test("docs/ (deno doc --html) is ignored by git", () => {
   assert.equal(check.code, 0, "docs/ is not in .gitignore");
 });
 
-Deno.test("help: usage and options come from the parser's own table, short flags listed", async (t) => {
+/** The words of one example line after `rsock CMD`, as a shell splits them (no comments, pipes). */
+function exampleWords(line: string): string[] {
+  const words: string[] = [];
+  for (const [, quoted, bare] of line.matchAll(/'([^']*)'|(\S+)/g)) {
+    if (bare === "#" || bare === "|" || bare?.startsWith("#")) break;
+    words.push(quoted ?? bare!);
+  }
+  return words;
+}
+
+Deno.test("help: every command's help is made from its parser's table, and only names its flags", async (t) => {
   const commands: Command[] = [
     listenCommand,
     sendCommand,
@@ -208,43 +219,99 @@ Deno.test("help: usage and options come from the parser's own table, short flags
     repCommand,
     wsCommand,
     serveCommand,
+    ...nngCommands,
   ];
   const top = captured();
   await main(["--help"], top);
   for (const command of commands) {
     await t.step(command.name, async () => {
       assert.match(top.out, new RegExp(`^  ${command.name} `, "m"), "listed in rsock --help");
-      // Hand-written usage drifted from the parser before (rep's --concurrency).
-      if (!("flags" in command)) {
-        assert.fail(`rsock ${command.name}'s help is hand-written, not made from its flag table`);
-      }
       const help = captured();
       assert.equal(await main(["help", command.name], help), 0);
       assert.equal(help.out, commandHelp(command) + "\n", "rsock help CMD = rsock CMD --help");
       const usage = /^Usage:[^]*?\n\n/m.exec(help.out)?.[0] ?? "";
-      const accepted = command.flags.map((flag) => flag.name);
-      for (const name of accepted) {
-        assert.match(usage, new RegExp(`--${name}\\b`), `--${name} missing from the usage`);
+      for (const flag of command.flags) {
+        assert.match(
+          usage,
+          new RegExp(`--${flag.name}\\b`),
+          `--${flag.name} missing from the usage`,
+        );
+        // Each flag's own line in the option list, with the first line of its help.
+        assert.ok(help.out.includes(flag.help.split("\n")[0]!), `--${flag.name}'s help is listed`);
+        for (const alias of flag.aliases ?? []) {
+          assert.match(help.out, new RegExp(`--${alias}\\b`), `alias --${alias} is listed`);
+        }
       }
-      for (const [, name] of usage.matchAll(/--([a-z][a-z-]*)/g)) {
+      for (const flag of command.flags.filter((flag) => flag.short !== undefined)) {
+        assert.match(help.out, new RegExp(`-${flag.short}, --${flag.name}\\b`));
+      }
+      // Every --flag the help names on an rsock line (usage, options, notes, examples) is one
+      // the parser takes: no help mentions a flag its command lacks. Lines about other tools
+      // (nngcat, R, Deno's --allow-*) are theirs.
+      for (const line of help.out.split("\n")) {
+        if (/nngcat|\bR:|Rscript/.test(line)) continue;
+        const others = [...line.matchAll(/(?:rsock|cli\.ts) ([a-z]+)/g)].map((m) => m[1]);
+        if (others.some((name) => name !== command.name)) continue;
+        for (const [, name] of line.matchAll(/(?<![\w-])--([a-z][a-z-]*[a-z])/g)) {
+          if (name!.startsWith("allow-") || name === "help") continue;
+          try {
+            parseCommandArgs(command, [`--${name}`]);
+          } catch (error) {
+            assert.doesNotMatch(String(error), /unknown option/, `help names --${name}: ${line}`);
+          }
+        }
+      }
+      // Every example line parses as written.
+      for (const [, rest] of help.out.matchAll(new RegExp(`rsock ${command.name} ([^\n]*)`, "g"))) {
+        if (rest!.startsWith("—")) continue; // the title line
+        const words = exampleWords(rest!);
+        if (words.some((word) => /^[[(]|…|^(URL|N|T|TEXT|FILE)$/.test(word))) continue; // a usage pattern
         try {
-          parseCommandArgs(command, [`--${name}`]);
+          parseCommandArgs(command, words);
         } catch (error) {
-          assert.doesNotMatch(String(error), /unknown option/, `usage shows --${name}`);
-        }
-      }
-      if ("flags" in command) {
-        for (const flag of command.flags) {
-          // Each flag's own line in the option list, with the first line of its help.
-          const first = flag.help.split("\n")[0]!;
-          assert.ok(help.out.includes(first), `--${flag.name}'s help is listed`);
-        }
-        for (const flag of command.flags.filter((flag) => flag.short !== undefined)) {
-          assert.match(help.out, new RegExp(`-${flag.short}, --${flag.name}\\b`));
+          assert.fail(`example "rsock ${command.name} ${rest}" does not parse: ${error}`);
         }
       }
     });
   }
+});
+
+Deno.test("nngcat's spellings parse as their rsock flags; old rsock spellings stay aliases", () => {
+  const sub = nngCommands.find((command) => command.name === "sub")!;
+  const respond = nngCommands.find((command) => command.name === "respond")!;
+  const parsed = parseCommandArgs(sub, [
+    "tcp://127.0.0.1:1",
+    "--subscribe",
+    "a",
+    "--topic",
+    "b",
+    "-C",
+    "2",
+    "--recv-timeout",
+    "1.5",
+    "-Q",
+  ]);
+  assert.deepEqual(parsed.values.subscribe, ["a", "b"]);
+  assert.equal(parsed.values.count, "2");
+  assert.equal(parsed.values.quoted, true);
+  assert.deepEqual(parsed.positionals, ["tcp://127.0.0.1:1"]);
+  assert.equal(parseCommandArgs(sub, ["--timeout", "2"]).values["recv-timeout"], "2");
+  assert.equal(parseCommandArgs(respond, ["--answer", "ok"]).values.data, "ok");
+  assert.throws(
+    () => parseCommandArgs(respond, ["--answer", "a", "--data", "b"]),
+    /--answer is --data; give it once/,
+  );
+});
+
+Deno.test("durations: plain numbers are seconds, as in nngcat; ms, s and m are units", () => {
+  assert.equal(parseDuration("2", 0, "--x"), 2000);
+  assert.equal(parseDuration("0.5", 0, "--x"), 500);
+  assert.equal(parseDuration("500ms", 0, "--x"), 500);
+  assert.equal(parseDuration("2s", 0, "--x"), 2000);
+  assert.equal(parseDuration("1m", 0, "--x"), 60_000);
+  assert.equal(parseDuration(undefined, 7, "--x"), 7);
+  assert.throws(() => parseDuration("soon", 0, "--delay"), /--delay must be a duration/);
+  assert.throws(() => parseDuration("-1", 0, "--delay"), /--delay must be a duration/);
 });
 
 Deno.test("req --listen and rep --dial: either side may listen, as with nngcat", async () => {
