@@ -41,7 +41,7 @@ Deno.test("rsock survey prints the answers of rsock respond", async () => {
       "--peers",
       "2",
       "--survey-time",
-      "2000",
+      "2s",
       "--count",
       "2",
     ]);

@@ -445,7 +445,7 @@ Deno.test("cli: rsock rep serves rsock req; a throwing execute gives exit 1", as
     // A dial with nothing listening fails at once, so wait for the server to be up.
     await waitFor("rep listening", () => repOut.err.includes("serving on"));
     const ok = captured();
-    assert.equal(await main(["req", url, "--data", "hi", "--timeout", "5000"], ok), 0);
+    assert.equal(await main(["req", url, "--data", "hi", "--timeout", "5"], ok), 0);
     assert.equal(ok.out, "hi!\n");
     const bad = captured();
     assert.equal(await main(["req", url, "--data", "boom"], bad), 1);
@@ -566,7 +566,7 @@ Deno.test("a first dial with nothing listening fails at once, naming the address
       }
       const out = captured();
       const started = performance.now();
-      assert.equal(await main(["req", url, "--data", "1 + 1", "--timeout", "8000"], out), 1);
+      assert.equal(await main(["req", url, "--data", "1 + 1", "--recv-timeout", "8"], out), 1);
       assert.ok(performance.now() - started < 2_000, "not the whole --timeout");
       assert.match(
         out.err,
@@ -602,10 +602,10 @@ Deno.test("close() never waits on a peer: a non-NNG port that never sends its SP
         `close() took ${performance.now() - started} ms`,
       );
 
-      // The CLI: --timeout 1000 ends in about a second, not after the 10 s handshake timeout.
+      // The CLI: --recv-timeout 1 ends in about a second, not after the 10 s handshake timeout.
       const out = captured();
       started = performance.now();
-      assert.equal(await main(["req", url, "--data", "x", "--timeout", "1000"], out), 1);
+      assert.equal(await main(["req", url, "--data", "x", "--recv-timeout", "1"], out), 1);
       assert.ok(
         performance.now() - started < 3_000,
         `rsock req took ${performance.now() - started} ms`,

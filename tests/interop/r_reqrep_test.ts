@@ -352,7 +352,7 @@ interopTest("rsock req --json: R receives the JSON as the list the help describe
       let code = 1;
       for (let tries = 0; tries < 50 && code !== 0; tries++) {
         // nngcat may not listen yet: try again shortly (the CLI reports a refused dial).
-        code = await main(["req", url, "--json", json, "--timeout", "2000"], output);
+        code = await main(["req", url, "--json", json, "--recv-timeout", "2s"], output);
         if (code !== 0) await new Promise((resolve) => setTimeout(resolve, 100));
       }
       assert.equal(code, 0, output.err);
