@@ -275,7 +275,7 @@ export const reqCommand: Command = {
 const REP_NOTES = `${sharedNotes("rep")}
 A request whose execute throws gets the NUL-byte error reply; the server goes on.
 In serial mode a reply derived from the request (the request's own value, edited, or one of its
-shape: a scalar for a scalar, an array of its length, an object with its keys) keeps the
+shape: a scalar for a scalar, an array of its length, an object with all its keys) keeps the
 request's R type and attributes (1L + 1 stays an integer); a reply built from scratch is
 converted by the plain rules, whatever the request: an object is a named list, a number a double.
 

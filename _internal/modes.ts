@@ -153,7 +153,7 @@ function shapeOf(value: unknown): "scalar" | "array" | "object" | "other" {
  * reply's R type never depends on a request it was not made from. Derived means: the request's
  * own array or object, edited or not (it carries its R origin anyway), or a value of the
  * request's shape — a scalar for a scalar (`x + 1`), an array of the request's length
- * (`x.map(…)`), an object with the request's keys (`{ ...x, a: 2 }`).
+ * (`x.map(…)`), an object with every key of the request (`{ ...x, added: 2 }`).
  */
 export function likeFor(reply: unknown, request: unknown, like?: RValue): RValue | undefined {
   if (like === undefined) return undefined;
@@ -167,11 +167,8 @@ export function likeFor(reply: unknown, request: unknown, like?: RValue): RValue
         ? like
         : undefined;
     case "object": {
-      const keys = Object.keys(reply as object);
-      const requestKeys = new Set(Object.keys(request as object));
-      return keys.length === requestKeys.size && keys.every((key) => requestKeys.has(key))
-        ? like
-        : undefined;
+      const keys = new Set(Object.keys(reply as object));
+      return Object.keys(request as object).every((key) => keys.has(key)) ? like : undefined;
     }
   }
   return undefined;

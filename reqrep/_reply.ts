@@ -45,7 +45,7 @@ function nulReply(mode: SendMode): Uint8Array {
 /**
  * Waits for one request on `ctx`, runs `execute` on it and sends back the result, like
  * nanonext's `reply()`. In serial mode a reply derived from the request (the request's value,
- * edited, or one of its shape: a scalar for a scalar, an array of its length, an object with its
+ * edited, or one of its shape: a scalar for a scalar, an array of its length, an object with all its
  * keys) keeps the request's R type and attributes; one built from scratch is converted by the
  * plain rules (`{ a: 1 }` is always a named list). If converting the request, `execute` or
  * encoding the result fails, the

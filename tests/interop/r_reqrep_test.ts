@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { reply, serve, socket } from "../../reqrep/mod.ts";
 import { freePort, interopTest, waitFor, withTimeout } from "../_peers.ts";
-import { captured } from "../_process.ts";
+import { captured, rsock } from "../_process.ts";
 import { main } from "../../cli.ts";
 
 async function run(command: string, args: string[]): Promise<Deno.CommandOutput> {
@@ -374,3 +374,133 @@ interopTest("rsock req --json: R receives the JSON as the list the help describe
     }
   });
 });
+
+interopTest(
+  "rsock rep: a reply built from scratch is the same R value whatever the request; one derived from it keeps its type",
+  ["Rscript", "nngcat"],
+  async () => {
+    await withTimeout(90_000, async () => {
+      const dir = await Deno.makeTempDir({ prefix: "rsock_r_like_" });
+      try {
+        const made = await run("/usr/bin/Rscript", [
+          "--vanilla",
+          "-e",
+          `setwd("${dir}")
+           requests <- list(doubles = c(1, 2, 3), int = 41L, chr = "a", half = 1.5)
+           for (name in names(requests)) writeBin(serialize(requests[[name]], NULL), name)`,
+        ]);
+        assert.ok(made.success, new TextDecoder().decode(made.stderr));
+        const ask = async (port: number, execute: string, names: string[], as: string) => {
+          const url = `tcp://127.0.0.1:${port}`;
+          await using rep = rsock([`--allow-net=127.0.0.1:${port}`], [
+            "rep",
+            url,
+            "-e",
+            execute,
+            "--count",
+            String(names.length),
+          ]);
+          await rep.waitForOutput(/serving on/);
+          for (const name of names) {
+            const out = await run("/usr/bin/nngcat", [
+              "--req",
+              "--dial",
+              url,
+              "--file",
+              `${dir}/${name}`,
+              "--raw",
+            ]);
+            assert.ok(out.success, new TextDecoder().decode(out.stderr));
+            await Deno.writeFile(`${dir}/${name}.${as}`, out.stdout);
+          }
+          assert.equal((await rep.finished()).code, 0, rep.stderr);
+        };
+        // Built from scratch: examples/nng_compute.ts promises list(...), whatever was asked.
+        await ask(
+          freePort(),
+          "(x) => ({ slope: 1, intercept: 2 })",
+          ["doubles", "int", "chr"],
+          "scratch",
+        );
+        // Derived from the request (a scalar for a scalar): the request's R type stays.
+        await ask(freePort(), "(x) => x + 1", ["int", "half"], "derived");
+        const check = await run("/usr/bin/Rscript", [
+          "--vanilla",
+          "-e",
+          `setwd("${dir}")
+           got <- function(name) unserialize(readBin(name, "raw", 1e6))
+           for (name in c("doubles.scratch", "int.scratch", "chr.scratch")) {
+             if (!identical(got(name), list(slope = 1, intercept = 2))) {
+               cat(name, ":", deparse(got(name)), "\\n"); quit(status = 1)
+             }
+           }
+           stopifnot(identical(got("int.derived"), 42L))
+           stopifnot(identical(got("half.derived"), 2.5))
+           cat("identical\\n")`,
+        ]);
+        assert.equal(
+          new TextDecoder().decode(check.stdout),
+          "identical\n",
+          new TextDecoder().decode(check.stdout) + new TextDecoder().decode(check.stderr),
+        );
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+interopTest(
+  "rsock req prints the message of an R error a reply carries, and exits 1",
+  ["Rscript", "nngcat"],
+  async () => {
+    await withTimeout(60_000, async () => {
+      const dir = await Deno.makeTempDir({ prefix: "rsock_r_error_" });
+      try {
+        const made = await run("/usr/bin/Rscript", [
+          "--vanilla",
+          "-e",
+          `setwd("${dir}")
+           writeBin(serialize(tryCatch(stop("no such column: z"), error = identity), NULL), "condition")
+           writeBin(serialize(try(stop("bad input"), silent = TRUE), NULL), "try")`,
+        ]);
+        assert.ok(made.success, new TextDecoder().decode(made.stderr));
+        for (
+          const [file, message] of [
+            ["condition", /the server answered an R error: no such column: z$/m],
+            [
+              "try",
+              /the server answered an R error: Error in try\(stop\("bad input"\).*bad input$/m,
+            ],
+          ] as const
+        ) {
+          const port = freePort();
+          const url = `tcp://127.0.0.1:${port}`;
+          // nngcat dials in the background (--async) until rsock req listens.
+          const peer = new Deno.Command("/usr/bin/nngcat", {
+            args: [
+              "--rep",
+              "--dial",
+              url,
+              "--async",
+              "--raw",
+              "--count",
+              "1",
+              "--file",
+              `${dir}/${file}`,
+            ],
+            stdout: "piped",
+            stderr: "piped",
+          }).spawn();
+          const output = captured();
+          const code = await main(["req", "--listen", url, "--data", "x"], output);
+          await peer.output();
+          assert.equal(code, 1, output.out);
+          assert.match(output.err, message);
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
