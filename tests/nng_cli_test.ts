@@ -456,3 +456,101 @@ Deno.test("rsock serve --pub also publishes the session's pushes and --socket me
     }
   });
 });
+
+Deno.test("rsock sub URL --subscribe '' --quoted keeps a multi-line message's boundaries, as nngcat", async () => {
+  await withTimeout(30_000, async () => {
+    await using pub = await socket("pub", { listen: "tcp://127.0.0.1:0" });
+    const url = pub.urls[0]!;
+    const port = new URL(url.replace("tcp:", "http:")).port;
+    // nngcat's spelling, a URL alone (dialed by sub), and nngcat's format.
+    await using sub = rsock([`--allow-net=127.0.0.1:${port}`], [
+      "sub",
+      url,
+      "--subscribe",
+      "",
+      "--quoted",
+      "--count",
+      "2",
+    ]);
+    await pub.waitForPipes();
+    // Bytes as nngcat sends them (the library's send("…", { mode: "raw" }) adds nanonext's NUL).
+    const encoder = new TextEncoder();
+    await pub.sendBytes(encoder.encode("line one\nline two"));
+    await pub.sendBytes(encoder.encode("next"));
+    assert.equal((await sub.finished()).code, 0, sub.stderr);
+    assert.equal(sub.stdout, '"line one\\nline two"\n"next"\n');
+  });
+});
+
+Deno.test("rsock pub URL --file F sends the file as one message, as nngcat's --file", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    const file = await Deno.makeTempFile({ prefix: "rsock_pub_file_" });
+    try {
+      await Deno.writeTextFile(file, "a\nb\n");
+      await using pub = rsock([`--allow-net=127.0.0.1:${port}`, `--allow-read=${file}`], [
+        "pub",
+        url,
+        "--file",
+        file,
+        "--count",
+        "2",
+        "--interval",
+        "10ms",
+      ]);
+      await pub.waitForOutput(/listening on/);
+      await using sub = await socket("sub", { dial: url, subscribe: "" });
+      const first = await sub.recv({ mode: "string", timeout: 10_000 });
+      const second = await sub.recv({ mode: "string", timeout: 10_000 });
+      assert.deepEqual([first, second], ["a\nb\n", "a\nb\n"]);
+      assert.equal((await pub.finished()).code, 0, pub.stderr);
+    } finally {
+      await Deno.remove(file);
+    }
+  });
+});
+
+Deno.test("a dial to a closed port says what it waits for after 1 s; --fail-fast exits at once", async (t) => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    const net = `--allow-net=127.0.0.1:${port}`;
+    for (const role of ["sub", "pub"]) {
+      await t.step(`${role} waits and says so`, async () => {
+        await using waiting = rsock([net], [role, "--dial", url]);
+        await waiting.waitForOutput(
+          new RegExp(
+            `rsock ${role}: waiting for a peer at tcp://127\\.0\\.0\\.1:${port} \\(Ctrl-C to stop\\)`,
+          ),
+        );
+        waiting.child.kill("SIGINT");
+        assert.equal((await waiting.finished()).code, 130, waiting.stderr);
+        assert.equal(waiting.stderr.match(/waiting for a peer/g)?.length, 1, "said once");
+      });
+    }
+    await t.step("--fail-fast", async () => {
+      await using failing = rsock([net], ["sub", "--dial", url, "--fail-fast"]);
+      assert.equal((await failing.finished()).code, 1, failing.stderr);
+      assert.match(failing.stderr, new RegExp(`rsock sub: .*127\\.0\\.0\\.1:${port}`));
+      assert.doesNotMatch(failing.stderr, /waiting for a peer/);
+    });
+  });
+});
+
+Deno.test("a listener nobody dials says so once after 1 s", async () => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    await using push = rsock([`--allow-net=127.0.0.1:${port}`], [
+      "push",
+      `tcp://127.0.0.1:${port}`,
+      "--data",
+      "job",
+    ]);
+    await push.waitForOutput(/rsock push: waiting for a peer at tcp:\/\/127\.0\.0\.1:\d+ \(Ctrl-C/);
+    // A peer that comes gets the message; push then ends by itself.
+    await using pull = await socket("pull", { dial: `tcp://127.0.0.1:${port}` });
+    assert.equal(await pull.recv({ mode: "string", timeout: 10_000 }), "job");
+    assert.equal((await push.finished()).code, 0, push.stderr);
+  });
+});
