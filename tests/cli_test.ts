@@ -12,6 +12,7 @@ import { wsCommand } from "../_cli/ws.ts";
 import { nngCommands } from "../_cli/nng.ts";
 import { freePort, withTimeout } from "./_peers.ts";
 import { serve, socket } from "../reqrep/mod.ts";
+import { serialize, simplify, unserialize } from "../serial/mod.ts";
 import { captured, rsock, WORKER_READ } from "./_process.ts";
 
 Deno.test("--version and --help", async () => {
@@ -351,6 +352,43 @@ Deno.test("req --listen and rep --dial: either side may listen, as with nngcat",
     const both = captured();
     assert.equal(await main(["req", url, "--dial", url, "--data", "x"], both), 2);
     assert.match(both.err, /give exactly one endpoint: URL, --dial URL or --listen URL/);
+  });
+});
+
+Deno.test("req reads its request from standard input; --file - sends it raw and prints the raw reply", async (t) => {
+  await withTimeout(30_000, async () => {
+    // Answers a serial request with its value R-serialized, raw bytes with raw bytes: what
+    // rsock serve --rep does for nanonext and for nngcat.
+    await using rep = await socket("rep", { listen: "tcp://127.0.0.1:0" });
+    const url = rep.urls[0]!;
+    const port = new URL(url.replace("tcp:", "http:")).port;
+    const net = `--allow-net=127.0.0.1:${port}`;
+    const controller = new AbortController();
+    const serving = serve(rep, (x) => {
+      const bytes = x as Uint8Array;
+      const isSerial = bytes.length > 12 && (bytes[0] === 0x42 || bytes[0] === 0x58);
+      if (isSerial) return serialize(`got ${JSON.stringify(simplify(unserialize(bytes)))}`);
+      return new TextEncoder().encode(String(new TextDecoder().decode(bytes).length));
+    }, { recvMode: "raw", sendMode: "raw", signal: controller.signal });
+    const ask = async (args: string[], input: string) => {
+      await using req = rsock([net], ["req", url, ...args], { stdin: "piped" });
+      const writer = req.child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(input));
+      await writer.close();
+      return { status: await req.finished(), out: req.stdout, err: req.stderr };
+    };
+    await t.step("echo '1+2' | rsock req URL: an R string, one newline left out", async () => {
+      const { status, out, err } = await ask([], "1+2\n");
+      assert.equal(status.code, 0, err);
+      assert.equal(out, 'got "1+2"\n');
+    });
+    await t.step("--file -: the bytes, and a 1-byte raw reply printed as text", async () => {
+      const { status, out, err } = await ask(["--file", "-"], "1+2\n");
+      assert.equal(status.code, 0, err);
+      assert.equal(out, "4\n");
+    });
+    controller.abort();
+    await serving;
   });
 });
 
