@@ -150,7 +150,7 @@ const FLAGS: readonly SpFlag[] = [
   {
     name: "ascii",
     short: "A",
-    help: "--format ascii: printable ASCII, other bytes as .",
+    help: "--format ascii: printable ASCII, other bytes as ., no newline (as nngcat)",
     roles: PRINTING,
   },
   {
@@ -382,7 +382,8 @@ export function formatBytes(bytes: Uint8Array, format: Format): string | Uint8Ar
     case "msgpack":
       return msgpackBin(bytes);
     case "ascii":
-      return String.fromCharCode(...bytes.map((b) => b >= 0x20 && b < 0x7f ? b : 0x2e)) + "\n";
+      // No newline after it: nngcat 1.5.2 writes none either.
+      return String.fromCharCode(...bytes.map((b) => b >= 0x20 && b < 0x7f ? b : 0x2e));
     case "hex":
       return `"${[...bytes].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("")}"\n`;
     case "quoted":

@@ -413,7 +413,7 @@ Deno.test("req prints raw replies as text when UTF-8, in nngcat's formats otherw
       [["--data", "10+1", "--send-mode", "raw"], "11\n"],
       [["--data", "bytes", "--send-mode", "raw"], '"a\\x00\\xff\\n\\""\n'],
       [["--data", "bytes", "--send-mode", "raw", "--hex"], '"\\x61\\x00\\xff\\x0a\\x22"\n'],
-      [["--data", "bytes", "--send-mode", "raw", "-A"], 'a..."\n'],
+      [["--data", "bytes", "--send-mode", "raw", "-A"], 'a..."'],
       [["--data", "1+1", "--send-mode", "raw", "--format", "quoted"], '"2"\n'],
       [["--data", "1+1", "--send-mode", "raw", "--recv-mode", "string"], "2\n"],
     ];

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { recv, reply, request, send, socket } from "../../reqrep/mod.ts";
 import { freePort, interopTest, withTimeout } from "../_peers.ts";
-import { TestProcess } from "../_process.ts";
+import { rsock, TestProcess } from "../_process.ts";
 
 const NNGCAT = "/usr/bin/nngcat";
 
@@ -110,3 +110,60 @@ async function eachTransport(
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+interopTest(
+  "rsock pull prints a message in each of nngcat's formats byte for byte as nngcat --pull does",
+  ["nngcat"],
+  async (t) => {
+    await withTimeout(90_000, async () => {
+      const file = await Deno.makeTempFile({ prefix: "rsock_formats_" });
+      try {
+        await Deno.writeFile(file, new Uint8Array([0x61, 0x00, 0xff, 0x0a, 0x22, 0x5c, 0x7e]));
+        for (const format of ["--ascii", "--quoted", "--hex", "--msgpack", "--raw"]) {
+          await t.step(format, async () => {
+            // nngcat's own rendering: it dials in the background until rsock push listens.
+            const nngcatPort = freePort();
+            await using theirs = new TestProcess(NNGCAT, [
+              "--pull0",
+              "--dial",
+              `tcp://127.0.0.1:${nngcatPort}`,
+              "--async",
+              format,
+              "--count",
+              "1",
+            ]);
+            await using pusher = rsock(
+              [`--allow-net=127.0.0.1:${nngcatPort}`, `--allow-read=${file}`],
+              ["push", `tcp://127.0.0.1:${nngcatPort}`, "--file", file],
+            );
+            assert.equal((await theirs.finished()).code, 0, theirs.stderr);
+            assert.equal((await pusher.finished()).code, 0, pusher.stderr);
+            // rsock's, with the same flag, from nngcat pushing the same file.
+            const rsockPort = freePort();
+            await using ours = rsock([`--allow-net=127.0.0.1:${rsockPort}`], [
+              "pull",
+              "--listen",
+              `tcp://127.0.0.1:${rsockPort}`,
+              format,
+              "--count",
+              "1",
+            ]);
+            await ours.waitForOutput(/listening on/);
+            await using cat = new TestProcess(NNGCAT, [
+              "--push0",
+              "--dial",
+              `tcp://127.0.0.1:${rsockPort}`,
+              "--file",
+              file,
+            ]);
+            assert.equal((await cat.finished()).code, 0, cat.stderr);
+            assert.equal((await ours.finished()).code, 0, ours.stderr);
+            assert.equal(ours.stdout, theirs.stdout);
+          });
+        }
+      } finally {
+        await Deno.remove(file);
+      }
+    });
+  },
+);
