@@ -382,6 +382,23 @@ Deno.test("req reads its request from standard input; --file - sends it raw and 
       assert.equal(status.code, 0, err);
       assert.equal(out, 'got "1+2"\n');
     });
+    await t.step("rep --data TEXT answers every request with TEXT, as nngcat's rep", async () => {
+      const port = freePort();
+      const repUrl = `tcp://127.0.0.1:${port}`;
+      await using fixed = rsock([`--allow-net=127.0.0.1:${port}`], [
+        "rep",
+        repUrl,
+        "--data",
+        "pong",
+        "--count",
+        "1",
+      ]);
+      await fixed.waitForOutput(/serving on/);
+      const output = captured();
+      assert.equal(await main(["req", repUrl, "--data", "ping"], output), 0, output.err);
+      assert.equal(output.out, "pong\n");
+      assert.equal((await fixed.finished()).code, 0, fixed.stderr);
+    });
     await t.step("--file -: the bytes, and a 1-byte raw reply printed as text", async () => {
       const { status, out, err } = await ask(["--file", "-"], "1+2\n");
       assert.equal(status.code, 0, err);

@@ -554,3 +554,21 @@ Deno.test("a listener nobody dials says so once after 1 s", async () => {
     assert.equal((await push.finished()).code, 0, push.stderr);
   });
 });
+
+Deno.test("timeouts take nngcat's seconds or a unit, and give up with exit 1", async (t) => {
+  await withTimeout(30_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    const net = `--allow-net=127.0.0.1:${port}`;
+    await t.step("sub --recv-timeout 300ms", async () => {
+      await using sub = rsock([net], ["sub", "--listen", url, "--recv-timeout", "300ms"]);
+      assert.equal((await sub.finished()).code, 1, sub.stderr);
+      assert.match(sub.stderr, /rsock sub: .*300 ms/);
+    });
+    await t.step("push --send-timeout 0.3 (seconds)", async () => {
+      await using push = rsock([net], ["push", url, "--data", "x", "--send-timeout", "0.3"]);
+      assert.equal((await push.finished()).code, 1, push.stderr);
+      assert.match(push.stderr, /rsock push: .*300 ms/);
+    });
+  });
+});
