@@ -327,7 +327,12 @@ export class Socket extends SpSocket implements AsyncIterable<Message> {
     return message;
   }
 
-  /** Encodes `data` in `mode` and sends it, as nanonext's `send()`. */
+  /**
+   * Encodes `data` in `mode` and sends it, as nanonext's `send()`. In `"raw"` mode a string is
+   * sent as its UTF-8 bytes and a closing NUL (`"hi"` → `hi\0`), nanonext's string convention;
+   * the `rsock` commands send a line without it (`hi`), as nngcat does. R reads either with
+   * `recv(s, mode = "character")`; {@linkcode Socket.sendBytes} sends bytes as they are.
+   */
   send(data: unknown, options: SendOptions = {}): Promise<void> {
     return this.sendBytes(encodeBody(data, options.mode ?? "serial"), options);
   }
