@@ -275,9 +275,21 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
       }
       await sending;
     };
+    // --recv-timeout ends the receiving once no message came for that long, with status 0, as
+    // nngcat's does; a send that times out is an error (status 1), as in nngcat.
+    const receiveOne = async (): Promise<Uint8Array | undefined> => {
+      try {
+        return (await sock.recvMessage({ ...recvWait, signal })).body;
+      } catch (error) {
+        if (error instanceof TimeoutError && recvTimeout !== undefined) return undefined;
+        throw error;
+      }
+    };
     const receiveAll = async () => {
       for (let received = 0; received < limit && !signal.aborted; received++) {
-        print((await sock.recvMessage({ ...recvWait, signal })).body);
+        const body = await receiveOne();
+        if (body === undefined) return;
+        print(body);
       }
     };
     // A duplex role prints while it sends (a pair peer may speak first).
@@ -294,7 +306,8 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
       case "bus": {
         let sent = 0;
         if (fixed !== undefined) {
-          const times = limit === Infinity ? 1 : limit;
+          // As nngcat: --interval without --count sends again until Ctrl-C.
+          const times = limit !== Infinity ? limit : interval > 0 ? Infinity : 1;
           for (; sent < times && !signal.aborted; sent++) {
             if (sent > 0) await pause(interval, signal);
             if (!signal.aborted) await send(fixed);
@@ -332,7 +345,9 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
       }
       case "respond": {
         for (let received = 0; received < limit && !signal.aborted; received++) {
-          print((await sock.recvMessage({ ...recvWait, signal })).body);
+          const body = await receiveOne();
+          if (body === undefined) break;
+          print(body);
           await sock.sendBytes(fixed!, { ...sendWait, signal });
         }
         await sock.flush({ ...sendWait, signal });
