@@ -409,6 +409,28 @@ Deno.test("req reads its request from standard input; --file - sends it raw and 
   });
 });
 
+Deno.test("echo '1+2' | rsock req URL and --file - get 3 from rsock serve --rep", async (t) => {
+  await withTimeout(60_000, async () => {
+    const port = freePort();
+    const url = `tcp://127.0.0.1:${port}`;
+    const net = `--allow-net=127.0.0.1:${port}`;
+    await using server = rsock([net, "--allow-sys", WORKER_READ], ["serve", "--rep", url]);
+    await server.waitForOutput(/Ctrl-C or SIGTERM stops/);
+    for (const args of [[], ["--file", "-"]]) {
+      await t.step(`rsock req URL ${args.join(" ")}`.trim(), async () => {
+        await using req = rsock([net], ["req", url, ...args], { stdin: "piped" });
+        const writer = req.child.stdin.getWriter();
+        await writer.write(new TextEncoder().encode("1+2\n"));
+        await writer.close();
+        assert.equal((await req.finished()).code, 0, req.stderr);
+        assert.equal(req.stdout, "3\n");
+      });
+    }
+    server.child.kill("SIGTERM");
+    assert.equal((await server.finished()).code, 143, server.stderr);
+  });
+});
+
 Deno.test("req prints raw replies as text when UTF-8, in nngcat's formats otherwise", async (t) => {
   await withTimeout(30_000, async () => {
     // A byte-level REP, like rsock serve answering nngcat: code in, printed value out.
