@@ -233,10 +233,7 @@ export function parseCommandArgs(command: Command, args: string[]): ParsedArgs {
       allowPositionals: command.synopsis !== "",
       strict: true,
     });
-    return {
-      values: "flags" in command ? withoutAliases(command.flags, values) : values,
-      positionals,
-    };
+    return { values: withoutAliases(command.flags, values), positionals };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const unknown = /^Unknown option '(-{1,2})([^'=]*)/.exec(message);
