@@ -12,6 +12,7 @@ import { consoleCommand } from "../_cli/console.ts";
 import { evalCommand } from "../_cli/eval.ts";
 import { listenCommand } from "../_cli/listen.ts";
 import { nngCommands } from "../_cli/nng.ts";
+import { LISTENING_ROLES, type SpRole } from "../_cli/_sp_options.ts";
 import { repCommand, reqCommand } from "../_cli/req.ts";
 import { sendCommand } from "../_cli/send.ts";
 import { serveCommand } from "../_cli/serve.ts";
@@ -188,8 +189,13 @@ function endpointsOf(line: string[]): { listens: Address[]; dials: Address[] } {
     }
     case "serve":
       return { listens: [], dials: [] };
-    default:
-      return { listens: many("listen"), dials: many("dial") };
+    default: {
+      // The family: a URL alone goes to the command's usual side, as its help says.
+      const alone = parsed.positionals.map(addressOf);
+      return LISTENING_ROLES.includes(name as SpRole)
+        ? { listens: [...many("listen"), ...alone], dials: many("dial") }
+        : { listens: many("listen"), dials: [...many("dial"), ...alone] };
+    }
   }
 }
 
