@@ -254,7 +254,8 @@ Deno.test("help: every command's help is made from its parser's table, and only 
         const others = [...line.matchAll(/(?:rsock|cli\.ts) ([a-z]+)/g)].map((m) => m[1]);
         if (others.some((name) => name !== command.name)) continue;
         for (const [, name] of line.matchAll(/(?<![\w-])--([a-z][a-z-]*[a-z])/g)) {
-          if (name!.startsWith("allow-") || name === "help") continue;
+          // Deno's own flags (the permission lines) and --help are not the command's.
+          if (/^(allow-|deny-)/.test(name!) || ["help", "no-prompt"].includes(name!)) continue;
           try {
             parseCommandArgs(command, [`--${name}`]);
           } catch (error) {
@@ -262,9 +263,12 @@ Deno.test("help: every command's help is made from its parser's table, and only 
           }
         }
       }
-      // Every example line parses as written.
-      for (const [, rest] of help.out.matchAll(new RegExp(`rsock ${command.name} ([^\n]*)`, "g"))) {
-        if (rest!.startsWith("—")) continue; // the title line
+      // Every example line (one that starts with the command, maybe after a pipe) parses as
+      // written; prose that names the command is not an example.
+      const example = new RegExp(`^ +(?:[^"'(|]*\\| )?rsock ${command.name} ([^\n]*)$`, "gm");
+      let examples = 0;
+      for (const [, rest] of help.out.matchAll(example)) {
+        examples++;
         const words = exampleWords(rest!);
         if (words.some((word) => /^[[(]|…|^(URL|N|T|TEXT|FILE)$/.test(word))) continue; // a usage pattern
         try {
@@ -272,6 +276,9 @@ Deno.test("help: every command's help is made from its parser's table, and only 
         } catch (error) {
           assert.fail(`example "rsock ${command.name} ${rest}" does not parse: ${error}`);
         }
+      }
+      if ([...nngCommands, reqCommand, repCommand].includes(command)) {
+        assert.ok(examples > 0, `rsock ${command.name}'s help shows an example`);
       }
     });
   }
