@@ -269,9 +269,9 @@ export function fitAtomic(value: JsValue, like: Atomic): RValue | undefined {
       const encodings = like.encodings;
       if (encodings !== undefined && same) {
         const kept = data.map((x, i) =>
-          x === like.data[i] ? encodings[i] ?? REncoding.native : REncoding.native
+          x === like.data[i] ? encodings[i] ?? REncoding.utf8 : REncoding.utf8
         );
-        if (kept.some((e) => e !== REncoding.native)) out.encodings = kept;
+        if (kept.some((e) => e !== REncoding.utf8)) out.encodings = kept;
       }
       return withAttributes(out, attributes());
     }
@@ -295,7 +295,7 @@ export function elementOf(like: Atomic, i: number): RValue {
     data: like.data.slice(width * i, width * i + width),
   } as Atomic;
   if (like.type === "character" && like.encodings !== undefined) {
-    (one as { encodings?: REncoding[] }).encodings = [like.encodings[i] ?? REncoding.native];
+    (one as { encodings?: REncoding[] }).encodings = [like.encodings[i] ?? REncoding.utf8];
   }
   const attributes: RAttributes = {};
   for (const [key, attribute] of Object.entries(like.attributes ?? {})) {

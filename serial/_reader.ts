@@ -12,10 +12,16 @@ import {
   NA_INTEGER,
   R_NULL,
   type RAttributes,
+  type RBytecode,
   type RCharacter,
+  type RClosure,
   REncoding,
+  type RFrameEnvironment,
+  type RPairlist,
   type RPairlistCell,
+  type RPromise,
   type RValue,
+  type RWithAttributes,
   SerializationError,
   setAttribute,
 } from "./_types.ts";
@@ -105,6 +111,8 @@ const SXP = {
   S4: 25,
   ALTREP: 238,
   BASEENV: 241,
+  PACKAGE: 248,
+  NAMESPACE: 249,
   EMPTYENV: 242,
   BASENAMESPACE: 250,
   MISSINGARG: 251,
@@ -114,28 +122,47 @@ const SXP = {
   REF: 255,
 } as const;
 
+/** The vector types an ALTREP wrapper may hold. */
+type VectorType =
+  | "logical"
+  | "integer"
+  | "double"
+  | "complex"
+  | "character"
+  | "raw"
+  | "list"
+  | "expression";
+const VECTOR_TYPES: ReadonlySet<string> = new Set<VectorType>([
+  "logical",
+  "integer",
+  "double",
+  "complex",
+  "character",
+  "raw",
+  "list",
+  "expression",
+]);
+
+/** Byte-code pseudo-types, met only inside a constant pool. */
+const BC = { REPDEF: 244, REPREF: 243, ATTRLANG: 240, ATTRLIST: 239 } as const;
+
 const UNSUPPORTED: Record<number, string> = {
-  [SXP.CLO]: "a closure (function)",
-  [SXP.ENV]: "an environment",
-  [SXP.PROM]: "a promise",
-  [SXP.SPECIAL]: "a primitive function",
-  [SXP.BUILTIN]: "a primitive function",
-  [SXP.DOT]: "a ... object",
-  [SXP.BCODE]: "byte code",
-  [SXP.EXTPTR]: "an external pointer",
-  [SXP.WEAKREF]: "a weak reference",
-  [SXP.S4]: "an S4 object",
-  [SXP.UNBOUNDVALUE]: "the unbound marker",
-  249: "a namespace environment",
-  248: "a package environment",
-  247: "a persistent reference",
-  246: "a class reference",
-  245: "a generic reference",
-  244: "byte code",
-  243: "byte code",
-  240: "byte code",
-  239: "byte code",
+  247: "a persistent reference (written by a refhook, which the reader cannot call)",
+  246: "a class reference (no R since 1.x writes one)",
+  245: "a generic-function reference (no R since 1.x writes one)",
+  244: "a byte-code cell definition outside byte code",
+  243: "a byte-code cell reference outside byte code",
+  240: "a byte-code call outside byte code",
+  239: "a byte-code pairlist outside byte code",
 };
+
+/** A cell of a byte code's calls that R shares: where it sits, and the list it starts. */
+interface SharedCell {
+  cells: RPairlistCell[];
+  from: number;
+  type: "language" | "pairlist";
+  list: RPairlist | undefined;
+}
 
 interface PairlistRead {
   cells: RPairlistCell[];
@@ -234,6 +261,8 @@ class Reader {
         return { type: "environment", name: "base" };
       case SXP.BASENAMESPACE:
         return { type: "environment", name: "base namespace" };
+      case SXP.UNBOUNDVALUE:
+        return { type: "unbound" };
       case SXP.MISSINGARG:
         return { type: "symbol", name: "" };
       case SXP.REF: {
@@ -241,7 +270,8 @@ class Reader {
         const ref = this.#refs[index - 1];
         if (ref === undefined) {
           return input.fail(
-            `reference #${index} to an item not read yet (${this.#refs.length} so far)`,
+            `reference #${index} to an item not read yet (${this.#refs.length} so far); ` +
+              "expected an index into the symbols and environments read before it",
           );
         }
         return ref;
@@ -249,19 +279,102 @@ class Reader {
       case SXP.SYM: {
         const name = this.#charsxp(input.int("a symbol name"));
         const symbol: RValue = { type: "symbol", name: name.text ?? "NA" };
-        this.#refs.push(symbol);
+        this.#addReference(symbol);
         return symbol;
       }
       case SXP.LIST:
-      case SXP.LANG: {
+      case SXP.LANG:
+      case SXP.DOT: {
         const read = this.#pairlist(flags, depth);
         if (read.tail !== undefined) input.fail("a dotted pair (pairlist with a non-list tail)");
         const value: RValue = {
-          type: type === SXP.LANG ? "language" : "pairlist",
+          type: type === SXP.LANG ? "language" : type === SXP.DOT ? "dots" : "pairlist",
           data: read.cells,
         };
         if (read.attributes) value.attributes = read.attributes;
         return value;
+      }
+      case SXP.ENV: {
+        const locked = input.int("an environment's lock flag");
+        const environment: RFrameEnvironment = {
+          type: "environment",
+          name: "frame",
+          locked: locked !== 0,
+          enclosure: R_NULL,
+          frame: R_NULL,
+          hashTable: R_NULL,
+        };
+        // Registered before its contents, which may refer to it (an environment holding itself).
+        this.#addReference(environment);
+        environment.enclosure = this.item(depth + 1);
+        environment.frame = this.item(depth + 1);
+        environment.hashTable = this.item(depth + 1);
+        const attributes = this.#attributes(depth);
+        if (attributes) environment.attributes = attributes;
+        return environment;
+      }
+      case SXP.PACKAGE:
+      case SXP.NAMESPACE: {
+        if (input.int("a persistent name's placeholder") !== 0) {
+          input.fail("names on a package or namespace name; expected the placeholder 0");
+        }
+        const n = input.int("the length of a package or namespace name");
+        if (n < 0 || n > 64) input.fail(`a package or namespace name of ${n} strings`);
+        const spec: string[] = [];
+        for (let i = 0; i < n; i++) {
+          spec.push(this.#charsxp(input.int("a package or namespace name")).text ?? "NA");
+        }
+        const environment: RValue = {
+          type: "environment",
+          name: type === SXP.PACKAGE ? "package" : "namespace",
+          spec,
+        };
+        this.#addReference(environment);
+        return environment;
+      }
+      case SXP.CLO:
+      case SXP.PROM: {
+        const attributes = hasAttr ? this.#attributes(depth) : undefined;
+        const environment = (flags & 0x400) !== 0 ? this.item(depth + 1) : R_NULL;
+        const car = this.item(depth + 1);
+        const cdr = this.item(depth + 1);
+        const value: RClosure | RPromise = type === SXP.CLO
+          ? { type: "closure", formals: car, body: cdr, environment }
+          : { type: "promise", value: car, expression: cdr, environment };
+        return this.#marks(value, flags, attributes);
+      }
+      case SXP.SPECIAL:
+      case SXP.BUILTIN: {
+        const n = input.int("a primitive's name length");
+        if (n < 0 || n > 256) input.fail(`a primitive's name of ${n} bytes; expected 1 to 256`);
+        const name = latin1.decode(input.stringBytes(n));
+        return this.#withAttributes(
+          { type: type === SXP.SPECIAL ? "special" : "builtin", name },
+          flags,
+          depth,
+        );
+      }
+      case SXP.EXTPTR: {
+        const pointer: RValue = { type: "externalptr", protected: R_NULL, tag: R_NULL };
+        this.#addReference(pointer);
+        pointer.protected = this.item(depth + 1);
+        pointer.tag = this.item(depth + 1);
+        return this.#withAttributes(pointer, flags, depth);
+      }
+      case SXP.WEAKREF: {
+        const reference: RValue = { type: "weakref" };
+        this.#addReference(reference);
+        return this.#withAttributes(reference, flags, depth);
+      }
+      case SXP.S4:
+        return this.#withAttributes({ type: "S4" }, flags, depth);
+      case SXP.BCODE: {
+        const count = input.int("the number of shared byte-code cells");
+        if (count < 0 || count > input.remaining) {
+          input.fail(`${count} shared byte-code cells; expected at most one per byte left`);
+        }
+        const shared: (SharedCell | undefined)[] = new Array(count);
+        return this.#withAttributes(this.#bytecode(shared, depth), flags, depth);
       }
       case SXP.LGL:
       case SXP.INT: {
@@ -274,21 +387,21 @@ class Reader {
         const data = input.ints(n);
         return this.#withAttributes(
           type === SXP.LGL ? { type: "logical", data } : { type: "integer", data },
-          hasAttr,
+          flags,
           depth,
         );
       }
       case SXP.REAL: {
         const n = this.#length();
         this.#checkRoom(n, input.ascii ? 2 : 8, "a double vector");
-        return this.#withAttributes({ type: "double", data: input.doubles(n) }, hasAttr, depth);
+        return this.#withAttributes({ type: "double", data: input.doubles(n) }, flags, depth);
       }
       case SXP.CPLX: {
         const n = this.#length();
         this.#checkRoom(n, input.ascii ? 4 : 16, "a complex vector");
         return this.#withAttributes(
           { type: "complex", data: input.doubles(2 * n) },
-          hasAttr,
+          flags,
           depth,
         );
       }
@@ -297,7 +410,7 @@ class Reader {
         this.#checkRoom(n, input.ascii ? 2 : 1, "a raw vector");
         return this.#withAttributes(
           { type: "raw", data: input.bytes(n, "raw bytes").slice() },
-          hasAttr,
+          flags,
           depth,
         );
       }
@@ -312,11 +425,11 @@ class Reader {
           const { text, encoding } = this.#charsxp(input.int("a string header"));
           value.data[i] = text;
           if (encoding !== undefined) {
-            value.encodings ??= new Array(n).fill(REncoding.native);
+            value.encodings ??= new Array(n).fill(REncoding.utf8);
             value.encodings[i] = encoding;
           }
         }
-        return this.#withAttributes(value, hasAttr, depth);
+        return this.#withAttributes(value, flags, depth);
       }
       case SXP.VEC:
       case SXP.EXPR: {
@@ -326,7 +439,7 @@ class Reader {
         for (let i = 0; i < n; i++) data[i] = this.item(depth + 1);
         return this.#withAttributes(
           { type: type === SXP.VEC ? "list" : "expression", data },
-          hasAttr,
+          flags,
           depth,
         );
       }
@@ -344,16 +457,144 @@ class Reader {
     return input.fail(`unknown SEXP type ${type} (flags 0x${(flags >>> 0).toString(16)})`);
   }
 
-  #withAttributes<T extends RValue & { attributes?: RAttributes }>(
+  #withAttributes<T extends RValue & RWithAttributes>(value: T, flags: number, depth: number): T {
+    const attributes = (flags & 0x200) !== 0 ? this.#attributes(depth) : undefined;
+    return this.#marks(value, flags, attributes);
+  }
+
+  /** Sets the attributes, and the gp bits and object bit where R's differ from the default. */
+  #marks<T extends RValue & RWithAttributes>(
     value: T,
-    hasAttr: boolean,
-    depth: number,
+    flags: number,
+    attributes: RAttributes | undefined,
   ): T {
-    if (hasAttr) {
-      const attributes = this.#attributes(depth);
-      if (attributes) value.attributes = attributes;
+    if (attributes) value.attributes = attributes;
+    const levels = (flags >>> 12) & 0xffff;
+    if (levels !== 0) value.levels = levels;
+    const object = (flags & 0x100) !== 0;
+    if (object !== (attributes !== undefined && Object.hasOwn(attributes, "class"))) {
+      value.object = object;
     }
     return value;
+  }
+
+  #addReference(value: RValue): void {
+    if (this.#refs.length >= this.#maxElements) {
+      this.#in.fail(`more than maxElements (${this.#maxElements}) referable items`);
+    }
+    this.#refs.push(value);
+  }
+
+  /** R's ReadBC1: the instructions, then the constant pool, whose calls may share cells. */
+  #bytecode(shared: (SharedCell | undefined)[], depth: number): RBytecode {
+    const input = this.#in;
+    if (depth > this.#maxDepth) input.fail(`nesting deeper than maxDepth (${this.#maxDepth})`);
+    const code = this.item(depth + 1);
+    const n = input.int("the length of a constant pool");
+    this.#checkRoom(n, input.intWidth * 2, "a constant pool");
+    if (n < 0 || n > this.#maxElements) input.fail(`a constant pool of ${n} entries`);
+    const constants: RValue[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const type = input.int("the type of a constant");
+      constants[i] = type === SXP.BCODE
+        ? this.#bytecode(shared, depth + 1)
+        : this.#bytecodeItem(type, shared, depth + 1);
+    }
+    return { type: "bytecode", code, constants };
+  }
+
+  /** An item in byte code: a call or pairlist cell by cell, anything else as usual. */
+  #bytecodeItem(type: number, shared: (SharedCell | undefined)[], depth: number): RValue {
+    const input = this.#in;
+    switch (type) {
+      case BC.REPREF: {
+        const cell = this.#sharedCell(shared);
+        cell.list ??= { type: cell.type, data: cell.cells.slice(cell.from) };
+        return cell.list;
+      }
+      case BC.REPDEF:
+      case BC.ATTRLANG:
+      case BC.ATTRLIST:
+      case SXP.LANG:
+      case SXP.LIST:
+        return this.#bytecodeCells(type, shared, depth);
+    }
+    if (depth > this.#maxDepth) input.fail(`nesting deeper than maxDepth (${this.#maxDepth})`);
+    return this.item(depth);
+  }
+
+  #sharedCell(shared: (SharedCell | undefined)[]): SharedCell {
+    const index = this.#in.int("a shared byte-code cell");
+    const cell = shared[index];
+    if (cell === undefined) {
+      return this.#in.fail(
+        `byte-code cell #${index} referred to before it is defined (${shared.length} declared)`,
+      );
+    }
+    return cell;
+  }
+
+  /** R's ReadBCLang for a chain of cells, iteratively along the tail. */
+  #bytecodeCells(type: number, shared: (SharedCell | undefined)[], depth: number): RPairlist {
+    const input = this.#in;
+    if (depth > this.#maxDepth) input.fail(`nesting deeper than maxDepth (${this.#maxDepth})`);
+    const cells: RPairlistCell[] = [];
+    let list: RPairlist | undefined;
+    for (;;) {
+      let position = -1;
+      if (type === BC.REPDEF) {
+        position = input.int("a shared byte-code cell");
+        if (position < 0 || position >= shared.length) {
+          input.fail(`byte-code cell #${position} of ${shared.length} declared`);
+        }
+        type = input.int("the type of a byte-code cell");
+      }
+      const hasAttributes = type === BC.ATTRLANG || type === BC.ATTRLIST;
+      const language = type === SXP.LANG || type === BC.ATTRLANG;
+      if (!language && type !== SXP.LIST && type !== BC.ATTRLIST) {
+        input.fail(`a byte-code cell of SEXP type ${type}; expected a call or pairlist`);
+      }
+      list ??= { type: language ? "language" : "pairlist", data: cells };
+      if (position >= 0) {
+        shared[position] = {
+          cells,
+          from: cells.length,
+          type: language ? "language" : "pairlist",
+          list: cells.length === 0 ? list : undefined,
+        };
+      }
+      const attributes = hasAttributes ? this.#attributes(depth + 1) : undefined;
+      if (attributes !== undefined && cells.length === 0) list.attributes = attributes;
+      const tag = this.item(depth + 1);
+      if (tag.type !== "symbol" && tag.type !== "NULL") {
+        input.fail(`a byte-code cell tagged with a ${tag.type}; expected a symbol`);
+      }
+      const cell: RPairlistCell = tag.type === "symbol"
+        ? { tag: tag.name, value: R_NULL }
+        : { value: R_NULL };
+      cells.push(cell);
+      if (cells.length > this.#maxElements) {
+        input.fail(`pairlist longer than maxElements (${this.#maxElements})`);
+      }
+      cell.value = this.#bytecodeItem(input.int("a byte-code cell"), shared, depth + 1);
+      const next = input.int("the rest of a byte-code cell");
+      if (next === BC.REPREF) {
+        const tail = this.#sharedCell(shared);
+        if (tail.cells === cells) input.fail("a byte-code call whose tail is itself");
+        for (let k = tail.from; k < tail.cells.length; k++) cells.push(tail.cells[k]!);
+        return list;
+      }
+      if (
+        next === BC.REPDEF || next === BC.ATTRLANG || next === BC.ATTRLIST ||
+        next === SXP.LANG || next === SXP.LIST
+      ) {
+        type = next;
+        continue;
+      }
+      const rest = this.item(depth + 1);
+      if (rest.type !== "NULL") input.fail(`a byte-code call ending in a ${rest.type}`);
+      return list;
+    }
   }
 
   #attributes(depth: number): RAttributes | undefined {
@@ -387,14 +628,20 @@ class Reader {
         tag = tagValue.name;
       }
       const value = this.item(depth + 1);
-      cells.push(tag === undefined ? { value } : { tag, value });
+      const cell: RPairlistCell = tag === undefined ? { value } : { tag, value };
+      const levels = (flags >>> 12) & 0xffff;
+      if (levels !== 0) cell.levels = levels;
+      if (cells.length > 0 && (flags & 0xff) !== SXP.LIST) {
+        cell.cellType = (flags & 0xff) === SXP.LANG ? "language" : "dots";
+      }
+      cells.push(cell);
       if (cells.length > this.#maxElements) {
         input.fail(`pairlist longer than maxElements (${this.#maxElements})`);
       }
       flags = input.int("the rest of a pairlist");
       const type = flags & 0xff;
       if (type === SXP.NILVALUE) return { cells, attributes, tail: undefined };
-      if (type !== SXP.LIST && type !== SXP.LANG) {
+      if (type !== SXP.LIST && type !== SXP.LANG && type !== SXP.DOT) {
         return { cells, attributes, tail: this.#body(flags, depth + 1) };
       }
     }
@@ -417,14 +664,19 @@ class Reader {
     if (levels & 4) return { text: latin1.decode(bytes), encoding: REncoding.latin1 };
     if (levels & 2) return { text: latin1.decode(bytes), encoding: REncoding.bytes };
     if (isAscii(bytes)) return { text: asciiString(bytes), encoding: undefined };
-    if (!(levels & 8) && !this.#nativeIsUtf8) {
+    const marked = (levels & 8) !== 0;
+    if (!marked && !this.#nativeIsUtf8) {
       return { text: latin1.decode(bytes), encoding: REncoding.latin1 };
     }
     try {
-      return { text: utf8.decode(bytes), encoding: undefined };
+      // Unmarked UTF-8 is R's native string (read without a declared encoding): kept unmarked.
+      return { text: utf8.decode(bytes), encoding: marked ? undefined : REncoding.native };
     } catch {
-      // Invalid UTF-8: keep every byte (as "bytes") rather than replace characters.
-      return { text: latin1.decode(bytes), encoding: REncoding.bytes };
+      // Invalid UTF-8: keep every byte rather than replace characters, with the mark R had.
+      return {
+        text: latin1.decode(bytes),
+        encoding: marked ? REncoding.bytes : REncoding.nativeBytes,
+      };
     }
   }
 
@@ -462,7 +714,7 @@ class Reader {
   #materialize(
     className: string,
     state: { value: RValue; cells: RPairlistCell[]; tail: RValue | undefined },
-  ): Exclude<RValue, { type: "NULL" | "symbol" | "environment" }> {
+  ): Extract<RValue, { type: VectorType }> {
     const input = this.#in;
     switch (className) {
       case "compact_intseq":
@@ -542,14 +794,11 @@ class Reader {
       case "wrap_string":
       case "wrap_list": {
         const wrapped = state.cells[0]?.value;
-        if (
-          wrapped === undefined || wrapped.type === "NULL" || wrapped.type === "symbol" ||
-          wrapped.type === "environment"
-        ) {
+        if (wrapped === undefined || !VECTOR_TYPES.has(wrapped.type)) {
           return input.fail(`${className} state does not hold a vector`);
         }
         // The wrapper's attributes replace the payload's (R does the same on unserialize).
-        const copy = { ...wrapped };
+        const copy = { ...wrapped as Extract<RValue, { type: VectorType }> };
         delete copy.attributes;
         return this.#expanded.has(wrapped) ? this.#expandedValue(copy) : copy;
       }

@@ -121,6 +121,9 @@ export function simplify(value: RValue | Simplified, options: SimplifyOptions = 
   return simplifyValue(value, options.dataFrame ?? "columns", options.scalars ?? true, budget);
 }
 
+/** R's S4 object bit in the gp field (`S4_OBJECT_MASK`). */
+const S4_BIT = 16;
+
 /** What one row of a matrix costs from simplify's budget: a JS array is ~4 elements' worth. */
 const ROW_COST = 4;
 
@@ -144,6 +147,11 @@ function simplifyOne(
   scalars: boolean,
   budget: Budget,
 ): Simplified {
+  // What has no plain JS meaning stays the typed value, written back exactly: functions,
+  // environments, S4 objects (also a vector with the S4 bit), promises, pointers.
+  if ("levels" in value && value.levels !== undefined && (value.levels & S4_BIT) !== 0) {
+    return value;
+  }
   checkAttributes(value);
   switch (value.type) {
     case "NULL":
@@ -151,6 +159,16 @@ function simplifyOne(
     case "symbol":
     case "environment":
     case "language":
+    case "dots":
+    case "closure":
+    case "promise":
+    case "bytecode":
+    case "builtin":
+    case "special":
+    case "S4":
+    case "externalptr":
+    case "weakref":
+    case "unbound":
       return value;
     case "raw":
       return value.data;
@@ -222,20 +240,7 @@ function simplifyOne(
 }
 
 function atomicElements(
-  value: Exclude<
-    RValue,
-    {
-      type:
-        | "NULL"
-        | "symbol"
-        | "environment"
-        | "language"
-        | "raw"
-        | "list"
-        | "expression"
-        | "pairlist";
-    }
-  >,
+  value: Extract<RValue, { type: "logical" | "integer" | "double" | "complex" | "character" }>,
 ): Simplified[] {
   // Loops into a presized array: Array.from(typedArray, fn) is ~10 times slower.
   switch (value.type) {
