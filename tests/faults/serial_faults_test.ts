@@ -29,6 +29,8 @@ function decode(bytes: Uint8Array): { error: unknown; ms: number } {
   let error: unknown;
   try {
     const value = unserialize(bytes);
+    // The typed tree written back as it is (closures, cycles through environments and all).
+    serialize(value, { format: "xdr" });
     // What reply does with `(x) => x`: simplify, then write it back like the request.
     serialize(simplify(value), { like: value });
     simplify(unserialize(bytes), { dataFrame: "rows" });
@@ -282,10 +284,13 @@ function prng(seed: number): () => number {
   };
 }
 
-/** Every R fixture with attributes or ALTREP (XDR and native), the corpus the fuzz mutates. */
+/**
+ * Every R fixture (XDR and native): attributes, ALTREP, closures, byte code, environments that
+ * hold themselves, promises, S4: the corpus the fuzz mutates.
+ */
 function corpus(): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (const dir of ["", "extra/", "native/"]) {
+  for (const dir of ["", "extra/", "native/", "objects/"]) {
     for (const entry of Deno.readDirSync(new URL(dir, FIXTURES))) {
       if (entry.name.endsWith(".bin")) out.push(fixture(dir + entry.name));
     }
