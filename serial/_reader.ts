@@ -816,6 +816,19 @@ function cellsToAttributes(cells: RPairlistCell[], input: Input): RAttributes {
   return attributes;
 }
 
+/** The compression a file starts with, by its magic bytes. */
+export function compressionOf(bytes: Uint8Array): "gzip" | "bzip2" | "xz" | undefined {
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) return "gzip";
+  if (bytes[0] === 0x42 && bytes[1] === 0x5a && bytes[2] === 0x68) return "bzip2";
+  if (
+    bytes[0] === 0xfd && bytes[1] === 0x37 && bytes[2] === 0x7a && bytes[3] === 0x58 &&
+    bytes[4] === 0x5a && bytes[5] === 0x00
+  ) {
+    return "xz";
+  }
+  return undefined;
+}
+
 /** Where the R stream starts: 0, or after nanonext's 8- or 12-byte `0x07` header. */
 function streamStart(bytes: Uint8Array): number {
   if (bytes[0] !== 0x07) return 0;
@@ -854,6 +867,19 @@ export function unserialize(bytes: Uint8Array, options: UnserializeOptions = {})
     bytes.length < start + 2 || bytes[start + 1] !== 0x0a ||
     (b0 !== 0x58 && b0 !== 0x42 && b0 !== 0x41)
   ) {
+    const compression = compressionOf(bytes);
+    if (
+      compression !== undefined ||
+      /^RD[XA][23]\n/.test(String.fromCharCode(...bytes.subarray(0, 5)))
+    ) {
+      throw new SerializationError(
+        compression === undefined
+          ? "a workspace written by R's save(); read it with readRData()"
+          : `${compression}-compressed data (R's saveRDS() and save() compress by default); ` +
+            "read it with readRds() or readRData(), which inflate gzip",
+        0,
+      );
+    }
     const seen = Array.from(
       bytes.subarray(start, start + 2),
       (b) => b.toString(16).padStart(2, "0"),

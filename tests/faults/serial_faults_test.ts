@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import {
   type RCharacter,
   type RDouble,
+  readRData,
+  readRds,
   type RInteger,
   type RValue,
   SerializationError,
@@ -378,4 +380,64 @@ Deno.test("serial bombs: a REP door answers a healthy request after a bomb", asy
     stop.abort();
     await serving;
   }
+});
+
+async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
+    .pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+Deno.test("serial bombs: gzip that inflates past the bound is a SerializationError", async () => {
+  // 64 MiB of one raw vector gzip to ~64 KiB: a thousandfold, refused at 1 MiB.
+  const big = serialize({ type: "raw", data: new Uint8Array(64 * 2 ** 20) });
+  const bomb = await gzip(big);
+  assert.ok(bomb.length < 2 ** 20 / 4, `${bomb.length} bytes`);
+  const rssBefore = Deno.memoryUsage().rss;
+  for (const read of [readRds, readRData]) {
+    await assert.rejects(
+      () => read(bomb, { maxDecompressedBytes: 2 ** 20 }),
+      (error: unknown) => {
+        assert.ok(error instanceof SerializationError, String(error));
+        assert.match(error.message, /inflates past maxDecompressedBytes \(1048576\)/);
+        return true;
+      },
+    );
+  }
+  assert.ok(Deno.memoryUsage().rss - rssBefore < 48 * 2 ** 20, "inflated before refusing");
+  // Within the bound the same file reads, and unserialize() says where to read it.
+  const value = await readRds(bomb);
+  assert.ok(value.type === "raw" && value.data.length === 64 * 2 ** 20);
+  assert.throws(() => unserialize(bomb), /gzip-compressed data .* read it with readRds\(\)/);
+  // Truncated or corrupt gzip is a SerializationError too, never the stream's own error.
+  for (const broken of [bomb.subarray(0, 100), Uint8Array.from([0x1f, 0x8b, 8, 0, 1, 2, 3])]) {
+    await assert.rejects(() => readRds(broken), SerializationError);
+  }
+});
+
+Deno.test("serial files: bzip2 and xz are refused, naming the R call that avoids them", async () => {
+  const bzip2 = Uint8Array.from([0x42, 0x5a, 0x68, 0x39, 0x31, 0x41, 0x59]);
+  const xz = Uint8Array.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0, 0]);
+  for (const [bytes, format] of [[bzip2, "bzip2"], [xz, "xz"]] as const) {
+    await assert.rejects(
+      () => readRds(bytes),
+      new RegExp(
+        `${format}-compressed.*saveRDS\\(x, file, compress = "gzip"\\) or compress = FALSE`,
+      ),
+    );
+    await assert.rejects(() => readRData(bytes), /save\(x, file, compress = "gzip"\)/);
+  }
+  // A save() workspace: RDX3 and a pairlist, gzip or not.
+  const workspace = new Uint8Array([
+    ...new TextEncoder().encode("RDX3\n"),
+    ...serialize({ type: "pairlist", data: [{ tag: "x", value: { type: "NULL" } }] }, {
+      format: "xdr",
+    }),
+  ]);
+  for (const bytes of [workspace, await gzip(workspace)]) {
+    const saved = await readRData(bytes);
+    assert.deepStrictEqual(saved.data, [{ tag: "x", value: { type: "NULL" } }]);
+  }
+  await assert.rejects(() => readRData(serialize(1)), /not an R workspace/);
+  assert.throws(() => unserialize(workspace), /save\(\); read it with readRData\(\)/);
 });

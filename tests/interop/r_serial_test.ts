@@ -7,7 +7,10 @@ import assert from "node:assert/strict";
 import {
   isNA,
   NA_INTEGER,
+  readRData,
+  readRds,
   type RValue,
+  SerializationError,
   serialize,
   type SerializeOptions,
   simplify,
@@ -341,21 +344,30 @@ interopTest(
             writeBin(serialize(corpus[[n]], NULL, xdr = FALSE), file.path(dir, paste0(n, ".B3")))
           })
           writeLines(names(corpus), file.path(dir, "names.txt"))
+          # R's files: saveRDS() (gzip by default, bzip2 and xz on request) and save().
+          saveRDS(corpus$glm_binomial, file.path(dir, "glm.rds"))
+          saveRDS(corpus$lm_fit, file.path(dir, "lm_bzip2.rds"), compress = "bzip2")
+          saveRDS(corpus$lm_fit, file.path(dir, "lm_xz.rds"), compress = "xz")
+          fit <- corpus$lm_fit; person <- corpus$s4_person; env <- corpus$env_self
+          save(fit, person, env, file = file.path(dir, "session.RData"))
+          files <- list(rds_glm = corpus$glm_binomial, rdata_fit = fit, rdata_person = person,
+                        rdata_env = env)
           cat("WRITTEN\\n")
           invisible(readLines(file("stdin"), n = 1))
-          for (n in names(corpus)) for (tag in c("X3", "B3")) {
-            x <- corpus[[n]]
-            y <- tryCatch(
-              suppressWarnings(unserialize(readBin(file.path(dir, paste0(n, ".js.", tag)), "raw", 1e8))),
-              error = function(e) e)
-            verdict <- if (inherits(y, "error")) paste("ERROR", conditionMessage(y))
-              else if (identical(x, y)) "identical"
-              else if (holds_environment(x) && identical(suppressWarnings(serialize(x, NULL, version = 2)),
-                                                         suppressWarnings(serialize(y, NULL, version = 2))))
-                "same-serialization"
-              else "DIFFERENT"
-            cat(n, tag, verdict, "\\n")
+          judge <- function(x, file) {
+            y <- tryCatch(suppressWarnings(unserialize(readBin(file, "raw", 1e8))),
+                          error = function(e) e)
+            if (inherits(y, "error")) paste("ERROR", conditionMessage(y))
+            else if (identical(x, y)) "identical"
+            else if (holds_environment(x) && identical(suppressWarnings(serialize(x, NULL, version = 2)),
+                                                       suppressWarnings(serialize(y, NULL, version = 2))))
+              "same-serialization"
+            else "DIFFERENT"
           }
+          for (n in names(corpus)) for (tag in c("X3", "B3"))
+            cat(n, tag, judge(corpus[[n]], file.path(dir, paste0(n, ".js.", tag))), "\\n")
+          for (n in names(files))
+            cat(n, "file", judge(files[[n]], file.path(dir, paste0(n, ".js.X3"))), "\\n")
           cat("JUDGED\\n")
         `,
         ], { stdin: "piped" });
@@ -374,12 +386,33 @@ interopTest(
             if (tag === "X2" && !equalBytes(written, bytes)) notIdentical.push(name);
           }
         }
+        const rds = await readRds(await Deno.readFile(`${dir}/glm.rds`));
+        await Deno.writeFile(`${dir}/rds_glm.js.X3`, serialize(rds, { format: "xdr" }));
+        const saved = await readRData(await Deno.readFile(`${dir}/session.RData`));
+        assert.deepStrictEqual(saved.data.map((cell) => cell.tag), ["fit", "person", "env"]);
+        for (const { tag, value } of saved.data) {
+          await Deno.writeFile(`${dir}/rdata_${tag}.js.X3`, serialize(value, { format: "xdr" }));
+        }
+        for (const format of ["bzip2", "xz"]) {
+          await assert.rejects(
+            () => Deno.readFile(`${dir}/lm_${format}.rds`).then((bytes) => readRds(bytes)),
+            (error: unknown) => {
+              assert.ok(error instanceof SerializationError);
+              assert.match(error.message, new RegExp(`${format}-compressed`));
+              assert.match(
+                error.message,
+                /saveRDS\(x, file, compress = "gzip"\) or compress = FALSE/,
+              );
+              return true;
+            },
+          );
+        }
         const writer = r.child.stdin.getWriter();
         await writer.write(new TextEncoder().encode("go\n"));
         await writer.close();
         await r.waitForOutput(/JUDGED/, 60_000);
-        const verdicts = r.stdout.split("\n").filter((line) => /^\S+ (X3|B3) /.test(line));
-        assert.equal(verdicts.length, 2 * names.length, r.stdout + r.stderr);
+        const verdicts = r.stdout.split("\n").filter((line) => /^\S+ (X3|B3|file) /.test(line));
+        assert.equal(verdicts.length, 2 * names.length + 4, r.stdout + r.stderr);
         const wrong = verdicts.filter((line) => !/ (identical|same-serialization) $/.test(line));
         assert.deepStrictEqual(wrong, [], `R judged these differently:\n${wrong.join("\n")}`);
         assert.deepStrictEqual(notIdentical, [], "serialize(unserialize(bytes)) !== R's bytes");
