@@ -32,8 +32,8 @@ export interface ReadFileOptions extends UnserializeOptions {
  */
 export const DEFAULT_MAX_DECOMPRESSED_BYTES: number = 2 ** 30;
 
-/** How much compressed input the decoder is given at a time. */
-const INPUT_PIECE = 8192;
+/** The most compressed input the decoder is given at a time. */
+const MAX_INPUT_PIECE = 65536;
 
 /** The refusal for a compression no Deno decoder reads, naming the R call that avoids it. */
 function unreadableCompression(format: "bzip2" | "xz", call: string): SerializationError {
@@ -53,8 +53,10 @@ async function inflate(bytes: Uint8Array, options: ReadFileOptions, call: string
   if (format === undefined) return bytes;
   if (format !== "gzip") throw unreadableCompression(format, call);
   const limit = options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES;
-  // The input goes in small pieces, pulled as the output is read: the decoder inflates a whole
-  // piece at once, so a piece of 8 KiB (at most ~8 MiB at deflate's 1032:1) bounds the overshoot.
+  // The input goes in pieces, pulled as the output is read: the decoder inflates a whole piece
+  // at once (up to 1032 times its size, deflate's limit), so a piece of limit / 1032 keeps the
+  // overshoot within the limit; 64 KiB at most, as smaller pieces cost time on large files.
+  const piece = Math.max(1024, Math.min(MAX_INPUT_PIECE, Math.floor(limit / 1032)));
   let offset = 0;
   const source = new ReadableStream<Uint8Array<ArrayBuffer>>({
     pull(controller) {
@@ -62,7 +64,7 @@ async function inflate(bytes: Uint8Array, options: ReadFileOptions, call: string
         controller.close();
         return;
       }
-      const end = Math.min(offset + INPUT_PIECE, bytes.length);
+      const end = Math.min(offset + piece, bytes.length);
       controller.enqueue(bytes.slice(offset, end));
       offset = end;
     },
