@@ -1,17 +1,20 @@
 /**
  * serial/ beside R's own `serialize()`/`unserialize()`, in one run: 10^6 doubles (8 MB) encoded
  * and decoded in native little-endian (`B\n`, what nanonext sends) and XDR (`X\n`, R's default),
- * plus a 10^5-string character vector, 10^5 one- and two-letter strings, a 10^4-row data.frame
- * and a 10^5-row data.frame of integer, double, character, logical and factor columns (native
- * only, as nanonext sends; doubles in XDR too). R times itself with the same
- * objects in one Rscript run; the ratio is rsock time / R time (below 1 = rsock faster).
+ * plus a 10^5-string character vector, 10^5 one- and two-letter strings, a 10^4-row data.frame,
+ * a 10^5-row data.frame of integer, double, character, logical and factor columns, and a `glm`
+ * fit (closures, environments, byte code) (native only, as nanonext sends; doubles in XDR too).
+ * Then a 50 MB `.rds` file (gzip, `saveRDS()`'s default): `readRds()` against `readRDS()`, and
+ * serialize + gzip + write against `saveRDS()`. R times itself with the same objects in one
+ * Rscript run; the ratio is rsock time / R time (below 1 = rsock faster).
  *
  * @module
  */
 
-import { type RValue, serialize, unserialize } from "../serial/mod.ts";
+import { readRds, type RValue, serialize, unserialize } from "../serial/mod.ts";
 
 const REPEATS = 15;
+const FILE_REPEATS = 5;
 
 const R_CODE = `
 set.seed(1)
@@ -23,7 +26,8 @@ objs <- list(
   mixed_100k = data.frame(id = sample.int(1e5), x = rnorm(1e5),
                           s = sample(c("alpha", "beta", "gamma", "delta"), 1e5, TRUE),
                           b = rnorm(1e5) > 0, f = factor(sample(letters, 1e5, TRUE)),
-                          stringsAsFactors = FALSE)
+                          stringsAsFactors = FALSE),
+  glm_fit = glm(am ~ wt + hp, data = mtcars, family = binomial())
 )
 # system.time() ticks in milliseconds: time batches of at least 0.2 s, so small cases are not
 # rounded to a tick; ${REPEATS} is the least number of calls.
@@ -45,6 +49,15 @@ for (n in names(objs)) {
     if (!xdr || n == "doubles") writeBin(b, file.path(commandArgs(TRUE)[1], paste0(n, if (xdr) ".xdr" else ".bin")))
   }
 }
+# A 50 MB .rds (gzip): a few calls take seconds, so the median of ${FILE_REPEATS} single calls.
+n <- 4.5e6
+big <- data.frame(x = rnorm(n), id = sample.int(n), b = rnorm(n) > 0,
+                  s = sample(c("alpha", "beta", "gamma", "delta"), n, TRUE), stringsAsFactors = FALSE)
+rds <- file.path(commandArgs(TRUE)[1], "rds_50mb.rds")
+once <- function(f) system.time(f())[["elapsed"]] * 1000
+enc <- median(replicate(${FILE_REPEATS}, once(function() saveRDS(big, rds))))
+dec <- median(replicate(${FILE_REPEATS}, once(function() readRDS(rds))))
+cat("rds_50mb gzip", enc, dec, "\\n")
 `;
 
 function median(times: number[]): number {
@@ -69,6 +82,24 @@ function time(fn: () => unknown): number {
     times.push((performance.now() - start) / calls);
   }
   return median(times);
+}
+
+/** Median time of `FILE_REPEATS` single calls of an async `fn` (each takes 100s of ms). */
+async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
+  await fn();
+  const times: number[] = [];
+  for (let i = 0; i < FILE_REPEATS; i++) {
+    const start = performance.now();
+    await fn();
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
+async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
+    .pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 /** Runs the benchmark and prints a table of milliseconds and ratios. */
@@ -96,6 +127,23 @@ export async function run(): Promise<void> {
     console.log("%s", "case                  rsock enc  R enc  ratio | rsock dec  R dec  ratio");
     for (const [key, [rEnc, rDec]] of rTimes) {
       const [name, format] = key.split(" ") as [string, "binary" | "xdr"];
+      const fmt = (x: number) => x.toFixed(2).padStart(9);
+      if (name === "rds_50mb") {
+        const path = `${dir}/rds_50mb.rds`;
+        const value = await readRds(await Deno.readFile(path));
+        const dec = await timeAsync(async () => readRds(await Deno.readFile(path)));
+        const out = `${dir}/rds_50mb.rsock.rds`;
+        const enc = await timeAsync(async () =>
+          Deno.writeFile(out, await gzip(serialize(value, { format: "xdr" })))
+        );
+        // deno-lint-ignore no-console
+        console.log(
+          "%s",
+          `${key.padEnd(20)} ${fmt(enc)} ${fmt(rEnc)} ${(enc / rEnc).toFixed(2).padStart(6)} | ` +
+            `${fmt(dec)} ${fmt(rDec)} ${(dec / rDec).toFixed(2).padStart(6)}`,
+        );
+        continue;
+      }
       let bytes: Uint8Array;
       try {
         bytes = await Deno.readFile(`${dir}/${name}.${format === "xdr" ? "xdr" : "bin"}`);
@@ -105,7 +153,6 @@ export async function run(): Promise<void> {
       const value: RValue = unserialize(bytes);
       const dec = time(() => unserialize(bytes));
       const enc = time(() => serialize(value, { format }));
-      const fmt = (x: number) => x.toFixed(2).padStart(9);
       // deno-lint-ignore no-console
       console.log(
         "%s",

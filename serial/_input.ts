@@ -47,9 +47,43 @@ class StringCache {
   }
 }
 
+/** Up to 8 ASCII bytes as a string in one allocation: no substring, no concatenation. */
+function shortText(b: Uint8Array, s: number, n: number): string {
+  const f = String.fromCharCode;
+  switch (n) {
+    case 0:
+      return "";
+    case 1:
+      return f(b[s]!);
+    case 2:
+      return f(b[s]!, b[s + 1]!);
+    case 3:
+      return f(b[s]!, b[s + 1]!, b[s + 2]!);
+    case 4:
+      return f(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!);
+    case 5:
+      return f(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!);
+    case 6:
+      return f(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!);
+    case 7:
+      return f(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!);
+    default:
+      return f(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!);
+  }
+}
+
+/**
+ * The short-string cache, shared by every message: it checks each hit byte for byte, so a
+ * string from one message is only reused for the same bytes in another, and allocating its
+ * 100 KB per message cost more than decoding a small one.
+ */
+let sharedCache: StringCache | undefined;
+
+/** Vectors of at most this many elements are read into arrays on V8's heap. */
+const SMALL_VECTOR = 16;
+
 /** A position in the input, read as XDR, native little-endian or ascii. */
 export class Input {
-  #cache: StringCache | undefined;
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
   #pos: number;
@@ -132,10 +166,12 @@ export class Input {
     this.#need(n * 4, `${n} integers`);
     const start = this.#pos;
     this.#pos += n * 4;
-    if (this.#littleEndian === IS_LITTLE_ENDIAN) {
+    if (this.#littleEndian === IS_LITTLE_ENDIAN && n > SMALL_VECTOR) {
       // A copy (slice) is 4-aligned, so it can back an Int32Array.
       return new Int32Array(this.#bytes.slice(start, start + n * 4).buffer);
     }
+    // Small vectors (names, dims, attributes) are read element by element into an array V8
+    // keeps on its heap: a sliced ArrayBuffer costs a malloc each.
     // Swapped through the DataView in one pass: twice as fast as copying, then swapping.
     const out = new Int32Array(n);
     const view = this.#view;
@@ -164,7 +200,14 @@ export class Input {
     this.#pos += n * 8;
     // Bytes are copied, never read through getFloat64, so NA's NaN payload survives.
     if (this.#littleEndian === IS_LITTLE_ENDIAN) {
-      return new Float64Array(this.#bytes.slice(start, start + n * 8).buffer);
+      if (n > SMALL_VECTOR) return new Float64Array(this.#bytes.slice(start, start + n * 8).buffer);
+      // Small vectors element by element into an array on V8's heap (a slice costs a malloc).
+      // A double moved from a DataView into a Float64Array keeps its bits, NaN payload too
+      // (x64 and arm64 moves do not quiet NaNs); the NA fixtures check it.
+      const out = new Float64Array(n);
+      const view = this.#view;
+      for (let i = 0, at = start; i < n; i++, at += 8) out[i] = view.getFloat64(at, true);
+      return out;
     }
     const out = new Float64Array(n);
     const words = new Uint32Array(out.buffer);
@@ -205,14 +248,9 @@ export class Input {
     const bytes = this.#bytes;
     const start = this.#pos;
     if (n <= 24) {
-      let text = "";
-      for (let i = start; i < start + n; i++) {
-        const c = bytes[i]!;
-        if (c >= 0x80) return undefined;
-        text += String.fromCharCode(c);
-      }
+      for (let i = start; i < start + n; i++) if (bytes[i]! >= 0x80) return undefined;
       this.#pos += n;
-      return text;
+      return asciiText(bytes, start, n);
     }
     for (let i = start; i < start + n; i++) if (bytes[i]! >= 0x80) return undefined;
     this.#pos += n;
@@ -242,7 +280,7 @@ export class Input {
     // cache is dropped for a vector where it rarely hits (unique ids).
     let cached = data.length - from >= 16;
     let hits = 0;
-    const cache = cached ? (this.#cache ??= new StringCache()) : undefined;
+    const cache = cached ? (sharedCache ??= new StringCache()) : undefined;
     for (; i < data.length; i++) {
       if (pos + 8 > end) break;
       const flags = view.getInt32(pos, littleEndian);
@@ -275,6 +313,10 @@ export class Input {
         const hit = cache!.get(hash, bytes, start, n);
         if (hit !== undefined) hits++;
         data[i] = hit ?? cache!.set(hash, bytes, start, n);
+        continue;
+      }
+      if (n <= 8) {
+        data[i] = shortText(bytes, start, n);
         continue;
       }
       spans[count] = i;
@@ -387,6 +429,7 @@ export function isAscii(bytes: Uint8Array): boolean {
 
 /** `n` ASCII bytes from `start` as a string, without a TextDecoder call for short ones. */
 function asciiText(bytes: Uint8Array, start: number, n: number): string {
+  if (n <= 8) return shortText(bytes, start, n);
   if (n > 24) return latin1.decode(bytes.subarray(start, start + n));
   let text = "";
   for (let k = start; k < start + n; k++) text += String.fromCharCode(bytes[k]!);
