@@ -572,6 +572,7 @@ class Reader {
       const cell: RPairlistCell = tag.type === "symbol"
         ? { tag: tag.name, value: R_NULL }
         : { value: R_NULL };
+      if (cells.length > 0 && language) cell.cellType = "language";
       cells.push(cell);
       if (cells.length > this.#maxElements) {
         input.fail(`pairlist longer than maxElements (${this.#maxElements})`);

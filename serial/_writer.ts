@@ -732,7 +732,7 @@ class Writer {
         out.int(next);
       }
       const attributes = i === 0 ? value.attributes : undefined;
-      const language = i === 0 && value.type === "language";
+      const language = i === 0 ? value.type === "language" : cell.cellType === "language";
       if (hasAny(attributes)) {
         out.int(language ? ATTRLANGSXP : ATTRLISTSXP);
         this.#attributes(attributes, depth);
