@@ -451,7 +451,7 @@ class Reader {
     const what = UNSUPPORTED[type];
     if (what !== undefined) {
       return input.fail(
-        `the stream holds ${what} (SEXP type ${type}), which rsock does not carry; send data (vectors, lists, data frames) instead`,
+        `the stream holds ${what} (SEXP type ${type}), which rsock cannot read`,
       );
     }
     return input.fail(`unknown SEXP type ${type} (flags 0x${(flags >>> 0).toString(16)})`);
