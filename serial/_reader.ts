@@ -187,7 +187,7 @@ class Reader {
   #expandable: number;
   readonly #refs: RValue[] = [];
   /** Vectors expanded from ALTREP states (not read element by element from the stream). */
-  readonly #expanded = new WeakSet<RValue>();
+  #expanded: WeakSet<RValue> | undefined;
   #nativeIsUtf8 = true;
 
   constructor(input: Input, options: UnserializeOptions) {
@@ -698,7 +698,7 @@ class Reader {
   }
 
   #expandedValue<T extends RValue>(value: T): T {
-    this.#expanded.add(value);
+    (this.#expanded ??= new WeakSet()).add(value);
     return value;
   }
 
@@ -759,7 +759,7 @@ class Reader {
         const scipen = scipenValue?.type === "integer" && scipenValue.data.length > 0
           ? scipenValue.data[0]!
           : 0;
-        if (arg !== undefined && this.#expanded.has(arg)) {
+        if (arg !== undefined && this.#expanded?.has(arg) === true) {
           // Strings over an expanded sequence (as.character(1:n), ~200 bytes for any n) cost
           // far more than the numbers: each is charged as STRING_COST more elements.
           const n = arg.type === "integer" || arg.type === "double" ? arg.data.length : 0;
@@ -801,7 +801,7 @@ class Reader {
         // The wrapper's attributes replace the payload's (R does the same on unserialize).
         const copy = { ...wrapped as Extract<RValue, { type: VectorType }> };
         delete copy.attributes;
-        return this.#expanded.has(wrapped) ? this.#expandedValue(copy) : copy;
+        return this.#expanded?.has(wrapped) ? this.#expandedValue(copy) : copy;
       }
     }
     return input.fail(`ALTREP class "${className}" is not one rsock can expand`);
