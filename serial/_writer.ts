@@ -72,6 +72,14 @@ const encoder = new TextEncoder();
 const WRITER_VERSION = 0x040202;
 const MIN_READER = { 2: 0x020300, 3: 0x030500 } as const;
 
+/** Values estimated at up to this many bytes are written into the shared scratch buffer. */
+const SCRATCH_MAX = 1 << 20;
+const SCRATCH_START = 1 << 16;
+/** The largest scratch buffer kept between calls. */
+const SCRATCH_KEEP = 1 << 22;
+let scratchBuffer: Uint8Array | undefined;
+let scratchView: DataView | undefined;
+
 class Output {
   #buffer: Uint8Array;
   #view: DataView;
@@ -79,11 +87,22 @@ class Output {
   readonly #littleEndian: boolean;
   readonly #ascii: boolean;
 
+  /** Whether `#buffer` is the shared scratch buffer, which must never be handed out. */
+  readonly #scratch: boolean;
+
   constructor(format: SerialFormat, size: number) {
     this.#littleEndian = format === "binary";
     this.#ascii = format === "ascii";
-    this.#buffer = new Uint8Array(size);
-    this.#view = new DataView(this.#buffer.buffer);
+    // Small and mid-sized values (closures, model fits: many small items, hard to estimate)
+    // are written into one buffer kept between calls and copied out, instead of growing a
+    // new one from a guess every call.
+    this.#scratch = size <= SCRATCH_MAX;
+    this.#buffer = this.#scratch
+      ? (scratchBuffer ??= new Uint8Array(SCRATCH_START))
+      : new Uint8Array(size);
+    this.#view = this.#scratch
+      ? (scratchView ??= new DataView(this.#buffer.buffer))
+      : new DataView(this.#buffer.buffer);
   }
 
   get isAscii(): boolean {
@@ -260,6 +279,15 @@ class Output {
   }
 
   result(): Uint8Array {
+    if (this.#scratch) {
+      const out = this.#buffer.slice(0, this.#length);
+      // Keep the grown buffer for the next call, up to a bound.
+      if (this.#buffer.length <= SCRATCH_KEEP) {
+        scratchBuffer = this.#buffer;
+        scratchView = this.#view;
+      }
+      return out;
+    }
     // A nearly full buffer is returned as is: copying 8 MB costs more than 1/8 of it unused.
     if (this.#length >= this.#buffer.length - (this.#buffer.length >>> 3)) {
       return this.#buffer.subarray(0, this.#length);
