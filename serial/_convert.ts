@@ -34,6 +34,7 @@ import {
   setAttribute,
   setNA,
 } from "./_types.ts";
+import { work } from "./_work.ts";
 
 /**
  * Plain JS that {@linkcode toR} (and so `serialize`) accepts: `null`/`undefined` → `NULL`,
@@ -305,6 +306,7 @@ function fitDataFrame(
       const one = convert(column, depth + 1);
       return isAtomic(one) ? { ...one, data: one.data.slice(0, 0) } as RValue : one;
     }
+    work.elements += rows;
     return convert(new Array(rows).fill(column), depth + 1, template);
   });
   if (!data.every((column) => columnRows(column) === rows)) return undefined;

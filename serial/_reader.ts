@@ -25,6 +25,7 @@ import {
   SerializationError,
   setAttribute,
 } from "./_types.ts";
+import { work } from "./_work.ts";
 
 /** Options for {@linkcode unserialize}. */
 export interface UnserializeOptions {
@@ -745,10 +746,12 @@ class Reader {
               `compact_intseq state (${n}, ${first}, ${incr}) is out of integer range`,
             );
           }
+          work.elements += n;
           const data = new Int32Array(n);
           for (let i = 0; i < n; i++) data[i] = first + i * incr;
           return this.#expandedValue({ type: "integer", data });
         }
+        work.elements += n;
         const data = new Float64Array(n);
         for (let i = 0; i < n; i++) data[i] = first + i * incr;
         return this.#expandedValue({ type: "double", data });
@@ -771,6 +774,9 @@ class Reader {
             );
           }
           this.#expandable -= STRING_COST * n;
+        }
+        if (arg?.type === "integer" || arg?.type === "logical" || arg?.type === "double") {
+          work.elements += arg.data.length;
         }
         if (arg?.type === "integer" || arg?.type === "logical") {
           const data = Array.from(

@@ -16,6 +16,7 @@ import {
   type RValue,
   SerializationError,
 } from "./_types.ts";
+import { work } from "./_work.ts";
 
 /**
  * Where `simplify` keeps, on each array or object it builds, the typed R value it came from, so
@@ -215,6 +216,7 @@ function simplifyOne(
     const levels = value.attributes?.["levels"];
     const labels = levels?.type === "character" ? levels.data : [];
     const codes = value.data;
+    work.elements += codes.length;
     elements = new Array(codes.length);
     for (let i = 0; i < codes.length; i++) {
       const code = codes[i]!;
@@ -225,6 +227,7 @@ function simplifyOne(
   }
   if (shape !== undefined) {
     const { rows, cols } = shape;
+    work.elements += rows * (1 + cols);
     // Loops, not Array.from: ten times faster on the millions of rows a big matrix has.
     const out: Simplified[][] = new Array(rows);
     for (let r = 0; r < rows; r++) {
@@ -243,6 +246,7 @@ function atomicElements(
   value: Extract<RValue, { type: "logical" | "integer" | "double" | "complex" | "character" }>,
 ): Simplified[] {
   // Loops into a presized array: Array.from(typedArray, fn) is ~10 times slower.
+  work.elements += value.type === "complex" ? value.data.length / 2 : value.data.length;
   switch (value.type) {
     case "logical": {
       const data = value.data;
@@ -334,6 +338,7 @@ function simplifyDataFrame(
   const keys = columns.map((_, i) => names[i] || `V${i + 1}`);
   if (shape === "columns") return nameElements(simplified, keys);
   const rows = Math.max(0, ...simplified.map((column) => column.length));
+  work.elements += rows * (1 + columns.length);
   return Array.from(
     { length: rows },
     (_, r) => nameElements(simplified.map((column) => column[r] ?? null), keys),
