@@ -24,7 +24,7 @@
  * are a {@linkcode SerializationError}.
  *
  * Files: {@linkcode readRds} reads `saveRDS()` output (gzip by default) and
- * {@linkcode readRData} `save()` workspaces, inflating gzip through `DecompressionStream` up to
+ * {@linkcode readRData} `save()` workspaces, inflating gzip with zlib (`node:zlib`) up to
  * `maxDecompressedBytes` (1 GiB); bzip2 and xz are refused with the R call that writes gzip.
  *
  * ## Bounds
