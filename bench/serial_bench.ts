@@ -1,17 +1,26 @@
 /**
  * serial/ beside R's own `serialize()`/`unserialize()`, in one run: 10^6 doubles (8 MB) encoded
  * and decoded in native little-endian (`B\n`, what nanonext sends) and XDR (`X\n`, R's default),
- * plus a 10^5-string character vector, 10^5 one- and two-letter strings, a 10^4-row data.frame
- * and a 10^5-row data.frame of integer, double, character, logical and factor columns (native
- * only, as nanonext sends; doubles in XDR too). R times itself with the same
- * objects in one Rscript run; the ratio is rsock time / R time (below 1 = rsock faster).
+ * plus a 10^5-string character vector, 10^5 one- and two-letter strings, a 10^4-row data.frame,
+ * a 10^5-row data.frame of integer, double, character, logical and factor columns, and a `glm`
+ * fit (closures, environments, byte code) (native only, as nanonext sends; doubles in XDR too).
+ * Then a 50 MB `.rds` file (gzip, `saveRDS()`'s default): `readRds()` against `readRDS()`, and
+ * serialize + gzip + write against `saveRDS()`. R times itself with the same objects in one
+ * Rscript run; the ratio is rsock time / R time (below 1 = rsock faster).
+ *
+ * Both sides are timed in CPU time (user + system, the whole process) as well as wall time: on
+ * a shared machine the wall time of either side swings several-fold with the neighbours' load,
+ * while the CPU time is the work done. The table shows CPU milliseconds and both ratios.
  *
  * @module
  */
 
-import { type RValue, serialize, unserialize } from "../serial/mod.ts";
+import process from "node:process";
+import { readRds, type RValue, serialize, unserialize } from "../serial/mod.ts";
 
 const REPEATS = 15;
+const R_BATCHES = 5;
+const FILE_REPEATS = 5;
 
 const R_CODE = `
 set.seed(1)
@@ -23,17 +32,21 @@ objs <- list(
   mixed_100k = data.frame(id = sample.int(1e5), x = rnorm(1e5),
                           s = sample(c("alpha", "beta", "gamma", "delta"), 1e5, TRUE),
                           b = rnorm(1e5) > 0, f = factor(sample(letters, 1e5, TRUE)),
-                          stringsAsFactors = FALSE)
+                          stringsAsFactors = FALSE),
+  glm_fit = glm(am ~ wt + hp, data = mtcars, family = binomial())
 )
-# system.time() ticks in milliseconds: time batches of at least 0.2 s, so small cases are not
-# rounded to a tick; ${REPEATS} is the least number of calls.
+# Per call: c(wall, cpu) in ms, each the median of ${R_BATCHES} batches. system.time() ticks in
+# milliseconds, so a batch runs at least 0.2 s (and ${REPEATS} calls).
+per_call <- function(t, n) c(t[["elapsed"]], t[["user.self"]] + t[["sys.self"]]) / n * 1000
 med <- function(f) {
   f(); n <- ${REPEATS}
   repeat {
-    t <- system.time(for (i in seq_len(n)) f())[["elapsed"]]
-    if (t >= 0.2) return(t / n * 1000)
+    t <- system.time(for (i in seq_len(n)) f())
+    if (t[["elapsed"]] >= 0.2) break
     n <- n * 2
   }
+  runs <- replicate(${R_BATCHES}, per_call(system.time(for (i in seq_len(n)) f()), n))
+  apply(runs, 1, median)
 }
 for (n in names(objs)) {
   x <- objs[[n]]
@@ -45,15 +58,35 @@ for (n in names(objs)) {
     if (!xdr || n == "doubles") writeBin(b, file.path(commandArgs(TRUE)[1], paste0(n, if (xdr) ".xdr" else ".bin")))
   }
 }
+# A 50 MB .rds (gzip): a call takes seconds, so the median of ${FILE_REPEATS} single calls.
+n <- 4.5e6
+big <- data.frame(x = rnorm(n), id = sample.int(n), b = rnorm(n) > 0,
+                  s = sample(c("alpha", "beta", "gamma", "delta"), n, TRUE), stringsAsFactors = FALSE)
+rds <- file.path(commandArgs(TRUE)[1], "rds_50mb.rds")
+once <- function(f) apply(replicate(${FILE_REPEATS}, per_call(system.time(f()), 1)), 1, median)
+enc <- once(function() saveRDS(big, rds))
+dec <- once(function() readRDS(rds))
+cat("rds_50mb gzip", enc, dec, "\\n")
 `;
+
+/** Milliseconds per call: wall and CPU. */
+interface Timing {
+  wall: number;
+  cpu: number;
+}
 
 function median(times: number[]): number {
   const sorted = times.toSorted((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-/** Median per-call time of `REPEATS` batches, each long enough (≥ 10 ms) to time well. */
-function time(fn: () => unknown): number {
+function cpuNow(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+/** Medians per call over `REPEATS` batches, each long enough (≥ 10 ms) to time well. */
+function time(fn: () => unknown): Timing {
   for (let i = 0; i < 3; i++) fn(); // warm up the JIT
   let calls = 1;
   for (;;) {
@@ -62,13 +95,45 @@ function time(fn: () => unknown): number {
     if (performance.now() - start >= 10) break;
     calls *= 2;
   }
-  const times: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < REPEATS; i++) {
     const start = performance.now();
+    const startCpu = cpuNow();
     for (let c = 0; c < calls; c++) fn();
-    times.push((performance.now() - start) / calls);
+    cpu.push((cpuNow() - startCpu) / calls);
+    wall.push((performance.now() - start) / calls);
   }
-  return median(times);
+  return { wall: median(wall), cpu: median(cpu) };
+}
+
+/** Medians of `FILE_REPEATS` single calls of an async `fn` (each takes seconds). */
+async function timeAsync(fn: () => Promise<unknown>): Promise<Timing> {
+  await fn();
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < FILE_REPEATS; i++) {
+    const start = performance.now();
+    const startCpu = cpuNow();
+    await fn();
+    cpu.push(cpuNow() - startCpu);
+    wall.push(performance.now() - start);
+  }
+  return { wall: median(wall), cpu: median(cpu) };
+}
+
+async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
+    .pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+function row(key: string, enc: Timing, rEnc: Timing, dec: Timing, rDec: Timing): string {
+  const ms = (x: number) => x.toFixed(2).padStart(9);
+  const ratio = (a: number, b: number) => (a / b).toFixed(2).padStart(6);
+  return `${key.padEnd(20)} ${ms(enc.cpu)} ${ms(rEnc.cpu)} ${ratio(enc.cpu, rEnc.cpu)} | ` +
+    `${ms(dec.cpu)} ${ms(rDec.cpu)} ${ratio(dec.cpu, rDec.cpu)} | ` +
+    `${ratio(enc.wall, rEnc.wall)} ${ratio(dec.wall, rDec.wall)}`;
 }
 
 /** Runs the benchmark and prints a table of milliseconds and ratios. */
@@ -81,21 +146,46 @@ export async function run(): Promise<void> {
       stderr: "inherit",
     }).output();
     if (!output.success) throw new Error("Rscript failed");
-    const rTimes = new Map<string, [number, number]>();
+    const rTimes = new Map<string, [Timing, Timing]>();
     for (const line of new TextDecoder().decode(output.stdout).trim().split("\n")) {
-      const [name, format, enc, dec] = line.trim().split(/\s+/);
-      rTimes.set(`${name} ${format}`, [Number(enc), Number(dec)]);
+      const [name, format, ...numbers] = line.trim().split(/\s+/);
+      const [encWall, encCpu, decWall, decCpu] = numbers.map(Number) as [
+        number,
+        number,
+        number,
+        number,
+      ];
+      rTimes.set(`${name} ${format}`, [{ wall: encWall, cpu: encCpu }, {
+        wall: decWall,
+        cpu: decCpu,
+      }]);
     }
     // deno-lint-ignore no-console
     console.log(
-      "serial: ms per call, rsock median of %d batches / R mean of a 0.2 s batch " +
-        "(ratio = rsock / R)",
+      "serial: CPU ms per call (user + system), medians: rsock of %d batches, R of %d " +
+        "(ratio = rsock / R; the wall-time ratios last)",
       REPEATS,
+      R_BATCHES,
     );
     // deno-lint-ignore no-console
-    console.log("%s", "case                  rsock enc  R enc  ratio | rsock dec  R dec  ratio");
+    console.log(
+      "%s",
+      "case                  rsock enc  R enc  ratio | rsock dec  R dec  ratio | wall enc/dec",
+    );
     for (const [key, [rEnc, rDec]] of rTimes) {
       const [name, format] = key.split(" ") as [string, "binary" | "xdr"];
+      if (name === "rds_50mb") {
+        const path = `${dir}/rds_50mb.rds`;
+        const value = await readRds(await Deno.readFile(path));
+        const dec = await timeAsync(async () => readRds(await Deno.readFile(path)));
+        const out = `${dir}/rds_50mb.rsock.rds`;
+        const enc = await timeAsync(async () =>
+          Deno.writeFile(out, await gzip(serialize(value, { format: "xdr" })))
+        );
+        // deno-lint-ignore no-console
+        console.log("%s", row(key, enc, rEnc, dec, rDec));
+        continue;
+      }
       let bytes: Uint8Array;
       try {
         bytes = await Deno.readFile(`${dir}/${name}.${format === "xdr" ? "xdr" : "bin"}`);
@@ -105,13 +195,8 @@ export async function run(): Promise<void> {
       const value: RValue = unserialize(bytes);
       const dec = time(() => unserialize(bytes));
       const enc = time(() => serialize(value, { format }));
-      const fmt = (x: number) => x.toFixed(2).padStart(9);
       // deno-lint-ignore no-console
-      console.log(
-        "%s",
-        `${key.padEnd(20)} ${fmt(enc)} ${fmt(rEnc)} ${(enc / rEnc).toFixed(2).padStart(6)} | ` +
-          `${fmt(dec)} ${fmt(rDec)} ${(dec / rDec).toFixed(2).padStart(6)}`,
-      );
+      console.log("%s", row(key, enc, rEnc, dec, rDec));
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -18,13 +18,21 @@ export function lengthOf(value: RValue): number {
   switch (value.type) {
     case "NULL":
       return 0;
-    case "symbol":
-    case "environment":
-      return -1;
     case "complex":
       return value.data.length / 2;
-    default:
+    case "logical":
+    case "integer":
+    case "double":
+    case "character":
+    case "raw":
+    case "list":
+    case "expression":
+    case "pairlist":
+    case "language":
+    case "dots":
       return value.data.length;
+    default:
+      return -1;
   }
 }
 
@@ -73,6 +81,8 @@ export function columnRows(column: RValue): number {
 
 export function checkAttributes(value: RValue): void {
   if (!("attributes" in value) || value.attributes === undefined) return;
+  // Closures, environments, S4 objects and the like stay typed: nothing is built from them.
+  if (lengthOf(value) < 0) return;
   const attributes = value.attributes;
   const length = lengthOf(value);
   const own = (key: string) => Object.hasOwn(attributes, key) ? attributes[key] : undefined;

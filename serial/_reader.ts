@@ -7,20 +7,25 @@
  */
 
 import { formatDouble, formatInteger } from "./_format.ts";
+import { asciiString, Input, isAscii, isSpace, latin1, utf8 } from "./_input.ts";
 import {
-  IS_LITTLE_ENDIAN,
-  LOW_WORD,
   NA_INTEGER,
-  NA_REAL_LOW_WORD,
   R_NULL,
   type RAttributes,
+  type RBytecode,
   type RCharacter,
+  type RClosure,
   REncoding,
+  type RFrameEnvironment,
+  type RPairlist,
   type RPairlistCell,
+  type RPromise,
   type RValue,
+  type RWithAttributes,
   SerializationError,
   setAttribute,
 } from "./_types.ts";
+import { work } from "./_work.ts";
 
 /** Options for {@linkcode unserialize}. */
 export interface UnserializeOptions {
@@ -107,6 +112,8 @@ const SXP = {
   S4: 25,
   ALTREP: 238,
   BASEENV: 241,
+  PACKAGE: 248,
+  NAMESPACE: 249,
   EMPTYENV: 242,
   BASENAMESPACE: 250,
   MISSINGARG: 251,
@@ -116,393 +123,46 @@ const SXP = {
   REF: 255,
 } as const;
 
+/** The vector types an ALTREP wrapper may hold. */
+type VectorType =
+  | "logical"
+  | "integer"
+  | "double"
+  | "complex"
+  | "character"
+  | "raw"
+  | "list"
+  | "expression";
+const VECTOR_TYPES: ReadonlySet<string> = new Set<VectorType>([
+  "logical",
+  "integer",
+  "double",
+  "complex",
+  "character",
+  "raw",
+  "list",
+  "expression",
+]);
+
+/** Byte-code pseudo-types, met only inside a constant pool. */
+const BC = { REPDEF: 244, REPREF: 243, ATTRLANG: 240, ATTRLIST: 239 } as const;
+
 const UNSUPPORTED: Record<number, string> = {
-  [SXP.CLO]: "a closure (function)",
-  [SXP.ENV]: "an environment",
-  [SXP.PROM]: "a promise",
-  [SXP.SPECIAL]: "a primitive function",
-  [SXP.BUILTIN]: "a primitive function",
-  [SXP.DOT]: "a ... object",
-  [SXP.BCODE]: "byte code",
-  [SXP.EXTPTR]: "an external pointer",
-  [SXP.WEAKREF]: "a weak reference",
-  [SXP.S4]: "an S4 object",
-  [SXP.UNBOUNDVALUE]: "the unbound marker",
-  249: "a namespace environment",
-  248: "a package environment",
-  247: "a persistent reference",
-  246: "a class reference",
-  245: "a generic reference",
-  244: "byte code",
-  243: "byte code",
-  240: "byte code",
-  239: "byte code",
+  247: "a persistent reference (written by a refhook, which the reader cannot call)",
+  246: "a class reference (no R since 1.x writes one)",
+  245: "a generic-function reference (no R since 1.x writes one)",
+  244: "a byte-code cell definition outside byte code",
+  243: "a byte-code cell reference outside byte code",
+  240: "a byte-code call outside byte code",
+  239: "a byte-code pairlist outside byte code",
 };
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-const latin1 = new TextDecoder("latin1");
-
-/** A position in the input, read as XDR, native little-endian or ascii. */
-/** Slots of the per-message cache of short strings, and the longest string it holds. */
-const CACHE_SIZE = 4096;
-const SHORT_STRING = 12;
-
-/** Short ASCII strings by their bytes: a direct-mapped table, checked byte for byte. */
-class StringCache {
-  readonly #lengths = new Int32Array(CACHE_SIZE).fill(-1);
-  readonly #bytes = new Uint8Array(CACHE_SIZE * SHORT_STRING);
-  readonly #strings: string[] = new Array(CACHE_SIZE).fill("");
-
-  get(hash: number, bytes: Uint8Array, start: number, n: number): string | undefined {
-    const slot = (hash ^ (hash >>> 16)) & (CACHE_SIZE - 1);
-    if (this.#lengths[slot] !== n) return undefined;
-    const base = slot * SHORT_STRING;
-    const cached = this.#bytes;
-    for (let c = 0; c < n; c++) if (cached[base + c] !== bytes[start + c]) return undefined;
-    return this.#strings[slot];
-  }
-
-  set(hash: number, bytes: Uint8Array, start: number, n: number): string {
-    const slot = (hash ^ (hash >>> 16)) & (CACHE_SIZE - 1);
-    const text = asciiText(bytes, start, n);
-    const base = slot * SHORT_STRING;
-    for (let c = 0; c < n; c++) this.#bytes[base + c] = bytes[start + c]!;
-    this.#lengths[slot] = n;
-    this.#strings[slot] = text;
-    return text;
-  }
-}
-
-class Input {
-  #cache: StringCache | undefined;
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
-  #pos: number;
-  #littleEndian = false;
-  #ascii = false;
-
-  constructor(bytes: Uint8Array, start: number) {
-    this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.#pos = start;
-  }
-
-  get pos(): number {
-    return this.#pos;
-  }
-
-  get remaining(): number {
-    return this.#bytes.length - this.#pos;
-  }
-
-  get ascii(): boolean {
-    return this.#ascii;
-  }
-
-  /** Smallest number of bytes one int takes in this format (ascii: a digit and a newline). */
-  get intWidth(): number {
-    return this.#ascii ? 2 : 4;
-  }
-
-  setFormat(format: "xdr" | "binary" | "ascii"): void {
-    this.#littleEndian = format === "binary";
-    this.#ascii = format === "ascii";
-  }
-
-  fail(what: string): never {
-    throw new SerializationError(`${what} (at byte ${this.#pos})`, this.#pos);
-  }
-
-  #need(n: number, what: string): void {
-    if (n > this.remaining) {
-      this.fail(`stream ends after ${this.remaining} bytes; expected ${n} bytes of ${what}`);
-    }
-  }
-
-  #word(what: string): string {
-    const bytes = this.#bytes;
-    let i = this.#pos;
-    while (i < bytes.length && isSpace(bytes[i]!)) i++;
-    const start = i;
-    while (i < bytes.length && !isSpace(bytes[i]!)) i++;
-    if (start === i || i - start > 64) {
-      this.#pos = start;
-      this.fail(start === i ? `stream ends; expected ${what}` : `ascii token too long for ${what}`);
-    }
-    this.#pos = i;
-    return latin1.decode(bytes.subarray(start, i));
-  }
-
-  int(what = "an integer"): number {
-    if (this.#ascii) {
-      const word = this.#word(what);
-      if (word === "NA") return NA_INTEGER;
-      if (!/^[+-]?\d{1,10}$/.test(word)) this.fail(`"${word}" is not ${what}`);
-      const n = Number(word);
-      if (n < -2147483648 || n > 2147483647) this.fail(`"${word}" is not a 32-bit integer`);
-      return n;
-    }
-    this.#need(4, what);
-    const n = this.#view.getInt32(this.#pos, this.#littleEndian);
-    this.#pos += 4;
-    return n;
-  }
-
-  ints(n: number): Int32Array {
-    if (this.#ascii) {
-      const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) out[i] = this.int();
-      return out;
-    }
-    this.#need(n * 4, `${n} integers`);
-    const start = this.#pos;
-    this.#pos += n * 4;
-    if (this.#littleEndian === IS_LITTLE_ENDIAN) {
-      // A copy (slice) is 4-aligned, so it can back an Int32Array.
-      return new Int32Array(this.#bytes.slice(start, start + n * 4).buffer);
-    }
-    // Swapped through the DataView in one pass: twice as fast as copying, then swapping.
-    const out = new Int32Array(n);
-    const view = this.#view;
-    const littleEndian = this.#littleEndian;
-    for (let i = 0, at = start; i < n; i++, at += 4) out[i] = view.getInt32(at, littleEndian);
-    return out;
-  }
-
-  doubles(n: number): Float64Array {
-    if (this.#ascii) {
-      const out = new Float64Array(n);
-      const words = new Uint32Array(out.buffer);
-      for (let i = 0; i < n; i++) {
-        const word = this.#word("a double");
-        if (word === "NA") {
-          words[2 * i + LOW_WORD] = NA_REAL_LOW_WORD;
-          words[2 * i + 1 - LOW_WORD] = 0x7ff00000;
-        } else {
-          out[i] = parseAsciiDouble(word, this);
-        }
-      }
-      return out;
-    }
-    this.#need(n * 8, `${n} doubles`);
-    const start = this.#pos;
-    this.#pos += n * 8;
-    // Bytes are copied, never read through getFloat64, so NA's NaN payload survives.
-    if (this.#littleEndian === IS_LITTLE_ENDIAN) {
-      return new Float64Array(this.#bytes.slice(start, start + n * 8).buffer);
-    }
-    const out = new Float64Array(n);
-    const words = new Uint32Array(out.buffer);
-    const view = this.#view;
-    const littleEndian = this.#littleEndian;
-    // The stream's first word is the low one in little-endian order, the high one in XDR.
-    const first = littleEndian ? LOW_WORD : 1 - LOW_WORD;
-    for (let i = 0, at = start; i < 2 * n; i += 2, at += 8) {
-      words[i + first] = view.getUint32(at, littleEndian);
-      words[i + 1 - first] = view.getUint32(at + 4, littleEndian);
-    }
-    return out;
-  }
-
-  bytes(n: number, what: string): Uint8Array {
-    if (this.#ascii) {
-      const out = new Uint8Array(n);
-      for (let i = 0; i < n; i++) {
-        const word = this.#word("a raw byte");
-        if (!/^[0-9a-fA-F]{1,2}$/.test(word)) this.fail(`"${word}" is not a hex byte`);
-        out[i] = parseInt(word, 16);
-      }
-      return out;
-    }
-    this.#need(n, what);
-    const out = this.#bytes.subarray(this.#pos, this.#pos + n);
-    this.#pos += n;
-    return out;
-  }
-
-  /**
-   * The next `n` bytes as a string when they are all ASCII (binary formats only), else
-   * undefined with nothing consumed. Short strings are built without a TextDecoder call, whose
-   * fixed cost dominates for names and labels.
-   */
-  asciiText(n: number): string | undefined {
-    if (this.#ascii || n > this.remaining) return undefined;
-    const bytes = this.#bytes;
-    const start = this.#pos;
-    if (n <= 24) {
-      let text = "";
-      for (let i = start; i < start + n; i++) {
-        const c = bytes[i]!;
-        if (c >= 0x80) return undefined;
-        text += String.fromCharCode(c);
-      }
-      this.#pos += n;
-      return text;
-    }
-    for (let i = start; i < start + n; i++) if (bytes[i]! >= 0x80) return undefined;
-    this.#pos += n;
-    return latin1.decode(bytes.subarray(start, start + n));
-  }
-
-  /**
-   * Reads the CHARSXPs from `data[from]` on while each is NA or plain ASCII (binary formats
-   * only), and returns the index of the first it left (a marked or non-ASCII string, or the
-   * end). The bytes of a run are gathered and decoded with one TextDecoder call, then cut into
-   * strings: per-string decoding or concatenation costs several times more for 10^5 strings.
-   */
-  asciiStrings(data: (string | null)[], from: number): number {
-    if (this.#ascii) return from;
-    const bytes = this.#bytes;
-    const view = this.#view;
-    const littleEndian = this.#littleEndian;
-    const end = bytes.length;
-    let pos = this.#pos;
-    let i = from;
-    let total = 0;
-    // (index, start, length) per string; at most one per 8 bytes left, so O(input).
-    const spans = new Int32Array(3 * Math.min(data.length - from, Math.ceil((end - pos) / 8)));
-    let count = 0;
-    // Short strings often repeat (a character column of a few values): one JS string per
-    // value, as R's own string cache keeps one CHARSXP, saves an allocation per element. The
-    // cache is dropped for a vector where it rarely hits (unique ids).
-    let cached = data.length - from >= 16;
-    let hits = 0;
-    const cache = cached ? (this.#cache ??= new StringCache()) : undefined;
-    for (; i < data.length; i++) {
-      if (pos + 8 > end) break;
-      const flags = view.getInt32(pos, littleEndian);
-      // A CHARSXP without the latin1 (4) or bytes (2) mark.
-      if ((flags & 0xff) !== 9 || ((flags >>> 12) & 6) !== 0) break;
-      const n = view.getInt32(pos + 4, littleEndian);
-      if (n === -1) {
-        data[i] = null;
-        pos += 8;
-        continue;
-      }
-      if (n < 0 || pos + 8 + n > end) break;
-      const start = pos + 8;
-      const stop = start + n;
-      if (cached && i - from === 256 && hits < 32) cached = false;
-      let hash = 0x811c9dc5;
-      let high = 0;
-      if (cached && n <= SHORT_STRING) {
-        for (let k = start; k < stop; k++) {
-          const c = bytes[k]!;
-          high |= c;
-          hash = Math.imul(hash ^ c, 0x01000193);
-        }
-      } else {
-        for (let k = start; k < stop; k++) high |= bytes[k]!;
-      }
-      if (high >= 0x80) break;
-      pos = stop;
-      if (cached && n <= SHORT_STRING) {
-        const hit = cache!.get(hash, bytes, start, n);
-        if (hit !== undefined) hits++;
-        data[i] = hit ?? cache!.set(hash, bytes, start, n);
-        continue;
-      }
-      spans[count] = i;
-      spans[count + 1] = start;
-      spans[count + 2] = n;
-      count += 3;
-      total += n;
-    }
-    this.#pos = pos;
-    if (count <= 3 * 8 || total <= 64) {
-      for (let s = 0; s < count; s += 3) {
-        data[spans[s]!] = asciiText(bytes, spans[s + 1]!, spans[s + 2]!);
-      }
-    } else {
-      const gathered = new Uint8Array(total);
-      let at = 0;
-      for (let s = 0; s < count; s += 3) {
-        const start = spans[s + 1]!;
-        const n = spans[s + 2]!;
-        if (n <= 16) { for (let k = 0; k < n; k++) gathered[at + k] = bytes[start + k]!; }
-        else gathered.set(bytes.subarray(start, start + n), at);
-        at += n;
-      }
-      const text = latin1.decode(gathered);
-      at = 0;
-      for (let s = 0; s < count; s += 3) {
-        const n = spans[s + 2]!;
-        data[spans[s]!] = text.substring(at, at + n);
-        at += n;
-      }
-    }
-    return i;
-  }
-
-  /** The bytes of a string of `n` bytes (ascii: an escaped token). */
-  stringBytes(n: number): Uint8Array {
-    if (!this.#ascii) return this.bytes(n, "a string");
-    const bytes = this.#bytes;
-    let i = this.#pos;
-    while (i < bytes.length && isSpace(bytes[i]!)) i++;
-    const out = new Uint8Array(n);
-    for (let k = 0; k < n; k++) {
-      if (i >= bytes.length) {
-        this.#pos = i;
-        this.fail(`stream ends inside an ascii string; expected ${n - k} more characters`);
-      }
-      let c = bytes[i++]!;
-      if (c === 0x5c) {
-        const e = bytes[i++];
-        if (e === undefined) break;
-        if (e >= 0x30 && e <= 0x37) {
-          c = e - 0x30;
-          for (
-            let d = 0;
-            d < 2 && i < bytes.length && bytes[i]! >= 0x30 && bytes[i]! <= 0x37;
-            d++
-          ) {
-            c = c * 8 + bytes[i++]! - 0x30;
-          }
-          c &= 0xff;
-        } else {
-          c = ESCAPES[e] ?? e;
-        }
-      }
-      out[k] = c;
-    }
-    this.#pos = i;
-    return out;
-  }
-}
-
-const ESCAPES: Record<number, number> = {
-  0x6e: 10, // n
-  0x74: 9, // t
-  0x76: 11, // v
-  0x62: 8, // b
-  0x72: 13, // r
-  0x66: 12, // f
-  0x61: 7, // a
-};
-
-function isSpace(c: number): boolean {
-  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
-}
-
-function parseAsciiDouble(word: string, input: Input): number {
-  switch (word) {
-    case "NaN":
-      return NaN;
-    case "Inf":
-      return Infinity;
-    case "-Inf":
-      return -Infinity;
-  }
-  const hex = /^([+-]?)0x([0-9a-f]+)(?:\.([0-9a-f]*))?p([+-]?\d+)$/i.exec(word);
-  if (hex) {
-    const frac = hex[3] ?? "";
-    const mantissa = parseInt((hex[2] ?? "0") + frac || "0", 16) / 16 ** frac.length;
-    return (hex[1] === "-" ? -1 : 1) * mantissa * 2 ** Number(hex[4]);
-  }
-  const n = Number(word);
-  if (word.trim() === "" || Number.isNaN(n)) input.fail(`"${word}" is not a double`);
-  return n;
+/** A cell of a byte code's calls that R shares: where it sits, and the list it starts. */
+interface SharedCell {
+  cells: RPairlistCell[];
+  from: number;
+  type: "language" | "pairlist";
+  list: RPairlist | undefined;
 }
 
 interface PairlistRead {
@@ -528,7 +188,7 @@ class Reader {
   #expandable: number;
   readonly #refs: RValue[] = [];
   /** Vectors expanded from ALTREP states (not read element by element from the stream). */
-  readonly #expanded = new WeakSet<RValue>();
+  #expanded: WeakSet<RValue> | undefined;
   #nativeIsUtf8 = true;
 
   constructor(input: Input, options: UnserializeOptions) {
@@ -602,6 +262,8 @@ class Reader {
         return { type: "environment", name: "base" };
       case SXP.BASENAMESPACE:
         return { type: "environment", name: "base namespace" };
+      case SXP.UNBOUNDVALUE:
+        return { type: "unbound" };
       case SXP.MISSINGARG:
         return { type: "symbol", name: "" };
       case SXP.REF: {
@@ -609,7 +271,8 @@ class Reader {
         const ref = this.#refs[index - 1];
         if (ref === undefined) {
           return input.fail(
-            `reference #${index} to an item not read yet (${this.#refs.length} so far)`,
+            `reference #${index} to an item not read yet (${this.#refs.length} so far); ` +
+              "expected an index into the symbols and environments read before it",
           );
         }
         return ref;
@@ -617,19 +280,102 @@ class Reader {
       case SXP.SYM: {
         const name = this.#charsxp(input.int("a symbol name"));
         const symbol: RValue = { type: "symbol", name: name.text ?? "NA" };
-        this.#refs.push(symbol);
+        this.#addReference(symbol);
         return symbol;
       }
       case SXP.LIST:
-      case SXP.LANG: {
+      case SXP.LANG:
+      case SXP.DOT: {
         const read = this.#pairlist(flags, depth);
         if (read.tail !== undefined) input.fail("a dotted pair (pairlist with a non-list tail)");
         const value: RValue = {
-          type: type === SXP.LANG ? "language" : "pairlist",
+          type: type === SXP.LANG ? "language" : type === SXP.DOT ? "dots" : "pairlist",
           data: read.cells,
         };
         if (read.attributes) value.attributes = read.attributes;
         return value;
+      }
+      case SXP.ENV: {
+        const locked = input.int("an environment's lock flag");
+        const environment: RFrameEnvironment = {
+          type: "environment",
+          name: "frame",
+          locked: locked !== 0,
+          enclosure: R_NULL,
+          frame: R_NULL,
+          hashTable: R_NULL,
+        };
+        // Registered before its contents, which may refer to it (an environment holding itself).
+        this.#addReference(environment);
+        environment.enclosure = this.item(depth + 1);
+        environment.frame = this.item(depth + 1);
+        environment.hashTable = this.item(depth + 1);
+        const attributes = this.#attributes(depth);
+        if (attributes) environment.attributes = attributes;
+        return environment;
+      }
+      case SXP.PACKAGE:
+      case SXP.NAMESPACE: {
+        if (input.int("a persistent name's placeholder") !== 0) {
+          input.fail("names on a package or namespace name; expected the placeholder 0");
+        }
+        const n = input.int("the length of a package or namespace name");
+        if (n < 0 || n > 64) input.fail(`a package or namespace name of ${n} strings`);
+        const spec: string[] = [];
+        for (let i = 0; i < n; i++) {
+          spec.push(this.#charsxp(input.int("a package or namespace name")).text ?? "NA");
+        }
+        const environment: RValue = {
+          type: "environment",
+          name: type === SXP.PACKAGE ? "package" : "namespace",
+          spec,
+        };
+        this.#addReference(environment);
+        return environment;
+      }
+      case SXP.CLO:
+      case SXP.PROM: {
+        const attributes = hasAttr ? this.#attributes(depth) : undefined;
+        const environment = (flags & 0x400) !== 0 ? this.item(depth + 1) : R_NULL;
+        const car = this.item(depth + 1);
+        const cdr = this.item(depth + 1);
+        const value: RClosure | RPromise = type === SXP.CLO
+          ? { type: "closure", formals: car, body: cdr, environment }
+          : { type: "promise", value: car, expression: cdr, environment };
+        return this.#marks(value, flags, attributes);
+      }
+      case SXP.SPECIAL:
+      case SXP.BUILTIN: {
+        const n = input.int("a primitive's name length");
+        if (n < 0 || n > 256) input.fail(`a primitive's name of ${n} bytes; expected 1 to 256`);
+        const name = latin1.decode(input.stringBytes(n));
+        return this.#withAttributes(
+          { type: type === SXP.SPECIAL ? "special" : "builtin", name },
+          flags,
+          depth,
+        );
+      }
+      case SXP.EXTPTR: {
+        const pointer: RValue = { type: "externalptr", protected: R_NULL, tag: R_NULL };
+        this.#addReference(pointer);
+        pointer.protected = this.item(depth + 1);
+        pointer.tag = this.item(depth + 1);
+        return this.#withAttributes(pointer, flags, depth);
+      }
+      case SXP.WEAKREF: {
+        const reference: RValue = { type: "weakref" };
+        this.#addReference(reference);
+        return this.#withAttributes(reference, flags, depth);
+      }
+      case SXP.S4:
+        return this.#withAttributes({ type: "S4" }, flags, depth);
+      case SXP.BCODE: {
+        const count = input.int("the number of shared byte-code cells");
+        if (count < 0 || count > input.remaining) {
+          input.fail(`${count} shared byte-code cells; expected at most one per byte left`);
+        }
+        const shared: (SharedCell | undefined)[] = new Array(count);
+        return this.#withAttributes(this.#bytecode(shared, depth), flags, depth);
       }
       case SXP.LGL:
       case SXP.INT: {
@@ -642,21 +388,21 @@ class Reader {
         const data = input.ints(n);
         return this.#withAttributes(
           type === SXP.LGL ? { type: "logical", data } : { type: "integer", data },
-          hasAttr,
+          flags,
           depth,
         );
       }
       case SXP.REAL: {
         const n = this.#length();
         this.#checkRoom(n, input.ascii ? 2 : 8, "a double vector");
-        return this.#withAttributes({ type: "double", data: input.doubles(n) }, hasAttr, depth);
+        return this.#withAttributes({ type: "double", data: input.doubles(n) }, flags, depth);
       }
       case SXP.CPLX: {
         const n = this.#length();
         this.#checkRoom(n, input.ascii ? 4 : 16, "a complex vector");
         return this.#withAttributes(
           { type: "complex", data: input.doubles(2 * n) },
-          hasAttr,
+          flags,
           depth,
         );
       }
@@ -665,7 +411,7 @@ class Reader {
         this.#checkRoom(n, input.ascii ? 2 : 1, "a raw vector");
         return this.#withAttributes(
           { type: "raw", data: input.bytes(n, "raw bytes").slice() },
-          hasAttr,
+          flags,
           depth,
         );
       }
@@ -680,11 +426,11 @@ class Reader {
           const { text, encoding } = this.#charsxp(input.int("a string header"));
           value.data[i] = text;
           if (encoding !== undefined) {
-            value.encodings ??= new Array(n).fill(REncoding.native);
+            value.encodings ??= new Array(n).fill(REncoding.utf8);
             value.encodings[i] = encoding;
           }
         }
-        return this.#withAttributes(value, hasAttr, depth);
+        return this.#withAttributes(value, flags, depth);
       }
       case SXP.VEC:
       case SXP.EXPR: {
@@ -694,7 +440,7 @@ class Reader {
         for (let i = 0; i < n; i++) data[i] = this.item(depth + 1);
         return this.#withAttributes(
           { type: type === SXP.VEC ? "list" : "expression", data },
-          hasAttr,
+          flags,
           depth,
         );
       }
@@ -706,22 +452,151 @@ class Reader {
     const what = UNSUPPORTED[type];
     if (what !== undefined) {
       return input.fail(
-        `the stream holds ${what} (SEXP type ${type}), which rsock does not carry; send data (vectors, lists, data frames) instead`,
+        `the stream holds ${what} (SEXP type ${type}), which rsock cannot read`,
       );
     }
     return input.fail(`unknown SEXP type ${type} (flags 0x${(flags >>> 0).toString(16)})`);
   }
 
-  #withAttributes<T extends RValue & { attributes?: RAttributes }>(
+  #withAttributes<T extends RValue & RWithAttributes>(value: T, flags: number, depth: number): T {
+    const attributes = (flags & 0x200) !== 0 ? this.#attributes(depth) : undefined;
+    return this.#marks(value, flags, attributes);
+  }
+
+  /** Sets the attributes, and the gp bits and object bit where R's differ from the default. */
+  #marks<T extends RValue & RWithAttributes>(
     value: T,
-    hasAttr: boolean,
-    depth: number,
+    flags: number,
+    attributes: RAttributes | undefined,
   ): T {
-    if (hasAttr) {
-      const attributes = this.#attributes(depth);
-      if (attributes) value.attributes = attributes;
+    if (attributes) value.attributes = attributes;
+    const levels = (flags >>> 12) & 0xffff;
+    if (levels !== 0) value.levels = levels;
+    const object = (flags & 0x100) !== 0;
+    if (object !== (attributes !== undefined && Object.hasOwn(attributes, "class"))) {
+      value.object = object;
     }
     return value;
+  }
+
+  #addReference(value: RValue): void {
+    if (this.#refs.length >= this.#maxElements) {
+      this.#in.fail(`more than maxElements (${this.#maxElements}) referable items`);
+    }
+    this.#refs.push(value);
+  }
+
+  /** R's ReadBC1: the instructions, then the constant pool, whose calls may share cells. */
+  #bytecode(shared: (SharedCell | undefined)[], depth: number): RBytecode {
+    const input = this.#in;
+    if (depth > this.#maxDepth) input.fail(`nesting deeper than maxDepth (${this.#maxDepth})`);
+    const code = this.item(depth + 1);
+    const n = input.int("the length of a constant pool");
+    this.#checkRoom(n, input.intWidth * 2, "a constant pool");
+    if (n < 0 || n > this.#maxElements) input.fail(`a constant pool of ${n} entries`);
+    const constants: RValue[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const type = input.int("the type of a constant");
+      constants[i] = type === SXP.BCODE
+        ? this.#bytecode(shared, depth + 1)
+        : this.#bytecodeItem(type, shared, depth + 1);
+    }
+    return { type: "bytecode", code, constants };
+  }
+
+  /** An item in byte code: a call or pairlist cell by cell, anything else as usual. */
+  #bytecodeItem(type: number, shared: (SharedCell | undefined)[], depth: number): RValue {
+    const input = this.#in;
+    switch (type) {
+      case BC.REPREF: {
+        const cell = this.#sharedCell(shared);
+        cell.list ??= { type: cell.type, data: cell.cells.slice(cell.from) };
+        return cell.list;
+      }
+      case BC.REPDEF:
+      case BC.ATTRLANG:
+      case BC.ATTRLIST:
+      case SXP.LANG:
+      case SXP.LIST:
+        return this.#bytecodeCells(type, shared, depth);
+    }
+    if (depth > this.#maxDepth) input.fail(`nesting deeper than maxDepth (${this.#maxDepth})`);
+    return this.item(depth);
+  }
+
+  #sharedCell(shared: (SharedCell | undefined)[]): SharedCell {
+    const index = this.#in.int("a shared byte-code cell");
+    const cell = shared[index];
+    if (cell === undefined) {
+      return this.#in.fail(
+        `byte-code cell #${index} referred to before it is defined (${shared.length} declared)`,
+      );
+    }
+    return cell;
+  }
+
+  /** R's ReadBCLang for a chain of cells, iteratively along the tail. */
+  #bytecodeCells(type: number, shared: (SharedCell | undefined)[], depth: number): RPairlist {
+    const input = this.#in;
+    if (depth > this.#maxDepth) input.fail(`nesting deeper than maxDepth (${this.#maxDepth})`);
+    const cells: RPairlistCell[] = [];
+    let list: RPairlist | undefined;
+    for (;;) {
+      let position = -1;
+      if (type === BC.REPDEF) {
+        position = input.int("a shared byte-code cell");
+        if (position < 0 || position >= shared.length) {
+          input.fail(`byte-code cell #${position} of ${shared.length} declared`);
+        }
+        type = input.int("the type of a byte-code cell");
+      }
+      const hasAttributes = type === BC.ATTRLANG || type === BC.ATTRLIST;
+      const language = type === SXP.LANG || type === BC.ATTRLANG;
+      if (!language && type !== SXP.LIST && type !== BC.ATTRLIST) {
+        input.fail(`a byte-code cell of SEXP type ${type}; expected a call or pairlist`);
+      }
+      list ??= { type: language ? "language" : "pairlist", data: cells };
+      if (position >= 0) {
+        shared[position] = {
+          cells,
+          from: cells.length,
+          type: language ? "language" : "pairlist",
+          list: cells.length === 0 ? list : undefined,
+        };
+      }
+      const attributes = hasAttributes ? this.#attributes(depth + 1) : undefined;
+      if (attributes !== undefined && cells.length === 0) list.attributes = attributes;
+      const tag = this.item(depth + 1);
+      if (tag.type !== "symbol" && tag.type !== "NULL") {
+        input.fail(`a byte-code cell tagged with a ${tag.type}; expected a symbol`);
+      }
+      const cell: RPairlistCell = tag.type === "symbol"
+        ? { tag: tag.name, value: R_NULL }
+        : { value: R_NULL };
+      if (cells.length > 0 && language) cell.cellType = "language";
+      cells.push(cell);
+      if (cells.length > this.#maxElements) {
+        input.fail(`pairlist longer than maxElements (${this.#maxElements})`);
+      }
+      cell.value = this.#bytecodeItem(input.int("a byte-code cell"), shared, depth + 1);
+      const next = input.int("the rest of a byte-code cell");
+      if (next === BC.REPREF) {
+        const tail = this.#sharedCell(shared);
+        if (tail.cells === cells) input.fail("a byte-code call whose tail is itself");
+        for (let k = tail.from; k < tail.cells.length; k++) cells.push(tail.cells[k]!);
+        return list;
+      }
+      if (
+        next === BC.REPDEF || next === BC.ATTRLANG || next === BC.ATTRLIST ||
+        next === SXP.LANG || next === SXP.LIST
+      ) {
+        type = next;
+        continue;
+      }
+      const rest = this.item(depth + 1);
+      if (rest.type !== "NULL") input.fail(`a byte-code call ending in a ${rest.type}`);
+      return list;
+    }
   }
 
   #attributes(depth: number): RAttributes | undefined {
@@ -755,14 +630,20 @@ class Reader {
         tag = tagValue.name;
       }
       const value = this.item(depth + 1);
-      cells.push(tag === undefined ? { value } : { tag, value });
+      const cell: RPairlistCell = tag === undefined ? { value } : { tag, value };
+      const levels = (flags >>> 12) & 0xffff;
+      if (levels !== 0) cell.levels = levels;
+      if (cells.length > 0 && (flags & 0xff) !== SXP.LIST) {
+        cell.cellType = (flags & 0xff) === SXP.LANG ? "language" : "dots";
+      }
+      cells.push(cell);
       if (cells.length > this.#maxElements) {
         input.fail(`pairlist longer than maxElements (${this.#maxElements})`);
       }
       flags = input.int("the rest of a pairlist");
       const type = flags & 0xff;
       if (type === SXP.NILVALUE) return { cells, attributes, tail: undefined };
-      if (type !== SXP.LIST && type !== SXP.LANG) {
+      if (type !== SXP.LIST && type !== SXP.LANG && type !== SXP.DOT) {
         return { cells, attributes, tail: this.#body(flags, depth + 1) };
       }
     }
@@ -785,14 +666,19 @@ class Reader {
     if (levels & 4) return { text: latin1.decode(bytes), encoding: REncoding.latin1 };
     if (levels & 2) return { text: latin1.decode(bytes), encoding: REncoding.bytes };
     if (isAscii(bytes)) return { text: asciiString(bytes), encoding: undefined };
-    if (!(levels & 8) && !this.#nativeIsUtf8) {
+    const marked = (levels & 8) !== 0;
+    if (!marked && !this.#nativeIsUtf8) {
       return { text: latin1.decode(bytes), encoding: REncoding.latin1 };
     }
     try {
-      return { text: utf8.decode(bytes), encoding: undefined };
+      // Unmarked UTF-8 is R's native string (read without a declared encoding): kept unmarked.
+      return { text: utf8.decode(bytes), encoding: marked ? undefined : REncoding.native };
     } catch {
-      // Invalid UTF-8: keep every byte (as "bytes") rather than replace characters.
-      return { text: latin1.decode(bytes), encoding: REncoding.bytes };
+      // Invalid UTF-8: keep every byte rather than replace characters, with the mark R had.
+      return {
+        text: latin1.decode(bytes),
+        encoding: marked ? REncoding.bytes : REncoding.nativeBytes,
+      };
     }
   }
 
@@ -813,7 +699,7 @@ class Reader {
   }
 
   #expandedValue<T extends RValue>(value: T): T {
-    this.#expanded.add(value);
+    (this.#expanded ??= new WeakSet()).add(value);
     return value;
   }
 
@@ -830,7 +716,7 @@ class Reader {
   #materialize(
     className: string,
     state: { value: RValue; cells: RPairlistCell[]; tail: RValue | undefined },
-  ): Exclude<RValue, { type: "NULL" | "symbol" | "environment" }> {
+  ): Extract<RValue, { type: VectorType }> {
     const input = this.#in;
     switch (className) {
       case "compact_intseq":
@@ -860,10 +746,12 @@ class Reader {
               `compact_intseq state (${n}, ${first}, ${incr}) is out of integer range`,
             );
           }
+          work.elements += n;
           const data = new Int32Array(n);
           for (let i = 0; i < n; i++) data[i] = first + i * incr;
           return this.#expandedValue({ type: "integer", data });
         }
+        work.elements += n;
         const data = new Float64Array(n);
         for (let i = 0; i < n; i++) data[i] = first + i * incr;
         return this.#expandedValue({ type: "double", data });
@@ -874,7 +762,7 @@ class Reader {
         const scipen = scipenValue?.type === "integer" && scipenValue.data.length > 0
           ? scipenValue.data[0]!
           : 0;
-        if (arg !== undefined && this.#expanded.has(arg)) {
+        if (arg !== undefined && this.#expanded?.has(arg) === true) {
           // Strings over an expanded sequence (as.character(1:n), ~200 bytes for any n) cost
           // far more than the numbers: each is charged as STRING_COST more elements.
           const n = arg.type === "integer" || arg.type === "double" ? arg.data.length : 0;
@@ -886,6 +774,9 @@ class Reader {
             );
           }
           this.#expandable -= STRING_COST * n;
+        }
+        if (arg?.type === "integer" || arg?.type === "logical" || arg?.type === "double") {
+          work.elements += arg.data.length;
         }
         if (arg?.type === "integer" || arg?.type === "logical") {
           const data = Array.from(
@@ -910,16 +801,13 @@ class Reader {
       case "wrap_string":
       case "wrap_list": {
         const wrapped = state.cells[0]?.value;
-        if (
-          wrapped === undefined || wrapped.type === "NULL" || wrapped.type === "symbol" ||
-          wrapped.type === "environment"
-        ) {
+        if (wrapped === undefined || !VECTOR_TYPES.has(wrapped.type)) {
           return input.fail(`${className} state does not hold a vector`);
         }
         // The wrapper's attributes replace the payload's (R does the same on unserialize).
-        const copy = { ...wrapped };
+        const copy = { ...wrapped as Extract<RValue, { type: VectorType }> };
         delete copy.attributes;
-        return this.#expanded.has(wrapped) ? this.#expandedValue(copy) : copy;
+        return this.#expanded?.has(wrapped) ? this.#expandedValue(copy) : copy;
       }
     }
     return input.fail(`ALTREP class "${className}" is not one rsock can expand`);
@@ -935,23 +823,17 @@ function cellsToAttributes(cells: RPairlistCell[], input: Input): RAttributes {
   return attributes;
 }
 
-function isAscii(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false;
-  return true;
-}
-
-/** `n` ASCII bytes from `start` as a string, without a TextDecoder call for short ones. */
-function asciiText(bytes: Uint8Array, start: number, n: number): string {
-  if (n > 24) return latin1.decode(bytes.subarray(start, start + n));
-  let text = "";
-  for (let k = start; k < start + n; k++) text += String.fromCharCode(bytes[k]!);
-  return text;
-}
-
-function asciiString(bytes: Uint8Array): string {
-  // Short ASCII strings (the common case: names, levels) skip TextDecoder's per-call cost.
-  if (bytes.length <= 64) return String.fromCharCode(...bytes);
-  return latin1.decode(bytes);
+/** The compression a file starts with, by its magic bytes. */
+export function compressionOf(bytes: Uint8Array): "gzip" | "bzip2" | "xz" | undefined {
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) return "gzip";
+  if (bytes[0] === 0x42 && bytes[1] === 0x5a && bytes[2] === 0x68) return "bzip2";
+  if (
+    bytes[0] === 0xfd && bytes[1] === 0x37 && bytes[2] === 0x7a && bytes[3] === 0x58 &&
+    bytes[4] === 0x5a && bytes[5] === 0x00
+  ) {
+    return "xz";
+  }
+  return undefined;
 }
 
 /** Where the R stream starts: 0, or after nanonext's 8- or 12-byte `0x07` header. */
@@ -992,6 +874,19 @@ export function unserialize(bytes: Uint8Array, options: UnserializeOptions = {})
     bytes.length < start + 2 || bytes[start + 1] !== 0x0a ||
     (b0 !== 0x58 && b0 !== 0x42 && b0 !== 0x41)
   ) {
+    const compression = compressionOf(bytes);
+    if (
+      compression !== undefined ||
+      /^RD[XA][23]\n/.test(String.fromCharCode(...bytes.subarray(0, 5)))
+    ) {
+      throw new SerializationError(
+        compression === undefined
+          ? "a workspace written by R's save(); read it with readRData()"
+          : `${compression}-compressed data (R's saveRDS() and save() compress by default); ` +
+            "read it with readRds() or readRData(), which inflate gzip",
+        0,
+      );
+    }
     const seen = Array.from(
       bytes.subarray(start, start + 2),
       (b) => b.toString(16).padStart(2, "0"),

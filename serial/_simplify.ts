@@ -16,6 +16,7 @@ import {
   type RValue,
   SerializationError,
 } from "./_types.ts";
+import { work } from "./_work.ts";
 
 /**
  * Where `simplify` keeps, on each array or object it builds, the typed R value it came from, so
@@ -121,6 +122,9 @@ export function simplify(value: RValue | Simplified, options: SimplifyOptions = 
   return simplifyValue(value, options.dataFrame ?? "columns", options.scalars ?? true, budget);
 }
 
+/** R's S4 object bit in the gp field (`S4_OBJECT_MASK`). */
+const S4_BIT = 16;
+
 /** What one row of a matrix costs from simplify's budget: a JS array is ~4 elements' worth. */
 const ROW_COST = 4;
 
@@ -144,6 +148,11 @@ function simplifyOne(
   scalars: boolean,
   budget: Budget,
 ): Simplified {
+  // What has no plain JS meaning stays the typed value, written back exactly: functions,
+  // environments, S4 objects (also a vector with the S4 bit), promises, pointers.
+  if ("levels" in value && value.levels !== undefined && (value.levels & S4_BIT) !== 0) {
+    return value;
+  }
   checkAttributes(value);
   switch (value.type) {
     case "NULL":
@@ -151,6 +160,16 @@ function simplifyOne(
     case "symbol":
     case "environment":
     case "language":
+    case "dots":
+    case "closure":
+    case "promise":
+    case "bytecode":
+    case "builtin":
+    case "special":
+    case "S4":
+    case "externalptr":
+    case "weakref":
+    case "unbound":
       return value;
     case "raw":
       return value.data;
@@ -197,6 +216,7 @@ function simplifyOne(
     const levels = value.attributes?.["levels"];
     const labels = levels?.type === "character" ? levels.data : [];
     const codes = value.data;
+    work.elements += codes.length;
     elements = new Array(codes.length);
     for (let i = 0; i < codes.length; i++) {
       const code = codes[i]!;
@@ -207,6 +227,7 @@ function simplifyOne(
   }
   if (shape !== undefined) {
     const { rows, cols } = shape;
+    work.elements += rows * (1 + cols);
     // Loops, not Array.from: ten times faster on the millions of rows a big matrix has.
     const out: Simplified[][] = new Array(rows);
     for (let r = 0; r < rows; r++) {
@@ -222,22 +243,10 @@ function simplifyOne(
 }
 
 function atomicElements(
-  value: Exclude<
-    RValue,
-    {
-      type:
-        | "NULL"
-        | "symbol"
-        | "environment"
-        | "language"
-        | "raw"
-        | "list"
-        | "expression"
-        | "pairlist";
-    }
-  >,
+  value: Extract<RValue, { type: "logical" | "integer" | "double" | "complex" | "character" }>,
 ): Simplified[] {
   // Loops into a presized array: Array.from(typedArray, fn) is ~10 times slower.
+  work.elements += value.type === "complex" ? value.data.length / 2 : value.data.length;
   switch (value.type) {
     case "logical": {
       const data = value.data;
@@ -329,6 +338,7 @@ function simplifyDataFrame(
   const keys = columns.map((_, i) => names[i] || `V${i + 1}`);
   if (shape === "columns") return nameElements(simplified, keys);
   const rows = Math.max(0, ...simplified.map((column) => column.length));
+  work.elements += rows * (1 + columns.length);
   return Array.from(
     { length: rows },
     (_, r) => nameElements(simplified.map((column) => column[r] ?? null), keys),

@@ -86,16 +86,24 @@ export function setNA(array: Float64Array, index: number): void {
  * ```
  */
 export const REncoding = {
-  /** No mark: the writer's native encoding (UTF-8 for every modern R). */
+  /**
+   * No mark: the writer's native encoding (UTF-8 for every modern R). A non-ASCII string so
+   * marked is written unmarked, as R holds a string read without a declared encoding.
+   */
   native: "native",
   /** Pure ASCII. */
   ascii: "ascii",
-  /** Marked UTF-8. */
+  /** Marked UTF-8 (what the writer uses for a non-ASCII string with no mark given). */
   utf8: "UTF-8",
   /** Marked latin1; the JS string holds the decoded characters. */
   latin1: "latin1",
   /** Marked "bytes": each JS char code 0–255 is one byte, kept as is. */
   bytes: "bytes",
+  /**
+   * No mark, and the bytes are not valid UTF-8 (R's `"caf\xe9"` typed in a UTF-8 session): each
+   * JS char code 0–255 is one byte, written back unmarked as R had it.
+   */
+  nativeBytes: "native bytes",
 } as const;
 
 /** One of the {@linkcode REncoding} values. */
@@ -108,6 +116,17 @@ export type RAttributes = Record<string, RValue>;
 export interface RWithAttributes {
   /** Attributes in stream order; absent when the value has none. */
   attributes?: RAttributes;
+  /**
+   * R's 16 general-purpose bits of the object (`LEVELS`) as the stream had them, absent when 0:
+   * `levels & 16` is the S4 bit (an S4 object with a data part, `setClass(contains =
+   * "numeric")`); closures keep their JIT bits here. Written back as read.
+   */
+  levels?: number;
+  /**
+   * R's object bit, present only where it disagrees with the class attribute (R sets it
+   * exactly when a class attribute exists, and the writer does the same when this is absent).
+   */
+  object?: boolean;
 }
 
 /** R `NULL`. */
@@ -177,18 +196,35 @@ export interface RList extends RWithAttributes {
   data: RValue[];
 }
 
-/** One cell of a pairlist or call: an optional tag and a value. */
+/**
+ * One cell of a pairlist or call: an optional tag and a value. Inside byte code, R shares cells
+ * between calls; the reader gives a shared cell as the same JS object, and the writer writes
+ * it once (`BCREPDEF`) and refers to it after (`BCREPREF`), as R does.
+ */
 export interface RPairlistCell {
   /** The tag (argument or element name), absent when untagged. */
   tag?: string;
   /** The value in the cell. */
   value: RValue;
+  /**
+   * R's general-purpose bits of the cell, absent when 0: in an environment's frame, a locked
+   * binding (`1 << 14`) or an active one (`1 << 15`).
+   */
+  levels?: number;
+  /**
+   * The SEXP type of a cell after the first where it is not a plain pairlist cell (R can link
+   * a call cell into a chain); absent otherwise.
+   */
+  cellType?: "language" | "dots";
 }
 
-/** An R pairlist (LISTSXP) or call (LANGSXP, e.g. `quote(f(x))`, a formula). */
+/**
+ * An R pairlist (LISTSXP), call (LANGSXP, e.g. `quote(f(x))`, a formula) or the `...` of a
+ * function's frame (DOTSXP).
+ */
 export interface RPairlist extends RWithAttributes {
   /** Discriminant. */
-  type: "pairlist" | "language";
+  type: "pairlist" | "language" | "dots";
   /** The cells in order; for a call, the first is the function. */
   data: RPairlistCell[];
 }
@@ -207,6 +243,115 @@ export interface REnvironment {
   type: "environment";
   /** Which one. */
   name: "global" | "empty" | "base" | "base namespace";
+}
+
+/**
+ * A package (`as.environment("package:stats")`) or namespace (`asNamespace("stats")`)
+ * environment, which R writes as its name: the reading R finds (or loads) it by that name.
+ */
+export interface RNamedEnvironment {
+  /** Discriminant. */
+  type: "environment";
+  /** Which kind. */
+  name: "package" | "namespace";
+  /** What R writes: `"package:stats"`, or a namespace's `c(name, version)`. */
+  spec: string[];
+}
+
+/**
+ * An environment with its own bindings (`new.env()`, a closure's, a reference class object).
+ * It is one JS object however often the value refers to it (R writes it once and then a
+ * reference), and may hold itself: its `frame` can contain this very object.
+ */
+export interface RFrameEnvironment extends RWithAttributes {
+  /** Discriminant. */
+  type: "environment";
+  /** The kind: an environment with a frame. */
+  name: "frame";
+  /** Whether it was locked (`lockEnvironment`). */
+  locked: boolean;
+  /** The enclosing environment (`parent.env`). */
+  enclosure: RValue;
+  /** The bindings of an unhashed environment: a pairlist (tags are the names), or NULL. */
+  frame: RValue;
+  /** The buckets of a hashed environment (`new.env()` is hashed): a list, or NULL. */
+  hashTable: RValue;
+}
+
+/** An R function written in R (CLOSXP); `body` is byte code when the function was compiled. */
+export interface RClosure extends RWithAttributes {
+  /** Discriminant. */
+  type: "closure";
+  /** The arguments: a pairlist of defaults tagged with the names, or NULL. */
+  formals: RValue;
+  /** The body: a call, a symbol, a constant, or {@linkcode RBytecode}. */
+  body: RValue;
+  /** The environment the function closes over. */
+  environment: RValue;
+}
+
+/** A promise (PROMSXP): a lazy argument or binding; `environment` is NULL once forced. */
+export interface RPromise extends RWithAttributes {
+  /** Discriminant. */
+  type: "promise";
+  /** The value, or R's unbound marker while unforced. */
+  value: RValue;
+  /** The expression to evaluate. */
+  expression: RValue;
+  /** Where to evaluate it; NULL when forced. */
+  environment: RValue;
+}
+
+/**
+ * Byte code (BCODESXP) as R writes it: the decoded instructions and the constant pool, whose
+ * calls share cells (see {@linkcode RPairlistCell}).
+ */
+export interface RBytecode extends RWithAttributes {
+  /** Discriminant. */
+  type: "bytecode";
+  /** The instructions, as an integer vector (the first is the byte-code version). */
+  code: RValue;
+  /** The constant pool; the first is the expression compiled. */
+  constants: RValue[];
+}
+
+/** A primitive function (`sum`, `if`), which crosses the wire as its name. */
+export interface RPrimitive extends RWithAttributes {
+  /** Discriminant: `builtin` evaluates its arguments, `special` does not. */
+  type: "builtin" | "special";
+  /** The primitive's name. */
+  name: string;
+}
+
+/** An S4 object without a data part (S4SXP): its slots are its attributes. */
+export interface RS4 extends RWithAttributes {
+  /** Discriminant. */
+  type: "S4";
+}
+
+/**
+ * An external pointer as R writes it: no address (the reading R gets a NULL pointer), only the
+ * protected value and the tag.
+ */
+export interface RExternalPointer extends RWithAttributes {
+  /** Discriminant. */
+  type: "externalptr";
+  /** The value the pointer keeps alive. */
+  protected: RValue;
+  /** The pointer's tag. */
+  tag: RValue;
+}
+
+/** R's unbound marker: the value of a promise not yet forced. */
+export interface RUnbound {
+  /** Discriminant. */
+  type: "unbound";
+}
+
+/** A weak reference as R writes it: nothing but its identity and attributes. */
+export interface RWeakReference extends RWithAttributes {
+  /** Discriminant. */
+  type: "weakref";
 }
 
 /**
@@ -230,12 +375,22 @@ export type RValue =
   | RList
   | RPairlist
   | RSymbol
-  | REnvironment;
+  | REnvironment
+  | RNamedEnvironment
+  | RFrameEnvironment
+  | RClosure
+  | RPromise
+  | RBytecode
+  | RPrimitive
+  | RS4
+  | RExternalPointer
+  | RWeakReference
+  | RUnbound;
 
 /**
- * Thrown when bytes are not a readable R serialization (truncated, garbage, too large, or an R
- * type rsock does not carry such as closures, environments and external pointers), or when a
- * value cannot be written.
+ * Thrown when bytes are not a readable R serialization (truncated, garbage, too large, a
+ * reference to an item not read, a compression rsock cannot read), or when a value cannot be
+ * written.
  */
 export class SerializationError extends Error {
   /** Byte offset in the input where reading failed, when known. */
@@ -269,6 +424,11 @@ export const R_NULL: RNull = Object.freeze({ type: "NULL" }) as RNull;
 
 /** Sets `key` on an attribute record without tripping over names like `__proto__` (internal). */
 export function setAttribute(attributes: RAttributes, key: string, value: RValue): void {
+  // Plain assignment is several times faster; only "__proto__" would set the prototype.
+  if (key !== "__proto__") {
+    attributes[key] = value;
+    return;
+  }
   Object.defineProperty(attributes, key, {
     value,
     enumerable: true,
@@ -322,6 +482,16 @@ const R_TYPES = new Set([
   "language",
   "symbol",
   "environment",
+  "dots",
+  "closure",
+  "promise",
+  "bytecode",
+  "builtin",
+  "special",
+  "S4",
+  "externalptr",
+  "weakref",
+  "unbound",
 ]);
 
 /**
@@ -342,11 +512,23 @@ export function isRValue(value: unknown): value is RValue {
   const v = value as Record<string, unknown>;
   switch (type) {
     case "NULL":
+    case "S4":
+    case "weakref":
+    case "unbound":
       return true;
     case "symbol":
-      return typeof v.name === "string";
     case "environment":
+    case "builtin":
+    case "special":
       return typeof v.name === "string";
+    case "closure":
+      return typeof v.body === "object" && v.body !== null;
+    case "promise":
+      return typeof v.expression === "object" && v.expression !== null;
+    case "bytecode":
+      return Array.isArray(v.constants);
+    case "externalptr":
+      return typeof v.protected === "object" && v.protected !== null;
     case "logical":
     case "integer":
       return v.data instanceof Int32Array;

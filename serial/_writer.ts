@@ -14,9 +14,12 @@ import {
   LOW_WORD,
   NA_INTEGER,
   type RAttributes,
+  type RBytecode,
   type RCharacter,
+  type RPairlist,
   type RPairlistCell,
   type RValue,
+  type RWithAttributes,
   SerializationError,
 } from "./_types.ts";
 import type { JsValue } from "./_convert.ts";
@@ -69,6 +72,14 @@ const encoder = new TextEncoder();
 const WRITER_VERSION = 0x040202;
 const MIN_READER = { 2: 0x020300, 3: 0x030500 } as const;
 
+/** Values estimated at up to this many bytes are written into the shared scratch buffer. */
+const SCRATCH_MAX = 1 << 20;
+const SCRATCH_START = 1 << 16;
+/** The largest scratch buffer kept between calls. */
+const SCRATCH_KEEP = 1 << 22;
+let scratchBuffer: Uint8Array | undefined;
+let scratchView: DataView | undefined;
+
 class Output {
   #buffer: Uint8Array;
   #view: DataView;
@@ -76,11 +87,22 @@ class Output {
   readonly #littleEndian: boolean;
   readonly #ascii: boolean;
 
+  /** Whether `#buffer` is the shared scratch buffer, which must never be handed out. */
+  readonly #scratch: boolean;
+
   constructor(format: SerialFormat, size: number) {
     this.#littleEndian = format === "binary";
     this.#ascii = format === "ascii";
-    this.#buffer = new Uint8Array(size);
-    this.#view = new DataView(this.#buffer.buffer);
+    // Small and mid-sized values (closures, model fits: many small items, hard to estimate)
+    // are written into one buffer kept between calls and copied out, instead of growing a
+    // new one from a guess every call.
+    this.#scratch = size <= SCRATCH_MAX;
+    this.#buffer = this.#scratch
+      ? (scratchBuffer ??= new Uint8Array(SCRATCH_START))
+      : new Uint8Array(size);
+    this.#view = this.#scratch
+      ? (scratchView ??= new DataView(this.#buffer.buffer))
+      : new DataView(this.#buffer.buffer);
   }
 
   get isAscii(): boolean {
@@ -257,6 +279,15 @@ class Output {
   }
 
   result(): Uint8Array {
+    if (this.#scratch) {
+      const out = this.#buffer.slice(0, this.#length);
+      // Keep the grown buffer for the next call, up to a bound.
+      if (this.#buffer.length <= SCRATCH_KEEP) {
+        scratchBuffer = this.#buffer;
+        scratchView = this.#view;
+      }
+      return out;
+    }
     // A nearly full buffer is returned as is: copying 8 MB costs more than 1/8 of it unused.
     if (this.#length >= this.#buffer.length - (this.#buffer.length >>> 3)) {
       return this.#buffer.subarray(0, this.#length);
@@ -328,29 +359,64 @@ function asciiDouble(x: number): string {
   return Object.is(x, -0) ? "-0" : String(x);
 }
 
+/** SEXP type codes (R's `TYPEOF`), as written in flags and in a byte-code constant pool. */
 const TYPE_CODE = {
+  NULL: 0,
+  symbol: 1,
+  pairlist: 2,
+  closure: 3,
+  environment: 4,
+  promise: 5,
+  language: 6,
+  special: 7,
+  builtin: 8,
   logical: 10,
   integer: 13,
   double: 14,
   complex: 15,
   character: 16,
-  raw: 24,
+  dots: 17,
   list: 19,
   expression: 20,
-  pairlist: 2,
-  language: 6,
+  bytecode: 21,
+  externalptr: 22,
+  weakref: 23,
+  raw: 24,
+  S4: 25,
+  unbound: 1, // R's unbound marker is a symbol
 } as const;
 
 const SYMSXP = 1;
 const LISTSXP = 2;
 const CHARSXP = 9;
+const PACKAGESXP = 248;
+const NAMESPACESXP = 249;
 const NILVALUE = 254;
+const UNBOUNDVALUE = 252;
 const REFSXP = 255;
+const BCREPDEF = 244;
+const BCREPREF = 243;
+const ATTRLANGSXP = 240;
+const ATTRLISTSXP = 239;
 const ENVIRONMENT_CODE = { global: 253, empty: 242, base: 241, "base namespace": 250 } as const;
+
+function hasAny(attributes: RAttributes | undefined): attributes is RAttributes {
+  if (attributes === undefined) return false;
+  for (const _ in attributes) return true;
+  return false;
+}
+
+/** Which cells of a byte code's calls R finds twice, and the numbers given as they are written. */
+interface SharedCells {
+  shared: Set<RPairlistCell>;
+  numbers: Map<RPairlistCell, number>;
+}
 
 class Writer {
   readonly #out: Output;
   readonly #symbols = new Map<string, number>();
+  /** Environments, external pointers and weak references written, by identity. */
+  readonly #refs = new Map<object, number>();
   #refCount = 0;
 
   constructor(out: Output) {
@@ -364,23 +430,72 @@ class Writer {
       case "NULL":
         out.int(NILVALUE);
         return;
-      case "environment": {
-        const code = ENVIRONMENT_CODE[value.name];
-        if (code === undefined) throw new TypeError(`unknown special environment "${value.name}"`);
-        out.int(code);
+      case "unbound":
+        out.int(UNBOUNDVALUE);
         return;
-      }
+      case "environment":
+        this.#environment(value, depth);
+        return;
       case "symbol":
         this.#symbol(value.name);
         return;
       case "pairlist":
       case "language":
-        this.#pairlist(value.type, value.data, value.attributes, depth);
+      case "dots":
+        this.#pairlist(value, depth);
+        return;
+      case "closure":
+        out.int(this.#flags(TYPE_CODE.closure, value) | 0x400);
+        if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
+        this.item(value.environment, depth + 1);
+        this.item(value.formals, depth + 1);
+        this.item(value.body, depth + 1);
+        return;
+      case "promise": {
+        const hasEnvironment = value.environment.type !== "NULL";
+        out.int(this.#flags(TYPE_CODE.promise, value) | (hasEnvironment ? 0x400 : 0));
+        if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
+        if (hasEnvironment) this.item(value.environment, depth + 1);
+        this.item(value.value, depth + 1);
+        this.item(value.expression, depth + 1);
+        return;
+      }
+      case "externalptr":
+      case "weakref": {
+        const ref = this.#refs.get(value);
+        if (ref !== undefined) {
+          this.#reference(ref);
+          return;
+        }
+        out.int(this.#flags(TYPE_CODE[value.type], value));
+        this.#refs.set(value, ++this.#refCount);
+        if (value.type === "externalptr") {
+          this.item(value.protected, depth + 1);
+          this.item(value.tag, depth + 1);
+        }
+        if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
+        return;
+      }
+      case "builtin":
+      case "special": {
+        out.int(this.#flags(TYPE_CODE[value.type], value));
+        const name = encoder.encode(value.name);
+        out.int(name.length);
+        out.stringBytes(name);
+        if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
+        return;
+      }
+      case "S4":
+        out.int(this.#flags(TYPE_CODE.S4, value));
+        if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
+        return;
+      case "bytecode":
+        out.int(this.#flags(TYPE_CODE.bytecode, value));
+        this.#bytecode(value, depth);
+        if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
         return;
     }
-    const attributes = value.attributes;
-    const hasAttributes = attributes !== undefined && Object.keys(attributes).length > 0;
-    out.int(this.#flags(TYPE_CODE[value.type], attributes));
+    out.int(this.#flags(TYPE_CODE[value.type], value));
     switch (value.type) {
       case "logical":
       case "integer":
@@ -416,17 +531,59 @@ class Writer {
       default:
         throw new TypeError(`cannot serialize an R value of type "${(value as RValue).type}"`);
     }
-    if (hasAttributes) this.#attributes(attributes, depth);
+    if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
   }
 
-  #flags(type: number, attributes: RAttributes | undefined): number {
-    let flags = type;
-    if (attributes !== undefined && Object.keys(attributes).length > 0) {
-      flags |= 0x200;
-      // R sets the object bit exactly when a class attribute exists.
-      if (Object.hasOwn(attributes, "class")) flags |= 0x100;
-    }
+  /** The flags word: type, R's gp bits, the object bit and whether attributes follow. */
+  #flags(type: number, value: RWithAttributes): number {
+    let flags = type | ((value.levels ?? 0) & 0xffff) << 12;
+    const attributes = value.attributes;
+    const hasAttributes = hasAny(attributes);
+    if (hasAttributes) flags |= 0x200;
+    // R sets the object bit exactly when a class attribute exists, unless the value says not.
+    const object = value.object ?? (hasAttributes && Object.hasOwn(attributes, "class"));
+    if (object) flags |= 0x100;
     return flags;
+  }
+
+  #reference(index: number): void {
+    if (index > 0x7fffff) {
+      this.#out.int(REFSXP);
+      this.#out.int(index);
+    } else {
+      this.#out.int((index << 8) | REFSXP);
+    }
+  }
+
+  #environment(value: Extract<RValue, { type: "environment" }>, depth: number): void {
+    const out = this.#out;
+    if (value.name !== "frame" && value.name !== "package" && value.name !== "namespace") {
+      const code = ENVIRONMENT_CODE[value.name];
+      if (code === undefined) throw new TypeError(`unknown special environment "${value.name}"`);
+      out.int(code);
+      return;
+    }
+    const ref = this.#refs.get(value);
+    if (ref !== undefined) {
+      this.#reference(ref);
+      return;
+    }
+    this.#refs.set(value, ++this.#refCount);
+    if (value.name === "frame") {
+      out.int(TYPE_CODE.environment);
+      out.int(value.locked ? 1 : 0);
+      this.item(value.enclosure, depth + 1);
+      this.item(value.frame, depth + 1);
+      this.item(value.hashTable, depth + 1);
+      // An environment's attributes are always written, NULL when it has none.
+      if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
+      else out.int(NILVALUE);
+      return;
+    }
+    out.int(value.name === "package" ? PACKAGESXP : NAMESPACESXP);
+    out.int(0);
+    out.int(value.spec.length);
+    for (const name of value.spec) this.#charsxp(name);
   }
 
   #length(n: number): void {
@@ -453,7 +610,10 @@ class Writer {
         continue;
       }
       const encoding = value.encodings?.[i];
-      if ((encoding === "latin1" || encoding === "bytes") && !text.includes("\0")) {
+      if (
+        (encoding === "latin1" || encoding === "bytes" || encoding === "native bytes") &&
+        !text.includes("\0")
+      ) {
         const bytes = new Uint8Array(text.length);
         for (let k = 0; k < text.length; k++) {
           const c = text.charCodeAt(k);
@@ -467,7 +627,16 @@ class Writer {
           bytes[k] = c;
         }
         const ascii = bytes.every((b) => b < 0x80);
-        out.int(CHARSXP | ((ascii ? 64 : encoding === "latin1" ? 4 : 2) << 12));
+        const mark = ascii ? 64 : encoding === "latin1" ? 4 : encoding === "bytes" ? 2 : 0;
+        out.int(CHARSXP | (mark << 12));
+        out.int(bytes.length);
+        out.stringBytes(bytes);
+        continue;
+      }
+      if (encoding === "native") {
+        if (text.includes("\0")) throw nulError(text);
+        const bytes = encoder.encode(text);
+        out.int(CHARSXP | ((bytes.length === text.length ? 64 : 0) << 12));
         out.int(bytes.length);
         out.stringBytes(bytes);
         continue;
@@ -485,7 +654,7 @@ class Writer {
   #symbol(name: string): void {
     const ref = this.#symbols.get(name);
     if (ref !== undefined) {
-      this.#out.int((ref << 8) | REFSXP);
+      this.#reference(ref);
       return;
     }
     if (name === "") {
@@ -502,40 +671,146 @@ class Writer {
       tag,
       value,
     }));
-    this.#cells(cells, depth);
+    this.#cells(cells, depth, LISTSXP, undefined);
   }
 
-  #pairlist(
-    type: "pairlist" | "language",
-    cells: RPairlistCell[],
-    attributes: RAttributes | undefined,
-    depth: number,
-  ): void {
-    if (cells.length === 0) {
+  #pairlist(value: RPairlist, depth: number): void {
+    if (value.data.length === 0) {
       this.#out.int(NILVALUE); // an empty pairlist is NULL in R
       return;
     }
-    this.#cells(cells, depth, type === "language" ? TYPE_CODE.language : LISTSXP, attributes);
+    this.#cells(value.data, depth, TYPE_CODE[value.type], value);
   }
 
+  /**
+   * A pairlist chain: the first cell carries the list's type, attributes and object bit; the
+   * rest are LISTSXP unless the cell says otherwise.
+   */
   #cells(
     cells: RPairlistCell[],
     depth: number,
-    firstType: number = LISTSXP,
-    attributes?: RAttributes,
+    firstType: number,
+    list: RWithAttributes | undefined,
   ): void {
-    cells.forEach((cell, i) => {
-      let flags = i === 0 ? this.#flags(firstType, attributes) : LISTSXP;
+    const out = this.#out;
+    for (let i = 0; i < cells.length; i++) {
+      const cell = cells[i]!;
+      let flags = i === 0
+        ? (list !== undefined ? this.#flags(firstType, list) : firstType)
+        : cell.cellType === undefined
+        ? LISTSXP
+        : TYPE_CODE[cell.cellType];
+      if (cell.levels !== undefined) flags |= (cell.levels & 0xffff) << 12;
       if (cell.tag !== undefined) flags |= 0x400;
-      this.#out.int(flags);
-      if (i === 0 && attributes !== undefined && Object.keys(attributes).length > 0) {
-        this.#attributes(attributes, depth + 1);
+      out.int(flags);
+      if (i === 0 && list !== undefined && hasAny(list.attributes)) {
+        this.#attributes(list.attributes, depth + 1);
       }
       if (cell.tag !== undefined) this.#symbol(cell.tag);
       this.item(cell.value, depth + 1);
-    });
-    this.#out.int(NILVALUE);
+    }
+    out.int(NILVALUE);
   }
+
+  /** Byte code as R's WriteBC: the count of shared cells (plus one), then code and constants. */
+  #bytecode(value: RBytecode, depth: number): void {
+    const seen = new Set<RPairlistCell>();
+    const shared = new Set<RPairlistCell>();
+    scanCells(value, seen, shared, 0);
+    this.#out.int(shared.size + 1);
+    this.#bytecodeBody(value, { shared, numbers: new Map() }, depth);
+  }
+
+  #bytecodeBody(value: RBytecode, cells: SharedCells, depth: number): void {
+    const out = this.#out;
+    this.item(value.code, depth + 1);
+    out.int(value.constants.length);
+    for (const constant of value.constants) {
+      if (constant.type === "bytecode") {
+        out.int(TYPE_CODE.bytecode);
+        this.#bytecodeBody(constant, cells, depth + 1);
+      } else if (
+        (constant.type === "language" || constant.type === "pairlist") && constant.data.length > 0
+      ) {
+        this.#bytecodeLanguage(constant, cells, depth + 1);
+      } else {
+        out.int(sexpType(constant));
+        this.item(constant, depth + 1);
+      }
+    }
+  }
+
+  /** A call in a constant pool, cell by cell, each shared cell defined once then referred to. */
+  #bytecodeLanguage(value: RPairlist, cells: SharedCells, depth: number): void {
+    if (depth > 10_000) throw new SerializationError("value nests more than 10000 levels deep");
+    const out = this.#out;
+    const data = value.data;
+    for (let i = 0; i < data.length; i++) {
+      const cell = data[i]!;
+      if (cells.shared.has(cell)) {
+        const number = cells.numbers.get(cell);
+        if (number !== undefined) {
+          out.int(BCREPREF);
+          out.int(number);
+          return;
+        }
+        const next = cells.numbers.size;
+        cells.numbers.set(cell, next);
+        out.int(BCREPDEF);
+        out.int(next);
+      }
+      const attributes = i === 0 ? value.attributes : undefined;
+      const language = i === 0 ? value.type === "language" : cell.cellType === "language";
+      if (hasAny(attributes)) {
+        out.int(language ? ATTRLANGSXP : ATTRLISTSXP);
+        this.#attributes(attributes, depth);
+      } else {
+        out.int(language ? TYPE_CODE.language : LISTSXP);
+      }
+      if (cell.tag !== undefined) this.#symbol(cell.tag);
+      else out.int(NILVALUE);
+      const car = cell.value;
+      if ((car.type === "language" || car.type === "pairlist") && car.data.length > 0) {
+        this.#bytecodeLanguage(car, cells, depth + 1);
+      } else {
+        out.int(0);
+        this.item(car, depth + 1);
+      }
+    }
+    out.int(0);
+    out.int(NILVALUE);
+  }
+}
+
+/** R's ScanForCircles: the cells of a byte code's calls that are reached more than once. */
+function scanCells(
+  value: RValue,
+  seen: Set<RPairlistCell>,
+  shared: Set<RPairlistCell>,
+  depth: number,
+): void {
+  if (depth > 10_000) throw new SerializationError("value nests more than 10000 levels deep");
+  if (value.type === "bytecode") {
+    for (const constant of value.constants) scanCells(constant, seen, shared, depth + 1);
+    return;
+  }
+  if (value.type !== "language" && value.type !== "pairlist") return;
+  for (const cell of value.data) {
+    if (seen.has(cell)) {
+      shared.add(cell);
+      return;
+    }
+    seen.add(cell);
+    scanCells(cell.value, seen, shared, depth + 1);
+  }
+}
+
+/** R's TYPEOF of a value, as a byte-code constant pool writes it before the constant. */
+function sexpType(value: RValue): number {
+  if ((value.type === "pairlist" || value.type === "language") && value.data.length === 0) {
+    return TYPE_CODE.NULL;
+  }
+  return TYPE_CODE[value.type];
 }
 
 /**

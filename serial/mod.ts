@@ -14,9 +14,18 @@
  *
  * `unserialize` reads `X\n` (XDR, R's default), `B\n` (native little-endian, nanonext) and `A\n`
  * (ascii), versions 2 and 3, with or without nanonext's `0x07` header; it expands the ALTREP
- * forms R writes (`compact_intseq`, `compact_realseq`, `deferred_string`, `wrap_*`). Closures,
- * environments other than the special ones, promises, byte code, external pointers and S4
- * objects are refused with a {@linkcode SerializationError}, as are truncated or garbage bytes.
+ * forms R writes (`compact_intseq`, `compact_realseq`, `deferred_string`, `wrap_*`). Every
+ * SEXP type R writes is read and written back: closures with their environments, byte code
+ * (its constant pool and shared cells), environments (one JS object however often referred to,
+ * cycles included; locked, hashed, active bindings), package and namespace environments by
+ * name, promises, `...`, primitives, S4 objects and the S4 bit, external pointers and weak
+ * references. A value read and written in the same format and version gives R's own bytes
+ * when it holds no ALTREP. Truncated or garbage bytes, and a reference to an item not read,
+ * are a {@linkcode SerializationError}.
+ *
+ * Files: {@linkcode readRds} reads `saveRDS()` output (gzip by default) and
+ * {@linkcode readRData} `save()` workspaces, inflating gzip with zlib (`node:zlib`) up to
+ * `maxDecompressedBytes` (1 GiB); bzip2 and xz are refused with the R call that writes gzip.
  *
  * ## Bounds
  *
@@ -62,6 +71,12 @@
  * | call, formula | `{ type: "language", data: { tag?, value }[] }` | unchanged | unchanged |
  * | symbol | `{ type: "symbol", name }` | unchanged | unchanged |
  * | `globalenv()`, `emptyenv()`, `baseenv()`, `.BaseNamespaceEnv` | `{ type: "environment", name }` | unchanged | unchanged |
+ * | `new.env()`, a closure's environment, a reference class object | `{ type: "environment", name: "frame", locked, enclosure, frame, hashTable }` (one object per environment) | unchanged | unchanged |
+ * | `asNamespace("stats")`, `as.environment("package:stats")` | `{ type: "environment", name: "namespace" \| "package", spec }` | unchanged | unchanged |
+ * | function | `{ type: "closure", formals, body, environment }` (`body` `{ type: "bytecode", code, constants }` when compiled) | unchanged | unchanged |
+ * | `sum`, `` `if` `` | `{ type: "builtin" \| "special", name }` | unchanged | unchanged |
+ * | S4 object (`new("Person", …)`) | `{ type: "S4", attributes }`; with a data part, the vector with `levels & 16` | unchanged | unchanged |
+ * | promise, `...`, external pointer, weak reference | `promise`, `dots`, `externalptr`, `weakref` | unchanged | unchanged |
  *
  * JS built from scratch (no R value behind it) follows the plain rules of {@linkcode toR}:
  * `null`/`undefined` → `NULL`, a number → double, a string → character, a boolean → logical,
@@ -84,20 +99,30 @@ export {
   namesOf,
   R_NULL,
   type RAttributes,
+  type RBytecode,
   type RCharacter,
+  type RClosure,
   type RComplex,
   type RDouble,
   REncoding,
   type REnvironment,
+  type RExternalPointer,
+  type RFrameEnvironment,
   type RInteger,
   type RList,
   type RLogical,
+  type RNamedEnvironment,
   type RNull,
   type RPairlist,
   type RPairlistCell,
+  type RPrimitive,
+  type RPromise,
   type RRaw,
+  type RS4,
   type RSymbol,
+  type RUnbound,
   type RValue,
+  type RWeakReference,
   type RWithAttributes,
   SerializationError,
   setNA,
@@ -110,6 +135,12 @@ export {
   type UnserializeOptions,
 } from "./_reader.ts";
 export { SerialFormat, serialize, type SerializeOptions } from "./_writer.ts";
+export {
+  DEFAULT_MAX_DECOMPRESSED_BYTES,
+  type ReadFileOptions,
+  readRData,
+  readRds,
+} from "./_files.ts";
 export { type JsValue, toR } from "./_convert.ts";
 export {
   type ComplexNumber,

@@ -737,3 +737,167 @@ Deno.test("unserialize: long runs of short, repeated and unique strings decode e
     }
   }
 });
+
+/** The objects/ fixtures: closures, byte code, environments, promises, S4 (XDR and native). */
+function objectFixtures(): string[] {
+  return [...Deno.readDirSync(new URL("objects/", FIXTURES))]
+    .map((entry) => entry.name)
+    .filter((name) => name.endsWith(".bin"))
+    .sort();
+}
+
+function bindings(environment: RValue): Map<string, RValue> {
+  assert.ok(environment.type === "environment" && environment.name === "frame");
+  const out = new Map<string, RValue>();
+  const chains = environment.hashTable.type === "list"
+    ? environment.hashTable.data
+    : [environment.frame];
+  for (const chain of chains) {
+    if (chain.type !== "pairlist") continue;
+    for (const cell of chain.data) out.set(cell.tag!, cell.value);
+  }
+  return out;
+}
+
+Deno.test("unserialize → serialize: R's objects come back as R's own bytes", () => {
+  const names = objectFixtures();
+  assert.ok(names.length >= 24, `only ${names.length} object fixtures`);
+  for (const name of names) {
+    const bytes = fixture(`objects/${name}`);
+    const value = unserialize(bytes);
+    const written = serialize(value, name.endsWith(".native.bin") ? {} : { format: "xdr" });
+    assert.deepStrictEqual(written, bytes, name);
+  }
+});
+
+Deno.test("unserialize: an environment is one object, also when it holds itself", () => {
+  const environment = unserialize(fixture("objects/env_self.bin"));
+  assert.ok(environment.type === "environment" && environment.name === "frame");
+  assert.equal(bindings(environment).get("self"), environment);
+  assert.deepStrictEqual(bindings(environment).get("x"), dbl(1, 2));
+  // A namespace referred to twice: read once, then a reference to the same object.
+  const namespaces = unserialize(fixture("objects/env_namespace.bin"));
+  assert.ok(namespaces.type === "list");
+  assert.equal(namespaces.data[0], namespaces.data[1]);
+  assert.deepStrictEqual(namespaces.data[0], {
+    type: "environment",
+    name: "namespace",
+    spec: ["stats", "4.2.2"],
+  });
+  const locked = unserialize(fixture("objects/env_locked.bin"));
+  assert.ok(locked.type === "environment" && locked.name === "frame" && locked.locked);
+  // lockEnvironment(e, bindings = TRUE) locks each binding: R's bit 14 on the frame's cell.
+  assert.ok(locked.frame.type === "pairlist");
+  assert.equal((locked.frame.data[0]!.levels ?? 0) & (1 << 14), 1 << 14);
+});
+
+Deno.test("unserialize: closures, byte code, promises, primitives and S4 are typed", () => {
+  const closure = unserialize(fixture("objects/closure_captured.bin"));
+  assert.ok(closure.type === "closure");
+  assert.equal(bindings(closure.environment).get("k")?.type, "double");
+  const sd = unserialize(fixture("objects/stats_sd.bin"));
+  assert.ok(sd.type === "closure" && sd.body.type === "bytecode");
+  assert.deepStrictEqual(sd.environment, {
+    type: "environment",
+    name: "namespace",
+    spec: ["stats", "4.2.2"],
+  });
+  // The compiled expression is constant 1; its calls are shared with later constants.
+  assert.equal(sd.body.constants[0]?.type, "language");
+  const promise = bindings(unserialize(fixture("objects/env_promise.bin"))).get("p");
+  assert.ok(promise?.type === "promise");
+  assert.deepStrictEqual(promise.value, { type: "unbound" });
+  assert.equal(promise.expression.type, "language");
+  const dots = bindings(unserialize(fixture("objects/env_dots.bin"))).get("...");
+  assert.ok(dots?.type === "dots");
+  assert.deepStrictEqual(dots.data.map((cell) => cell.tag), [undefined, "b"]);
+  assert.deepStrictEqual(unserialize(fixture("objects/primitives.bin")), {
+    type: "list",
+    data: [{ type: "builtin", name: "sum" }, { type: "special", name: "if" }],
+  });
+  const person = unserialize(fixture("objects/s4_person.bin"));
+  assert.ok(person.type === "S4");
+  assert.equal((person.levels ?? 0) & 16, 16);
+  assert.deepStrictEqual(person.attributes?.["name"], chr("Ada"));
+  const celsius = unserialize(fixture("objects/s4_numeric.bin"));
+  assert.ok(celsius.type === "double" && ((celsius.levels ?? 0) & 16) === 16);
+  const pointer = unserialize(fixture("objects/external_pointer.bin"));
+  assert.deepStrictEqual(pointer, {
+    type: "externalptr",
+    protected: { type: "NULL" },
+    tag: { type: "NULL" },
+  });
+});
+
+Deno.test("unserialize: an unmarked string that is not UTF-8 keeps its bytes and no mark", () => {
+  // c("caf\xe9", "plain") typed in a UTF-8 R: no encoding mark, bytes 63 61 66 e9.
+  const bytes = fixture("objects/chr_unmarked_bytes.bin");
+  const value = unserialize(bytes);
+  assert.ok(value.type === "character");
+  assert.deepStrictEqual(value.data, ["caf\xe9", "plain"]);
+  assert.deepStrictEqual(value.encodings, ["native bytes", "UTF-8"]);
+  assert.deepStrictEqual(serialize(value, { format: "xdr" }), bytes);
+});
+
+Deno.test("unserialize: a reference to an item not read is a SerializationError", () => {
+  const header = [0x58, 0x0a, 0, 0, 0, 2, 0, 4, 2, 2, 0, 2, 3, 0];
+  const be = (...xs: number[]) =>
+    xs.flatMap((x) => [x >>> 24, (x >>> 16) & 255, (x >>> 8) & 255, x & 255]);
+  // list(<ref 1>) with nothing read before it; list(x, <ref 7>) with one symbol read.
+  const streams = [
+    [...header, ...be(19, 1, (1 << 8) | 255)],
+    [...header, ...be(19, 2, 1, 9 | (64 << 12), 1), 0x78, ...be(255, 7)],
+  ];
+  for (const stream of streams) {
+    assert.throws(() => unserialize(Uint8Array.from(stream)), (error: unknown) => {
+      assert.ok(error instanceof SerializationError);
+      assert.match(error.message, /reference #(1|7) to an item not read yet/);
+      return true;
+    });
+  }
+  // Byte code whose constant refers to a shared cell never defined (1 declared).
+  const bytecode = [...header, ...be(21, 1, 13, 1, 12, 1, 243, 0)];
+  assert.throws(
+    () => unserialize(Uint8Array.from(bytecode)),
+    /byte-code cell #0 referred to before it is defined/,
+  );
+  // More shared cells declared than bytes follow: refused before allocating.
+  assert.throws(
+    () => unserialize(Uint8Array.from([...header, ...be(21, 0x7fffffff)])),
+    /shared byte-code cells/,
+  );
+});
+
+Deno.test("simplify leaves closures and environments typed, and edits write them back", () => {
+  const closure = unserialize(fixture("objects/closure_captured.bin"));
+  const frame = {
+    type: "list",
+    data: [int(1, 2), { type: "list", data: [closure, closure] }],
+    attributes: {
+      names: chr("a", "fns"),
+      class: chr("data.frame"),
+      "row.names": int(NA_INTEGER, -2),
+    },
+  } as RValue;
+  const plain = simplify(unserialize(serialize(frame))) as { a: number[]; fns: RValue[] };
+  assert.ok(isRValue(plain.fns[0]) && plain.fns[0].type === "closure");
+  plain.a[0] = 5;
+  const back = unserialize(serialize(plain));
+  assert.ok(back.type === "list" && back.data[1]?.type === "list");
+  const [f, g] = back.data[1].data;
+  assert.ok(f?.type === "closure" && g?.type === "closure");
+  // One environment, written once and referred to after, as R does.
+  assert.equal(f.environment, g.environment);
+  assert.deepStrictEqual(f, closure);
+  assert.deepStrictEqual(back.data[0], int(5, 2));
+  const list = simplify(unserialize(serialize({ f: closure, n: 1 }))) as Record<string, unknown>;
+  list.n = 2;
+  list.m = "new";
+  const written = unserialize(serialize(list as never));
+  assert.ok(written.type === "list");
+  assert.deepStrictEqual(written.data[0], closure);
+  const weak: RValue = { type: "weakref" };
+  const twice = unserialize(serialize({ type: "list", data: [weak, weak] }));
+  assert.ok(twice.type === "list");
+  assert.equal(twice.data[0], twice.data[1]);
+});
