@@ -1,7 +1,8 @@
 // Node's `ws` package (server and client in one Node 20 process), doing what bench/ws_bench.ts
 // does for rsock: a 32-byte echo round trip, sequential, one-way 1 KiB throughput, and an echo
 // of 1 KiB messages sent without waiting (the usual `socket.send` idiom).
-// Prints one JSON line: { roundTripUs, messagesPerSecond, unawaitedEchoPerSecond }.
+// Prints one JSON line: { roundTripUs, messagesPerSecond, unawaitedEchoPerSecond,
+// unawaitedEchoCpuMs } (the process CPU time of the unawaited echo, in ms).
 // Usage: node bench/_node_ws.mjs <dir holding node_modules/ws> <round trips> <messages>
 import { createRequire } from "node:module";
 
@@ -60,13 +61,23 @@ const messagesPerSecond = MESSAGES / ((performance.now() - start) / 1000);
 // Echo of writes that are not awaited: every send at once, the server echoing each.
 echoBinary = true;
 const echoedAll = new Promise((resolve) => onAllEchoed = resolve);
+const cpu = process.cpuUsage();
 start = performance.now();
 for (let i = 0; i < MESSAGES; i++) client.send(kib);
 await echoedAll;
-const unawaitedEchoPerSecond = MESSAGES / ((performance.now() - start) / 1000);
+const echoMs = performance.now() - start;
+const unawaitedEchoPerSecond = MESSAGES / (echoMs / 1000);
+const used = process.cpuUsage(cpu);
+const unawaitedEchoCpuMs = (used.user + used.system) / 1000;
+
 client.close();
 server.close();
 for (const socket of server.clients) socket.terminate();
 process.stdout.write(
-  JSON.stringify({ roundTripUs, messagesPerSecond, unawaitedEchoPerSecond }) + "\n",
+  JSON.stringify({
+    roundTripUs,
+    messagesPerSecond,
+    unawaitedEchoPerSecond,
+    unawaitedEchoCpuMs,
+  }) + "\n",
 );
