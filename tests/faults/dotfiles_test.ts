@@ -83,8 +83,8 @@ Deno.test("ws http: the directory service refuses dotfiles unless allowed", asyn
 Deno.test("ws http: a symlink out of the folder is 403 when rsock may read only the folder", async () => {
   await withTimeout(30_000, async () => {
     // Least privilege (--allow-read=FOLDER) is how a folder should be served. The real path of
-    // a symlink used to be stat-ed before it was checked against the folder: a 500 with a
-    // stack trace on stderr per request, and a way to tell which outside paths exist.
+    // a symlink is checked against the folder before it is stat-ed: stat-ing it first gives a
+    // 500 with a stack trace on stderr per request, and a way to tell which outside paths exist.
     const top = await Deno.makeTempDir();
     const dir = `${top}/site`;
     try {

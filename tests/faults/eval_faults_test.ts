@@ -154,7 +154,8 @@ Deno.test("eval faults: a client that sends but never reads holds at most the ba
     const gate = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const gatePort = (gate.addr as Deno.NetAddr).port;
     const before = await server.rss();
-    // 300 lines of 512 KiB behind it: old code queued 256 of them (128 MiB) for one client.
+    // 300 lines of 512 KiB behind it: the backlog is bounded in bytes, not lines (256 queued
+    // lines of this size would be 128 MiB for one client).
     const line = encoder.encode(`"${"a".repeat(512 * 1024)}".length\n`);
     const waiting = encoder.encode(
       `await (await Deno.connect({ port: ${gatePort} })).read(new Uint8Array(1))\n`,
@@ -398,7 +399,8 @@ Deno.test("console faults: a page that never reads is closed at maxPendingBytes 
         (_, id) => textFrame(JSON.stringify({ type: "eval", id, code: "x" })),
       );
       await writeAll(page, concatFrames(requests));
-      // Old code never closed it: this waited for the test's time limit.
+      // The page must be closed: a server that keeps it open leaves this waiting for the
+      // test's time limit.
       const close = await untilClosed(page);
       if (close !== undefined) {
         assert.equal(close.code, 1008);

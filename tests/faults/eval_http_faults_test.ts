@@ -1,10 +1,10 @@
 /**
  * The eval door and web pages. A page cannot open a raw TCP connection, but it can POST to
  * any port: `fetch(url, { method: "POST", mode: "no-cors", body })` or a `text/plain` form.
- * The eval server reads lines, so the request line and headers were errors and the body's
- * lines were code, run in the session (a cross-protocol attack, as on Redis). Without a token
- * (the loopback default), any page the user opened could run code. Now a connection whose
- * first line is an HTTP request line gets a 400 and is closed, nothing in it evaluated.
+ * The eval server reads lines, so read as code, the request line and headers would be errors
+ * and the body's lines would run in the session (a cross-protocol attack, as on Redis); without
+ * a token (the loopback default), any page the user opened could run code. So a connection
+ * whose first line is an HTTP request line gets a 400 and is closed, nothing in it evaluated.
  */
 import assert from "node:assert/strict";
 import { createSession, startEvalServer } from "../../eval/mod.ts";

@@ -1,11 +1,12 @@
 /**
  * A peer must not be able to abort the process through the inspector: `await new Promise(() =>
  * {})` leaves an evaluation's promise that nothing can settle; once the garbage collector takes
- * it (or its worker is terminated by the time limit), Deno 2.9.6 used to abort the whole process
+ * it (or its worker is terminated by the time limit), Deno 2.9.6 aborts the whole process
  * ("Invoke in DisallowJavascriptExecutionScope", "Cannot create a handle without a
- * HandleScope"). Each case runs a server or session in a child process with `--expose-gc`,
- * collects garbage while the await is pending and after it is given up on, and checks that the
- * process lives and a fresh client is answered.
+ * HandleScope") if the inspector still waits on it, so it never may. Each case runs a server
+ * or session in a child process with `--expose-gc`, collects garbage while the await is
+ * pending and after it is given up on, and checks that the process lives and a fresh client
+ * is answered.
  */
 import assert from "node:assert/strict";
 import { connectEvalServer } from "../../eval/mod.ts";

@@ -1,9 +1,9 @@
 /**
  * Worker mode under runaway code: an evaluation stopped by its time limit, by `<<<esc>>>` or by
  * closing the session must leave no thread running. Deno 2.9.6's web `Worker.terminate()` only
- * wakes the worker's event loop, so a worker busy in `while (true) {}` went on spinning a core
- * after it was "terminated", one more thread per runaway a client sent, and a program that
- * closed its session could never end. Each case runs the server in a child process and reads the
+ * wakes the worker's event loop, so a worker busy in `while (true) {}` goes on spinning a core
+ * after it is "terminated": one more thread per runaway a client sends, and a program that
+ * closes its session can never end. The session must stop such a worker another way. Each case runs the server in a child process and reads the
  * CPU time of each of its threads from `/proc/<pid>/task/<tid>/stat`.
  */
 import assert from "node:assert/strict";

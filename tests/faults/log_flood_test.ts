@@ -1,8 +1,7 @@
 /**
- * A flood of failing connections must not become a flood of stderr. `rsock serve` reported
- * every dropped pipe in a line of its own: 300 connect-and-close cycles printed 300 lines, and
- * one connection sending requests with too many backtrace hops printed a line per request.
- * Now each door prints a few lines per window and counts the rest.
+ * A flood of failing connections must not become a flood of stderr: 300 connect-and-close
+ * cycles, or one connection sending 300 requests with too many backtrace hops, would print a
+ * line each. Each door prints a few lines per window and counts the rest.
  */
 import assert from "node:assert/strict";
 import { ReportLimiter } from "../../_cli/_reports.ts";
@@ -48,12 +47,12 @@ Deno.test("rsock serve: 300 connect-and-close cycles and 300 bad requests print 
     await child.waitForOutput(/Ctrl-C or SIGTERM stops/);
     const dropped = () => child.stderr.match(/rep: pipe \d+ .*dropped/g)?.length ?? 0;
 
-    // Connections that close before their SP header: each was "pipe N dropped".
+    // Connections that close before their SP header: each is a "pipe N dropped" report.
     for (let i = 0; i < 300; i++) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       conn.close();
     }
-    // One pipe, 300 requests with 9 backtrace hops (NNG accepts 8): each was a line too.
+    // One pipe, 300 requests with 9 backtrace hops (NNG accepts 8): each is a report too.
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     try {
       await conn.write(Uint8Array.of(0, 0x53, 0x50, 0, 0, 0x30, 0, 0)); // SP header, REQ

@@ -66,7 +66,8 @@ interopTest("serve --rep: nngcat sends Array.from([1,2,3]).length 8 times, all a
   await withTimeout(60_000, async () => {
     const { child, url } = await serveRep();
     await using _child = child;
-    // Before the fix, 4 of these (over 12 bytes, starting with "A") ended all 4 loops.
+    // Each of these (over 12 bytes, starting with "A") must be answered; none may end one of
+    // the 4 serving loops.
     for (let i = 0; i < 8; i++) {
       const { stdout, success } = await new Deno.Command("/usr/bin/nngcat", {
         args: ["--req", "--dial", url, "--data", "Array.from([1,2,3]).length", "--ascii"],
@@ -176,8 +177,8 @@ Deno.test("serve(): a REQ peer that never reads costs at most maxPendingBytes an
         const stuck = await NonReader.connect(rep.urls[0]!);
         try {
           await stuck.send(200, encoder.encode("big"));
-          // Before the fix, the 16 contexts each waited on a send to the stuck peer: ~16 ran,
-          // and nothing was reported.
+          // No context may wait on a send to the stuck peer (16 of them would stop after ~16
+          // requests, silently): the full queue is reported, and requests keep running.
           await waitFor("the full queue reported", () => errors.length > 0);
           // TCP reads the whole batch and runs it; a WebSocket drops what arrives once the
           // peer's replies are over the bound (the WebSocket API cannot pause reading).

@@ -14,9 +14,13 @@ const NNGCAT = "/usr/bin/nngcat";
 const bytes = (value: string) => new TextEncoder().encode(value);
 const text = (value: Uint8Array) => new TextDecoder().decode(value);
 
+/** The transports every protocol is tried over. */
+const TRANSPORTS = ["tcp", "ipc", "ws", "tls+tcp"] as const;
+type TransportName = (typeof TRANSPORTS)[number];
+
 /** One transport: the URL each side uses for a fresh endpoint, and their TLS settings. */
 interface Transport {
-  readonly name: string;
+  readonly name: TransportName;
   /** A fresh endpoint: rsock's URL and nngcat's (nngcat verifies `localhost`, not an IP). */
   endpoint(): { rsock: string; cat: string };
   readonly rsockListen: SocketOptions;
@@ -25,59 +29,37 @@ interface Transport {
   readonly catDial: string[];
 }
 
-function transports(certs: TestCertificates): Transport[] {
-  let ipc = 0;
-  const plain = { rsockListen: {}, rsockDial: {}, catListen: [], catDial: [] };
-  return [
-    {
-      name: "tcp",
-      endpoint() {
-        const url = `tcp://127.0.0.1:${freePort()}`;
-        return { rsock: url, cat: url };
-      },
-      ...plain,
-    },
-    {
-      name: "ipc",
-      endpoint() {
-        const url = `ipc:///tmp/rsock_nngcat_${Deno.pid}_${ipc++}.ipc`;
-        return { rsock: url, cat: url };
-      },
-      ...plain,
-    },
-    {
-      name: "ws",
-      endpoint() {
-        const url = `ws://127.0.0.1:${freePort()}/sp`;
-        return { rsock: url, cat: url };
-      },
-      ...plain,
-    },
-    {
-      name: "tls+tcp",
-      endpoint() {
-        const port = freePort();
-        return { rsock: `tls+tcp://127.0.0.1:${port}`, cat: `tls+tcp://localhost:${port}` };
-      },
-      rsockListen: { tls: { cert: certs.serverCert, key: certs.serverKey } },
-      rsockDial: { tls: { ca: certs.ca } },
-      catListen: ["--cert", certs.path("server.crt"), "--key", certs.path("server.key")],
-      catDial: ["--cacert", certs.path("ca.crt")],
-    },
-  ];
+/** What a row's cases share within one test: a temporary folder and the test certificates. */
+interface Setting {
+  readonly dir: string;
+  readonly certs: TestCertificates;
 }
 
-async function eachTransport(
-  t: Deno.TestContext,
-  body: (transport: Transport) => Promise<void>,
-): Promise<void> {
-  const certs = await makeCertificates();
-  try {
-    for (const transport of transports(certs)) {
-      await t.step(transport.name, () => body(transport));
+function transport(name: TransportName, setting: Setting): Transport {
+  const plain = { rsockListen: {}, rsockDial: {}, catListen: [], catDial: [] };
+  const { certs } = setting;
+  const same = (url: string) => ({ rsock: url, cat: url });
+  switch (name) {
+    case "tcp":
+      return { name, endpoint: () => same(`tcp://127.0.0.1:${freePort()}`), ...plain };
+    case "ipc": {
+      let ipc = 0;
+      return { name, endpoint: () => same(`ipc://${setting.dir}/${ipc++}.ipc`), ...plain };
     }
-  } finally {
-    await Deno.remove(certs.dir, { recursive: true });
+    case "ws":
+      return { name, endpoint: () => same(`ws://127.0.0.1:${freePort()}/sp`), ...plain };
+    case "tls+tcp":
+      return {
+        name,
+        endpoint() {
+          const port = freePort();
+          return { rsock: `tls+tcp://127.0.0.1:${port}`, cat: `tls+tcp://localhost:${port}` };
+        },
+        rsockListen: { tls: { cert: certs.serverCert, key: certs.serverKey } },
+        rsockDial: { tls: { ca: certs.ca } },
+        catListen: ["--cert", certs.path("server.crt"), "--key", certs.path("server.key")],
+        catDial: ["--cacert", certs.path("ca.crt")],
+      };
   }
 }
 
@@ -104,11 +86,97 @@ function cat(args: string[]): TestProcess {
   return new TestProcess(NNGCAT, args);
 }
 
-interopTest("pub/sub with nngcat both ways (tcp, ipc, ws, tls+tcp)", ["nngcat"], async (t) => {
-  await withTimeout(90_000, async () => {
-    await eachTransport(t, async (transport) => {
-      {
-        // rsock publishes; nngcat subscribes to "a" and must see only a-messages.
+/**
+ * One protocol (or pair of protocols) against an NNG peer: each case runs on a fresh endpoint
+ * over every transport of the row, as a step named after both.
+ */
+interface Row {
+  readonly name: string;
+  readonly peer: "nngcat" | "libnng-dev";
+  readonly transports: readonly TransportName[];
+  readonly timeout: number;
+  readonly cases: Readonly<
+    Record<string, (transport: Transport, setting: Setting) => Promise<void>>
+  >;
+}
+
+function pairRow(protocol: "pair" | "pair1", flag: "--pair0" | "--pair1"): Row {
+  return {
+    name: protocol === "pair" ? "pair0" : "pair1",
+    peer: "nngcat",
+    transports: TRANSPORTS,
+    timeout: 60_000,
+    cases: {
+      async "rsock listens"(transport) {
+        const url = transport.endpoint();
+        await using pair = await open(protocol, transport, "listen", url.rsock);
+        await using peer = cat([
+          flag,
+          "--dial",
+          url.cat,
+          ...transport.catDial,
+          "--data",
+          "ping",
+          "--recv-timeout",
+          "1",
+          "--ascii",
+        ]);
+        assert.equal(text((await pair.recvMessage({ timeout: 10_000 })).body), "ping");
+        await pair.sendBytes(bytes("pong"));
+        assert.equal((await peer.finished()).code, 0, peer.stderr);
+        assert.equal(peer.stdout, "pong");
+      },
+      async "nngcat listens"(transport) {
+        const url = transport.endpoint();
+        await using peer = cat([
+          flag,
+          "--listen",
+          url.cat,
+          ...transport.catListen,
+          "--data",
+          "hello",
+          "--interval",
+          "1",
+          "--ascii",
+        ]);
+        await using pair = await open(protocol, transport, "dial", url.rsock);
+        assert.equal(text((await pair.recvMessage({ timeout: 10_000 })).body), "hello");
+        await pair.sendBytes(bytes("back"));
+        await peer.waitForOutput(/back/);
+      },
+    },
+  };
+}
+
+/** Builds `fixtures/nng_bus.c` into the setting's folder, once per setting. */
+const busPeers = new Map<string, Promise<string>>();
+function busPeer(setting: Setting): Promise<string> {
+  let built = busPeers.get(setting.dir);
+  if (built === undefined) {
+    built = (async () => {
+      const binary = `${setting.dir}/nng_bus`;
+      const source = new URL("../fixtures/nng_bus.c", import.meta.url).pathname;
+      const output = await new Deno.Command("cc", {
+        args: ["-O2", "-o", binary, source, "-lnng"],
+        stderr: "piped",
+      }).output();
+      assert.ok(output.success, new TextDecoder().decode(output.stderr));
+      return binary;
+    })();
+    busPeers.set(setting.dir, built);
+  }
+  return built;
+}
+
+const ROWS: Row[] = [
+  {
+    name: "pub/sub",
+    peer: "nngcat",
+    transports: TRANSPORTS,
+    timeout: 90_000,
+    cases: {
+      async "rsock publishes"(transport) {
+        // nngcat subscribes to "a" and must see only a-messages.
         const url = transport.endpoint();
         await using pub = await open("pub", transport, "listen", url.rsock);
         await using sub = cat([
@@ -132,8 +200,8 @@ interopTest("pub/sub with nngcat both ways (tcp, ipc, ws, tls+tcp)", ["nngcat"],
         }
         assert.equal((await finished).code, 0, sub.stderr);
         assert.match(sub.stdout, /^a(\d+);a(\d+);a(\d+);$/);
-      }
-      {
+      },
+      async "nngcat publishes"(transport) {
         // nngcat publishes every second; rsock subscribes.
         const url = transport.endpoint();
         await using _pub = cat([
@@ -151,15 +219,16 @@ interopTest("pub/sub with nngcat both ways (tcp, ipc, ws, tls+tcp)", ["nngcat"],
         });
         const message = await sub.recvMessage({ timeout: 10_000 });
         assert.equal(text(message.body), "a hello");
-      }
-    });
-  });
-});
-
-interopTest("push/pull with nngcat both ways (tcp, ipc, ws, tls+tcp)", ["nngcat"], async (t) => {
-  await withTimeout(60_000, async () => {
-    await eachTransport(t, async (transport) => {
-      {
+      },
+    },
+  },
+  {
+    name: "push/pull",
+    peer: "nngcat",
+    transports: TRANSPORTS,
+    timeout: 60_000,
+    cases: {
+      async "rsock pushes"(transport) {
         const url = transport.endpoint();
         await using pull = cat([
           "--pull",
@@ -174,8 +243,8 @@ interopTest("push/pull with nngcat both ways (tcp, ipc, ws, tls+tcp)", ["nngcat"
         for (let i = 0; i < 3; i++) await push.sendBytes(bytes(`m${i};`), { timeout: 10_000 });
         assert.equal((await pull.finished()).code, 0, pull.stderr);
         assert.equal(pull.stdout, "m0;m1;m2;");
-      }
-      {
+      },
+      async "nngcat pushes"(transport) {
         const url = transport.endpoint();
         await using pull = await open("pull", transport, "listen", url.rsock);
         await using push = cat([
@@ -188,108 +257,120 @@ interopTest("push/pull with nngcat both ways (tcp, ipc, ws, tls+tcp)", ["nngcat"
         ]);
         assert.equal(text((await pull.recvMessage({ timeout: 10_000 })).body), "job");
         assert.equal((await push.finished()).code, 0, push.stderr);
-      }
-    });
-  });
-});
-
-interopTest(
-  "surveyor/respondent with nngcat both ways (tcp, ipc, ws, tls+tcp)",
-  ["nngcat"],
-  async (t) => {
-    await withTimeout(60_000, async () => {
-      await eachTransport(t, async (transport) => {
-        {
-          const url = transport.endpoint();
-          await using surveyor = await open("surveyor", transport, "listen", url.rsock, {
-            surveyTime: 3000,
-          });
-          await using respondent = cat([
-            "--respondent",
-            "--dial",
-            url.cat,
-            ...transport.catDial,
-            "--data",
-            "present",
-            "--count",
-            "1",
-            "--ascii",
-          ]);
-          await surveyor.waitForPipes(1, { timeout: 10_000 });
-          await surveyor.sendBytes(bytes("roll call"));
-          assert.equal(text((await surveyor.recvMessage()).body), "present");
-          assert.equal((await respondent.finished()).code, 0, respondent.stderr);
-          assert.equal(respondent.stdout, "roll call");
-        }
-        {
-          const url = transport.endpoint();
-          await using respondent = await open("respondent", transport, "listen", url.rsock);
-          await using surveyor = cat([
-            "--surveyor",
-            "--dial",
-            url.cat,
-            ...transport.catDial,
-            "--data",
-            "who?",
-            "--ascii",
-          ]);
-          const survey = await respondent.recvMessage({ timeout: 10_000 });
-          await respondent.sendBytes(bytes(`me, to ${text(survey.body)}`));
-          assert.equal((await surveyor.finished()).code, 0, surveyor.stderr);
-          assert.equal(surveyor.stdout, "me, to who?");
-        }
-      });
-    });
+      },
+    },
   },
-);
+  {
+    name: "surveyor/respondent",
+    peer: "nngcat",
+    transports: TRANSPORTS,
+    timeout: 60_000,
+    cases: {
+      async "rsock surveys"(transport) {
+        const url = transport.endpoint();
+        await using surveyor = await open("surveyor", transport, "listen", url.rsock, {
+          surveyTime: 3000,
+        });
+        await using respondent = cat([
+          "--respondent",
+          "--dial",
+          url.cat,
+          ...transport.catDial,
+          "--data",
+          "present",
+          "--count",
+          "1",
+          "--ascii",
+        ]);
+        await surveyor.waitForPipes(1, { timeout: 10_000 });
+        await surveyor.sendBytes(bytes("roll call"));
+        assert.equal(text((await surveyor.recvMessage()).body), "present");
+        assert.equal((await respondent.finished()).code, 0, respondent.stderr);
+        assert.equal(respondent.stdout, "roll call");
+      },
+      async "nngcat surveys"(transport) {
+        const url = transport.endpoint();
+        await using respondent = await open("respondent", transport, "listen", url.rsock);
+        await using surveyor = cat([
+          "--surveyor",
+          "--dial",
+          url.cat,
+          ...transport.catDial,
+          "--data",
+          "who?",
+          "--ascii",
+        ]);
+        const survey = await respondent.recvMessage({ timeout: 10_000 });
+        await respondent.sendBytes(bytes(`me, to ${text(survey.body)}`));
+        assert.equal((await surveyor.finished()).code, 0, surveyor.stderr);
+        assert.equal(surveyor.stdout, "me, to who?");
+      },
+    },
+  },
+  pairRow("pair", "--pair0"),
+  pairRow("pair1", "--pair1"),
+  {
+    // nngcat has no bus: the peer is NNG's C library, built at test time. It has no TLS.
+    name: "bus",
+    peer: "libnng-dev",
+    transports: ["tcp", "ipc", "ws"],
+    timeout: 60_000,
+    cases: {
+      async "rsock meshes with the C peer"(transport, setting) {
+        const url = transport.endpoint().rsock;
+        await using peer = new TestProcess(await busPeer(setting), [url]);
+        await peer.waitForOutput(/ready/);
+        const a = await socket("bus", { dial: url });
+        const b = await socket("bus", { dial: url });
+        try {
+          await a.waitForPipes(1, { timeout: 10_000 });
+          await b.waitForPipes(1, { timeout: 10_000 });
+          // Bus sends only to the pipes it has: wait until the C peer added both.
+          await peer.waitForOutput(/^peers 2$/m);
+          await a.sendBytes(bytes("from a"));
+          // The C peer answers on the bus: both rsock peers hear it; b never sees a's own.
+          assert.equal(text((await a.recvMessage({ timeout: 10_000 })).body), "C got from a");
+          assert.equal(text((await b.recvMessage({ timeout: 10_000 })).body), "C got from a");
+          await b.sendBytes(bytes("bye"));
+          assert.equal(text((await a.recvMessage({ timeout: 10_000 })).body), "C got bye");
+        } finally {
+          await a.close();
+          await b.close();
+        }
+        // The C peer exits once both have hung up.
+        assert.equal((await peer.finished()).code, 0, peer.stderr);
+      },
+    },
+  },
+];
 
-interopTest("pair0 and pair1 with nngcat both ways (tcp, ipc, ws, tls+tcp)", [
-  "nngcat",
-], async (t) => {
-  await withTimeout(90_000, async () => {
-    await eachTransport(t, async (transport) => {
-      for (const [protocol, flag] of [["pair", "--pair0"], ["pair1", "--pair1"]] as const) {
-        {
-          const url = transport.endpoint();
-          await using pair = await open(protocol, transport, "listen", url.rsock);
-          await using peer = cat([
-            flag,
-            "--dial",
-            url.cat,
-            ...transport.catDial,
-            "--data",
-            "ping",
-            "--recv-timeout",
-            "1",
-            "--ascii",
-          ]);
-          assert.equal(text((await pair.recvMessage({ timeout: 10_000 })).body), "ping");
-          await pair.sendBytes(bytes("pong"));
-          assert.equal((await peer.finished()).code, 0, peer.stderr);
-          assert.equal(peer.stdout, "pong");
-        }
-        {
-          const url = transport.endpoint();
-          await using peer = cat([
-            flag,
-            "--listen",
-            url.cat,
-            ...transport.catListen,
-            "--data",
-            "hello",
-            "--interval",
-            "1",
-            "--ascii",
-          ]);
-          await using pair = await open(protocol, transport, "dial", url.rsock);
-          assert.equal(text((await pair.recvMessage({ timeout: 10_000 })).body), "hello");
-          await pair.sendBytes(bytes("back"));
-          await peer.waitForOutput(/back/);
-        }
+for (const row of ROWS) {
+  const peer = row.peer === "nngcat" ? "nngcat" : "NNG's C library";
+  interopTest(
+    `${row.name} with ${peer}${Object.keys(row.cases).length > 1 ? " both ways" : ""} (${
+      row.transports.join(", ")
+    })`,
+    [row.peer],
+    async (t) => {
+      const dir = await Deno.makeTempDir({ prefix: "rsock_nngcat_" });
+      const certs = await makeCertificates();
+      const setting = { dir, certs };
+      try {
+        await withTimeout(row.timeout, async () => {
+          for (const name of row.transports) {
+            const over = transport(name, setting);
+            for (const [role, run] of Object.entries(row.cases)) {
+              await t.step(`${name}: ${role}`, () => run(over, setting));
+            }
+          }
+        });
+      } finally {
+        await Deno.remove(certs.dir, { recursive: true });
+        await Deno.remove(dir, { recursive: true });
       }
-    });
-  });
-});
+    },
+  );
+}
 
 interopTest(
   "a device relays nngcat's requests to two rsock REP workers (tcp)",
@@ -398,58 +479,6 @@ interopTest(
       });
     } finally {
       await Deno.remove(certs.dir, { recursive: true });
-    }
-  },
-);
-
-interopTest(
-  "bus with NNG's C library (a peer built at test time) over tcp, ipc and ws; rsock meshes with it",
-  ["libnng-dev"],
-  async (t) => {
-    const dir = await Deno.makeTempDir({ prefix: "rsock_bus_" });
-    try {
-      const binary = `${dir}/nng_bus`;
-      const source = new URL("../fixtures/nng_bus.c", import.meta.url).pathname;
-      const built = await new Deno.Command("cc", {
-        args: ["-O2", "-o", binary, source, "-lnng"],
-        stderr: "piped",
-      }).output();
-      assert.ok(built.success, new TextDecoder().decode(built.stderr));
-      await withTimeout(60_000, async () => {
-        for (
-          const url of [
-            `tcp://127.0.0.1:${freePort()}`,
-            `ipc://${dir}/bus.ipc`,
-            `ws://127.0.0.1:${freePort()}/bus`,
-          ]
-        ) {
-          await t.step(url.split(":")[0]!, async () => {
-            await using peer = new TestProcess(binary, [url]);
-            await peer.waitForOutput(/ready/);
-            const a = await socket("bus", { dial: url });
-            const b = await socket("bus", { dial: url });
-            try {
-              await a.waitForPipes(1, { timeout: 10_000 });
-              await b.waitForPipes(1, { timeout: 10_000 });
-              // Bus sends only to the pipes it has: wait until the C peer added both.
-              await peer.waitForOutput(/^peers 2$/m);
-              await a.sendBytes(bytes("from a"));
-              // The C peer answers on the bus: both rsock peers hear it; b never sees a's own.
-              assert.equal(text((await a.recvMessage({ timeout: 10_000 })).body), "C got from a");
-              assert.equal(text((await b.recvMessage({ timeout: 10_000 })).body), "C got from a");
-              await b.sendBytes(bytes("bye"));
-              assert.equal(text((await a.recvMessage({ timeout: 10_000 })).body), "C got bye");
-            } finally {
-              await a.close();
-              await b.close();
-            }
-            // The C peer exits once both have hung up.
-            assert.equal((await peer.finished()).code, 0, peer.stderr);
-          });
-        }
-      });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
     }
   },
 );
