@@ -188,7 +188,7 @@ Deno.test("serial bombs: attributes that do not fit their data fail fast", async
 });
 
 Deno.test("serial bombs: ALTREP sequences share one expansion budget per message", () => {
-  // Each is within the old per-sequence cap (2^24); together they ask for 1 GiB.
+  // Each alone is within 2^24 elements; together they ask for 1 GiB: the budget is per message.
   const bytes = realSequences(8, 2 ** 24);
   assert.ok(bytes.length < 1_000, `${bytes.length} bytes`);
   assertRefused(bytes, "8 compact_realseq of 2^24", { message: /expansion budget/ });
@@ -205,7 +205,7 @@ Deno.test("serial bombs: ALTREP sequences share one expansion budget per message
 
 /**
  * R 4.2's `serialize(as.character(1:2^24), NULL, xdr = FALSE)`: 216 bytes, a deferred_string
- * over a compact_intseq. Expanded, that is 2^24 JS strings (~840 MiB, 3 s before the fix).
+ * over a compact_intseq. Expanded, that would be 2^24 JS strings (~840 MiB).
  */
 function deferredStrings(n: number): Uint8Array {
   const hex =
