@@ -19,7 +19,6 @@
 import denoJson from "./deno.json" with { type: "json" };
 import {
   closest,
-  type Command,
   commandHelp,
   type Output,
   parseCommandArgs,
@@ -29,15 +28,8 @@ import {
   takeStopReason,
   UsageError,
 } from "./_cli/_common.ts";
-import { listenCommand } from "./_cli/listen.ts";
-import { sendCommand } from "./_cli/send.ts";
-import { evalCommand } from "./_cli/eval.ts";
-import { consoleCommand } from "./_cli/console.ts";
-import { serveCommand } from "./_cli/serve.ts";
-import { repCommand, reqCommand } from "./_cli/req.ts";
-import { nngCommands } from "./_cli/nng.ts";
+import { COMMANDS } from "./_cli/_commands.ts";
 import { DURATIONS } from "./_cli/_sp_options.ts";
-import { wsCommand } from "./_cli/ws.ts";
 
 export type { Output } from "./_cli/_common.ts";
 
@@ -51,18 +43,6 @@ export type { Output } from "./_cli/_common.ts";
  * ```
  */
 export const VERSION: string = denoJson.version;
-
-const COMMANDS: readonly Command[] = [
-  listenCommand,
-  sendCommand,
-  evalCommand,
-  consoleCommand,
-  reqCommand,
-  repCommand,
-  wsCommand,
-  serveCommand,
-  ...nngCommands,
-];
 
 function topHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

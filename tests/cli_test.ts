@@ -1,14 +1,10 @@
+import { COMMANDS } from "../_cli/_commands.ts";
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { main } from "../cli.ts";
-import { type Command, commandHelp, parseCommandArgs, parseDuration } from "../_cli/_common.ts";
-import { listenCommand } from "../_cli/listen.ts";
-import { sendCommand } from "../_cli/send.ts";
-import { evalCommand } from "../_cli/eval.ts";
-import { consoleCommand } from "../_cli/console.ts";
+import { commandHelp, parseCommandArgs, parseDuration } from "../_cli/_common.ts";
 import { repCommand, reqCommand } from "../_cli/req.ts";
 import { serveCommand } from "../_cli/serve.ts";
-import { wsCommand } from "../_cli/ws.ts";
 import { nngCommands } from "../_cli/nng.ts";
 import { freePort, withTimeout } from "./_peers.ts";
 import { serve, socket } from "../reqrep/mod.ts";
@@ -211,17 +207,7 @@ function exampleWords(line: string): string[] {
 }
 
 Deno.test("help: every command's help is made from its parser's table, and only names its flags", async (t) => {
-  const commands: Command[] = [
-    listenCommand,
-    sendCommand,
-    evalCommand,
-    consoleCommand,
-    reqCommand,
-    repCommand,
-    wsCommand,
-    serveCommand,
-    ...nngCommands,
-  ];
+  const commands = COMMANDS;
   const top = captured();
   await main(["--help"], top);
   for (const command of commands) {

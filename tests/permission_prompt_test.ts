@@ -4,19 +4,12 @@
  * serve`, and every command line the help and the serve banner print, are started here on a
  * pseudo-terminal. Each runs, or exits 2 naming the flags to add; none prompts, none hangs.
  */
+import { COMMANDS } from "../_cli/_commands.ts";
 import assert from "node:assert/strict";
 import { main } from "../cli.ts";
 import { connectEvalServer, evalServer } from "../eval/mod.ts";
-import { type Command, parseCommandArgs, stringFlag } from "../_cli/_common.ts";
-import { consoleCommand } from "../_cli/console.ts";
-import { evalCommand } from "../_cli/eval.ts";
-import { listenCommand } from "../_cli/listen.ts";
-import { nngCommands } from "../_cli/nng.ts";
+import { parseCommandArgs, stringFlag } from "../_cli/_common.ts";
 import { LISTENING_ROLES, type SpRole } from "../_cli/_sp_options.ts";
-import { repCommand, reqCommand } from "../_cli/req.ts";
-import { sendCommand } from "../_cli/send.ts";
-import { serveCommand } from "../_cli/serve.ts";
-import { wsCommand } from "../_cli/ws.ts";
 import { freePort, IN_CI, waitFor, withTimeout } from "./_peers.ts";
 import { captured, rsock } from "./_process.ts";
 import { PtyProcess } from "./_pty.ts";
@@ -30,18 +23,6 @@ const MISSING = /missing permissions; run again with ((?:--allow-\S+ ?)+) \(or -
 const BANNER_END = /Ctrl-C or SIGTERM stops\./;
 /** `deno task serve`'s endpoints: fixed, as the README promises them. */
 const SERVE_PORTS = [8888, 7681, 5555];
-
-const COMMANDS: Command[] = [
-  listenCommand,
-  sendCommand,
-  evalCommand,
-  consoleCommand,
-  reqCommand,
-  repCommand,
-  wsCommand,
-  serveCommand,
-  ...nngCommands,
-];
 
 /** The fixed ports something else holds on this machine now. */
 function takenServePorts(): number[] {

@@ -3,20 +3,13 @@
  * machine whose only Deno is the one npx fetches. (The README's test command is what CI runs
  * from its own clean clone, so it is not run again from inside the suite.)
  */
+import { COMMANDS } from "../../_cli/_commands.ts";
 import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
 import { connectEvalServer, evalServer } from "../../eval/mod.ts";
-import { freePort, waitFor, withTimeout } from "../_peers.ts";
+import { freePort, IN_CI, waitFor, withTimeout } from "../_peers.ts";
 import { rsock, TestProcess, WORKER_READ } from "../_process.ts";
-import { type Command, parseCommandArgs } from "../../_cli/_common.ts";
-import { consoleCommand } from "../../_cli/console.ts";
-import { evalCommand } from "../../_cli/eval.ts";
-import { listenCommand } from "../../_cli/listen.ts";
-import { nngCommands } from "../../_cli/nng.ts";
-import { repCommand, reqCommand } from "../../_cli/req.ts";
-import { sendCommand } from "../../_cli/send.ts";
-import { serveCommand } from "../../_cli/serve.ts";
-import { wsCommand } from "../../_cli/ws.ts";
+import { parseCommandArgs } from "../../_cli/_common.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -31,7 +24,8 @@ function hasNpx(): boolean {
 
 Deno.test({
   name: "README: the serve command works from a fresh clone",
-  ignore: !hasNpx(),
+  // Under CI a missing npx fails here (the fresh clone cannot start); elsewhere it is ignored.
+  ignore: !hasNpx() && !IN_CI,
   async fn() {
     await withTimeout(120_000, async () => {
       const readme = await Deno.readTextFile(`${ROOT}README.md`);
@@ -195,17 +189,7 @@ function shellWords(line: string): string[] {
 
 Deno.test("README: every rsock command line it shows parses, with flags and arguments that exist", async () => {
   const readme = await Deno.readTextFile(`${ROOT}README.md`);
-  const commands: Command[] = [
-    listenCommand,
-    sendCommand,
-    evalCommand,
-    consoleCommand,
-    reqCommand,
-    repCommand,
-    wsCommand,
-    serveCommand,
-    ...nngCommands,
-  ];
+  const commands = COMMANDS;
   // Inline code, and the lines of fenced blocks other than ts and r (the banner's lines too).
   const pieces = [
     ...[...readme.matchAll(/^```(?:sh)?\n([^]*?)^```$/gm)].flatMap((m) => m[1]!.split("\n")),
