@@ -37,6 +37,7 @@ import {
   type SpRole,
   writeShown,
 } from "./_sp_options.ts";
+import { pause } from "../_internal/pause.ts";
 
 type Role = Exclude<SpRole, "req" | "rep">;
 
@@ -157,20 +158,6 @@ function whole(args: ParsedArgs, flag: string, fallback: number): number {
 function duration(args: ParsedArgs, flag: string): number | undefined {
   const text = stringFlag(args, flag);
   return text === undefined ? undefined : parseDuration(text, 0, `--${flag}`);
-}
-
-/** Waits `ms`, or less when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** The message `--data` or `--file` gives (`--file -`: all of standard input), if any. */

@@ -7,6 +7,7 @@
  */
 
 import { ConnectionError } from "./errors.ts";
+import { pause } from "./pause.ts";
 
 /** How an accept error is handled. */
 export const AcceptFault = {
@@ -72,19 +73,6 @@ function describe(fault: AcceptFault, error: unknown, where: string, happened?: 
       `${ACCEPT_BACKOFF_MAX} ms pauses`
     : `accept failed; retrying after ${ACCEPT_BACKOFF_MIN} ms to ${ACCEPT_BACKOFF_MAX} ms pauses`;
   return `${where}: ${what} (${detail}); later errors of this kind are not reported`;
-}
-
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**

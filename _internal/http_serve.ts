@@ -10,6 +10,7 @@
 
 import { ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, classifyAcceptError } from "./accept.ts";
 import { ConnectionError } from "./errors.ts";
+import { pause } from "./pause.ts";
 
 /** Where and how to serve: `Deno.serve`'s TCP or Unix options, without `onListen`/`signal`. */
 export type HttpServeOptions =
@@ -35,19 +36,6 @@ export interface HttpListener {
   readonly finished: Promise<void>;
   /** Stops accepting, lets open requests finish, and stops restarting. */
   shutdown(): Promise<void>;
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**

@@ -14,6 +14,7 @@ import { dialStream, listenStream, type SpListener, type TlsOptions } from "./tr
 import { dialWebSocket, listenWebSocket, runWebSocketPipe } from "./websocket.ts";
 import { bounded, type WaitOptions } from "./wait.ts";
 import { parseUrl, type SpProtocol } from "./wire.ts";
+import { pause } from "../pause.ts";
 
 export type { Pipe } from "./pipe.ts";
 export { bounded, type WaitOptions } from "./wait.ts";
@@ -333,7 +334,7 @@ export class SpCore {
           await serving;
         }
         if (stop.aborted) break;
-        await sleep(delay * (0.5 + Math.random() / 2), stop);
+        await pause(delay * (0.5 + Math.random() / 2), stop);
         delay = Math.min(delay * 2, this.#reconnectMaximum);
       }
       first.reject(new ConnectionError(`the ${this.protocol} socket is closed`));
@@ -451,18 +452,5 @@ function unlessStopped<T>(
       signal.removeEventListener("abort", onAbort);
       reject(error);
     });
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
   });
 }
