@@ -46,6 +46,7 @@ import {
   planServe,
   type ServePlan,
 } from "./_serve_plan.ts";
+import { oneLine } from "../_internal/one_line.ts";
 
 const SERVE_FLAGS: readonly Flag[] = [
   {
@@ -456,11 +457,6 @@ function describeValue(value: unknown): string {
 }
 
 /** One line of text for a log: whitespace runs as one space, at most 200 characters. */
-function oneLine(text: string, max = 200): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length <= max ? flat : `${flat.slice(0, max)}…`;
-}
-
 /**
  * The reply to one REP request, as bytes for the wire; `failed` is told why, in one line,
  * whenever the request failed (the requester may only get the error byte).
@@ -495,7 +491,7 @@ async function answerRequest(
     const result = await session.evaluate(request, options);
     if (result.error) {
       failed(
-        `${door}: ${oneLine(result.text)} (in: ${oneLine(request, 60)}); replied with the ` +
+        `${door}: ${oneLine(result.text, 200)} (in: ${oneLine(request, 60)}); replied with the ` +
           "error value (is_nul_byte() TRUE)",
       );
       return SERIAL_ERROR_REPLY;
@@ -514,7 +510,7 @@ async function answerRequest(
     return RAW_ERROR_REPLY; // not code
   }
   const result = await session.evaluate(code, options);
-  if (result.error) failed(`${door}: ${oneLine(result.text)} (in: ${oneLine(code, 60)})`);
+  if (result.error) failed(`${door}: ${oneLine(result.text, 200)} (in: ${oneLine(code, 60)})`);
   return encoder.encode(result.text);
 }
 

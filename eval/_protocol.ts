@@ -6,6 +6,7 @@
  */
 
 import { rString } from "./_dialect.ts";
+import { oneLine } from "../_internal/one_line.ts";
 
 /** Per-client settings, with svSocket's names and defaults (`parSocket`). */
 export interface ClientSettings {
@@ -243,8 +244,7 @@ export const PREVIEW_LENGTH = 60;
 
 /** The first {@linkcode PREVIEW_LENGTH} characters of `code`, on one line. */
 export function codePreview(code: string): string {
-  const flat = code.replace(/\s+/g, " ").trim();
-  return flat.length <= PREVIEW_LENGTH ? flat : `${flat.slice(0, PREVIEW_LENGTH)}…`;
+  return oneLine(code, PREVIEW_LENGTH);
 }
 
 /**
