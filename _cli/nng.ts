@@ -41,12 +41,6 @@ import { pause } from "../_internal/pause.ts";
 
 type Role = Exclude<SpRole, "req" | "rep">;
 
-/**
- * Bus waits for every peer to take what was sent after this many lines: half its queue of
- * 1024 messages per pipe, so no reading peer's queue ever fills (pub waits in its socket).
- */
-const PACE_EVERY = 512;
-
 const SENDERS: readonly Role[] = ["pub", "push"];
 /** Send standard input lines (or --data) and print what comes, both at once. */
 const DUPLEX: readonly Role[] = ["pair", "bus"];
@@ -86,8 +80,9 @@ which holds up an rsock pub (an NNG publisher drops for it instead). The default
 prints each message as a line (a closing NUL, nanonext's string end, left out), so a message
 with newlines spans several lines; --quoted prints one line per message, as nngcat.
 `,
-  bus: `Every peer gets every line: input is read at the pace of the slowest peer. With
---drop-slow bus never waits and a slow peer misses lines, as NNG's bus does.
+  bus: `Every peer gets every line: input is read at the pace of the slowest peer (one that
+stops reading holds bus up; bus says so the first time it waits). With --drop-slow bus never
+waits and a slow peer misses lines, as NNG's bus does.
 `,
 };
 
@@ -231,11 +226,12 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
       ...(role === "sub"
         ? { subscribe: list(args, "subscribe").length > 0 ? list(args, "subscribe") : "" }
         : {}),
-      // A user piping a file in expects every line: pub waits for the slowest subscriber, and
-      // sub prints every message that reaches it (a slow output slows its reading instead).
+      // A user piping a file in expects every line: pub and bus wait for the slowest reader,
+      // and sub prints every message that reaches it (a slow output slows its reading instead).
       ...(role === "pub" || role === "sub"
         ? { slowSubscriber: dropSlow ? "drop" : "wait" } as const
         : {}),
+      ...(role === "bus" ? { slowPeer: dropSlow ? "drop" : "wait" } as const : {}),
       onError: (error) => output.error(`rsock ${role}: ${error.message}`),
     });
     for (const url of sock.urls) output.error(`rsock ${role}: listening on ${url}`);
@@ -245,19 +241,15 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
       (line) => output.error(`rsock ${role}: ${line}`),
     );
     let toldSlow = false;
-    let sentSinceFlush = 0;
+    const reader = role === "pub" ? "subscriber" : "peer";
     const send = async (body: Uint8Array) => {
-      if (role === "bus" && !dropSlow && ++sentSinceFlush > PACE_EVERY) {
-        sentSinceFlush = 1;
-        await sock.flush({ ...sendWait, signal });
-      }
       const sending = sock.sendBytes(body, { ...sendWait, signal });
-      // heldBack counts a wait as it begins: say so once, while the subscriber holds pub back.
+      // heldBack counts a wait as it begins: say so once, while the slow reader holds us back.
       if (!toldSlow && sock.heldBack > 0) {
         toldSlow = true;
         output.error(
-          `rsock ${role}: a subscriber's queue is full; reading input at the slowest ` +
-            "subscriber's pace (--drop-slow: drop for slow subscribers instead)",
+          `rsock ${role}: a ${reader}'s queue is full; reading input at the slowest ` +
+            `${reader}'s pace (--drop-slow: drop for slow ${reader}s instead)`,
         );
       }
       await sending;
@@ -307,7 +299,7 @@ async function runRole(role: Role, args: ParsedArgs, output: Output): Promise<nu
             sent++;
           }
         }
-        // --drop-slow never waits for a subscriber; close's linger still lets readers have
+        // --drop-slow never waits for a slow reader; close's linger still lets readers have
         // what is queued.
         if (!dropSlow) await sock.flush({ ...sendWait, signal });
         // Duplex: go on printing until --count messages came, --recv-timeout passed or Ctrl-C.

@@ -8,8 +8,9 @@
  * @module
  */
 
-import { bounded, type Pipe, type SpCore, type WaitOptions } from "../_internal/sp/core.ts";
+import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
 import type { SendRecvMachine, SpMessage } from "../_internal/sp/machine.ts";
+import { HeldSends, someFull } from "./_held_sends.ts";
 import type { Buffers } from "./_options.ts";
 
 /**
@@ -18,27 +19,23 @@ import type { Buffers } from "./_options.ts";
  */
 export type SlowSubscriberPolicy = "drop" | "wait";
 
-/** A send held back until every pipe has room. */
-interface Held {
-  readonly message: SpMessage;
-  readonly done: PromiseWithResolvers<void>;
-}
-
 /** The pub0 state machine. */
 export class Pub0 implements SendRecvMachine {
   readonly #core: SpCore;
   readonly #buffers: Buffers;
-  readonly #wait: boolean;
-  // Sends waiting for room, oldest first: they leave in call order.
-  #held: Held[] = [];
-  #heldBack = 0;
+  readonly #held: HeldSends | undefined;
   #dropped = 0;
-  #failed: Error | undefined;
 
   constructor(core: SpCore, buffers: Buffers, slowSubscriber: SlowSubscriberPolicy = "drop") {
     this.#core = core;
     this.#buffers = buffers;
-    this.#wait = slowSubscriber === "wait";
+    this.#held = slowSubscriber === "wait"
+      ? new HeldSends(
+        (message) => this.#deliver(message),
+        () => someFull(core.pipes, buffers.send),
+        "pub send: waiting for a slow subscriber",
+      )
+      : undefined;
   }
 
   /** Messages not sent to some subscriber because its queue was full. */
@@ -48,7 +45,7 @@ export class Pub0 implements SendRecvMachine {
 
   /** Sends that had to wait for a full subscriber pipe (counted as the wait begins). */
   get heldBack(): number {
-    return this.#heldBack;
+    return this.#held?.count ?? 0;
   }
 
   added(): Error | undefined {
@@ -56,7 +53,7 @@ export class Pub0 implements SendRecvMachine {
   }
 
   removed(): void {
-    this.#release();
+    this.#held?.release();
   }
 
   message(pipe: Pipe): void {
@@ -65,7 +62,7 @@ export class Pub0 implements SendRecvMachine {
   }
 
   drained(): void {
-    this.#release();
+    this.#held?.release();
   }
 
   room(): undefined {
@@ -73,43 +70,18 @@ export class Pub0 implements SendRecvMachine {
   }
 
   closing(reason: Error): void {
-    this.#failed ??= reason;
-    for (const held of this.#held.splice(0)) held.done.reject(reason);
+    this.#held?.fail(reason);
   }
 
   send(message: SpMessage, options: WaitOptions): Promise<void> {
     this.#core.checkOpen();
-    if (!this.#wait || (this.#held.length === 0 && !this.#someFull())) {
-      this.#deliver(message);
-      return Promise.resolve();
-    }
-    this.#heldBack++;
-    const held: Held = { message, done: Promise.withResolvers<void>() };
-    this.#held.push(held);
-    return bounded(held.done.promise, options, "pub send: waiting for a slow subscriber", () => {
-      const at = this.#held.indexOf(held);
-      if (at !== -1) this.#held.splice(at, 1);
-    });
+    if (this.#held !== undefined) return this.#held.send(message, options);
+    this.#deliver(message);
+    return Promise.resolve();
   }
 
   recv(): Promise<SpMessage> {
     return Promise.reject(new TypeError("a pub socket cannot receive; use a sub socket"));
-  }
-
-  #someFull(): boolean {
-    for (const pipe of this.#core.pipes) {
-      if (!pipe.closed && pipe.queued >= this.#buffers.send) return true;
-    }
-    return false;
-  }
-
-  /** Sends what was held back, in order, while every pipe has room. */
-  #release(): void {
-    while (this.#held.length > 0 && this.#failed === undefined && !this.#someFull()) {
-      const held = this.#held.shift()!;
-      this.#deliver(held.message);
-      held.done.resolve();
-    }
   }
 
   #deliver(message: SpMessage): void {

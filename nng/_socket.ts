@@ -22,7 +22,8 @@ import {
 } from "../_internal/sp/socket.ts";
 import type { SpProtocol } from "../_internal/sp/wire.ts";
 import { encodeBody } from "../_internal/modes.ts";
-import { Bus0 } from "./_bus0.ts";
+import { Bus0, type SlowPeerPolicy } from "./_bus0.ts";
+import { checkSlowReaderPolicy } from "./_held_sends.ts";
 import type { Buffers } from "./_options.ts";
 import { Pair0 } from "./_pair0.ts";
 import { Pair1 } from "./_pair1.ts";
@@ -103,7 +104,7 @@ export interface SocketOptions extends CoreOptions {
    * bus and poly the new one; push, pair and raw req wait or pick another pipe. Writes go out
    * while the program waits (on I/O or a timer): a publisher that sends more than this in one
    * loop without ever yielding fills every queue and its subscribers miss messages (unless
-   * `slowSubscriber` is `"wait"`).
+   * `slowSubscriber`, or bus's `slowPeer`, is `"wait"`).
    * @default {16} for push, pair, pair1 and raw req; {1024} for pub, bus and poly
    */
   readonly sendBuffer?: number;
@@ -120,6 +121,16 @@ export interface SocketOptions extends CoreOptions {
    * @default {"drop"}
    */
   readonly slowSubscriber?: SlowSubscriberPolicy;
+  /**
+   * Bus: what a slow peer costs. `"drop"`, as NNG: a send to a peer whose pipe is full
+   * (`sendBuffer` messages not yet written) skips that peer and goes on, so a slow peer never
+   * slows the sender. `"wait"`: a send waits until every pipe it goes to has room, so every
+   * peer gets every message at the pace of the slowest (`rsock bus` without `--drop-slow`); a
+   * peer that stops reading then stops the sender. Receiving, a bus socket whose application
+   * has `recvBuffer` messages unread stops reading its pipes, whatever the policy.
+   * @default {"drop"}
+   */
+  readonly slowPeer?: SlowPeerPolicy;
   /**
    * Messages received and not yet read: sub then drops the oldest (with `slowSubscriber:
    * "wait"` it stops reading instead), the others stop reading their pipes until there is room.
@@ -245,10 +256,8 @@ export class Socket extends SpSocket implements AsyncIterable<Message> {
       send: checkCount(options.sendBuffer, "sendBuffer", WAITS_FOR_PIPE.has(protocol) ? 16 : 1024),
       recv: checkCount(options.recvBuffer, "recvBuffer", 1024),
     };
-    const slowSubscriber = options.slowSubscriber ?? "drop";
-    if (slowSubscriber !== "drop" && slowSubscriber !== "wait") {
-      throw new TypeError(`slowSubscriber must be "drop" or "wait"; got "${slowSubscriber}"`);
-    }
+    const slowSubscriber = checkSlowReaderPolicy(options.slowSubscriber, "slowSubscriber");
+    const slowPeer = checkSlowReaderPolicy(options.slowPeer, "slowPeer");
     const surveyTime = options.surveyTime ?? DEFAULT_SURVEY_TIME;
     if (!(surveyTime >= 0)) throw new RangeError(`surveyTime must be >= 0, got ${surveyTime}`);
     const core = new SpCore(WIRE[protocol], options);
@@ -264,7 +273,7 @@ export class Socket extends SpSocket implements AsyncIterable<Message> {
       pull: () => new Pull0(core, buffers),
       surveyor: () => new Surveyor0(core, buffers, { raw, surveyTime }),
       respondent: () => new Respondent0(core, buffers, { raw }),
-      bus: () => new Bus0(core, buffers, { raw }),
+      bus: () => new Bus0(core, buffers, { raw, slowPeer }),
       req: () => new RawReq0(core, buffers),
       rep: () => new Respondent0(core, buffers, { raw: true, what: "request" }),
     };
@@ -283,21 +292,24 @@ export class Socket extends SpSocket implements AsyncIterable<Message> {
   }
 
   /**
-   * Messages a pub socket did not give some subscriber because its queue was full, or a sub
-   * socket discarded because they were not read in time.
+   * Messages a pub (or bus) socket did not give some subscriber (or peer) because its queue was
+   * full, or a sub socket discarded because they were not read in time.
    */
   get dropped(): number {
     const machine = this.#machine;
-    return machine instanceof Pub0 || machine instanceof Sub0 ? machine.dropped : 0;
+    return machine instanceof Pub0 || machine instanceof Sub0 || machine instanceof Bus0
+      ? machine.dropped
+      : 0;
   }
 
   /**
-   * Sends a pub socket with `slowSubscriber: "wait"` held back because a subscriber's pipe was
-   * full, counted as each wait begins (so right after a `send` call it tells whether that send
-   * waits).
+   * Sends a pub socket with `slowSubscriber: "wait"` (or a bus socket with `slowPeer: "wait"`)
+   * held back because a reader's pipe was full, counted as each wait begins (so right after a
+   * `send` call it tells whether that send waits).
    */
   get heldBack(): number {
-    return this.#machine instanceof Pub0 ? this.#machine.heldBack : 0;
+    const machine = this.#machine;
+    return machine instanceof Pub0 || machine instanceof Bus0 ? machine.heldBack : 0;
   }
 
   /** Sends one message of raw bytes (with `header` on raw sockets). */

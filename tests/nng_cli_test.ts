@@ -276,33 +276,41 @@ async function moreThanASubscriberHolds(): Promise<string[]> {
   return Array.from({ length: Math.ceil(total / line(0).length) }, (_, i) => line(i));
 }
 
-Deno.test("rsock pub waits for a subscriber whose queue is full: every line of a large input arrives", async () => {
-  await withTimeout(60_000, async () => {
-    const port = freePort();
-    const url = `tcp://127.0.0.1:${port}`;
-    await using pub = rsock([`--allow-net=127.0.0.1:${port}`], ["pub", "--listen", url], {
-      stdin: "piped",
+for (const [role, reader] of [["pub", "subscriber"], ["bus", "peer"]] as const) {
+  Deno.test(`rsock ${role} waits for a ${reader} whose queue is full: every line of a large input arrives`, async () => {
+    await withTimeout(60_000, async () => {
+      const port = freePort();
+      const url = `tcp://127.0.0.1:${port}`;
+      await using cli = rsock([`--allow-net=127.0.0.1:${port}`], [role, "--listen", url], {
+        stdin: "piped",
+      });
+      await cli.waitForOutput(/listening on/);
+      using peer = await rawPeer(port, role === "pub" ? "sub0" : "bus0");
+      const lines = await moreThanASubscriberHolds();
+      const writer = cli.child.stdin.getWriter();
+      const writing = writer.write(new TextEncoder().encode(lines.join("\n") + "\n"))
+        .then(() => writer.close());
+      // The peer reads nothing until the command says it is waiting for it (or took all the
+      // input, which it cannot do while waiting).
+      const first = await Promise.race([
+        cli.waitForOutput(new RegExp(`a ${reader}'s queue is full`)).then(() => "waits"),
+        writing.then(() => "took everything"),
+      ]);
+      assert.equal(
+        first,
+        "waits",
+        `${role} took ${lines.length} lines the ${reader} could not hold`,
+      );
+      const got = await peer.read(lines.length);
+      assert.equal(got.length, lines.length);
+      assert.ok(got.every((line, i) => line === lines[i]), "lines arrive whole and in order");
+      await writing;
+      // bus goes on printing what its peers send until Ctrl-C; pub ends with its input.
+      if (role === "bus") cli.child.kill("SIGTERM");
+      assert.equal((await cli.finished()).code, role === "bus" ? 143 : 0, cli.stderr);
     });
-    await pub.waitForOutput(/listening on/);
-    using subscriber = await rawPeer(port);
-    const lines = await moreThanASubscriberHolds();
-    const writer = pub.child.stdin.getWriter();
-    const writing = writer.write(new TextEncoder().encode(lines.join("\n") + "\n"))
-      .then(() => writer.close());
-    // The subscriber reads nothing until pub says it is waiting for it (or took all the input,
-    // which it cannot do while waiting).
-    const first = await Promise.race([
-      pub.waitForOutput(/a subscriber's queue is full/).then(() => "waits"),
-      writing.then(() => "took everything"),
-    ]);
-    assert.equal(first, "waits", `pub took ${lines.length} lines the subscriber could not hold`);
-    const got = await subscriber.read(lines.length);
-    assert.equal(got.length, lines.length);
-    assert.ok(got.every((line, i) => line === lines[i]), "lines arrive whole and in order");
-    await writing;
-    assert.equal((await pub.finished()).code, 0, pub.stderr);
   });
-});
+}
 
 Deno.test("rsock pub --drop-slow never waits for a subscriber that does not read", async () => {
   await withTimeout(60_000, async () => {

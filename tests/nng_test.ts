@@ -4,7 +4,14 @@
  * peers, and TLS (certificates made by openssl at test time).
  */
 import assert from "node:assert/strict";
-import { ConnectionError, device, ProtocolError, socket, TimeoutError } from "../nng/mod.ts";
+import {
+  ConnectionError,
+  device,
+  ProtocolError,
+  type Socket,
+  socket,
+  TimeoutError,
+} from "../nng/mod.ts";
 import { reply, request, socket as reqrepSocket } from "../reqrep/mod.ts";
 import { FrameDecoder } from "../_internal/sp/wire.ts";
 import { waitFor, withTimeout } from "./_peers.ts";
@@ -582,6 +589,31 @@ Deno.test("pub: a subscriber that stops reading skips to the newest messages (NN
   });
 });
 
+/** A 16 KiB message numbered `i` (its first 4 bytes), and the number back. */
+const numbered = (i: number) => {
+  const body = new Uint8Array(16 * 1024);
+  new DataView(body.buffer).setUint32(0, i);
+  return body;
+};
+const numberOf = (body: Uint8Array) =>
+  body.length === 16 * 1024 ? new DataView(body.buffer, body.byteOffset).getUint32(0) : text(body);
+
+/**
+ * Sends numbered messages to a reader that reads nothing until one send is held back: 4,096 x
+ * 16 KiB is more than any connection holds. Returns how many were sent and the held send.
+ */
+async function sendUntilHeldBack(sock: Socket): Promise<{ sent: number; held: Promise<void> }> {
+  let sent = 0;
+  let held: Promise<void> | undefined;
+  for (; sent < 4096 && held === undefined; sent++) {
+    const sending = sock.sendBytes(numbered(sent));
+    if (sock.heldBack > 0) held = sending;
+    else await sending;
+  }
+  assert.ok(held !== undefined, `${sent} sends, none held back; dropped ${sock.dropped}`);
+  return { sent, held };
+}
+
 Deno.test('pub slowSubscriber "wait": a subscriber that reads nothing holds sends back; then every message arrives in order', async () => {
   await withTimeout(30_000, async () => {
     await using pub = await socket("pub", {
@@ -595,20 +627,7 @@ Deno.test('pub slowSubscriber "wait": a subscriber that reads nothing holds send
     try {
       await conn.write(new Uint8Array([0, 0x53, 0x50, 0, 0, 0x21, 0, 0]));
       await pub.waitForPipes(1);
-      const body = (i: number) => {
-        const bytes = new Uint8Array(16 * 1024);
-        new DataView(bytes.buffer).setUint32(0, i);
-        return bytes;
-      };
-      // 2,048 x 16 KiB is more than any connection holds for a reader that reads nothing.
-      let sent = 0;
-      let held: Promise<void> | undefined;
-      for (; sent < 2048 && held === undefined; sent++) {
-        const sending = pub.sendBytes(body(sent));
-        if (pub.heldBack > 0) held = sending;
-        else await sending;
-      }
-      assert.ok(held !== undefined, `${sent} sends, none held back; dropped ${pub.dropped}`);
+      const { sent, held } = await sendUntilHeldBack(pub);
       // Later sends wait behind it, in order; one given up on is never sent.
       const giveUp = new AbortController();
       const abandoned = pub.sendBytes(bytes("abandoned"), { signal: giveUp.signal });
@@ -624,13 +643,7 @@ Deno.test('pub slowSubscriber "wait": a subscriber that reads nothing holds send
         assert.ok(n !== null, "publisher closed before END");
         const chunk = buffer.subarray(Math.min(skip, n), n);
         skip -= Math.min(skip, n);
-        decoder.push(chunk, (message) => {
-          received.push(
-            message.length === 16 * 1024
-              ? new DataView(message.buffer, message.byteOffset).getUint32(0)
-              : text(message),
-          );
-        });
+        decoder.push(chunk, (message) => received.push(numberOf(message)));
       }
       await held;
       await last;
@@ -675,6 +688,60 @@ Deno.test('sub slowSubscriber "wait": an application that reads late loses nothi
     assert.deepEqual(received, Array.from({ length: total }, (_, i) => i));
     assert.equal(sub.dropped, 0);
     assert.equal(pub.dropped, 0);
+  });
+});
+
+Deno.test('bus slowPeer "wait": a peer that stops reading holds sends back; then every message arrives in order', async () => {
+  await withTimeout(30_000, async () => {
+    await using hub = await socket("bus", {
+      listen: "tcp://127.0.0.1:0",
+      sendBuffer: 4,
+      slowPeer: "wait",
+    });
+    // A bus peer whose application reads nothing: its queue fills and it stops reading its pipe.
+    await using peer = await socket("bus", { dial: hub.urls[0]!, recvBuffer: 4 });
+    await hub.waitForPipes(1);
+    await peer.waitForPipes(1);
+    const { sent, held } = await sendUntilHeldBack(hub);
+    // A later send waits behind it, in order.
+    const last = hub.sendBytes(bytes("END"));
+    const received: (number | string)[] = [];
+    while (received.at(-1) !== "END") {
+      received.push(numberOf((await peer.recvMessage({ timeout: 10_000 })).body));
+    }
+    await held;
+    await last;
+    assert.deepEqual(received, [...Array.from({ length: sent }, (_, i) => i), "END"]);
+    assert.equal(hub.dropped, 0);
+  });
+});
+
+Deno.test("bus by default: a peer that stops reading misses messages and sends never wait (NNG's bus0)", async () => {
+  await withTimeout(30_000, async () => {
+    await using hub = await socket("bus", { listen: "tcp://127.0.0.1:0", sendBuffer: 4 });
+    await using peer = await socket("bus", { dial: hub.urls[0]!, recvBuffer: 4 });
+    await hub.waitForPipes(1);
+    await peer.waitForPipes(1);
+    const total = 4096;
+    for (let i = 0; i < total; i++) {
+      await hub.sendBytes(numbered(i));
+      if (i % 4 === 3) await yieldToIo();
+    }
+    assert.equal(hub.heldBack, 0);
+    assert.ok(hub.dropped > 0, "nothing was dropped: the connection took 64 MiB unread");
+    // The peer reads again; once the hub's queue is written, END finds room.
+    const received: (number | string)[] = [];
+    const reading = (async () => {
+      while (received.at(-1) !== "END") {
+        received.push(numberOf((await peer.recvMessage({ timeout: 10_000 })).body));
+      }
+    })();
+    await hub.flush({ timeout: 10_000 });
+    await hub.sendBytes(bytes("END"));
+    await reading;
+    const numbers = received.slice(0, -1) as number[];
+    assert.equal(numbers.length, total - hub.dropped);
+    assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b));
   });
 });
 
