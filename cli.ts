@@ -20,6 +20,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import {
   closest,
   commandHelp,
+  DURATIONS,
   type Output,
   parseCommandArgs,
   PermissionMissingError,
@@ -29,7 +30,6 @@ import {
   UsageError,
 } from "./_cli/_common.ts";
 import { COMMANDS } from "./_cli/_commands.ts";
-import { DURATIONS } from "./_cli/_sp_options.ts";
 
 export type { Output } from "./_cli/_common.ts";
 

@@ -284,6 +284,10 @@ export function parsePositiveInteger(
   return Number(text);
 }
 
+/** What a duration flag takes, said once in `rsock --help` and in each command that has one. */
+export const DURATIONS =
+  "T is a duration: a plain number is seconds, as in nngcat (0.5), or give a unit: 500ms, 2s, 1m.";
+
 /**
  * Reads a duration flag, in milliseconds: a plain number is seconds, as in nngcat
  * (`--recv-timeout 1.5`), or a number with a unit, `ms`, `s` or `m` (`500ms`, `2s`).

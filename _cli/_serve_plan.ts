@@ -13,8 +13,8 @@ import {
   booleanFlag,
   type Needed,
   type ParsedArgs,
+  parseDuration,
   parsePort,
-  parsePositiveInteger,
   stringFlag,
   UsageError,
 } from "./_common.ts";
@@ -149,7 +149,7 @@ export function planServe(args: ParsedArgs): ServePlan {
   const tokenVariable = stringFlag(args, "token-env");
   const tokenFlag = stringFlag(args, "token");
   if (tokenVariable !== undefined && tokenFlag !== undefined) {
-    throw new UsageError("give the token once: --token-env VAR or --token T");
+    throw new UsageError("give the token once: --token-env VAR or --token TOKEN");
   }
   if (tokenFlag === "") throw new UsageError("--token must not be empty");
   const certFile = stringFlag(args, "tls-cert");
@@ -170,11 +170,12 @@ export function planServe(args: ParsedArgs): ServePlan {
   }
   const timeout = timeoutFlag === undefined
     ? undefined
-    : parsePositiveInteger(timeoutFlag, 1, "--timeout");
-  const warnFlag = stringFlag(args, "warn-after");
-  const warnAfter = warnFlag === "0"
-    ? 0
-    : parsePositiveInteger(warnFlag, SLOW_AFTER_MS, "--warn-after");
+    : parseDuration(timeoutFlag, 0, "--timeout");
+  // A limit of nothing would interrupt every evaluation before it starts.
+  if (timeout === 0) {
+    throw new UsageError(`--timeout must be at least 1ms, got "${timeoutFlag}"`);
+  }
+  const warnAfter = parseDuration(stringFlag(args, "warn-after"), SLOW_AFTER_MS, "--warn-after");
   if (!isLoopback(hostname) && tokenVariable === undefined && tokenFlag === undefined) {
     throw new UsageError(
       `--hostname ${hostname} is not loopback: anyone who reaches it could run code; ` +

@@ -8,7 +8,7 @@
 
 import type { SpSocket } from "../_internal/sp/socket.ts";
 import type { Flag, Output, ParsedArgs } from "./_common.ts";
-import { UsageError } from "./_common.ts";
+import { DURATIONS, UsageError } from "./_common.ts";
 
 /** A command built on an SP socket. */
 export type SpRole =
@@ -283,10 +283,6 @@ export function flagsFor(role: SpRole): Flag[] {
     return flag;
   });
 }
-
-/** What a duration flag takes, said once in `rsock --help` and in each command that has one. */
-export const DURATIONS =
-  "T is a duration: a plain number is seconds, as in nngcat (0.5), or give a unit: 500ms, 2s, 1m.";
 
 /** The text after a command's option list that every SP command shares. */
 export function sharedNotes(role: SpRole): string {

@@ -26,6 +26,7 @@ import {
   unserialize,
 } from "../reqrep/mod.ts";
 import {
+  DURATIONS,
   type Flag,
   listening,
   type Needed,
@@ -96,7 +97,7 @@ only; with a token ipc:// only): rsock sub --dial URL --topic eval`,
   },
   {
     name: "token",
-    value: "T",
+    value: "TOKEN",
     help: "the same with the token itself (visible to other users in ps: prefer\n--token-env)",
   },
   {
@@ -123,13 +124,13 @@ and SIGTERM until it ends (only SIGKILL stops it)`,
   { name: "worker", help: "accepted for compatibility: the worker is the default" },
   {
     name: "timeout",
-    value: "MS",
+    value: "T",
     help: "the time limit of one evaluation (not with --in-process)",
   },
   {
     name: "warn-after",
-    value: "MS",
-    help: "print a line when an evaluation runs past MS (default 10000; 0: never)",
+    value: "T",
+    help: "print a line when an evaluation runs past T (default 10; 0: never)",
   },
 ];
 
@@ -139,6 +140,7 @@ only those. The session runs in a worker: a lone <<<esc>>> from any eval client 
 Ctrl-C), rsock eval --interrupt, the time limit, Ctrl-C and SIGTERM stop a runaway evaluation
 (its state is then lost); so does its requester going away (a REQ peer's pipe, an eval client's
 connection, a console page closed), after one second. Ctrl-C or SIGTERM stops everything.
+${DURATIONS}
 
 Permissions: net to each endpoint, e.g. --allow-net=127.0.0.1:${DEFAULT_EVAL_PORT}, --allow-sys
 (the session runs code through node:inspector, which Deno gates as sys) and, when rsock runs

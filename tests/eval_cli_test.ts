@@ -62,7 +62,10 @@ Deno.test("rsock console: prompts, multi-line input, shared state, pushes", asyn
 
 Deno.test("rsock serve: worker by default, --in-process to opt out, --timeout only with a worker", async () => {
   const usage = captured();
-  assert.equal(await main(["serve", "--in-process", "--timeout", "100", "--eval", "0"], usage), 2);
+  assert.equal(
+    await main(["serve", "--in-process", "--timeout", "100ms", "--eval", "0"], usage),
+    2,
+  );
   assert.match(usage.err, /--timeout does not work with --in-process/);
   const both = captured();
   assert.equal(await main(["serve", "--in-process", "--worker", "--eval", "0"], both), 2);

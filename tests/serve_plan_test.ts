@@ -35,6 +35,10 @@ const REFUSED: readonly (readonly [string[], RegExp])[] = [
   [["--in-process", "--worker"], /contradict each other/],
   [["--in-process", "--timeout", "100"], /--timeout does not work with --in-process/],
   [["--eval", "70000"], /--eval/],
+  // Durations, as the nng commands take them.
+  [["--timeout", "0"], /--timeout must be at least 1ms, got "0"/],
+  [["--timeout", "100x"], /--timeout must be a duration: seconds/],
+  [["--warn-after", "soon"], /--warn-after must be a duration/],
 ];
 
 Deno.test("serve plan: the security policy refuses what exposes code or output", async (t) => {
@@ -114,6 +118,19 @@ Deno.test("serve plan: what each allowed flag set starts", async (t) => {
     assert.deepEqual([p.evalPort, p.wsPort, p.rep, p.socketPort], [0, undefined, undefined, 0]);
     assert.deepEqual([p.worker, p.warnAfter, p.timeout], [false, 0, undefined]);
   });
+});
+
+Deno.test("serve plan: --timeout and --warn-after take seconds, or a unit, as nngcat's durations", () => {
+  const cases: readonly (readonly [string[], number | undefined, number])[] = [
+    [[], undefined, 10_000],
+    [["--timeout", "2", "--warn-after", "0.5"], 2_000, 500],
+    [["--timeout", "500ms", "--warn-after", "1m"], 500, 60_000],
+    [["--timeout", "1.5s", "--warn-after", "0"], 1_500, 0],
+  ];
+  for (const [args, timeout, warnAfter] of cases) {
+    const p = plan(...args);
+    assert.deepEqual([p.timeout, p.warnAfter], [timeout, warnAfter], args.join(" "));
+  }
 });
 
 Deno.test("loopback: one rule, an address and never a name that looks like one", () => {

@@ -47,7 +47,7 @@ async function serve(extra: string[] = [], rep = false): Promise<Serve> {
       String(wsPort),
       ...(rep ? ["--rep", repUrl] : []),
       "--warn-after",
-      "100",
+      "100ms",
       ...extra,
     ],
   );

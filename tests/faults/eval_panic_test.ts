@@ -28,7 +28,7 @@ Deno.test("eval panic: rsock serve (worker) outlives a never-settling await, its
     const port = freePort();
     await using child = rsock(
       ["--v8-flags=--expose-gc", `--allow-net=127.0.0.1:${port}`, "--allow-sys", WORKER_READ],
-      ["serve", "--eval", String(port), "--timeout", "500"],
+      ["serve", "--eval", String(port), "--timeout", "500ms"],
     );
     await child.waitForOutput(/Ctrl-C or SIGTERM stops/);
     assert.match(await ask(port, NEVER), /Interrupted: evaluation ran past 500 ms/);

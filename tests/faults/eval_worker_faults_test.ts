@@ -80,7 +80,7 @@ function serve(args: string[]): TestProcess & { port: number } {
 
 Deno.test("eval worker faults: runaways stopped by serve's time limit leave no thread running; idle serve uses no CPU; SIGTERM ends it", async () => {
   await withTimeout(90_000, async () => {
-    await using child = serve(["--timeout", "3000"]);
+    await using child = serve(["--timeout", "3"]);
     await child.waitForOutput(/Ctrl-C or SIGTERM stops/);
     const pid = child.child.pid;
     await using client = await connectEvalServer({ port: child.port });
