@@ -284,6 +284,11 @@ export function parsePositiveInteger(
   return Number(text);
 }
 
+/** Seconds since `since`, to a tenth: how long something has run, for a status line. */
+export function secondsSince(since: Date): number {
+  return Math.round((Date.now() - since.getTime()) / 100) / 10;
+}
+
 /** What a duration flag takes, said once in `rsock --help` and in each command that has one. */
 export const DURATIONS =
   "T is a duration: a plain number is seconds, as in nngcat (0.5), or give a unit: 500ms, 2s, 1m.";

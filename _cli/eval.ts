@@ -21,6 +21,7 @@ import {
   type ParsedArgs,
   parsePort,
   requirePermissions,
+  secondsSince,
   stringFlag,
   untilStopped,
   UsageError,
@@ -154,9 +155,8 @@ async function controlFromArgs<T>(
 
 /** `eval sock3 (127.0.0.1:50312), running since 16:05:12 (12.5 s): while (true) {}` */
 export function describeRunning(running: RunningEvaluation): string {
-  const seconds = Math.round((Date.now() - running.since.getTime()) / 100) / 10;
   return `${running.door}, running since ${running.since.toTimeString().slice(0, 8)} ` +
-    `(${seconds} s): ${running.code}`;
+    `(${secondsSince(running.since)} s): ${running.code}`;
 }
 
 /** The line that tells what an interrupt did. */

@@ -34,6 +34,7 @@ import {
   type Output,
   type ParsedArgs,
   requirePermissions,
+  secondsSince,
   type TableCommand,
   untilStopped,
   UsageError,
@@ -438,10 +439,9 @@ const SERIAL_FIRST_BYTES = new Set([0x41, 0x42, 0x58, 0x07]);
 
 /** The one line serve prints for an evaluation past `--warn-after`. */
 function slowLine(running: RunningEvaluation, howToStop: string): string {
-  const seconds = Math.round((Date.now() - running.since.getTime()) / 100) / 10;
-  return `rsock serve: an evaluation from ${running.door} has run ${seconds} s: ${
-    oneLine(running.code, 60)
-  } — ${howToStop}`;
+  return `rsock serve: an evaluation from ${running.door} has run ${
+    secondsSince(running.since)
+  } s: ${oneLine(running.code, 60)} — ${howToStop}`;
 }
 
 /** What an R value that is not a string is, for a log line. */

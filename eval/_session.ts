@@ -227,8 +227,8 @@ interface SerialOptions {
 abstract class SerialSession implements EvalSession {
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
-  /** Stops the evaluation running now, saying why (set by `run()` for its duration). */
-  protected stopCurrent: ((reason?: string) => void) | undefined;
+  /** Stops the evaluation running now, saying why (set through `stoppable()` by `run()`). */
+  #stopCurrent: ((reason?: string) => void) | undefined;
   readonly #options: SerialOptions;
   #running: { door: string; code: string; since: number } | undefined;
 
@@ -263,7 +263,7 @@ abstract class SerialSession implements EvalSession {
     let grace: ReturnType<typeof setTimeout> | undefined;
     const onGone = () => {
       grace = setTimeout(() => {
-        if (this.#running === running) this.stopCurrent?.(REQUESTER_GONE);
+        if (this.#running === running) this.#stopCurrent?.(REQUESTER_GONE);
       }, REQUESTER_GONE_GRACE_MS);
     };
     if (gone?.aborted) onGone();
@@ -287,9 +287,25 @@ abstract class SerialSession implements EvalSession {
   }
 
   interrupt(): boolean {
-    if (this.stopCurrent === undefined) return false;
-    this.stopCurrent();
+    if (this.#stopCurrent === undefined) return false;
+    this.#stopCurrent();
     return true;
+  }
+
+  /**
+   * Makes `stop` how the evaluation `run()` starts is stopped: by `interrupt()`, by its
+   * requester going away, and by `signal` ("evaluation aborted" unless a reason is given).
+   * Returns the undo, for `run()` to call once that evaluation has ended.
+   */
+  protected stoppable(stop: (reason: string) => void, signal?: AbortSignal): () => void {
+    const stopNow = (reason = "evaluation aborted") => stop(reason);
+    const onAbort = () => stopNow();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#stopCurrent = stopNow;
+    return () => {
+      if (this.#stopCurrent === stopNow) this.#stopCurrent = undefined;
+      signal?.removeEventListener("abort", onAbort);
+    };
   }
 
   abstract run(code: string, timeout: number, signal?: AbortSignal): Promise<EvaluationResult>;
@@ -339,13 +355,10 @@ class InProcessSession extends SerialSession {
     const stop = new AbortController();
     const timer = timeout > 0 ? setTimeout(() => stop.abort(), timeout) : undefined;
     let aborted: string | undefined;
-    const stopNow = (reason = "evaluation aborted") => {
+    const ended = this.stoppable((reason) => {
       aborted ??= reason;
       stop.abort();
-    };
-    const onAbort = () => stopNow();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    this.stopCurrent = stopNow;
+    }, signal);
     try {
       return toResult(await this.#engine.evaluate(code, stop.signal));
     } catch (error) {
@@ -356,9 +369,8 @@ class InProcessSession extends SerialSession {
           : `evaluation ran past ${timeout} ms; it may still finish in the background`,
       );
     } finally {
-      this.stopCurrent = undefined;
+      ended();
       clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
     }
   }
 
@@ -511,10 +523,7 @@ class WorkerSession extends SerialSession {
       resolve(interrupted(`${reason}; the worker was restarted and the session's state is lost`));
     };
     if (timeout > 0) timer = setTimeout(() => stop(`evaluation ran past ${timeout} ms`), timeout);
-    const stopNow = (reason = "evaluation aborted") => stop(reason);
-    const onAbort = () => stopNow();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    this.stopCurrent = stopNow;
+    const ended = this.stoppable(stop, signal);
     const lane = this.#lane;
     if (writeRequest(lane, id, code)) {
       // A worker blocked on the channel wakes now; one in its event loop needs a message.
@@ -526,9 +535,8 @@ class WorkerSession extends SerialSession {
       this.#worker.postMessage({ type: "evaluate", id, code } satisfies ToWorker);
     }
     return promise.finally(() => {
-      if (this.stopCurrent === stopNow) this.stopCurrent = undefined;
+      ended();
       clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
     });
   }
 
