@@ -115,6 +115,7 @@ export {
   type RNull,
   type RPairlist,
   type RPairlistCell,
+  type RPersistent,
   type RPrimitive,
   type RPromise,
   type RRaw,
