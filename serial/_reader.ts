@@ -930,6 +930,19 @@ function streamStart(bytes: Uint8Array): number {
     let zero = true;
     for (let i = 4; i < 12; i++) if (bytes[i] !== 0) zero = false;
     if (zero) return 12;
+    // nanonext's serial_config(): bytes 4-11 say where the R stream ends, and what the
+    // class's own serialization function made for each object its refhook claimed follows.
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const end = view.getUint32(4, true) + view.getUint32(8, true) * 2 ** 32;
+    if (end > 14 && end <= bytes.length) {
+      throw new SerializationError(
+        "message written with nanonext's serial_config(): after the R stream (bytes 12 to " +
+          `${end}) come ${bytes.length - end} bytes of a class's own serialization, which ` +
+          "only that class's unserialize function reads; rsock reads messages sent without " +
+          "serial_config (or R's own refhook: see the persistentReference option)",
+        4,
+      );
+    }
   }
   throw new SerializationError(
     "message starts with nanonext's 0x07 header but no R stream ('X\\n', 'B\\n' or 'A\\n') " +

@@ -284,6 +284,38 @@ Deno.test("unserialize: nanonext's 0x07 headers are skipped, other forms refused
   const bad = new Uint8Array([7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, ...body]);
   assert.throws(() => unserialize(bad), SerializationError);
   assert.throws(() => unserialize(new Uint8Array([7, 1, 2])), /0x07 header/);
+  // nanonext's serial_config(): bytes 4-11 hold where the R stream ends, the class's own
+  // serialization of each claimed object follows (a count, then length and bytes of each).
+  const stream = serialize({ type: "persistent", names: ["1"] });
+  const end = 12 + stream.length;
+  const framed = new Uint8Array([7, 0, 0, 0, end, 0, 0, 0, 0, 0, 0, 0, ...stream]);
+  const configured = new Uint8Array([
+    ...framed,
+    1,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    2,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    9,
+    9,
+  ]);
+  assert.throws(
+    () => unserialize(configured),
+    new RegExp(
+      `nanonext's serial_config\\(\\): after the R stream \\(bytes 12 to ${end}\\) come 18 bytes`,
+    ),
+  );
 });
 
 Deno.test("unserialize: every truncation of every fixture is a SerializationError", () => {
