@@ -1088,6 +1088,16 @@ Deno.test("unserialize: class and generic references are refused as R refuses th
 });
 
 Deno.test("unserialize: a byte-code call that refers back into itself is refused", () => {
+  // What R code can make: one call object several times in a compiled body. Its cells are
+  // shared (one JS object), and the function comes back as R's bytes (see the objects test).
+  const shared = unserialize(fixture("objects/bytecode_shared_calls.bin"));
+  assert.ok(shared.type === "closure" && shared.body.type === "bytecode");
+  const body = shared.body.constants[0];
+  assert.ok(body?.type === "language" && body.data.length === 4);
+  const call = body.data[1]!.value;
+  assert.equal(body.data[2]!.value, call);
+  assert.ok(call.type === "language");
+  assert.equal(call.data[1]!.value, body.data[3]!.value);
   const header = [0x58, 0x0a, 0, 0, 0, 2, 0, 4, 2, 2, 0, 2, 3, 0];
   const f = [1, 0x40009, 1]; // SYMSXP, CHARSXP "f" (the byte follows)
   // f(<the call from its second cell on>, 5): the second cell's value is a reference to that
