@@ -221,7 +221,7 @@ class Reader {
   #expanded: WeakSet<RValue> | undefined;
   #nativeIsUtf8 = true;
   /** The byte-code call chains still being read, whose cells are not all there yet. */
-  readonly #openChains = new Set<RPairlistCell[]>();
+  #openChains: Set<RPairlistCell[]> | undefined;
 
   constructor(input: Input, options: UnserializeOptions) {
     this.#in = input;
@@ -598,7 +598,7 @@ class Reader {
     }
     // A reference into a call still being read closes a cycle: the call contains itself.
     // R code cannot build one (calls are trees; the compiler shares only finished subcalls).
-    if (this.#openChains.has(cell.cells)) {
+    if (this.#openChains?.has(cell.cells) === true) {
       return this.#in.fail(
         `byte-code cell #${index} refers back into the call that holds it (a cyclic call); ` +
           "expected a reference to a call already read",
@@ -612,7 +612,8 @@ class Reader {
     const input = this.#in;
     if (depth > this.#maxDepth) input.fail(`nesting deeper than maxDepth (${this.#maxDepth})`);
     const cells: RPairlistCell[] = [];
-    this.#openChains.add(cells);
+    const openChains = this.#openChains ??= new Set();
+    openChains.add(cells);
     let list: RPairlist | undefined;
     for (;;) {
       let position = -1;
@@ -657,7 +658,7 @@ class Reader {
       if (next === BC.REPREF) {
         const tail = this.#sharedCell(shared);
         for (let k = tail.from; k < tail.cells.length; k++) cells.push(tail.cells[k]!);
-        this.#openChains.delete(cells);
+        openChains.delete(cells);
         return list;
       }
       if (
@@ -669,7 +670,7 @@ class Reader {
       }
       const rest = this.item(depth + 1);
       if (rest.type !== "NULL") input.fail(`a byte-code call ending in a ${rest.type}`);
-      this.#openChains.delete(cells);
+      openChains.delete(cells);
       return list;
     }
   }
