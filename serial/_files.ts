@@ -8,7 +8,7 @@
 
 import { constants } from "node:buffer";
 import { gunzipSync } from "node:zlib";
-import { compressionOf, unserialize, type UnserializeOptions } from "./_reader.ts";
+import { compressionOf, unserializeFirst, type UnserializeOptions } from "./_reader.ts";
 import { type RPairlist, type RValue, SerializationError } from "./_types.ts";
 
 /** Options for {@linkcode readRds} and {@linkcode readRData}. */
@@ -102,7 +102,8 @@ function inflate(bytes: Uint8Array, options: ReadFileOptions, call: string): Uin
 
 /**
  * Reads what R's `saveRDS()` writes (gzip-compressed by default, or uncompressed), like R's
- * `readRDS()`. bzip2 and xz files are refused with a {@linkcode SerializationError} that names
+ * `readRDS()`: gzip in several members (`gzcon()`, `gzfile(open = "ab")`) is read whole, and
+ * the file's first object is the result. bzip2 and xz files are refused with a {@linkcode SerializationError} that names
  * the R call writing a readable one.
  *
  * @example
@@ -115,7 +116,7 @@ function inflate(bytes: Uint8Array, options: ReadFileOptions, call: string): Uin
 export function readRds(bytes: Uint8Array, options: ReadFileOptions = {}): Promise<RValue> {
   // Inflating is synchronous; a refusal still arrives as the promise's rejection.
   return new Promise((resolve) =>
-    resolve(unserialize(inflate(bytes, options, "saveRDS"), options))
+    resolve(unserializeFirst(inflate(bytes, options, "saveRDS"), options, true))
   );
 }
 
@@ -147,7 +148,7 @@ function workspace(bytes: Uint8Array, options: ReadFileOptions): RPairlist {
       0,
     );
   }
-  const value = unserialize(data.subarray(5), options);
+  const value = unserializeFirst(data.subarray(5), options, true);
   if (value.type === "NULL") return { type: "pairlist", data: [] };
   if (value.type !== "pairlist") {
     throw new SerializationError(`a workspace holding a ${value.type}; expected a pairlist`, 5);

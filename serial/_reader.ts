@@ -9,6 +9,7 @@
 import { formatDouble, formatInteger } from "./_format.ts";
 import { asciiString, Input, isAscii, isSpace, latin1, utf8 } from "./_input.ts";
 import {
+  isRValue,
   NA_INTEGER,
   R_NULL,
   type RAttributes,
@@ -53,6 +54,28 @@ export interface UnserializeOptions {
    * @default {1000}
    */
   maxDepth?: number;
+  /**
+   * What a persistent reference stands for, like `f` in R's `unserialize(x, refhook = f)`:
+   * called with the strings the writer's refhook gave for an object (see `RPersistent`); what it
+   * returns takes the object's place. Without it the reference stays `{ type: "persistent",
+   * names }`, which `serialize` writes back as R wrote it (where R would stop with "no restore
+   * method available").
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { type RValue, serialize, unserialize } from "@x/rsock/serial";
+   * // What serialize(list(e, e), NULL, refhook = function(x) "session-7") writes
+   * const claimed: RValue = { type: "persistent", names: ["session-7"] };
+   * const bytes = serialize({ type: "list", data: [claimed, claimed] });
+   * assert.deepStrictEqual(unserialize(bytes), { type: "list", data: [claimed, claimed] });
+   * const live: RValue = { type: "character", data: ["live"] };
+   * const sessions = new Map([["session-7", live]]);
+   * const value = unserialize(bytes, { persistentReference: ([name]) => sessions.get(name!)! });
+   * assert.deepStrictEqual(value, { type: "list", data: [live, live] });
+   * ```
+   */
+  persistentReference?: (names: string[]) => RValue;
 }
 
 /**
@@ -115,6 +138,7 @@ const SXP = {
   PACKAGE: 248,
   NAMESPACE: 249,
   EMPTYENV: 242,
+  PERSIST: 247,
   BASENAMESPACE: 250,
   MISSINGARG: 251,
   UNBOUNDVALUE: 252,
@@ -147,10 +171,15 @@ const VECTOR_TYPES: ReadonlySet<string> = new Set<VectorType>([
 /** Byte-code pseudo-types, met only inside a constant pool. */
 const BC = { REPDEF: 244, REPREF: 243, ATTRLANG: 240, ATTRLIST: 239 } as const;
 
+/** Types R's own reader stops at, in R's words; R's serialize() never writes them. */
+const R_REFUSES: Record<number, string> = {
+  246: "a class reference (CLASSREFSXP, SEXP type 246), which R itself refuses to read " +
+    '("this version of R cannot read class references"); R never writes one',
+  245: "a generic-function reference (GENERICREFSXP, SEXP type 245), which R itself refuses to " +
+    'read ("this version of R cannot read generic function references"); R never writes one',
+};
+
 const UNSUPPORTED: Record<number, string> = {
-  247: "a persistent reference (written by a refhook, which the reader cannot call)",
-  246: "a class reference (no R since 1.x writes one)",
-  245: "a generic-function reference (no R since 1.x writes one)",
   244: "a byte-code cell definition outside byte code",
   243: "a byte-code cell reference outside byte code",
   240: "a byte-code call outside byte code",
@@ -187,9 +216,12 @@ class Reader {
   /** What is left of this message's expansion budget (one budget for the whole stream). */
   #expandable: number;
   readonly #refs: RValue[] = [];
+  readonly #persistentReference: ((names: string[]) => RValue) | undefined;
   /** Vectors expanded from ALTREP states (not read element by element from the stream). */
   #expanded: WeakSet<RValue> | undefined;
   #nativeIsUtf8 = true;
+  /** The byte-code call chains still being read, whose cells are not all there yet. */
+  #openChains: Set<RPairlistCell[]> | undefined;
 
   constructor(input: Input, options: UnserializeOptions) {
     this.#in = input;
@@ -200,6 +232,7 @@ class Reader {
       this.#maxElements,
     );
     this.#expandable = this.#maxExpanded;
+    this.#persistentReference = options.persistentReference;
   }
 
   header(): void {
@@ -333,6 +366,8 @@ class Reader {
         this.#addReference(environment);
         return environment;
       }
+      case SXP.PERSIST:
+        return this.#persistent();
       case SXP.CLO:
       case SXP.PROM: {
         const attributes = hasAttr ? this.#attributes(depth) : undefined;
@@ -449,6 +484,8 @@ class Reader {
       case SXP.CHAR:
         return input.fail("a bare string (CHARSXP) outside a character vector");
     }
+    const refused = R_REFUSES[type];
+    if (refused !== undefined) return input.fail(`the stream holds ${refused}`);
     const what = UNSUPPORTED[type];
     if (what !== undefined) {
       return input.fail(
@@ -456,6 +493,33 @@ class Reader {
       );
     }
     return input.fail(`unknown SEXP type ${type} (flags 0x${(flags >>> 0).toString(16)})`);
+  }
+
+  /** R's PERSISTSXP: the refhook's strings, then the object they name (read once, referable). */
+  #persistent(): RValue {
+    const input = this.#in;
+    if (input.int("a persistent reference's placeholder") !== 0) {
+      input.fail("names on a persistent reference's strings; expected the placeholder 0");
+    }
+    const n = input.int("the number of a persistent reference's strings");
+    if (n < 0 || n > this.#maxElements) input.fail(`a persistent reference of ${n} strings`);
+    this.#checkRoom(n, input.intWidth * 2, "a persistent reference");
+    const names: string[] = [];
+    for (let i = 0; i < n; i++) {
+      names.push(this.#charsxp(input.int("a persistent reference's string")).text ?? "NA");
+    }
+    let value: RValue = { type: "persistent", names };
+    if (this.#persistentReference !== undefined) {
+      value = this.#persistentReference(names);
+      if (!isRValue(value)) {
+        throw new TypeError(
+          `persistentReference(${JSON.stringify(names)}) returned ${String(value)}; ` +
+            "expected a typed R value",
+        );
+      }
+    }
+    this.#addReference(value);
+    return value;
   }
 
   #withAttributes<T extends RValue & RWithAttributes>(value: T, flags: number, depth: number): T {
@@ -532,6 +596,14 @@ class Reader {
         `byte-code cell #${index} referred to before it is defined (${shared.length} declared)`,
       );
     }
+    // A reference into a call still being read closes a cycle: the call contains itself.
+    // R code cannot build one (calls are trees; the compiler shares only finished subcalls).
+    if (this.#openChains?.has(cell.cells) === true) {
+      return this.#in.fail(
+        `byte-code cell #${index} refers back into the call that holds it (a cyclic call); ` +
+          "expected a reference to a call already read",
+      );
+    }
     return cell;
   }
 
@@ -540,6 +612,8 @@ class Reader {
     const input = this.#in;
     if (depth > this.#maxDepth) input.fail(`nesting deeper than maxDepth (${this.#maxDepth})`);
     const cells: RPairlistCell[] = [];
+    const openChains = this.#openChains ??= new Set();
+    openChains.add(cells);
     let list: RPairlist | undefined;
     for (;;) {
       let position = -1;
@@ -574,6 +648,7 @@ class Reader {
         ? { tag: tag.name, value: R_NULL }
         : { value: R_NULL };
       if (cells.length > 0 && language) cell.cellType = "language";
+      if (attributes !== undefined && cells.length > 0) cell.attributes = attributes;
       cells.push(cell);
       if (cells.length > this.#maxElements) {
         input.fail(`pairlist longer than maxElements (${this.#maxElements})`);
@@ -582,8 +657,8 @@ class Reader {
       const next = input.int("the rest of a byte-code cell");
       if (next === BC.REPREF) {
         const tail = this.#sharedCell(shared);
-        if (tail.cells === cells) input.fail("a byte-code call whose tail is itself");
         for (let k = tail.from; k < tail.cells.length; k++) cells.push(tail.cells[k]!);
+        openChains.delete(cells);
         return list;
       }
       if (
@@ -595,6 +670,7 @@ class Reader {
       }
       const rest = this.item(depth + 1);
       if (rest.type !== "NULL") input.fail(`a byte-code call ending in a ${rest.type}`);
+      openChains.delete(cells);
       return list;
     }
   }
@@ -617,8 +693,9 @@ class Reader {
     const cells: RPairlistCell[] = [];
     let attributes: RAttributes | undefined;
     for (;;) {
+      let cellAttributes: RAttributes | undefined;
       if ((flags & 0x200) !== 0) {
-        const cellAttributes = this.#attributes(depth + 1);
+        cellAttributes = this.#attributes(depth + 1);
         if (cells.length === 0) attributes = cellAttributes;
       }
       let tag: string | undefined;
@@ -635,6 +712,14 @@ class Reader {
       if (levels !== 0) cell.levels = levels;
       if (cells.length > 0 && (flags & 0xff) !== SXP.LIST) {
         cell.cellType = (flags & 0xff) === SXP.LANG ? "language" : "dots";
+      }
+      // A cell after the first keeps what R set on it; the first cell's are the list's.
+      if (cells.length > 0 && (cellAttributes !== undefined || (flags & 0x100) !== 0)) {
+        if (cellAttributes !== undefined) cell.attributes = cellAttributes;
+        const object = (flags & 0x100) !== 0;
+        if (object !== (cellAttributes !== undefined && Object.hasOwn(cellAttributes, "class"))) {
+          cell.object = object;
+        }
       }
       cells.push(cell);
       if (cells.length > this.#maxElements) {
@@ -846,6 +931,19 @@ function streamStart(bytes: Uint8Array): number {
     let zero = true;
     for (let i = 4; i < 12; i++) if (bytes[i] !== 0) zero = false;
     if (zero) return 12;
+    // nanonext's serial_config(): bytes 4-11 say where the R stream ends, and what the
+    // class's own serialization function made for each object its refhook claimed follows.
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const end = view.getUint32(4, true) + view.getUint32(8, true) * 2 ** 32;
+    if (end > 14 && end <= bytes.length) {
+      throw new SerializationError(
+        "message written with nanonext's serial_config(): after the R stream (bytes 12 to " +
+          `${end}) come ${bytes.length - end} bytes of a class's own serialization, which ` +
+          "only that class's unserialize function reads; rsock reads messages sent without " +
+          "serial_config (or R's own refhook: see the persistentReference option)",
+        4,
+      );
+    }
   }
   throw new SerializationError(
     "message starts with nanonext's 0x07 header but no R stream ('X\\n', 'B\\n' or 'A\\n') " +
@@ -866,6 +964,18 @@ function streamStart(bytes: Uint8Array): number {
  * ```
  */
 export function unserialize(bytes: Uint8Array, options: UnserializeOptions = {}): RValue {
+  return unserializeFirst(bytes, options, false);
+}
+
+/**
+ * Reads the R object `bytes` start with; what follows it is refused, or with `ignoreRest` left
+ * unread, as R's `readRDS()` and `load()` leave what follows the object in a file (internal).
+ */
+export function unserializeFirst(
+  bytes: Uint8Array,
+  options: UnserializeOptions,
+  ignoreRest: boolean,
+): RValue {
   if (!(bytes instanceof Uint8Array)) throw new TypeError("unserialize() expects a Uint8Array");
   const start = streamStart(bytes);
   const input = new Input(bytes, start);
@@ -911,6 +1021,7 @@ export function unserialize(bytes: Uint8Array, options: UnserializeOptions = {})
     }
     throw error;
   }
+  if (ignoreRest) return value;
   if (input.ascii) {
     const rest = bytes.subarray(input.pos);
     if (rest.some((c) => !isSpace(c))) input.fail("data after the end of the R object");

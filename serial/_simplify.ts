@@ -169,6 +169,7 @@ function simplifyOne(
     case "S4":
     case "externalptr":
     case "weakref":
+    case "persistent":
     case "unbound":
       return value;
     case "raw":

@@ -216,6 +216,13 @@ export interface RPairlistCell {
    * a call cell into a chain); absent otherwise.
    */
   cellType?: "language" | "dots";
+  /**
+   * Attributes R set on this cell itself, for a cell after the first (the first cell's are the
+   * list's own `attributes`); absent when it has none.
+   */
+  attributes?: RAttributes;
+  /** R's object bit of a cell after the first, present only where it disagrees with `class`. */
+  object?: boolean;
 }
 
 /**
@@ -355,6 +362,20 @@ export interface RWeakReference extends RWithAttributes {
 }
 
 /**
+ * A persistent reference (PERSISTSXP): an object that R's `serialize(x, NULL, refhook = f)`
+ * wrote as the strings `f` returned for it instead of its contents (an environment, external
+ * pointer or weak reference `f` claimed). The reading R calls its own `refhook` with `names`
+ * to get the object back; {@linkcode unserialize} does the same with its `persistentReference`
+ * option, and without one keeps this node, which {@linkcode serialize} writes back as it was.
+ */
+export interface RPersistent {
+  /** Discriminant. */
+  type: "persistent";
+  /** The strings the writer's refhook gave for the object (at least one). */
+  names: string[];
+}
+
+/**
  * Any R value the codec can read and write; switch on `type`.
  *
  * @example
@@ -385,6 +406,7 @@ export type RValue =
   | RS4
   | RExternalPointer
   | RWeakReference
+  | RPersistent
   | RUnbound;
 
 /**
@@ -491,6 +513,7 @@ const R_TYPES = new Set([
   "S4",
   "externalptr",
   "weakref",
+  "persistent",
   "unbound",
 ]);
 
@@ -529,6 +552,8 @@ export function isRValue(value: unknown): value is RValue {
       return Array.isArray(v.constants);
     case "externalptr":
       return typeof v.protected === "object" && v.protected !== null;
+    case "persistent":
+      return Array.isArray(v.names);
     case "logical":
     case "integer":
       return v.data instanceof Int32Array;

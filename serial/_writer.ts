@@ -65,6 +65,32 @@ export interface SerializeOptions {
    * and objects that `simplify` returned remember theirs without this.
    */
   like?: RValue;
+  /**
+   * Like the `refhook` of R's `serialize(x, NULL, refhook = f)`: called for each environment
+   * with a frame (not the global, base, empty, package or namespace ones), external pointer and
+   * weak reference, each time the value holds it. Strings returned are written in its place as
+   * a persistent reference (PERSISTSXP), which the reading R hands to its own `refhook`;
+   * `undefined` writes the object itself.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { type RValue, serialize, unserialize } from "@x/rsock/serial";
+   * const session: RValue = {
+   *   type: "environment", name: "frame", locked: false,
+   *   enclosure: { type: "environment", name: "global" },
+   *   frame: { type: "NULL" }, hashTable: { type: "NULL" },
+   * };
+   * // R reads it with unserialize(bytes, refhook = function(names) sessions[[names]])
+   * const bytes = serialize({ type: "list", data: [session, session] }, {
+   *   format: "xdr",
+   *   persistentName: (value) => value === session ? ["session-7"] : undefined,
+   * });
+   * const persistent: RValue = { type: "persistent", names: ["session-7"] };
+   * assert.deepStrictEqual(unserialize(bytes), { type: "list", data: [persistent, persistent] });
+   * ```
+   */
+  persistentName?: (value: RValue) => string[] | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -389,6 +415,7 @@ const TYPE_CODE = {
 const SYMSXP = 1;
 const LISTSXP = 2;
 const CHARSXP = 9;
+const PERSISTSXP = 247;
 const PACKAGESXP = 248;
 const NAMESPACESXP = 249;
 const NILVALUE = 254;
@@ -418,9 +445,11 @@ class Writer {
   /** Environments, external pointers and weak references written, by identity. */
   readonly #refs = new Map<object, number>();
   #refCount = 0;
+  readonly #persistentName: ((value: RValue) => string[] | undefined) | undefined;
 
-  constructor(out: Output) {
+  constructor(out: Output, persistentName?: (value: RValue) => string[] | undefined) {
     this.#out = out;
+    this.#persistentName = persistentName;
   }
 
   item(value: RValue, depth: number): void {
@@ -434,7 +463,11 @@ class Writer {
         out.int(UNBOUNDVALUE);
         return;
       case "environment":
+        if (value.name === "frame" && this.#persistent(value)) return;
         this.#environment(value, depth);
+        return;
+      case "persistent":
+        this.#persistentNames(value.names);
         return;
       case "symbol":
         this.#symbol(value.name);
@@ -462,6 +495,7 @@ class Writer {
       }
       case "externalptr":
       case "weakref": {
+        if (this.#persistent(value)) return;
         const ref = this.#refs.get(value);
         if (ref !== undefined) {
           this.#reference(ref);
@@ -544,6 +578,36 @@ class Writer {
     const object = value.object ?? (hasAttributes && Object.hasOwn(attributes, "class"));
     if (object) flags |= 0x100;
     return flags;
+  }
+
+  /**
+   * Asks the refhook about an environment, pointer or weak reference, before looking for it
+   * among those written (as R does, so each occurrence it claims is its own PERSISTSXP), and
+   * writes the strings it gives; false when it gives none.
+   */
+  #persistent(value: RValue): boolean {
+    if (this.#persistentName === undefined) return false;
+    const names = this.#persistentName(value);
+    if (names === undefined) return false;
+    this.#persistentNames(names);
+    return true;
+  }
+
+  /** R's PERSISTSXP: the placeholder 0, the count and the strings; it takes a reference index. */
+  #persistentNames(names: string[]): void {
+    if (
+      !Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== "string")
+    ) {
+      throw new TypeError(
+        `a persistent reference's names are ${JSON.stringify(names)}; expected one or more strings`,
+      );
+    }
+    const out = this.#out;
+    out.int(PERSISTSXP);
+    out.int(0);
+    out.int(names.length);
+    for (const name of names) this.#charsxp(name);
+    ++this.#refCount;
   }
 
   #reference(index: number): void {
@@ -702,9 +766,14 @@ class Writer {
         : TYPE_CODE[cell.cellType];
       if (cell.levels !== undefined) flags |= (cell.levels & 0xffff) << 12;
       if (cell.tag !== undefined) flags |= 0x400;
+      if (i > 0 && (hasAny(cell.attributes) || cell.object !== undefined)) {
+        flags = this.#flags(flags, cell);
+      }
       out.int(flags);
       if (i === 0 && list !== undefined && hasAny(list.attributes)) {
         this.#attributes(list.attributes, depth + 1);
+      } else if (i > 0 && hasAny(cell.attributes)) {
+        this.#attributes(cell.attributes, depth + 1);
       }
       if (cell.tag !== undefined) this.#symbol(cell.tag);
       this.item(cell.value, depth + 1);
@@ -759,7 +828,7 @@ class Writer {
         out.int(BCREPDEF);
         out.int(next);
       }
-      const attributes = i === 0 ? value.attributes : undefined;
+      const attributes = i === 0 ? value.attributes : cell.attributes;
       const language = i === 0 ? value.type === "language" : cell.cellType === "language";
       if (hasAny(attributes)) {
         out.int(language ? ATTRLANGSXP : ATTRLISTSXP);
@@ -807,6 +876,9 @@ function scanCells(
 
 /** R's TYPEOF of a value, as a byte-code constant pool writes it before the constant. */
 function sexpType(value: RValue): number {
+  // What a refhook claimed is an environment, pointer or weak reference; R's reader skips
+  // this code for any of them and reads the PERSISTSXP that follows.
+  if (value.type === "persistent") return TYPE_CODE.environment;
   if ((value.type === "pairlist" || value.type === "language") && value.data.length === 0) {
     return TYPE_CODE.NULL;
   }
@@ -848,6 +920,6 @@ export function serialize(
     out.int(5);
     out.stringBytes(encoder.encode("UTF-8"));
   }
-  new Writer(out).item(typed, 0);
+  new Writer(out, options.persistentName).item(typed, 0);
   return out.result();
 }

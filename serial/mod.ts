@@ -19,13 +19,16 @@
  * (its constant pool and shared cells), environments (one JS object however often referred to,
  * cycles included; locked, hashed, active bindings), package and namespace environments by
  * name, promises, `...`, primitives, S4 objects and the S4 bit, external pointers and weak
- * references. A value read and written in the same format and version gives R's own bytes
- * when it holds no ALTREP. Truncated or garbage bytes, and a reference to an item not read,
- * are a {@linkcode SerializationError}.
+ * references, and the persistent references R's `refhook` writes (kept as typed nodes, or
+ * restored by the `persistentReference` option; `persistentName` writes them). A value read
+ * and written in the same format and version gives R's own bytes when it holds no ALTREP.
+ * Truncated or garbage bytes, and a reference to an item not read, are a
+ * {@linkcode SerializationError}.
  *
  * Files: {@linkcode readRds} reads `saveRDS()` output (gzip by default) and
  * {@linkcode readRData} `save()` workspaces, inflating gzip with zlib (`node:zlib`) up to
- * `maxDecompressedBytes` (1 GiB); bzip2 and xz are refused with the R call that writes gzip.
+ * `maxDecompressedBytes` (1 GiB, for all gzip members together) and reading the first object,
+ * as R's `readRDS()` does; bzip2 and xz are refused with the R call that writes gzip.
  *
  * ## Bounds
  *
@@ -77,6 +80,7 @@
  * | `sum`, `` `if` `` | `{ type: "builtin" \| "special", name }` | unchanged | unchanged |
  * | S4 object (`new("Person", …)`) | `{ type: "S4", attributes }`; with a data part, the vector with `levels & 16` | unchanged | unchanged |
  * | promise, `...`, external pointer, weak reference | `promise`, `dots`, `externalptr`, `weakref` | unchanged | unchanged |
+ * | what `serialize(x, NULL, refhook = f)` let `f` name | `{ type: "persistent", names }` (or what `persistentReference` returns) | unchanged | unchanged |
  *
  * JS built from scratch (no R value behind it) follows the plain rules of {@linkcode toR}:
  * `null`/`undefined` → `NULL`, a number → double, a string → character, a boolean → logical,
@@ -115,6 +119,7 @@ export {
   type RNull,
   type RPairlist,
   type RPairlistCell,
+  type RPersistent,
   type RPrimitive,
   type RPromise,
   type RRaw,

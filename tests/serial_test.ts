@@ -3,6 +3,8 @@ import {
   isNA,
   isRValue,
   NA_INTEGER,
+  R_NULL,
+  readRds,
   type RValue,
   rValueOf,
   SerializationError,
@@ -282,6 +284,38 @@ Deno.test("unserialize: nanonext's 0x07 headers are skipped, other forms refused
   const bad = new Uint8Array([7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, ...body]);
   assert.throws(() => unserialize(bad), SerializationError);
   assert.throws(() => unserialize(new Uint8Array([7, 1, 2])), /0x07 header/);
+  // nanonext's serial_config(): bytes 4-11 hold where the R stream ends, the class's own
+  // serialization of each claimed object follows (a count, then length and bytes of each).
+  const stream = serialize({ type: "persistent", names: ["1"] });
+  const end = 12 + stream.length;
+  const framed = new Uint8Array([7, 0, 0, 0, end, 0, 0, 0, 0, 0, 0, 0, ...stream]);
+  const configured = new Uint8Array([
+    ...framed,
+    1,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    2,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    9,
+    9,
+  ]);
+  assert.throws(
+    () => unserialize(configured),
+    new RegExp(
+      `nanonext's serial_config\\(\\): after the R stream \\(bytes 12 to ${end}\\) come 18 bytes`,
+    ),
+  );
 });
 
 Deno.test("unserialize: every truncation of every fixture is a SerializationError", () => {
@@ -900,4 +934,219 @@ Deno.test("simplify leaves closures and environments typed, and edits write them
   const twice = unserialize(serialize({ type: "list", data: [weak, weak] }));
   assert.ok(twice.type === "list");
   assert.equal(twice.data[0], twice.data[1]);
+});
+
+Deno.test("unserialize: a refhook's persistent references stay typed or go to the hook", () => {
+  // serialize(list(e, ptr, e, c(1L, 2L), globalenv(), quote(k), quote(k)), NULL, refhook = …)
+  // with the hook naming e "session-7" and the pointer c("ptr", "2").
+  const bytes = fixture("objects/persistent_refhook.bin");
+  const session = { type: "persistent", names: ["session-7"] };
+  const expected = {
+    type: "list",
+    data: [
+      session,
+      { type: "persistent", names: ["ptr", "2"] },
+      session,
+      int(1, 2),
+      { type: "environment", name: "global" },
+      { type: "symbol", name: "k" },
+      { type: "symbol", name: "k" },
+    ],
+  };
+  const typed = unserialize(bytes);
+  assert.deepStrictEqual(typed, expected);
+  assert.deepStrictEqual(unserialize(fixture("objects/persistent_refhook.native.bin")), expected);
+  // Written back as R wrote it, in each format and version.
+  assert.deepStrictEqual(serialize(typed, { format: "xdr" }), bytes);
+  for (const format of ["binary", "xdr", "ascii"] as const) {
+    for (const version of [2, 3] as const) {
+      assert.deepStrictEqual(unserialize(serialize(typed, { format, version })), expected);
+    }
+  }
+  // With persistentReference, as R's unserialize(bytes, refhook = f): called at each one.
+  const calls: string[][] = [];
+  const environment: RValue = {
+    type: "environment",
+    name: "frame",
+    locked: false,
+    enclosure: { type: "environment", name: "global" },
+    frame: { type: "NULL" },
+    hashTable: { type: "NULL" },
+  };
+  const pointer: RValue = { type: "externalptr", protected: R_NULL, tag: R_NULL };
+  const restored = unserialize(bytes, {
+    persistentReference: (names) => {
+      calls.push(names);
+      return names[0] === "session-7" ? environment : pointer;
+    },
+  });
+  assert.deepStrictEqual(calls, [["session-7"], ["ptr", "2"], ["session-7"]]);
+  assert.ok(restored.type === "list");
+  assert.equal(restored.data[0], environment);
+  assert.equal(restored.data[1], pointer);
+  assert.equal(restored.data[2], environment);
+  assert.deepStrictEqual(restored.data.slice(3), expected.data.slice(3));
+  // persistentName, as R's serialize(x, NULL, refhook = f): asked at every occurrence.
+  const asked: RValue[] = [];
+  const written = serialize(restored, {
+    format: "xdr",
+    persistentName: (value) => {
+      asked.push(value);
+      return value === environment ? ["session-7"] : value === pointer ? ["ptr", "2"] : undefined;
+    },
+  });
+  assert.deepStrictEqual(written, bytes);
+  assert.deepStrictEqual(asked, [environment, pointer, environment]);
+  assert.throws(
+    () => unserialize(bytes, { persistentReference: () => "x" as unknown as RValue }),
+    /persistentReference\(\["session-7"\]\) returned x; expected a typed R value/,
+  );
+  assert.throws(
+    () => serialize(restored, { persistentName: () => [] }),
+    /persistent reference's names are \[\]; expected one or more strings/,
+  );
+});
+
+Deno.test("unserialize: attributes on pairlist and call cells after the first are kept", () => {
+  // Written by hand (R code cannot reach such a cell) and read back by R to the same bytes.
+  const note = { note: chr("kept") };
+  const expected = {
+    type: "list",
+    data: [
+      {
+        type: "pairlist",
+        data: [{ tag: "a", value: dbl(1) }, { tag: "b", value: dbl(2), attributes: note }],
+      },
+      {
+        type: "language",
+        data: [
+          { value: { type: "symbol", name: "f" } },
+          { value: { type: "symbol", name: "x" }, attributes: note },
+          { value: dbl(3) },
+        ],
+      },
+    ],
+  };
+  for (const name of ["pairlist_cell_attributes.bin", "pairlist_cell_attributes.native.bin"]) {
+    const bytes = fixture(`objects/${name}`);
+    const value = unserialize(bytes);
+    assert.deepStrictEqual(value, expected, name);
+    const format = name.includes("native") ? "binary" : "xdr";
+    assert.deepStrictEqual(serialize(value, { format }), bytes, name);
+  }
+  // A cell's own class sets its object bit, as R's does; one that disagrees is kept.
+  const classed = {
+    type: "pairlist",
+    data: [{ value: dbl(1) }, { value: dbl(2), attributes: { class: chr("tagged") } }, {
+      value: dbl(3),
+      object: true,
+    }],
+  } as RValue;
+  const xdr = serialize(classed, { format: "xdr" });
+  assert.deepStrictEqual(unserialize(xdr), classed);
+  // Byte code writes such a cell as ATTRLISTSXP/ATTRLANGSXP; it comes back on that cell.
+  const call = {
+    type: "language",
+    data: [
+      { value: { type: "symbol", name: "g" } },
+      { value: dbl(1), attributes: { srcref: int(1, 2) } },
+      { value: dbl(2), cellType: "language", attributes: { srcref: int(3, 4) } },
+    ],
+  } as RValue;
+  const closure = {
+    type: "closure",
+    formals: R_NULL,
+    body: { type: "bytecode", code: int(12, 1), constants: [call] },
+    environment: { type: "environment", name: "global" },
+  } as RValue;
+  for (const format of ["binary", "xdr", "ascii"] as const) {
+    assert.deepStrictEqual(unserialize(serialize(closure, { format })), closure, format);
+  }
+});
+
+Deno.test("unserialize: class and generic references are refused as R refuses them", () => {
+  const header = [0x58, 0x0a, 0, 0, 0, 2, 0, 4, 2, 2, 0, 2, 3, 0];
+  for (
+    const [type, what, r] of [
+      [246, "class reference \\(CLASSREFSXP, SEXP type 246\\)", "cannot read class references"],
+      [
+        245,
+        "generic-function reference \\(GENERICREFSXP, SEXP type 245\\)",
+        "cannot read generic function",
+      ],
+    ] as const
+  ) {
+    const bytes = Uint8Array.from([...header, ...be32(19, 1, type)]);
+    assert.throws(() => unserialize(bytes), (error: unknown) => {
+      assert.ok(error instanceof SerializationError);
+      assert.match(error.message, new RegExp(`a ${what}, which R itself refuses to read`));
+      assert.match(error.message, new RegExp(r));
+      assert.equal(error.offset, header.length + 12); // just after the type
+      return true;
+    });
+  }
+});
+
+Deno.test("unserialize: a byte-code call that refers back into itself is refused", () => {
+  // What R code can make: one call object several times in a compiled body. Its cells are
+  // shared (one JS object), and the function comes back as R's bytes (see the objects test).
+  const shared = unserialize(fixture("objects/bytecode_shared_calls.bin"));
+  assert.ok(shared.type === "closure" && shared.body.type === "bytecode");
+  const body = shared.body.constants[0];
+  assert.ok(body?.type === "language" && body.data.length === 4);
+  const call = body.data[1]!.value;
+  assert.equal(body.data[2]!.value, call);
+  assert.ok(call.type === "language");
+  assert.equal(call.data[1]!.value, body.data[3]!.value);
+  const header = [0x58, 0x0a, 0, 0, 0, 2, 0, 4, 2, 2, 0, 2, 3, 0];
+  const f = [1, 0x40009, 1]; // SYMSXP, CHARSXP "f" (the byte follows)
+  // f(<the call from its second cell on>, 5): the second cell's value is a reference to that
+  // very cell, whose chain (and the 5 after it) is still being read. R code cannot build it.
+  const intoItself = [
+    ...header,
+    ...be32(21, 1, 13, 1, 12, 1, 6, 254, 0, ...f),
+    0x66,
+    ...be32(244, 0, 2, 254, 243, 0, 2, 254, 0, 14, 1),
+    ...[0x40, 0x14, 0, 0, 0, 0, 0, 0],
+    ...be32(0, 254),
+  ];
+  // f(a) whose tail is the call itself.
+  const tailItself = [
+    ...header,
+    ...be32(21, 1, 13, 1, 12, 1, 244, 0, 6, 254, 0, ...f),
+    0x66,
+    ...be32(243, 0),
+  ];
+  for (const stream of [intoItself, tailItself]) {
+    assert.throws(
+      () => unserialize(Uint8Array.from(stream)),
+      /byte-code cell #0 refers back into the call that holds it \(a cyclic call\)/,
+    );
+  }
+});
+
+Deno.test("readRds: gzip written in pieces is read whole, and only its first object", async () => {
+  const { gzipSync } = await import("node:zlib");
+  const value = { type: "list", data: [dbl(1.5), chr("x"), int(1, 2, 3)] } as RValue;
+  const bytes = serialize(value, { format: "xdr" });
+  // One stream in two gzip members, as gzcon() or gzfile(open = "ab") write it.
+  const pieces = Uint8Array.from([
+    ...gzipSync(bytes.subarray(0, 20)),
+    ...gzipSync(bytes.subarray(20)),
+  ]);
+  assert.deepStrictEqual(await readRds(pieces), value);
+  // Two saveRDS() files one after the other: R's readRDS() gives the first, and so does this.
+  const second = serialize(chr("second") as RValue, { format: "xdr" });
+  const files = Uint8Array.from([...gzipSync(bytes), ...gzipSync(second)]);
+  assert.deepStrictEqual(await readRds(files), value);
+  assert.deepStrictEqual(await readRds(Uint8Array.from([...bytes, ...second])), value);
+  // unserialize() alone still refuses what follows the object.
+  assert.throws(() => unserialize(Uint8Array.from([...bytes, ...second])), /bytes after the end/);
+  // The bound holds for all members together: two of 600 kB each pass a 1 MB limit.
+  const big = gzipSync(serialize({ type: "raw", data: new Uint8Array(600_000) }));
+  assert.equal((await readRds(big, { maxDecompressedBytes: 1_000_000 })).type, "raw");
+  await assert.rejects(
+    () => readRds(Uint8Array.from([...big, ...big]), { maxDecompressedBytes: 1_000_000 }),
+    /inflates past maxDecompressedBytes \(1000000\)/,
+  );
 });

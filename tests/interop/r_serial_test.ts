@@ -432,6 +432,103 @@ interopTest(
   },
 );
 
+/** R's objects for the refhook test: a claimed environment (twice) and external pointer. */
+const REFHOOK_R = `
+e <- new.env(); e$x <- 1
+p <- methods::new("externalptr")
+claimed <- list(e, p, e, c(1L, 2L), globalenv(), quote(k), quote(k), list(inner = e))
+refhook <- function(x) {
+  if (is.environment(x)) "session-7" else if (typeof(x) == "externalptr") c("ptr", "2") else NULL
+}
+restore <- function(names) if (identical(names, "session-7")) e else p
+`;
+
+interopTest(
+  "R refhook, attributes on later pairlist cells and gzip members ↔ rsock",
+  ["Rscript"],
+  async () => {
+    await withTimeout(60_000, async () => {
+      const dir = await Deno.makeTempDir({ prefix: "rsock_refhook_" });
+      try {
+        await Deno.writeTextFile(`${dir}/refhook.R`, REFHOOK_R);
+        const cellAttributes = new URL(
+          "../fixtures/rserial/objects/pairlist_cell_attributes.bin",
+          import.meta.url,
+        ).pathname;
+        await runR(`
+        dir <- ${JSON.stringify(dir)}
+        source(file.path(dir, "refhook.R"))
+        w <- function(bytes, name) writeBin(bytes, file.path(dir, name))
+        w(serialize(claimed, NULL, refhook = refhook), "hooked.r.X3")
+        w(serialize(claimed, NULL, xdr = FALSE, refhook = refhook), "hooked.r.B3")
+        w(serialize(claimed, NULL, ascii = TRUE, refhook = refhook), "hooked.r.A3")
+        w(serialize(claimed, NULL, version = 2, refhook = refhook), "hooked.r.X2")
+        w(serialize(claimed, NULL), "plain.r.X3")
+        # One stream in two gzip members, and two .rds files one after the other.
+        bytes <- serialize(claimed[4:7], NULL)
+        con <- gzfile(file.path(dir, "pieces.rds"), "wb"); writeBin(bytes[1:20], con); close(con)
+        con <- gzfile(file.path(dir, "pieces.rds"), "ab")
+        writeBin(bytes[-(1:20)], con); close(con)
+        saveRDS(mtcars, file.path(dir, "two.rds"))
+        con <- gzfile(file.path(dir, "two.rds"), "ab"); saveRDS(letters, con); close(con)
+      `);
+        const claimed = (value: RValue) => {
+          if (value.type === "environment" && value.name === "frame") return ["session-7"];
+          return value.type === "externalptr" ? ["ptr", "2"] : undefined;
+        };
+        const checks: string[] = [];
+        for (const tag of ["X3", "B3", "A3", "X2"]) {
+          // R's persistent references kept as typed nodes and written back in each format.
+          const value = unserialize(await Deno.readFile(`${dir}/hooked.r.${tag}`));
+          assert.ok(value.type === "list" && value.data[0]?.type === "persistent", tag);
+          for (const [out, options] of FORMATS) {
+            await Deno.writeFile(`${dir}/hooked.${tag}.js.${out}`, serialize(value, options));
+            checks.push(`hooked.${tag}.js.${out}`);
+          }
+        }
+        // rsock's own refhook: R's plain stream, its environment and pointer claimed.
+        const plain = unserialize(await Deno.readFile(`${dir}/plain.r.X3`));
+        for (const [out, options] of FORMATS) {
+          const bytes = serialize(plain, { ...options, persistentName: claimed });
+          await Deno.writeFile(`${dir}/named.js.${out}`, bytes);
+          checks.push(`named.js.${out}`);
+        }
+        const cells = unserialize(await Deno.readFile(cellAttributes));
+        for (const [out, options] of FORMATS) {
+          await Deno.writeFile(`${dir}/cells.js.${out}`, serialize(cells, options));
+        }
+        for (const name of ["pieces", "two"]) {
+          const value = await readRds(await Deno.readFile(`${dir}/${name}.rds`));
+          await Deno.writeFile(`${dir}/${name}.js.X3`, serialize(value, { format: "xdr" }));
+        }
+        const out = await runR(`
+        dir <- ${JSON.stringify(dir)}
+        source(file.path(dir, "refhook.R"))
+        r <- function(name) readBin(file.path(dir, name), "raw", 1e7)
+        for (f in c(${checks.map((c) => JSON.stringify(c)).join(", ")})) {
+          got <- unserialize(r(f), refhook = restore)
+          cat(f, identical(got, claimed), "\n")
+        }
+        # R keeps each cell's attributes: its own bytes again from what rsock wrote.
+        expected <- readBin(${JSON.stringify(cellAttributes)}, "raw", 1e4)
+        for (tag in c(${FORMATS.map(([t]) => JSON.stringify(t)).join(", ")})) {
+          got <- serialize(unserialize(r(paste0("cells.js.", tag))), NULL)
+          cat(paste0("cells.js.", tag), identical(got, expected), "\n")
+        }
+        for (n in c("pieces", "two"))
+          cat(n, identical(unserialize(r(paste0(n, ".js.X3"))), readRDS(file.path(dir, paste0(n, ".rds")))), "\n")
+      `);
+        const lines = out.trim().split("\n");
+        assert.equal(lines.length, checks.length + FORMATS.length + 2, out);
+        const wrong = lines.filter((line) => !/ TRUE\s*$/.test(line));
+        assert.deepStrictEqual(wrong, [], `R disagreed on:\n${wrong.join("\n")}`);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
