@@ -65,10 +65,11 @@ export interface UnserializeOptions {
    * ```ts
    * import assert from "node:assert/strict";
    * import { type RValue, serialize, unserialize } from "@x/rsock/serial";
-   * // What serialize(list(e, e), NULL, refhook = function(x) "session-7") writes
-   * const claimed: RValue = { type: "persistent", names: ["session-7"] };
-   * const bytes = serialize({ type: "list", data: [claimed, claimed] });
-   * assert.deepStrictEqual(unserialize(bytes), { type: "list", data: [claimed, claimed] });
+   * // What serialize(list(e, e), NULL, refhook = function(x) "session-7") writes: one
+   * // persistent reference at each occurrence
+   * const claimed = (): RValue => ({ type: "persistent", names: ["session-7"] });
+   * const bytes = serialize({ type: "list", data: [claimed(), claimed()] });
+   * assert.deepStrictEqual(unserialize(bytes), { type: "list", data: [claimed(), claimed()] });
    * const live: RValue = { type: "character", data: ["live"] };
    * const sessions = new Map([["session-7", live]]);
    * const value = unserialize(bytes, { persistentReference: ([name]) => sessions.get(name!)! });

@@ -466,9 +466,13 @@ class Writer {
         if (value.name === "frame" && this.#persistent(value)) return;
         this.#environment(value, depth);
         return;
-      case "persistent":
-        this.#persistentNames(value.names);
+      case "persistent": {
+        // One node read twice came from a PERSISTSXP and a reference to it, as R wrote them.
+        const ref = this.#refs.get(value);
+        if (ref !== undefined) this.#reference(ref);
+        else this.#persistentNames(value.names, value);
         return;
+      }
       case "symbol":
         this.#symbol(value.name);
         return;
@@ -589,12 +593,15 @@ class Writer {
     if (this.#persistentName === undefined) return false;
     const names = this.#persistentName(value);
     if (names === undefined) return false;
-    this.#persistentNames(names);
+    this.#persistentNames(names, value);
     return true;
   }
 
-  /** R's PERSISTSXP: the placeholder 0, the count and the strings; it takes a reference index. */
-  #persistentNames(names: string[]): void {
+  /**
+   * R's PERSISTSXP: the placeholder 0, the count and the strings. `value` takes its reference
+   * index (R's HashAdd), so an occurrence the refhook declines refers back to it.
+   */
+  #persistentNames(names: string[], value: RValue): void {
     if (
       !Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== "string")
     ) {
@@ -607,7 +614,7 @@ class Writer {
     out.int(0);
     out.int(names.length);
     for (const name of names) this.#charsxp(name);
-    ++this.#refCount;
+    this.#refs.set(value, ++this.#refCount);
   }
 
   #reference(index: number): void {

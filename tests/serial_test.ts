@@ -1007,6 +1007,39 @@ Deno.test("unserialize: a refhook's persistent references stay typed or go to th
   );
 });
 
+Deno.test("serialize: a persistent reference R refers back to is written back as a reference", () => {
+  // What R's serialize(list(e, e), NULL, version = 2, refhook = h) writes when h names e "E"
+  // the first time and then declines: R registered e with that PERSISTSXP and refers to it.
+  const header = [0x58, 0x0a, 0, 0, 0, 2, 0, 4, 2, 2, 0, 2, 3, 0];
+  const bytes = Uint8Array.from([
+    ...header,
+    ...be32(19, 2, 247, 0, 1, 0x40009, 1),
+    0x45,
+    ...be32(0x1ff),
+  ]);
+  const value = unserialize(bytes);
+  assert.ok(value.type === "list" && value.data[0]?.type === "persistent");
+  assert.equal(value.data[1], value.data[0]);
+  assert.deepStrictEqual(serialize(value, { format: "xdr", version: 2 }), bytes);
+  // The same from persistentName: what it named once is registered, as R's HashAdd does.
+  const environment: RValue = {
+    type: "environment",
+    name: "frame",
+    locked: false,
+    enclosure: { type: "environment", name: "global" },
+    frame: R_NULL,
+    hashTable: R_NULL,
+  };
+  let asked = 0;
+  const written = serialize({ type: "list", data: [environment, environment] }, {
+    format: "xdr",
+    version: 2,
+    persistentName: () => ++asked === 1 ? ["E"] : undefined,
+  });
+  assert.deepStrictEqual(written, bytes);
+  assert.equal(asked, 2);
+});
+
 Deno.test("unserialize: attributes on pairlist and call cells after the first are kept", () => {
   // Written by hand (R code cannot reach such a cell) and read back by R to the same bytes.
   const note = { note: chr("kept") };
