@@ -603,11 +603,12 @@ const numberOf = (body: Uint8Array) =>
  * 16 KiB is more than any connection holds. Returns how many were sent and the held send.
  */
 async function sendUntilHeldBack(sock: Socket): Promise<{ sent: number; held: Promise<void> }> {
+  const heldBefore = sock.heldBack;
   let sent = 0;
   let held: Promise<void> | undefined;
   for (; sent < 4096 && held === undefined; sent++) {
     const sending = sock.sendBytes(numbered(sent));
-    if (sock.heldBack > 0) held = sending;
+    if (sock.heldBack > heldBefore) held = sending;
     else await sending;
   }
   assert.ok(held !== undefined, `${sent} sends, none held back; dropped ${sock.dropped}`);
@@ -713,6 +714,42 @@ Deno.test('bus slowPeer "wait": a peer that stops reading holds sends back; then
     await last;
     assert.deepEqual(received, [...Array.from({ length: sent }, (_, i) => i), "END"]);
     assert.equal(hub.dropped, 0);
+  });
+});
+
+Deno.test('bus slowPeer "wait": a held send goes on when the slow peer leaves, and close fails one still held', async () => {
+  await withTimeout(30_000, async () => {
+    await using hub = await socket("bus", {
+      listen: "tcp://127.0.0.1:0",
+      sendBuffer: 4,
+      slowPeer: "wait",
+      linger: 0,
+    });
+    const port = Number(hub.urls[0]!.split(":").at(-1));
+    // A bus0 peer (protocol 0x0070) that completes the handshake, then reads nothing.
+    const connect = async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(new Uint8Array([0, 0x53, 0x50, 0, 0, 0x70, 0, 0]));
+      return conn;
+    };
+    const slow = await connect();
+    await hub.waitForPipes(1);
+    const first = await sendUntilHeldBack(hub);
+    const behind = hub.sendBytes(bytes("behind"));
+    slow.close();
+    // With its only full pipe gone, the held send and the one behind it leave.
+    await first.held;
+    await behind;
+    const stuck = await connect();
+    try {
+      await hub.waitForPipes(1);
+      const second = await sendUntilHeldBack(hub);
+      const closing = hub.close();
+      await assert.rejects(second.held, ConnectionError);
+      await closing;
+    } finally {
+      stuck.close();
+    }
   });
 });
 
