@@ -82,7 +82,10 @@ export class HeldSends {
     this.#held.push(held);
     return bounded(held.done.promise, options, this.#what, () => {
       const at = this.#held.indexOf(held);
-      if (at !== -1) this.#held.splice(at, 1);
+      if (at === -1) return;
+      this.#held.splice(at, 1);
+      // The next in line may go to other pipes (a raw bus skips one) that have room now.
+      if (at === 0) this.release();
     });
   }
 

@@ -753,6 +753,57 @@ Deno.test('bus slowPeer "wait": a held send goes on when the slow peer leaves, a
   });
 });
 
+Deno.test('raw bus slowPeer "wait": a send held only behind one given up on leaves at once', async () => {
+  await withTimeout(30_000, async () => {
+    await using hub = await socket("bus", {
+      raw: true,
+      listen: "tcp://127.0.0.1:0",
+      sendBuffer: 4,
+      slowPeer: "wait",
+      linger: 0,
+    });
+    const port = Number(hub.urls[0]!.split(":").at(-1));
+    await using fast = await socket("bus", { dial: hub.urls[0]! });
+    // A bus0 peer (protocol 0x0070) that says hello once, then reads nothing.
+    const slow = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await slow.write(new Uint8Array([0, 0x53, 0x50, 0, 0, 0x70, 0, 0]));
+      await slow.write(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 4, ...bytes("slow")]));
+      await fast.waitForPipes(1);
+      await fast.sendBytes(bytes("fast"));
+      // A raw socket's header names the pipe a message came from; sending, that pipe is skipped.
+      const from = new Map<string, Uint8Array>();
+      for (let i = 0; i < 2; i++) {
+        const message = await hub.recvMessage({ timeout: 10_000 });
+        from.set(text(message.body), message.header);
+      }
+      const giveUp = new AbortController();
+      let held: Promise<void> | undefined;
+      for (let sent = 0; sent < 4096 && held === undefined; sent++) {
+        // Skipping the fast peer: these go to the slow one only, until its pipe is full.
+        const sending = hub.sendBytes(numbered(sent), {
+          header: from.get("fast")!,
+          signal: giveUp.signal,
+        });
+        if (hub.heldBack > 0) held = sending;
+        else await sending;
+      }
+      assert.ok(held !== undefined, "the slow peer's pipe never filled");
+      // Skipping the slow peer: its only pipe has room, yet it waits its turn behind the held one.
+      const toFast = hub.sendBytes(bytes("to fast"), {
+        header: from.get("slow")!,
+        timeout: 10_000,
+      });
+      giveUp.abort(new Error("given up"));
+      await assert.rejects(held, /given up/);
+      await toFast;
+      assert.equal(text((await fast.recvMessage({ timeout: 10_000 })).body), "to fast");
+    } finally {
+      slow.close();
+    }
+  });
+});
+
 Deno.test("bus by default: a peer that stops reading misses messages and sends never wait (NNG's bus0)", async () => {
   await withTimeout(30_000, async () => {
     await using hub = await socket("bus", { listen: "tcp://127.0.0.1:0", sendBuffer: 4 });
