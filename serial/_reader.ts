@@ -57,9 +57,10 @@ export interface UnserializeOptions {
   /**
    * What a persistent reference stands for, like `f` in R's `unserialize(x, refhook = f)`:
    * called with the strings the writer's refhook gave for an object (see `RPersistent`); what it
-   * returns takes the object's place. Without it the reference stays `{ type: "persistent",
-   * names }`, which `serialize` writes back as R wrote it (where R would stop with "no restore
-   * method available").
+   * returns takes the object's place. `NA_character_` arrives as `null`, and a latin1 or bytes
+   * string as its decoded text. Without it the reference stays `{ type: "persistent", names }`
+   * (with `encodings` where a name is marked), which `serialize` writes back as R wrote it
+   * (where R would stop with "no restore method available").
    *
    * @example
    * ```ts
@@ -76,7 +77,7 @@ export interface UnserializeOptions {
    * assert.deepStrictEqual(value, { type: "list", data: [live, live] });
    * ```
    */
-  persistentReference?: (names: string[]) => RValue;
+  persistentReference?: (names: (string | null)[]) => RValue;
 }
 
 /**
@@ -217,7 +218,7 @@ class Reader {
   /** What is left of this message's expansion budget (one budget for the whole stream). */
   #expandable: number;
   readonly #refs: RValue[] = [];
-  readonly #persistentReference: ((names: string[]) => RValue) | undefined;
+  readonly #persistentReference: ((names: (string | null)[]) => RValue) | undefined;
   /** Vectors expanded from ALTREP states (not read element by element from the stream). */
   #expanded: WeakSet<RValue> | undefined;
   #nativeIsUtf8 = true;
@@ -505,11 +506,19 @@ class Reader {
     const n = input.int("the number of a persistent reference's strings");
     if (n < 0 || n > this.#maxElements) input.fail(`a persistent reference of ${n} strings`);
     this.#checkRoom(n, input.intWidth * 2, "a persistent reference");
-    const names: string[] = [];
+    // The strings as a STRSXP's are kept: NA as null, and each one's encoding mark.
+    const names: (string | null)[] = new Array(n);
+    let encodings: REncoding[] | undefined;
     for (let i = 0; i < n; i++) {
-      names.push(this.#charsxp(input.int("a persistent reference's string")).text ?? "NA");
+      const { text, encoding } = this.#charsxp(input.int("a persistent reference's string"));
+      names[i] = text;
+      if (encoding !== undefined) {
+        encodings ??= new Array(n).fill(REncoding.utf8);
+        encodings[i] = encoding;
+      }
     }
     let value: RValue = { type: "persistent", names };
+    if (encodings !== undefined) value.encodings = encodings;
     if (this.#persistentReference !== undefined) {
       value = this.#persistentReference(names);
       if (!isRValue(value)) {

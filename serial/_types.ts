@@ -371,8 +371,16 @@ export interface RWeakReference extends RWithAttributes {
 export interface RPersistent {
   /** Discriminant. */
   type: "persistent";
-  /** The strings the writer's refhook gave for the object (at least one). */
-  names: string[];
+  /**
+   * The strings the writer's refhook gave for the object, as a character vector's
+   * {@linkcode RCharacter.data}: `null` is `NA_character_`.
+   */
+  names: (string | null)[];
+  /**
+   * The encoding mark of each name, as {@linkcode RCharacter.encodings} (a latin1 or bytes
+   * name keeps its mark); absent means "ASCII or UTF-8 as appropriate".
+   */
+  encodings?: REncoding[];
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   type RAttributes,
   type RBytecode,
   type RCharacter,
+  type REncoding,
   type RPairlist,
   type RPairlistCell,
   type RValue,
@@ -70,7 +71,8 @@ export interface SerializeOptions {
    * with a frame (not the global, base, empty, package or namespace ones), external pointer and
    * weak reference, each time the value holds it. Strings returned are written in its place as
    * a persistent reference (PERSISTSXP), which the reading R hands to its own `refhook`;
-   * `undefined` writes the object itself.
+   * `undefined` writes the object itself. `null` among them writes `NA_character_`; each string
+   * is written as the writer writes any unmarked string (ASCII, else UTF-8).
    *
    * @example
    * ```ts
@@ -90,7 +92,7 @@ export interface SerializeOptions {
    * assert.deepStrictEqual(unserialize(bytes), { type: "list", data: [persistent, persistent] });
    * ```
    */
-  persistentName?: (value: RValue) => string[] | undefined;
+  persistentName?: (value: RValue) => (string | null)[] | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -445,9 +447,9 @@ class Writer {
   /** Environments, external pointers and weak references written, by identity. */
   readonly #refs = new Map<object, number>();
   #refCount = 0;
-  readonly #persistentName: ((value: RValue) => string[] | undefined) | undefined;
+  readonly #persistentName: ((value: RValue) => (string | null)[] | undefined) | undefined;
 
-  constructor(out: Output, persistentName?: (value: RValue) => string[] | undefined) {
+  constructor(out: Output, persistentName?: (value: RValue) => (string | null)[] | undefined) {
     this.#out = out;
     this.#persistentName = persistentName;
   }
@@ -470,7 +472,7 @@ class Writer {
         // One node read twice came from a PERSISTSXP and a reference to it, as R wrote them.
         const ref = this.#refs.get(value);
         if (ref !== undefined) this.#reference(ref);
-        else this.#persistentNames(value.names, value);
+        else this.#persistentNames(value.names, value.encodings, value);
         return;
       }
       case "symbol":
@@ -593,27 +595,36 @@ class Writer {
     if (this.#persistentName === undefined) return false;
     const names = this.#persistentName(value);
     if (names === undefined) return false;
-    this.#persistentNames(names, value);
+    this.#persistentNames(names, undefined, value);
     return true;
   }
 
   /**
-   * R's PERSISTSXP: the placeholder 0, the count and the strings. `value` takes its reference
-   * index (R's HashAdd), so an occurrence the refhook declines refers back to it.
+   * R's PERSISTSXP: the placeholder 0, the count and the strings, each as a STRSXP's (NA and
+   * encoding marks included). `value` takes its reference index (R's HashAdd), so an occurrence
+   * the refhook declines refers back to it.
    */
-  #persistentNames(names: string[], value: RValue): void {
+  #persistentNames(
+    names: (string | null)[],
+    encodings: REncoding[] | undefined,
+    value: RValue,
+  ): void {
     if (
-      !Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== "string")
+      !Array.isArray(names) || names.length === 0 ||
+      names.some((n) => typeof n !== "string" && n !== null)
     ) {
       throw new TypeError(
-        `a persistent reference's names are ${JSON.stringify(names)}; expected one or more strings`,
+        `a persistent reference's names are ${JSON.stringify(names)}; ` +
+          "expected one or more strings (null for NA)",
       );
     }
     const out = this.#out;
     out.int(PERSISTSXP);
     out.int(0);
     out.int(names.length);
-    for (const name of names) this.#charsxp(name);
+    const strings: RCharacter = { type: "character", data: names };
+    if (encodings !== undefined) strings.encodings = encodings;
+    this.#strings(strings);
     this.#refs.set(value, ++this.#refCount);
   }
 

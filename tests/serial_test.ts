@@ -964,7 +964,7 @@ Deno.test("unserialize: a refhook's persistent references stay typed or go to th
     }
   }
   // With persistentReference, as R's unserialize(bytes, refhook = f): called at each one.
-  const calls: string[][] = [];
+  const calls: (string | null)[][] = [];
   const environment: RValue = {
     type: "environment",
     name: "frame",
@@ -1005,6 +1005,42 @@ Deno.test("unserialize: a refhook's persistent references stay typed or go to th
     () => serialize(restored, { persistentName: () => [] }),
     /persistent reference's names are \[\]; expected one or more strings/,
   );
+});
+
+Deno.test("unserialize: a persistent reference keeps NA and marked names as R wrote them", () => {
+  // serialize(list(e, 1L), NULL, refhook = function(x) c(NA, latin1 "café", "b", "été"))
+  const expected = {
+    type: "list",
+    data: [
+      {
+        type: "persistent",
+        names: [null, "café", "b", "été"],
+        encodings: ["UTF-8", "latin1", "UTF-8", "UTF-8"],
+      },
+      int(1),
+    ],
+  };
+  for (const [name, options] of [["", { format: "xdr" }], [".native", {}]] as const) {
+    const bytes = fixture(`objects/persistent_names${name}.bin`);
+    const value = unserialize(bytes);
+    assert.deepStrictEqual(value, expected, name);
+    assert.deepStrictEqual(serialize(value, options), bytes, name);
+    // The hook gets NA as null and the latin1 name as its text, as R's refhook gets them.
+    const given: (string | null)[][] = [];
+    unserialize(bytes, { persistentReference: (names) => (given.push(names), R_NULL) });
+    assert.deepStrictEqual(given, [[null, "café", "b", "été"]]);
+  }
+  // persistentName's null is NA_character_; its strings are written unmarked-as-UTF-8.
+  const environment: RValue = {
+    type: "environment",
+    name: "frame",
+    locked: false,
+    enclosure: { type: "environment", name: "global" },
+    frame: R_NULL,
+    hashTable: R_NULL,
+  };
+  const written = unserialize(serialize(environment, { persistentName: () => [null, "été"] }));
+  assert.deepStrictEqual(written, { type: "persistent", names: [null, "été"] });
 });
 
 Deno.test("serialize: a persistent reference R refers back to is written back as a reference", () => {

@@ -441,6 +441,8 @@ refhook <- function(x) {
   if (is.environment(x)) "session-7" else if (typeof(x) == "externalptr") c("ptr", "2") else NULL
 }
 restore <- function(names) if (identical(names, "session-7")) e else p
+# The hook's strings are a character vector: NA and a latin1 mark travel as R wrote them.
+named <- function(x) c(NA, iconv("caf\\u00e9", "UTF-8", "latin1"), "b")
 `;
 
 interopTest(
@@ -463,6 +465,10 @@ interopTest(
         w(serialize(claimed, NULL, xdr = FALSE, refhook = refhook), "hooked.r.B3")
         w(serialize(claimed, NULL, ascii = TRUE, refhook = refhook), "hooked.r.A3")
         w(serialize(claimed, NULL, version = 2, refhook = refhook), "hooked.r.X2")
+        w(serialize(claimed, NULL, refhook = named), "named.r.X3")
+        w(serialize(claimed, NULL, xdr = FALSE, refhook = named), "named.r.B3")
+        w(serialize(claimed, NULL, ascii = TRUE, refhook = named), "named.r.A3")
+        w(serialize(claimed, NULL, version = 2, refhook = named), "named.r.X2")
         w(serialize(claimed, NULL), "plain.r.X3")
         # One stream in two gzip members, and two .rds files one after the other.
         bytes <- serialize(claimed[4:7], NULL)
@@ -485,6 +491,11 @@ interopTest(
             await Deno.writeFile(`${dir}/hooked.${tag}.js.${out}`, serialize(value, options));
             checks.push(`hooked.${tag}.js.${out}`);
           }
+        }
+        // R's own bytes again from what rsock read, whatever the names hold.
+        for (const [tag, options] of FORMATS) {
+          const bytes = await Deno.readFile(`${dir}/named.r.${tag}`);
+          assert.ok(equalBytes(serialize(unserialize(bytes), options), bytes), `named.r.${tag}`);
         }
         // rsock's own refhook: R's plain stream, its environment and pointer claimed.
         const plain = unserialize(await Deno.readFile(`${dir}/plain.r.X3`));
