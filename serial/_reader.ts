@@ -574,8 +574,22 @@ class Reader {
       constants[i] = type === SXP.BCODE
         ? this.#bytecode(shared, depth + 1)
         : this.#bytecodeItem(type, shared, depth + 1);
+      this.#claimedType(constants[i]!, type);
     }
     return { type: "bytecode", code, constants };
+  }
+
+  /** Keeps the type R wrote before a constant that is a persistent reference (see RPersistent). */
+  #claimedType(constant: RValue, type: number): void {
+    if (constant.type !== "persistent" || this.#persistentReference !== undefined) return;
+    const claimed = type === SXP.ENV
+      ? "environment"
+      : type === SXP.EXTPTR
+      ? "externalptr"
+      : type === SXP.WEAKREF
+      ? "weakref"
+      : undefined;
+    if (claimed !== undefined) constant.claimedType = claimed;
   }
 
   /** An item in byte code: a call or pairlist cell by cell, anything else as usual. */

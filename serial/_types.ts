@@ -381,6 +381,12 @@ export interface RPersistent {
    * name keeps its mark); absent means "ASCII or UTF-8 as appropriate".
    */
   encodings?: REncoding[];
+  /**
+   * The type of the object the refhook claimed, where the stream tells it: R writes it before a
+   * persistent reference that is a byte-code constant. Absent, such a constant is written as an
+   * environment.
+   */
+  claimedType?: "environment" | "externalptr" | "weakref";
 }
 
 /**

@@ -894,9 +894,14 @@ function scanCells(
 
 /** R's TYPEOF of a value, as a byte-code constant pool writes it before the constant. */
 function sexpType(value: RValue): number {
-  // What a refhook claimed is an environment, pointer or weak reference; R's reader skips
-  // this code for any of them and reads the PERSISTSXP that follows.
-  if (value.type === "persistent") return TYPE_CODE.environment;
+  // What a refhook claimed is an environment, pointer or weak reference; R writes its type
+  // here (its reader skips the code and reads the PERSISTSXP that follows).
+  if (value.type === "persistent") {
+    const claimed = value.claimedType;
+    return claimed === "externalptr" || claimed === "weakref"
+      ? TYPE_CODE[claimed]
+      : TYPE_CODE.environment;
+  }
   if ((value.type === "pairlist" || value.type === "language") && value.data.length === 0) {
     return TYPE_CODE.NULL;
   }

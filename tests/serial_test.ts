@@ -1043,6 +1043,36 @@ Deno.test("unserialize: a persistent reference keeps NA and marked names as R wr
   assert.deepStrictEqual(written, { type: "persistent", names: [null, "été"] });
 });
 
+Deno.test("unserialize: a persistent byte-code constant keeps the type R wrote before it", () => {
+  // compiler::cmpfun(function() { <external pointer>; <environment> }), both claimed by the
+  // refhook: the constant pool has each one's type (22, 4), then its PERSISTSXP.
+  const bytes = fixture("objects/persistent_bytecode.bin");
+  const closure = unserialize(bytes);
+  assert.ok(closure.type === "closure" && closure.body.type === "bytecode");
+  assert.deepStrictEqual(closure.body.constants.slice(1, 3), [
+    { type: "persistent", names: ["ptr", "2"], claimedType: "externalptr" },
+    { type: "persistent", names: ["session-7"], claimedType: "environment" },
+  ]);
+  assert.deepStrictEqual(serialize(closure, { format: "xdr" }), bytes);
+  // A weak reference's code (23) in the same place, as R would write one, is kept too.
+  const weak = bytes.slice();
+  const at = 226; // the pointer's 22
+  assert.deepStrictEqual([...weak.subarray(at, at + 8)], [0, 0, 0, 22, 0, 0, 0, 247]);
+  weak[at + 3] = 23;
+  const read = unserialize(weak);
+  assert.ok(read.type === "closure" && read.body.type === "bytecode");
+  assert.deepStrictEqual(read.body.constants[1], {
+    type: "persistent",
+    names: ["ptr", "2"],
+    claimedType: "weakref",
+  });
+  assert.deepStrictEqual(serialize(read, { format: "xdr" }), weak);
+  // With a persistentReference hook the hook's value stands there, untouched.
+  const restored = unserialize(bytes, { persistentReference: () => R_NULL });
+  assert.ok(restored.type === "closure" && restored.body.type === "bytecode");
+  assert.deepStrictEqual(restored.body.constants.slice(1, 3), [R_NULL, R_NULL]);
+});
+
 Deno.test("serialize: a persistent reference R refers back to is written back as a reference", () => {
   // What R's serialize(list(e, e), NULL, version = 2, refhook = h) writes when h names e "E"
   // the first time and then declines: R registered e with that PERSISTSXP and refers to it.

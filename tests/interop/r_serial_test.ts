@@ -443,6 +443,8 @@ refhook <- function(x) {
 restore <- function(names) if (identical(names, "session-7")) e else p
 # The hook's strings are a character vector: NA and a latin1 mark travel as R wrote them.
 named <- function(x) c(NA, iconv("caf\\u00e9", "UTF-8", "latin1"), "b")
+# A claimed pointer as a byte-code constant: R writes its type (22) before the PERSISTSXP.
+compiled <- compiler::cmpfun(eval(call("function", NULL, call("{", p, e))))
 `;
 
 interopTest(
@@ -469,6 +471,10 @@ interopTest(
         w(serialize(claimed, NULL, xdr = FALSE, refhook = named), "named.r.B3")
         w(serialize(claimed, NULL, ascii = TRUE, refhook = named), "named.r.A3")
         w(serialize(claimed, NULL, version = 2, refhook = named), "named.r.X2")
+        w(serialize(compiled, NULL, refhook = refhook), "compiled.r.X3")
+        w(serialize(compiled, NULL, xdr = FALSE, refhook = refhook), "compiled.r.B3")
+        w(serialize(compiled, NULL, ascii = TRUE, refhook = refhook), "compiled.r.A3")
+        w(serialize(compiled, NULL, version = 2, refhook = refhook), "compiled.r.X2")
         w(serialize(claimed, NULL), "plain.r.X3")
         # One stream in two gzip members, and two .rds files one after the other.
         bytes <- serialize(claimed[4:7], NULL)
@@ -492,10 +498,14 @@ interopTest(
             checks.push(`hooked.${tag}.js.${out}`);
           }
         }
-        // R's own bytes again from what rsock read, whatever the names hold.
-        for (const [tag, options] of FORMATS) {
-          const bytes = await Deno.readFile(`${dir}/named.r.${tag}`);
-          assert.ok(equalBytes(serialize(unserialize(bytes), options), bytes), `named.r.${tag}`);
+        // R's own bytes again from what rsock read, whatever the names hold and wherever the
+        // reference stands.
+        for (const name of ["named", "compiled"]) {
+          for (const [tag, options] of FORMATS) {
+            const bytes = await Deno.readFile(`${dir}/${name}.r.${tag}`);
+            const again = serialize(unserialize(bytes), options);
+            assert.ok(equalBytes(again, bytes), `${name}.r.${tag}`);
+          }
         }
         // rsock's own refhook: R's plain stream, its environment and pointer claimed.
         const plain = unserialize(await Deno.readFile(`${dir}/plain.r.X3`));
