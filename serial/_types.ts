@@ -373,7 +373,8 @@ export interface RPersistent {
   type: "persistent";
   /**
    * The strings the writer's refhook gave for the object, as a character vector's
-   * {@linkcode RCharacter.data}: `null` is `NA_character_`.
+   * {@linkcode RCharacter.data}: `null` is `NA_character_`. R's refhook gives at least one, but
+   * R's reader accepts none; such a node is kept and written back with none.
    */
   names: (string | null)[];
   /**

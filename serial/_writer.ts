@@ -72,7 +72,8 @@ export interface SerializeOptions {
    * weak reference, each time the value holds it. Strings returned are written in its place as
    * a persistent reference (PERSISTSXP), which the reading R hands to its own `refhook`;
    * `undefined` writes the object itself. `null` among them writes `NA_character_`; each string
-   * is written as the writer writes any unmarked string (ASCII, else UTF-8).
+   * is written as the writer writes any unmarked string (ASCII, else UTF-8). No strings (`[]`)
+   * is a `TypeError`, as R's `serialize()` stops when its refhook gives none.
    *
    * @example
    * ```ts
@@ -595,27 +596,31 @@ class Writer {
     if (this.#persistentName === undefined) return false;
     const names = this.#persistentName(value);
     if (names === undefined) return false;
+    // R's serialize() stops when its refhook gives no strings (its reader would accept them).
+    if (Array.isArray(names) && names.length === 0) {
+      throw new TypeError(
+        `persistentName returned [] for a value of type "${value.type}"; expected one or more ` +
+          "strings, or undefined to write the object itself",
+      );
+    }
     this.#persistentNames(names, undefined, value);
     return true;
   }
 
   /**
    * R's PERSISTSXP: the placeholder 0, the count and the strings, each as a STRSXP's (NA and
-   * encoding marks included). `value` takes its reference index (R's HashAdd), so an occurrence
-   * the refhook declines refers back to it.
+   * encoding marks included; none when a node was read so). `value` takes its reference index
+   * (R's HashAdd), so an occurrence the refhook declines refers back to it.
    */
   #persistentNames(
     names: (string | null)[],
     encodings: REncoding[] | undefined,
     value: RValue,
   ): void {
-    if (
-      !Array.isArray(names) || names.length === 0 ||
-      names.some((n) => typeof n !== "string" && n !== null)
-    ) {
+    if (!Array.isArray(names) || names.some((n) => typeof n !== "string" && n !== null)) {
       throw new TypeError(
         `a persistent reference's names are ${JSON.stringify(names)}; ` +
-          "expected one or more strings (null for NA)",
+          "expected an array of strings (null for NA)",
       );
     }
     const out = this.#out;

@@ -1003,8 +1003,24 @@ Deno.test("unserialize: a refhook's persistent references stay typed or go to th
   );
   assert.throws(
     () => serialize(restored, { persistentName: () => [] }),
-    /persistent reference's names are \[\]; expected one or more strings/,
+    /persistentName returned \[\] for a value of type "environment"; expected one or more/,
   );
+  assert.throws(
+    () => serialize(restored, { persistentName: () => [1] as unknown as string[] }),
+    /persistent reference's names are \[1\]; expected an array of strings \(null for NA\)/,
+  );
+});
+
+Deno.test("serialize: a persistent reference read without names is written back without", () => {
+  // A PERSISTSXP of no strings: R's unserialize(bytes, refhook = f) reads it, calling f with
+  // character(0); R's serialize() never writes one (its refhook must give a string).
+  const bytes = Uint8Array.from([...xdrHeaderV2(), ...be32(19, 1, 247, 0, 0)]);
+  const value = unserialize(bytes);
+  assert.deepStrictEqual(value, { type: "list", data: [{ type: "persistent", names: [] }] });
+  assert.deepStrictEqual(serialize(value, { format: "xdr", version: 2 }), bytes);
+  const given: (string | null)[][] = [];
+  unserialize(bytes, { persistentReference: (names) => (given.push(names), R_NULL) });
+  assert.deepStrictEqual(given, [[]]);
 });
 
 Deno.test("unserialize: a persistent reference keeps NA and marked names as R wrote them", () => {
