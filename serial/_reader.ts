@@ -60,7 +60,8 @@ export interface UnserializeOptions {
    * returns takes the object's place. `NA_character_` arrives as `null`, and a latin1 or bytes
    * string as its decoded text. Without it the reference stays `{ type: "persistent", names }`
    * (with `encodings` where a name is marked), which `serialize` writes back as R wrote it
-   * (where R would stop with "no restore method available").
+   * (where R would stop with "no restore method available"). An error it throws reaches the
+   * caller of `unserialize` (or `readRds`, `readRData`) unchanged.
    *
    * @example
    * ```ts
@@ -219,6 +220,8 @@ class Reader {
   #expandable: number;
   readonly #refs: RValue[] = [];
   readonly #persistentReference: ((names: (string | null)[]) => RValue) | undefined;
+  /** What the persistentReference hook threw, which is the caller's and passes unwrapped. */
+  #hookError: { error: unknown } | undefined;
   /** Vectors expanded from ALTREP states (not read element by element from the stream). */
   #expanded: WeakSet<RValue> | undefined;
   #nativeIsUtf8 = true;
@@ -235,6 +238,11 @@ class Reader {
     );
     this.#expandable = this.#maxExpanded;
     this.#persistentReference = options.persistentReference;
+  }
+
+  /** True when `error` is what the persistentReference hook threw. */
+  threwFromHook(error: unknown): boolean {
+    return this.#hookError !== undefined && this.#hookError.error === error;
   }
 
   header(): void {
@@ -520,7 +528,12 @@ class Reader {
     let value: RValue = { type: "persistent", names };
     if (encodings !== undefined) value.encodings = encodings;
     if (this.#persistentReference !== undefined) {
-      value = this.#persistentReference(names);
+      try {
+        value = this.#persistentReference(names);
+      } catch (error) {
+        this.#hookError = { error };
+        throw error;
+      }
       if (!isRValue(value)) {
         throw new TypeError(
           `persistentReference(${JSON.stringify(names)}) returned ${String(value)}; ` +
@@ -1038,7 +1051,7 @@ export function unserializeFirst(
   try {
     value = reader.item(0);
   } catch (error) {
-    if (error instanceof RangeError) {
+    if (error instanceof RangeError && !reader.threwFromHook(error)) {
       throw new SerializationError(`cannot read the R object: ${error.message}`, input.pos, {
         cause: error,
       });

@@ -1089,6 +1089,28 @@ Deno.test("unserialize: a persistent byte-code constant keeps the type R wrote b
   assert.deepStrictEqual(restored.body.constants.slice(1, 3), [R_NULL, R_NULL]);
 });
 
+Deno.test("unserialize: what the persistentReference hook throws reaches the caller", async () => {
+  const bytes = fixture("objects/persistent_refhook.bin");
+  // A RangeError, as a lookup by index throws: the hook's own, not blamed on the data.
+  const unknown = new RangeError("no session named session-7");
+  const persistentReference = () => {
+    throw unknown;
+  };
+  assert.throws(() => unserialize(bytes, { persistentReference }), (error) => error === unknown);
+  await assert.rejects(readRds(bytes, { persistentReference }), (error) => error === unknown);
+  // Any other error too.
+  const other = new Error("sessions are closed");
+  assert.throws(
+    () =>
+      unserialize(bytes, {
+        persistentReference: () => {
+          throw other;
+        },
+      }),
+    (error) => error === other,
+  );
+});
+
 Deno.test("serialize: a persistent reference R refers back to is written back as a reference", () => {
   // What R's serialize(list(e, e), NULL, version = 2, refhook = h) writes when h names e "E"
   // the first time and then declines: R registered e with that PERSISTSXP and refers to it.
