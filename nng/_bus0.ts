@@ -18,14 +18,15 @@ import {
   type SpMessage,
   u32,
 } from "../_internal/sp/machine.ts";
-import { HeldSends, someFull } from "./_held_sends.ts";
+import { HeldSends, type SlowReaderPolicy, someFull } from "./_held_sends.ts";
 import type { Buffers } from "./_options.ts";
 
 /**
  * What a bus socket does when a peer's pipe is full: `"drop"` the message for that peer (NNG's
- * bus0: the sender never waits), or `"wait"` until that pipe has written its queue.
+ * bus0: the sender never waits), or `"wait"` until that pipe has written its queue. The
+ * {@linkcode SlowReaderPolicy} of pub and bus, under the name of bus's `slowPeer` option.
  */
-export type SlowPeerPolicy = "drop" | "wait";
+export type SlowPeerPolicy = SlowReaderPolicy;
 
 /** The bus0 state machine. */
 export class Bus0 implements SendRecvMachine {

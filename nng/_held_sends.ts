@@ -11,7 +11,8 @@ import type { SpMessage } from "../_internal/sp/machine.ts";
 
 /**
  * What a fan-out socket does when a reader's pipe is full: `"drop"`, as NNG (the sender never
- * waits), or `"wait"` until that pipe has written its queue.
+ * waits), or `"wait"` until that pipe has written its queue. Pub's `slowSubscriber` option
+ * ({@linkcode SlowSubscriberPolicy}) and bus's `slowPeer` ({@linkcode SlowPeerPolicy}) take it.
  */
 export type SlowReaderPolicy = "drop" | "wait";
 

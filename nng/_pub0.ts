@@ -10,14 +10,16 @@
 
 import type { Pipe, SpCore, WaitOptions } from "../_internal/sp/core.ts";
 import type { SendRecvMachine, SpMessage } from "../_internal/sp/machine.ts";
-import { HeldSends, someFull } from "./_held_sends.ts";
+import { HeldSends, type SlowReaderPolicy, someFull } from "./_held_sends.ts";
 import type { Buffers } from "./_options.ts";
 
 /**
  * What a pub socket does when a subscriber's pipe is full: `"drop"` its oldest queued message
  * (NNG's pub0: the publisher never waits), or `"wait"` until that pipe has written its queue.
+ * The {@linkcode SlowReaderPolicy} of pub and bus, under the name of pub's `slowSubscriber`
+ * option.
  */
-export type SlowSubscriberPolicy = "drop" | "wait";
+export type SlowSubscriberPolicy = SlowReaderPolicy;
 
 /** The pub0 state machine. */
 export class Pub0 implements SendRecvMachine {

@@ -47,6 +47,7 @@ export { SpSocket } from "../_internal/sp/socket.ts";
 export { DEFAULT_MAX_SP_MESSAGE_BYTES } from "../_internal/sp/core.ts";
 export { DEFAULT_SURVEY_TIME } from "./_surveyor0.ts";
 export type { SlowPeerPolicy } from "./_bus0.ts";
+export type { SlowReaderPolicy } from "./_held_sends.ts";
 export type { SlowSubscriberPolicy } from "./_pub0.ts";
 export {
   Context,
