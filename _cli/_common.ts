@@ -310,6 +310,11 @@ export function parseDuration(text: string | undefined, fallback: number, flag: 
   if (!Number.isSafeInteger(Math.round(ms)) || ms > 2 ** 31 - 1) {
     throw new UsageError(`${flag} is too long, got "${text}" (at most 24 days)`);
   }
+  // Durations are whole milliseconds, and 0 often means "never" or "no limit": a positive
+  // duration must not round to it.
+  if (ms > 0 && Math.round(ms) === 0) {
+    throw new UsageError(`${flag} must be at least 1ms, got "${text}"`);
+  }
   return Math.round(ms);
 }
 

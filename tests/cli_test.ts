@@ -306,6 +306,10 @@ Deno.test("durations: plain numbers are seconds, as in nngcat; ms, s and m are u
   assert.equal(parseDuration(undefined, 7, "--x"), 7);
   assert.throws(() => parseDuration("soon", 0, "--delay"), /--delay must be a duration/);
   assert.throws(() => parseDuration("-1", 0, "--delay"), /--delay must be a duration/);
+  // Whole milliseconds: half of one rounds up, less would be 0 and is refused.
+  assert.equal(parseDuration("0.5ms", 0, "--x"), 1);
+  assert.equal(parseDuration("0ms", 7, "--x"), 0);
+  assert.throws(() => parseDuration("0.0004", 0, "--delay"), /--delay must be at least 1ms/);
 });
 
 Deno.test("req --listen and rep --dial: either side may listen, as with nngcat", async () => {

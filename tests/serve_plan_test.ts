@@ -39,6 +39,10 @@ const REFUSED: readonly (readonly [string[], RegExp])[] = [
   [["--timeout", "0"], /--timeout must be at least 1ms, got "0"/],
   [["--timeout", "100x"], /--timeout must be a duration: seconds/],
   [["--warn-after", "soon"], /--warn-after must be a duration/],
+  // A positive duration under 1ms would round to 0, which --warn-after takes as "never".
+  [["--warn-after", "0.0001"], /--warn-after must be at least 1ms, got "0.0001"/],
+  [["--warn-after", "0.4ms"], /--warn-after must be at least 1ms, got "0.4ms"/],
+  [["--timeout", "0.0001"], /--timeout must be at least 1ms, got "0.0001"/],
 ];
 
 Deno.test("serve plan: the security policy refuses what exposes code or output", async (t) => {
