@@ -103,8 +103,8 @@ function inflate(bytes: Uint8Array, options: ReadFileOptions, call: string): Uin
 /**
  * Reads what R's `saveRDS()` writes (gzip-compressed by default, or uncompressed), like R's
  * `readRDS()`: gzip in several members (`gzcon()`, `gzfile(open = "ab")`) is read whole, and
- * the file's first object is the result. bzip2 and xz files are refused with a {@linkcode SerializationError} that names
- * the R call writing a readable one.
+ * the file's first object is the result. bzip2 and xz files are refused with a
+ * {@linkcode SerializationError} that names the R call writing a readable one.
  *
  * @example
  * ```ts ignore
