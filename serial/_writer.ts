@@ -240,13 +240,17 @@ class Output {
    * once: the per-string calls of `charsxp` cost more than the copying for short strings.
    */
   plainStrings(data: (string | null)[]): void {
+    // Room for every string as ASCII (one byte a character); a string that is not takes up
+    // to three, reserved when met: reserving three for all would triple a large vector's
+    // buffer for nothing.
     let need = 0;
-    for (let i = 0; i < data.length; i++) need += 8 + 3 * (data[i]?.length ?? 0);
+    for (let i = 0; i < data.length; i++) need += 8 + (data[i]?.length ?? 0);
     this.#reserve(need);
-    const buffer = this.#buffer;
-    const view = this.#view;
+    let buffer = this.#buffer;
+    let view = this.#view;
     const littleEndian = this.#littleEndian;
     let at = this.#length;
+    let reservedEnd = at + need;
     for (let i = 0; i < data.length; i++) {
       const text = data[i];
       if (text === null || text === undefined) {
@@ -268,6 +272,11 @@ class Output {
       }
       if (!ascii) {
         if (text.includes("\0")) throw nulError(text);
+        this.#length = at;
+        this.#reserve(reservedEnd - at + 2 * text.length);
+        reservedEnd += 2 * text.length;
+        buffer = this.#buffer;
+        view = this.#view;
         n = encoder.encodeInto(text, buffer.subarray(start)).written;
       }
       // ASCII strings carry the ASCII mark, everything else UTF-8, as R does in a UTF-8 locale.

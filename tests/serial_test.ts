@@ -901,3 +901,20 @@ Deno.test("simplify leaves closures and environments typed, and edits write them
   assert.ok(twice.type === "list");
   assert.equal(twice.data[0], twice.data[1]);
 });
+
+Deno.test("serialize: strings past one byte a character grow the buffer as they come", () => {
+  // The buffer is reserved for ASCII; each longer string reserves its own worst case.
+  const data = [
+    "a",
+    "\u00e9".repeat(40_000),
+    null,
+    "\u4e2d".repeat(30_000),
+    ...Array.from({ length: 5000 }, (_, i) => `s${i}`),
+    "\u{1F600}".repeat(20_000),
+  ];
+  for (const format of ["binary", "xdr"] as const) {
+    const value = unserialize(serialize({ type: "character", data }, { format }));
+    assert.ok(value.type === "character");
+    assert.deepStrictEqual(value.data, data, format);
+  }
+});
