@@ -26,6 +26,7 @@
  * Files: {@linkcode readRds} reads `saveRDS()` output (gzip by default) and
  * {@linkcode readRData} `save()` workspaces, inflating gzip with zlib (`node:zlib`) up to
  * `maxDecompressedBytes` (1 GiB); bzip2 and xz are refused with the R call that writes gzip.
+ * {@linkcode writeRds} writes what `saveRDS()` writes: XDR version 3, gzip at R's level 6.
  *
  * ## Bounds
  *
@@ -140,6 +141,8 @@ export {
   type ReadFileOptions,
   readRData,
   readRds,
+  writeRds,
+  type WriteRdsOptions,
 } from "./_files.ts";
 export { type JsValue, toR } from "./_convert.ts";
 export {

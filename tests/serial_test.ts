@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { gunzipSync } from "node:zlib";
 import {
   isNA,
   isRValue,
   NA_INTEGER,
+  readRds,
   type RValue,
   rValueOf,
   SerializationError,
@@ -10,6 +12,7 @@ import {
   simplify,
   toR,
   unserialize,
+  writeRds,
 } from "../serial/mod.ts";
 
 const FIXTURES = new URL("./fixtures/rserial/", import.meta.url);
@@ -916,5 +919,30 @@ Deno.test("serialize: strings past one byte a character grow the buffer as they 
     const value = unserialize(serialize({ type: "character", data }, { format }));
     assert.ok(value.type === "character");
     assert.deepStrictEqual(value.data, data, format);
+  }
+});
+
+Deno.test("writeRds: saveRDS()'s bytes, gzip at R's level 6, read back by readRds", async () => {
+  const values = fixtureFiles().map(({ xdr }) => unserialize(fixture(xdr)));
+  values.push(toR({ x: Float64Array.from({ length: 50_000 }, (_, i) => i % 97), s: "\u00e9" }));
+  for (const value of values) {
+    const serialized = serialize(value, { format: "xdr" });
+    const bytes = await writeRds(value);
+    assert.deepStrictEqual([bytes[0], bytes[1], bytes[2]], [0x1f, 0x8b, 8]); // gzip, deflate
+    assert.deepStrictEqual(new Uint8Array(gunzipSync(bytes)), serialized);
+    assert.deepStrictEqual(await readRds(bytes), value);
+    assert.deepStrictEqual(await writeRds(value, { compress: false }), serialized);
+    const v2 = await writeRds(value, { version: 2, compress: false });
+    assert.deepStrictEqual(v2, serialize(value, { format: "xdr", version: 2 }));
+  }
+  // Level 6 unless asked: a compressible value shrinks further at 9 and less at 1.
+  const big = values.at(-1)!;
+  const sizes = await Promise.all(
+    [1, 6, 9].map(async (level) => (await writeRds(big, { compressionLevel: level })).length),
+  );
+  assert.equal((await writeRds(big)).length, sizes[1]);
+  assert.ok(sizes[0]! > sizes[1]! && sizes[1]! >= sizes[2]!, `sizes at 1, 6, 9: ${sizes}`);
+  for (const compressionLevel of [-1, 10, 2.5]) {
+    await assert.rejects(() => writeRds(1, { compressionLevel }), RangeError);
   }
 });
