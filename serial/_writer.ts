@@ -72,6 +72,9 @@ const encoder = new TextEncoder();
 const WRITER_VERSION = 0x040202;
 const MIN_READER = { 2: 0x020300, 3: 0x030500 } as const;
 
+/** Vectors up to this long are written element by element, without a byte view of them. */
+const SMALL_VECTOR = 16;
+
 /** Values estimated at up to this many bytes are written into the shared scratch buffer. */
 const SCRATCH_MAX = 1 << 20;
 const SCRATCH_START = 1 << 16;
@@ -145,12 +148,12 @@ class Output {
       for (const n of data) this.int(n);
       return;
     }
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (this.#littleEndian === IS_LITTLE_ENDIAN) {
-      this.raw(bytes);
+    if (this.#littleEndian === IS_LITTLE_ENDIAN && data.length > SMALL_VECTOR) {
+      this.raw(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       return;
     }
-    // Byte-swapped through the DataView: twice as fast as copying and swapping words.
+    // Byte-swapped through the DataView: twice as fast as copying and swapping words. A short
+    // vector is written so in either byte order: a byte view of it costs more than its words.
     this.#reserve(data.byteLength);
     const view = this.#view;
     const littleEndian = this.#littleEndian;
@@ -504,7 +507,8 @@ class Writer {
         if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
         return;
     }
-    out.int(this.#flags(TYPE_CODE[value.type], value));
+    const flags = this.#flags(TYPE_CODE[value.type], value);
+    out.int(flags);
     switch (value.type) {
       case "logical":
       case "integer":
@@ -540,7 +544,7 @@ class Writer {
       default:
         throw new TypeError(`cannot serialize an R value of type "${(value as RValue).type}"`);
     }
-    if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
+    if ((flags & 0x200) !== 0) this.#attributes(value.attributes!, depth);
   }
 
   /** The flags word: type, R's gp bits, the object bit and whether attributes follow. */
@@ -675,12 +679,15 @@ class Writer {
     this.#symbols.set(name, ++this.#refCount);
   }
 
+  /** Attributes as the pairlist R writes, one tagged cell each, with no cells built for it. */
   #attributes(attributes: RAttributes, depth: number): void {
-    const cells: RPairlistCell[] = Object.entries(attributes).map(([tag, value]) => ({
-      tag,
-      value,
-    }));
-    this.#cells(cells, depth, LISTSXP, undefined);
+    const out = this.#out;
+    for (const tag of Object.keys(attributes)) {
+      out.int(LISTSXP | 0x400);
+      this.#symbol(tag);
+      this.item(attributes[tag]!, depth + 1);
+    }
+    out.int(NILVALUE);
   }
 
   #pairlist(value: RPairlist, depth: number): void {
@@ -756,7 +763,7 @@ class Writer {
     const data = value.data;
     for (let i = 0; i < data.length; i++) {
       const cell = data[i]!;
-      if (cells.shared.has(cell)) {
+      if (cells.shared.size > 0 && cells.shared.has(cell)) {
         const number = cells.numbers.get(cell);
         if (number !== undefined) {
           out.int(BCREPREF);
@@ -779,7 +786,10 @@ class Writer {
       if (cell.tag !== undefined) this.#symbol(cell.tag);
       else out.int(NILVALUE);
       const car = cell.value;
-      if ((car.type === "language" || car.type === "pairlist") && car.data.length > 0) {
+      if (car.type === "symbol") {
+        out.int(0);
+        this.#symbol(car.name);
+      } else if ((car.type === "language" || car.type === "pairlist") && car.data.length > 0) {
         this.#bytecodeLanguage(car, cells, depth + 1);
       } else {
         out.int(0);
@@ -800,17 +810,26 @@ function scanCells(
 ): void {
   if (depth > 10_000) throw new SerializationError("value nests more than 10000 levels deep");
   if (value.type === "bytecode") {
-    for (const constant of value.constants) scanCells(constant, seen, shared, depth + 1);
+    const constants = value.constants;
+    for (let i = 0; i < constants.length; i++) scanCells(constants[i]!, seen, shared, depth + 1);
     return;
   }
   if (value.type !== "language" && value.type !== "pairlist") return;
-  for (const cell of value.data) {
-    if (seen.has(cell)) {
+  const data = value.data;
+  for (let i = 0; i < data.length; i++) {
+    const cell = data[i]!;
+    // One hash operation a cell: the set grows unless the cell was seen.
+    const size = seen.size;
+    seen.add(cell);
+    if (seen.size === size) {
       shared.add(cell);
       return;
     }
-    seen.add(cell);
-    scanCells(cell.value, seen, shared, depth + 1);
+    // Most cars are symbols and constants, which hold no cells: no call for them.
+    const car = cell.value;
+    if (car.type === "language" || car.type === "pairlist" || car.type === "bytecode") {
+      scanCells(car, seen, shared, depth + 1);
+    }
   }
 }
 
