@@ -65,6 +65,16 @@ export interface SerializeOptions {
    * and objects that `simplify` returned remember theirs without this.
    */
   like?: RValue;
+  /**
+   * Return a view of a buffer `serialize` keeps and writes over on its next call (borrowing
+   * or not), instead of new memory: for bytes used at once (written to a socket or a file,
+   * hashed) in a loop. New memory for every result costs more than writing it while the
+   * earlier results wait to be collected: each first write to a page of it is a page fault.
+   * Buffers of up to 64 MiB are recycled; a larger result keeps its own.
+   *
+   * @default {false}
+   */
+  borrowBuffer?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -80,6 +90,8 @@ const SCRATCH_MAX = 1 << 20;
 const SCRATCH_START = 1 << 16;
 /** The largest scratch buffer kept between calls. */
 const SCRATCH_KEEP = 1 << 22;
+/** The largest scratch buffer kept between calls that borrow it (`borrowBuffer`). */
+const BORROW_KEEP = 1 << 26;
 let scratchBuffer: Uint8Array | undefined;
 let scratchView: DataView | undefined;
 
@@ -90,22 +102,24 @@ class Output {
   readonly #littleEndian: boolean;
   readonly #ascii: boolean;
 
-  /** Whether `#buffer` is the shared scratch buffer, which must never be handed out. */
+  /** Whether `#buffer` is the shared scratch buffer, handed out only as a borrowed view. */
   readonly #scratch: boolean;
+  readonly #borrow: boolean;
 
-  constructor(format: SerialFormat, size: number) {
+  constructor(format: SerialFormat, size: number, borrow: boolean) {
     this.#littleEndian = format === "binary";
     this.#ascii = format === "ascii";
+    this.#borrow = borrow;
     // Small and mid-sized values (closures, model fits: many small items, hard to estimate)
     // are written into one buffer kept between calls and copied out, instead of growing a
     // new one from a guess every call.
-    this.#scratch = size <= SCRATCH_MAX;
-    this.#buffer = this.#scratch
-      ? (scratchBuffer ??= new Uint8Array(SCRATCH_START))
-      : new Uint8Array(size);
-    this.#view = this.#scratch
-      ? (scratchView ??= new DataView(this.#buffer.buffer))
-      : new DataView(this.#buffer.buffer);
+    this.#scratch = borrow || size <= SCRATCH_MAX;
+    if (this.#scratch && (scratchBuffer === undefined || scratchBuffer.length < size)) {
+      scratchBuffer = new Uint8Array(Math.max(SCRATCH_START, size));
+      scratchView = new DataView(scratchBuffer.buffer);
+    }
+    this.#buffer = this.#scratch ? scratchBuffer! : new Uint8Array(size);
+    this.#view = this.#scratch ? scratchView! : new DataView(this.#buffer.buffer);
   }
 
   get isAscii(): boolean {
@@ -291,6 +305,13 @@ class Output {
   }
 
   result(): Uint8Array {
+    if (this.#borrow) {
+      // Kept for the next call up to a bound; past it the view alone keeps the buffer.
+      const keep = this.#buffer.length <= BORROW_KEEP;
+      scratchBuffer = keep ? this.#buffer : undefined;
+      scratchView = keep ? this.#view : undefined;
+      return this.#buffer.subarray(0, this.#length);
+    }
     if (this.#scratch) {
       const out = this.#buffer.slice(0, this.#length);
       // Keep the grown buffer for the next call, up to a bound.
@@ -867,7 +888,11 @@ export function serialize(
   }
   const typed = toR(value, options.like);
   // Ascii takes about three times the bytes; the buffer still grows if the guess is short.
-  const out = new Output(format, (format === "ascii" ? 3 : 1) * estimateBytes(typed, 2) + 64);
+  const out = new Output(
+    format,
+    (format === "ascii" ? 3 : 1) * estimateBytes(typed, 2) + 64,
+    options.borrowBuffer === true,
+  );
   out.raw(encoder.encode(format === "binary" ? "B\n" : format === "xdr" ? "X\n" : "A\n"));
   out.int(version);
   out.int(WRITER_VERSION);

@@ -946,3 +946,24 @@ Deno.test("writeRds: saveRDS()'s bytes, gzip at R's level 6, read back by readRd
     await assert.rejects(() => writeRds(1, { compressionLevel }), RangeError);
   }
 });
+
+Deno.test("serialize: borrowBuffer gives the same bytes in one recycled buffer", () => {
+  const values = fixtureFiles().map(({ xdr }) => unserialize(fixture(xdr)));
+  values.push(toR(Float64Array.from({ length: 300_000 }, (_, i) => i / 7))); // past 1 MiB
+  for (const value of values) {
+    for (const format of ["binary", "xdr", "ascii"] as const) {
+      const own = serialize(value, { format });
+      const borrowed = serialize(value, { format, borrowBuffer: true });
+      assert.deepStrictEqual(borrowed, own, format);
+    }
+  }
+  // Each call without it has memory of its own; borrowing calls write over one buffer.
+  const big = values.at(-1)!;
+  assert.notEqual(serialize(big).buffer, serialize(big).buffer);
+  const first = serialize(big, { format: "xdr", borrowBuffer: true });
+  const copy = first.slice();
+  const second = serialize(1, { borrowBuffer: true });
+  assert.equal(second.buffer, first.buffer);
+  assert.deepStrictEqual(first.subarray(0, second.length), second); // written over
+  assert.deepStrictEqual(serialize(big, { format: "xdr", borrowBuffer: true }), copy);
+});
