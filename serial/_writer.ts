@@ -751,11 +751,14 @@ class Writer {
 
   /** Byte code as R's WriteBC: the count of shared cells (plus one), then code and constants. */
   #bytecode(value: RBytecode, depth: number): void {
-    const seen = new Set<RPairlistCell>();
-    const shared = new Set<RPairlistCell>();
-    scanCells(value, seen, shared, 0);
-    this.#out.int(shared.size + 1);
-    this.#bytecodeBody(value, { shared, numbers: new Map() }, depth);
+    let scan = cellScans.get(value);
+    if (scan === undefined || sameCells(value, scan, 0, 0) !== scan.order.length) {
+      scan = { order: [], repeats: [], shared: new Set() };
+      scanCells(value, new Set(), scan, 0);
+      cellScans.set(value, scan);
+    }
+    this.#out.int(scan.shared.size + 1);
+    this.#bytecodeBody(value, { shared: scan.shared, numbers: new Map() }, depth);
   }
 
   #bytecodeBody(value: RBytecode, cells: SharedCells, depth: number): void {
@@ -822,17 +825,36 @@ class Writer {
   }
 }
 
-/** R's ScanForCircles: the cells of a byte code's calls that are reached more than once. */
+/**
+ * R's ScanForCircles over one byte code: the cells of its calls reached more than once, and
+ * every cell in the order the walk reaches it (a repeat ends its chain, as in R), whether a
+ * repeat or not.
+ */
+interface CellScan {
+  order: RPairlistCell[];
+  repeats: boolean[];
+  shared: Set<RPairlistCell>;
+}
+
+/**
+ * The last scan of each byte code written. Writing the same object again (a closure sent
+ * to many workers, a fit answered again) walks it comparing each cell with the one reached at
+ * that step before, by identity: the same order means the same cells repeat, so the scan
+ * holds, and one comparison a cell replaces hashing each cell again. An edit anywhere in the
+ * calls changes the order and the byte code is scanned anew.
+ */
+const cellScans = new WeakMap<RBytecode, CellScan>();
+
 function scanCells(
   value: RValue,
   seen: Set<RPairlistCell>,
-  shared: Set<RPairlistCell>,
+  scan: CellScan,
   depth: number,
 ): void {
   if (depth > 10_000) throw new SerializationError("value nests more than 10000 levels deep");
   if (value.type === "bytecode") {
     const constants = value.constants;
-    for (let i = 0; i < constants.length; i++) scanCells(constants[i]!, seen, shared, depth + 1);
+    for (let i = 0; i < constants.length; i++) scanCells(constants[i]!, seen, scan, depth + 1);
     return;
   }
   if (value.type !== "language" && value.type !== "pairlist") return;
@@ -842,16 +864,48 @@ function scanCells(
     // One hash operation a cell: the set grows unless the cell was seen.
     const size = seen.size;
     seen.add(cell);
-    if (seen.size === size) {
-      shared.add(cell);
+    scan.order.push(cell);
+    const repeat = seen.size === size;
+    scan.repeats.push(repeat);
+    if (repeat) {
+      scan.shared.add(cell);
       return;
     }
     // Most cars are symbols and constants, which hold no cells: no call for them.
     const car = cell.value;
     if (car.type === "language" || car.type === "pairlist" || car.type === "bytecode") {
-      scanCells(car, seen, shared, depth + 1);
+      scanCells(car, seen, scan, depth + 1);
     }
   }
+}
+
+/**
+ * Walks `value` as {@linkcode scanCells} does from step `at` of `scan`: the step after the
+ * walk when every cell is the one reached at that step before, else -1.
+ */
+function sameCells(value: RValue, scan: CellScan, at: number, depth: number): number {
+  if (depth > 10_000) throw new SerializationError("value nests more than 10000 levels deep");
+  if (value.type === "bytecode") {
+    const constants = value.constants;
+    for (let i = 0; i < constants.length && at >= 0; i++) {
+      at = sameCells(constants[i]!, scan, at, depth + 1);
+    }
+    return at;
+  }
+  if (value.type !== "language" && value.type !== "pairlist") return at;
+  const data = value.data;
+  const order = scan.order;
+  for (let i = 0; i < data.length; i++) {
+    const cell = data[i]!;
+    if (at >= order.length || order[at] !== cell) return -1;
+    if (scan.repeats[at++]) return at;
+    const car = cell.value;
+    if (car.type === "language" || car.type === "pairlist" || car.type === "bytecode") {
+      at = sameCells(car, scan, at, depth + 1);
+      if (at < 0) return -1;
+    }
+  }
+  return at;
 }
 
 /** R's TYPEOF of a value, as a byte-code constant pool writes it before the constant. */

@@ -967,3 +967,22 @@ Deno.test("serialize: borrowBuffer gives the same bytes in one recycled buffer",
   assert.deepStrictEqual(first.subarray(0, second.length), second); // written over
   assert.deepStrictEqual(serialize(big, { format: "xdr", borrowBuffer: true }), copy);
 });
+
+Deno.test("serialize: byte code written again after an edit shares the cells it shares now", () => {
+  const sd = unserialize(fixture("objects/stats_sd.bin"));
+  assert.ok(sd.type === "closure" && sd.body.type === "bytecode");
+  const body = sd.body;
+  const written = serialize(sd);
+  assert.deepStrictEqual(serialize(sd), written); // written twice, the same bytes
+  // A call whose cells another constant reaches too: R defines them once and refers back.
+  const call = body.constants.find((c) => c.type === "language" && c.data.length > 1);
+  assert.ok(call?.type === "language");
+  body.constants.push({ type: "language", data: call.data });
+  const edited = serialize(sd);
+  assert.notDeepStrictEqual(edited, written);
+  assert.deepStrictEqual(edited, serialize(structuredClone(sd))); // as if never written
+  assert.deepStrictEqual(serialize(unserialize(edited)), edited);
+  // And undone: the cells are no longer shared.
+  body.constants.pop();
+  assert.deepStrictEqual(serialize(sd), written);
+});
