@@ -5,8 +5,15 @@
  * a 10^5-row data.frame of integer, double, character, logical and factor columns, and a `glm`
  * fit (closures, environments, byte code) (native only, as nanonext sends; doubles in XDR too).
  * Then a 50 MB `.rds` file (gzip, `saveRDS()`'s default): `readRds()` against `readRDS()`, and
- * serialize + gzip + write against `saveRDS()`. R times itself with the same objects in one
- * Rscript run; the ratio is rsock time / R time (below 1 = rsock faster).
+ * `writeRds()` + write against `saveRDS()` (both gzip at zlib level 6). R times itself with the
+ * same objects in one Rscript run; the ratio is rsock time / R time (below 1 = rsock faster).
+ *
+ * Encode is timed twice: with new memory for every result, as R's `serialize()` returns, and
+ * with `borrowBuffer` (one recycled buffer). New memory costs a page fault for each 4 KiB page
+ * first written while V8 has not yet collected the earlier results (it frees ArrayBuffers at a
+ * later GC, and glibc hands the freed heap back to the system): on this machine ~12 µs a page,
+ * so the 8 MB rows swing between ~2 and ~25 ms from run to run. R frees a result at its next
+ * gc and glibc gives the same pages back.
  *
  * Both sides are timed in CPU time (user + system, the whole process) as well as wall time: on
  * a shared machine the wall time of either side swings several-fold with the neighbours' load,
@@ -16,7 +23,7 @@
  */
 
 import process from "node:process";
-import { readRds, type RValue, serialize, unserialize } from "../serial/mod.ts";
+import { readRds, type RValue, serialize, unserialize, writeRds } from "../serial/mod.ts";
 
 const REPEATS = 15;
 const R_BATCHES = 5;
@@ -122,12 +129,6 @@ async function timeAsync(fn: () => Promise<unknown>): Promise<Timing> {
   return { wall: median(wall), cpu: median(cpu) };
 }
 
-async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
-    .pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
 function row(key: string, enc: Timing, rEnc: Timing, dec: Timing, rDec: Timing): string {
   const ms = (x: number) => x.toFixed(2).padStart(9);
   const ratio = (a: number, b: number) => (a / b).toFixed(2).padStart(6);
@@ -147,6 +148,7 @@ export async function run(): Promise<void> {
     }).output();
     if (!output.success) throw new Error("Rscript failed");
     const rTimes = new Map<string, [Timing, Timing]>();
+    const borrowed: string[] = [];
     for (const line of new TextDecoder().decode(output.stdout).trim().split("\n")) {
       const [name, format, ...numbers] = line.trim().split(/\s+/);
       const [encWall, encCpu, decWall, decCpu] = numbers.map(Number) as [
@@ -179,9 +181,7 @@ export async function run(): Promise<void> {
         const value = await readRds(await Deno.readFile(path));
         const dec = await timeAsync(async () => readRds(await Deno.readFile(path)));
         const out = `${dir}/rds_50mb.rsock.rds`;
-        const enc = await timeAsync(async () =>
-          Deno.writeFile(out, await gzip(serialize(value, { format: "xdr" })))
-        );
+        const enc = await timeAsync(async () => Deno.writeFile(out, await writeRds(value)));
         // deno-lint-ignore no-console
         console.log("%s", row(key, enc, rEnc, dec, rDec));
         continue;
@@ -197,7 +197,18 @@ export async function run(): Promise<void> {
       const enc = time(() => serialize(value, { format }));
       // deno-lint-ignore no-console
       console.log("%s", row(key, enc, rEnc, dec, rDec));
+      const lent = time(() => serialize(value, { format, borrowBuffer: true }));
+      borrowed.push(
+        `${key.padEnd(20)} ${lent.cpu.toFixed(2).padStart(9)} ${rEnc.cpu.toFixed(2).padStart(9)} ` +
+          `${(lent.cpu / rEnc.cpu).toFixed(2).padStart(6)}`,
+      );
     }
+    // deno-lint-ignore no-console
+    console.log(
+      "%s",
+      "encode with { borrowBuffer: true } (one recycled buffer: no page faults on new memory)\n" +
+        "case                  rsock enc  R enc  ratio\n" + borrowed.join("\n"),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

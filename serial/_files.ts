@@ -1,15 +1,19 @@
 /**
  * R's files: `saveRDS()` output (gzip by default) and `save()`/`.RData` workspaces (`RDX3`/
  * `RDX2` and one pairlist), inflated by zlib (`node:zlib`) with the output bounded before it
- * can grow without limit.
+ * can grow without limit; and `.rds` files written as `saveRDS()` writes them, deflated by
+ * zlib at R's level.
  *
  * @module
  */
 
 import { constants } from "node:buffer";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { compressionOf, unserializeFirst, type UnserializeOptions } from "./_reader.ts";
 import { type RPairlist, type RValue, SerializationError } from "./_types.ts";
+import { serialize } from "./_writer.ts";
+import type { JsValue } from "./_convert.ts";
+import type { Simplified } from "./_simplify.ts";
 
 /** Options for {@linkcode readRds} and {@linkcode readRData}. */
 export interface ReadFileOptions extends UnserializeOptions {
@@ -154,4 +158,74 @@ function workspace(bytes: Uint8Array, options: ReadFileOptions): RPairlist {
     throw new SerializationError(`a workspace holding a ${value.type}; expected a pairlist`, 5);
   }
   return value;
+}
+
+/** Options for {@linkcode writeRds}. */
+export interface WriteRdsOptions {
+  /**
+   * Whether to gzip the serialization, as `saveRDS()` does by default; `false` gives the bytes
+   * of `saveRDS(x, file, compress = FALSE)`.
+   *
+   * @default {true}
+   */
+  compress?: boolean;
+  /**
+   * The zlib compression level, 0 (stored) to 9 (smallest). R's `saveRDS()` writes through
+   * `gzfile()`, whose default is 6: the same level gives files of the size R's are.
+   *
+   * @default {6}
+   */
+  compressionLevel?: number;
+  /**
+   * R serialization version: 3 (R ≥ 3.5, `saveRDS()`'s default) or 2 (R ≥ 2.3).
+   *
+   * @default {3}
+   */
+  version?: 2 | 3;
+  /**
+   * The typed R value `value` was simplified from, whose R types and attributes it keeps where
+   * it still fits, as `like` does for {@linkcode serialize}.
+   */
+  like?: RValue;
+}
+
+/** R's `gzfile()` compression level, which `saveRDS()` writes with. */
+const R_COMPRESSION_LEVEL = 6;
+
+/**
+ * The bytes of an `.rds` file as R's `saveRDS(x, file)` writes them: the value serialized in
+ * XDR (`X\n`, version 3) and gzip-compressed by zlib at R's level 6, which R's `readRDS()`
+ * (and {@linkcode readRds}) reads. `value` is a typed {@linkcode RValue} or plain JS, as for
+ * {@linkcode serialize}.
+ *
+ * @example
+ * ```ts
+ * import { readRds, simplify, writeRds } from "@x/rsock/serial";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = await writeRds({ x: [1.5, 2], label: "a" }); // then Deno.writeFile("x.rds", bytes)
+ * assert.deepStrictEqual([bytes[0], bytes[1]], [0x1f, 0x8b]); // gzip, as saveRDS() writes
+ * assert.deepStrictEqual(simplify(await readRds(bytes)), { x: [1.5, 2], label: "a" });
+ * ```
+ */
+export function writeRds(
+  value: RValue | JsValue | Simplified,
+  options: WriteRdsOptions = {},
+): Promise<Uint8Array> {
+  return new Promise((resolve) => resolve(rdsBytes(value, options)));
+}
+
+function rdsBytes(value: RValue | JsValue | Simplified, options: WriteRdsOptions): Uint8Array {
+  const level = options.compressionLevel ?? R_COMPRESSION_LEVEL;
+  if (!Number.isInteger(level) || level < 0 || level > 9) {
+    throw new RangeError(`compressionLevel ${level} is not a zlib level; expected 0 to 9`);
+  }
+  const serialized = serialize(value, {
+    format: "xdr",
+    version: options.version ?? 3,
+    ...(options.like === undefined ? {} : { like: options.like }),
+  });
+  if (options.compress === false) return serialized;
+  const gzip = gzipSync(serialized, { level });
+  return new Uint8Array(gzip.buffer, gzip.byteOffset, gzip.byteLength);
 }

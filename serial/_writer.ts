@@ -94,6 +94,16 @@ export interface SerializeOptions {
    * ```
    */
   persistentName?: (value: RValue) => (string | null)[] | undefined;
+  /**
+   * Return a view of a buffer `serialize` keeps and writes over on its next call (borrowing
+   * or not), instead of new memory: for bytes used at once (written to a socket or a file,
+   * hashed) in a loop. New memory for every result costs more than writing it while the
+   * earlier results wait to be collected: each first write to a page of it is a page fault.
+   * Buffers of up to 64 MiB are recycled; a larger result keeps its own.
+   *
+   * @default {false}
+   */
+  borrowBuffer?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -101,11 +111,16 @@ const encoder = new TextEncoder();
 const WRITER_VERSION = 0x040202;
 const MIN_READER = { 2: 0x020300, 3: 0x030500 } as const;
 
+/** Vectors up to this long are written element by element, without a byte view of them. */
+const SMALL_VECTOR = 16;
+
 /** Values estimated at up to this many bytes are written into the shared scratch buffer. */
 const SCRATCH_MAX = 1 << 20;
 const SCRATCH_START = 1 << 16;
 /** The largest scratch buffer kept between calls. */
 const SCRATCH_KEEP = 1 << 22;
+/** The largest scratch buffer kept between calls that borrow it (`borrowBuffer`). */
+const BORROW_KEEP = 1 << 26;
 let scratchBuffer: Uint8Array | undefined;
 let scratchView: DataView | undefined;
 
@@ -116,22 +131,24 @@ class Output {
   readonly #littleEndian: boolean;
   readonly #ascii: boolean;
 
-  /** Whether `#buffer` is the shared scratch buffer, which must never be handed out. */
+  /** Whether `#buffer` is the shared scratch buffer, handed out only as a borrowed view. */
   readonly #scratch: boolean;
+  readonly #borrow: boolean;
 
-  constructor(format: SerialFormat, size: number) {
+  constructor(format: SerialFormat, size: number, borrow: boolean) {
     this.#littleEndian = format === "binary";
     this.#ascii = format === "ascii";
+    this.#borrow = borrow;
     // Small and mid-sized values (closures, model fits: many small items, hard to estimate)
     // are written into one buffer kept between calls and copied out, instead of growing a
     // new one from a guess every call.
-    this.#scratch = size <= SCRATCH_MAX;
-    this.#buffer = this.#scratch
-      ? (scratchBuffer ??= new Uint8Array(SCRATCH_START))
-      : new Uint8Array(size);
-    this.#view = this.#scratch
-      ? (scratchView ??= new DataView(this.#buffer.buffer))
-      : new DataView(this.#buffer.buffer);
+    this.#scratch = borrow || size <= SCRATCH_MAX;
+    if (this.#scratch && (scratchBuffer === undefined || scratchBuffer.length < size)) {
+      scratchBuffer = new Uint8Array(Math.max(SCRATCH_START, size));
+      scratchView = new DataView(scratchBuffer.buffer);
+    }
+    this.#buffer = this.#scratch ? scratchBuffer! : new Uint8Array(size);
+    this.#view = this.#scratch ? scratchView! : new DataView(this.#buffer.buffer);
   }
 
   get isAscii(): boolean {
@@ -174,12 +191,12 @@ class Output {
       for (const n of data) this.int(n);
       return;
     }
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (this.#littleEndian === IS_LITTLE_ENDIAN) {
-      this.raw(bytes);
+    if (this.#littleEndian === IS_LITTLE_ENDIAN && data.length > SMALL_VECTOR) {
+      this.raw(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       return;
     }
-    // Byte-swapped through the DataView: twice as fast as copying and swapping words.
+    // Byte-swapped through the DataView: twice as fast as copying and swapping words. A short
+    // vector is written so in either byte order: a byte view of it costs more than its words.
     this.#reserve(data.byteLength);
     const view = this.#view;
     const littleEndian = this.#littleEndian;
@@ -269,13 +286,17 @@ class Output {
    * once: the per-string calls of `charsxp` cost more than the copying for short strings.
    */
   plainStrings(data: (string | null)[]): void {
+    // Room for every string as ASCII (one byte a character); a string that is not takes up
+    // to three, reserved when met: reserving three for all would triple a large vector's
+    // buffer for nothing.
     let need = 0;
-    for (let i = 0; i < data.length; i++) need += 8 + 3 * (data[i]?.length ?? 0);
+    for (let i = 0; i < data.length; i++) need += 8 + (data[i]?.length ?? 0);
     this.#reserve(need);
-    const buffer = this.#buffer;
-    const view = this.#view;
+    let buffer = this.#buffer;
+    let view = this.#view;
     const littleEndian = this.#littleEndian;
     let at = this.#length;
+    let reservedEnd = at + need;
     for (let i = 0; i < data.length; i++) {
       const text = data[i];
       if (text === null || text === undefined) {
@@ -297,6 +318,11 @@ class Output {
       }
       if (!ascii) {
         if (text.includes("\0")) throw nulError(text);
+        this.#length = at;
+        this.#reserve(reservedEnd - at + 2 * text.length);
+        reservedEnd += 2 * text.length;
+        buffer = this.#buffer;
+        view = this.#view;
         n = encoder.encodeInto(text, buffer.subarray(start)).written;
       }
       // ASCII strings carry the ASCII mark, everything else UTF-8, as R does in a UTF-8 locale.
@@ -308,6 +334,13 @@ class Output {
   }
 
   result(): Uint8Array {
+    if (this.#borrow) {
+      // Kept for the next call up to a bound; past it the view alone keeps the buffer.
+      const keep = this.#buffer.length <= BORROW_KEEP;
+      scratchBuffer = keep ? this.#buffer : undefined;
+      scratchView = keep ? this.#view : undefined;
+      return this.#buffer.subarray(0, this.#length);
+    }
     if (this.#scratch) {
       const out = this.#buffer.slice(0, this.#length);
       // Keep the grown buffer for the next call, up to a bound.
@@ -536,7 +569,8 @@ class Writer {
         if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
         return;
     }
-    out.int(this.#flags(TYPE_CODE[value.type], value));
+    const flags = this.#flags(TYPE_CODE[value.type], value);
+    out.int(flags);
     switch (value.type) {
       case "logical":
       case "integer":
@@ -572,7 +606,7 @@ class Writer {
       default:
         throw new TypeError(`cannot serialize an R value of type "${(value as RValue).type}"`);
     }
-    if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
+    if ((flags & 0x200) !== 0) this.#attributes(value.attributes!, depth);
   }
 
   /** The flags word: type, R's gp bits, the object bit and whether attributes follow. */
@@ -753,12 +787,15 @@ class Writer {
     this.#symbols.set(name, ++this.#refCount);
   }
 
+  /** Attributes as the pairlist R writes, one tagged cell each, with no cells built for it. */
   #attributes(attributes: RAttributes, depth: number): void {
-    const cells: RPairlistCell[] = Object.entries(attributes).map(([tag, value]) => ({
-      tag,
-      value,
-    }));
-    this.#cells(cells, depth, LISTSXP, undefined);
+    const out = this.#out;
+    for (const tag of Object.keys(attributes)) {
+      out.int(LISTSXP | 0x400);
+      this.#symbol(tag);
+      this.item(attributes[tag]!, depth + 1);
+    }
+    out.int(NILVALUE);
   }
 
   #pairlist(value: RPairlist, depth: number): void {
@@ -806,11 +843,14 @@ class Writer {
 
   /** Byte code as R's WriteBC: the count of shared cells (plus one), then code and constants. */
   #bytecode(value: RBytecode, depth: number): void {
-    const seen = new Set<RPairlistCell>();
-    const shared = new Set<RPairlistCell>();
-    scanCells(value, seen, shared, 0);
-    this.#out.int(shared.size + 1);
-    this.#bytecodeBody(value, { shared, numbers: new Map() }, depth);
+    let scan = cellScans.get(value);
+    if (scan === undefined || sameCells(value, scan, 0, 0) !== scan.order.length) {
+      scan = { order: [], repeats: [], shared: new Set() };
+      scanCells(value, new Set(), scan, 0);
+      cellScans.set(value, scan);
+    }
+    this.#out.int(scan.shared.size + 1);
+    this.#bytecodeBody(value, { shared: scan.shared, numbers: new Map() }, depth);
   }
 
   #bytecodeBody(value: RBytecode, cells: SharedCells, depth: number): void {
@@ -839,7 +879,7 @@ class Writer {
     const data = value.data;
     for (let i = 0; i < data.length; i++) {
       const cell = data[i]!;
-      if (cells.shared.has(cell)) {
+      if (cells.shared.size > 0 && cells.shared.has(cell)) {
         const number = cells.numbers.get(cell);
         if (number !== undefined) {
           out.int(BCREPREF);
@@ -862,7 +902,10 @@ class Writer {
       if (cell.tag !== undefined) this.#symbol(cell.tag);
       else out.int(NILVALUE);
       const car = cell.value;
-      if ((car.type === "language" || car.type === "pairlist") && car.data.length > 0) {
+      if (car.type === "symbol") {
+        out.int(0);
+        this.#symbol(car.name);
+      } else if ((car.type === "language" || car.type === "pairlist") && car.data.length > 0) {
         this.#bytecodeLanguage(car, cells, depth + 1);
       } else {
         out.int(0);
@@ -874,27 +917,87 @@ class Writer {
   }
 }
 
-/** R's ScanForCircles: the cells of a byte code's calls that are reached more than once. */
+/**
+ * R's ScanForCircles over one byte code: the cells of its calls reached more than once, and
+ * every cell in the order the walk reaches it (a repeat ends its chain, as in R), whether a
+ * repeat or not.
+ */
+interface CellScan {
+  order: RPairlistCell[];
+  repeats: boolean[];
+  shared: Set<RPairlistCell>;
+}
+
+/**
+ * The last scan of each byte code written. Writing the same object again (a closure sent
+ * to many workers, a fit answered again) walks it comparing each cell with the one reached at
+ * that step before, by identity: the same order means the same cells repeat, so the scan
+ * holds, and one comparison a cell replaces hashing each cell again. An edit anywhere in the
+ * calls changes the order and the byte code is scanned anew.
+ */
+const cellScans = new WeakMap<RBytecode, CellScan>();
+
 function scanCells(
   value: RValue,
   seen: Set<RPairlistCell>,
-  shared: Set<RPairlistCell>,
+  scan: CellScan,
   depth: number,
 ): void {
   if (depth > 10_000) throw new SerializationError("value nests more than 10000 levels deep");
   if (value.type === "bytecode") {
-    for (const constant of value.constants) scanCells(constant, seen, shared, depth + 1);
+    const constants = value.constants;
+    for (let i = 0; i < constants.length; i++) scanCells(constants[i]!, seen, scan, depth + 1);
     return;
   }
   if (value.type !== "language" && value.type !== "pairlist") return;
-  for (const cell of value.data) {
-    if (seen.has(cell)) {
-      shared.add(cell);
+  const data = value.data;
+  for (let i = 0; i < data.length; i++) {
+    const cell = data[i]!;
+    // One hash operation a cell: the set grows unless the cell was seen.
+    const size = seen.size;
+    seen.add(cell);
+    scan.order.push(cell);
+    const repeat = seen.size === size;
+    scan.repeats.push(repeat);
+    if (repeat) {
+      scan.shared.add(cell);
       return;
     }
-    seen.add(cell);
-    scanCells(cell.value, seen, shared, depth + 1);
+    // Most cars are symbols and constants, which hold no cells: no call for them.
+    const car = cell.value;
+    if (car.type === "language" || car.type === "pairlist" || car.type === "bytecode") {
+      scanCells(car, seen, scan, depth + 1);
+    }
   }
+}
+
+/**
+ * Walks `value` as {@linkcode scanCells} does from step `at` of `scan`: the step after the
+ * walk when every cell is the one reached at that step before, else -1.
+ */
+function sameCells(value: RValue, scan: CellScan, at: number, depth: number): number {
+  if (depth > 10_000) throw new SerializationError("value nests more than 10000 levels deep");
+  if (value.type === "bytecode") {
+    const constants = value.constants;
+    for (let i = 0; i < constants.length && at >= 0; i++) {
+      at = sameCells(constants[i]!, scan, at, depth + 1);
+    }
+    return at;
+  }
+  if (value.type !== "language" && value.type !== "pairlist") return at;
+  const data = value.data;
+  const order = scan.order;
+  for (let i = 0; i < data.length; i++) {
+    const cell = data[i]!;
+    if (at >= order.length || order[at] !== cell) return -1;
+    if (scan.repeats[at++]) return at;
+    const car = cell.value;
+    if (car.type === "language" || car.type === "pairlist" || car.type === "bytecode") {
+      at = sameCells(car, scan, at, depth + 1);
+      if (at < 0) return -1;
+    }
+  }
+  return at;
 }
 
 /** R's TYPEOF of a value, as a byte-code constant pool writes it before the constant. */
@@ -939,7 +1042,11 @@ export function serialize(
   }
   const typed = toR(value, options.like);
   // Ascii takes about three times the bytes; the buffer still grows if the guess is short.
-  const out = new Output(format, (format === "ascii" ? 3 : 1) * estimateBytes(typed, 2) + 64);
+  const out = new Output(
+    format,
+    (format === "ascii" ? 3 : 1) * estimateBytes(typed, 2) + 64,
+    options.borrowBuffer === true,
+  );
   out.raw(encoder.encode(format === "binary" ? "B\n" : format === "xdr" ? "X\n" : "A\n"));
   out.int(version);
   out.int(WRITER_VERSION);

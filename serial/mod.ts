@@ -29,6 +29,7 @@
  * {@linkcode readRData} `save()` workspaces, inflating gzip with zlib (`node:zlib`) up to
  * `maxDecompressedBytes` (1 GiB, for all gzip members together) and reading the first object,
  * as R's `readRDS()` does; bzip2 and xz are refused with the R call that writes gzip.
+ * {@linkcode writeRds} writes what `saveRDS()` writes: XDR version 3, gzip at R's level 6.
  *
  * ## Bounds
  *
@@ -145,6 +146,8 @@ export {
   type ReadFileOptions,
   readRData,
   readRds,
+  writeRds,
+  type WriteRdsOptions,
 } from "./_files.ts";
 export { type JsValue, toR } from "./_convert.ts";
 export {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { gunzipSync } from "node:zlib";
 import {
   isNA,
   isRValue,
@@ -12,6 +13,7 @@ import {
   simplify,
   toR,
   unserialize,
+  writeRds,
 } from "../serial/mod.ts";
 
 const FIXTURES = new URL("./fixtures/rserial/", import.meta.url);
@@ -1286,4 +1288,86 @@ Deno.test("readRds: gzip written in pieces is read whole, and only its first obj
     () => readRds(Uint8Array.from([...big, ...big]), { maxDecompressedBytes: 1_000_000 }),
     /inflates past maxDecompressedBytes \(1000000\)/,
   );
+});
+
+Deno.test("serialize: strings past one byte a character grow the buffer as they come", () => {
+  // The buffer is reserved for ASCII; each longer string reserves its own worst case.
+  const data = [
+    "a",
+    "\u00e9".repeat(40_000),
+    null,
+    "\u4e2d".repeat(30_000),
+    ...Array.from({ length: 5000 }, (_, i) => `s${i}`),
+    "\u{1F600}".repeat(20_000),
+  ];
+  for (const format of ["binary", "xdr"] as const) {
+    const value = unserialize(serialize({ type: "character", data }, { format }));
+    assert.ok(value.type === "character");
+    assert.deepStrictEqual(value.data, data, format);
+  }
+});
+
+Deno.test("writeRds: saveRDS()'s bytes, gzip at R's level 6, read back by readRds", async () => {
+  const values = fixtureFiles().map(({ xdr }) => unserialize(fixture(xdr)));
+  values.push(toR({ x: Float64Array.from({ length: 50_000 }, (_, i) => i % 97), s: "\u00e9" }));
+  for (const value of values) {
+    const serialized = serialize(value, { format: "xdr" });
+    const bytes = await writeRds(value);
+    assert.deepStrictEqual([bytes[0], bytes[1], bytes[2]], [0x1f, 0x8b, 8]); // gzip, deflate
+    assert.deepStrictEqual(new Uint8Array(gunzipSync(bytes)), serialized);
+    assert.deepStrictEqual(await readRds(bytes), value);
+    assert.deepStrictEqual(await writeRds(value, { compress: false }), serialized);
+    const v2 = await writeRds(value, { version: 2, compress: false });
+    assert.deepStrictEqual(v2, serialize(value, { format: "xdr", version: 2 }));
+  }
+  // Level 6 unless asked: a compressible value shrinks further at 9 and less at 1.
+  const big = values.at(-1)!;
+  const sizes = await Promise.all(
+    [1, 6, 9].map(async (level) => (await writeRds(big, { compressionLevel: level })).length),
+  );
+  assert.equal((await writeRds(big)).length, sizes[1]);
+  assert.ok(sizes[0]! > sizes[1]! && sizes[1]! >= sizes[2]!, `sizes at 1, 6, 9: ${sizes}`);
+  for (const compressionLevel of [-1, 10, 2.5]) {
+    await assert.rejects(() => writeRds(1, { compressionLevel }), RangeError);
+  }
+});
+
+Deno.test("serialize: borrowBuffer gives the same bytes in one recycled buffer", () => {
+  const values = fixtureFiles().map(({ xdr }) => unserialize(fixture(xdr)));
+  values.push(toR(Float64Array.from({ length: 300_000 }, (_, i) => i / 7))); // past 1 MiB
+  for (const value of values) {
+    for (const format of ["binary", "xdr", "ascii"] as const) {
+      const own = serialize(value, { format });
+      const borrowed = serialize(value, { format, borrowBuffer: true });
+      assert.deepStrictEqual(borrowed, own, format);
+    }
+  }
+  // Each call without it has memory of its own; borrowing calls write over one buffer.
+  const big = values.at(-1)!;
+  assert.notEqual(serialize(big).buffer, serialize(big).buffer);
+  const first = serialize(big, { format: "xdr", borrowBuffer: true });
+  const copy = first.slice();
+  const second = serialize(1, { borrowBuffer: true });
+  assert.equal(second.buffer, first.buffer);
+  assert.deepStrictEqual(first.subarray(0, second.length), second); // written over
+  assert.deepStrictEqual(serialize(big, { format: "xdr", borrowBuffer: true }), copy);
+});
+
+Deno.test("serialize: byte code written again after an edit shares the cells it shares now", () => {
+  const sd = unserialize(fixture("objects/stats_sd.bin"));
+  assert.ok(sd.type === "closure" && sd.body.type === "bytecode");
+  const body = sd.body;
+  const written = serialize(sd);
+  assert.deepStrictEqual(serialize(sd), written); // written twice, the same bytes
+  // A call whose cells another constant reaches too: R defines them once and refers back.
+  const call = body.constants.find((c) => c.type === "language" && c.data.length > 1);
+  assert.ok(call?.type === "language");
+  body.constants.push({ type: "language", data: call.data });
+  const edited = serialize(sd);
+  assert.notDeepStrictEqual(edited, written);
+  assert.deepStrictEqual(edited, serialize(structuredClone(sd))); // as if never written
+  assert.deepStrictEqual(serialize(unserialize(edited)), edited);
+  // And undone: the cells are no longer shared.
+  body.constants.pop();
+  assert.deepStrictEqual(serialize(sd), written);
 });

@@ -16,6 +16,7 @@ import {
   simplify,
   toR,
   unserialize,
+  writeRds,
 } from "../../serial/mod.ts";
 import { interopTest, withTimeout } from "../_peers.ts";
 import { TestProcess } from "../_process.ts";
@@ -355,9 +356,8 @@ interopTest(
                         rdata_env = env)
           cat("WRITTEN\\n")
           invisible(readLines(file("stdin"), n = 1))
-          judge <- function(x, file) {
-            y <- tryCatch(suppressWarnings(unserialize(readBin(file, "raw", 1e8))),
-                          error = function(e) e)
+          judge <- function(x, file, read = function(f) unserialize(readBin(f, "raw", 1e8))) {
+            y <- tryCatch(suppressWarnings(read(file)), error = function(e) e)
             if (inherits(y, "error")) paste("ERROR", conditionMessage(y))
             else if (identical(x, y)) "identical"
             else if (holds_environment(x) && identical(suppressWarnings(serialize(x, NULL, version = 2)),
@@ -374,6 +374,10 @@ interopTest(
           }
           for (n in names(files))
             cat(n, "file", judge(files[[n]], file.path(dir, paste0(n, ".js.X3"))), "\\n")
+          # rsock's writeRds() files (gzip, and one with compress = FALSE), read by readRDS().
+          for (n in names(corpus))
+            cat(n, "rds", judge(corpus[[n]], file.path(dir, paste0(n, ".js.rds")), readRDS), "\\n")
+          cat("plain", "rds", judge(corpus$lm_fit, file.path(dir, "plain.js.rds"), readRDS), "\\n")
           cat("JUDGED\\n")
         `,
         ], { stdin: "piped" });
@@ -388,14 +392,26 @@ interopTest(
               : tag === "A3"
               ? { format: "ascii" }
               : { format: "xdr", version: tag === "X2" ? 2 : 3 };
-            const written = serialize(unserialize(bytes), options);
+            const value = unserialize(bytes);
+            const written = serialize(value, options);
             await Deno.writeFile(`${dir}/${name}.js.${tag}`, written);
             // Version 2 never holds ALTREP (R expands 1:n): there rsock writes R's own bytes.
             if (tag === "X2" && !equalBytes(written, bytes)) notIdentical.push(name);
+            if (tag === "X3") await Deno.writeFile(`${dir}/${name}.js.rds`, await writeRds(value));
           }
         }
-        const rds = await readRds(await Deno.readFile(`${dir}/glm.rds`));
+        const rdsBytes = await Deno.readFile(`${dir}/glm.rds`);
+        const rds = await readRds(rdsBytes);
         await Deno.writeFile(`${dir}/rds_glm.js.X3`, serialize(rds, { format: "xdr" }));
+        // Compressed at R's level, writeRds's file is about the size of R's own (Deno's zlib
+        // is not R's, so not to the byte: 8406 bytes here for R's 8591, at level 1 12953).
+        const rdsSize = (await writeRds(rds)).length;
+        assert.ok(
+          Math.abs(rdsSize / rdsBytes.length - 1) < 0.05,
+          `${rdsSize} vs R's ${rdsBytes.length}`,
+        );
+        const plain = await readRds(await Deno.readFile(`${dir}/lm_fit.js.rds`));
+        await Deno.writeFile(`${dir}/plain.js.rds`, await writeRds(plain, { compress: false }));
         const saved = await readRData(await Deno.readFile(`${dir}/session.RData`));
         assert.deepStrictEqual(saved.data.map((cell) => cell.tag), ["fit", "person", "env"]);
         for (const { tag, value } of saved.data) {
@@ -419,8 +435,10 @@ interopTest(
         await writer.write(new TextEncoder().encode("go\n"));
         await writer.close();
         await r.waitForOutput(/JUDGED/, 60_000);
-        const verdicts = r.stdout.split("\n").filter((line) => /^\S+ (X3|B3|A3|file) /.test(line));
-        assert.equal(verdicts.length, 3 * names.length + 4, r.stdout + r.stderr);
+        const verdicts = r.stdout.split("\n").filter((line) =>
+          /^\S+ (X3|B3|A3|file|rds) /.test(line)
+        );
+        assert.equal(verdicts.length, 4 * names.length + 5, r.stdout + r.stderr);
         const wrong = verdicts.filter((line) => !/ (identical|same-serialization) $/.test(line));
         assert.deepStrictEqual(wrong, [], `R judged these differently:\n${wrong.join("\n")}`);
         assert.deepStrictEqual(notIdentical, [], "serialize(unserialize(bytes)) !== R's bytes");
