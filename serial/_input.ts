@@ -85,28 +85,128 @@ const SMALL_VECTOR = 16;
 const ARENA_VECTOR = 8192;
 const ARENA_CHUNK = 65536;
 
-/** A position in the input, read as XDR, native little-endian or ascii. */
+/**
+ * Where a streamed input gets its bytes from (an inflater): `fill` writes the next bytes into
+ * `into` from `at` on, as many as fit or are left, and returns how many; 0 only at the end.
+ */
+export interface ByteSource {
+  fill(into: Uint8Array, at: number): number;
+  /** The most bytes it may still produce: what bounds a length before it is allocated. */
+  readonly left: number;
+}
+
+/** The window a streamed input refills; one 1 MiB buffer, reused, is touched once. */
+const WINDOW = 1 << 20;
+
+/**
+ * A position in the input, read as XDR, native little-endian or ascii: one buffer, or a window
+ * refilled from a {@linkcode ByteSource} (binary formats only), so a large inflated stream is
+ * never held whole: its fresh pages cost more than the inflating.
+ */
 export class Input {
   #chunk: ArrayBuffer | undefined;
   #chunkUsed = 0;
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
+  #bytes: Uint8Array;
+  #view: DataView;
   #pos: number;
   #littleEndian = false;
   #ascii = false;
+  readonly #source: ByteSource | undefined;
+  /** The bytes before the window's start (streamed input only). */
+  #base = 0;
 
-  constructor(bytes: Uint8Array, start: number) {
+  constructor(bytes: Uint8Array, start: number, source?: ByteSource) {
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#pos = start;
+    this.#source = source;
   }
 
   get pos(): number {
-    return this.#pos;
+    return this.#base + this.#pos;
   }
 
+  /** The bytes left; for a streamed input, the most that may be left. */
   get remaining(): number {
-    return this.#bytes.length - this.#pos;
+    return this.#bytes.length - this.#pos + (this.#source?.left ?? 0);
+  }
+
+  /**
+   * Moves the unread bytes to the window's start and fills the rest from the source; true
+   * when at least `n` bytes are then at hand. The window grows only for an item longer than
+   * it (checked against `remaining` before, so bounded by what the source may produce).
+   */
+  #refill(n: number): boolean {
+    const source = this.#source;
+    if (source === undefined) return false;
+    const have = this.#bytes.length - this.#pos;
+    let window = new Uint8Array(this.#bytes.buffer, this.#bytes.byteOffset);
+    if (window.length < Math.max(n, WINDOW)) {
+      const grown = new Uint8Array(Math.max(n, WINDOW));
+      grown.set(this.#bytes.subarray(this.#pos));
+      window = grown;
+    } else {
+      window.copyWithin(0, this.#pos, this.#bytes.length);
+    }
+    this.#base += this.#pos;
+    this.#pos = 0;
+    let filled = have;
+    while (filled < window.length) {
+      const got = source.fill(window, filled);
+      if (got === 0) break;
+      filled += got;
+    }
+    this.#bytes = window.subarray(0, filled);
+    this.#view = new DataView(window.buffer, window.byteOffset, filled);
+    return filled >= n;
+  }
+
+  /**
+   * The next `size` bytes in a buffer of their own, filled by the source straight in (a
+   * streamed input's long vectors: no window grows to hold them, and no copy is made).
+   */
+  #take(size: number): ArrayBuffer {
+    const out = new Uint8Array(size);
+    const have = Math.min(size, this.#bytes.length - this.#pos);
+    out.set(this.#bytes.subarray(this.#pos, this.#pos + have));
+    this.#pos += have;
+    let filled = have;
+    while (filled < size) {
+      const got = this.#source!.fill(out, filled);
+      if (got === 0) {
+        this.fail(`stream ends after ${filled} of ${size} bytes of a vector`);
+      }
+      filled += got;
+      this.#base += got;
+    }
+    return out.buffer;
+  }
+
+  /** Whether the next `size` bytes go through {@linkcode Input.#take}. */
+  #direct(size: number): boolean {
+    return this.#source !== undefined && size > WINDOW && size > this.#bytes.length - this.#pos;
+  }
+
+  /** Fails unless the object is all there is (ascii: but white space). */
+  finish(): void {
+    if (this.#ascii) {
+      const rest = this.#bytes.subarray(this.#pos);
+      if (rest.some((c) => !isSpace(c))) this.fail("data after the end of the R object");
+      return;
+    }
+    const end = this.pos;
+    let extra = this.#bytes.length - this.#pos;
+    this.#pos = this.#bytes.length;
+    while (this.#refill(1)) {
+      extra += this.#bytes.length;
+      this.#pos = this.#bytes.length;
+    }
+    if (extra > 0) {
+      throw new SerializationError(
+        `${extra} bytes after the end of the R object (at byte ${end})`,
+        end,
+      );
+    }
   }
 
   get ascii(): boolean {
@@ -124,11 +224,11 @@ export class Input {
   }
 
   fail(what: string): never {
-    throw new SerializationError(`${what} (at byte ${this.#pos})`, this.#pos);
+    throw new SerializationError(`${what} (at byte ${this.pos})`, this.pos);
   }
 
   #need(n: number, what: string): void {
-    if (n > this.remaining) {
+    if (n > this.#bytes.length - this.#pos && !this.#refill(n)) {
       this.fail(`stream ends after ${this.remaining} bytes; expected ${n} bytes of ${what}`);
     }
   }
@@ -185,10 +285,19 @@ export class Input {
       return out;
     }
     const size = n * 4;
+    const sameOrder = this.#littleEndian === IS_LITTLE_ENDIAN;
+    if (this.#direct(size)) {
+      const buffer = this.#take(size);
+      const out = new Int32Array(buffer);
+      if (!sameOrder) {
+        const view = new DataView(buffer);
+        for (let i = 0; i < n; i++) out[i] = view.getInt32(4 * i, this.#littleEndian);
+      }
+      return out;
+    }
     this.#need(size, `${n} integers`);
     const start = this.#pos;
     this.#pos += size;
-    const sameOrder = this.#littleEndian === IS_LITTLE_ENDIAN;
     let out: Int32Array;
     if (n <= SMALL_VECTOR) {
       // Small vectors (names, dims, attributes) go into arrays V8 keeps on its heap.
@@ -229,11 +338,27 @@ export class Input {
       return out;
     }
     const size = n * 8;
+    const littleEndian = this.#littleEndian;
+    if (this.#direct(size)) {
+      const buffer = this.#take(size);
+      if (littleEndian !== IS_LITTLE_ENDIAN) {
+        // Swapped in place, a word pair at a time (each pair read before it is written).
+        const view = new DataView(buffer);
+        const words = new Uint32Array(buffer);
+        const first = littleEndian ? LOW_WORD : 1 - LOW_WORD;
+        for (let i = 0, at = 0; i < 2 * n; i += 2, at += 8) {
+          const a = view.getUint32(at, littleEndian);
+          const b = view.getUint32(at + 4, littleEndian);
+          words[i + first] = a;
+          words[i + 1 - first] = b;
+        }
+      }
+      return new Float64Array(buffer);
+    }
     this.#need(size, `${n} doubles`);
     const start = this.#pos;
     this.#pos += size;
     const view = this.#view;
-    const littleEndian = this.#littleEndian;
     if (n <= SMALL_VECTOR) {
       // Small vectors element by element into an array on V8's heap. A double moved from a
       // DataView into a Float64Array keeps its bits, NaN payload too (x64 and arm64 moves do
@@ -289,7 +414,7 @@ export class Input {
    * fixed cost dominates for names and labels.
    */
   asciiText(n: number): string | undefined {
-    if (this.#ascii || n > this.remaining) return undefined;
+    if (this.#ascii || (n > this.#bytes.length - this.#pos && !this.#refill(n))) return undefined;
     const bytes = this.#bytes;
     const start = this.#pos;
     if (n <= 24) {

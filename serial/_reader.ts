@@ -7,7 +7,7 @@
  */
 
 import { formatDouble, formatInteger } from "./_format.ts";
-import { asciiString, Input, isAscii, isSpace, latin1, utf8 } from "./_input.ts";
+import { asciiString, Input, isAscii, latin1, utf8 } from "./_input.ts";
 import {
   NA_INTEGER,
   R_NULL,
@@ -896,8 +896,16 @@ export function unserialize(bytes: Uint8Array, options: UnserializeOptions = {})
       start,
     );
   }
+  return readObject(input, b0, options);
+}
+
+/**
+ * The object after the two format bytes at `input`'s position (`X`, `B` or `A` in `format`),
+ * with nothing after it: {@linkcode unserialize}'s reading, shared with the file readers.
+ */
+export function readObject(input: Input, format: number, options: UnserializeOptions): RValue {
   input.bytes(2, "the format");
-  input.setFormat(b0 === 0x58 ? "xdr" : b0 === 0x42 ? "binary" : "ascii");
+  input.setFormat(format === 0x58 ? "xdr" : format === 0x42 ? "binary" : "ascii");
   const reader = new Reader(input, options);
   reader.header();
   let value: RValue;
@@ -911,11 +919,6 @@ export function unserialize(bytes: Uint8Array, options: UnserializeOptions = {})
     }
     throw error;
   }
-  if (input.ascii) {
-    const rest = bytes.subarray(input.pos);
-    if (rest.some((c) => !isSpace(c))) input.fail("data after the end of the R object");
-  } else if (input.remaining > 0) {
-    input.fail(`${input.remaining} bytes after the end of the R object`);
-  }
+  input.finish();
   return value;
 }
