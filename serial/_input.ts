@@ -19,7 +19,7 @@ export const latin1: TextDecoder = new TextDecoder("latin1");
 
 /** Slots of the per-message cache of short strings, and the longest string it holds. */
 const CACHE_SIZE = 4096;
-const SHORT_STRING = 12;
+const SHORT_STRING = 24;
 
 /** Short ASCII strings by their bytes: a direct-mapped table, checked byte for byte. */
 class StringCache {
@@ -447,11 +447,14 @@ export class Input {
     let spans: Int32Array | undefined;
     let count = 0;
     // Short strings often repeat (a character column of a few values): one JS string per
-    // value, as R's own string cache keeps one CHARSXP, saves an allocation per element. The
-    // cache is dropped for a vector where it rarely hits (unique ids).
-    let cached = data.length - from >= 16;
+    // value, as R's own string cache keeps one CHARSXP, saves an allocation per element: names
+    // and labels repeat across a message's vectors (a model's row names in ten of them) and
+    // across messages. The cache is dropped for the rest of a vector once a run of 256 of its
+    // strings hits fewer than 32 times (unique ids); a run, not only the first, as the first
+    // may hit strings the previous message left.
+    let cached = true;
     let hits = 0;
-    const cache = cached ? (sharedCache ??= new StringCache()) : undefined;
+    const cache = (sharedCache ??= new StringCache());
     for (; i < data.length; i++) {
       if (pos + 8 > end) break;
       const flags = view.getInt32(pos, littleEndian);
@@ -466,7 +469,10 @@ export class Input {
       if (n < 0 || pos + 8 + n > end) break;
       const start = pos + 8;
       const stop = start + n;
-      if (cached && i - from === 256 && hits < 32) cached = false;
+      if (cached && ((i - from) & 255) === 255) {
+        if (hits < 32) cached = false;
+        hits = 0;
+      }
       let hash = 0x811c9dc5;
       let high = 0;
       if (cached && n <= SHORT_STRING) {
@@ -481,9 +487,9 @@ export class Input {
       if (high >= 0x80) break;
       pos = stop;
       if (cached && n <= SHORT_STRING) {
-        const hit = cache!.get(hash, bytes, start, n);
+        const hit = cache.get(hash, bytes, start, n);
         if (hit !== undefined) hits++;
-        data[i] = hit ?? cache!.set(hash, bytes, start, n);
+        data[i] = hit ?? cache.set(hash, bytes, start, n);
         continue;
       }
       if (n <= 8) {
