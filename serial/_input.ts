@@ -271,7 +271,10 @@ export class Input {
     let chunk = this.#chunk;
     let at = this.#chunkUsed;
     if (chunk === undefined || at + size > chunk.byteLength) {
-      chunk = this.#chunk = new ArrayBuffer(ARENA_CHUNK);
+      // No larger than what the rest of the message can fill: a chunk is zeroed when made, and
+      // 64 KiB for each small message (a request of a few numbers) churns the allocator.
+      const left = this.#bytes.length - this.#pos;
+      chunk = this.#chunk = new ArrayBuffer(Math.max(size, Math.min(ARENA_CHUNK, left + size)));
       at = 0;
     }
     this.#chunkUsed = (at + size + 7) & ~7;
