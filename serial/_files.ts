@@ -131,7 +131,8 @@ const HEAD = 65536;
  * whole-buffer path reads or refuses with its messages.
  */
 function streamed(bytes: Uint8Array, options: ReadFileOptions): RValue | undefined {
-  const source = new GzipSource(bytes, options.maxDecompressedBytes);
+  const source = GzipSource.open(bytes, options.maxDecompressedBytes);
+  if (source === undefined) return undefined;
   try {
     const head = new Uint8Array(HEAD);
     let filled = 0;
@@ -164,12 +165,29 @@ class GzipSource implements ByteSource {
   #produced = 0;
   #error: string | undefined;
 
-  constructor(input: Uint8Array, limit = DEFAULT_MAX_DECOMPRESSED_BYTES) {
+  /**
+   * A source on a gunzip handle, or undefined where `node:zlib` has none to drive (its
+   * `_handle`, as in Node; then the whole-buffer path reads the file).
+   */
+  static open(input: Uint8Array, limit = DEFAULT_MAX_DECOMPRESSED_BYTES): GzipSource | undefined {
+    // deno-lint-ignore no-explicit-any
+    const zlib: any = createGunzip();
+    if (
+      typeof zlib._handle?.writeSync !== "function" || !(zlib._writeState instanceof Uint32Array)
+    ) {
+      zlib.close();
+      return undefined;
+    }
+    return new GzipSource(input, limit, zlib);
+  }
+
+  // deno-lint-ignore no-explicit-any
+  private constructor(input: Uint8Array, limit: number, zlib: any) {
     this.#input = input;
     this.#limit = limit;
     this.#bound = Math.min(limit, MAX_DEFLATE_RATIO * input.length);
-    this.#zlib = createGunzip();
-    this.#zlib._handle.onerror = (message: string) => {
+    this.#zlib = zlib;
+    zlib._handle.onerror = (message: string) => {
       this.#error = message;
     };
   }

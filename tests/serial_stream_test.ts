@@ -77,7 +77,7 @@ Deno.test("readRds: a streamed read refuses what a whole read refuses", async ()
   for (const cut of [100_000, bytes.length - 1000]) {
     await assert.rejects(() => readRds(gzip(bytes.subarray(0, cut))), (error: unknown) => {
       assert.ok(error instanceof SerializationError, String(error));
-      assert.match(error.message, /stream ends/);
+      assert.match(error.message, /stream ends|bytes remain/);
       return true;
     });
   }
