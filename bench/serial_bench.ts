@@ -92,9 +92,18 @@ function cpuNow(): number {
   return (user + system) / 1000;
 }
 
+/**
+ * R's calibration runs `f` for at least 0.2 s before it times (`med` in `R_CODE`); rsock's
+ * calls warm up as long. After a few calls V8 is still compiling and its young generation still
+ * growing onto fresh pages (a glm fit's decode: ~0.8 ms per call for the first hundred calls,
+ * 0.2 ms after), which R's settled figures do not include.
+ */
+const WARM_UP_MS = 200;
+
 /** Medians per call over `REPEATS` batches, each long enough (≥ 10 ms) to time well. */
 function time(fn: () => unknown): Timing {
-  for (let i = 0; i < 3; i++) fn(); // warm up the JIT
+  const warmUp = performance.now();
+  do fn(); while (performance.now() - warmUp < WARM_UP_MS);
   let calls = 1;
   for (;;) {
     const start = performance.now();

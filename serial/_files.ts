@@ -8,8 +8,9 @@
  */
 
 import { constants } from "node:buffer";
-import { gunzipSync, gzipSync } from "node:zlib";
-import { compressionOf, unserializeFirst, type UnserializeOptions } from "./_reader.ts";
+import { constants as zlibConstants, createGunzip, gunzipSync, gzipSync } from "node:zlib";
+import { type ByteSource, Input } from "./_input.ts";
+import { compressionOf, readObject, unserializeFirst, type UnserializeOptions } from "./_reader.ts";
 import { type RPairlist, type RValue, SerializationError } from "./_types.ts";
 import { serialize } from "./_writer.ts";
 import type { JsValue } from "./_convert.ts";
@@ -89,13 +90,7 @@ function inflate(bytes: Uint8Array, options: ReadFileOptions, call: string): Uin
       chunkSize: outputPiece(bytes, limit),
     });
   } catch (error) {
-    if (error instanceof RangeError) {
-      throw new SerializationError(
-        `gzip data inflates past maxDecompressedBytes (${limit}) from ${bytes.length} ` +
-          "bytes; raise the option for a file this large",
-        0,
-      );
-    }
+    if (error instanceof RangeError) throw tooLarge(limit, bytes.length);
     throw new SerializationError(`corrupt gzip data: ${(error as Error).message}`, 0, {
       cause: error,
     });
@@ -119,8 +114,128 @@ function inflate(bytes: Uint8Array, options: ReadFileOptions, call: string): Uin
  */
 export function readRds(bytes: Uint8Array, options: ReadFileOptions = {}): Promise<RValue> {
   // Inflating is synchronous; a refusal still arrives as the promise's rejection.
-  return new Promise((resolve) =>
-    resolve(unserializeFirst(inflate(bytes, options, "saveRDS"), options, true))
+  return new Promise((resolve) => resolve(rds(bytes, options)));
+}
+
+function rds(bytes: Uint8Array, options: ReadFileOptions): RValue {
+  if (compressionOf(bytes) === "gzip") {
+    const value = streamed(bytes, options);
+    if (value !== undefined) return value;
+  }
+  return unserializeFirst(inflate(bytes, options, "saveRDS"), options, true);
+}
+
+/** The first bytes a streamed read inflates: enough to see the format. */
+const HEAD = 65536;
+
+/**
+ * A gzip-compressed binary (XDR or native) stream read as it inflates, like R's `readRDS()`
+ * reads its gzfile: a window at a time, long vectors inflated straight into their own
+ * buffers, never the whole inflated stream in memory, whose fresh pages cost more than the
+ * inflating (130 MB for a 50 MB .rds). Undefined for anything else (ascii, not R), which the
+ * whole-buffer path reads or refuses with its messages.
+ */
+function streamed(bytes: Uint8Array, options: ReadFileOptions): RValue | undefined {
+  const source = GzipSource.open(bytes, options.maxDecompressedBytes);
+  if (source === undefined) return undefined;
+  try {
+    const head = new Uint8Array(HEAD);
+    let filled = 0;
+    while (filled < 2) {
+      const got = source.fill(head, filled);
+      if (got === 0) break;
+      filled += got;
+    }
+    const format = head[0];
+    if (filled < 2 || head[1] !== 0x0a || (format !== 0x58 && format !== 0x42)) return undefined;
+    return readObject(new Input(head.subarray(0, filled), 0, source), format, options, true);
+  } finally {
+    source.close();
+  }
+}
+
+/**
+ * A gzip stream inflated by zlib on demand into the caller's buffer (the handle behind
+ * `node:zlib`'s streams, driven synchronously as its `*Sync` functions drive it), bounded by
+ * `maxDecompressedBytes`: past the limit it stops with a {@linkcode SerializationError}.
+ */
+class GzipSource implements ByteSource {
+  readonly #input: Uint8Array;
+  readonly #limit: number;
+  /** What the stream may inflate to: the limit, and deflate's largest ratio. */
+  readonly #bound: number;
+  // deno-lint-ignore no-explicit-any
+  readonly #zlib: any;
+  #at = 0;
+  #produced = 0;
+  #error: string | undefined;
+
+  /**
+   * A source on a gunzip handle, or undefined where `node:zlib` has none to drive (its
+   * `_handle`, as in Node; then the whole-buffer path reads the file).
+   */
+  static open(input: Uint8Array, limit = DEFAULT_MAX_DECOMPRESSED_BYTES): GzipSource | undefined {
+    // deno-lint-ignore no-explicit-any
+    const zlib: any = createGunzip();
+    if (
+      typeof zlib._handle?.writeSync !== "function" || !(zlib._writeState instanceof Uint32Array)
+    ) {
+      zlib.close();
+      return undefined;
+    }
+    return new GzipSource(input, limit, zlib);
+  }
+
+  // deno-lint-ignore no-explicit-any
+  private constructor(input: Uint8Array, limit: number, zlib: any) {
+    this.#input = input;
+    this.#limit = limit;
+    this.#bound = Math.min(limit, MAX_DEFLATE_RATIO * input.length);
+    this.#zlib = zlib;
+    zlib._handle.onerror = (message: string) => {
+      this.#error = message;
+    };
+  }
+
+  get left(): number {
+    return this.#bound - this.#produced;
+  }
+
+  limitReached(wanted: number): SerializationError | undefined {
+    // The limit, not deflate's ratio, is what the stream cannot inflate past.
+    return this.#produced + wanted > this.#limit &&
+        this.#limit < MAX_DEFLATE_RATIO * this.#input.length
+      ? tooLarge(this.#limit, this.#input.length)
+      : undefined;
+  }
+
+  fill(into: Uint8Array, at: number): number {
+    // One byte past the limit is room enough to see the limit passed.
+    const most = Math.min(into.length - at, this.#limit + 1 - this.#produced);
+    const rest = this.#input.length - this.#at;
+    const zlib = this.#zlib;
+    zlib._handle.writeSync(zlibConstants.Z_FINISH, this.#input, this.#at, rest, into, at, most);
+    if (this.#error !== undefined) {
+      throw new SerializationError(`corrupt gzip data: ${this.#error}`, 0);
+    }
+    const [outLeft = 0, inLeft = 0] = zlib._writeState as Uint32Array;
+    this.#at += rest - inLeft;
+    const got = most - outLeft;
+    this.#produced += got;
+    if (this.#produced > this.#limit) throw tooLarge(this.#limit, this.#input.length);
+    return got;
+  }
+
+  close(): void {
+    this.#zlib._handle.close();
+  }
+}
+
+function tooLarge(limit: number, size: number): SerializationError {
+  return new SerializationError(
+    `gzip data inflates past maxDecompressedBytes (${limit}) from ${size} ` +
+      "bytes; raise the option for a file this large",
+    0,
   );
 }
 

@@ -19,7 +19,7 @@ export const latin1: TextDecoder = new TextDecoder("latin1");
 
 /** Slots of the per-message cache of short strings, and the longest string it holds. */
 const CACHE_SIZE = 4096;
-const SHORT_STRING = 12;
+const SHORT_STRING = 24;
 
 /** Short ASCII strings by their bytes: a direct-mapped table, checked byte for byte. */
 class StringCache {
@@ -85,28 +85,141 @@ const SMALL_VECTOR = 16;
 const ARENA_VECTOR = 8192;
 const ARENA_CHUNK = 65536;
 
-/** A position in the input, read as XDR, native little-endian or ascii. */
+/**
+ * Where a streamed input gets its bytes from (an inflater): `fill` writes the next bytes into
+ * `into` from `at` on, as many as fit or are left, and returns how many; 0 only at the end.
+ */
+export interface ByteSource {
+  fill(into: Uint8Array, at: number): number;
+  /** The most bytes it may still produce: what bounds a length before it is allocated. */
+  readonly left: number;
+  /**
+   * Why `left` is less than `wanted` when a limit the caller may raise (not the data) is what
+   * stops it: the refusal to give instead of "only N bytes remain".
+   */
+  limitReached?(wanted: number): SerializationError | undefined;
+}
+
+/** The window a streamed input refills; one 1 MiB buffer, reused, is touched once. */
+const WINDOW = 1 << 20;
+
+/**
+ * A position in the input, read as XDR, native little-endian or ascii: one buffer, or a window
+ * refilled from a {@linkcode ByteSource} (binary formats only), so a large inflated stream is
+ * never held whole: its fresh pages cost more than the inflating.
+ */
 export class Input {
   #chunk: ArrayBuffer | undefined;
   #chunkUsed = 0;
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
+  #bytes: Uint8Array;
+  #view: DataView;
   #pos: number;
   #littleEndian = false;
   #ascii = false;
+  readonly #source: ByteSource | undefined;
+  /** The bytes before the window's start (streamed input only). */
+  #base = 0;
 
-  constructor(bytes: Uint8Array, start: number) {
+  constructor(bytes: Uint8Array, start: number, source?: ByteSource) {
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#pos = start;
+    this.#source = source;
   }
 
   get pos(): number {
-    return this.#pos;
+    return this.#base + this.#pos;
   }
 
+  /**
+   * The refusal for an item of `n` bytes that exceeds `remaining` because of a limit the caller
+   * set (a streamed source's), or undefined when the data itself is short.
+   */
+  limitReached(n: number): SerializationError | undefined {
+    return this.#source?.limitReached?.(n - (this.#bytes.length - this.#pos));
+  }
+
+  /** The bytes left; for a streamed input, the most that may be left. */
   get remaining(): number {
-    return this.#bytes.length - this.#pos;
+    return this.#bytes.length - this.#pos + (this.#source?.left ?? 0);
+  }
+
+  /**
+   * Moves the unread bytes to the window's start and fills the rest from the source; true
+   * when at least `n` bytes are then at hand. The window grows only for an item longer than
+   * it (checked against `remaining` before, so bounded by what the source may produce).
+   */
+  #refill(n: number): boolean {
+    const source = this.#source;
+    if (source === undefined) return false;
+    const have = this.#bytes.length - this.#pos;
+    let window = new Uint8Array(this.#bytes.buffer, this.#bytes.byteOffset);
+    if (window.length < Math.max(n, WINDOW)) {
+      const grown = new Uint8Array(Math.max(n, WINDOW));
+      grown.set(this.#bytes.subarray(this.#pos));
+      window = grown;
+    } else {
+      window.copyWithin(0, this.#pos, this.#bytes.length);
+    }
+    this.#base += this.#pos;
+    this.#pos = 0;
+    let filled = have;
+    while (filled < window.length) {
+      const got = source.fill(window, filled);
+      if (got === 0) break;
+      filled += got;
+    }
+    this.#bytes = window.subarray(0, filled);
+    this.#view = new DataView(window.buffer, window.byteOffset, filled);
+    return filled >= n;
+  }
+
+  /**
+   * The next `size` bytes in a buffer of their own, filled by the source straight in (a
+   * streamed input's long vectors: no window grows to hold them, and no copy is made).
+   */
+  #take(size: number): ArrayBuffer {
+    const out = new Uint8Array(size);
+    const have = Math.min(size, this.#bytes.length - this.#pos);
+    out.set(this.#bytes.subarray(this.#pos, this.#pos + have));
+    this.#pos += have;
+    let filled = have;
+    while (filled < size) {
+      const got = this.#source!.fill(out, filled);
+      if (got === 0) {
+        this.fail(`stream ends after ${filled} of ${size} bytes of a vector`);
+      }
+      filled += got;
+      this.#base += got;
+    }
+    return out.buffer;
+  }
+
+  /** Whether the next `size` bytes go through {@linkcode Input.#take}. */
+  #direct(size: number): boolean {
+    return this.#source !== undefined && size > WINDOW && size > this.#bytes.length - this.#pos;
+  }
+
+  /** Fails unless the object is all there is (ascii: but white space). */
+  finish(): void {
+    if (this.#ascii) {
+      const rest = this.#bytes.subarray(this.#pos);
+      if (rest.some((c) => !isSpace(c))) this.fail("data after the end of the R object");
+      return;
+    }
+    const end = this.pos;
+    let extra = this.#bytes.length - this.#pos;
+    this.#pos = this.#bytes.length;
+    while (this.#refill(1)) {
+      extra += this.#bytes.length;
+      this.#pos = this.#bytes.length;
+    }
+    if (extra > 0) {
+      throw new SerializationError(
+        `${extra} bytes after the end of the R object (at byte ${end})`,
+        end,
+      );
+    }
   }
 
   get ascii(): boolean {
@@ -124,11 +237,11 @@ export class Input {
   }
 
   fail(what: string): never {
-    throw new SerializationError(`${what} (at byte ${this.#pos})`, this.#pos);
+    throw new SerializationError(`${what} (at byte ${this.pos})`, this.pos);
   }
 
   #need(n: number, what: string): void {
-    if (n > this.remaining) {
+    if (n > this.#bytes.length - this.#pos && !this.#refill(n)) {
       this.fail(`stream ends after ${this.remaining} bytes; expected ${n} bytes of ${what}`);
     }
   }
@@ -171,7 +284,10 @@ export class Input {
     let chunk = this.#chunk;
     let at = this.#chunkUsed;
     if (chunk === undefined || at + size > chunk.byteLength) {
-      chunk = this.#chunk = new ArrayBuffer(ARENA_CHUNK);
+      // No larger than what the rest of the message can fill: a chunk is zeroed when made, and
+      // 64 KiB for each small message (a request of a few numbers) churns the allocator.
+      const left = this.#bytes.length - this.#pos;
+      chunk = this.#chunk = new ArrayBuffer(Math.max(size, Math.min(ARENA_CHUNK, left + size)));
       at = 0;
     }
     this.#chunkUsed = (at + size + 7) & ~7;
@@ -185,18 +301,26 @@ export class Input {
       return out;
     }
     const size = n * 4;
+    const sameOrder = this.#littleEndian === IS_LITTLE_ENDIAN;
+    if (this.#direct(size)) {
+      const buffer = this.#take(size);
+      const out = new Int32Array(buffer);
+      if (!sameOrder) {
+        const view = new DataView(buffer);
+        for (let i = 0; i < n; i++) out[i] = view.getInt32(4 * i, this.#littleEndian);
+      }
+      return out;
+    }
     this.#need(size, `${n} integers`);
     const start = this.#pos;
     this.#pos += size;
-    const sameOrder = this.#littleEndian === IS_LITTLE_ENDIAN;
     let out: Int32Array;
-    if (n <= SMALL_VECTOR) {
-      // Small vectors (names, dims, attributes) go into arrays V8 keeps on its heap.
-      out = new Int32Array(n);
-    } else if (size <= ARENA_VECTOR) {
+    if (size <= ARENA_VECTOR) {
+      // Small vectors (names, dims, attributes, byte code) too: a view on the arena costs 15 ns,
+      // an array of its own on V8's heap 210 ns (new Int32Array(8)).
       const [buffer, at] = this.#arena(size);
       out = new Int32Array(buffer, at, n);
-      if (sameOrder) {
+      if (sameOrder && n > SMALL_VECTOR) {
         new Uint8Array(buffer, at, size).set(this.#bytes.subarray(start, start + size));
         return out;
       }
@@ -229,16 +353,33 @@ export class Input {
       return out;
     }
     const size = n * 8;
+    const littleEndian = this.#littleEndian;
+    if (this.#direct(size)) {
+      const buffer = this.#take(size);
+      if (littleEndian !== IS_LITTLE_ENDIAN) {
+        // Swapped in place, a word pair at a time (each pair read before it is written).
+        const view = new DataView(buffer);
+        const words = new Uint32Array(buffer);
+        const first = littleEndian ? LOW_WORD : 1 - LOW_WORD;
+        for (let i = 0, at = 0; i < 2 * n; i += 2, at += 8) {
+          const a = view.getUint32(at, littleEndian);
+          const b = view.getUint32(at + 4, littleEndian);
+          words[i + first] = a;
+          words[i + 1 - first] = b;
+        }
+      }
+      return new Float64Array(buffer);
+    }
     this.#need(size, `${n} doubles`);
     const start = this.#pos;
     this.#pos += size;
     const view = this.#view;
-    const littleEndian = this.#littleEndian;
     if (n <= SMALL_VECTOR) {
-      // Small vectors element by element into an array on V8's heap. A double moved from a
-      // DataView into a Float64Array keeps its bits, NaN payload too (x64 and arm64 moves do
-      // not quiet NaNs); the NA fixtures check it in both byte orders.
-      const out = new Float64Array(n);
+      // Small vectors element by element into a view on the arena (as for integers). A double
+      // moved from a DataView into a Float64Array keeps its bits, NaN payload too (x64 and arm64
+      // moves do not quiet NaNs); the NA fixtures check it in both byte orders.
+      const [buffer, offset] = this.#arena(size);
+      const out = new Float64Array(buffer, offset, n);
       for (let i = 0, at = start; i < n; i++, at += 8) out[i] = view.getFloat64(at, littleEndian);
       return out;
     }
@@ -289,7 +430,7 @@ export class Input {
    * fixed cost dominates for names and labels.
    */
   asciiText(n: number): string | undefined {
-    if (this.#ascii || n > this.remaining) return undefined;
+    if (this.#ascii || (n > this.#bytes.length - this.#pos && !this.#refill(n))) return undefined;
     const bytes = this.#bytes;
     const start = this.#pos;
     if (n <= 24) {
@@ -322,11 +463,14 @@ export class Input {
     let spans: Int32Array | undefined;
     let count = 0;
     // Short strings often repeat (a character column of a few values): one JS string per
-    // value, as R's own string cache keeps one CHARSXP, saves an allocation per element. The
-    // cache is dropped for a vector where it rarely hits (unique ids).
-    let cached = data.length - from >= 16;
+    // value, as R's own string cache keeps one CHARSXP, saves an allocation per element: names
+    // and labels repeat across a message's vectors (a model's row names in ten of them) and
+    // across messages. The cache is dropped for the rest of a vector once a run of 256 of its
+    // strings hits fewer than 32 times (unique ids); a run, not only the first, as the first
+    // may hit strings the previous message left.
+    let cached = true;
     let hits = 0;
-    const cache = cached ? (sharedCache ??= new StringCache()) : undefined;
+    const cache = (sharedCache ??= new StringCache());
     for (; i < data.length; i++) {
       if (pos + 8 > end) break;
       const flags = view.getInt32(pos, littleEndian);
@@ -341,7 +485,10 @@ export class Input {
       if (n < 0 || pos + 8 + n > end) break;
       const start = pos + 8;
       const stop = start + n;
-      if (cached && i - from === 256 && hits < 32) cached = false;
+      if (cached && ((i - from) & 255) === 255) {
+        if (hits < 32) cached = false;
+        hits = 0;
+      }
       let hash = 0x811c9dc5;
       let high = 0;
       if (cached && n <= SHORT_STRING) {
@@ -356,9 +503,9 @@ export class Input {
       if (high >= 0x80) break;
       pos = stop;
       if (cached && n <= SHORT_STRING) {
-        const hit = cache!.get(hash, bytes, start, n);
+        const hit = cache.get(hash, bytes, start, n);
         if (hit !== undefined) hits++;
-        data[i] = hit ?? cache!.set(hash, bytes, start, n);
+        data[i] = hit ?? cache.set(hash, bytes, start, n);
         continue;
       }
       if (n <= 8) {

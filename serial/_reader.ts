@@ -7,7 +7,7 @@
  */
 
 import { formatDouble, formatInteger } from "./_format.ts";
-import { asciiString, Input, isAscii, isSpace, latin1, utf8 } from "./_input.ts";
+import { asciiString, Input, isAscii, latin1, utf8 } from "./_input.ts";
 import {
   isRValue,
   NA_INTEGER,
@@ -278,6 +278,8 @@ class Reader {
 
   #checkRoom(n: number, width: number, what: string): void {
     if (n * width > this.#in.remaining) {
+      const limit = this.#in.limitReached(n * width);
+      if (limit !== undefined) throw limit;
       this.#in.fail(
         `${what} claims ${n} elements but only ${this.#in.remaining} bytes remain`,
       );
@@ -1043,8 +1045,22 @@ export function unserializeFirst(
       start,
     );
   }
+  return readObject(input, b0, options, ignoreRest);
+}
+
+/**
+ * The object after the two format bytes at `input`'s position (`X`, `B` or `A` in `format`),
+ * with nothing after it, or with `ignoreRest` what follows left unread: {@linkcode unserialize}'s
+ * reading, shared with the file readers.
+ */
+export function readObject(
+  input: Input,
+  format: number,
+  options: UnserializeOptions,
+  ignoreRest = false,
+): RValue {
   input.bytes(2, "the format");
-  input.setFormat(b0 === 0x58 ? "xdr" : b0 === 0x42 ? "binary" : "ascii");
+  input.setFormat(format === 0x58 ? "xdr" : format === 0x42 ? "binary" : "ascii");
   const reader = new Reader(input, options);
   reader.header();
   let value: RValue;
@@ -1058,12 +1074,6 @@ export function unserializeFirst(
     }
     throw error;
   }
-  if (ignoreRest) return value;
-  if (input.ascii) {
-    const rest = bytes.subarray(input.pos);
-    if (rest.some((c) => !isSpace(c))) input.fail("data after the end of the R object");
-  } else if (input.remaining > 0) {
-    input.fail(`${input.remaining} bytes after the end of the R object`);
-  }
+  if (!ignoreRest) input.finish();
   return value;
 }

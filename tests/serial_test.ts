@@ -179,7 +179,10 @@ const EXPECTED: Record<string, unknown> = {
 /** Bit-exact comparison of doubles (deepStrictEqual treats every NaN alike). */
 function doubleBits(value: RValue): string {
   if (value.type !== "double") throw new Error(`expected a double vector, got ${value.type}`);
-  return Array.from(new Uint32Array(value.data.buffer), (w) => w.toString(16)).join(",");
+  const { buffer, byteOffset, length } = value.data;
+  return Array.from(new Uint32Array(buffer, byteOffset, 2 * length), (w) => w.toString(16)).join(
+    ",",
+  );
 }
 
 function throwsSerializationError(fn: () => unknown, what: string): void {
