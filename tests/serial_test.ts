@@ -22,6 +22,18 @@ function fixture(path: string): Uint8Array {
   return Deno.readFileSync(new URL(path, FIXTURES));
 }
 
+/** An empty, unhashed environment enclosed by the global one. */
+function frameEnvironment(): RValue {
+  return {
+    type: "environment",
+    name: "frame",
+    locked: false,
+    enclosure: { type: "environment", name: "global" },
+    frame: R_NULL,
+    hashTable: R_NULL,
+  };
+}
+
 /** Names of fixtures with their XDR and native files (top level and extra/). */
 function fixtureFiles(): { name: string; xdr: string; native: string }[] {
   const files: { name: string; xdr: string; native: string }[] = [];
@@ -970,14 +982,7 @@ Deno.test("unserialize: a refhook's persistent references stay typed or go to th
   }
   // With persistentReference, as R's unserialize(bytes, refhook = f): called at each one.
   const calls: (string | null)[][] = [];
-  const environment: RValue = {
-    type: "environment",
-    name: "frame",
-    locked: false,
-    enclosure: { type: "environment", name: "global" },
-    frame: { type: "NULL" },
-    hashTable: { type: "NULL" },
-  };
+  const environment = frameEnvironment();
   const pointer: RValue = { type: "externalptr", protected: R_NULL, tag: R_NULL };
   const restored = unserialize(bytes, {
     persistentReference: (names) => {
@@ -1052,14 +1057,7 @@ Deno.test("unserialize: a persistent reference keeps NA and marked names as R wr
     assert.deepStrictEqual(given, [[null, "café", "b", "été"]]);
   }
   // persistentName's null is NA_character_; its strings are written unmarked-as-UTF-8.
-  const environment: RValue = {
-    type: "environment",
-    name: "frame",
-    locked: false,
-    enclosure: { type: "environment", name: "global" },
-    frame: R_NULL,
-    hashTable: R_NULL,
-  };
+  const environment = frameEnvironment();
   const written = unserialize(serialize(environment, { persistentName: () => [null, "été"] }));
   assert.deepStrictEqual(written, { type: "persistent", names: [null, "été"] });
 });
@@ -1131,14 +1129,7 @@ Deno.test("serialize: a persistent reference R refers back to is written back as
   assert.equal(value.data[1], value.data[0]);
   assert.deepStrictEqual(serialize(value, { format: "xdr", version: 2 }), bytes);
   // The same from persistentName: what it named once is registered, as R's HashAdd does.
-  const environment: RValue = {
-    type: "environment",
-    name: "frame",
-    locked: false,
-    enclosure: { type: "environment", name: "global" },
-    frame: R_NULL,
-    hashTable: R_NULL,
-  };
+  const environment = frameEnvironment();
   let asked = 0;
   const written = serialize({ type: "list", data: [environment, environment] }, {
     format: "xdr",
