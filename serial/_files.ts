@@ -169,6 +169,7 @@ class GzipSource implements ByteSource {
   #at = 0;
   #produced = 0;
   #error: string | undefined;
+  #ended = false;
 
   /**
    * A source on a gunzip handle, or undefined where `node:zlib` has none to drive (its
@@ -210,15 +211,21 @@ class GzipSource implements ByteSource {
   }
 
   fill(into: Uint8Array, at: number): number {
+    if (this.#ended) return 0;
     // One byte past the limit is room enough to see the limit passed.
     const most = Math.min(into.length - at, this.#limit + 1 - this.#produced);
     const rest = this.#input.length - this.#at;
     const zlib = this.#zlib;
     zlib._handle.writeSync(zlibConstants.Z_FINISH, this.#input, this.#at, rest, into, at, most);
-    if (this.#error !== undefined) {
-      throw new SerializationError(`corrupt gzip data: ${this.#error}`, 0);
-    }
     const [outLeft = 0, inLeft = 0] = zlib._writeState as Uint32Array;
+    if (this.#error !== undefined) {
+      // Bytes after a whole member that are no gzip header end the data, as R's gzfile reads
+      // them (readRDS() reads a file with anything appended); any other error is corruption.
+      if (this.#produced + most - outLeft === 0 || !NOT_A_MEMBER.test(this.#error)) {
+        throw new SerializationError(`corrupt gzip data: ${this.#error}`, 0);
+      }
+      this.#ended = true;
+    }
     this.#at += rest - inLeft;
     const got = most - outLeft;
     this.#produced += got;
@@ -230,6 +237,10 @@ class GzipSource implements ByteSource {
     this.#zlib._handle.close();
   }
 }
+
+/** zlib's refusals of a member's header: what follows a member is no gzip stream. */
+const NOT_A_MEMBER =
+  /^(incorrect header check|unknown compression method|unknown header flags set)$/;
 
 function tooLarge(limit: number, size: number): SerializationError {
   return new SerializationError(

@@ -85,6 +85,16 @@ Deno.test("readRds: a streamed read refuses what a whole read refuses", async ()
   const padded = new Uint8Array(bytes.length + 3 * 2 ** 20 + 7);
   padded.set(bytes);
   assertSameBits(await readRds(gzip(padded)), unserialize(bytes));
+  // Bytes after the gzip member that are no gzip member end the data, as for R's readRDS();
+  // a corrupt member is still refused.
+  const small = serialize({ type: "double", data: new Float64Array(300_000).fill(2.5) }, {
+    format: "xdr",
+  });
+  const appended = Uint8Array.from([...gzip(small), ...new TextEncoder().encode("junk\n")]);
+  assertSameBits(await readRds(appended), unserialize(small));
+  const corrupt = gzip(small);
+  corrupt[10] = corrupt[10]! ^ 0xff;
+  await assert.rejects(() => readRds(corrupt), /corrupt gzip data/);
   // A vector longer than the stream could inflate to is refused before it is allocated.
   const claim = serialize({ type: "double", data: new Float64Array(1) }, { format: "xdr" });
   new DataView(claim.buffer).setInt32(claim.length - 12, 2 ** 27 - 1);
