@@ -132,23 +132,33 @@ const HEAD = 65536;
  * A gzip-compressed binary (XDR or native) stream read as it inflates, like R's `readRDS()`
  * reads its gzfile: a window at a time, long vectors inflated straight into their own
  * buffers, never the whole inflated stream in memory, whose fresh pages cost more than the
- * inflating (130 MB for a 50 MB .rds). Undefined for anything else (ascii, not R), which the
- * whole-buffer path reads or refuses with its messages.
+ * inflating (130 MB for a 50 MB .rds). A workspace (`workspace`) has `save()`'s five-byte
+ * magic number first. Undefined for anything else (ascii, not R), which the whole-buffer path
+ * reads or refuses with its messages.
  */
-function streamed(bytes: Uint8Array, options: ReadFileOptions): RValue | undefined {
+function streamed(
+  bytes: Uint8Array,
+  options: ReadFileOptions,
+  workspace = false,
+): RValue | undefined {
   const source = GzipSource.open(bytes, options.maxDecompressedBytes);
   if (source === undefined) return undefined;
   try {
     const head = new Uint8Array(HEAD);
+    const start = workspace ? 5 : 0;
     let filled = 0;
-    while (filled < 2) {
+    while (filled < start + 2) {
       const got = source.fill(head, filled);
       if (got === 0) break;
       filled += got;
     }
-    const format = head[0];
-    if (filled < 2 || head[1] !== 0x0a || (format !== 0x58 && format !== 0x42)) return undefined;
-    return readObject(new Input(head.subarray(0, filled), 0, source), format, options, true);
+    if (filled < start + 2) return undefined;
+    if (workspace && !/^RDX[23]\n$/.test(String.fromCharCode(...head.subarray(0, 5)))) {
+      return undefined;
+    }
+    const format = head[start];
+    if (head[start + 1] !== 0x0a || (format !== 0x58 && format !== 0x42)) return undefined;
+    return readObject(new Input(head.subarray(0, filled), start, source), format!, options, true);
   } finally {
     source.close();
   }
@@ -269,6 +279,17 @@ export function readRData(
 }
 
 function workspace(bytes: Uint8Array, options: ReadFileOptions): RPairlist {
+  const value = (compressionOf(bytes) === "gzip" ? streamed(bytes, options, true) : undefined) ??
+    wholeWorkspace(bytes, options);
+  if (value.type === "NULL") return { type: "pairlist", data: [] };
+  if (value.type !== "pairlist") {
+    throw new SerializationError(`a workspace holding a ${value.type}; expected a pairlist`, 5);
+  }
+  return value;
+}
+
+/** The object after `save()`'s magic number, the file inflated whole (ascii, or no zlib handle). */
+function wholeWorkspace(bytes: Uint8Array, options: ReadFileOptions): RValue {
   const data = inflate(bytes, options, "save");
   const magic = String.fromCharCode(...data.subarray(0, 5));
   if (!/^RD[XA][23]\n$/.test(magic)) {
@@ -278,12 +299,7 @@ function workspace(bytes: Uint8Array, options: ReadFileOptions): RPairlist {
       0,
     );
   }
-  const value = unserializeFirst(data.subarray(5), options, true);
-  if (value.type === "NULL") return { type: "pairlist", data: [] };
-  if (value.type !== "pairlist") {
-    throw new SerializationError(`a workspace holding a ${value.type}; expected a pairlist`, 5);
-  }
-  return value;
+  return unserializeFirst(data.subarray(5), options, true);
 }
 
 /** Options for {@linkcode writeRds}. */

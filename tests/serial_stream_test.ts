@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import {
+  readRData,
   readRds,
   REncoding,
   type RValue,
@@ -102,4 +103,21 @@ Deno.test("readRds: a streamed read refuses what a whole read refuses", async ()
     () => readRds(gzip(claim), { maxDecompressedBytes: 2 ** 20 }),
     /a double vector claims 134217727 elements but only \d+ bytes remain/,
   );
+});
+
+Deno.test("readRData: a save() workspace is read as it inflates, bytes appended left", async () => {
+  // What save(x, file = f) writes for x <- <the big value>: "RDX3\n", then a pairlist of one.
+  const workspace = serialize({
+    type: "pairlist",
+    data: [{ tag: "x", value: bigValue() }],
+  }, { format: "xdr" });
+  const file = gzip(Uint8Array.from([...new TextEncoder().encode("RDX3\n"), ...workspace]));
+  const expected = unserialize(workspace);
+  assertSameBits(await readRData(file), expected);
+  // R's load() reads the file with anything appended after its gzip member.
+  const appended = Uint8Array.from([...file, ...new TextEncoder().encode("junk\n")]);
+  assertSameBits(await readRData(appended), expected);
+  // The streamed read keeps the whole read's refusals.
+  const rds = gzip(serialize({ type: "double", data: new Float64Array(3) }, { format: "xdr" }));
+  await assert.rejects(() => readRData(rds), /not an R workspace: starts with "X\\n/);
 });
