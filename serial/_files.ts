@@ -118,11 +118,8 @@ export function readRds(bytes: Uint8Array, options: ReadFileOptions = {}): Promi
 }
 
 function rds(bytes: Uint8Array, options: ReadFileOptions): RValue {
-  if (compressionOf(bytes) === "gzip") {
-    const value = streamed(bytes, options);
-    if (value !== undefined) return value;
-  }
-  return unserializeFirst(inflate(bytes, options, "saveRDS"), options, true);
+  return streamed(bytes, options) ??
+    unserializeFirst(inflate(bytes, options, "saveRDS"), options, true);
 }
 
 /** The first bytes a streamed read inflates: enough to see the format. */
@@ -133,14 +130,15 @@ const HEAD = 65536;
  * reads its gzfile: a window at a time, long vectors inflated straight into their own
  * buffers, never the whole inflated stream in memory, whose fresh pages cost more than the
  * inflating (130 MB for a 50 MB .rds). A workspace (`workspace`) has `save()`'s five-byte
- * magic number first. Undefined for anything else (ascii, not R), which the whole-buffer path
- * reads or refuses with its messages.
+ * magic number first. Undefined for anything else (not gzip, ascii, not R), which the
+ * whole-buffer path reads or refuses with its messages.
  */
 function streamed(
   bytes: Uint8Array,
   options: ReadFileOptions,
   workspace = false,
 ): RValue | undefined {
+  if (compressionOf(bytes) !== "gzip") return undefined;
   const source = GzipSource.open(bytes, options.maxDecompressedBytes);
   if (source === undefined) return undefined;
   try {
@@ -158,7 +156,7 @@ function streamed(
     }
     const format = head[start];
     if (head[start + 1] !== 0x0a || (format !== 0x58 && format !== 0x42)) return undefined;
-    return readObject(new Input(head.subarray(0, filled), start, source), format!, options, true);
+    return readObject(new Input(head.subarray(0, filled), start, source), format, options, true);
   } finally {
     source.close();
   }
@@ -279,8 +277,7 @@ export function readRData(
 }
 
 function workspace(bytes: Uint8Array, options: ReadFileOptions): RPairlist {
-  const value = (compressionOf(bytes) === "gzip" ? streamed(bytes, options, true) : undefined) ??
-    wholeWorkspace(bytes, options);
+  const value = streamed(bytes, options, true) ?? wholeWorkspace(bytes, options);
   if (value.type === "NULL") return { type: "pairlist", data: [] };
   if (value.type !== "pairlist") {
     throw new SerializationError(`a workspace holding a ${value.type}; expected a pairlist`, 5);

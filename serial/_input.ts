@@ -97,7 +97,7 @@ export interface ByteSource {
    * Why `left` is less than `wanted` when a limit the caller may raise (not the data) is what
    * stops it: the refusal to give instead of "only N bytes remain".
    */
-  limitReached?(wanted: number): SerializationError | undefined;
+  limitReached(wanted: number): SerializationError | undefined;
 }
 
 /** The window a streamed input refills; one 1 MiB buffer, reused, is touched once. */
@@ -136,7 +136,7 @@ export class Input {
    * set (a streamed source's), or undefined when the data itself is short.
    */
   limitReached(n: number): SerializationError | undefined {
-    return this.#source?.limitReached?.(n - (this.#bytes.length - this.#pos));
+    return this.#source?.limitReached(n - (this.#bytes.length - this.#pos));
   }
 
   /** The bytes left; for a streamed input, the most that may be left. */
