@@ -34,7 +34,7 @@ export class Bus0 implements SendRecvMachine {
   readonly #buffers: Buffers;
   readonly #raw: boolean;
   readonly #received: MessageQueue;
-  readonly #held: HeldSends | undefined;
+  readonly #held: HeldSends;
   #dropped = 0;
 
   constructor(
@@ -46,13 +46,12 @@ export class Bus0 implements SendRecvMachine {
     this.#buffers = buffers;
     this.#raw = options.raw;
     this.#received = new MessageQueue(buffers.recv);
-    this.#held = options.slowPeer === "wait"
-      ? new HeldSends(
-        (message) => this.#deliver(message),
-        (message) => someFull(core.pipes, buffers.send, this.#skipped(message)),
-        "bus send: waiting for a slow peer",
-      )
-      : undefined;
+    this.#held = new HeldSends(
+      options.slowPeer ?? "drop",
+      (message) => this.#deliver(message),
+      (message) => someFull(core.pipes, buffers.send, this.#skipped(message)),
+      "bus send: waiting for a slow peer",
+    );
   }
 
   /** Messages not sent to some peer because its queue was full. */
@@ -62,7 +61,7 @@ export class Bus0 implements SendRecvMachine {
 
   /** Sends that had to wait for a full peer pipe (counted as the wait begins). */
   get heldBack(): number {
-    return this.#held?.count ?? 0;
+    return this.#held.count;
   }
 
   added(): Error | undefined {
@@ -70,7 +69,7 @@ export class Bus0 implements SendRecvMachine {
   }
 
   removed(): void {
-    this.#held?.release();
+    this.#held.release();
   }
 
   message(pipe: Pipe, payload: Uint8Array): void {
@@ -79,7 +78,7 @@ export class Bus0 implements SendRecvMachine {
   }
 
   drained(): void {
-    this.#held?.release();
+    this.#held.release();
   }
 
   room(): Promise<void> | undefined {
@@ -87,15 +86,13 @@ export class Bus0 implements SendRecvMachine {
   }
 
   closing(reason: Error): void {
-    this.#held?.fail(reason);
+    this.#held.fail(reason);
     this.#received.fail(reason);
   }
 
   send(message: SpMessage, options: WaitOptions): Promise<void> {
     this.#core.checkOpen();
-    if (this.#held !== undefined) return this.#held.send(message, options);
-    this.#deliver(message);
-    return Promise.resolve();
+    return this.#held.send(message, options);
   }
 
   recv(options: WaitOptions): Promise<SpMessage> {

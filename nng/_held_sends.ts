@@ -1,7 +1,8 @@
 /**
- * The "wait" policy of the fan-out protocols (pub0, bus0): a send that would find some pipe's
- * queue full waits instead of dropping, so the slowest reader sets the pace and none misses a
- * message. NNG has no such policy; its pub0 and bus0 always drop.
+ * The send path of the fan-out protocols (pub0, bus0) under their slow-reader policy: NNG's
+ * "drop", or "wait", where a send that would find some pipe's queue full waits instead of
+ * dropping, so the slowest reader sets the pace and none misses a message. NNG has no such
+ * policy; its pub0 and bus0 always drop.
  *
  * @module
  */
@@ -40,14 +41,16 @@ interface Held {
 }
 
 /**
- * Sends held back while a pipe they go to is full. They leave in call order (a send never
- * overtakes one held before it), one given up on (timeout, signal) is never sent, and close
- * fails every one still held.
+ * A fan-out socket's sends under its {@linkcode SlowReaderPolicy}: with `"drop"` each goes at
+ * once (`deliver` drops for full pipes); with `"wait"` sends are held back while a pipe they go
+ * to is full. They leave in call order (a send never overtakes one held before it), one given
+ * up on (timeout, signal) is never sent, and close fails every one still held.
  */
 export class HeldSends {
   readonly #deliver: (message: SpMessage) => void;
   readonly #blocked: (message: SpMessage) => boolean;
   readonly #what: string;
+  readonly #wait: boolean;
   // Oldest first.
   #held: Held[] = [];
   #count = 0;
@@ -58,10 +61,12 @@ export class HeldSends {
    * `what` names the wait in a timeout's message.
    */
   constructor(
+    policy: SlowReaderPolicy,
     deliver: (message: SpMessage) => void,
     blocked: (message: SpMessage) => boolean,
     what: string,
   ) {
+    this.#wait = policy === "wait";
     this.#deliver = deliver;
     this.#blocked = blocked;
     this.#what = what;
@@ -72,9 +77,12 @@ export class HeldSends {
     return this.#count;
   }
 
-  /** Delivers `message` now if nothing is held and no pipe is full; else waits its turn. */
+  /**
+   * Delivers `message` now when dropping, or when nothing is held and no pipe is full; else
+   * waits its turn.
+   */
   send(message: SpMessage, options: WaitOptions): Promise<void> {
-    if (this.#held.length === 0 && !this.#blocked(message)) {
+    if (!this.#wait || (this.#held.length === 0 && !this.#blocked(message))) {
       this.#deliver(message);
       return Promise.resolve();
     }

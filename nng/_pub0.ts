@@ -25,19 +25,18 @@ export type SlowSubscriberPolicy = SlowReaderPolicy;
 export class Pub0 implements SendRecvMachine {
   readonly #core: SpCore;
   readonly #buffers: Buffers;
-  readonly #held: HeldSends | undefined;
+  readonly #held: HeldSends;
   #dropped = 0;
 
   constructor(core: SpCore, buffers: Buffers, slowSubscriber: SlowSubscriberPolicy = "drop") {
     this.#core = core;
     this.#buffers = buffers;
-    this.#held = slowSubscriber === "wait"
-      ? new HeldSends(
-        (message) => this.#deliver(message),
-        () => someFull(core.pipes, buffers.send),
-        "pub send: waiting for a slow subscriber",
-      )
-      : undefined;
+    this.#held = new HeldSends(
+      slowSubscriber,
+      (message) => this.#deliver(message),
+      () => someFull(core.pipes, buffers.send),
+      "pub send: waiting for a slow subscriber",
+    );
   }
 
   /** Messages not sent to some subscriber because its queue was full. */
@@ -47,7 +46,7 @@ export class Pub0 implements SendRecvMachine {
 
   /** Sends that had to wait for a full subscriber pipe (counted as the wait begins). */
   get heldBack(): number {
-    return this.#held?.count ?? 0;
+    return this.#held.count;
   }
 
   added(): Error | undefined {
@@ -55,7 +54,7 @@ export class Pub0 implements SendRecvMachine {
   }
 
   removed(): void {
-    this.#held?.release();
+    this.#held.release();
   }
 
   message(pipe: Pipe): void {
@@ -64,7 +63,7 @@ export class Pub0 implements SendRecvMachine {
   }
 
   drained(): void {
-    this.#held?.release();
+    this.#held.release();
   }
 
   room(): undefined {
@@ -72,14 +71,12 @@ export class Pub0 implements SendRecvMachine {
   }
 
   closing(reason: Error): void {
-    this.#held?.fail(reason);
+    this.#held.fail(reason);
   }
 
   send(message: SpMessage, options: WaitOptions): Promise<void> {
     this.#core.checkOpen();
-    if (this.#held !== undefined) return this.#held.send(message, options);
-    this.#deliver(message);
-    return Promise.resolve();
+    return this.#held.send(message, options);
   }
 
   recv(): Promise<SpMessage> {
