@@ -130,8 +130,8 @@ const HEAD = 65536;
  * reads its gzfile: a window at a time, long vectors inflated straight into their own
  * buffers, never the whole inflated stream in memory, whose fresh pages cost more than the
  * inflating (130 MB for a 50 MB .rds). A workspace (`workspace`) has `save()`'s five-byte
- * magic number first. Undefined for anything else (not gzip, ascii, not R), which the
- * whole-buffer path reads or refuses with its messages.
+ * magic number first. An ascii stream is inflated whole, then parsed. Undefined for anything
+ * else (not gzip, not R), which the whole-buffer path reads or refuses with its messages.
  */
 function streamed(
   bytes: Uint8Array,
@@ -151,14 +151,36 @@ function streamed(
       filled += got;
     }
     if (filled < start + 2) return undefined;
-    if (workspace && !/^RDX[23]\n$/.test(String.fromCharCode(...head.subarray(0, 5)))) {
+    if (workspace && !/^RD[XA][23]\n$/.test(String.fromCharCode(...head.subarray(0, 5)))) {
       return undefined;
     }
     const format = head[start];
-    if (head[start + 1] !== 0x0a || (format !== 0x58 && format !== 0x42)) return undefined;
+    if (head[start + 1] !== 0x0a) return undefined;
+    // Ascii is parsed from the whole text, inflated here so that what follows the gzip member
+    // ends the data as it does for the binary formats.
+    if (format === 0x41) {
+      return unserializeFirst(drain(source, head, filled).subarray(start), options, true);
+    }
+    if (format !== 0x58 && format !== 0x42) return undefined;
     return readObject(new Input(head.subarray(0, filled), start, source), format, options, true);
   } finally {
     source.close();
+  }
+}
+
+/** Everything left in `source` after the `filled` bytes of `head`, inflated into one buffer. */
+function drain(source: GzipSource, head: Uint8Array, filled: number): Uint8Array {
+  let out = head;
+  for (;;) {
+    if (filled === out.length) {
+      // Doubling; the source refuses to inflate past maxDecompressedBytes.
+      const next = new Uint8Array(2 * out.length);
+      next.set(out);
+      out = next;
+    }
+    const got = source.fill(out, filled);
+    if (got === 0) return out.subarray(0, filled);
+    filled += got;
   }
 }
 
@@ -285,7 +307,7 @@ function workspace(bytes: Uint8Array, options: ReadFileOptions): RPairlist {
   return value;
 }
 
-/** The object after `save()`'s magic number, the file inflated whole (ascii, or no zlib handle). */
+/** The object after `save()`'s magic number, the file read whole (uncompressed, no zlib handle). */
 function wholeWorkspace(bytes: Uint8Array, options: ReadFileOptions): RValue {
   const data = inflate(bytes, options, "save");
   const magic = String.fromCharCode(...data.subarray(0, 5));

@@ -121,3 +121,32 @@ Deno.test("readRData: a save() workspace is read as it inflates, bytes appended 
   const rds = gzip(serialize({ type: "double", data: new Float64Array(3) }, { format: "xdr" }));
   await assert.rejects(() => readRData(rds), /not an R workspace: starts with "X\\n/);
 });
+
+Deno.test("readRds, readRData: a gzip ascii file is read with bytes appended, as R reads it", async () => {
+  // What saveRDS(x, ascii = TRUE) and save(x, ascii = TRUE, compress = TRUE) write, plus junk:
+  // R's readRDS() and load() read the object and leave the rest.
+  const value: RValue = {
+    type: "list",
+    data: [
+      { type: "integer", data: Int32Array.of(1, 2, 3) },
+      { type: "character", data: ["z", null, "é"] },
+    ],
+  };
+  const junk = new TextEncoder().encode("junk\n");
+  const ascii = serialize(value, { format: "ascii" });
+  assertSameBits(await readRds(Uint8Array.from([...gzip(ascii), ...junk])), unserialize(ascii));
+  const saved = serialize({ type: "pairlist", data: [{ tag: "x", value }] }, { format: "ascii" });
+  const file = gzip(Uint8Array.from([...new TextEncoder().encode("RDA3\n"), ...saved]));
+  assertSameBits(await readRData(Uint8Array.from([...file, ...junk])), unserialize(saved));
+  // The inflated text is still bounded.
+  await assert.rejects(
+    () =>
+      readRds(
+        gzip(serialize({ type: "integer", data: new Int32Array(100_000) }, {
+          format: "ascii",
+        })),
+        { maxDecompressedBytes: 50_000 },
+      ),
+    /inflates past maxDecompressedBytes \(50000\)/,
+  );
+});
