@@ -21,12 +21,16 @@ import {
   type RPairlist,
   type RPairlistCell,
   type RPromise,
+  type RSymbol,
   type RValue,
   type RWithAttributes,
   SerializationError,
   setAttribute,
 } from "./_types.ts";
 import { work } from "./_work.ts";
+
+/** A character outside ASCII. */
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** Options for {@linkcode unserialize}. */
 export interface UnserializeOptions {
@@ -323,8 +327,16 @@ class Reader {
         return ref;
       }
       case SXP.SYM: {
-        const name = this.#charsxp(input.int("a symbol name"));
-        const symbol: RValue = { type: "symbol", name: name.text ?? "NA" };
+        const { text, encoding } = this.#charsxp(input.int("a symbol name"));
+        const symbol: RSymbol = { type: "symbol", name: text ?? "NA" };
+        // Unmarked is the default for a print name; marked UTF-8, the default for strings, is
+        // kept as a mark (see RSymbol.encoding).
+        const mark = encoding === undefined
+          ? (text !== null && NON_ASCII.test(text) ? REncoding.utf8 : undefined)
+          : encoding === REncoding.native
+          ? undefined
+          : encoding;
+        if (mark !== undefined) symbol.encoding = mark;
         this.#addReference(symbol);
         return symbol;
       }

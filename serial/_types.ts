@@ -242,6 +242,12 @@ export interface RSymbol {
   type: "symbol";
   /** The print name. */
   name: string;
+  /**
+   * The print name's encoding mark where it is not R's parser's: a name R parsed from code is
+   * unmarked (written so when this is absent), one `as.name()` made from a marked string keeps
+   * that mark (`"UTF-8"`, `"latin1"`, `"bytes"`). Only non-ASCII names carry one.
+   */
+  encoding?: REncoding;
 }
 
 /** One of R's special environments, which cross the wire as a name only. */

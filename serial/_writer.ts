@@ -16,7 +16,7 @@ import {
   type RAttributes,
   type RBytecode,
   type RCharacter,
-  type REncoding,
+  REncoding,
   type RPairlist,
   type RPairlistCell,
   type RValue,
@@ -252,11 +252,15 @@ class Output {
    * A CHARSXP for a JS string, encoded straight into the buffer: ASCII (the common case) byte by
    * byte, anything else through encodeInto, then the flags and length are filled in.
    */
-  charsxp(text: string, charsxp: number): void {
+  /**
+   * A string as a CHARSXP with `charsxp`'s flags: ASCII carries the ASCII mark, anything else
+   * `mark` (UTF-8, 8, by default; 0 for none).
+   */
+  charsxp(text: string, charsxp: number, mark = 8): void {
     if (this.#ascii) {
       const bytes = encoder.encode(text);
       const ascii = bytes.length === text.length;
-      this.int(charsxp | ((ascii ? 64 : 8) << 12));
+      this.int(charsxp | ((ascii ? 64 : mark) << 12));
       this.int(bytes.length);
       this.stringBytes(bytes);
       return;
@@ -276,7 +280,7 @@ class Output {
     }
     if (!ascii) n = encoder.encodeInto(text, buffer.subarray(start)).written;
     // ASCII strings carry the ASCII mark, everything else UTF-8, as R does in a UTF-8 locale.
-    this.#view.setInt32(this.#length, charsxp | ((ascii ? 64 : 8) << 12), this.#littleEndian);
+    this.#view.setInt32(this.#length, charsxp | ((ascii ? 64 : mark) << 12), this.#littleEndian);
     this.#view.setInt32(this.#length + 4, n, this.#littleEndian);
     this.#length = start + n;
   }
@@ -510,7 +514,7 @@ class Writer {
         return;
       }
       case "symbol":
-        this.#symbol(value.name);
+        this.#symbol(value.name, value.encoding);
         return;
       case "pairlist":
       case "language":
@@ -772,7 +776,7 @@ class Writer {
     this.#out.charsxp(text, CHARSXP);
   }
 
-  #symbol(name: string): void {
+  #symbol(name: string, encoding?: REncoding): void {
     const ref = this.#symbols.get(name);
     if (ref !== undefined) {
       this.#reference(ref);
@@ -783,7 +787,13 @@ class Writer {
       return;
     }
     this.#out.int(SYMSXP);
-    this.#charsxp(name);
+    if (encoding === undefined || encoding === REncoding.native) {
+      // R's parser makes unmarked print names (see RSymbol.encoding).
+      if (name.includes("\0")) throw nulError(name);
+      this.#out.charsxp(name, CHARSXP, 0);
+    } else {
+      this.#strings({ type: "character", data: [name], encodings: [encoding] });
+    }
     this.#symbols.set(name, ++this.#refCount);
   }
 

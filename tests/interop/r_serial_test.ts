@@ -309,6 +309,10 @@ corpus$chr_unmarked_bytes <- c("caf\\xe9", "plain")
 corpus$chr_latin1 <- c(iconv("caf\\u00e9", "UTF-8", "latin1"), "plain", NA)
 corpus$chr_bytes <- local({ x <- c("caf\\xe9", "a\\xff"); Encoding(x) <- "bytes"; x })
 corpus$chr_utf8 <- c("\\u00e9t\\u00e9", "\\u4e2d\\u6587")
+# Non-ASCII names: the parser makes unmarked print names, as.name() keeps a string's mark.
+corpus$sym_parsed <- str2lang("f(caf\\u00e9, x = caf\\u00e9 + 1)")
+corpus$sym_marked <- list(as.name("\\u00e9t\\u00e9"), quote(plain))
+corpus$closure_non_ascii <- eval(str2lang("function(caf\\u00e9, n = 2) caf\\u00e9 * n"))
 corpus$formula <- y ~ x + log(z)
 corpus$expression <- expression(a + b, sin(pi))
 # Objects holding an environment (or a function, which holds one) cannot be identical() to
