@@ -192,6 +192,8 @@ const UNSUPPORTED: Record<number, string> = {
 /** A cell of a byte code's calls that R shares: where it sits, and the list it starts. */
 interface SharedCell {
   cells: RPairlistCell[];
+  /** Where its chain sits in the reader's stack of open chains while that chain is read. */
+  level: number;
   from: number;
   type: "language" | "pairlist";
   list: RPairlist | undefined;
@@ -225,8 +227,13 @@ class Reader {
   /** Vectors expanded from ALTREP states (not read element by element from the stream). */
   #expanded: WeakSet<RValue> | undefined;
   #nativeIsUtf8 = true;
-  /** The byte-code call chains still being read, whose cells are not all there yet. */
-  #openChains: Set<RPairlistCell[]> | undefined;
+  /**
+   * The byte-code call chains still being read, whose cells are not all there yet, outermost
+   * first: chains nest (one is read inside another's cell and done before it goes on), so the
+   * chain a shared cell was defined in is still open exactly while it sits at the cell's level.
+   * A stack, not a set: no hashing per chain, and the check is one comparison.
+   */
+  readonly #openChains: RPairlistCell[][] = [];
 
   constructor(input: Input, options: UnserializeOptions) {
     this.#in = input;
@@ -637,7 +644,7 @@ class Reader {
     }
     // A reference into a call still being read closes a cycle: the call contains itself.
     // R code cannot build one (calls are trees; the compiler shares only finished subcalls).
-    if (this.#openChains?.has(cell.cells) === true) {
+    if (this.#openChains[cell.level] === cell.cells) {
       return this.#in.fail(
         `byte-code cell #${index} refers back into the call that holds it (a cyclic call); ` +
           "expected a reference to a call already read",
@@ -651,8 +658,9 @@ class Reader {
     const input = this.#in;
     if (depth > this.#maxDepth) input.fail(`nesting deeper than maxDepth (${this.#maxDepth})`);
     const cells: RPairlistCell[] = [];
-    const openChains = this.#openChains ??= new Set();
-    openChains.add(cells);
+    const openChains = this.#openChains;
+    const level = openChains.length;
+    openChains.push(cells);
     let list: RPairlist | undefined;
     for (;;) {
       let position = -1;
@@ -672,6 +680,7 @@ class Reader {
       if (position >= 0) {
         shared[position] = {
           cells,
+          level,
           from: cells.length,
           type: language ? "language" : "pairlist",
           list: cells.length === 0 ? list : undefined,
@@ -697,7 +706,7 @@ class Reader {
       if (next === BC.REPREF) {
         const tail = this.#sharedCell(shared);
         for (let k = tail.from; k < tail.cells.length; k++) cells.push(tail.cells[k]!);
-        openChains.delete(cells);
+        openChains.pop();
         return list;
       }
       if (
@@ -709,7 +718,7 @@ class Reader {
       }
       const rest = this.item(depth + 1);
       if (rest.type !== "NULL") input.fail(`a byte-code call ending in a ${rest.type}`);
-      openChains.delete(cells);
+      openChains.pop();
       return list;
     }
   }
