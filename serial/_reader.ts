@@ -723,16 +723,46 @@ class Reader {
     }
   }
 
+  /**
+   * An attribute pairlist, read straight into the attributes object: of a cell only its tag
+   * and value are kept, so no cells are made. It reads and refuses as `#pairlist` would, an
+   * untagged cell once the list is read.
+   */
   #attributes(depth: number): RAttributes | undefined {
-    const flags = this.#in.int("an attribute list");
-    const type = flags & 0xff;
+    const input = this.#in;
+    let flags = input.int("an attribute list");
+    let type = flags & 0xff;
     if (type === SXP.NILVALUE) return undefined;
-    if (type !== SXP.LIST) {
-      this.#in.fail(`attributes of SEXP type ${type}; expected a pairlist (2)`);
+    if (type !== SXP.LIST) input.fail(`attributes of SEXP type ${type}; expected a pairlist (2)`);
+    const attributes: RAttributes = {};
+    let untagged = false;
+    let length = 0;
+    for (;;) {
+      if ((flags & 0x200) !== 0) this.#attributes(depth + 1);
+      let tag: string | undefined;
+      if ((flags & 0x400) !== 0) {
+        const tagValue = this.item(depth + 1);
+        if (tagValue.type !== "symbol") {
+          return input.fail(`a pairlist tag of type ${tagValue.type}; expected a symbol`);
+        }
+        tag = tagValue.name;
+      }
+      const value = this.item(depth + 1);
+      if (tag === undefined) untagged = true;
+      else setAttribute(attributes, tag, value);
+      if (++length > this.#maxElements) {
+        input.fail(`pairlist longer than maxElements (${this.#maxElements})`);
+      }
+      flags = input.int("the rest of a pairlist");
+      type = flags & 0xff;
+      if (type === SXP.NILVALUE) break;
+      if (type !== SXP.LIST && type !== SXP.LANG && type !== SXP.DOT) {
+        this.#body(flags, depth + 1);
+        input.fail("attributes end in a dotted pair");
+      }
     }
-    const read = this.#pairlist(flags, depth);
-    if (read.tail !== undefined) this.#in.fail("attributes end in a dotted pair");
-    return cellsToAttributes(read.cells, this.#in);
+    if (untagged) input.fail("an attribute without a name");
+    return attributes;
   }
 
   /** Reads a pairlist chain iteratively (R writes long ones as deep CDR chains). */
@@ -945,15 +975,6 @@ class Reader {
     }
     return input.fail(`ALTREP class "${className}" is not one rsock can expand`);
   }
-}
-
-function cellsToAttributes(cells: RPairlistCell[], input: Input): RAttributes {
-  const attributes: RAttributes = {};
-  for (const cell of cells) {
-    if (cell.tag === undefined) input.fail("an attribute without a name");
-    setAttribute(attributes, cell.tag, cell.value);
-  }
-  return attributes;
 }
 
 /** The compression a file starts with, by its magic bytes. */
