@@ -27,12 +27,26 @@ class StringCache {
   readonly #bytes = new Uint8Array(CACHE_SIZE * SHORT_STRING);
   readonly #strings: string[] = new Array(CACHE_SIZE).fill("");
 
-  get(hash: number, bytes: Uint8Array, start: number, n: number): string | undefined {
+  /** Its bytes as little-endian words, to compare four at a time (a slot is 4-aligned). */
+  readonly #words = new DataView(this.#bytes.buffer);
+
+  get(
+    hash: number,
+    bytes: Uint8Array,
+    view: DataView,
+    start: number,
+    n: number,
+  ): string | undefined {
     const slot = (hash ^ (hash >>> 16)) & (CACHE_SIZE - 1);
     if (this.#lengths[slot] !== n) return undefined;
     const base = slot * SHORT_STRING;
+    const words = this.#words;
+    let c = 0;
+    for (; c + 4 <= n; c += 4) {
+      if (words.getInt32(base + c, true) !== view.getInt32(start + c, true)) return undefined;
+    }
     const cached = this.#bytes;
-    for (let c = 0; c < n; c++) if (cached[base + c] !== bytes[start + c]) return undefined;
+    for (; c < n; c++) if (cached[base + c] !== bytes[start + c]) return undefined;
     return this.#strings[slot];
   }
 
@@ -489,21 +503,30 @@ export class Input {
         if (hits < 32) cached = false;
         hits = 0;
       }
-      let hash = 0x811c9dc5;
+      // Four bytes at a time: a word's high bits, and a hash of whole words (the cache checks
+      // each hit byte for byte, so the hash only spreads strings over its slots).
+      let hash = 0x811c9dc5 ^ n;
       let high = 0;
+      let k = start;
       if (cached && n <= SHORT_STRING) {
-        for (let k = start; k < stop; k++) {
+        for (; k + 4 <= stop; k += 4) {
+          const word = view.getInt32(k, true);
+          high |= word;
+          hash = Math.imul(hash ^ word, 0x01000193);
+        }
+        for (; k < stop; k++) {
           const c = bytes[k]!;
           high |= c;
           hash = Math.imul(hash ^ c, 0x01000193);
         }
       } else {
-        for (let k = start; k < stop; k++) high |= bytes[k]!;
+        for (; k + 4 <= stop; k += 4) high |= view.getInt32(k, true);
+        for (; k < stop; k++) high |= bytes[k]!;
       }
-      if (high >= 0x80) break;
+      if ((high & 0x80808080) !== 0) break;
       pos = stop;
       if (cached && n <= SHORT_STRING) {
-        const hit = cache.get(hash, bytes, start, n);
+        const hit = cache.get(hash, bytes, view, start, n);
         if (hit !== undefined) hits++;
         data[i] = hit ?? cache.set(hash, bytes, start, n);
         continue;
