@@ -447,14 +447,9 @@ export class Input {
     if (this.#ascii || (n > this.#bytes.length - this.#pos && !this.#refill(n))) return undefined;
     const bytes = this.#bytes;
     const start = this.#pos;
-    if (n <= 24) {
-      for (let i = start; i < start + n; i++) if (bytes[i]! >= 0x80) return undefined;
-      this.#pos += n;
-      return asciiText(bytes, start, n);
-    }
     for (let i = start; i < start + n; i++) if (bytes[i]! >= 0x80) return undefined;
     this.#pos += n;
-    return latin1.decode(bytes.subarray(start, start + n));
+    return asciiText(bytes, start, n);
   }
 
   /**
@@ -645,13 +640,22 @@ export function isAscii(bytes: Uint8Array): boolean {
   return true;
 }
 
-/** `n` ASCII bytes from `start` as a string, without a TextDecoder call for short ones. */
+/** Strings up to this many bytes are made by `String.fromCharCode`, longer ones decoded. */
+const MEDIUM_STRING = 128;
+/** The char codes of one string for `String.fromCharCode.apply`, reused from string to string. */
+const codes: number[] = [];
+
+/**
+ * `n` ASCII bytes from `start` as a string, without a TextDecoder call for short ones: its
+ * fixed cost (~500 ns here) is more than `fromCharCode` over a reused array up to 128 bytes
+ * (~100 ns for 12 bytes, 200 ns for 46, 450 ns for 128), and that beats concatenating chars.
+ */
 function asciiText(bytes: Uint8Array, start: number, n: number): string {
   if (n <= 8) return shortText(bytes, start, n);
-  if (n > 24) return latin1.decode(bytes.subarray(start, start + n));
-  let text = "";
-  for (let k = start; k < start + n; k++) text += String.fromCharCode(bytes[k]!);
-  return text;
+  if (n > MEDIUM_STRING) return latin1.decode(bytes.subarray(start, start + n));
+  codes.length = n;
+  for (let k = 0; k < n; k++) codes[k] = bytes[start + k]!;
+  return String.fromCharCode.apply(null, codes);
 }
 
 export function asciiString(bytes: Uint8Array): string {
