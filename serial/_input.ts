@@ -526,8 +526,10 @@ export class Input {
         data[i] = hit ?? cache.set(hash, bytes, start, n);
         continue;
       }
-      if (n <= 8) {
-        data[i] = shortText(bytes, start, n);
+      // A vector of at most 8 strings is never gathered into one decode (see below), so its
+      // strings are made as they come, without the spans.
+      if (n <= 8 || data.length <= 8) {
+        data[i] = asciiText(bytes, start, n);
         continue;
       }
       spans ??= new Int32Array(3 * Math.min(data.length - i, Math.ceil((end - start) / 8) + 1));
