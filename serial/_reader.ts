@@ -196,6 +196,8 @@ const UNSUPPORTED: Record<number, string> = {
 /** A cell of a byte code's calls that R shares: where it sits, and the list it starts. */
 interface SharedCell {
   cells: RPairlistCell[];
+  /** Where its chain sits in the reader's stack of open chains while that chain is read. */
+  level: number;
   from: number;
   type: "language" | "pairlist";
   list: RPairlist | undefined;
@@ -229,8 +231,13 @@ class Reader {
   /** Vectors expanded from ALTREP states (not read element by element from the stream). */
   #expanded: WeakSet<RValue> | undefined;
   #nativeIsUtf8 = true;
-  /** The byte-code call chains still being read, whose cells are not all there yet. */
-  #openChains: Set<RPairlistCell[]> | undefined;
+  /**
+   * The byte-code call chains still being read, whose cells are not all there yet, outermost
+   * first: chains nest (one is read inside another's cell and done before it goes on), so the
+   * chain a shared cell was defined in is still open exactly while it sits at the cell's level.
+   * A stack, not a set: no hashing per chain, and the check is one comparison.
+   */
+  readonly #openChains: RPairlistCell[][] = [];
 
   constructor(input: Input, options: UnserializeOptions) {
     this.#in = input;
@@ -649,7 +656,7 @@ class Reader {
     }
     // A reference into a call still being read closes a cycle: the call contains itself.
     // R code cannot build one (calls are trees; the compiler shares only finished subcalls).
-    if (this.#openChains?.has(cell.cells) === true) {
+    if (this.#openChains[cell.level] === cell.cells) {
       return this.#in.fail(
         `byte-code cell #${index} refers back into the call that holds it (a cyclic call); ` +
           "expected a reference to a call already read",
@@ -663,8 +670,9 @@ class Reader {
     const input = this.#in;
     if (depth > this.#maxDepth) input.fail(`nesting deeper than maxDepth (${this.#maxDepth})`);
     const cells: RPairlistCell[] = [];
-    const openChains = this.#openChains ??= new Set();
-    openChains.add(cells);
+    const openChains = this.#openChains;
+    const level = openChains.length;
+    openChains.push(cells);
     let list: RPairlist | undefined;
     for (;;) {
       let position = -1;
@@ -684,6 +692,7 @@ class Reader {
       if (position >= 0) {
         shared[position] = {
           cells,
+          level,
           from: cells.length,
           type: language ? "language" : "pairlist",
           list: cells.length === 0 ? list : undefined,
@@ -709,7 +718,7 @@ class Reader {
       if (next === BC.REPREF) {
         const tail = this.#sharedCell(shared);
         for (let k = tail.from; k < tail.cells.length; k++) cells.push(tail.cells[k]!);
-        openChains.delete(cells);
+        openChains.pop();
         return list;
       }
       if (
@@ -721,21 +730,51 @@ class Reader {
       }
       const rest = this.item(depth + 1);
       if (rest.type !== "NULL") input.fail(`a byte-code call ending in a ${rest.type}`);
-      openChains.delete(cells);
+      openChains.pop();
       return list;
     }
   }
 
+  /**
+   * An attribute pairlist, read straight into the attributes object: of a cell only its tag
+   * and value are kept, so no cells are made. It reads and refuses as `#pairlist` would, an
+   * untagged cell once the list is read.
+   */
   #attributes(depth: number): RAttributes | undefined {
-    const flags = this.#in.int("an attribute list");
-    const type = flags & 0xff;
+    const input = this.#in;
+    let flags = input.int("an attribute list");
+    let type = flags & 0xff;
     if (type === SXP.NILVALUE) return undefined;
-    if (type !== SXP.LIST) {
-      this.#in.fail(`attributes of SEXP type ${type}; expected a pairlist (2)`);
+    if (type !== SXP.LIST) input.fail(`attributes of SEXP type ${type}; expected a pairlist (2)`);
+    const attributes: RAttributes = {};
+    let untagged = false;
+    let length = 0;
+    for (;;) {
+      if ((flags & 0x200) !== 0) this.#attributes(depth + 1);
+      let tag: string | undefined;
+      if ((flags & 0x400) !== 0) {
+        const tagValue = this.item(depth + 1);
+        if (tagValue.type !== "symbol") {
+          return input.fail(`a pairlist tag of type ${tagValue.type}; expected a symbol`);
+        }
+        tag = tagValue.name;
+      }
+      const value = this.item(depth + 1);
+      if (tag === undefined) untagged = true;
+      else setAttribute(attributes, tag, value);
+      if (++length > this.#maxElements) {
+        input.fail(`pairlist longer than maxElements (${this.#maxElements})`);
+      }
+      flags = input.int("the rest of a pairlist");
+      type = flags & 0xff;
+      if (type === SXP.NILVALUE) break;
+      if (type !== SXP.LIST && type !== SXP.LANG && type !== SXP.DOT) {
+        this.#body(flags, depth + 1);
+        input.fail("attributes end in a dotted pair");
+      }
     }
-    const read = this.#pairlist(flags, depth);
-    if (read.tail !== undefined) this.#in.fail("attributes end in a dotted pair");
-    return cellsToAttributes(read.cells, this.#in);
+    if (untagged) input.fail("an attribute without a name");
+    return attributes;
   }
 
   /** Reads a pairlist chain iteratively (R writes long ones as deep CDR chains). */
@@ -948,15 +987,6 @@ class Reader {
     }
     return input.fail(`ALTREP class "${className}" is not one rsock can expand`);
   }
-}
-
-function cellsToAttributes(cells: RPairlistCell[], input: Input): RAttributes {
-  const attributes: RAttributes = {};
-  for (const cell of cells) {
-    if (cell.tag === undefined) input.fail("an attribute without a name");
-    setAttribute(attributes, cell.tag, cell.value);
-  }
-  return attributes;
 }
 
 /** The compression a file starts with, by its magic bytes. */
