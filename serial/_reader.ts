@@ -707,6 +707,7 @@ class Reader {
       const cell: RPairlistCell = tag.type === "symbol"
         ? { tag: tag.name, value: R_NULL }
         : { value: R_NULL };
+      if (tag.type === "symbol" && tag.encoding !== undefined) cell.tagEncoding = tag.encoding;
       if (cells.length > 0 && language) cell.cellType = "language";
       if (attributes !== undefined && cells.length > 0) cell.attributes = attributes;
       cells.push(cell);
@@ -789,15 +790,18 @@ class Reader {
         if (cells.length === 0) attributes = cellAttributes;
       }
       let tag: string | undefined;
+      let tagEncoding: REncoding | undefined;
       if ((flags & 0x400) !== 0) {
         const tagValue = this.item(depth + 1);
         if (tagValue.type !== "symbol") {
           return input.fail(`a pairlist tag of type ${tagValue.type}; expected a symbol`);
         }
         tag = tagValue.name;
+        tagEncoding = tagValue.encoding;
       }
       const value = this.item(depth + 1);
       const cell: RPairlistCell = tag === undefined ? { value } : { tag, value };
+      if (tagEncoding !== undefined) cell.tagEncoding = tagEncoding;
       const levels = (flags >>> 12) & 0xffff;
       if (levels !== 0) cell.levels = levels;
       if (cells.length > 0 && (flags & 0xff) !== SXP.LIST) {

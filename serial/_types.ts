@@ -204,6 +204,8 @@ export interface RList extends RWithAttributes {
 export interface RPairlistCell {
   /** The tag (argument or element name), absent when untagged. */
   tag?: string;
+  /** The tag's print-name mark, where it is not R's parser's (see {@linkcode RSymbol.encoding}). */
+  tagEncoding?: REncoding;
   /** The value in the cell. */
   value: RValue;
   /**

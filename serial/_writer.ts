@@ -845,7 +845,7 @@ class Writer {
       } else if (i > 0 && hasAny(cell.attributes)) {
         this.#attributes(cell.attributes, depth + 1);
       }
-      if (cell.tag !== undefined) this.#symbol(cell.tag);
+      if (cell.tag !== undefined) this.#symbol(cell.tag, cell.tagEncoding);
       this.item(cell.value, depth + 1);
     }
     out.int(NILVALUE);
@@ -909,7 +909,7 @@ class Writer {
       } else {
         out.int(language ? TYPE_CODE.language : LISTSXP);
       }
-      if (cell.tag !== undefined) this.#symbol(cell.tag);
+      if (cell.tag !== undefined) this.#symbol(cell.tag, cell.tagEncoding);
       else out.int(NILVALUE);
       const car = cell.value;
       if (car.type === "symbol") {

@@ -312,6 +312,7 @@ corpus$chr_utf8 <- c("\\u00e9t\\u00e9", "\\u4e2d\\u6587")
 # Non-ASCII names: the parser makes unmarked print names, as.name() keeps a string's mark.
 corpus$sym_parsed <- str2lang("f(caf\\u00e9, x = caf\\u00e9 + 1)")
 corpus$sym_marked <- list(as.name("\\u00e9t\\u00e9"), quote(plain))
+corpus$call_marked_tag <- as.call(setNames(list(as.name("f"), 1), c("", "\\u00e9t\\u00e9")))
 corpus$closure_non_ascii <- eval(str2lang("function(caf\\u00e9, n = 2) caf\\u00e9 * n"))
 corpus$formula <- y ~ x + log(z)
 corpus$expression <- expression(a + b, sin(pi))
