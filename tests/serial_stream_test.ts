@@ -150,3 +150,20 @@ Deno.test("readRds, readRData: a gzip ascii file is read with bytes appended, as
     /inflates past maxDecompressedBytes \(50000\)/,
   );
 });
+
+Deno.test("readRds, readRData: a path is read as the file's bytes are", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "rsock_files_" });
+  try {
+    const value = bigValue();
+    const bytes = gzip(serialize(value, { format: "xdr" }));
+    await Deno.writeFile(`${dir}/big.rds`, bytes);
+    assertSameBits(await readRds(`${dir}/big.rds`), await readRds(bytes));
+    const saved = serialize({ type: "pairlist", data: [{ tag: "x", value }] }, { format: "xdr" });
+    const file = gzip(Uint8Array.from([...new TextEncoder().encode("RDX3\n"), ...saved]));
+    await Deno.writeFile(`${dir}/session.RData`, file);
+    assertSameBits(await readRData(new URL(`file://${dir}/session.RData`)), unserialize(saved));
+    await assert.rejects(() => readRds(`${dir}/missing.rds`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

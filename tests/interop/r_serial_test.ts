@@ -415,9 +415,9 @@ interopTest(
           Math.abs(rdsSize / rdsBytes.length - 1) < 0.05,
           `${rdsSize} vs R's ${rdsBytes.length}`,
         );
-        const plain = await readRds(await Deno.readFile(`${dir}/lm_fit.js.rds`));
+        const plain = await readRds(`${dir}/lm_fit.js.rds`);
         await Deno.writeFile(`${dir}/plain.js.rds`, await writeRds(plain, { compress: false }));
-        const saved = await readRData(await Deno.readFile(`${dir}/session.RData`));
+        const saved = await readRData(`${dir}/session.RData`); // by path, as R's load()
         assert.deepStrictEqual(saved.data.map((cell) => cell.tag), ["fit", "person", "env"]);
         for (const { tag, value } of saved.data) {
           await Deno.writeFile(`${dir}/rdata_${tag}.js.X3`, serialize(value, { format: "xdr" }));
