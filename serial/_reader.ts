@@ -752,17 +752,10 @@ class Reader {
     let length = 0;
     for (;;) {
       if ((flags & 0x200) !== 0) this.#attributes(depth + 1);
-      let tag: string | undefined;
-      if ((flags & 0x400) !== 0) {
-        const tagValue = this.item(depth + 1);
-        if (tagValue.type !== "symbol") {
-          return input.fail(`a pairlist tag of type ${tagValue.type}; expected a symbol`);
-        }
-        tag = tagValue.name;
-      }
+      const tag = (flags & 0x400) !== 0 ? this.#tag(depth + 1) : undefined;
       const value = this.item(depth + 1);
       if (tag === undefined) untagged = true;
-      else setAttribute(attributes, tag, value);
+      else setAttribute(attributes, tag.name, value);
       if (++length > this.#maxElements) {
         input.fail(`pairlist longer than maxElements (${this.#maxElements})`);
       }
@@ -778,6 +771,15 @@ class Reader {
     return attributes;
   }
 
+  /** A pairlist cell's tag: a symbol. */
+  #tag(depth: number): RSymbol {
+    const tag = this.item(depth);
+    if (tag.type !== "symbol") {
+      return this.#in.fail(`a pairlist tag of type ${tag.type}; expected a symbol`);
+    }
+    return tag;
+  }
+
   /** Reads a pairlist chain iteratively (R writes long ones as deep CDR chains). */
   #pairlist(flags: number, depth: number): PairlistRead {
     const input = this.#in;
@@ -789,19 +791,10 @@ class Reader {
         cellAttributes = this.#attributes(depth + 1);
         if (cells.length === 0) attributes = cellAttributes;
       }
-      let tag: string | undefined;
-      let tagEncoding: REncoding | undefined;
-      if ((flags & 0x400) !== 0) {
-        const tagValue = this.item(depth + 1);
-        if (tagValue.type !== "symbol") {
-          return input.fail(`a pairlist tag of type ${tagValue.type}; expected a symbol`);
-        }
-        tag = tagValue.name;
-        tagEncoding = tagValue.encoding;
-      }
+      const tag = (flags & 0x400) !== 0 ? this.#tag(depth + 1) : undefined;
       const value = this.item(depth + 1);
-      const cell: RPairlistCell = tag === undefined ? { value } : { tag, value };
-      if (tagEncoding !== undefined) cell.tagEncoding = tagEncoding;
+      const cell: RPairlistCell = tag === undefined ? { value } : { tag: tag.name, value };
+      if (tag?.encoding !== undefined) cell.tagEncoding = tag.encoding;
       const levels = (flags >>> 12) & 0xffff;
       if (levels !== 0) cell.levels = levels;
       if (cells.length > 0 && (flags & 0xff) !== SXP.LIST) {
