@@ -11,6 +11,7 @@ import type { FromWorker, ToWorker } from "./_worker.ts";
 import {
   type Channel,
   channel,
+  type ChannelReply,
   HOST_SPIN_MS,
   readReply,
   REPLY_IN_CHANNEL,
@@ -77,6 +78,13 @@ export interface EvaluateOptions {
  * {@linkcode EvaluateOptions.requesterGone}).
  */
 const REQUESTER_GONE_GRACE_MS = 1000;
+
+/**
+ * How long a worker asked to give up an evaluation that waits in its event loop has to answer
+ * before it is restarted: it answers within a millisecond unless stuck in synchronous code;
+ * the margin is for a busy machine, where a thread may wait long for its turn.
+ */
+const ABANDON_MS = 100 * TICK_MS;
 
 /** The evaluation a session is running, as {@linkcode EvalSession.running} tells it. */
 export interface RunningEvaluation {
@@ -394,7 +402,13 @@ class WorkerSession extends SerialSession {
   /** Rounds left without watching for the reply (see `SPIN_BACKOFF`). */
   #spinOff = 0;
   #nextId = 0;
-  #pending: { id: number; resolve(result: EvaluationResult): void } | undefined;
+  /**
+   * The evaluation sent to the worker and not answered yet, and why the worker was asked to
+   * give it up, once it was.
+   */
+  #pending:
+    | { id: number; resolve(result: EvaluationResult): void; abandoning: string | undefined }
+    | undefined;
   #functions: Record<string, (...args: unknown[]) => unknown> = {};
   #stopping = false;
 
@@ -433,10 +447,7 @@ class WorkerSession extends SerialSession {
         }
         return;
       }
-      if (this.#pending?.id !== message.id) return;
-      const { resolve } = this.#pending;
-      this.#pending = undefined;
-      resolve(toResult(message));
+      if (this.#pending?.id === message.id) this.#answer(message);
     });
     const names = Object.keys(this.#functions);
     if (names.length > 0) worker.postMessage({ type: "expose", names } satisfies ToWorker);
@@ -475,6 +486,18 @@ class WorkerSession extends SerialSession {
     }, 3 * TICK_MS);
   }
 
+  /** Resolves the pending evaluation with the worker's reply to it. */
+  #answer(reply: ChannelReply & { readonly abandoned?: boolean }): void {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    this.#pending = undefined;
+    pending.resolve(
+      reply.abandoned === true
+        ? interrupted(`${pending.abandoning}; it may still finish in the background`)
+        : toResult(reply),
+    );
+  }
+
   /** True while the worker watches the channel. */
   #hot(lane: Channel): boolean {
     return Atomics.load(lane.slots, SLOT.watching) === 1;
@@ -503,9 +526,7 @@ class WorkerSession extends SerialSession {
         return;
       }
       if (Atomics.load(lane.slots, SLOT.replyKind) !== REPLY_IN_CHANNEL) return;
-      const { resolve } = this.#pending;
-      this.#pending = undefined;
-      resolve(toResult(readReply(lane)));
+      this.#answer(readReply(lane));
     };
     check();
   }
@@ -514,13 +535,25 @@ class WorkerSession extends SerialSession {
     if (this.#stopping) return Promise.resolve(interrupted("the session was closed"));
     const id = ++this.#nextId;
     const { promise, resolve } = Promise.withResolvers<EvaluationResult>();
-    this.#pending = { id, resolve };
+    const pending = { id, resolve, abandoning: undefined as string | undefined };
+    this.#pending = pending;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const stop = (reason: string) => {
+    let fallback: ReturnType<typeof setTimeout> | undefined;
+    const restart = (reason: string) => {
       if (this.#pending?.id !== id) return;
       this.#pending = undefined;
       this.#restart();
       resolve(interrupted(`${reason}; the worker was restarted and the session's state is lost`));
+    };
+    const stop = (reason: string) => {
+      if (this.#pending !== pending || pending.abandoning !== undefined) return;
+      if (Atomics.load(this.#lane.slots, SLOT.waiting) !== 1) return restart(reason);
+      // Waiting in its event loop, the worker can give the evaluation up and keep its state.
+      // Stuck in synchronous code (`await 0; while (true) {}`), it cannot answer: restarted.
+      // A reply that crosses this request wins: the worker ignores an id it no longer runs.
+      pending.abandoning = reason;
+      this.#worker.postMessage({ type: "abandon", id } satisfies ToWorker);
+      fallback = setTimeout(() => restart(reason), ABANDON_MS);
     };
     if (timeout > 0) timer = setTimeout(() => stop(`evaluation ran past ${timeout} ms`), timeout);
     const ended = this.stoppable(stop, signal);
@@ -537,6 +570,7 @@ class WorkerSession extends SerialSession {
     return promise.finally(() => {
       ended();
       clearTimeout(timer);
+      clearTimeout(fallback);
     });
   }
 
