@@ -45,13 +45,16 @@ export interface EvaluationResult {
 /** Per-evaluation options. */
 export interface EvaluateOptions {
   /**
-   * Stops waiting: a queued evaluation is dropped; in worker mode a running one is killed;
-   * in-process a pending top-level `await` is given up on.
+   * Stops waiting: a queued evaluation is dropped; a running one that waits on a top-level
+   * `await` is given up on (it may still finish in the background) and the session's state
+   * kept; in worker mode one busy in synchronous code costs a restart of the worker, and the
+   * session's state with it (see {@linkcode SessionOptions.worker}).
    */
   readonly signal?: AbortSignal;
   /**
-   * Time limit in milliseconds. In worker mode the worker is terminated; in-process only a
-   * pending top-level `await` can be given up on (synchronous code runs to its end).
+   * Time limit in milliseconds, past which the evaluation is stopped as by `signal`:
+   * in-process, only a pending top-level `await` can be given up on (synchronous code runs to
+   * its end).
    *
    * @default the session's `timeout`
    */
@@ -123,9 +126,10 @@ export interface EvalSession extends AsyncDisposable {
    */
   expose?(functions: Record<string, (...args: unknown[]) => unknown>): void;
   /**
-   * Interrupts the evaluation running now, whoever asked for it, as its `signal` would: in
-   * worker mode the worker is restarted (the session's state is lost); in-process only a
-   * pending top-level `await` is given up on. Returns false when nothing was running.
+   * Interrupts the evaluation running now, whoever asked for it, as its `signal` would: one
+   * waiting on a top-level `await` is given up on and the session's state kept; in worker
+   * mode synchronous code costs a restart of the worker and the state, in-process it runs to
+   * its end. Returns false when nothing was running.
    *
    * @example
    * ```ts
@@ -170,11 +174,14 @@ export interface EvalSession extends AsyncDisposable {
 export interface SessionOptions {
   /**
    * Run the code in a worker thread (`node:worker_threads`), so a runaway evaluation can be
-   * interrupted (time limit or signal). Interrupting terminates the worker, thread and all,
-   * and starts a fresh one: **all state of the session (variables, functions, timers) is
-   * lost** then. The worker's globals are its own: the host program's globals are not visible
-   * to the code (nor `self`, which a node worker lacks). Each worker loads every `node:`
-   * module as it starts (~50 ms): a worker stopped while Deno loads one would crash Deno.
+   * interrupted (time limit or signal). An evaluation waiting on a top-level `await` is given
+   * up on as in-process (it may still finish in the background) and the state kept. One busy
+   * in synchronous code (`while (true) {}`, also after an `await`) cannot be: the worker is
+   * terminated, thread and all, and a fresh one started: **all state of the session
+   * (variables, functions, timers) is lost** then. The worker's globals are its own: the host
+   * program's globals are not visible to the code (nor `self`, which a node worker lacks).
+   * Each worker loads every `node:` module as it starts (~50 ms): a worker stopped while Deno
+   * loads one would crash Deno.
    *
    * @default false
    */
