@@ -554,8 +554,12 @@ class WorkerSession extends SerialSession {
     };
     const stop = (reason: string) => {
       if (this.#pending !== pending || pending.abandoning !== undefined) return;
-      if (Atomics.load(this.#lane.slots, SLOT.waiting) !== 1) return restart(reason);
-      // Waiting in its event loop, the worker can give the evaluation up and keep its state.
+      const { slots } = this.#lane;
+      if (Atomics.load(slots, SLOT.running) === id && Atomics.load(slots, SLOT.waiting) !== 1) {
+        return restart(reason); // Synchronous code: nothing else can stop it.
+      }
+      // Waiting in its event loop, the worker can give the evaluation up and keep its state; not
+      // started yet, it gets this request after the one to start it (messages keep their order).
       // Stuck in synchronous code (`await 0; while (true) {}`), it cannot answer: restarted.
       // A reply that crosses this request wins: the worker ignores an id it no longer runs.
       pending.abandoning = reason;

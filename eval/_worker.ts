@@ -99,10 +99,20 @@ let current: { readonly id: number; readonly stop: AbortController } | undefined
  */
 async function run(id: number, code: string): Promise<EngineResult> {
   const ch = lane;
-  if (ch === undefined || !MAY_WAIT.test(code)) return await engine.evaluate(code);
+  if (ch === undefined) return await engine.evaluate(code);
+  if (!MAY_WAIT.test(code)) {
+    Atomics.store(ch.slots, SLOT.running, id);
+    try {
+      return await engine.evaluate(code);
+    } finally {
+      Atomics.store(ch.slots, SLOT.running, 0);
+    }
+  }
   const stop = new AbortController();
   current = { id, stop };
+  // `waiting` is set whenever `running` shows this id (the host reads them in that order).
   Atomics.store(ch.slots, SLOT.waiting, 1);
+  Atomics.store(ch.slots, SLOT.running, id);
   const ticker = setInterval(() => Atomics.add(ch.slots, SLOT.ticks, 1), TICK_MS);
   try {
     return await engine.evaluate(code, stop.signal);
@@ -112,6 +122,7 @@ async function run(id: number, code: string): Promise<EngineResult> {
   } finally {
     if (current?.id === id) current = undefined;
     clearInterval(ticker);
+    Atomics.store(ch.slots, SLOT.running, 0);
     Atomics.store(ch.slots, SLOT.waiting, 0);
   }
 }

@@ -152,7 +152,12 @@ Deno.test("eval session (worker): an interrupted evaluation that awaits is given
     // The code says when it runs: a stop that comes before has nothing to give up yet.
     let started = Promise.withResolvers<void>();
     const done = Promise.withResolvers<unknown>();
-    session.expose?.({ started: () => started.resolve(), done: (value) => done.resolve(value) });
+    const busy = Promise.withResolvers<void>();
+    session.expose?.({
+      started: () => started.resolve(),
+      done: (value) => done.resolve(value),
+      busy: () => busy.resolve(),
+    });
     const waits = "started(); await new Promise((r) => setTimeout(r, 60_000)); 'finished'";
     /** Evaluates `code`, stopped by `stop` once it runs; checks the reply and `kept`. */
     async function stopped(
@@ -202,6 +207,21 @@ Deno.test("eval session (worker): an interrupted evaluation that awaits is given
         "Interrupted: its requester is gone; it may still finish in the background",
       );
       assert.equal((await session.evaluate("kept + 1")).value, 42);
+    });
+    await t.step("before the worker took it: the worker answers once free", async () => {
+      // One given up on goes on in the background, then keeps the worker busy for a while.
+      const code = "started(); await new Promise((r) => globalThis.proceed = r); " +
+        "await new Promise((r) => setTimeout(r, 0)); busy(); " +
+        "for (const end = Date.now() + 300; Date.now() < end;) {}";
+      assert.equal(
+        await stopped(code, {}, () => assert.equal(session.interrupt?.(), true)),
+        "Interrupted: evaluation aborted; it may still finish in the background",
+      );
+      await session.evaluate("proceed()");
+      await busy.promise;
+      // Stopped while the worker is still busy with the other one: it has not started this one.
+      const result = await session.evaluate("kept + 1", { timeout: 1 });
+      assert.deepEqual(result, { text: "42", error: false, value: 42 });
     });
     for (const code of ["started(); while (true) {}", "started(); await 0; while (true) {}"]) {
       await t.step(`synchronous code costs a restart: ${code}`, async () => {
