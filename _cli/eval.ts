@@ -37,7 +37,8 @@ a usage error.
 --interrupt interrupts the evaluation the server runs now, whoever sent it (another client, the
 browser console, an NNG request: the doors of rsock serve), and says what it was; the request
 never waits behind it. rsock eval '<<<esc>>>' does the same. The server must run its session in
-a worker (rsock serve's default) to stop synchronous code; the session's state is then lost.
+a worker (rsock serve's default) to stop synchronous code, which costs the session's state;
+code waiting on an await is given up on and the state kept.
 
 Permissions: --allow-net=HOST:PORT (and --allow-env=VAR with --token-env, --allow-read=FILE
 with --file).

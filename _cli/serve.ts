@@ -138,9 +138,10 @@ and SIGTERM until it ends (only SIGKILL stops it)`,
 const SERVE_NOTES =
   `With no endpoint flag (--eval, --ws, --rep), every endpoint starts on its default port; with some,
 only those. The session runs in a worker: a lone <<<esc>>> from any eval client (rsock console's
-Ctrl-C), rsock eval --interrupt, the time limit, Ctrl-C and SIGTERM stop a runaway evaluation
-(its state is then lost); so does its requester going away (a REQ peer's pipe, an eval client's
-connection, a console page closed), after one second. Ctrl-C or SIGTERM stops everything.
+Ctrl-C), rsock eval --interrupt, the time limit, Ctrl-C and SIGTERM stop a runaway evaluation;
+so does its requester going away (a REQ peer's pipe, an eval client's connection, a console page
+closed), after one second. Code waiting on an await is given up on and the session's state kept;
+synchronous code costs a restart of the worker and the state. Ctrl-C or SIGTERM stops everything.
 ${DURATIONS}
 
 Permissions: net to each endpoint, e.g. --allow-net=127.0.0.1:${DEFAULT_EVAL_PORT}, --allow-sys

@@ -45,6 +45,11 @@ export const SLOT = {
   ticks: 9,
   /** 1 while an evaluation that may wait runs (then `ticks` is kept), else 0. */
   waiting: 10,
+  /**
+   * The id of the evaluation the worker runs, 0 between evaluations: a stop that finds another
+   * one has a worker that did not start it yet, or is answering it.
+   */
+  running: 11,
 } as const;
 
 /** Kinds of values that travel in the channel; anything else makes the reply go by message. */

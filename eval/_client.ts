@@ -255,7 +255,8 @@ export class EvalConnection implements AsyncDisposable {
   /**
    * Interrupts the evaluation an rsock server runs now, whoever sent it (another client, the
    * browser console, an NNG request), the moment the request arrives: it never waits behind
-   * the runaway. In worker mode the worker is restarted (the session's state is lost).
+   * the runaway. Code waiting on a top-level `await` is given up on and the session's state
+   * kept; in worker mode synchronous code costs a restart of the worker and the state.
    * Throws a `ProtocolError` from a server that cannot (R's svSocket).
    *
    * @example

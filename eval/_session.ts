@@ -11,6 +11,7 @@ import type { FromWorker, ToWorker } from "./_worker.ts";
 import {
   type Channel,
   channel,
+  type ChannelReply,
   HOST_SPIN_MS,
   readReply,
   REPLY_IN_CHANNEL,
@@ -44,13 +45,16 @@ export interface EvaluationResult {
 /** Per-evaluation options. */
 export interface EvaluateOptions {
   /**
-   * Stops waiting: a queued evaluation is dropped; in worker mode a running one is killed;
-   * in-process a pending top-level `await` is given up on.
+   * Stops waiting: a queued evaluation is dropped; a running one that waits on a top-level
+   * `await` is given up on (it may still finish in the background) and the session's state
+   * kept; in worker mode one busy in synchronous code costs a restart of the worker, and the
+   * session's state with it (see {@linkcode SessionOptions.worker}).
    */
   readonly signal?: AbortSignal;
   /**
-   * Time limit in milliseconds. In worker mode the worker is terminated; in-process only a
-   * pending top-level `await` can be given up on (synchronous code runs to its end).
+   * Time limit in milliseconds, past which the evaluation is stopped as by `signal`:
+   * in-process, only a pending top-level `await` can be given up on (synchronous code runs to
+   * its end).
    *
    * @default the session's `timeout`
    */
@@ -77,6 +81,13 @@ export interface EvaluateOptions {
  * {@linkcode EvaluateOptions.requesterGone}).
  */
 const REQUESTER_GONE_GRACE_MS = 1000;
+
+/**
+ * How long a worker asked to give up an evaluation that waits in its event loop has to answer
+ * before it is restarted: it answers within a millisecond unless stuck in synchronous code;
+ * the margin is for a busy machine, where a thread may wait long for its turn.
+ */
+const ABANDON_MS = 100 * TICK_MS;
 
 /** The evaluation a session is running, as {@linkcode EvalSession.running} tells it. */
 export interface RunningEvaluation {
@@ -115,9 +126,10 @@ export interface EvalSession extends AsyncDisposable {
    */
   expose?(functions: Record<string, (...args: unknown[]) => unknown>): void;
   /**
-   * Interrupts the evaluation running now, whoever asked for it, as its `signal` would: in
-   * worker mode the worker is restarted (the session's state is lost); in-process only a
-   * pending top-level `await` is given up on. Returns false when nothing was running.
+   * Interrupts the evaluation running now, whoever asked for it, as its `signal` would: one
+   * waiting on a top-level `await` is given up on and the session's state kept; in worker
+   * mode synchronous code costs a restart of the worker and the state, in-process it runs to
+   * its end. Returns false when nothing was running.
    *
    * @example
    * ```ts
@@ -162,11 +174,14 @@ export interface EvalSession extends AsyncDisposable {
 export interface SessionOptions {
   /**
    * Run the code in a worker thread (`node:worker_threads`), so a runaway evaluation can be
-   * interrupted (time limit or signal). Interrupting terminates the worker, thread and all,
-   * and starts a fresh one: **all state of the session (variables, functions, timers) is
-   * lost** then. The worker's globals are its own: the host program's globals are not visible
-   * to the code (nor `self`, which a node worker lacks). Each worker loads every `node:`
-   * module as it starts (~50 ms): a worker stopped while Deno loads one would crash Deno.
+   * interrupted (time limit or signal). An evaluation waiting on a top-level `await` is given
+   * up on as in-process (it may still finish in the background) and the state kept. One busy
+   * in synchronous code (`while (true) {}`, also after an `await`) cannot be: the worker is
+   * terminated, thread and all, and a fresh one started: **all state of the session
+   * (variables, functions, timers) is lost** then. The worker's globals are its own: the host
+   * program's globals are not visible to the code (nor `self`, which a node worker lacks).
+   * Each worker loads every `node:` module as it starts (~50 ms): a worker stopped while Deno
+   * loads one would crash Deno.
    *
    * @default false
    */
@@ -394,7 +409,13 @@ class WorkerSession extends SerialSession {
   /** Rounds left without watching for the reply (see `SPIN_BACKOFF`). */
   #spinOff = 0;
   #nextId = 0;
-  #pending: { id: number; resolve(result: EvaluationResult): void } | undefined;
+  /**
+   * The evaluation sent to the worker and not answered yet, and why the worker was asked to
+   * give it up, once it was.
+   */
+  #pending:
+    | { id: number; resolve(result: EvaluationResult): void; abandoning: string | undefined }
+    | undefined;
   #functions: Record<string, (...args: unknown[]) => unknown> = {};
   #stopping = false;
 
@@ -433,10 +454,7 @@ class WorkerSession extends SerialSession {
         }
         return;
       }
-      if (this.#pending?.id !== message.id) return;
-      const { resolve } = this.#pending;
-      this.#pending = undefined;
-      resolve(toResult(message));
+      if (this.#pending?.id === message.id) this.#answer(message);
     });
     const names = Object.keys(this.#functions);
     if (names.length > 0) worker.postMessage({ type: "expose", names } satisfies ToWorker);
@@ -475,6 +493,18 @@ class WorkerSession extends SerialSession {
     }, 3 * TICK_MS);
   }
 
+  /** Resolves the pending evaluation with the worker's reply to it. */
+  #answer(reply: ChannelReply & { readonly abandoned?: boolean }): void {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    this.#pending = undefined;
+    pending.resolve(
+      reply.abandoned === true
+        ? interrupted(`${pending.abandoning}; it may still finish in the background`)
+        : toResult(reply),
+    );
+  }
+
   /** True while the worker watches the channel. */
   #hot(lane: Channel): boolean {
     return Atomics.load(lane.slots, SLOT.watching) === 1;
@@ -503,9 +533,7 @@ class WorkerSession extends SerialSession {
         return;
       }
       if (Atomics.load(lane.slots, SLOT.replyKind) !== REPLY_IN_CHANNEL) return;
-      const { resolve } = this.#pending;
-      this.#pending = undefined;
-      resolve(toResult(readReply(lane)));
+      this.#answer(readReply(lane));
     };
     check();
   }
@@ -514,13 +542,29 @@ class WorkerSession extends SerialSession {
     if (this.#stopping) return Promise.resolve(interrupted("the session was closed"));
     const id = ++this.#nextId;
     const { promise, resolve } = Promise.withResolvers<EvaluationResult>();
-    this.#pending = { id, resolve };
+    const pending = { id, resolve, abandoning: undefined as string | undefined };
+    this.#pending = pending;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const stop = (reason: string) => {
+    let fallback: ReturnType<typeof setTimeout> | undefined;
+    const restart = (reason: string) => {
       if (this.#pending?.id !== id) return;
       this.#pending = undefined;
       this.#restart();
       resolve(interrupted(`${reason}; the worker was restarted and the session's state is lost`));
+    };
+    const stop = (reason: string) => {
+      if (this.#pending !== pending || pending.abandoning !== undefined) return;
+      const { slots } = this.#lane;
+      if (Atomics.load(slots, SLOT.running) === id && Atomics.load(slots, SLOT.waiting) !== 1) {
+        return restart(reason); // Synchronous code: nothing else can stop it.
+      }
+      // Waiting in its event loop, the worker can give the evaluation up and keep its state; not
+      // started yet, it gets this request after the one to start it (messages keep their order).
+      // Stuck in synchronous code (`await 0; while (true) {}`), it cannot answer: restarted.
+      // A reply that crosses this request wins: the worker ignores an id it no longer runs.
+      pending.abandoning = reason;
+      this.#worker.postMessage({ type: "abandon", id } satisfies ToWorker);
+      fallback = setTimeout(() => restart(reason), ABANDON_MS);
     };
     if (timeout > 0) timer = setTimeout(() => stop(`evaluation ran past ${timeout} ms`), timeout);
     const ended = this.stoppable(stop, signal);
@@ -537,6 +581,7 @@ class WorkerSession extends SerialSession {
     return promise.finally(() => {
       ended();
       clearTimeout(timer);
+      clearTimeout(fallback);
     });
   }
 

@@ -13,7 +13,7 @@
 
 import { builtinModules } from "node:module";
 import { locks, parentPort, workerData } from "node:worker_threads";
-import { describeThrown, type EngineResult, InspectorEngine } from "./_engine.ts";
+import { describeThrown, type EngineResult, InspectorEngine, StoppedWaiting } from "./_engine.ts";
 import {
   type Channel,
   channel,
@@ -36,7 +36,9 @@ export type ToWorker =
   /** The shared buffer of the fast lane (see `_channel.ts`). */
   | { readonly type: "channel"; readonly buffer: SharedArrayBuffer }
   /** A request waits in the channel (sent when the worker was not blocked on it). */
-  | { readonly type: "wake" };
+  | { readonly type: "wake" }
+  /** Give up on evaluation `id` if it waits in the event loop (see `WorkerSession`). */
+  | { readonly type: "abandon"; readonly id: number };
 
 /** worker → host */
 export type FromWorker =
@@ -47,6 +49,8 @@ export type FromWorker =
     readonly error: boolean;
     readonly incomplete: boolean;
     readonly value: unknown;
+    /** True when the evaluation was given up on (an "abandon"); the rest is empty then. */
+    readonly abandoned: boolean;
   }
   | { readonly type: "call"; readonly name: string; readonly args: unknown[] };
 
@@ -81,26 +85,50 @@ let spinOff = 0;
 /** Code that may wait in the event loop (the engine's own test for a possible suspension). */
 const MAY_WAIT = /\bawait\b/;
 
+/** What `run()` gives for an evaluation given up on (compared by identity). */
+const ABANDONED: EngineResult = { text: "", error: true, value: undefined, incomplete: false };
+
+/** The evaluation that may wait running now, and how to give up on it. */
+let current: { readonly id: number; readonly stop: AbortController } | undefined;
+
 /**
  * Evaluates `code`; while code that may wait runs, a timer ticks in the channel so the host
  * can tell a worker waiting in its event loop from one stuck in synchronous code (see
- * `WorkerSession` in `_session.ts`).
+ * `WorkerSession` in `_session.ts`), and an "abandon" message gives up on it: the worker and
+ * its state live on, the evaluation may still finish in the background (as in-process).
  */
-async function run(code: string): Promise<EngineResult> {
+async function run(id: number, code: string): Promise<EngineResult> {
   const ch = lane;
-  if (ch === undefined || !MAY_WAIT.test(code)) return await engine.evaluate(code);
+  if (ch === undefined) return await engine.evaluate(code);
+  if (!MAY_WAIT.test(code)) {
+    Atomics.store(ch.slots, SLOT.running, id);
+    try {
+      return await engine.evaluate(code);
+    } finally {
+      Atomics.store(ch.slots, SLOT.running, 0);
+    }
+  }
+  const stop = new AbortController();
+  current = { id, stop };
+  // `waiting` is set whenever `running` shows this id (the host reads them in that order).
   Atomics.store(ch.slots, SLOT.waiting, 1);
+  Atomics.store(ch.slots, SLOT.running, id);
   const ticker = setInterval(() => Atomics.add(ch.slots, SLOT.ticks, 1), TICK_MS);
   try {
-    return await engine.evaluate(code);
+    return await engine.evaluate(code, stop.signal);
+  } catch (error) {
+    if (error instanceof StoppedWaiting) return ABANDONED;
+    throw error;
   } finally {
+    if (current?.id === id) current = undefined;
     clearInterval(ticker);
+    Atomics.store(ch.slots, SLOT.running, 0);
     Atomics.store(ch.slots, SLOT.waiting, 0);
   }
 }
 
 function postResult(id: number, result: EngineResult): void {
-  const reply = { type: "result", id, ...result } as const;
+  const reply = { type: "result", id, ...result, abandoned: result === ABANDONED } as const;
   try {
     port.postMessage(reply);
   } catch {
@@ -134,8 +162,9 @@ async function serveChannel(ch: Channel): Promise<void> {
       }
       taken = id;
       const calls = hostCalls;
-      const result = await run(readRequest(ch));
-      const inChannel = hostCalls === calls && writeReply(ch, result);
+      const result = await run(id, readRequest(ch));
+      // The channel carries no "abandoned" flag: such a reply goes by message.
+      const inChannel = result !== ABANDONED && hostCalls === calls && writeReply(ch, result);
       if (!inChannel) postResult(id, result);
       Atomics.store(ch.slots, SLOT.replyKind, inChannel ? REPLY_IN_CHANNEL : REPLY_BY_MESSAGE);
       Atomics.store(ch.slots, SLOT.replyId, id);
@@ -191,7 +220,11 @@ port.on("message", async (message) => {
     case "wake":
       if (lane !== undefined) await serveChannel(lane);
       return;
+    case "abandon":
+      // An id that is not running finished first: its reply is on its way.
+      if (current?.id === message.id) current.stop.abort();
+      return;
     case "evaluate":
-      postResult(message.id, await run(message.code));
+      postResult(message.id, await run(message.id, message.code));
   }
 });

@@ -146,6 +146,96 @@ Deno.test("eval session (worker): a runaway evaluation is interrupted, the sessi
   });
 });
 
+Deno.test("eval session (worker): an interrupted evaluation that awaits is given up on and the state kept; synchronous code costs a restart", async (t) => {
+  await withTimeout(60_000, async () => {
+    await using session = await createSession({ worker: true });
+    // The code says when it runs: a stop that comes before has nothing to give up yet.
+    let started = Promise.withResolvers<void>();
+    const done = Promise.withResolvers<unknown>();
+    const busy = Promise.withResolvers<void>();
+    session.expose?.({
+      started: () => started.resolve(),
+      done: (value) => done.resolve(value),
+      busy: () => busy.resolve(),
+    });
+    const waits = "started(); await new Promise((r) => setTimeout(r, 60_000)); 'finished'";
+    /** Evaluates `code`, stopped by `stop` once it runs; checks the reply and `kept`. */
+    async function stopped(
+      code: string,
+      options: Parameters<typeof session.evaluate>[1],
+      stop: () => void,
+    ): Promise<string> {
+      started = Promise.withResolvers<void>();
+      const pending = session.evaluate(code, options);
+      await started.promise;
+      stop();
+      const result = await pending;
+      assert.equal(result.interrupted, true);
+      assert.equal(result.error, true);
+      return result.text;
+    }
+    await session.evaluate("var kept = 41");
+    await t.step("by its signal", async () => {
+      const controller = new AbortController();
+      assert.equal(
+        await stopped(waits, { signal: controller.signal }, () => controller.abort()),
+        "Interrupted: evaluation aborted; it may still finish in the background",
+      );
+      assert.equal((await session.evaluate("kept + 1")).value, 42);
+    });
+    await t.step("by its time limit", async () => {
+      assert.equal(
+        await stopped(waits, { timeout: 1_000 }, () => {}),
+        "Interrupted: evaluation ran past 1000 ms; it may still finish in the background",
+      );
+      assert.equal((await session.evaluate("kept + 1")).value, 42);
+    });
+    await t.step("by interrupt(), and it finishes in the background once released", async () => {
+      const code = "started(); await new Promise((r) => globalThis.release = r); done(kept)";
+      assert.equal(
+        await stopped(code, {}, () => assert.equal(session.interrupt?.(), true)),
+        "Interrupted: evaluation aborted; it may still finish in the background",
+      );
+      assert.equal((await session.evaluate("kept + 1")).value, 42);
+      await session.evaluate("release()");
+      assert.equal(await done.promise, 41, "the same worker went on with it");
+    });
+    await t.step("by its requester going away", async () => {
+      const requester = new AbortController();
+      assert.equal(
+        await stopped(waits, { requesterGone: requester.signal }, () => requester.abort()),
+        "Interrupted: its requester is gone; it may still finish in the background",
+      );
+      assert.equal((await session.evaluate("kept + 1")).value, 42);
+    });
+    await t.step("before the worker took it: the worker answers once free", async () => {
+      // One given up on goes on in the background, then keeps the worker busy for a while.
+      const code = "started(); await new Promise((r) => globalThis.proceed = r); " +
+        "await new Promise((r) => setTimeout(r, 0)); busy(); " +
+        "for (const end = Date.now() + 300; Date.now() < end;) {}";
+      assert.equal(
+        await stopped(code, {}, () => assert.equal(session.interrupt?.(), true)),
+        "Interrupted: evaluation aborted; it may still finish in the background",
+      );
+      await session.evaluate("proceed()");
+      await busy.promise;
+      // Stopped while the worker is still busy with the other one: it has not started this one.
+      const result = await session.evaluate("kept + 1", { timeout: 1 });
+      assert.deepEqual(result, { text: "42", error: false, value: 42 });
+    });
+    for (const code of ["started(); while (true) {}", "started(); await 0; while (true) {}"]) {
+      await t.step(`synchronous code costs a restart: ${code}`, async () => {
+        await session.evaluate("var kept = 41");
+        assert.equal(
+          await stopped(code, {}, () => assert.equal(session.interrupt?.(), true)),
+          "Interrupted: evaluation aborted; the worker was restarted and the session's state is lost",
+        );
+        assert.equal((await session.evaluate("typeof kept")).value, "undefined", "fresh worker");
+      });
+    }
+  });
+});
+
 Deno.test("eval session (worker): the shared-memory lane and its fallbacks give the same results", async (t) => {
   await using session = await createSession({ worker: true, timeout: 10_000 });
   const exposed: unknown[] = [];

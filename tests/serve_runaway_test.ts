@@ -139,6 +139,25 @@ Deno.test("serve runaway: an eval client that disconnected, and a console page t
   });
 });
 
+Deno.test("serve runaway: an awaiting evaluation whose requester left is given up on; the session keeps its state", async () => {
+  await withTimeout(30_000, async () => {
+    const { child, evalPort } = await serve();
+    await using _serve = child;
+    await using keeper = await connectEvalServer({ port: evalPort });
+    assert.equal(await evalServer(keeper, "var kept = 41; kept"), 41);
+    // A client that sends one line and closes its side at once (`echo … | nc -q0`).
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: evalPort });
+    const line = "await new Promise((r) => setTimeout(r, 60_000)); 42\n";
+    await conn.write(new TextEncoder().encode(line));
+    await conn.closeWrite();
+    assert.equal(
+      await new Response(conn.readable).text(),
+      "Interrupted: its requester is gone; it may still finish in the background\r\n\r\n",
+    );
+    assert.equal(await evalServer(keeper, "kept + 1"), 42);
+  });
+});
+
 Deno.test("serve runaway: rsock eval --interrupt (and '<<<esc>>>') stops another door's runaway, with the token only", async () => {
   await withTimeout(60_000, async () => {
     const token = "s3cret";
