@@ -1,23 +1,27 @@
 /**
- * serial/ beside R's own `serialize()`/`unserialize()`, in one run: 10^6 doubles (8 MB) encoded
- * and decoded in native little-endian (`B\n`, what nanonext sends) and XDR (`X\n`, R's default),
- * plus a 10^5-string character vector, 10^5 one- and two-letter strings, a 10^4-row data.frame,
- * a 10^5-row data.frame of integer, double, character, logical and factor columns, and a `glm`
- * fit (closures, environments, byte code) (native only, as nanonext sends; doubles in XDR too).
- * Then a 50 MB `.rds` file (gzip, `saveRDS()`'s default): `readRds()` against `readRDS()`, and
- * `writeRds()` + write against `saveRDS()` (both gzip at zlib level 6). R times itself with the
- * same objects in one Rscript run; the ratio is rsock time / R time (below 1 = rsock faster).
+ * serial/ beside R's own `serialize()`/`unserialize()`: 10^6 doubles (8 MB) encoded and decoded
+ * in native little-endian (`B\n`, what nanonext sends) and XDR (`X\n`, R's default), plus a
+ * 10^5-string character vector, 10^5 one- and two-letter strings, a 10^4-row data.frame, a
+ * 10^5-row data.frame of integer, double, character, logical and factor columns, and a `glm` fit
+ * (closures, environments, byte code) (native only, as nanonext sends; doubles in XDR too). Then
+ * a 50 MB `.rds` file (gzip, `saveRDS()`'s default): `readRds(path)` against `readRDS(path)`, and
+ * `writeRds()` + write against `saveRDS()` (both gzip at zlib level 6). The ratio is rsock time /
+ * R time (below 1 = rsock faster).
  *
- * Encode is timed twice: with new memory for every result, as R's `serialize()` returns, and
- * with `borrowBuffer` (one recycled buffer). New memory costs a page fault for each 4 KiB page
- * first written while V8 has not yet collected the earlier results (it frees ArrayBuffers at a
- * later GC, and glibc hands the freed heap back to the system): on this machine ~12 µs a page,
- * so the 8 MB rows swing between ~2 and ~25 ms from run to run. R frees a result at its next
- * gc and glibc gives the same pages back.
+ * Each case is timed in a fresh process on each side (an Rscript, a Deno), in `TRIALS` rounds
+ * with the two sides interleaved, and the table shows the median over the rounds. A process's
+ * allocator history otherwise decides whole runs: V8 frees dead ArrayBuffers in batches at a
+ * later GC, glibc then gives tens of MB back to the system at once, and every later 8 MB result
+ * is new memory again, a page fault for each 4 KiB page (~12 µs on this machine). R falls into
+ * the same cycle in some cases (its `B\n` encode of the doubles), rsock in others, and one case's
+ * garbage changed the next one's figures. The page faults per call of both sides are printed, so
+ * a row that paid them shows it.
+ *
+ * Encode is also timed with `borrowBuffer` (one recycled buffer, no new memory per call).
  *
  * Both sides are timed in CPU time (user + system, the whole process) as well as wall time: on
  * a shared machine the wall time of either side swings several-fold with the neighbours' load,
- * while the CPU time is the work done. The table shows CPU milliseconds and both ratios.
+ * while the CPU time is the work done.
  *
  * @module
  */
@@ -25,12 +29,26 @@
 import process from "node:process";
 import { readRds, type RValue, serialize, unserialize, writeRds } from "../serial/mod.ts";
 
+/** Rounds: each case runs in a fresh process of each side once per round. */
+const TRIALS = 3;
+/** Timed batches per process (each ≥ 10 ms for rsock, ≥ 0.2 s for R's `system.time()`). */
 const REPEATS = 15;
 const R_BATCHES = 5;
-const FILE_REPEATS = 5;
+/**
+ * Both sides call `f` for this long before they calibrate and time it. A fresh process is still
+ * compiling (V8) and growing its heaps onto new pages (both): a glm fit's decode takes ~0.8 ms
+ * per call for its first hundred calls and 0.2 ms after, and after 0.2 s the 10^5-string encode
+ * still faulted on ~680 new pages a call in some processes, none after 1 s.
+ */
+const WARM_UP_MS = 1000;
 
-const R_CODE = `
+/** Single calls per process for the 50 MB file (a call takes seconds). */
+const FILE_REPEATS = 3;
+
+/** Writes every object, as R serializes it, into the directory given. */
+const R_WRITE = `
 set.seed(1)
+dir <- commandArgs(TRUE)[1]
 objs <- list(
   doubles = rnorm(1e6),
   strings = paste0("s", seq_len(1e5)),
@@ -42,49 +60,104 @@ objs <- list(
                           stringsAsFactors = FALSE),
   glm_fit = glm(am ~ wt + hp, data = mtcars, family = binomial())
 )
-# Per call: c(wall, cpu) in ms, each the median of ${R_BATCHES} batches. system.time() ticks in
-# milliseconds, so a batch runs at least 0.2 s (and ${REPEATS} calls).
-per_call <- function(t, n) c(t[["elapsed"]], t[["user.self"]] + t[["sys.self"]]) / n * 1000
+for (n in names(objs)) {
+  writeBin(serialize(objs[[n]], NULL, xdr = FALSE), file.path(dir, paste0(n, ".bin")))
+  if (n == "doubles") writeBin(serialize(objs[[n]], NULL), file.path(dir, paste0(n, ".xdr")))
+}
+n <- 4.5e6
+big <- data.frame(x = rnorm(n), id = sample.int(n), b = rnorm(n) > 0,
+                  s = sample(c("alpha", "beta", "gamma", "delta"), n, TRUE), stringsAsFactors = FALSE)
+saveRDS(big, file.path(dir, "rds_50mb.rds"))
+`;
+
+/**
+ * Times one case in this R process. Prints, for encode then decode: wall ms, CPU ms and minor
+ * page faults, each per call.
+ */
+const R_TIME = `
+args <- commandArgs(TRUE)
+dir <- args[1]; name <- args[2]; format <- args[3]
+faults <- function() as.numeric(strsplit(sub(".*\\\\) ", "", readLines("/proc/self/stat")), " ")[[1]][8])
+per_call <- function(t, f, n) c(t[["elapsed"]] / n * 1000, (t[["user.self"]] + t[["sys.self"]]) / n * 1000, f / n)
+# system.time() ticks in milliseconds, so a batch runs at least 0.2 s (and ${REPEATS} calls).
 med <- function(f) {
-  f(); n <- ${REPEATS}
+  warm <- proc.time()[["elapsed"]]
+  repeat { f(); if (proc.time()[["elapsed"]] - warm >= ${WARM_UP_MS / 1000}) break }
+  n <- ${REPEATS}
   repeat {
     t <- system.time(for (i in seq_len(n)) f())
     if (t[["elapsed"]] >= 0.2) break
     n <- n * 2
   }
-  runs <- replicate(${R_BATCHES}, per_call(system.time(for (i in seq_len(n)) f()), n))
+  runs <- replicate(${R_BATCHES}, {
+    f0 <- faults()
+    t <- system.time(for (i in seq_len(n)) f())
+    per_call(t, faults() - f0, n)
+  })
   apply(runs, 1, median)
 }
-for (n in names(objs)) {
-  x <- objs[[n]]
-  for (xdr in c(FALSE, TRUE)) {
-    b <- serialize(x, NULL, xdr = xdr)
-    enc <- med(function() serialize(x, NULL, xdr = xdr))
-    dec <- med(function() unserialize(b))
-    cat(n, if (xdr) "xdr" else "binary", enc, dec, "\\n")
-    if (!xdr || n == "doubles") writeBin(b, file.path(commandArgs(TRUE)[1], paste0(n, if (xdr) ".xdr" else ".bin")))
-  }
+once <- function(f) {
+  f()
+  runs <- replicate(${FILE_REPEATS}, {
+    f0 <- faults()
+    t <- system.time(f())
+    per_call(t, faults() - f0, 1)
+  })
+  apply(runs, 1, median)
 }
-# A 50 MB .rds (gzip): a call takes seconds, so the median of ${FILE_REPEATS} single calls.
-n <- 4.5e6
-big <- data.frame(x = rnorm(n), id = sample.int(n), b = rnorm(n) > 0,
-                  s = sample(c("alpha", "beta", "gamma", "delta"), n, TRUE), stringsAsFactors = FALSE)
-rds <- file.path(commandArgs(TRUE)[1], "rds_50mb.rds")
-once <- function(f) apply(replicate(${FILE_REPEATS}, per_call(system.time(f()), 1)), 1, median)
-enc <- once(function() saveRDS(big, rds))
-dec <- once(function() readRDS(rds))
-cat("rds_50mb gzip", enc, dec, "\\n")
+if (format == "gzip") {
+  rds <- file.path(dir, "rds_50mb.rds")
+  x <- readRDS(rds)
+  out <- file.path(dir, "rds_50mb.r.rds")
+  enc <- once(function() saveRDS(x, out))
+  dec <- once(function() readRDS(rds))
+} else {
+  x <- unserialize(readBin(file.path(dir, paste0(name, ".", if (format == "xdr") "xdr" else "bin")), "raw", 1e9))
+  xdr <- format == "xdr"
+  b <- serialize(x, NULL, xdr = xdr)
+  enc <- med(function() serialize(x, NULL, xdr = xdr))
+  dec <- med(function() unserialize(b))
+}
+cat(enc, dec, "\\n")
 `;
 
-/** Milliseconds per call: wall and CPU. */
+/** Per call: wall and CPU milliseconds, minor page faults. */
 interface Timing {
   wall: number;
   cpu: number;
+  faults: number;
 }
 
-function median(times: number[]): number {
-  const sorted = times.toSorted((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
+/** One process's figures for one case. */
+interface CaseTiming {
+  encode: Timing;
+  decode: Timing;
+  borrowed?: Timing;
+}
+
+const CASES: [name: string, format: "binary" | "xdr" | "gzip"][] = [
+  ["doubles", "binary"],
+  ["doubles", "xdr"],
+  ["strings", "binary"],
+  ["short_strings", "binary"],
+  ["data_frame", "binary"],
+  ["mixed_100k", "binary"],
+  ["glm_fit", "binary"],
+  ["rds_50mb", "gzip"],
+];
+
+function median(values: number[]): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function medianTiming(timings: Timing[]): Timing {
+  return {
+    wall: median(timings.map((t) => t.wall)),
+    cpu: median(timings.map((t) => t.cpu)),
+    faults: median(timings.map((t) => t.faults)),
+  };
 }
 
 function cpuNow(): number {
@@ -92,13 +165,10 @@ function cpuNow(): number {
   return (user + system) / 1000;
 }
 
-/**
- * R's calibration runs `f` for at least 0.2 s before it times (`med` in `R_CODE`); rsock's
- * calls warm up as long. After a few calls V8 is still compiling and its young generation still
- * growing onto fresh pages (a glm fit's decode: ~0.8 ms per call for the first hundred calls,
- * 0.2 ms after), which R's settled figures do not include.
- */
-const WARM_UP_MS = 200;
+/** Minor page faults of this process so far (getrusage's `ru_minflt`). */
+function faultsNow(): number {
+  return process.resourceUsage().minorPageFault;
+}
 
 /** Medians per call over `REPEATS` batches, each long enough (≥ 10 ms) to time well. */
 function time(fn: () => unknown): Timing {
@@ -111,116 +181,190 @@ function time(fn: () => unknown): Timing {
     if (performance.now() - start >= 10) break;
     calls *= 2;
   }
-  const wall: number[] = [];
-  const cpu: number[] = [];
+  const runs: Timing[] = [];
   for (let i = 0; i < REPEATS; i++) {
+    const startFaults = faultsNow();
     const start = performance.now();
     const startCpu = cpuNow();
     for (let c = 0; c < calls; c++) fn();
-    cpu.push((cpuNow() - startCpu) / calls);
-    wall.push((performance.now() - start) / calls);
+    const cpu = (cpuNow() - startCpu) / calls;
+    const wall = (performance.now() - start) / calls;
+    runs.push({ wall, cpu, faults: (faultsNow() - startFaults) / calls });
   }
-  return { wall: median(wall), cpu: median(cpu) };
+  return medianTiming(runs);
 }
 
-/** Medians of `FILE_REPEATS` single calls of an async `fn` (each takes seconds). */
+/** Medians of `FILE_REPEATS` single calls of an async `fn`, after one untimed call. */
 async function timeAsync(fn: () => Promise<unknown>): Promise<Timing> {
   await fn();
-  const wall: number[] = [];
-  const cpu: number[] = [];
+  const runs: Timing[] = [];
   for (let i = 0; i < FILE_REPEATS; i++) {
+    const startFaults = faultsNow();
     const start = performance.now();
     const startCpu = cpuNow();
     await fn();
-    cpu.push(cpuNow() - startCpu);
-    wall.push(performance.now() - start);
+    const cpu = cpuNow() - startCpu;
+    runs.push({ wall: performance.now() - start, cpu, faults: faultsNow() - startFaults });
   }
-  return { wall: median(wall), cpu: median(cpu) };
+  return medianTiming(runs);
 }
 
-function row(key: string, enc: Timing, rEnc: Timing, dec: Timing, rDec: Timing): string {
-  const ms = (x: number) => x.toFixed(2).padStart(9);
-  const ratio = (a: number, b: number) => (a / b).toFixed(2).padStart(6);
-  return `${key.padEnd(20)} ${ms(enc.cpu)} ${ms(rEnc.cpu)} ${ratio(enc.cpu, rEnc.cpu)} | ` +
-    `${ms(dec.cpu)} ${ms(rDec.cpu)} ${ratio(dec.cpu, rDec.cpu)} | ` +
-    `${ratio(enc.wall, rEnc.wall)} ${ratio(dec.wall, rDec.wall)}`;
+/** Times one case in this process (the child's side of `run`). */
+async function timeCase(dir: string, name: string, format: string): Promise<CaseTiming> {
+  if (format === "gzip") {
+    const path = `${dir}/${name}.rds`;
+    const value = await readRds(path);
+    const decode = await timeAsync(() => readRds(path));
+    const out = `${dir}/${name}.rsock.rds`;
+    const encode = await timeAsync(async () => Deno.writeFile(out, await writeRds(value)));
+    return { encode, decode };
+  }
+  const bytes = await Deno.readFile(`${dir}/${name}.${format === "xdr" ? "xdr" : "bin"}`);
+  const serialFormat = format === "xdr" ? "xdr" : "binary";
+  const value: RValue = unserialize(bytes);
+  const decode = time(() => unserialize(bytes));
+  const encode = time(() => serialize(value, { format: serialFormat }));
+  const borrowed = time(() => serialize(value, { format: serialFormat, borrowBuffer: true }));
+  return { encode, decode, borrowed };
 }
+
+async function rTiming(dir: string, name: string, format: string): Promise<CaseTiming> {
+  const output = await new Deno.Command("/usr/bin/Rscript", {
+    args: ["--vanilla", "-e", R_TIME, dir, name, format],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error(`Rscript failed timing ${name} ${format}`);
+  const numbers = new TextDecoder().decode(output.stdout).trim().split(/\s+/).map(Number);
+  if (numbers.length !== 6 || numbers.some((x) => !Number.isFinite(x))) {
+    throw new Error(`Rscript printed ${numbers.length} figures for ${name} ${format}, expected 6`);
+  }
+  const [encWall, encCpu, encFaults, decWall, decCpu, decFaults] = numbers as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return {
+    encode: { wall: encWall, cpu: encCpu, faults: encFaults },
+    decode: { wall: decWall, cpu: decCpu, faults: decFaults },
+  };
+}
+
+async function rsockTiming(dir: string, name: string, format: string): Promise<CaseTiming> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      `--allow-read=${dir}`,
+      `--allow-write=${dir}`,
+      "--allow-sys",
+      "--allow-env",
+      new URL(import.meta.url).pathname,
+      "--case",
+      dir,
+      name,
+      format,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error(`the rsock process failed timing ${name} ${format}`);
+  return JSON.parse(new TextDecoder().decode(output.stdout)) as CaseTiming;
+}
+
+const ms = (x: number) => x.toFixed(2).padStart(9);
+const ratio = (a: number, b: number) => (a / b).toFixed(2).padStart(5);
+const range = (values: number[]) => {
+  const sorted = values.toSorted((a, b) => a - b);
+  return `${sorted[0]!.toFixed(2)}–${sorted.at(-1)!.toFixed(2)}`.padEnd(10);
+};
+const faults = (x: number) => x.toFixed(0).padStart(5);
 
 /** Runs the benchmark and prints a table of milliseconds and ratios. */
 export async function run(): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "rsock_serial_bench_" });
   try {
-    const output = await new Deno.Command("/usr/bin/Rscript", {
-      args: ["--vanilla", "-e", R_CODE, dir],
-      stdout: "piped",
+    const written = await new Deno.Command("/usr/bin/Rscript", {
+      args: ["--vanilla", "-e", R_WRITE, dir],
       stderr: "inherit",
     }).output();
-    if (!output.success) throw new Error("Rscript failed");
-    const rTimes = new Map<string, [Timing, Timing]>();
+    if (!written.success) throw new Error("Rscript failed writing the objects");
+    const ours = new Map<string, CaseTiming[]>();
+    const theirs = new Map<string, CaseTiming[]>();
+    for (let trial = 0; trial < TRIALS; trial++) {
+      for (const [name, format] of CASES) {
+        const key = `${name} ${format}`;
+        // Which side goes first alternates, so drift in the machine's load hits both.
+        const sides = [
+          async () => ours.set(key, [...ours.get(key) ?? [], await rsockTiming(dir, name, format)]),
+          async () => theirs.set(key, [...theirs.get(key) ?? [], await rTiming(dir, name, format)]),
+        ];
+        if (trial % 2 === 1) sides.reverse();
+        for (const side of sides) await side();
+      }
+    }
+    // deno-lint-ignore no-console
+    console.log(
+      "serial: CPU ms per call (user + system), median of %d rounds, each case in a fresh process " +
+        "of each side per round (ratio = rsock / R, with its range over the rounds; then minor " +
+        "page faults per call, rsock / R; the wall-time ratios last)",
+      TRIALS,
+    );
+    // deno-lint-ignore no-console
+    console.log(
+      "%s",
+      "case                 rsock enc     R enc ratio range      | rsock dec     R dec ratio " +
+        "range      | faults enc  dec      | wall enc  dec",
+    );
     const borrowed: string[] = [];
-    for (const line of new TextDecoder().decode(output.stdout).trim().split("\n")) {
-      const [name, format, ...numbers] = line.trim().split(/\s+/);
-      const [encWall, encCpu, decWall, decCpu] = numbers.map(Number) as [
-        number,
-        number,
-        number,
-        number,
-      ];
-      rTimes.set(`${name} ${format}`, [{ wall: encWall, cpu: encCpu }, {
-        wall: decWall,
-        cpu: decCpu,
-      }]);
-    }
-    // deno-lint-ignore no-console
-    console.log(
-      "serial: CPU ms per call (user + system), medians: rsock of %d batches, R of %d " +
-        "(ratio = rsock / R; the wall-time ratios last)",
-      REPEATS,
-      R_BATCHES,
-    );
-    // deno-lint-ignore no-console
-    console.log(
-      "%s",
-      "case                  rsock enc  R enc  ratio | rsock dec  R dec  ratio | wall enc/dec",
-    );
-    for (const [key, [rEnc, rDec]] of rTimes) {
-      const [name, format] = key.split(" ") as [string, "binary" | "xdr"];
-      if (name === "rds_50mb") {
-        const path = `${dir}/rds_50mb.rds`;
-        const value = await readRds(await Deno.readFile(path));
-        const dec = await timeAsync(async () => readRds(await Deno.readFile(path)));
-        const out = `${dir}/rds_50mb.rsock.rds`;
-        const enc = await timeAsync(async () => Deno.writeFile(out, await writeRds(value)));
-        // deno-lint-ignore no-console
-        console.log("%s", row(key, enc, rEnc, dec, rDec));
-        continue;
-      }
-      let bytes: Uint8Array;
-      try {
-        bytes = await Deno.readFile(`${dir}/${name}.${format === "xdr" ? "xdr" : "bin"}`);
-      } catch {
-        continue;
-      }
-      const value: RValue = unserialize(bytes);
-      const dec = time(() => unserialize(bytes));
-      const enc = time(() => serialize(value, { format }));
+    for (const [name, format] of CASES) {
+      const key = `${name} ${format}`;
+      const a = ours.get(key)!;
+      const b = theirs.get(key)!;
+      const enc = medianTiming(a.map((t) => t.encode));
+      const dec = medianTiming(a.map((t) => t.decode));
+      const rEnc = medianTiming(b.map((t) => t.encode));
+      const rDec = medianTiming(b.map((t) => t.decode));
+      const rounds = (side: "encode" | "decode") => a.map((t, i) => t[side].cpu / b[i]![side].cpu);
       // deno-lint-ignore no-console
-      console.log("%s", row(key, enc, rEnc, dec, rDec));
-      const lent = time(() => serialize(value, { format, borrowBuffer: true }));
-      borrowed.push(
-        `${key.padEnd(20)} ${lent.cpu.toFixed(2).padStart(9)} ${rEnc.cpu.toFixed(2).padStart(9)} ` +
-          `${(lent.cpu / rEnc.cpu).toFixed(2).padStart(6)}`,
+      console.log(
+        "%s",
+        `${key.padEnd(20)} ${ms(enc.cpu)} ${ms(rEnc.cpu)} ${ratio(enc.cpu, rEnc.cpu)} ` +
+          `${range(rounds("encode"))} | ${ms(dec.cpu)} ${ms(rDec.cpu)} ${
+            ratio(dec.cpu, rDec.cpu)
+          } ` +
+          `${range(rounds("decode"))} | ${faults(enc.faults)}/${faults(rEnc.faults)} ` +
+          `${faults(dec.faults)}/${faults(rDec.faults)} | ${ratio(enc.wall, rEnc.wall)} ` +
+          `${ratio(dec.wall, rDec.wall)}`,
       );
+      if (a.every((t) => t.borrowed !== undefined)) {
+        const lent = medianTiming(a.map((t) => t.borrowed!));
+        borrowed.push(
+          `${key.padEnd(20)} ${ms(lent.cpu)} ${ms(rEnc.cpu)} ${ratio(lent.cpu, rEnc.cpu)} ` +
+            `${faults(lent.faults)}`,
+        );
+      }
     }
     // deno-lint-ignore no-console
     console.log(
       "%s",
-      "encode with { borrowBuffer: true } (one recycled buffer: no page faults on new memory)\n" +
-        "case                  rsock enc  R enc  ratio\n" + borrowed.join("\n"),
+      "encode with { borrowBuffer: true } (one recycled buffer: no new memory per call)\n" +
+        "case                 rsock enc     R enc ratio faults\n" + borrowed.join("\n"),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 
-if (import.meta.main) await run();
+if (import.meta.main) {
+  if (Deno.args[0] === "--case") {
+    const [, dir, name, format] = Deno.args as [string, string, string, string];
+    // deno-lint-ignore no-console
+    console.log(JSON.stringify(await timeCase(dir, name, format)));
+  } else {
+    await run();
+  }
+}
