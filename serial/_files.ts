@@ -10,7 +10,13 @@
 import { constants } from "node:buffer";
 import { constants as zlibConstants, createGunzip, gunzipSync, gzipSync } from "node:zlib";
 import { type ByteSource, Input } from "./_input.ts";
-import { compressionOf, readObject, unserializeFirst, type UnserializeOptions } from "./_reader.ts";
+import {
+  compressionOf,
+  hasWorkspaceMagic,
+  readObject,
+  unserializeFirst,
+  type UnserializeOptions,
+} from "./_reader.ts";
 import { type RPairlist, type RValue, SerializationError } from "./_types.ts";
 import { serialize } from "./_writer.ts";
 import type { JsValue } from "./_convert.ts";
@@ -175,9 +181,7 @@ function streamed(
       filled += got;
     }
     if (filled < start + 2) return undefined;
-    if (workspace && !/^RD[XA][23]\n$/.test(String.fromCharCode(...head.subarray(0, 5)))) {
-      return undefined;
-    }
+    if (workspace && !hasWorkspaceMagic(head.subarray(0, filled))) return undefined;
     const format = head[start];
     if (head[start + 1] !== 0x0a) return undefined;
     // Ascii is parsed from the whole text, inflated here so that what follows the gzip member
@@ -336,8 +340,8 @@ function workspace(bytes: Uint8Array, options: ReadFileOptions): RPairlist {
 /** The object after `save()`'s magic number, the file read whole (uncompressed, no zlib handle). */
 function wholeWorkspace(bytes: Uint8Array, options: ReadFileOptions): RValue {
   const data = inflate(bytes, options, "save");
-  const magic = String.fromCharCode(...data.subarray(0, 5));
-  if (!/^RD[XA][23]\n$/.test(magic)) {
+  if (!hasWorkspaceMagic(data)) {
+    const magic = String.fromCharCode(...data.subarray(0, 5));
     throw new SerializationError(
       `not an R workspace: starts with ${JSON.stringify(magic)}; expected "RDX3\\n" or ` +
         '"RDX2\\n" (save()) — an .rds file (saveRDS()) is read with readRds()',

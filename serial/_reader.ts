@@ -986,6 +986,11 @@ class Reader {
   }
 }
 
+/** Whether `bytes` start with the magic number `save()` writes: `RDX3`/`RDX2`, ascii `RDA3`/`RDA2`. */
+export function hasWorkspaceMagic(bytes: Uint8Array): boolean {
+  return /^RD[XA][23]\n$/.test(String.fromCharCode(...bytes.subarray(0, 5)));
+}
+
 /** The compression a file starts with, by its magic bytes. */
 export function compressionOf(bytes: Uint8Array): "gzip" | "bzip2" | "xz" | undefined {
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) return "gzip";
@@ -1064,8 +1069,7 @@ export function unserializeFirst(
   ) {
     const compression = compressionOf(bytes);
     if (
-      compression !== undefined ||
-      /^RD[XA][23]\n/.test(String.fromCharCode(...bytes.subarray(0, 5)))
+      compression !== undefined || hasWorkspaceMagic(bytes)
     ) {
       throw new SerializationError(
         compression === undefined
