@@ -665,8 +665,7 @@ function asciiText(bytes: Uint8Array, start: number, n: number): string {
   return String.fromCharCode.apply(null, codes);
 }
 
+/** ASCII bytes as a string (see `asciiText`). */
 export function asciiString(bytes: Uint8Array): string {
-  // Short ASCII strings (the common case: names, levels) skip TextDecoder's per-call cost.
-  if (bytes.length <= 64) return String.fromCharCode(...bytes);
-  return latin1.decode(bytes);
+  return asciiText(bytes, 0, bytes.length);
 }
