@@ -770,10 +770,11 @@ class Writer {
     }
   }
 
-  #charsxp(text: string): void {
+  /** A string with the UTF-8 mark if not ASCII, or with `mark` (see `Output.charsxp`). */
+  #charsxp(text: string, mark?: number): void {
     // R strings cannot hold NUL; R would stop with "embedded nul in string" on reading.
     if (text.includes("\0")) throw nulError(text);
-    this.#out.charsxp(text, CHARSXP);
+    this.#out.charsxp(text, CHARSXP, mark);
   }
 
   #symbol(name: string, encoding?: REncoding): void {
@@ -789,8 +790,7 @@ class Writer {
     this.#out.int(SYMSXP);
     if (encoding === undefined || encoding === REncoding.native) {
       // R's parser makes unmarked print names (see RSymbol.encoding).
-      if (name.includes("\0")) throw nulError(name);
-      this.#out.charsxp(name, CHARSXP, 0);
+      this.#charsxp(name, 0);
     } else {
       this.#strings({ type: "character", data: [name], encodings: [encoding] });
     }
