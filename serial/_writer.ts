@@ -473,10 +473,17 @@ function hasAny(attributes: RAttributes | undefined): attributes is RAttributes 
   return false;
 }
 
-/** Which cells of a byte code's calls R finds twice, and the numbers given as they are written. */
+/**
+ * Which cells of a byte code's calls R finds twice, and the numbers given as they are written:
+ * by `steps` (see {@linkcode CellScan}) when the walk writing them is the scan's, else by hashing
+ * each cell.
+ */
 interface SharedCells {
   shared: Set<RPairlistCell>;
   numbers: Map<RPairlistCell, number>;
+  steps: Int32Array | undefined;
+  /** The next step of `steps`. */
+  at: number;
 }
 
 class Writer {
@@ -855,12 +862,17 @@ class Writer {
   #bytecode(value: RBytecode, depth: number): void {
     let scan = cellScans.get(value);
     if (scan === undefined || sameCells(value, scan, 0, 0) !== scan.order.length) {
-      scan = { order: [], repeats: [], shared: new Set() };
+      scan = { order: [], repeats: [], shared: new Set(), steps: undefined, bytecodeCar: false };
       scanCells(value, new Set(), scan, 0);
+      if (!scan.bytecodeCar) scan.steps = stepCodes(scan);
       cellScans.set(value, scan);
     }
     this.#out.int(scan.shared.size + 1);
-    this.#bytecodeBody(value, { shared: scan.shared, numbers: new Map() }, depth);
+    this.#bytecodeBody(
+      value,
+      { shared: scan.shared, numbers: new Map(), steps: scan.steps, at: 0 },
+      depth,
+    );
   }
 
   #bytecodeBody(value: RBytecode, cells: SharedCells, depth: number): void {
@@ -889,7 +901,14 @@ class Writer {
     const data = value.data;
     for (let i = 0; i < data.length; i++) {
       const cell = data[i]!;
-      if (cells.shared.size > 0 && cells.shared.has(cell)) {
+      if (cells.steps !== undefined) {
+        const step = cells.steps[cells.at++]!;
+        if (step >= 0) {
+          out.int((step & 1) === 1 ? BCREPREF : BCREPDEF);
+          out.int(step >> 1);
+          if ((step & 1) === 1) return;
+        }
+      } else if (cells.shared.size > 0 && cells.shared.has(cell)) {
         const number = cells.numbers.get(cell);
         if (number !== undefined) {
           out.int(BCREPREF);
@@ -936,6 +955,13 @@ interface CellScan {
   order: RPairlistCell[];
   repeats: boolean[];
   shared: Set<RPairlistCell>;
+  /**
+   * What the writer writes before each step's cell: -1 nothing, `2n` BCREPDEF n, `2n + 1`
+   * BCREPREF n (which ends the chain). Undefined when a call holds byte code as its function:
+   * R writes that byte code on its own, so the writer's walk skips steps the scan took.
+   */
+  steps: Int32Array | undefined;
+  bytecodeCar: boolean;
 }
 
 /**
@@ -975,10 +1001,36 @@ function scanCells(
     }
     // Most cars are symbols and constants, which hold no cells: no call for them.
     const car = cell.value;
-    if (car.type === "language" || car.type === "pairlist" || car.type === "bytecode") {
+    if (car.type === "language" || car.type === "pairlist") {
+      scanCells(car, seen, scan, depth + 1);
+    } else if (car.type === "bytecode") {
+      scan.bytecodeCar = true;
       scanCells(car, seen, scan, depth + 1);
     }
   }
+}
+
+/**
+ * The writer's code for each step of `scan`. Without byte code as a call's function the
+ * writer walks the cells as the scan did, a repeat being a reference to a shared cell met
+ * before, so the numbers are known from the order alone.
+ */
+function stepCodes(scan: CellScan): Int32Array {
+  const steps = new Int32Array(scan.order.length).fill(-1);
+  if (scan.shared.size === 0) return steps;
+  const numbers = new Map<RPairlistCell, number>();
+  for (let at = 0; at < steps.length; at++) {
+    const cell = scan.order[at]!;
+    if (!scan.shared.has(cell)) continue;
+    const number = numbers.get(cell);
+    if (number === undefined) {
+      numbers.set(cell, numbers.size);
+      steps[at] = 2 * (numbers.size - 1);
+    } else {
+      steps[at] = 2 * number + 1;
+    }
+  }
+  return steps;
 }
 
 /**
