@@ -329,6 +329,56 @@ Deno.test("ws broadcast while a client's writes wait: the others get every messa
   });
 });
 
+Deno.test('ws broadcast that would wait past maxQueuedBytes: skipped on "drop", closes on "close"', async (t) => {
+  await withTimeout(30_000, async () => {
+    // A reader that keeps up, met by a burst: the second message must wait for the first, and
+    // 32 KiB waiting is past maxQueuedBytes.
+    const first = new Uint8Array(60 * 1024).fill(1);
+    const second = new Uint8Array(32 * 1024).fill(2);
+    for (const policy of ["drop", "close"] as const) {
+      await t.step(`slowClient "${policy}"`, async () => {
+        await using server = createServer({
+          port: 0,
+          maxBufferedAmount: 64 * 1024,
+          maxQueuedBytes: 16 * 1024,
+          slowClient: policy,
+        });
+        const got: number[] = [];
+        let arrived = () => {};
+        const third = new Promise<void>((resolve) => arrived = resolve);
+        let closed: WsCloseInfo | undefined;
+        await using _reader = await websocket(server.url, {
+          receive: (data) => {
+            got.push((data as Uint8Array).length);
+            if ((data as Uint8Array)[0] === 3) arrived();
+          },
+          closed: (_client, info) => {
+            closed = info;
+            arrived();
+          },
+        });
+        await waitFor("established", () => server.clients.length === 1);
+        const side = server.clients[0]!;
+        assert.equal(server.broadcast(first), 1);
+        assert.equal(server.broadcast(second), 0, "not queued for the reader");
+        if (policy === "drop") {
+          assert.equal(side.open, true, "drop closes no one");
+          await waitFor("the reader's socket to drain", () => side.bufferedAmount === 0);
+          assert.equal(server.broadcast(new Uint8Array(8).fill(3)), 1);
+          await third;
+          assert.deepEqual(got, [first.length, 8]);
+          assert.equal(closed, undefined);
+        } else {
+          assert.equal(side.open, false);
+          await third;
+          assert.equal(closed?.code, 1008);
+          assert.deepEqual(got, [first.length]);
+        }
+      });
+    }
+  });
+});
+
 Deno.test("ws broadcast: 500 clients receive every message once, in order", async () => {
   await withTimeout(60_000, async () => {
     await using server = createServer({ port: 0 });
