@@ -5,7 +5,16 @@
  * @module
  */
 
-import { isRValue, type RValue, serialize, simplify, unserialize } from "../serial/mod.ts";
+import {
+  isRValue,
+  type RValue,
+  serialize,
+  type SerializeOptions,
+  simplify,
+  type SimplifyOptions,
+  unserialize,
+  type UnserializeOptions,
+} from "../serial/mod.ts";
 import { concatBytes } from "./bytes.ts";
 
 /** How a value is sent: R serialization (default) or its raw bytes. */
@@ -69,6 +78,104 @@ export function checkSendMode(mode: string): SendMode {
   throw new TypeError(`send mode "${mode}" is not one of serial, raw`);
 }
 
+/**
+ * What a socket passes to R's serialization for every message it writes in `"serial"` mode:
+ * the writer's refhook (`persistentName`), format and version. `like` is set per reply, and a
+ * borrowed buffer could be overwritten while the message waits to be sent, so neither is here.
+ */
+export type SerialWriteOptions = Pick<SerializeOptions, "format" | "version" | "persistentName">;
+
+/**
+ * The R serialization hooks and bounds of a socket, applied to every message it sends or
+ * receives in `"serial"` mode (`"typed"` too when receiving), as nanonext's `serial_config()`
+ * set on a socket with `opt(s, "serial") <- cfg`. Each field is handed as it is to the codec
+ * function of its name: `unserialize` (its `persistentReference` hook, R's `refhook` on reading,
+ * and the bounds `maxElements`, `maxExpandedElements`, `maxDepth`), `serialize`
+ * (`persistentName`, R's `refhook` on writing; `format`, `version`) and `simplify`.
+ *
+ * nanonext's hooks are per class (`serial_config("torch_tensor", sfunc, ufunc)`); these are R's
+ * own refhooks, called for every environment, external pointer and weak reference, which is
+ * where such objects travel as persistent references.
+ *
+ * @example Environments by name, both ways
+ * ```ts
+ * import { type REnvironment, reply, socket } from "@x/rsock/reqrep";
+ * const sessions = new Map<string, REnvironment>(); // filled by the application
+ * await using rep = await socket("rep", {
+ *   listen: "tcp://127.0.0.1:0",
+ *   serial: {
+ *     // R: serialize(list(e), NULL, refhook = function(x) "session-7")
+ *     unserialize: { persistentReference: ([name]) => sessions.get(name ?? "")! },
+ *     serialize: {
+ *       persistentName: (value) => {
+ *         for (const [name, env] of sessions) if (env === value) return [name];
+ *         return undefined;
+ *       },
+ *     },
+ *   },
+ * });
+ * ```
+ */
+export interface SerialConfig {
+  /** Given to `unserialize` for every message received in `"serial"` or `"typed"` mode. */
+  readonly unserialize?: UnserializeOptions;
+  /** Given to `serialize` for every message sent in `"serial"` mode. */
+  readonly serialize?: SerialWriteOptions;
+  /** Given to `simplify` for every message received in `"serial"` mode. */
+  readonly simplify?: SimplifyOptions;
+}
+
+function checkFunction(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== "function") {
+    throw new TypeError(`serial.${name} must be a function, got ${typeof value}`);
+  }
+}
+
+function checkCount(value: unknown, name: string): void {
+  if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 0)) {
+    throw new RangeError(`serial.${name} must be a whole number >= 0, got ${String(value)}`);
+  }
+}
+
+function checkObject(value: unknown, name: string): void {
+  if (value !== undefined && (value === null || typeof value !== "object")) {
+    throw new TypeError(`serial${name} must be an object, got ${String(value)}`);
+  }
+}
+
+/**
+ * Checks a socket's `serial` option where the socket is made, so a typo fails there and not at
+ * the first message; returns it (an empty config when absent).
+ */
+export function checkSerialConfig(config: SerialConfig | undefined): SerialConfig {
+  if (config === undefined) return {};
+  checkObject(config, "");
+  const { unserialize: read, serialize: write, simplify: plain } = config;
+  checkObject(read, ".unserialize");
+  checkObject(write, ".serialize");
+  checkObject(plain, ".simplify");
+  if (read !== undefined) {
+    checkFunction(read.persistentReference, "unserialize.persistentReference");
+    checkCount(read.maxElements, "unserialize.maxElements");
+    checkCount(read.maxExpandedElements, "unserialize.maxExpandedElements");
+    checkCount(read.maxDepth, "unserialize.maxDepth");
+  }
+  if (write !== undefined) {
+    checkFunction(write.persistentName, "serialize.persistentName");
+    const { format, version } = write;
+    if (format !== undefined && format !== "binary" && format !== "xdr" && format !== "ascii") {
+      throw new TypeError(
+        `serial.serialize.format must be "binary", "xdr" or "ascii", got ${String(format)}`,
+      );
+    }
+    if (version !== undefined && version !== 2 && version !== 3) {
+      throw new TypeError(`serial.serialize.version must be 2 or 3, got ${String(version)}`);
+    }
+  }
+  if (plain !== undefined) checkCount(plain.maxExpandedElements, "simplify.maxExpandedElements");
+  return config;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -122,12 +229,20 @@ function encodeRaw(data: unknown): Uint8Array {
 
 /**
  * Encodes `data` for the wire in `mode`; in serial mode `like` (the typed request a reply
- * answers) gives `data` its R type and attributes back where it still fits them.
+ * answers) gives `data` its R type and attributes back where it still fits them, and `config`
+ * is the socket's (its `serialize` options).
  */
-export function encodeBody(data: unknown, mode: SendMode = "serial", like?: RValue): Uint8Array {
+export function encodeBody(
+  data: unknown,
+  mode: SendMode = "serial",
+  like?: RValue,
+  config: SerialConfig = {},
+): Uint8Array {
   if (mode === "raw") return encodeRaw(data);
   if (mode === "serial") {
-    return serialize(data as Parameters<typeof serialize>[0], like ? { like } : {});
+    const options: SerializeOptions = { ...config.serialize };
+    if (like !== undefined) options.like = like;
+    return serialize(data as Parameters<typeof serialize>[0], options);
   }
   throw new TypeError(`send mode "${String(mode)}" is not one of serial, raw`);
 }
@@ -202,16 +317,25 @@ function reinterpret<T>(
   return { value: make(copy.buffer, bytes.length / width) };
 }
 
-/** Decodes a body received in `mode`, as nanonext does (bytes that do not fit stay raw). */
-export function decodeBody(bytes: Uint8Array, mode: RecvMode = "serial"): Decoded {
+/**
+ * Decodes a body received in `mode`, as nanonext does (bytes that do not fit stay raw); R
+ * serialization with the socket's `config`.
+ */
+export function decodeBody(
+  bytes: Uint8Array,
+  mode: RecvMode = "serial",
+  config: SerialConfig = {},
+): Decoded {
   switch (mode) {
     case "serial":
     case "typed": {
       if (!isRStream(bytes)) {
         return { value: bytes, warning: "received data could not be unserialized" };
       }
-      const typed = unserialize(bytes);
-      return mode === "typed" ? { value: typed } : { value: simplify(typed), like: typed };
+      const typed = unserialize(bytes, config.unserialize);
+      return mode === "typed"
+        ? { value: typed }
+        : { value: simplify(typed, config.simplify), like: typed };
     }
     case "raw":
       return { value: bytes };

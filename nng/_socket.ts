@@ -21,7 +21,7 @@ import {
   SpSocket,
 } from "../_internal/sp/socket.ts";
 import type { SpProtocol } from "../_internal/sp/wire.ts";
-import { encodeBody } from "../_internal/modes.ts";
+import { checkSerialConfig, encodeBody, type SerialConfig } from "../_internal/modes.ts";
 import { Bus0, type SlowPeerPolicy } from "./_bus0.ts";
 import { checkSlowReaderPolicy } from "./_held_sends.ts";
 import type { Buffers } from "./_options.ts";
@@ -182,10 +182,12 @@ function checkCount(value: number | undefined, name: string, fallback: number): 
  */
 export class Context {
   readonly #inner: SurveyContext | RespondContext;
+  readonly #serial: SerialConfig;
 
   /** @internal Use `socket.context()`. */
-  constructor(inner: SurveyContext | RespondContext) {
+  constructor(inner: SurveyContext | RespondContext, serial: SerialConfig = {}) {
     this.#inner = inner;
+    this.#serial = serial;
   }
 
   /** Sends bytes: a survey (surveyor) or the answer to the last survey received (respondent). */
@@ -200,12 +202,15 @@ export class Context {
 
   /** Encodes `data` in `mode` and sends it, as nanonext's `send()` on a context. */
   send(data: unknown, options: SendOptions = {}): Promise<void> {
-    return this.sendBytes(encodeBody(data, options.mode ?? "serial"), options);
+    return this.sendBytes(
+      encodeBody(data, options.mode ?? "serial", undefined, this.#serial),
+      options,
+    );
   }
 
   /** Receives and decodes, as nanonext's `recv()` on a context. */
   async recv(options: RecvOptions = {}): Promise<unknown> {
-    return decodeReceived((await this.recvMessage(options)).body, options).value;
+    return decodeReceived((await this.recvMessage(options)).body, options, this.#serial).value;
   }
 }
 
@@ -260,6 +265,7 @@ export class Socket extends SpSocket implements AsyncIterable<Message> {
     const slowPeer = checkSlowReaderPolicy(options.slowPeer, "slowPeer");
     const surveyTime = options.surveyTime ?? DEFAULT_SURVEY_TIME;
     if (!(surveyTime >= 0)) throw new RangeError(`surveyTime must be >= 0, got ${surveyTime}`);
+    const serial = checkSerialConfig(options.serial);
     const core = new SpCore(WIRE[protocol], options);
     const pool = options.borrowBuffers === true ? new BufferPool() : undefined;
     if (pool !== undefined) core.useAllocator((length) => pool.allocate(length));
@@ -279,7 +285,7 @@ export class Socket extends SpSocket implements AsyncIterable<Message> {
     };
     const machine = machines[protocol]();
     core.attach(machine);
-    super(core);
+    super(core, serial);
     this.protocol = protocol;
     this.raw = raw;
     this.borrowBuffers = pool !== undefined;
@@ -346,12 +352,15 @@ export class Socket extends SpSocket implements AsyncIterable<Message> {
    * `recv(s, mode = "character")`; {@linkcode Socket.sendBytes} sends bytes as they are.
    */
   send(data: unknown, options: SendOptions = {}): Promise<void> {
-    return this.sendBytes(encodeBody(data, options.mode ?? "serial"), options);
+    return this.sendBytes(
+      encodeBody(data, options.mode ?? "serial", undefined, this.serial),
+      options,
+    );
   }
 
   /** Receives and decodes, as nanonext's `recv()`. */
   async recv(options: RecvOptions = {}): Promise<unknown> {
-    return decodeReceived((await this.recvMessage(options)).body, options).value;
+    return decodeReceived((await this.recvMessage(options)).body, options, this.serial).value;
   }
 
   /**
@@ -397,7 +406,7 @@ export class Socket extends SpSocket implements AsyncIterable<Message> {
         }${this.protocol}`,
       );
     }
-    return new Context(machine.context());
+    return new Context(machine.context(), this.serial);
   }
 
   /** Receives messages until the socket closes. */

@@ -41,7 +41,7 @@ export {
   TimeoutError,
 } from "../_internal/errors.ts";
 export type { TlsOptions } from "../_internal/sp/transport.ts";
-export type { RecvMode, SendMode } from "../_internal/modes.ts";
+export type { RecvMode, SendMode, SerialConfig, SerialWriteOptions } from "../_internal/modes.ts";
 export type { CoreOptions, WaitOptions } from "../_internal/sp/core.ts";
 export { SpSocket } from "../_internal/sp/socket.ts";
 export { DEFAULT_MAX_SP_MESSAGE_BYTES } from "../_internal/sp/core.ts";

@@ -6,6 +6,7 @@
  */
 
 import { ProtocolError } from "../_internal/errors.ts";
+import { checkSerialConfig } from "../_internal/modes.ts";
 import {
   bounded,
   type CoreOptions,
@@ -89,6 +90,7 @@ export class ScalabilitySocket extends SpSocket {
 
   /** @internal Use `socket()`. */
   constructor(protocol: Protocol, options: SocketOptions) {
+    const serial = checkSerialConfig(options.serial);
     const core = new SpCore(protocol === "req" ? "req0" : "rep0", options);
     const pool = new BufferPool();
     core.useAllocator((length) => pool.allocate(length));
@@ -105,7 +107,7 @@ export class ScalabilitySocket extends SpSocket {
       rep = new Rep0(core, maxPendingBytes);
       core.attach(rep);
     }
-    super(core);
+    super(core, serial);
     this.protocol = protocol;
     this.#core = core;
     this.#req = req;

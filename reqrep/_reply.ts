@@ -12,6 +12,7 @@ import {
   likeFor,
   type RecvMode,
   type SendMode,
+  type SerialConfig,
 } from "../_internal/modes.ts";
 import { serialize } from "../serial/mod.ts";
 import { contextOf, type ScalabilitySocket, type Target, type WaitOptions } from "./_protocol.ts";
@@ -38,8 +39,13 @@ export interface ReplyOptions extends WaitOptions {
 }
 
 /** The error reply: a true 00 byte (nanonext leaves the byte uninitialised). */
-function nulReply(mode: SendMode): Uint8Array {
-  return mode === "raw" ? new Uint8Array([0]) : serialize(new Uint8Array([0]));
+function nulReply(mode: SendMode, serial: SerialConfig): Uint8Array {
+  if (mode === "raw") return new Uint8Array([0]);
+  const { format, version } = serial.serialize ?? {};
+  return serialize(new Uint8Array([0]), {
+    ...(format === undefined ? {} : { format }),
+    ...(version === undefined ? {} : { version }),
+  });
 }
 
 /**
@@ -75,15 +81,16 @@ export async function reply(
   const recvMode = options.recvMode ?? "serial";
   let body: Uint8Array;
   let reusable = options.borrowBuffers === true;
+  const serial = context.socket.serial;
   try {
-    const decoded = decodeBody(bytes, recvMode);
+    const decoded = decodeBody(bytes, recvMode, serial);
     reusable ||= recvMode !== "raw" && decoded.warning === undefined;
     const result = await execute(decoded.value);
     // The request's R type and attributes go only to a reply derived from it.
-    body = encodeBody(result, sendMode, likeFor(result, decoded.value, decoded.like));
+    body = encodeBody(result, sendMode, likeFor(result, decoded.value, decoded.like), serial);
   } catch (error) {
     options.onError?.(error);
-    body = nulReply(sendMode);
+    body = nulReply(sendMode, serial);
   }
   await context.sendBytes(body, wait);
   // Only once the reply is written (an echo sends the request's own bytes), and without

@@ -21,7 +21,9 @@ import { contextOf, type Target, type WaitOptions } from "./_protocol.ts";
  * ```
  */
 export function send(target: Target, data: unknown, options: SendOptions = {}): Promise<void> {
-  return contextOf(target).sendBytes(encodeBody(data, options.mode ?? "serial"), options);
+  const context = contextOf(target);
+  const body = encodeBody(data, options.mode ?? "serial", undefined, context.socket.serial);
+  return context.sendBytes(body, options);
 }
 
 /**
@@ -37,7 +39,7 @@ export function send(target: Target, data: unknown, options: SendOptions = {}): 
 export async function recv(target: Target, options: RecvOptions = {}): Promise<unknown> {
   const context = contextOf(target);
   const bytes = await context.recvBytes(options);
-  const { value, warned } = decodeReceived(bytes, options);
+  const { value, warned } = decodeReceived(bytes, options, context.socket.serial);
   // Decoded modes copy out of the message, so its buffer can serve the next one.
   if (!warned && (options.mode ?? "serial") !== "raw") context.socket.releaseBuffer(bytes);
   return value;
@@ -76,7 +78,8 @@ export async function request(
   options: RequestOptions = {},
 ): Promise<unknown> {
   const context = contextOf(ctx);
-  await context.sendBytes(encodeBody(data, options.sendMode ?? "serial"));
+  const serial = context.socket.serial;
+  await context.sendBytes(encodeBody(data, options.sendMode ?? "serial", undefined, serial));
   const recvMode = options.recvMode ?? "serial";
   if (recvMode === "raw" && options.borrowBuffers === true) {
     const bytes = await context.recvBytes(options);

@@ -38,7 +38,14 @@ export {
   ProtocolError,
   TimeoutError,
 } from "../_internal/errors.ts";
-export { checkRecvMode, checkSendMode, type RecvMode, type SendMode } from "../_internal/modes.ts";
+export {
+  checkRecvMode,
+  checkSendMode,
+  type RecvMode,
+  type SendMode,
+  type SerialConfig,
+  type SerialWriteOptions,
+} from "../_internal/modes.ts";
 export { type Endpoint, formatUrl, parseUrl, type Protocol } from "./_wire.ts";
 export type { CoreOptions, TlsOptions } from "../_internal/sp/core.ts";
 export { type RecvOptions, type SendOptions, SpSocket } from "../_internal/sp/socket.ts";

@@ -12,7 +12,7 @@ import {
   socket,
   TimeoutError,
 } from "../nng/mod.ts";
-import { reply, request, socket as reqrepSocket } from "../reqrep/mod.ts";
+import { reply, request, type RValue, socket as reqrepSocket } from "../reqrep/mod.ts";
 import { FrameDecoder } from "../_internal/sp/wire.ts";
 import { waitFor, withTimeout } from "./_peers.ts";
 import { makeCertificates, type TestCertificates } from "./_tls.ts";
@@ -215,6 +215,44 @@ Deno.test("surveyor and respondent contexts run surveys side by side", async () 
     assert.equal(text((await b.recvMessage({ timeout: 10_000 })).body), "re to b");
     await assert.rejects(x.sendBytes(bytes("again")), ProtocolError);
     await assert.rejects(surveyor.context().recvMessage(), ProtocolError);
+  });
+});
+
+Deno.test("serial option: a socket's refhooks apply to its send/recv and its contexts", async () => {
+  await withTimeout(10_000, async () => {
+    const persistent: RValue = { type: "persistent", names: ["job-1"] };
+    // An external pointer (a torch tensor, a connection): only its name can travel.
+    const live: RValue = {
+      type: "externalptr",
+      protected: { type: "NULL" },
+      tag: { type: "NULL" },
+    };
+    const named = { persistentName: (value: RValue) => value === live ? ["job-1"] : undefined };
+    const resolved = { persistentReference: () => live };
+    await using pull = await socket("pull", {
+      listen: "tcp://127.0.0.1:0",
+      serial: { unserialize: resolved },
+    });
+    await using push = await socket("push", { dial: pull.urls[0]!, serial: { serialize: named } });
+    await push.send([live, 1]);
+    assert.deepEqual(await pull.recv({ timeout: 5000 }), [live, 1]);
+    await using surveyor = await socket("surveyor", { listen: "tcp://127.0.0.1:0" });
+    await using respondent = await socket("respondent", {
+      dial: surveyor.urls[0]!,
+      serial: { unserialize: resolved, serialize: named },
+    });
+    await surveyor.waitForPipes(1);
+    const ask = surveyor.context();
+    await ask.send({ job: persistent });
+    const answer = respondent.context();
+    const { job } = await answer.recv({ timeout: 5000 }) as { job: unknown };
+    assert.equal(job, live);
+    await answer.send({ done: job });
+    assert.deepEqual(await ask.recv({ mode: "typed", timeout: 5000 }), {
+      type: "list",
+      data: [persistent],
+      attributes: { names: { type: "character", data: ["done"] } },
+    });
   });
 });
 

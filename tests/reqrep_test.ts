@@ -7,7 +7,10 @@ import {
   recv,
   reply,
   request,
+  type RFrameEnvironment,
+  type RValue,
   send,
+  SerializationError,
   serve,
   socket,
   TimeoutError,
@@ -149,6 +152,133 @@ Deno.test("req ↔ rep over tcp and ipc: values round-trip; errors give the NUL 
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  });
+});
+
+/** An R environment with one binding, `x = value`: what `new.env()` holding `x` reads as. */
+function frameEnvironment(value: number): RFrameEnvironment {
+  return {
+    type: "environment",
+    name: "frame",
+    locked: false,
+    enclosure: { type: "environment", name: "global" },
+    frame: {
+      type: "pairlist",
+      data: [{ tag: "x", value: { type: "double", data: new Float64Array([value]) } }],
+    },
+    hashTable: { type: "NULL" },
+  };
+}
+
+Deno.test("serial option: refhooks and bounds apply to every message of a req or rep socket", async (t) => {
+  await withTimeout(20_000, async () => {
+    await t.step(
+      "persistent references resolved on receipt, live objects named on reply",
+      async () => {
+        // What each side holds under the name "session-7": never sent, only named.
+        const server = frameEnvironment(7);
+        const client = frameEnvironment(-7);
+        const asked: (string | null)[][] = [];
+        await using rep = await socket("rep", {
+          listen: "tcp://127.0.0.1:0",
+          serial: {
+            unserialize: {
+              persistentReference: (names) => {
+                asked.push(names);
+                if (names[0] !== "session-7") throw new Error(`no session ${names[0]}`);
+                return server;
+              },
+            },
+            serialize: { persistentName: (value) => value === server ? ["session-7"] : undefined },
+          },
+        });
+        await using req = await socket("req", {
+          dial: rep.urls[0]!,
+          serial: {
+            unserialize: { persistentReference: () => client },
+            serialize: { persistentName: (value) => value === client ? ["session-7"] : undefined },
+          },
+        });
+        await using plain = await socket("req", { dial: rep.urls[0]! });
+        const errors: unknown[] = [];
+        const serving = serve(rep, (x) => {
+          const { session, op } = x as { session: unknown; op: string };
+          // The hook's own object, not a copy and not a typed persistent node.
+          assert.equal(session, server);
+          return { session, op, x: 1 };
+        }, { concurrency: 1, onError: (error) => errors.push(error) });
+        try {
+          // The REQ's live environment leaves as PERSISTSXP; the reply's comes back resolved.
+          const answer = await request(req, { session: client, op: "touch" }, { timeout: 5000 });
+          assert.deepEqual(Object.keys(answer as object), ["session", "op", "x"]);
+          assert.equal((answer as { session: unknown }).session, client);
+          // A socket without hooks sends the typed node as it is and sees the reply's as it is.
+          const persistent: RValue = { type: "persistent", names: ["session-7"] };
+          const typed = await request(plain, { session: persistent, op: "look" }, {
+            recvMode: "typed",
+            timeout: 5000,
+          }) as { type: string; data: RValue[] };
+          assert.equal(typed.type, "list");
+          assert.deepEqual(typed.data[0], persistent);
+          assert.deepEqual(asked, [["session-7"], ["session-7"]]);
+          // A name the hook refuses: its error, unchanged, and the NUL-byte reply.
+          const unknown: RValue = { type: "persistent", names: ["session-8"] };
+          assert.equal(
+            isNulByte(await request(plain, { session: unknown }, { timeout: 5000 })),
+            true,
+          );
+          assert.equal(errors.length, 1);
+          assert.match(String(errors[0]), /no session session-8/);
+        } finally {
+          await rep.close();
+          await serving;
+        }
+      },
+    );
+
+    await t.step("the reader's bounds and the writer's format are the socket's", async () => {
+      const errors: unknown[] = [];
+      await using rep = await socket("rep", {
+        listen: "tcp://127.0.0.1:0",
+        serial: { unserialize: { maxElements: 100 }, serialize: { format: "xdr" } },
+      });
+      await using req = await socket("req", { dial: rep.urls[0]! });
+      const serving = serve(rep, (x) => (x as number[]).length, {
+        concurrency: 1,
+        onError: (error) => errors.push(error),
+      });
+      try {
+        const fits = await request(req, new Float64Array(100), { recvMode: "raw", timeout: 5000 });
+        assert.deepEqual([...(fits as Uint8Array).subarray(0, 2)], [0x58, 0x0a], "X\n, as asked");
+        assert.equal(await request(req, new Float64Array(100), { timeout: 5000 }), 100);
+        assert.equal(isNulByte(await request(req, new Float64Array(101), { timeout: 5000 })), true);
+        assert.equal(errors.length, 1);
+        assert.ok(errors[0] instanceof SerializationError);
+        assert.match(errors[0].message, /101 elements exceeds maxElements \(100\)/);
+      } finally {
+        await rep.close();
+        await serving;
+      }
+    });
+
+    await t.step("a bad config fails where the socket is made", async () => {
+      await assert.rejects(
+        socket("rep", {
+          listen: "tcp://127.0.0.1:0",
+          // @ts-expect-error: what a JS caller can pass
+          serial: { unserialize: { persistentReference: "session-7" } },
+        }),
+        (e: unknown) =>
+          e instanceof TypeError &&
+          /serial\.unserialize\.persistentReference must be a function, got string/.test(
+            e.message,
+          ),
+      );
+      await assert.rejects(
+        socket("req", { serial: { unserialize: { maxDepth: -1 } } }),
+        (e: unknown) => e instanceof RangeError && /serial\.unserialize\.maxDepth/.test(e.message),
+      );
+    });
   });
 });
 

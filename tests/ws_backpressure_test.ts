@@ -39,11 +39,14 @@ function numberOf(data: WsData): number {
   return data.length === 1024 ? new DataView(data.buffer, data.byteOffset).getUint32(0) : -1;
 }
 
-/**
- * Reads websocket frames from `conn` (after the handshake) until a close frame and returns its
- * code: the peer's verdict, read once the test stops holding its reads back.
- */
-async function closeCodeFrom(conn: Deno.Conn): Promise<number> {
+/** One websocket frame as a raw peer reads it: its opcode and (unmasked) payload. */
+interface Frame {
+  readonly opcode: number;
+  readonly payload: Uint8Array;
+}
+
+/** Reads websocket frames from `conn` (after the handshake), one at a time, when asked. */
+function frameReader(conn: Deno.Conn): () => Promise<Frame> {
   let buffered = new Uint8Array(0);
   const take = async (n: number): Promise<Uint8Array> => {
     while (buffered.length < n) {
@@ -59,18 +62,34 @@ async function closeCodeFrom(conn: Deno.Conn): Promise<number> {
     buffered = buffered.subarray(n);
     return out;
   };
-  while (true) {
+  return async () => {
     const [first, second] = await take(2);
     let length = second! & 0x7f;
     if (length === 126) length = new DataView((await take(2)).buffer).getUint16(0);
     else if (length === 127) length = Number(new DataView((await take(8)).buffer).getBigUint64(0));
     const mask = (second! & 0x80) !== 0 ? await take(4) : undefined;
     const payload = await take(length);
-    if ((first! & 0x0f) !== 8) continue;
     if (mask !== undefined) {
       for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i % 4]!;
     }
-    return new DataView(payload.buffer).getUint16(0);
+    return { opcode: first! & 0x0f, payload };
+  };
+}
+
+/** The code of a close frame. */
+function closeCodeOf(frame: Frame): number {
+  return new DataView(frame.payload.buffer).getUint16(0);
+}
+
+/**
+ * Reads websocket frames from `conn` (after the handshake) until a close frame and returns its
+ * code: the peer's verdict, read once the test stops holding its reads back.
+ */
+async function closeCodeFrom(conn: Deno.Conn): Promise<number> {
+  const next = frameReader(conn);
+  while (true) {
+    const frame = await next();
+    if (frame.opcode === 8) return closeCodeOf(frame);
   }
 }
 
@@ -187,6 +206,176 @@ Deno.test("ws backpressure: a client that never reads stays within the bound", a
         conn.close();
       }
     });
+  });
+});
+
+/** What a test reader got, by label, and a way to wait until it has `n` messages. */
+function collector(): {
+  readonly got: string[];
+  readonly receive: (data: WsData) => void;
+  readonly until: (n: number) => Promise<void>;
+} {
+  const got: string[] = [];
+  let want = Infinity;
+  let arrived = () => {};
+  return {
+    got,
+    receive: (data) => {
+      const n = numberOf(data);
+      got.push(n === -1 ? String(data) : `#${n}`);
+      if (got.length >= want) arrived();
+    },
+    until: (n) => {
+      if (got.length >= n) return Promise.resolve();
+      want = n;
+      return new Promise((resolve) => arrived = resolve);
+    },
+  };
+}
+
+Deno.test("ws broadcast while a client's writes wait: the others get every message in order", async (t) => {
+  await withTimeout(30_000, async () => {
+    const bound = 256 * 1024;
+    /**
+     * The slow client's own writes: 100 KiB, numbered. Two go to its socket (200 KiB, under
+     * the bound); the third would pass the bound, so it and the rest wait in its queue.
+     */
+    const own = (i: number): Uint8Array => {
+      const bytes = new Uint8Array(100 * 1024);
+      new DataView(bytes.buffer).setUint32(0, i);
+      return bytes;
+    };
+    const ownNumber = (frame: Frame): number =>
+      frame.opcode === 2 && frame.payload.length === 100 * 1024
+        ? new DataView(frame.payload.buffer).getUint32(0)
+        : -1;
+    // Each reader's messages in call order: 100 broadcasts (1 KiB, text and binary) with a
+    // direct write after every tenth, about 100 KiB in one burst, within the bound.
+    const expected: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      expected.push(`#${i}`);
+      if (i % 10 === 0) expected.push(`direct ${i}`);
+    }
+
+    for (const policy of ["close", "drop"] as const) {
+      await t.step(`slowClient "${policy}"`, async () => {
+        await using server = createServer({
+          port: 0,
+          maxBufferedAmount: bound,
+          slowClient: policy,
+        });
+        const conn = await neverReadingClient(server.port);
+        const nextFrame = frameReader(conn);
+        const readers = [collector(), collector(), collector()];
+        const clients: WsClient[] = [];
+        try {
+          await waitFor("the slow client", () => server.clients.length === 1);
+          const slow = server.clients[0]!;
+          for (const reader of readers) {
+            clients.push(await websocket(server.url, { receive: reader.receive }));
+          }
+          await waitFor("the readers", () => server.clients.length === 1 + readers.length);
+          const readerSides = server.clients.filter((client) => client !== slow);
+          // 16 writes not awaited for a peer that does not read: 2 go to its socket, 14 wait.
+          const ownWrites = Array.from({ length: 16 }, (_, i) => server.write(own(i), slow));
+          assert.equal(slow.bufferedAmount, 16 * 100 * 1024, "2 in its socket, 14 waiting");
+          for (let i = 0; i < 100; i++) {
+            assert.equal(server.broadcast(numbered(i)), readers.length, `broadcast ${i}`);
+            if (i % 10 === 0) {
+              for (const side of readerSides) server.write(`direct ${i}`, side);
+            }
+          }
+          await Promise.all(readers.map((reader) => reader.until(expected.length)));
+          for (const reader of readers) assert.deepEqual(reader.got, expected);
+          for (const client of clients) assert.equal(client.open, true);
+          if (policy === "close") {
+            // Closed at the first broadcast: the writes already in its socket arrive, in order,
+            // then the close frame; the ones still waiting fail.
+            assert.equal(slow.open, false);
+            const results = await Promise.allSettled(ownWrites);
+            assert.deepEqual(
+              results.map((result) => result.status),
+              [...Array(2).fill("fulfilled"), ...Array(14).fill("rejected")],
+            );
+            for (const result of results.slice(2)) {
+              assert.ok(result.status === "rejected" && result.reason instanceof ConnectionError);
+            }
+            for (let i = 0; i < 2; i++) assert.equal(ownNumber(await nextFrame()), i);
+            const last = await nextFrame();
+            assert.equal(last.opcode, 8, `frame of opcode ${last.opcode} after the writes`);
+            assert.equal(closeCodeOf(last), 1008);
+          } else {
+            // Skipped by every broadcast, but not closed: all its own writes arrive, in order,
+            // with no broadcast among them.
+            assert.equal(slow.open, true);
+            for (let i = 0; i < 16; i++) assert.equal(ownNumber(await nextFrame()), i);
+            await Promise.all(ownWrites);
+            // Read up, it is no longer slow: the next broadcast reaches it too.
+            await waitFor("the slow client's socket to drain", () => slow.bufferedAmount === 0);
+            assert.equal(server.broadcast("after"), readers.length + 1);
+            const after = await nextFrame();
+            assert.equal(after.opcode, 1);
+            assert.equal(new TextDecoder().decode(after.payload), "after");
+            await Promise.all(readers.map((reader) => reader.until(expected.length + 1)));
+            for (const reader of readers) assert.deepEqual(reader.got, [...expected, "after"]);
+          }
+        } finally {
+          conn.close();
+          for (const client of clients) await client.close();
+        }
+        await waitFor("every client gone", () => server.clients.length === 0);
+      });
+    }
+  });
+});
+
+Deno.test('ws broadcast that would wait past maxQueuedBytes: skipped on "drop", closes on "close"', async (t) => {
+  await withTimeout(30_000, async () => {
+    // A reader that keeps up, met by a burst: the second message must wait for the first, and
+    // 32 KiB waiting is past maxQueuedBytes.
+    const first = new Uint8Array(60 * 1024).fill(1);
+    const second = new Uint8Array(32 * 1024).fill(2);
+    for (const policy of ["drop", "close"] as const) {
+      await t.step(`slowClient "${policy}"`, async () => {
+        await using server = createServer({
+          port: 0,
+          maxBufferedAmount: 64 * 1024,
+          maxQueuedBytes: 16 * 1024,
+          slowClient: policy,
+        });
+        const got: number[] = [];
+        let arrived = () => {};
+        const third = new Promise<void>((resolve) => arrived = resolve);
+        let closed: WsCloseInfo | undefined;
+        await using _reader = await websocket(server.url, {
+          receive: (data) => {
+            got.push((data as Uint8Array).length);
+            if ((data as Uint8Array)[0] === 3) arrived();
+          },
+          closed: (_client, info) => {
+            closed = info;
+            arrived();
+          },
+        });
+        await waitFor("established", () => server.clients.length === 1);
+        const side = server.clients[0]!;
+        assert.equal(server.broadcast(first), 1);
+        assert.equal(server.broadcast(second), 0, "not queued for the reader");
+        if (policy === "drop") {
+          assert.equal(side.open, true, "drop closes no one");
+          await waitFor("the reader's socket to drain", () => side.bufferedAmount === 0);
+          assert.equal(server.broadcast(new Uint8Array(8).fill(3)), 1);
+          await third;
+          assert.deepEqual(got, [first.length, 8]);
+          assert.equal(closed, undefined);
+        } else {
+          assert.equal(side.open, false);
+          await third;
+          assert.equal(closed?.code, 1008);
+          assert.deepEqual(got, [first.length]);
+        }
+      });
+    }
   });
 });
 

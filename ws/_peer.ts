@@ -347,19 +347,23 @@ export class WriteQueue {
 
   /**
    * Sends `data` now or queues it behind the writes already waiting, for a broadcast: nobody
-   * awaits it, so nothing reports its fate.
+   * awaits it, so nothing reports its fate. Past `limit` it closes the peer only when `close`
+   * is true (the broadcast's `slowClient: "close"`); otherwise the message is skipped and the
+   * peer keeps what already waits. Returns whether the message was sent or queued.
    */
-  offer(data: WsData): void {
+  offer(data: WsData, close: boolean): boolean {
     const socket = this.#socket;
-    if (socket.readyState !== WebSocket.OPEN) return;
+    if (socket.readyState !== WebSocket.OPEN) return false;
     const size = typeof data === "string" ? data.length : data.byteLength;
     if (this.#count === 0 && this.#room(data, size)) {
       socket.send(data as string | Uint8Array<ArrayBuffer>);
-      return;
+      return true;
     }
-    if (this.#admit(size) !== undefined) return;
+    if (!close && this.#bytes + size > this.#options.limit) return false;
+    if (this.#admit(size) !== undefined) return false;
     this.#open = undefined;
     this.#push(data, size, undefined);
+    return true;
   }
 
   /**

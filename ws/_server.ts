@@ -91,9 +91,10 @@ export type WsServerEvent =
   | { readonly type: "closed"; readonly client: WsServerClient; readonly info: WsCloseInfo };
 
 /**
- * What to do when a broadcast finds a client with more than `maxBufferedAmount` bytes unsent:
- * `"close"` it with code 1008 (the default: every remaining client still gets every message,
- * in order), or `"drop"` the message for that client only.
+ * What to do when a broadcast finds a client with more than `maxBufferedAmount` bytes unsent,
+ * or whose waiting writes the message would take past `maxQueuedBytes`: `"close"` it with code
+ * 1008 (the default: every remaining client still gets every message, in order), or `"drop"`
+ * the message for that client only (a broadcast then closes no one).
  */
 export type SlowClientPolicy = "close" | "drop";
 
@@ -135,7 +136,10 @@ export interface WsServerOptions extends WsServerCallbacks {
    * with ConnectionError. Awaiting each write keeps at most one waiting. @default {268435456}
    */
   maxQueuedBytes?: number;
-  /** What `broadcast` does to a client above `maxBufferedAmount`. @default {"close"} */
+  /**
+   * What `broadcast` does to a client above `maxBufferedAmount`, or one the message would take
+   * past `maxQueuedBytes`. @default {"close"}
+   */
   slowClient?: SlowClientPolicy;
   /**
    * Seconds between heartbeat pings; a client that does not answer in time is disconnected
@@ -386,9 +390,10 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
   /**
    * Sends one message to every open client (R's `websocket_broadcast`) without waiting; for
    * each it goes after that client's waiting writes. A client with more than
-   * `maxBufferedAmount` bytes unsent (its `bufferedAmount`) is closed with 1008 or skipped,
-   * per `slowClient`, so one reader that stalls never stalls the others nor grows memory
-   * past that bound. Returns the number of clients the message was queued for.
+   * `maxBufferedAmount` bytes unsent (its `bufferedAmount`), or whose waiting writes the
+   * message would take past `maxQueuedBytes`, is closed with 1008 or skipped, per
+   * `slowClient`, so one reader that stalls never stalls the others nor grows memory past
+   * those bounds. Returns the number of clients the message was sent or queued for.
    */
   broadcast(data: WsData): number {
     let sent = 0;
@@ -404,8 +409,7 @@ export class WsServer implements AsyncDisposable, AsyncIterable<WsServerEvent> {
         }
         continue;
       }
-      client.queue.offer(data);
-      sent++;
+      if (client.queue.offer(data, this.#slowClient === "close")) sent++;
     }
     return sent;
   }

@@ -19,9 +19,10 @@
  *   many wait. Awaited writes pace the writer to the reader; writes not awaited that pile up
  *   past `maxQueuedBytes` (256 MiB) for a peer that does not read close it with 1008 (4008
  *   from the client). `broadcast` never waits and closes a client over `maxBufferedAmount`
- *   with 1008 (`slowClient: "close"`) or skips it (`"drop"`), so a reader that stalls costs at
- *   most the bound plus one message of process memory, beyond the kernel's socket buffers,
- *   and never stalls the others.
+ *   (or whose waiting writes it would take past `maxQueuedBytes`) with 1008
+ *   (`slowClient: "close"`) or skips it (`"drop"`, which closes no one), so a reader that
+ *   stalls costs at most the bound plus one message of process memory, beyond the kernel's
+ *   socket buffers, and never stalls the others.
  * - An unread events iterator holds 1024 events, then closes the sender with 1013.
  * - Heartbeat: pings every `idleTimeout` (120 s); a peer that does not answer is cut.
  * - `close()` sends 1001 to every client and waits up to 2 s for their closing handshakes.

@@ -8,6 +8,7 @@
  */
 
 import { ConnectionError } from "../errors.ts";
+import type { SerialConfig } from "../modes.ts";
 import type { ProtocolMachine } from "./machine.ts";
 import { type Pipe, type PipeEvents, runStreamPipe } from "./pipe.ts";
 import { dialStream, listenStream, type SpListener, type TlsOptions } from "./transport.ts";
@@ -93,6 +94,14 @@ export interface CoreOptions {
   readonly allowedHosts?: readonly string[];
   /** Closes the socket when aborted. */
   readonly signal?: AbortSignal;
+  /**
+   * R serialization hooks and bounds for every message this socket sends or receives in
+   * `"serial"` mode, like nanonext's `opt(s, "serial") <- serial_config(…)`: R's refhooks
+   * (`unserialize.persistentReference`, `serialize.persistentName`) and the reader's bounds
+   * (`unserialize.maxElements`, `maxExpandedElements`, `maxDepth`). See {@linkcode SerialConfig}.
+   * @default {{}} (the codec's defaults; persistent references stay typed nodes)
+   */
+  readonly serial?: SerialConfig;
 }
 
 /** Splits `listen`/`dial` option values into a list. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { decodeBody, type RecvMode, type SendMode } from "../modes.ts";
+import { decodeBody, type RecvMode, type SendMode, type SerialConfig } from "../modes.ts";
 import { type CoreOptions, type SpCore, urlList, type WaitOptions } from "./core.ts";
 
 /** Options of `send()` on any SP socket or context. */
@@ -25,14 +25,16 @@ export interface RecvOptions extends WaitOptions {
 }
 
 /**
- * Decodes `body` in `options.mode`, as nanonext's `recv()`: bytes that do not fit the mode come
- * back raw, and `options.onWarning` is told why. `warned` says whether that happened.
+ * Decodes `body` in `options.mode` (R serialization with the socket's `config`), as nanonext's
+ * `recv()`: bytes that do not fit the mode come back raw, and `options.onWarning` is told why.
+ * `warned` says whether that happened.
  */
 export function decodeReceived(
   body: Uint8Array,
   options: RecvOptions,
+  config?: SerialConfig,
 ): { readonly value: unknown; readonly warned: boolean } {
-  const result = decodeBody(body, options.mode ?? "serial");
+  const result = decodeBody(body, options.mode ?? "serial", config);
   if (result.warning !== undefined) options.onWarning?.(result.warning);
   return { value: result.value, warned: result.warning !== undefined };
 }
@@ -53,10 +55,23 @@ export function decodeReceived(
  */
 export abstract class SpSocket implements AsyncDisposable {
   readonly #core: SpCore;
+  readonly #serial: SerialConfig;
 
-  /** @internal Opened by the doors' `socket()`; `core` has its protocol machine attached. */
-  constructor(core: SpCore) {
+  /**
+   * @internal Opened by the doors' `socket()`; `core` has its protocol machine attached, and
+   * `serial` was checked (`checkSerialConfig`) before the core was made.
+   */
+  constructor(core: SpCore, serial: SerialConfig = {}) {
     this.#core = core;
+    this.#serial = serial;
+  }
+
+  /**
+   * The R serialization hooks and bounds this socket's messages in `"serial"` mode go through:
+   * its `serial` option, as given.
+   */
+  get serial(): SerialConfig {
+    return this.#serial;
   }
 
   /** The URLs listened on, with real ports once bound (`tcp://127.0.0.1:0` → the port). */

@@ -5,7 +5,7 @@
  * package that cannot be installed here; these are its bytes, sent by NNG's own tool.)
  */
 import assert from "node:assert/strict";
-import { reply, serve, socket } from "../../reqrep/mod.ts";
+import { reply, type RValue, serve, socket } from "../../reqrep/mod.ts";
 import { freePort, interopTest, waitFor, withTimeout } from "../_peers.ts";
 import { captured, rsock } from "../_process.ts";
 import { main } from "../../cli.ts";
@@ -498,6 +498,87 @@ interopTest(
           assert.equal(code, 1, output.out);
           assert.match(output.err, message);
         }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+interopTest(
+  "serial refhooks: R's persistent reference is resolved by the REP, whose reply R reads with its refhook",
+  ["Rscript", "nngcat"],
+  async () => {
+    await withTimeout(60_000, async () => {
+      const dir = await Deno.makeTempDir({ prefix: "rsock_r_refhook_" });
+      try {
+        // R names its environment through serialize()'s refhook, as nanonext's serial_config
+        // hooks do: only "session-7" travels, never the environment.
+        const made = await run("/usr/bin/Rscript", [
+          "--vanilla",
+          "-e",
+          `setwd("${dir}")
+           e <- new.env(); assign("secret", 42, envir = e)
+           name <- function(x) if (identical(x, e)) "session-7" else NULL
+           writeBin(serialize(list(session = e, n = 1:3), NULL, xdr = FALSE, refhook = name),
+                    "request.bin")`,
+        ]);
+        assert.ok(made.success, new TextDecoder().decode(made.stderr));
+        const live: RValue = {
+          type: "environment",
+          name: "frame",
+          locked: false,
+          enclosure: { type: "environment", name: "global" },
+          frame: { type: "NULL" },
+          hashTable: { type: "NULL" },
+        };
+        const asked: (string | null)[][] = [];
+        await using rep = await socket("rep", {
+          listen: "tcp://127.0.0.1:0",
+          serial: {
+            unserialize: {
+              persistentReference: (names) => {
+                asked.push(names);
+                return live;
+              },
+            },
+            serialize: { persistentName: (value) => value === live ? ["session-7"] : undefined },
+          },
+        });
+        let seen: unknown;
+        const serving = reply(rep, (x) => {
+          const { session, n } = x as { session: unknown; n: number[] };
+          seen = session;
+          return { session, total: n.reduce((a, b) => a + b) };
+        });
+        await Deno.writeFile(
+          `${dir}/reply.bin`,
+          await nngcatRequest(rep.urls[0]!, `${dir}/request.bin`),
+        );
+        await serving;
+        assert.deepEqual(asked, [["session-7"]]);
+        assert.equal(seen, live, "the executor got what persistentReference returned");
+        const check = await run("/usr/bin/Rscript", [
+          "--vanilla",
+          "-e",
+          `bytes <- readBin("${dir}/reply.bin", "raw", 1e6)
+           sessions <- list("session-7" = new.env())
+           calls <- 0
+           y <- unserialize(bytes, refhook = function(names) {
+             calls <<- calls + 1
+             sessions[[names]]
+           })
+           stopifnot(calls == 1, identical(y$session, sessions[["session-7"]]), identical(y$total, 6))
+           # Without a refhook R cannot read it: the environment went out as a reference.
+           failed <- tryCatch({ unserialize(bytes); FALSE }, error = function(e) TRUE)
+           stopifnot(failed)
+           cat("resolved\\n")`,
+        ]);
+        assert.equal(
+          new TextDecoder().decode(check.stdout),
+          "resolved\n",
+          new TextDecoder().decode(check.stderr),
+        );
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
