@@ -111,8 +111,11 @@ const encoder = new TextEncoder();
 const WRITER_VERSION = 0x040202;
 const MIN_READER = { 2: 0x020300, 3: 0x030500 } as const;
 
-/** Vectors up to this long are written element by element, without a byte view of them. */
-const SMALL_VECTOR = 16;
+/** Vectors up to this many bytes are copied word by word, without a byte view of them. */
+const SMALL_BYTES = 512;
+/** The buffer of the last short vector copied, and a view of it, for one `serialize` call. */
+let sourceBuffer: ArrayBufferLike | undefined;
+let sourceView: DataView | undefined;
 
 /** Values estimated at up to this many bytes are written into the shared scratch buffer. */
 const SCRATCH_MAX = 1 << 20;
@@ -191,12 +194,11 @@ class Output {
       for (const n of data) this.int(n);
       return;
     }
-    if (this.#littleEndian === IS_LITTLE_ENDIAN && data.length > SMALL_VECTOR) {
-      this.raw(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    if (this.#littleEndian === IS_LITTLE_ENDIAN) {
+      this.#sameOrder(data);
       return;
     }
-    // Byte-swapped through the DataView: twice as fast as copying and swapping words. A short
-    // vector is written so in either byte order: a byte view of it costs more than its words.
+    // Byte-swapped through the DataView: twice as fast as copying and swapping words.
     this.#reserve(data.byteLength);
     const view = this.#view;
     const littleEndian = this.#littleEndian;
@@ -212,7 +214,7 @@ class Output {
     }
     // Bytes are copied, never written through setFloat64, so NA's NaN payload survives.
     if (this.#littleEndian === IS_LITTLE_ENDIAN) {
-      this.raw(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      this.#sameOrder(data);
       return;
     }
     // Word by word through the DataView (a Float64Array is 8-aligned, so its words can be
@@ -226,6 +228,34 @@ class Output {
     for (let i = 0; i < words.length; i += 2, at += 8) {
       view.setUint32(at, words[i + first]!, littleEndian);
       view.setUint32(at + 4, words[i + 1 - first]!, littleEndian);
+    }
+    this.#length = at;
+  }
+
+  /**
+   * A vector's bytes as they are in memory. Short vectors are copied word by word through a
+   * view of their whole buffer, kept while the next vector shares it (a decoded value's vectors
+   * share a few arenas): a new view for each costs more than their words, and is garbage.
+   */
+  #sameOrder(data: Int32Array | Float64Array): void {
+    const bytes = data.byteLength;
+    if (bytes > SMALL_BYTES) {
+      this.raw(new Uint8Array(data.buffer, data.byteOffset, bytes));
+      return;
+    }
+    const buffer = data.buffer;
+    if (buffer !== sourceBuffer) {
+      sourceBuffer = buffer;
+      sourceView = new DataView(buffer);
+    }
+    this.#reserve(bytes);
+    const from = sourceView!;
+    const view = this.#view;
+    const start = data.byteOffset;
+    let at = this.#length;
+    // Words keep every bit (a NaN's payload too); both sides are this machine's order.
+    for (let k = 0; k < bytes; k += 4, at += 4) {
+      view.setInt32(at, from.getInt32(start + k, IS_LITTLE_ENDIAN), IS_LITTLE_ENDIAN);
     }
     this.#length = at;
   }
@@ -473,6 +503,9 @@ function hasAny(attributes: RAttributes | undefined): attributes is RAttributes 
   return false;
 }
 
+/** The numbers map of a write numbered by steps, which never uses it. */
+const NO_NUMBERS: Map<RPairlistCell, number> = new Map();
+
 /**
  * Which cells of a byte code's calls R finds twice, and the numbers given as they are written:
  * by `steps` (see {@linkcode CellScan}) when the walk writing them is the scan's, else by hashing
@@ -580,11 +613,11 @@ class Writer {
         if (hasAny(value.attributes)) this.#attributes(value.attributes, depth);
         return;
     }
-    const flags = this.#flags(TYPE_CODE[value.type], value);
+    const flags = this.#flags(vectorCode(value.type), value);
     out.int(flags);
     switch (value.type) {
-      case "logical":
       case "integer":
+      case "logical":
         this.#length(value.data.length);
         out.ints(value.data);
         break;
@@ -622,13 +655,25 @@ class Writer {
 
   /** The flags word: type, R's gp bits, the object bit and whether attributes follow. */
   #flags(type: number, value: RWithAttributes): number {
-    let flags = type | ((value.levels ?? 0) & 0xffff) << 12;
+    const levels = value.levels;
+    let flags = levels === undefined ? type : type | (levels & 0xffff) << 12;
     const attributes = value.attributes;
-    const hasAttributes = hasAny(attributes);
+    const object = value.object;
+    if (attributes === undefined) return object === true ? flags | 0x100 : flags;
+    // One pass over the names: whether there is any, and whether one is the class.
+    let hasAttributes = false;
+    let hasClass = false;
+    for (const name in attributes) {
+      if (!Object.hasOwn(attributes, name)) continue;
+      hasAttributes = true;
+      if (name === "class") {
+        hasClass = true;
+        break;
+      }
+    }
     if (hasAttributes) flags |= 0x200;
     // R sets the object bit exactly when a class attribute exists, unless the value says not.
-    const object = value.object ?? (hasAttributes && Object.hasOwn(attributes, "class"));
-    if (object) flags |= 0x100;
+    if (object ?? hasClass) flags |= 0x100;
     return flags;
   }
 
@@ -807,7 +852,8 @@ class Writer {
   /** Attributes as the pairlist R writes, one tagged cell each, with no cells built for it. */
   #attributes(attributes: RAttributes, depth: number): void {
     const out = this.#out;
-    for (const tag of Object.keys(attributes)) {
+    for (const tag in attributes) {
+      if (!Object.hasOwn(attributes, tag)) continue;
       out.int(LISTSXP | 0x400);
       this.#symbol(tag);
       this.item(attributes[tag]!, depth + 1);
@@ -870,7 +916,12 @@ class Writer {
     this.#out.int(scan.shared.size + 1);
     this.#bytecodeBody(
       value,
-      { shared: scan.shared, numbers: new Map(), steps: scan.steps, at: 0 },
+      {
+        shared: scan.shared,
+        numbers: scan.steps === undefined ? new Map() : NO_NUMBERS,
+        steps: scan.steps,
+        at: 0,
+      },
       depth,
     );
   }
@@ -1062,6 +1113,30 @@ function sameCells(value: RValue, scan: CellScan, at: number, depth: number): nu
   return at;
 }
 
+/** A vector's SEXP type code, by a switch: a keyed load with so many names is a slow one. */
+function vectorCode(
+  type: "logical" | "integer" | "double" | "complex" | "raw" | "character" | "list" | "expression",
+): number {
+  switch (type) {
+    case "integer":
+      return 13;
+    case "character":
+      return 16;
+    case "double":
+      return 14;
+    case "logical":
+      return 10;
+    case "list":
+      return 19;
+    case "raw":
+      return 24;
+    case "complex":
+      return 15;
+    case "expression":
+      return 20;
+  }
+}
+
 /** R's TYPEOF of a value, as a byte-code constant pool writes it before the constant. */
 function sexpType(value: RValue): number {
   // What a refhook claimed is an environment, pointer or weak reference; R writes its type
@@ -1117,6 +1192,12 @@ export function serialize(
     out.int(5);
     out.stringBytes(encoder.encode("UTF-8"));
   }
-  new Writer(out, options.persistentName).item(typed, 0);
+  try {
+    new Writer(out, options.persistentName).item(typed, 0);
+  } finally {
+    // The caller's buffers are not kept past the call.
+    sourceBuffer = undefined;
+    sourceView = undefined;
+  }
   return out.result();
 }
