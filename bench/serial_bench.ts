@@ -9,15 +9,25 @@
  * R time (below 1 = rsock faster).
  *
  * Each case is timed in a fresh process on each side (an Rscript, a Deno), in `TRIALS` rounds
- * with the two sides interleaved, and the table shows the median over the rounds. A process's
- * allocator history otherwise decides whole runs: V8 frees dead ArrayBuffers in batches at a
- * later GC, glibc then gives tens of MB back to the system at once, and every later 8 MB result
- * is new memory again, a page fault for each 4 KiB page (~12 µs on this machine). R falls into
- * the same cycle in some cases (its `B\n` encode of the doubles), rsock in others, and one case's
- * garbage changed the next one's figures. The page faults per call of both sides are printed, so
- * a row that paid them shows it.
+ * with the two sides interleaved: one case's garbage changes the next one's figures in a shared
+ * process. Both sides of a round run on the same vCPU (`taskset`), the rounds going round the
+ * vCPUs, and a case's ratio is the median of its rounds' ratios: on this VM one vCPU at a time
+ * runs cache-missing code (a walk over many small objects, as a glm fit's is) up to 1.8× slower
+ * for hours, while R's calls there are 5% slower, so only a ratio within one vCPU compares the
+ * codecs.
+ *
+ * Both sides run with glibc's heap thresholds at the values its dynamic rule reaches in a process
+ * that has freed a large block (`MALLOC_TUNABLES`), unless `BENCH_MALLOC=default`. With the
+ * start-up values (results over 128 KiB mapped anew, the heap top trimmed past 128 KiB free),
+ * a process's allocator history decides whole runs: V8 frees dead ArrayBuffers in batches at a
+ * later GC, glibc gives them back to the system, and each later result is new memory, a page
+ * fault for each 4 KiB page (~12 µs on this machine). A fresh process encoding glm fits (47 KB
+ * results) then pays ~8 faults a call and R's doubles encode 2,081, while a process that once
+ * freed a large block pays none. The page faults per call of both sides are printed either way.
  *
  * Encode is also timed with `borrowBuffer` (one recycled buffer, no new memory per call).
+ *
+ * `BENCH_CASES=glm_fit,doubles deno task bench serial` times only the cases named.
  *
  * Both sides are timed in CPU time (user + system, the whole process) as well as wall time: on
  * a shared machine the wall time of either side swings several-fold with the neighbours' load,
@@ -30,7 +40,39 @@ import process from "node:process";
 import { readRds, type RValue, serialize, unserialize, writeRds } from "../serial/mod.ts";
 
 /** Rounds: each case runs in a fresh process of each side once per round. */
-const TRIALS = 3;
+const TRIALS = 4;
+
+/**
+ * glibc's mmap threshold at its dynamic maximum (32 MiB) and the trim threshold at twice it, as
+ * glibc sets them itself after freeing a mapped block of that size.
+ */
+const MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864";
+
+/** The environment both sides' processes run with. */
+function childEnvironment(): Record<string, string> {
+  return Deno.env.get("BENCH_MALLOC") === "default" ? {} : { GLIBC_TUNABLES: MALLOC_TUNABLES };
+}
+
+/** The vCPUs this process may run on, for pinning both sides of a round to one (`taskset`). */
+async function vcpus(): Promise<number[] | undefined> {
+  try {
+    const output = await new Deno.Command("taskset", { args: ["-pc", String(Deno.pid)] }).output();
+    // "pid 123's current affinity list: 0,1" or "0-3"
+    const list = new TextDecoder().decode(output.stdout).split(":").at(-1)?.trim() ?? "";
+    const cpus = list.split(",").flatMap((part) => {
+      const [from, to] = part.split("-").map(Number) as [number, number | undefined];
+      return Array.from({ length: (to ?? from) - from + 1 }, (_, i) => from + i);
+    });
+    return output.success && cpus.every(Number.isInteger) && cpus.length > 0 ? cpus : undefined;
+  } catch {
+    return undefined; // no taskset: the rounds run where the scheduler puts them
+  }
+}
+
+/** `command args…`, pinned to `cpu` when one is given. */
+function pinned(cpu: number | undefined, command: string, args: string[]): [string, string[]] {
+  return cpu === undefined ? [command, args] : ["taskset", ["-c", String(cpu), command, ...args]];
+}
 /** Timed batches per process (each ≥ 10 ms for rsock, ≥ 0.2 s for R's `system.time()`). */
 const REPEATS = 15;
 const R_BATCHES = 5;
@@ -228,9 +270,23 @@ async function timeCase(dir: string, name: string, format: string): Promise<Case
   return { encode, decode, borrowed };
 }
 
-async function rTiming(dir: string, name: string, format: string): Promise<CaseTiming> {
-  const output = await new Deno.Command("/usr/bin/Rscript", {
-    args: ["--vanilla", "-e", R_TIME, dir, name, format],
+async function rTiming(
+  dir: string,
+  name: string,
+  format: string,
+  cpu: number | undefined,
+): Promise<CaseTiming> {
+  const [command, args] = pinned(cpu, "/usr/bin/Rscript", [
+    "--vanilla",
+    "-e",
+    R_TIME,
+    dir,
+    name,
+    format,
+  ]);
+  const output = await new Deno.Command(command, {
+    args,
+    env: childEnvironment(),
     stdout: "piped",
     stderr: "inherit",
   }).output();
@@ -253,21 +309,28 @@ async function rTiming(dir: string, name: string, format: string): Promise<CaseT
   };
 }
 
-async function rsockTiming(dir: string, name: string, format: string): Promise<CaseTiming> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      `--allow-read=${dir}`,
-      `--allow-write=${dir}`,
-      "--allow-sys",
-      "--allow-env",
-      new URL(import.meta.url).pathname,
-      "--case",
-      dir,
-      name,
-      format,
-    ],
+async function rsockTiming(
+  dir: string,
+  name: string,
+  format: string,
+  cpu: number | undefined,
+): Promise<CaseTiming> {
+  const [command, args] = pinned(cpu, Deno.execPath(), [
+    "run",
+    "--no-prompt",
+    `--allow-read=${dir}`,
+    `--allow-write=${dir}`,
+    "--allow-sys",
+    "--allow-env",
+    new URL(import.meta.url).pathname,
+    "--case",
+    dir,
+    name,
+    format,
+  ]);
+  const output = await new Deno.Command(command, {
+    args,
+    env: childEnvironment(),
     stdout: "piped",
     stderr: "inherit",
   }).output();
@@ -276,7 +339,7 @@ async function rsockTiming(dir: string, name: string, format: string): Promise<C
 }
 
 const ms = (x: number) => x.toFixed(2).padStart(9);
-const ratio = (a: number, b: number) => (a / b).toFixed(2).padStart(5);
+const ratio = (x: number) => x.toFixed(2).padStart(5);
 const range = (values: number[]) => {
   const sorted = values.toSorted((a, b) => a - b);
   return `${sorted[0]!.toFixed(2)}–${sorted.at(-1)!.toFixed(2)}`.padEnd(10);
@@ -292,15 +355,21 @@ export async function run(): Promise<void> {
       stderr: "inherit",
     }).output();
     if (!written.success) throw new Error("Rscript failed writing the objects");
+    const only = Deno.env.get("BENCH_CASES")?.split(",");
+    const cases = CASES.filter(([name]) => only === undefined || only.includes(name));
+    const cpus = await vcpus();
     const ours = new Map<string, CaseTiming[]>();
     const theirs = new Map<string, CaseTiming[]>();
     for (let trial = 0; trial < TRIALS; trial++) {
-      for (const [name, format] of CASES) {
+      const cpu = cpus?.[trial % cpus.length];
+      for (const [name, format] of cases) {
         const key = `${name} ${format}`;
         // Which side goes first alternates, so drift in the machine's load hits both.
         const sides = [
-          async () => ours.set(key, [...ours.get(key) ?? [], await rsockTiming(dir, name, format)]),
-          async () => theirs.set(key, [...theirs.get(key) ?? [], await rTiming(dir, name, format)]),
+          async () =>
+            ours.set(key, [...ours.get(key) ?? [], await rsockTiming(dir, name, format, cpu)]),
+          async () =>
+            theirs.set(key, [...theirs.get(key) ?? [], await rTiming(dir, name, format, cpu)]),
         ];
         if (trial % 2 === 1) sides.reverse();
         for (const side of sides) await side();
@@ -309,9 +378,12 @@ export async function run(): Promise<void> {
     // deno-lint-ignore no-console
     console.log(
       "serial: CPU ms per call (user + system), median of %d rounds, each case in a fresh process " +
-        "of each side per round (ratio = rsock / R, with its range over the rounds; then minor " +
-        "page faults per call, rsock / R; the wall-time ratios last)",
+        "of each side per round, both on vCPU %s in turn (ratio = median of the rounds' " +
+        "rsock / R, with their range; then minor page faults per call, rsock / R; the wall-time " +
+        "ratios last); glibc heap thresholds: %s",
       TRIALS,
+      cpus?.join(", ") ?? "(unpinned: no taskset)",
+      childEnvironment().GLIBC_TUNABLES ?? "glibc's defaults",
     );
     // deno-lint-ignore no-console
     console.log(
@@ -320,7 +392,7 @@ export async function run(): Promise<void> {
         "range      | faults enc  dec      | wall enc  dec",
     );
     const borrowed: string[] = [];
-    for (const [name, format] of CASES) {
+    for (const [name, format] of cases) {
       const key = `${name} ${format}`;
       const a = ours.get(key)!;
       const b = theirs.get(key)!;
@@ -328,23 +400,27 @@ export async function run(): Promise<void> {
       const dec = medianTiming(a.map((t) => t.decode));
       const rEnc = medianTiming(b.map((t) => t.encode));
       const rDec = medianTiming(b.map((t) => t.decode));
-      const rounds = (side: "encode" | "decode") => a.map((t, i) => t[side].cpu / b[i]![side].cpu);
+      // Each round's ratio compares the two sides on one vCPU.
+      const rounds = (side: "encode" | "decode" | "borrowed", measure: "cpu" | "wall" = "cpu") =>
+        a.map((t, i) => t[side]![measure] / b[i]![side === "borrowed" ? "encode" : side][measure]);
       // deno-lint-ignore no-console
       console.log(
         "%s",
-        `${key.padEnd(20)} ${ms(enc.cpu)} ${ms(rEnc.cpu)} ${ratio(enc.cpu, rEnc.cpu)} ` +
+        `${key.padEnd(20)} ${ms(enc.cpu)} ${ms(rEnc.cpu)} ${ratio(median(rounds("encode")))} ` +
           `${range(rounds("encode"))} | ${ms(dec.cpu)} ${ms(rDec.cpu)} ${
-            ratio(dec.cpu, rDec.cpu)
+            ratio(median(rounds("decode")))
           } ` +
           `${range(rounds("decode"))} | ${faults(enc.faults)}/${faults(rEnc.faults)} ` +
-          `${faults(dec.faults)}/${faults(rDec.faults)} | ${ratio(enc.wall, rEnc.wall)} ` +
-          `${ratio(dec.wall, rDec.wall)}`,
+          `${faults(dec.faults)}/${faults(rDec.faults)} | ${
+            ratio(median(rounds("encode", "wall")))
+          } ${ratio(median(rounds("decode", "wall")))}`,
       );
       if (a.every((t) => t.borrowed !== undefined)) {
         const lent = medianTiming(a.map((t) => t.borrowed!));
         borrowed.push(
-          `${key.padEnd(20)} ${ms(lent.cpu)} ${ms(rEnc.cpu)} ${ratio(lent.cpu, rEnc.cpu)} ` +
-            `${faults(lent.faults)}`,
+          `${key.padEnd(20)} ${ms(lent.cpu)} ${ms(rEnc.cpu)} ${ratio(median(rounds("borrowed")))} ${
+            range(rounds("borrowed"))
+          } ${faults(lent.faults)}`,
         );
       }
     }
@@ -352,7 +428,7 @@ export async function run(): Promise<void> {
     console.log(
       "%s",
       "encode with { borrowBuffer: true } (one recycled buffer: no new memory per call)\n" +
-        "case                 rsock enc     R enc ratio faults\n" + borrowed.join("\n"),
+        "case                 rsock enc     R enc ratio range      faults\n" + borrowed.join("\n"),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
