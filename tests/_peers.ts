@@ -113,12 +113,43 @@ export async function waitFor(
   }
 }
 
-/** A free TCP port on 127.0.0.1 (for peers that must be told a port up front). */
+/** Ports `freePort` gave out in this process: each is given once. */
+const portsGiven = new Set<number>();
+
+/** The first port the kernel picks for `port: 0` and outgoing connections (Linux's default). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(
+      Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").split(/\s+/)[0],
+    );
+    return Number.isInteger(low) ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/**
+ * A free TCP port on 127.0.0.1 (for peers that must be told a port up front), below the
+ * kernel's ephemeral range: between this check and the peer's bind, no `port: 0` listener and
+ * no outgoing connection of any process can take it, as they could an ephemeral one. Each port
+ * is given once per process, so ports asked for together differ.
+ */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+  const low = Math.min(ephemeralLow(), 65536);
+  const from = 10_000;
+  for (let attempt = 0; attempt < 1000 && low > from; attempt++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    if (portsGiven.has(port)) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+    } catch (error) {
+      if (error instanceof Deno.errors.AddrInUse) continue;
+      throw error;
+    }
+    portsGiven.add(port);
+    return port;
+  }
+  throw new Error(`no free port found on 127.0.0.1 between ${from} and ${low}`);
 }
 
 /** How the browser tests start Debian's chromium: headless, and quiet on a closed network. */
