@@ -410,13 +410,9 @@ Deno.test("a REP that dies mid-run: the REQ resends to another worker", async ()
 
 Deno.test("a dialer reconnects when its listener comes back", async () => {
   await withTimeout(20_000, async () => {
-    const port = (() => {
-      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const p = (l.addr as Deno.NetAddr).port;
-      l.close();
-      return p;
-    })();
-    const url = `tcp://127.0.0.1:${port}`;
+    // Below the ephemeral range: a dial to an ephemeral port nothing listens on can connect
+    // to itself when the kernel picks that same port as its source.
+    const url = `tcp://127.0.0.1:${freePort()}`;
     // Nothing listens yet: without retryFirstDial the socket would fail at once.
     await assert.rejects(socket("req", { dial: url }), ConnectionError);
     await using req = await socket("req", {

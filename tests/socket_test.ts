@@ -10,7 +10,7 @@ import {
   type SocketEvent,
 } from "../socket/mod.ts";
 import { LineSplitter } from "../socket/_framing.ts";
-import { withTimeout } from "./_peers.ts";
+import { freePort, withTimeout } from "./_peers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -193,9 +193,7 @@ Deno.test("a line over the limit is refused with MessageTooLargeError; the next 
 
 Deno.test("connect to a port where nothing listens names host and port", async () => {
   await withTimeout(10_000, async () => {
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (probe.addr as Deno.NetAddr).port;
-    probe.close();
+    const port = freePort();
     await assert.rejects(
       connect({ hostname: "127.0.0.1", port }),
       (error: unknown) => {
