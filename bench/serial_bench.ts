@@ -27,7 +27,8 @@
  *
  * Encode is also timed with `borrowBuffer` (one recycled buffer, no new memory per call).
  *
- * `BENCH_CASES=glm_fit,doubles deno task bench serial` times only the cases named.
+ * `BENCH_CASES=glm_fit,doubles deno task bench serial` times only the cases named;
+ * `BENCH_VERBOSE=1` prints each round's figures to stderr.
  *
  * Both sides are timed in CPU time (user + system, the whole process) as well as wall time: on
  * a shared machine the wall time of either side swings several-fold with the neighbours' load,
@@ -373,6 +374,17 @@ export async function run(): Promise<void> {
         ];
         if (trial % 2 === 1) sides.reverse();
         for (const side of sides) await side();
+        if (Deno.env.get("BENCH_VERBOSE") !== undefined) {
+          const [a, b] = [ours.get(key)!.at(-1)!, theirs.get(key)!.at(-1)!];
+          const show = (t: Timing | undefined) =>
+            t === undefined ? "-" : `${t.cpu.toFixed(3)} ms ${t.faults.toFixed(0)} faults`;
+          // deno-lint-ignore no-console
+          console.error(
+            `round ${trial} vCPU ${cpu ?? "-"} ${key}: encode ${show(a.encode)} / R ${
+              show(b.encode)
+            }; decode ${show(a.decode)} / R ${show(b.decode)}; borrowed ${show(a.borrowed)}`,
+          );
+        }
       }
     }
     // deno-lint-ignore no-console
