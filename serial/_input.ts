@@ -23,12 +23,18 @@ const SHORT_STRING = 24;
 
 /** Short ASCII strings by their bytes: a direct-mapped table, checked byte for byte. */
 class StringCache {
+  /** Whether its strings are internalized (V8's unique copy of a text, as property keys are). */
+  readonly #internalize: boolean;
   readonly #lengths = new Int32Array(CACHE_SIZE).fill(-1);
   readonly #bytes = new Uint8Array(CACHE_SIZE * SHORT_STRING);
   readonly #strings: string[] = new Array(CACHE_SIZE).fill("");
 
   /** Its bytes as little-endian words, to compare four at a time (a slot is 4-aligned). */
   readonly #words = new DataView(this.#bytes.buffer);
+
+  constructor(internalize: boolean) {
+    this.#internalize = internalize;
+  }
 
   get(
     hash: number,
@@ -52,7 +58,14 @@ class StringCache {
 
   set(hash: number, bytes: Uint8Array, start: number, n: number): string {
     const slot = (hash ^ (hash >>> 16)) & (CACHE_SIZE - 1);
-    const text = asciiText(bytes, start, n);
+    let text = asciiText(bytes, start, n);
+    if (this.#internalize) {
+      // A property key is internalized, and Object.keys gives that copy (the null prototype
+      // keeps "__proto__" an own key).
+      const keys: Record<string, number> = Object.create(null);
+      keys[text] = 0;
+      text = Object.keys(keys)[0]!;
+    }
     const base = slot * SHORT_STRING;
     for (let c = 0; c < n; c++) this.#bytes[base + c] = bytes[start + c]!;
     this.#lengths[slot] = n;
@@ -92,6 +105,12 @@ function shortText(b: Uint8Array, s: number, n: number): string {
  * 100 KB per message cost more than decoding a small one.
  */
 let sharedCache: StringCache | undefined;
+/**
+ * The print names of symbols, shared by every message as the strings are, and internalized:
+ * R's names recur across messages (`names`, `class`, a model's variables), and an attribute
+ * set under an internalized name skips V8's lookup of the key in its string table.
+ */
+let sharedNames: StringCache | undefined;
 
 /** Vectors of at most this many elements are read into arrays on V8's heap. */
 const SMALL_VECTOR = 16;
@@ -458,6 +477,36 @@ export class Input {
   }
 
   /**
+   * As {@linkcode Input.asciiText}, for a symbol's print name: one of up to 24 bytes comes from
+   * the shared cache of names (see `sharedNames`).
+   */
+  nameText(n: number): string | undefined {
+    if (n > SHORT_STRING) return this.asciiText(n);
+    if (this.#ascii || (n > this.#bytes.length - this.#pos && !this.#refill(n))) return undefined;
+    const bytes = this.#bytes;
+    const view = this.#view;
+    const start = this.#pos;
+    const stop = start + n;
+    let hash = 0x811c9dc5 ^ n;
+    let high = 0;
+    let k = start;
+    for (; k + 4 <= stop; k += 4) {
+      const word = view.getInt32(k, true);
+      high |= word;
+      hash = Math.imul(hash ^ word, 0x01000193);
+    }
+    for (; k < stop; k++) {
+      const c = bytes[k]!;
+      high |= c;
+      hash = Math.imul(hash ^ c, 0x01000193);
+    }
+    if ((high & 0x80808080) !== 0) return undefined;
+    this.#pos = stop;
+    const cache = (sharedNames ??= new StringCache(true));
+    return cache.get(hash, bytes, view, start, n) ?? cache.set(hash, bytes, start, n);
+  }
+
+  /**
    * Reads the CHARSXPs from `data[from]` on while each is NA or plain ASCII (binary formats
    * only), and returns the index of the first it left (a marked or non-ASCII string, or the
    * end). The bytes of a run are gathered and decoded with one TextDecoder call, then cut into
@@ -484,7 +533,7 @@ export class Input {
     // may hit strings the previous message left.
     let cached = true;
     let hits = 0;
-    const cache = (sharedCache ??= new StringCache());
+    const cache = (sharedCache ??= new StringCache(false));
     for (; i < data.length; i++) {
       if (pos + 8 > end) break;
       const flags = view.getInt32(pos, littleEndian);

@@ -334,16 +334,7 @@ class Reader {
         return ref;
       }
       case SXP.SYM: {
-        const { text, encoding } = this.#charsxp(input.int("a symbol name"));
-        const symbol: RSymbol = { type: "symbol", name: text ?? "NA" };
-        // Unmarked is the default for a print name; marked UTF-8, the default for strings, is
-        // kept as a mark (see RSymbol.encoding).
-        const mark = encoding === undefined
-          ? (text !== null && NON_ASCII.test(text) ? REncoding.utf8 : undefined)
-          : encoding === REncoding.native
-          ? undefined
-          : encoding;
-        if (mark !== undefined) symbol.encoding = mark;
+        const symbol = this.#symbol(input.int("a symbol name"));
         this.#addReference(symbol);
         return symbol;
       }
@@ -821,12 +812,41 @@ class Reader {
     }
   }
 
-  #charsxp(flags: number): { text: string | null; encoding: REncoding | undefined } {
+  /** A symbol, `flags` its print name's: an unmarked ASCII one comes from the shared names. */
+  #symbol(flags: number): RSymbol {
     const input = this.#in;
     if ((flags & 0xff) !== SXP.CHAR) {
       input.fail(`SEXP type ${flags & 0xff} where a string (9) belongs`);
     }
     const n = input.int("a string length");
+    if (n >= 0 && ((flags >>> 12) & 6) === 0) {
+      const name = input.nameText(n);
+      if (name !== undefined) return { type: "symbol", name };
+    }
+    const { text, encoding } = this.#charsxpText(flags, n);
+    const symbol: RSymbol = { type: "symbol", name: text ?? "NA" };
+    // Unmarked is the default for a print name; marked UTF-8, the default for strings, is
+    // kept as a mark (see RSymbol.encoding).
+    const mark = encoding === undefined
+      ? (text !== null && NON_ASCII.test(text) ? REncoding.utf8 : undefined)
+      : encoding === REncoding.native
+      ? undefined
+      : encoding;
+    if (mark !== undefined) symbol.encoding = mark;
+    return symbol;
+  }
+
+  #charsxp(flags: number): { text: string | null; encoding: REncoding | undefined } {
+    const input = this.#in;
+    if ((flags & 0xff) !== SXP.CHAR) {
+      input.fail(`SEXP type ${flags & 0xff} where a string (9) belongs`);
+    }
+    return this.#charsxpText(flags, input.int("a string length"));
+  }
+
+  /** A CHARSXP after its length `n`, `flags` its header. */
+  #charsxpText(flags: number, n: number): { text: string | null; encoding: REncoding | undefined } {
+    const input = this.#in;
     if (n === -1) return { text: null, encoding: undefined };
     if (n < 0) input.fail(`string length ${n}`);
     const levels = flags >>> 12;
