@@ -16,8 +16,11 @@ import {
   type RBytecode,
   type RCharacter,
   type RClosure,
+  type RDouble,
   REncoding,
   type RFrameEnvironment,
+  type RInteger,
+  type RLogical,
   type RPairlist,
   type RPairlistCell,
   type RPromise,
@@ -231,6 +234,8 @@ class Reader {
   /** Vectors expanded from ALTREP states (not read element by element from the stream). */
   #expanded: WeakSet<RValue> | undefined;
   #nativeIsUtf8 = true;
+  /** Whether the attributes `#attributes` read last hold a class. */
+  #attributesClass = false;
   /**
    * The byte-code call chains still being read, whose cells are not all there yet, outermost
    * first: chains nest (one is read inside another's cell and done before it goes on), so the
@@ -307,6 +312,9 @@ class Reader {
       if (type === SXP.REF && flags >>> 8 !== 0) {
         const ref = this.#refs[(flags >>> 8) - 1];
         if (ref !== undefined) return ref;
+      }
+      if (type === SXP.INT || type === SXP.REAL || type === SXP.STR || type === SXP.LGL) {
+        return this.#vector(type, flags, depth);
       }
     }
     return this.#body(flags, depth);
@@ -446,25 +454,10 @@ class Reader {
         return this.#withAttributes(this.#bytecode(shared, depth), flags, depth);
       }
       case SXP.LGL:
-      case SXP.INT: {
-        const n = this.#length();
-        this.#checkRoom(
-          n,
-          input.intWidth,
-          type === SXP.LGL ? "a logical vector" : "an integer vector",
-        );
-        const data = input.ints(n);
-        return this.#withAttributes(
-          type === SXP.LGL ? { type: "logical", data } : { type: "integer", data },
-          flags,
-          depth,
-        );
-      }
-      case SXP.REAL: {
-        const n = this.#length();
-        this.#checkRoom(n, input.ascii ? 2 : 8, "a double vector");
-        return this.#withAttributes({ type: "double", data: input.doubles(n) }, flags, depth);
-      }
+      case SXP.INT:
+      case SXP.REAL:
+      case SXP.STR:
+        return this.#vector(type, flags, depth);
       case SXP.CPLX: {
         const n = this.#length();
         this.#checkRoom(n, input.ascii ? 4 : 16, "a complex vector");
@@ -482,23 +475,6 @@ class Reader {
           flags,
           depth,
         );
-      }
-      case SXP.STR: {
-        const n = this.#length();
-        this.#checkRoom(n, input.intWidth * 2, "a character vector");
-        const value: RCharacter = { type: "character", data: new Array(n) };
-        for (let i = 0; i < n; i++) {
-          // Runs of ASCII strings (the common case) are read in one go; others one by one.
-          i = input.asciiStrings(value.data, i);
-          if (i >= n) break;
-          const { text, encoding } = this.#charsxp(input.int("a string header"));
-          value.data[i] = text;
-          if (encoding !== undefined) {
-            value.encodings ??= new Array(n).fill(REncoding.utf8);
-            value.encodings[i] = encoding;
-          }
-        }
-        return this.#withAttributes(value, flags, depth);
       }
       case SXP.VEC:
       case SXP.EXPR: {
@@ -565,6 +541,70 @@ class Reader {
       }
     }
     this.#addReference(value);
+    return value;
+  }
+
+  /**
+   * A logical, integer, double or character vector: made once its attributes are read, with
+   * every property it gets in one literal (a property added to a literal object goes to a
+   * property array of its own).
+   */
+  #vector(type: number, flags: number, depth: number): RValue {
+    const input = this.#in;
+    const n = this.#length();
+    let value: RLogical | RInteger | RDouble | RCharacter;
+    let attributes: RAttributes | undefined;
+    if (type === SXP.STR) {
+      this.#checkRoom(n, input.intWidth * 2, "a character vector");
+      const data: (string | null)[] = new Array(n);
+      let encodings: REncoding[] | undefined;
+      for (let i = 0; i < n; i++) {
+        // Runs of ASCII strings (the common case) are read in one go; others one by one.
+        i = input.asciiStrings(data, i);
+        if (i >= n) break;
+        const { text, encoding } = this.#charsxp(input.int("a string header"));
+        data[i] = text;
+        if (encoding !== undefined) {
+          encodings ??= new Array(n).fill(REncoding.utf8);
+          encodings[i] = encoding;
+        }
+      }
+      if ((flags & 0x200) !== 0) attributes = this.#attributes(depth);
+      if (encodings !== undefined) {
+        value = { type: "character", data, encodings };
+        if (attributes !== undefined) value.attributes = attributes;
+      } else {
+        value = attributes === undefined
+          ? { type: "character", data }
+          : { type: "character", data, attributes };
+      }
+    } else if (type === SXP.REAL) {
+      this.#checkRoom(n, input.ascii ? 2 : 8, "a double vector");
+      const data = input.doubles(n);
+      if ((flags & 0x200) !== 0) attributes = this.#attributes(depth);
+      value = attributes === undefined
+        ? { type: "double", data }
+        : { type: "double", data, attributes };
+    } else {
+      const logical = type === SXP.LGL;
+      this.#checkRoom(n, input.intWidth, logical ? "a logical vector" : "an integer vector");
+      const data = input.ints(n);
+      if ((flags & 0x200) !== 0) attributes = this.#attributes(depth);
+      if (logical) {
+        value = attributes === undefined
+          ? { type: "logical", data }
+          : { type: "logical", data, attributes };
+      } else {
+        value = attributes === undefined
+          ? { type: "integer", data }
+          : { type: "integer", data, attributes };
+      }
+    }
+    const levels = (flags >>> 12) & 0xffff;
+    if (levels !== 0) value.levels = levels;
+    // The class was seen by #attributes, just read: no lookup of it in the attributes.
+    const object = (flags & 0x100) !== 0;
+    if (object !== (attributes !== undefined && this.#attributesClass)) value.object = object;
     return value;
   }
 
@@ -752,12 +792,16 @@ class Reader {
     const attributes: RAttributes = {};
     let untagged = false;
     let length = 0;
+    let hasClass = false;
     for (;;) {
       if ((flags & 0x200) !== 0) this.#attributes(depth + 1);
       const tag = (flags & 0x400) !== 0 ? this.#tag(depth + 1) : undefined;
       const value = this.item(depth + 1);
       if (tag === undefined) untagged = true;
-      else setAttribute(attributes, tag.name, value);
+      else {
+        setAttribute(attributes, tag.name, value);
+        if (tag.name === "class") hasClass = true;
+      }
       if (++length > this.#maxElements) {
         input.fail(`pairlist longer than maxElements (${this.#maxElements})`);
       }
@@ -770,6 +814,7 @@ class Reader {
       }
     }
     if (untagged) input.fail("an attribute without a name");
+    this.#attributesClass = hasClass;
     return attributes;
   }
 
