@@ -296,6 +296,17 @@ export class Input {
   }
 
   int(what = "an integer"): number {
+    // The common case in a few instructions, small enough to be inlined where it is called.
+    const pos = this.#pos;
+    if (pos + 4 <= this.#bytes.length && !this.#ascii) {
+      this.#pos = pos + 4;
+      return this.#view.getInt32(pos, this.#littleEndian);
+    }
+    return this.#slowInt(what);
+  }
+
+  /** An int in ascii, or one the window does not hold yet. */
+  #slowInt(what: string): number {
     if (this.#ascii) {
       const word = this.#word(what);
       if (word === "NA") return NA_INTEGER;
