@@ -657,6 +657,8 @@ class Reader {
 
   /** Keeps the type R wrote before a constant that is a persistent reference (see RPersistent). */
   #claimedType(constant: RValue, type: number): void {
+    // The written type first: a plain number, where the constant's is a load from any shape.
+    if (type !== SXP.ENV && type !== SXP.EXTPTR && type !== SXP.WEAKREF) return;
     if (constant.type !== "persistent" || this.#persistentReference !== undefined) return;
     const claimed = type === SXP.ENV
       ? "environment"
@@ -743,13 +745,17 @@ class Reader {
       const attributes = hasAttributes ? this.#attributes(depth + 1) : undefined;
       if (attributes !== undefined && cells.length === 0) list.attributes = attributes;
       const tag = this.item(depth + 1);
-      if (tag.type !== "symbol" && tag.type !== "NULL") {
-        input.fail(`a byte-code cell tagged with a ${tag.type}; expected a symbol`);
+      let cell: RPairlistCell;
+      // Most cells are untagged: R_NULL is known by identity, before any load of a type.
+      if (tag !== R_NULL && tag.type === "symbol") {
+        cell = { tag: tag.name, value: R_NULL };
+        if (tag.encoding !== undefined) cell.tagEncoding = tag.encoding;
+      } else {
+        if (tag.type !== "NULL") {
+          input.fail(`a byte-code cell tagged with a ${tag.type}; expected a symbol`);
+        }
+        cell = { value: R_NULL };
       }
-      const cell: RPairlistCell = tag.type === "symbol"
-        ? { tag: tag.name, value: R_NULL }
-        : { value: R_NULL };
-      if (tag.type === "symbol" && tag.encoding !== undefined) cell.tagEncoding = tag.encoding;
       if (cells.length > 0 && language) cell.cellType = "language";
       if (attributes !== undefined && cells.length > 0) cell.attributes = attributes;
       cells.push(cell);
