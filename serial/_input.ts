@@ -145,6 +145,8 @@ const WINDOW = 1 << 20;
  */
 export class Input {
   #chunk: ArrayBuffer | undefined;
+  /** The chunk's bytes, where medium vectors are copied (one view per chunk, not per vector). */
+  #chunkBytes: Uint8Array | undefined;
   #chunkUsed = 0;
   #bytes: Uint8Array;
   #view: DataView;
@@ -324,9 +326,9 @@ export class Input {
   /**
    * Room for a medium vector of `size` bytes in this message's arena, 8-aligned: one 64 KiB
    * buffer holds many of them, where each in its own buffer costs an allocation (a 200-integer
-   * vector: 200 ns here, 950 ns as a slice).
+   * vector: 200 ns here, 950 ns as a slice). The chunk is then `#chunk`; returns the offset.
    */
-  #arena(size: number): [ArrayBuffer, number] {
+  #arena(size: number): number {
     let chunk = this.#chunk;
     let at = this.#chunkUsed;
     if (chunk === undefined || at + size > chunk.byteLength) {
@@ -337,10 +339,11 @@ export class Input {
       const left = this.#bytes.length - this.#pos;
       const most = chunk === undefined ? FIRST_ARENA_CHUNK : ARENA_CHUNK;
       chunk = this.#chunk = new ArrayBuffer(Math.max(size, Math.min(most, left + size)));
+      this.#chunkBytes = undefined;
       at = 0;
     }
     this.#chunkUsed = (at + size + 7) & ~7;
-    return [chunk, at];
+    return at;
   }
 
   ints(n: number): Int32Array {
@@ -360,17 +363,22 @@ export class Input {
       }
       return out;
     }
-    this.#need(size, `${n} integers`);
+    // The message is only made when the window falls short (a string per vector otherwise).
+    if (size > this.#bytes.length - this.#pos) this.#need(size, `${n} integers`);
     const start = this.#pos;
     this.#pos += size;
     let out: Int32Array;
     if (size <= ARENA_VECTOR) {
       // Small vectors (names, dims, attributes, byte code) too: a view on the arena costs 15 ns,
       // an array of its own on V8's heap 210 ns (new Int32Array(8)).
-      const [buffer, at] = this.#arena(size);
+      const at = this.#arena(size);
+      const buffer = this.#chunk!;
       out = new Int32Array(buffer, at, n);
       if (sameOrder && n > SMALL_VECTOR) {
-        new Uint8Array(buffer, at, size).set(this.#bytes.subarray(start, start + size));
+        (this.#chunkBytes ??= new Uint8Array(buffer)).set(
+          this.#bytes.subarray(start, start + size),
+          at,
+        );
         return out;
       }
     } else if (sameOrder) {
@@ -419,7 +427,8 @@ export class Input {
       }
       return new Float64Array(buffer);
     }
-    this.#need(size, `${n} doubles`);
+    // The message is only made when the window falls short (a string per vector otherwise).
+    if (size > this.#bytes.length - this.#pos) this.#need(size, `${n} doubles`);
     const start = this.#pos;
     this.#pos += size;
     const view = this.#view;
@@ -427,8 +436,8 @@ export class Input {
       // Small vectors element by element into a view on the arena (as for integers). A double
       // moved from a DataView into a Float64Array keeps its bits, NaN payload too (x64 and arm64
       // moves do not quiet NaNs); the NA fixtures check it in both byte orders.
-      const [buffer, offset] = this.#arena(size);
-      const out = new Float64Array(buffer, offset, n);
+      const offset = this.#arena(size);
+      const out = new Float64Array(this.#chunk!, offset, n);
       for (let i = 0, at = start; i < n; i++, at += 8) out[i] = view.getFloat64(at, littleEndian);
       return out;
     }
@@ -437,9 +446,13 @@ export class Input {
     let buffer: ArrayBuffer;
     let offset = 0;
     if (size <= ARENA_VECTOR) {
-      [buffer, offset] = this.#arena(size);
+      offset = this.#arena(size);
+      buffer = this.#chunk!;
       if (sameOrder) {
-        new Uint8Array(buffer, offset, size).set(this.#bytes.subarray(start, start + size));
+        (this.#chunkBytes ??= new Uint8Array(buffer)).set(
+          this.#bytes.subarray(start, start + size),
+          offset,
+        );
         return new Float64Array(buffer, offset, n);
       }
     } else if (sameOrder) {
