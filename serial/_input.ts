@@ -23,12 +23,18 @@ const SHORT_STRING = 24;
 
 /** Short ASCII strings by their bytes: a direct-mapped table, checked byte for byte. */
 class StringCache {
+  /** Whether its strings are internalized (V8's unique copy of a text, as property keys are). */
+  readonly #internalize: boolean;
   readonly #lengths = new Int32Array(CACHE_SIZE).fill(-1);
   readonly #bytes = new Uint8Array(CACHE_SIZE * SHORT_STRING);
   readonly #strings: string[] = new Array(CACHE_SIZE).fill("");
 
   /** Its bytes as little-endian words, to compare four at a time (a slot is 4-aligned). */
   readonly #words = new DataView(this.#bytes.buffer);
+
+  constructor(internalize: boolean) {
+    this.#internalize = internalize;
+  }
 
   get(
     hash: number,
@@ -52,7 +58,14 @@ class StringCache {
 
   set(hash: number, bytes: Uint8Array, start: number, n: number): string {
     const slot = (hash ^ (hash >>> 16)) & (CACHE_SIZE - 1);
-    const text = asciiText(bytes, start, n);
+    let text = asciiText(bytes, start, n);
+    if (this.#internalize) {
+      // A property key is internalized, and Object.keys gives that copy (the null prototype
+      // keeps "__proto__" an own key).
+      const keys: Record<string, number> = Object.create(null);
+      keys[text] = 0;
+      text = Object.keys(keys)[0]!;
+    }
     const base = slot * SHORT_STRING;
     for (let c = 0; c < n; c++) this.#bytes[base + c] = bytes[start + c]!;
     this.#lengths[slot] = n;
@@ -92,6 +105,12 @@ function shortText(b: Uint8Array, s: number, n: number): string {
  * 100 KB per message cost more than decoding a small one.
  */
 let sharedCache: StringCache | undefined;
+/**
+ * The print names of symbols, shared by every message as the strings are, and internalized:
+ * R's names recur across messages (`names`, `class`, a model's variables), and an attribute
+ * set under an internalized name skips V8's lookup of the key in its string table.
+ */
+let sharedNames: StringCache | undefined;
 
 /** Vectors of at most this many elements are read into arrays on V8's heap. */
 const SMALL_VECTOR = 16;
@@ -126,6 +145,8 @@ const WINDOW = 1 << 20;
  */
 export class Input {
   #chunk: ArrayBuffer | undefined;
+  /** The chunk's bytes, where medium vectors are copied (one view per chunk, not per vector). */
+  #chunkBytes: Uint8Array | undefined;
   #chunkUsed = 0;
   #bytes: Uint8Array;
   #view: DataView;
@@ -277,6 +298,17 @@ export class Input {
   }
 
   int(what = "an integer"): number {
+    // The common case in a few instructions, small enough to be inlined where it is called.
+    const pos = this.#pos;
+    if (pos + 4 <= this.#bytes.length && !this.#ascii) {
+      this.#pos = pos + 4;
+      return this.#view.getInt32(pos, this.#littleEndian);
+    }
+    return this.#slowInt(what);
+  }
+
+  /** An int in ascii, or one the window does not hold yet. */
+  #slowInt(what: string): number {
     if (this.#ascii) {
       const word = this.#word(what);
       if (word === "NA") return NA_INTEGER;
@@ -294,9 +326,9 @@ export class Input {
   /**
    * Room for a medium vector of `size` bytes in this message's arena, 8-aligned: one 64 KiB
    * buffer holds many of them, where each in its own buffer costs an allocation (a 200-integer
-   * vector: 200 ns here, 950 ns as a slice).
+   * vector: 200 ns here, 950 ns as a slice). The chunk is then `#chunk`; returns the offset.
    */
-  #arena(size: number): [ArrayBuffer, number] {
+  #arena(size: number): number {
     let chunk = this.#chunk;
     let at = this.#chunkUsed;
     if (chunk === undefined || at + size > chunk.byteLength) {
@@ -307,10 +339,11 @@ export class Input {
       const left = this.#bytes.length - this.#pos;
       const most = chunk === undefined ? FIRST_ARENA_CHUNK : ARENA_CHUNK;
       chunk = this.#chunk = new ArrayBuffer(Math.max(size, Math.min(most, left + size)));
+      this.#chunkBytes = undefined;
       at = 0;
     }
     this.#chunkUsed = (at + size + 7) & ~7;
-    return [chunk, at];
+    return at;
   }
 
   ints(n: number): Int32Array {
@@ -330,17 +363,22 @@ export class Input {
       }
       return out;
     }
-    this.#need(size, `${n} integers`);
+    // The message is only made when the window falls short (a string per vector otherwise).
+    if (size > this.#bytes.length - this.#pos) this.#need(size, `${n} integers`);
     const start = this.#pos;
     this.#pos += size;
     let out: Int32Array;
     if (size <= ARENA_VECTOR) {
       // Small vectors (names, dims, attributes, byte code) too: a view on the arena costs 15 ns,
       // an array of its own on V8's heap 210 ns (new Int32Array(8)).
-      const [buffer, at] = this.#arena(size);
+      const at = this.#arena(size);
+      const buffer = this.#chunk!;
       out = new Int32Array(buffer, at, n);
       if (sameOrder && n > SMALL_VECTOR) {
-        new Uint8Array(buffer, at, size).set(this.#bytes.subarray(start, start + size));
+        (this.#chunkBytes ??= new Uint8Array(buffer)).set(
+          this.#bytes.subarray(start, start + size),
+          at,
+        );
         return out;
       }
     } else if (sameOrder) {
@@ -389,7 +427,8 @@ export class Input {
       }
       return new Float64Array(buffer);
     }
-    this.#need(size, `${n} doubles`);
+    // The message is only made when the window falls short (a string per vector otherwise).
+    if (size > this.#bytes.length - this.#pos) this.#need(size, `${n} doubles`);
     const start = this.#pos;
     this.#pos += size;
     const view = this.#view;
@@ -397,8 +436,8 @@ export class Input {
       // Small vectors element by element into a view on the arena (as for integers). A double
       // moved from a DataView into a Float64Array keeps its bits, NaN payload too (x64 and arm64
       // moves do not quiet NaNs); the NA fixtures check it in both byte orders.
-      const [buffer, offset] = this.#arena(size);
-      const out = new Float64Array(buffer, offset, n);
+      const offset = this.#arena(size);
+      const out = new Float64Array(this.#chunk!, offset, n);
       for (let i = 0, at = start; i < n; i++, at += 8) out[i] = view.getFloat64(at, littleEndian);
       return out;
     }
@@ -407,9 +446,13 @@ export class Input {
     let buffer: ArrayBuffer;
     let offset = 0;
     if (size <= ARENA_VECTOR) {
-      [buffer, offset] = this.#arena(size);
+      offset = this.#arena(size);
+      buffer = this.#chunk!;
       if (sameOrder) {
-        new Uint8Array(buffer, offset, size).set(this.#bytes.subarray(start, start + size));
+        (this.#chunkBytes ??= new Uint8Array(buffer)).set(
+          this.#bytes.subarray(start, start + size),
+          offset,
+        );
         return new Float64Array(buffer, offset, n);
       }
     } else if (sameOrder) {
@@ -458,6 +501,36 @@ export class Input {
   }
 
   /**
+   * As {@linkcode Input.asciiText}, for a symbol's print name: one of up to 24 bytes comes from
+   * the shared cache of names (see `sharedNames`).
+   */
+  nameText(n: number): string | undefined {
+    if (n > SHORT_STRING) return this.asciiText(n);
+    if (this.#ascii || (n > this.#bytes.length - this.#pos && !this.#refill(n))) return undefined;
+    const bytes = this.#bytes;
+    const view = this.#view;
+    const start = this.#pos;
+    const stop = start + n;
+    let hash = 0x811c9dc5 ^ n;
+    let high = 0;
+    let k = start;
+    for (; k + 4 <= stop; k += 4) {
+      const word = view.getInt32(k, true);
+      high |= word;
+      hash = Math.imul(hash ^ word, 0x01000193);
+    }
+    for (; k < stop; k++) {
+      const c = bytes[k]!;
+      high |= c;
+      hash = Math.imul(hash ^ c, 0x01000193);
+    }
+    if ((high & 0x80808080) !== 0) return undefined;
+    this.#pos = stop;
+    const cache = (sharedNames ??= new StringCache(true));
+    return cache.get(hash, bytes, view, start, n) ?? cache.set(hash, bytes, start, n);
+  }
+
+  /**
    * Reads the CHARSXPs from `data[from]` on while each is NA or plain ASCII (binary formats
    * only), and returns the index of the first it left (a marked or non-ASCII string, or the
    * end). The bytes of a run are gathered and decoded with one TextDecoder call, then cut into
@@ -479,12 +552,15 @@ export class Input {
     // Short strings often repeat (a character column of a few values): one JS string per
     // value, as R's own string cache keeps one CHARSXP, saves an allocation per element: names
     // and labels repeat across a message's vectors (a model's row names in ten of them) and
-    // across messages. The cache is dropped for the rest of a vector once a run of 256 of its
-    // strings hits fewer than 32 times (unique ids); a run, not only the first, as the first
+    // across messages. But a hit saves little time over making the string (~equal for 5
+    // bytes), and a miss costs a probe and a store into the cache's 150 KB: at 40-70% hits
+    // (10^4 "r1".."r10000" after the same message, 10^4 of 3,000 ids) a vector reads 25-35%
+    // slower than without it. So the cache is dropped for the rest of a vector once a run of
+    // 256 of its strings hits fewer than 224 times; a run, not only the first, as the first
     // may hit strings the previous message left.
     let cached = true;
     let hits = 0;
-    const cache = (sharedCache ??= new StringCache());
+    const cache = (sharedCache ??= new StringCache(false));
     for (; i < data.length; i++) {
       if (pos + 8 > end) break;
       const flags = view.getInt32(pos, littleEndian);
@@ -500,7 +576,7 @@ export class Input {
       const start = pos + 8;
       const stop = start + n;
       if (cached && ((i - from) & 255) === 255) {
-        if (hits < 32) cached = false;
+        if (hits < 224) cached = false;
         hits = 0;
       }
       // Four bytes at a time: a word's high bits, and a hash of whole words (the cache checks

@@ -6,6 +6,7 @@ import {
   NA_INTEGER,
   R_NULL,
   readRds,
+  type RPairlistCell,
   type RValue,
   rValueOf,
   SerializationError,
@@ -785,6 +786,49 @@ Deno.test("unserialize: long runs of short, repeated and unique strings decode e
       const value = unserialize(serialize({ type: "character", data }, { format }));
       assert.ok(value.type === "character");
       assert.deepStrictEqual(value.data, data);
+    }
+  }
+});
+
+Deno.test("unserialize: symbols and attributes named like JS's own keys decode as written", () => {
+  // Print names are cached and shared across messages: read each value twice, so the second
+  // reading takes them from the cache. Names longer than the cache's 24 bytes are made as read.
+  const names = ["__proto__", "0", "4294967295", "constructor", "toString", "a".repeat(24)];
+  const symbols: RValue = {
+    type: "list",
+    data: [...names, "b".repeat(25)].map((name): RValue => ({ type: "symbol", name })),
+  };
+  const call: RValue = {
+    type: "language",
+    data: [
+      { value: { type: "symbol", name: "f" } },
+      ...names.map((tag, i): RPairlistCell => ({
+        tag,
+        value: { type: "double", data: new Float64Array([i]) },
+      })),
+    ],
+  };
+  const attributes: Record<string, RValue> = {};
+  for (const [i, name] of names.entries()) {
+    Object.defineProperty(attributes, name, {
+      value: { type: "integer", data: new Int32Array([i]) },
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  const attributed: RValue = { type: "logical", data: new Int32Array([1]), attributes };
+  for (const value of [symbols, call, attributed]) {
+    for (const format of ["binary", "xdr"] as const) {
+      const bytes = serialize(value, { format });
+      for (let reading = 0; reading < 2; reading++) {
+        const back = unserialize(bytes);
+        assert.deepStrictEqual(back, value);
+        if (back.type === "logical") {
+          assert.deepStrictEqual(Object.keys(back.attributes!), Object.keys(attributes));
+          assert.equal(Object.getPrototypeOf(back.attributes), Object.prototype);
+        }
+      }
     }
   }
 });
