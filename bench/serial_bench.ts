@@ -16,14 +16,15 @@
  * for hours, while R's calls there are 5% slower, so only a ratio within one vCPU compares the
  * codecs.
  *
- * Both sides run with glibc's heap thresholds at the values its dynamic rule reaches in a process
- * that has freed a large block (`MALLOC_TUNABLES`), unless `BENCH_MALLOC=default`. With the
- * start-up values (results over 128 KiB mapped anew, the heap top trimmed past 128 KiB free),
- * a process's allocator history decides whole runs: V8 frees dead ArrayBuffers in batches at a
- * later GC, glibc gives them back to the system, and each later result is new memory, a page
- * fault for each 4 KiB page (~12 µs on this machine). A fresh process encoding glm fits (47 KB
- * results) then pays ~8 faults a call and R's doubles encode 2,081, while a process that once
- * freed a large block pays none. The page faults per call of both sides are printed either way.
+ * Both sides run with glibc's default heap thresholds, as a fresh process has them: results
+ * over 128 KiB are mapped anew, and the heap top is given back to the system past 128 KiB free
+ * (both thresholds rise once a large mapped block is freed). A process's allocator history then
+ * decides whether a case's results are new memory, a page fault for each 4 KiB page (~12 µs on
+ * this machine): V8 frees dead ArrayBuffers in batches at a later GC and glibc gives them back.
+ * R's encode of the doubles pays 2,081 faults a call in every process, rsock's in some. The
+ * page faults per call of both sides are printed. `BENCH_MALLOC=no-trim` runs both sides with
+ * results up to 32 MiB from the heap and the heap never trimmed (`NO_TRIM`): no case faults
+ * then, and each side pays for reusing memory instead (zeroing it, in JS).
  *
  * Encode is also timed with `borrowBuffer` (one recycled buffer, no new memory per call).
  *
@@ -43,15 +44,12 @@ import { readRds, type RValue, serialize, unserialize, writeRds } from "../seria
 /** Rounds: each case runs in a fresh process of each side once per round. */
 const TRIALS = 4;
 
-/**
- * glibc's mmap threshold at its dynamic maximum (32 MiB) and the trim threshold at twice it, as
- * glibc sets them itself after freeing a mapped block of that size.
- */
-const MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864";
+/** glibc's heap thresholds for `BENCH_MALLOC=no-trim`: the mmap threshold at its maximum. */
+const NO_TRIM = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296";
 
 /** The environment both sides' processes run with. */
 function childEnvironment(): Record<string, string> {
-  return Deno.env.get("BENCH_MALLOC") === "default" ? {} : { GLIBC_TUNABLES: MALLOC_TUNABLES };
+  return Deno.env.get("BENCH_MALLOC") === "no-trim" ? { GLIBC_TUNABLES: NO_TRIM } : {};
 }
 
 /** The vCPUs this process may run on, for pinning both sides of a round to one (`taskset`). */
