@@ -68,9 +68,21 @@ async function vcpus(): Promise<number[] | undefined> {
   }
 }
 
-/** `command args…`, pinned to `cpu` when one is given. */
-function pinned(cpu: number | undefined, command: string, args: string[]): [string, string[]] {
-  return cpu === undefined ? [command, args] : ["taskset", ["-c", String(cpu), command, ...args]];
+/** Runs `command args…` as both sides' timing processes run: on `cpu` when one is given. */
+function runPinned(
+  cpu: number | undefined,
+  command: string,
+  args: string[],
+): Promise<Deno.CommandOutput> {
+  const [program, programArgs] = cpu === undefined
+    ? [command, args]
+    : ["taskset", ["-c", String(cpu), command, ...args]];
+  return new Deno.Command(program, {
+    args: programArgs,
+    env: childEnvironment(),
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
 }
 /** Timed batches per process (each ≥ 10 ms for rsock, ≥ 0.2 s for R's `system.time()`). */
 const REPEATS = 15;
@@ -275,7 +287,7 @@ async function rTiming(
   format: string,
   cpu: number | undefined,
 ): Promise<CaseTiming> {
-  const [command, args] = pinned(cpu, "/usr/bin/Rscript", [
+  const output = await runPinned(cpu, "/usr/bin/Rscript", [
     "--vanilla",
     "-e",
     R_TIME,
@@ -283,12 +295,6 @@ async function rTiming(
     name,
     format,
   ]);
-  const output = await new Deno.Command(command, {
-    args,
-    env: childEnvironment(),
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
   if (!output.success) throw new Error(`Rscript failed timing ${name} ${format}`);
   const numbers = new TextDecoder().decode(output.stdout).trim().split(/\s+/).map(Number);
   if (numbers.length !== 6 || numbers.some((x) => !Number.isFinite(x))) {
@@ -314,7 +320,7 @@ async function rsockTiming(
   format: string,
   cpu: number | undefined,
 ): Promise<CaseTiming> {
-  const [command, args] = pinned(cpu, Deno.execPath(), [
+  const output = await runPinned(cpu, Deno.execPath(), [
     "run",
     "--no-prompt",
     `--allow-read=${dir}`,
@@ -327,12 +333,6 @@ async function rsockTiming(
     name,
     format,
   ]);
-  const output = await new Deno.Command(command, {
-    args,
-    env: childEnvironment(),
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
   if (!output.success) throw new Error(`the rsock process failed timing ${name} ${format}`);
   return JSON.parse(new TextDecoder().decode(output.stdout)) as CaseTiming;
 }
