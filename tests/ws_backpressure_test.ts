@@ -501,7 +501,8 @@ Deno.test("ws writes not awaited: abort, broadcast and a peer that leaves", asyn
           },
         });
         await waitFor("both established", () => server.clients.length === 2);
-        // 16 MiB waiting for a client that never reads (past the kernel's socket buffers).
+        // 16 MiB for a client that never reads, written in this turn: the broadcasts below find
+        // it all unsent, whatever the kernel's socket buffers hold.
         const message = new Uint8Array(64 * 1024);
         for (let i = 0; i < 256; i++) server.write(message, slow);
         const waiting = slow.bufferedAmount;
