@@ -1113,27 +1113,30 @@ function sameCells(value: RValue, scan: CellScan, at: number, depth: number): nu
   return at;
 }
 
-/** A vector's SEXP type code, by a switch: a keyed load with so many names is a slow one. */
+/**
+ * A vector's SEXP type code, by a switch on the type: `TYPE_CODE[type]` with a type that varies
+ * is a keyed load over 23 names, where each `TYPE_CODE.name` here is a constant one.
+ */
 function vectorCode(
   type: "logical" | "integer" | "double" | "complex" | "raw" | "character" | "list" | "expression",
 ): number {
   switch (type) {
     case "integer":
-      return 13;
+      return TYPE_CODE.integer;
     case "character":
-      return 16;
+      return TYPE_CODE.character;
     case "double":
-      return 14;
+      return TYPE_CODE.double;
     case "logical":
-      return 10;
+      return TYPE_CODE.logical;
     case "list":
-      return 19;
+      return TYPE_CODE.list;
     case "raw":
-      return 24;
+      return TYPE_CODE.raw;
     case "complex":
-      return 15;
+      return TYPE_CODE.complex;
     case "expression":
-      return 20;
+      return TYPE_CODE.expression;
   }
 }
 
