@@ -117,11 +117,12 @@ export async function waitFor(
 const portsGiven = new Set<number>();
 
 /** The first port the kernel picks for `port: 0` and outgoing connections (Linux's default). */
-function ephemeralLow(): number {
+let ephemeralLow: number | undefined;
+
+function readEphemeralLow(): number {
   try {
-    const low = Number(
-      Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").split(/\s+/)[0],
-    );
+    const range = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range");
+    const low = Number(range.split(/\s+/)[0]);
     return Number.isInteger(low) ? low : 32768;
   } catch {
     return 32768;
@@ -135,7 +136,7 @@ function ephemeralLow(): number {
  * is given once per process, so ports asked for together differ.
  */
 export function freePort(): number {
-  const low = Math.min(ephemeralLow(), 65536);
+  const low = Math.min(ephemeralLow ??= readEphemeralLow(), 65536);
   const from = 10_000;
   for (let attempt = 0; attempt < 1000 && low > from; attempt++) {
     const port = from + Math.floor(Math.random() * (low - from));
